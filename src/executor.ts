@@ -1,0 +1,46 @@
+import type { ArenaDescriptor, GroupViews } from './arena.js';
+import { groupViews } from './arena.js';
+import { jsKernels } from './kernels/js.js';
+import { ALL_CHUNKS, runPhase } from './phases.js';
+import type { Phase } from './protocol.js';
+import { FaultKind } from './protocol.js';
+
+/** Runs a phase over every chunk and resolves once all of it is done (a step barrier). */
+export interface Executor {
+  /** Worker threads in use; 0 = the calling thread. */
+  readonly lanes: number;
+  run(phase: Phase): Promise<void>;
+  close(): Promise<void>;
+  /** @internal test hook: make lane `lane` fail with `kind` at its next `phase`. */
+  injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void;
+}
+
+/** workers = 0: the kernels run on the calling thread, synchronously. */
+export class InlineExecutor implements Executor {
+  readonly lanes = 0;
+  readonly #arena: ArenaDescriptor;
+  readonly #views: readonly GroupViews[];
+  #fault: { phase: Phase; kind: number } | null = null;
+
+  constructor(arena: ArenaDescriptor) {
+    this.#arena = arena;
+    this.#views = arena.groups.map(groupViews);
+  }
+
+  run(phase: Phase): Promise<void> {
+    if (this.#fault !== null && this.#fault.phase === phase) {
+      this.#fault = null;
+      return Promise.reject(new Error('injected fault'));
+    }
+    runPhase(jsKernels, phase, this.#arena, this.#views, ALL_CHUNKS);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  injectFault(_lane: number, phase: Phase, kind: number): void {
+    this.#fault = { phase, kind };
+  }
+}

@@ -1,0 +1,11 @@
+export { RMSprop, rmsprop, resolveLanes, MIN_ELEMENTS_PER_WORKER } from './optimizer.js';
+export type { Gradient, StateVariable, KerasConfig } from './optimizer.js';
+export { Variable } from './variable.js';
+export type { VariableOptions } from './variable.js';
+export type { DType, FloatArray } from './dtype.js';
+export type { RMSpropOptions, LearningRate } from './options.js';
+export { StepError } from './errors.js';
+export * as schedules from './schedules.js';
+export { LearningRateSchedule } from './schedules.js';
+export { jsKernels } from './kernels/js.js';
+export type { Kernels, KernelSet } from './kernels/types.js';

@@ -1,0 +1,507 @@
+/**
+ * The RMSprop optimizer: Keras's apply pipeline, read top to bottom in `#applyStep`, with the
+ * per-element work delegated to an executor (the calling thread or the worker pool) over the
+ * shared arena. Everything that can be refused is checked before anything changes.
+ */
+import { availableParallelism } from 'node:os';
+import { allocateArena, fieldView, groupViews, type ArenaDescriptor } from './arena.js';
+import { roundingFor, type FloatArray } from './dtype.js';
+import { StepError } from './errors.js';
+import { InlineExecutor, type Executor } from './executor.js';
+import { fieldsFor, planGroups, type Field } from './layout.js';
+import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
+import { configKey, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
+import { PoolExecutor } from './pool.js';
+import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
+import { deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
+import { Variable } from './variable.js';
+
+/** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
+export type Gradient = Float32Array | Float64Array | readonly number[] | null | undefined;
+
+/** One entry of `optimizer.variables`, Keras's optimizer state. */
+export interface StateVariable {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** Slots are live views into the arena; `iteration` and `learning_rate` are snapshots. */
+  readonly value: FloatArray;
+}
+
+export type KerasConfig = Record<string, unknown>;
+
+/** 'auto' uses threads only when each would get at least this many elements. */
+export const MIN_ELEMENTS_PER_WORKER = 1 << 16;
+
+/** Keras's slot names, in the order `optimizer.variables` lists them. */
+const SLOT_ORDER: ReadonlyArray<readonly [Field, string]> = [
+  ['average', 'average'],
+  ['accumulator', 'gradient_accumulator'],
+  ['velocity', 'velocity'],
+  ['momentum', 'momentum'],
+  ['averageGradient', 'average_gradient'],
+];
+
+interface Built {
+  readonly variables: readonly Variable[];
+  readonly index: ReadonlyMap<Variable, number>;
+  /** [group, offset] of each variable. */
+  readonly placement: ReadonlyArray<readonly [number, number]>;
+  readonly arena: ArenaDescriptor;
+  readonly executor: Executor;
+  /** Per-variable sums of squares (scratch for norm clipping; sized once). */
+  readonly sums: Float64Array;
+}
+
+export class RMSprop {
+  readonly #options: ResolvedOptions;
+  #learningRate: LearningRateSource;
+  /** Keras's `_iterations`: every apply() call, including accumulation-only ones. */
+  #steps = 0;
+  #built: Built | null = null;
+  #excludedVariables = new Set<Variable>();
+  #excludedPattern: RegExp | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
+  #closed = false;
+  #broken: Error | null = null;
+  readonly #warnedMissing = new Set<string>();
+
+  constructor(options: RMSpropOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#learningRate = learningRateSource(this.#options.learningRate);
+  }
+
+  get name(): string {
+    return this.#options.name;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Keras's `optimizer.iterations`: applied updates (calls / gradientAccumulationSteps). */
+  get iterations(): number {
+    const k = this.#options.gradientAccumulationSteps;
+    return k ? Math.floor(this.#steps / k) : this.#steps;
+  }
+
+  /** Worker threads in use (0 = the calling thread); null before build. */
+  get workers(): number | null {
+    return this.#built?.executor.lanes ?? null;
+  }
+
+  /** The current learning rate (float32), as the next step will use it. */
+  get learningRate(): number {
+    return currentLearningRate(this.#learningRate, this.#steps);
+  }
+
+  set learningRate(value: LearningRate) {
+    if (!isLearningRate(value)) {
+      throw new TypeError(`learningRate must be a number, a LearningRateSchedule or a function, got ${String(value)}`);
+    }
+    if (typeof value !== 'number') {
+      this.#learningRate = learningRateSource(value);
+    } else if (this.#learningRate.kind === 'variable') {
+      this.#learningRate = learningRateSource(value);
+    } else {
+      throw new TypeError(
+        `This optimizer was created with a ${this.#learningRate.kind === 'schedule' ? 'LearningRateSchedule' : 'function'} ` +
+          'as its `learningRate`, hence its learning rate is not settable to a number. Assign a schedule or a function, ' +
+          'or create the optimizer with a number `learningRate`.',
+      );
+    }
+  }
+
+  /** Keras's `optimizer.variables`: iteration, learning_rate (if a number), then the slots. */
+  get variables(): StateVariable[] {
+    const state: StateVariable[] = [{ name: 'iteration', shape: [], value: Float64Array.of(this.#steps) }];
+    if (this.#learningRate.kind === 'variable') {
+      state.push({ name: 'learning_rate', shape: [], value: Float32Array.of(this.#learningRate.value) });
+    }
+    const built = this.#built;
+    if (built === null) return state;
+    for (const [field, suffix] of SLOT_ORDER) {
+      built.variables.forEach((variable, i) => {
+        const [group, offset] = built.placement[i]!;
+        const whole = fieldView(built.arena.groups[group]!, field);
+        if (whole === null) return;
+        state.push({ name: `${variable.name}_${suffix}`, shape: variable.shape, value: whole.subarray(offset, offset + variable.size) });
+      });
+    }
+    return state;
+  }
+
+  /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
+  excludeFromWeightDecay({ varList, varNames }: { varList?: readonly Variable[]; varNames?: readonly string[] } = {}): void {
+    this.#assertUsable();
+    if (this.#built !== null) {
+      throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
+    }
+    if (varList !== undefined && !(Array.isArray(varList) && varList.every((v) => v instanceof Variable))) {
+      throw new TypeError('excludeFromWeightDecay: `varList` must be an array of Variables');
+    }
+    if (varNames !== undefined && !(Array.isArray(varNames) && varNames.every((n) => typeof n === 'string'))) {
+      throw new TypeError('excludeFromWeightDecay: `varNames` must be an array of strings');
+    }
+    let pattern: RegExp | null = null;
+    if (varNames !== undefined && varNames.length > 0) {
+      try {
+        pattern = new RegExp([...new Set(varNames)].join('|'));
+      } catch (cause) {
+        throw new SyntaxError(`excludeFromWeightDecay: \`varNames\` do not form a valid pattern`, { cause });
+      }
+    }
+    this.#excludedVariables = new Set(varList ?? []);
+    this.#excludedPattern = pattern;
+  }
+
+  /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
+  build(variables: readonly Variable[]): void {
+    this.#assertUsable();
+    if (!Array.isArray(variables) || variables.length === 0 || !variables.every((v) => v instanceof Variable)) {
+      throw new TypeError('build: `variables` must be a non-empty array of Variable');
+    }
+    if (new Set(variables).size !== variables.length) {
+      throw new Error('build: the same Variable is listed twice');
+    }
+    if (this.#built !== null) {
+      const same = variables.length === this.#built.variables.length && variables.every((v) => this.#built!.index.has(v));
+      if (same) return;
+      throw new Error(`optimizer '${this.name}' is already built with ${this.#built.variables.length} other variables`);
+    }
+    for (const v of variables) {
+      if (v.owner !== null && !v.owner.closed && v.owner !== this) {
+        throw new Error(`Variable '${v.name}' is already built into optimizer '${v.owner.name}'; close that optimizer first`);
+      }
+    }
+    const o = this.#options;
+    const total = variables.reduce((n, v) => n + v.size, 0);
+    const lanes = resolveLanes(o.workers, total);
+    const plans = planGroups(variables, Math.max(1, lanes));
+    const fields = fieldsFor({
+      momentum: o.momentum > 0,
+      centered: o.centered,
+      ema: o.useEma,
+      accumulation: Boolean(o.gradientAccumulationSteps),
+    });
+    const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes));
+    const placement: Array<readonly [number, number]> = new Array(variables.length);
+    plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
+    this.#initScalars(arena, variables);
+    const executor: Executor = lanes > 0 ? new PoolExecutor(arena, lanes, o.stepTimeoutMs) : new InlineExecutor(arena);
+
+    const views = arena.groups.map(groupViews);
+    variables.forEach((v, i) => {
+      const [g, offset] = placement[i]!;
+      v.attach(this, views[g]!.value.subarray(offset, offset + v.size), views[g]!.grad.subarray(offset, offset + v.size));
+    });
+    this.#built = {
+      variables: [...variables],
+      index: new Map(variables.map((v, i) => [v, i])),
+      placement,
+      arena,
+      executor,
+      sums: new Float64Array(variables.length),
+    };
+  }
+
+  /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
+  apply(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
+    return this.#serialized(() => this.#applyGrads(grads, variables));
+  }
+
+  /** Keras's `apply_gradients([(grad, variable), ...])`. */
+  applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
+    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2)) {
+      return Promise.reject(new TypeError('applyGradients: expected an array of [gradient, variable] pairs'));
+    }
+    return this.apply(
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+    );
+  }
+
+  /** The zero-copy step: every built variable's `.grad` is its gradient. */
+  step(): Promise<void> {
+    return this.#serialized(async () => {
+      const built = this.#requireBuilt('step()');
+      for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * VP.Stride + VP.HasGrad] = 1;
+      await this.#applyStep(built);
+    });
+  }
+
+  /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
+  finalizeVariableValues(variables?: readonly Variable[]): void {
+    this.#assertUsable();
+    if (this.#pending > 0) throw new Error('finalizeVariableValues: wait for the pending apply()/step() first');
+    if (!this.#options.useEma || this.#built === null) return;
+    const built = this.#built;
+    for (const v of variables ?? built.variables) {
+      const i = this.#indexOf(built, v);
+      const [g, offset] = built.placement[i]!;
+      const average = fieldView(built.arena.groups[g]!, 'average')!;
+      v.value.set(average.subarray(offset, offset + v.size));
+    }
+  }
+
+  /** Keras's `scale_loss`: multiplies by `lossScaleFactor` when set. */
+  scaleLoss(loss: number): number {
+    const factor = this.#options.lossScaleFactor;
+    return factor === null ? loss : loss * factor;
+  }
+
+  /** Keras's `get_config()`: snake_case keys and values as Keras writes them. */
+  getConfig(): KerasConfig {
+    const config: KerasConfig = {};
+    for (const spec of KERAS_OPTIONS) {
+      config[configKey(spec.option)] = this.#options[spec.option as keyof ResolvedOptions];
+      if (spec.option === 'name') config.learning_rate = learningRateConfig(this.#learningRate, this.#steps);
+    }
+    return config;
+  }
+
+  /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
+  static fromConfig(config: KerasConfig, runtime: Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs'> = {}): RMSprop {
+    if (config === null || typeof config !== 'object') throw new TypeError('fromConfig: config must be an object');
+    const options: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(config)) {
+      options[snakeToCamel(key)] =
+        key === 'learning_rate' && value !== null && typeof value === 'object'
+          ? deserializeSchedule(value as SerializedSchedule)
+          : value;
+    }
+    return new RMSprop({ ...(options as RMSpropOptions), ...runtime });
+  }
+
+  /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const done = this.#queue.then(async () => {
+      this.#closed = true;
+      await this.#built?.executor.close();
+    });
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal Test hook: the given lane fails at its next `phase`. */
+  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void {
+    const built = this.#requireBuilt('_injectFault');
+    const kinds = { throw: FaultKind.Throw, exit: FaultKind.Exit, hang: FaultKind.Hang } as const;
+    built.executor.injectFault(lane, phase === 'norm' ? Phase.Norm : Phase.Update, kinds[kind]);
+  }
+
+  // ---- the apply pipeline ----------------------------------------------------------------
+
+  async #applyGrads(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
+    this.#assertUsable();
+    if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
+    if (variables === undefined) {
+      variables = this.#requireBuilt('apply(grads) without variables').variables;
+    } else if (!Array.isArray(variables) || !variables.every((v) => v instanceof Variable)) {
+      throw new TypeError('apply: `variables` must be an array of Variable');
+    }
+    if (grads.length !== variables.length) {
+      throw new RangeError(`apply: got ${grads.length} gradients for ${variables.length} variables`);
+    }
+    if (grads.length === 0) return; // Keras: nothing to apply, nothing counted
+    if (this.#built === null) this.build(variables);
+    const built = this.#built!;
+    const indices = variables.map((v) => this.#indexOf(built, v));
+    if (new Set(indices).size !== indices.length) throw new Error('apply: a variable is listed twice');
+    const missing: string[] = [];
+    grads.forEach((g, k) => {
+      const v = variables[k]!;
+      if (g === null || g === undefined) return void missing.push(v.name);
+      if (!(g instanceof Float32Array || g instanceof Float64Array || Array.isArray(g))) {
+        throw new TypeError(`apply: the gradient for '${v.name}' must be a Float32Array, Float64Array or number[]`);
+      }
+      if (g.length !== v.size) {
+        throw new RangeError(`apply: the gradient for '${v.name}' has ${g.length} values, the variable has ${v.size}`);
+      }
+      if (Array.isArray(g) && !g.every((x) => typeof x === 'number')) {
+        throw new TypeError(`apply: the gradient for '${v.name}' holds a non-number`);
+      }
+    });
+    if (missing.length === grads.length) {
+      throw new Error(`No gradients provided for any variable: ${variables.map((v) => `'${v.name}'`).join(', ')}`);
+    }
+    this.#warnMissing(missing);
+    // validated: from here on the call takes effect
+    const params = built.arena.varParams;
+    for (let i = 0; i < built.variables.length; i++) params[i * VP.Stride + VP.HasGrad] = 0;
+    grads.forEach((g, k) => {
+      if (g === null || g === undefined) return;
+      const v = variables![k]!;
+      params[indices[k]! * VP.Stride + VP.HasGrad] = 1;
+      if (g !== v.grad) v.grad!.set(g);
+    });
+    await this.#applyStep(built);
+  }
+
+  /** One Keras apply() after gradients are in place: scalars, optional norm phase, update phase, count. */
+  async #applyStep(built: Built): Promise<void> {
+    const o = this.#options;
+    const s = built.arena.scalars;
+    const k = o.gradientAccumulationSteps ?? 0;
+    const lr = currentLearningRate(this.#learningRate, this.#steps);
+    const accumMode = k === 0 ? AccumMode.Off : (this.#steps + 1) % k === 0 ? AccumMode.ApplyAccumulated : AccumMode.Accumulate;
+    const updating = accumMode !== AccumMode.Accumulate;
+    const iterations = this.iterations;
+    const emaMomentum = iterations === 0 ? 0 : Math.fround(o.emaMomentum);
+    s[Sc.LearningRate] = lr;
+    s[Sc.AccumMode] = accumMode;
+    s[Sc.EmaMomentum] = emaMomentum;
+    s[Sc.EmaOneMinusMomentum] = Math.fround(1 - emaMomentum);
+    s[Sc.Overwrite] = o.useEma && o.emaOverwriteFrequency && (iterations + 1) % o.emaOverwriteFrequency === 0 ? 1 : 0;
+    s[Sc.ClipMode] = ClipMode.Off;
+
+    if (updating) {
+      const clip = clipModeOf(o);
+      if (clip === ClipMode.Norm || clip === ClipMode.GlobalNorm) {
+        await this.#phase(built, Phase.Norm);
+        this.#reduceNorms(built, clip);
+      }
+      s[Sc.ClipMode] = clip;
+    }
+    await this.#phase(built, Phase.Update);
+    this.#steps++;
+  }
+
+  async #phase(built: Built, phase: Phase): Promise<void> {
+    try {
+      await built.executor.run(phase);
+    } catch (cause) {
+      // a norm phase only reads, so the state is intact; an update phase may be half done
+      const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
+      const error = new StepError(
+        `step ${this.#steps + 1} of optimizer '${this.name}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
+          `${cause instanceof Error ? cause.message : String(cause)}` +
+          (corrupted ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)' : '; nothing was changed'),
+        { cause, stateCorrupted: corrupted },
+      );
+      if (corrupted) this.#broken = error;
+      throw error;
+    }
+  }
+
+  /** Per-variable norms (clipnorm) or the global norm (globalClipnorm) from the chunk partials, in a fixed order. */
+  #reduceNorms(built: Built, clip: number): void {
+    const { arena, sums, variables } = built;
+    sums.fill(0);
+    for (const group of arena.groups) {
+      const { chunks, partials } = group;
+      for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
+    }
+    const params = arena.varParams;
+    const hasGrad = (i: number): boolean => params[i * VP.Stride + VP.HasGrad] !== 0;
+    if (clip === ClipMode.Norm) {
+      const clipnorm = Math.fround(this.#options.clipnorm!);
+      variables.forEach((v, i) => {
+        if (!hasGrad(i)) return;
+        const R = roundingFor(v.dtype);
+        const l2sum = R(sums[i]!);
+        const l2norm = l2sum > 0 ? R(Math.sqrt(l2sum)) : l2sum;
+        params[i * VP.Stride + VP.ClipDivisor] = Number.isNaN(l2norm) ? NaN : Math.max(l2norm, clipnorm);
+      });
+      return;
+    }
+    const R = variables.every((v) => v.dtype === 'float32') ? Math.fround : roundingFor('float64');
+    let squared = 0;
+    variables.forEach((v, i) => {
+      if (hasGrad(i)) squared = R(squared + roundingFor(v.dtype)(sums[i]!));
+    });
+    const norm = R(Math.sqrt(squared));
+    const limit = this.#options.globalClipnorm!;
+    const inverse = R(1 / norm);
+    const inverseLimit = Math.fround(1 / limit);
+    const scaleForFinite = R(Math.fround(limit) * (Number.isNaN(inverse) ? NaN : Math.min(inverse, inverseLimit)));
+    arena.scalars[Sc.GlobalScale] = R(scaleForFinite + R(norm - norm));
+  }
+
+  /** Scalars fixed for the optimizer's life, and the per-variable weight-decay flags. */
+  #initScalars(arena: ArenaDescriptor, variables: readonly Variable[]): void {
+    const o = this.#options;
+    const f = Math.fround;
+    const s = arena.scalars;
+    s[Sc.Rho] = f(o.rho);
+    s[Sc.OneMinusRho] = f(1 - o.rho);
+    s[Sc.Epsilon] = f(o.epsilon);
+    s[Sc.Momentum] = o.momentum > 0 ? f(o.momentum) : 0;
+    s[Sc.Centered] = o.centered ? 1 : 0;
+    s[Sc.LossScale] = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
+    s[Sc.LossScaleOn] = o.lossScaleFactor === null ? 0 : 1;
+    s[Sc.AccumSteps] = o.gradientAccumulationSteps ?? 0;
+    const clip = clipModeOf(o);
+    s[Sc.ClipValue] = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;
+    s[Sc.WeightDecay] = o.weightDecay === null ? 0 : f(o.weightDecay);
+    s[Sc.WeightDecayOn] = o.weightDecay === null ? 0 : 1;
+    s[Sc.EmaOn] = o.useEma ? 1 : 0;
+    variables.forEach((v, i) => {
+      const excluded = this.#excludedVariables.has(v) || (this.#excludedPattern?.test(v.name) ?? false);
+      arena.varParams[i * VP.Stride + VP.Decay] = excluded ? 0 : 1;
+    });
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  /** Runs `work` after every earlier call has settled: apply() calls never interleave. */
+  #serialized(work: () => Promise<void>): Promise<void> {
+    this.#pending++;
+    const run = this.#queue.then(work).finally(() => this.#pending--);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  #warnMissing(names: readonly string[]): void {
+    const fresh = names.filter((n) => !this.#warnedMissing.has(n));
+    if (fresh.length === 0) return;
+    for (const n of fresh) this.#warnedMissing.add(n);
+    process.emitWarning(
+      `Gradients do not exist for variables ${fresh.map((n) => `'${n}'`).join(', ')} when applying optimizer '${this.name}'; they are not updated this step.`,
+      { code: 'RMSPROP_POOL_MISSING_GRADIENTS' },
+    );
+  }
+
+  #indexOf(built: Built, v: Variable): number {
+    const i = built.index.get(v);
+    if (i === undefined) {
+      throw new Error(`Variable '${v?.name}' was not built with optimizer '${this.name}'`);
+    }
+    return i;
+  }
+
+  #requireBuilt(what: string): Built {
+    this.#assertUsable();
+    if (this.#built === null) throw new Error(`${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`);
+    return this.#built;
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
+    if (this.#broken !== null) throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
+  }
+}
+
+function clipModeOf(o: ResolvedOptions): number {
+  if (o.clipnorm && o.clipnorm > 0) return ClipMode.Norm;
+  if (o.globalClipnorm && o.globalClipnorm > 0) return ClipMode.GlobalNorm;
+  if (o.clipvalue && o.clipvalue > 0) return ClipMode.Value;
+  return ClipMode.Off;
+}
+
+/** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
+export function resolveLanes(workers: number | 'auto', totalElements: number): number {
+  if (workers !== 'auto') return workers;
+  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER));
+  return lanes >= 2 ? lanes : 0;
+}
+
+/** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */
+export function rmsprop(options: RMSpropOptions = {}): RMSprop {
+  return new RMSprop(options);
+}

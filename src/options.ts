@@ -1,0 +1,187 @@
+/**
+ * RMSprop's options: one table gives each Keras argument its camelCase option, snake_case
+ * config key, default and type, so validation, defaults and `getConfig()` cannot drift apart.
+ * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
+ */
+import { LearningRateSchedule, camelToSnake } from './schedules.js';
+
+export type LearningRate = number | LearningRateSchedule | (() => number);
+
+export interface RMSpropOptions {
+  /** A number, a schedule, or a zero-argument function. Default 0.001. */
+  learningRate?: LearningRate;
+  /** Discount of the moving average of squared gradients. Default 0.9. */
+  rho?: number;
+  /** Default 0 (no momentum slot). */
+  momentum?: number;
+  /** Default 1e-7. */
+  epsilon?: number;
+  /** Normalise by the centred second moment (adds an `average_gradient` slot). Default false. */
+  centered?: boolean;
+  /** Decoupled weight decay `p -= p * weightDecay * lr`. */
+  weightDecay?: number | null;
+  /** Clip each gradient to this L2 norm. */
+  clipnorm?: number | null;
+  /** Clip each gradient element to [-clipvalue, clipvalue]. */
+  clipvalue?: number | null;
+  /** Clip all gradients jointly to this global L2 norm. */
+  globalClipnorm?: number | null;
+  /** Keep an exponential moving average of the variables. */
+  useEma?: boolean;
+  /** Default 0.99. */
+  emaMomentum?: number;
+  /** Overwrite the variables with their average every this many iterations; null/0 = never. */
+  emaOverwriteFrequency?: number | null;
+  /** Gradients are divided by it (pair with `scaleLoss`). */
+  lossScaleFactor?: number | null;
+  /** Apply the mean gradient every this many calls (>= 2). */
+  gradientAccumulationSteps?: number | null;
+  /** Default 'rmsprop'. */
+  name?: string;
+  /** 0 = the calling thread, n = n worker threads, 'auto' (default) = all cores when the model is big enough. */
+  workers?: number | 'auto';
+  /** Bound on every wait for the worker threads, in milliseconds. Default 60000. */
+  stepTimeoutMs?: number;
+}
+
+type Kind = 'number' | 'nullable-number' | 'boolean' | 'nullable-count' | 'string';
+
+interface OptionSpec {
+  readonly option: keyof RMSpropOptions;
+  readonly fallback: unknown;
+  readonly kind: Kind;
+}
+
+/** Keras's arguments (without learning_rate) in `get_config()` order. */
+export const KERAS_OPTIONS: readonly OptionSpec[] = [
+  { option: 'name', fallback: 'rmsprop', kind: 'string' },
+  { option: 'weightDecay', fallback: null, kind: 'nullable-number' },
+  { option: 'clipnorm', fallback: null, kind: 'nullable-number' },
+  { option: 'globalClipnorm', fallback: null, kind: 'nullable-number' },
+  { option: 'clipvalue', fallback: null, kind: 'nullable-number' },
+  { option: 'useEma', fallback: false, kind: 'boolean' },
+  { option: 'emaMomentum', fallback: 0.99, kind: 'number' },
+  { option: 'emaOverwriteFrequency', fallback: null, kind: 'nullable-count' },
+  { option: 'lossScaleFactor', fallback: null, kind: 'nullable-number' },
+  { option: 'gradientAccumulationSteps', fallback: null, kind: 'nullable-count' },
+  { option: 'rho', fallback: 0.9, kind: 'number' },
+  { option: 'momentum', fallback: 0.0, kind: 'number' },
+  { option: 'epsilon', fallback: 1e-7, kind: 'number' },
+  { option: 'centered', fallback: false, kind: 'boolean' },
+];
+
+export const DEFAULT_LEARNING_RATE = 0.001;
+export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
+
+/** Options after validation and defaults: what the optimizer runs with. */
+export interface ResolvedOptions {
+  readonly learningRate: LearningRate;
+  readonly name: string;
+  readonly rho: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly centered: boolean;
+  readonly weightDecay: number | null;
+  readonly clipnorm: number | null;
+  readonly clipvalue: number | null;
+  readonly globalClipnorm: number | null;
+  readonly useEma: boolean;
+  readonly emaMomentum: number;
+  readonly emaOverwriteFrequency: number | null;
+  readonly lossScaleFactor: number | null;
+  readonly gradientAccumulationSteps: number | null;
+  readonly workers: number | 'auto';
+  readonly stepTimeoutMs: number;
+}
+
+export function isLearningRate(x: unknown): x is LearningRate {
+  return (typeof x === 'number' && !Number.isNaN(x)) || typeof x === 'function';
+}
+
+/** Validates every option (naming the culprit) and fills in Keras's defaults. Throws; never partial. */
+export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('RMSprop: options must be an object');
+  }
+  const known = new Set<string>(['learningRate', 'workers', 'stepTimeoutMs', ...KERAS_OPTIONS.map((s) => s.option)]);
+  const unknown = Object.entries(options).filter(([k]) => !known.has(k));
+  if (unknown.length > 0) {
+    throw new TypeError(
+      `RMSprop: Argument(s) not recognized: {${unknown.map(([k, v]) => `'${k}': ${String(v)}`).join(', ')}}`,
+    );
+  }
+  const out: Record<string, unknown> = {};
+  for (const spec of KERAS_OPTIONS) out[spec.option] = checkOption(spec, options[spec.option]);
+
+  const learningRate = options.learningRate ?? DEFAULT_LEARNING_RATE;
+  if (!isLearningRate(learningRate)) {
+    throw new TypeError(
+      `RMSprop: \`learningRate\` must be a number, a LearningRateSchedule or a function, got ${String(learningRate)}`,
+    );
+  }
+  const workers = options.workers ?? 'auto';
+  if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 0)) {
+    throw new TypeError(`RMSprop: \`workers\` must be 'auto' or an integer >= 0, got ${String(workers)}`);
+  }
+  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0)) {
+    throw new TypeError(`RMSprop: \`stepTimeoutMs\` must be a number > 0, got ${String(stepTimeoutMs)}`);
+  }
+  const resolved = { ...out, learningRate, workers, stepTimeoutMs } as unknown as ResolvedOptions;
+  checkKerasRules(resolved);
+  return Object.freeze(resolved);
+}
+
+function checkOption(spec: OptionSpec, raw: unknown): unknown {
+  const value = raw === undefined ? spec.fallback : raw;
+  const what = `RMSprop: \`${spec.option}\``;
+  const nullable = spec.kind.startsWith('nullable');
+  if (value === null && nullable) return null;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${what} must be a non-empty string`);
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${String(value)}`);
+      return value;
+    case 'nullable-count':
+      if (!Number.isInteger(value)) throw new TypeError(`${what} must be an integer or null, got ${String(value)}`);
+      return value;
+    default:
+      if (typeof value !== 'number' || Number.isNaN(value)) {
+        throw new TypeError(`${what} must be a number${nullable ? ' or null' : ''}, got ${String(value)}`);
+      }
+      return value;
+  }
+}
+
+/** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
+function checkKerasRules(o: ResolvedOptions): void {
+  if (o.gradientAccumulationSteps && !(o.gradientAccumulationSteps >= 2)) {
+    throw new RangeError(
+      `RMSprop: \`gradientAccumulationSteps\` must be an integer >= 2. Received: gradientAccumulationSteps=${o.gradientAccumulationSteps}`,
+    );
+  }
+  if (o.useEma) {
+    if (o.emaMomentum > 1 || o.emaMomentum < 0) {
+      throw new RangeError(`RMSprop: \`emaMomentum\` must be in the range [0, 1]. Received: emaMomentum=${o.emaMomentum}`);
+    }
+    if (o.emaOverwriteFrequency && o.emaOverwriteFrequency < 1) {
+      throw new RangeError(
+        `RMSprop: \`emaOverwriteFrequency\` must be an integer >= 1 or null. Received: emaOverwriteFrequency=${o.emaOverwriteFrequency}`,
+      );
+    }
+  }
+  const clips = [o.clipnorm, o.clipvalue, o.globalClipnorm].filter((c) => c !== null).length;
+  if (clips > 1) {
+    throw new RangeError(
+      'RMSprop: Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set. ' +
+        `Received: clipnorm=${o.clipnorm}, clipvalue=${o.clipvalue}, globalClipnorm=${o.globalClipnorm}`,
+    );
+  }
+}
+
+/** Keras snake_case config key of an option. */
+export function configKey(option: string): string {
+  return camelToSnake(option);
+}

@@ -1,0 +1,132 @@
+/**
+ * The worker pool: a piscina pool with one long-lived "lane" task per thread. A phase is
+ * published through the shared control block (Atomics.store + notify), each lane runs the
+ * kernels over its slice and counts itself done (Atomics.add + notify), and the coordinator
+ * awaits the count with Atomics.waitAsync — a step costs no messages, only atomics.
+ *
+ * Lanes retire after lingering idle (so an idle optimizer lets the process exit) and are
+ * relaunched through piscina on the next phase; see LaneState for the claim protocol.
+ */
+import { Piscina } from 'piscina';
+import type { ArenaDescriptor } from './arena.js';
+import { StepError } from './errors.js';
+import type { Executor } from './executor.js';
+import { Ctl, FaultKind, LaneState, Phase } from './protocol.js';
+
+/** What a lane task receives: shared memory only, nothing is copied. */
+export interface LaneTask {
+  readonly arena: ArenaDescriptor;
+  readonly lane: number;
+  /** Control sequence number before the command the lane is launched for. */
+  readonly seq: number;
+  /** How long an idle lane waits for the next command before retiring. */
+  readonly lingerMs: number;
+}
+
+export const DEFAULT_LINGER_MS = 250;
+
+const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit' };
+
+export class PoolExecutor implements Executor {
+  readonly lanes: number;
+  readonly #arena: ArenaDescriptor;
+  readonly #control: Int32Array;
+  readonly #pool: Piscina;
+  readonly #timeoutMs: number;
+  readonly #lingerMs: number;
+  #failure: StepError | null = null;
+  #destroyed = false;
+
+  constructor(arena: ArenaDescriptor, lanes: number, timeoutMs: number, lingerMs = DEFAULT_LINGER_MS) {
+    this.lanes = lanes;
+    this.#arena = arena;
+    this.#control = arena.control;
+    this.#timeoutMs = timeoutMs;
+    this.#lingerMs = lingerMs;
+    this.#pool = new Piscina({
+      filename: new URL('../workers/lane.js', import.meta.url).href,
+      minThreads: lanes,
+      maxThreads: lanes,
+      idleTimeout: Infinity,
+      // a lane task may hold its thread for a whole training run
+      maxQueue: 'auto',
+    });
+    // piscina reports a dead thread on the pool too; the lane's task rejection carries it to the step.
+    this.#pool.on('error', () => {});
+  }
+
+  async run(phase: Phase): Promise<void> {
+    if (this.#destroyed) throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
+    const control = this.#control;
+    this.#failure = null;
+    const seq = Atomics.load(control, Ctl.Seq);
+    for (let lane = 0; lane < this.lanes; lane++) {
+      const previous = Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved);
+      if (previous === LaneState.Gone) {
+        Atomics.store(control, Ctl.LaneState + lane, LaneState.Reserved);
+        this.#launch(lane, seq);
+      }
+    }
+    Atomics.store(control, Ctl.Done, 0);
+    Atomics.store(control, Ctl.Phase, phase);
+    Atomics.store(control, Ctl.Seq, seq + 1);
+    Atomics.notify(control, Ctl.Seq);
+    await this.#awaitLanes(phase);
+  }
+
+  #launch(lane: number, seq: number): void {
+    const task: LaneTask = { arena: this.#arena, lane, seq, lingerMs: this.#lingerMs };
+    this.#pool.run(task).catch((cause: unknown) => {
+      Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
+      this.#failure ??= new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
+      // wake the coordinator's waitAsync so it sees the failure now, not at the timeout
+      Atomics.notify(this.#control, Ctl.Done);
+    });
+  }
+
+  async #awaitLanes(phase: Phase): Promise<void> {
+    const control = this.#control;
+    const deadline = performance.now() + this.#timeoutMs;
+    for (;;) {
+      if (this.#failure !== null) throw this.#failure;
+      const done = Atomics.load(control, Ctl.Done);
+      if (done >= this.lanes) return;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        await this.#destroy();
+        throw new StepError(
+          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${done} of ${this.lanes} lanes finished); ` +
+            'the worker threads were terminated',
+          { stateCorrupted: true },
+        );
+      }
+      const wait = Atomics.waitAsync(control, Ctl.Done, done, remaining);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void {
+    Atomics.store(this.#control, Ctl.FaultPhase, phase);
+    Atomics.store(this.#control, Ctl.FaultKind, kind);
+    Atomics.store(this.#control, Ctl.FaultLane, lane + 1);
+  }
+
+  async close(): Promise<void> {
+    if (this.#destroyed) return;
+    const control = this.#control;
+    Atomics.store(control, Ctl.Phase, Phase.Exit);
+    Atomics.add(control, Ctl.Seq, 1);
+    Atomics.notify(control, Ctl.Seq);
+    await this.#destroy();
+  }
+
+  async #destroy(): Promise<void> {
+    this.#destroyed = true;
+    // terminates every thread, also one stuck in a kernel
+    await this.#pool.destroy();
+  }
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

@@ -1,0 +1,86 @@
+/**
+ * The shared-memory contract between the coordinator and the kernels/workers: indices into the
+ * control block (Int32, Atomics), the per-step scalars (Float64) and the per-variable
+ * parameters (Float64). Everything a phase needs is in these arrays, so a phase costs one
+ * Atomics notify per lane, never a message.
+ */
+
+/** Work a lane runs over its slice. */
+export const Phase = {
+  /** Sum of squares of the effective gradient, per chunk, into the partials (for norm clipping). */
+  Norm: 1,
+  /** The fused update: unscale, accumulate, clip, weight decay, RMSprop, EMA, overwrite. */
+  Update: 2,
+  /** Leave the lane loop. */
+  Exit: 3,
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+/** Control block (Int32Array) slots. */
+export const Ctl = {
+  /** Bumped by the coordinator to publish a command; lanes wait on it. */
+  Seq: 0,
+  /** The Phase of the current command. */
+  Phase: 1,
+  /** Lanes that finished the current command; the coordinator waits on it. */
+  Done: 2,
+  /** Test hook: lane index + 1 that must fail, 0 = none. */
+  FaultLane: 3,
+  /** Test hook: 1 = throw, 2 = exit the thread, 3 = hang. */
+  FaultKind: 4,
+  /** Test hook: the phase in which the fault fires. */
+  FaultPhase: 5,
+  /** First of one state word per lane. */
+  LaneState: 8,
+} as const;
+
+export const controlLength = (lanes: number): number => Ctl.LaneState + lanes;
+
+/**
+ * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by
+ * CAS) after lingering, so an idle optimizer never keeps the process alive. Before publishing
+ * a command the coordinator claims each lane (Idle -> Reserved by CAS): a Reserved lane cannot
+ * retire, a Gone lane is relaunched. Both sides use compareExchange, so exactly one wins.
+ */
+export const LaneState = { Gone: 0, Idle: 1, Reserved: 2 } as const;
+
+export const FaultKind = { None: 0, Throw: 1, Exit: 2, Hang: 3 } as const;
+
+/** How a step treats the gradient accumulators. */
+export const AccumMode = { Off: 0, Accumulate: 1, ApplyAccumulated: 2 } as const;
+export const ClipMode = { Off: 0, Norm: 1, GlobalNorm: 2, Value: 3 } as const;
+
+/** Per-step scalars (Float64Array); values are already rounded to float32 where Keras holds float32. */
+export const Sc = {
+  LearningRate: 0,
+  Rho: 1,
+  OneMinusRho: 2,
+  Epsilon: 3,
+  Momentum: 4,
+  Centered: 5,
+  LossScale: 6,
+  AccumMode: 7,
+  AccumSteps: 8,
+  ClipMode: 9,
+  /** clipnorm (Norm) or clipvalue (Value). */
+  ClipValue: 10,
+  /** Global-norm scale (GlobalNorm). */
+  GlobalScale: 11,
+  WeightDecay: 12,
+  WeightDecayOn: 13,
+  EmaOn: 14,
+  EmaMomentum: 15,
+  EmaOneMinusMomentum: 16,
+  Overwrite: 17,
+  LossScaleOn: 18,
+  Length: 19,
+} as const;
+
+/** Per-variable parameters (Float64Array, VP.Stride per variable). */
+export const VP = {
+  HasGrad: 0,
+  Decay: 1,
+  /** max(l2norm, clipnorm): the divisor of norm clipping. */
+  ClipDivisor: 2,
+  Stride: 4,
+} as const;

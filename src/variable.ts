@@ -1,0 +1,107 @@
+import { arrayConstructor, isDType, type DType, type FloatArray } from './dtype.js';
+
+export interface VariableOptions {
+  /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
+  shape?: readonly number[];
+  /** Name used in errors, optimizer slot names and weight-decay exclusion. Default: Keras-style `variable`, `variable_1`, ... */
+  name?: string;
+  /** Default: `float64` for a Float64Array init, `float32` otherwise. */
+  dtype?: DType;
+}
+
+/** Anything that marks a variable as belonging to an optimizer's arena. */
+export interface VariableOwner {
+  readonly name: string;
+  readonly closed: boolean;
+}
+
+const nameCounts = new Map<string, number>();
+
+/** Keras's `auto_name`: the first `variable` is `variable`, then `variable_1`, ... */
+export function uniqueName(base: string): string {
+  const seen = nameCounts.get(base);
+  nameCounts.set(base, seen === undefined ? 1 : seen + 1);
+  return seen === undefined ? base : `${base}_${seen}`;
+}
+
+/**
+ * A trainable tensor. Before `build` it owns a private typed array; `build` moves its values
+ * into the optimizer's shared arena, after which `value` and `grad` are zero-copy views into
+ * shared memory (re-read them after building: older references see the old private copy).
+ */
+export class Variable {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+  #value: FloatArray;
+  #grad: FloatArray | null = null;
+  #owner: VariableOwner | null = null;
+
+  constructor(init: ArrayLike<number>, options: VariableOptions = {}) {
+    const isTyped = init instanceof Float32Array || init instanceof Float64Array;
+    if (!isTyped && !Array.isArray(init)) {
+      throw new TypeError('Variable: `init` must be a number[], Float32Array or Float64Array');
+    }
+    if (options.dtype !== undefined && !isDType(options.dtype)) {
+      throw new TypeError(`Variable: \`dtype\` must be 'float32' or 'float64', got ${String(options.dtype)}`);
+    }
+    this.dtype = options.dtype ?? (init instanceof Float64Array ? 'float64' : 'float32');
+    this.name = options.name ?? uniqueName('variable');
+    if (typeof this.name !== 'string' || this.name.length === 0) {
+      throw new TypeError('Variable: `name` must be a non-empty string');
+    }
+    const shape = options.shape ?? [init.length];
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new TypeError(`Variable '${this.name}': \`shape\` must be an array of non-negative integers`);
+    }
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size !== init.length) {
+      throw new RangeError(
+        `Variable '${this.name}': shape [${shape.join(', ')}] holds ${size} values but init has ${init.length}`,
+      );
+    }
+    if (!isTyped && !(init as readonly unknown[]).every((x) => typeof x === 'number')) {
+      throw new TypeError(`Variable '${this.name}': every initial value must be a number`);
+    }
+    this.shape = Object.freeze([...shape]);
+    this.size = size;
+    this.#value = arrayConstructor(this.dtype).from(init);
+  }
+
+  /** The values: a live view (into shared memory once built). */
+  get value(): FloatArray {
+    return this.#value;
+  }
+
+  /** The gradient buffer the optimizer reads on `step()`; null until built. */
+  get grad(): FloatArray | null {
+    return this.#grad;
+  }
+
+  /** Set values in place (same length); works before and after build. */
+  assign(values: ArrayLike<number>): void {
+    if (values.length !== this.size) {
+      throw new RangeError(`Variable '${this.name}': assign() needs ${this.size} values, got ${values.length}`);
+    }
+    this.#value.set(values);
+  }
+
+  get owner(): VariableOwner | null {
+    return this.#owner;
+  }
+
+  /** @internal Rebinds storage to arena views. Called by the optimizer's build only. */
+  attach(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
+    if (this.#owner !== null && !this.#owner.closed && this.#owner !== owner) {
+      throw new Error(
+        `Variable '${this.name}' is already built into optimizer '${this.#owner.name}'; close that optimizer first`,
+      );
+    }
+    value.set(this.#value);
+    grad.fill(0);
+    this.#value = value;
+    this.#grad = grad;
+    this.#owner = owner;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Worker entry point: one lane of the pool. Runs commands published in the control block until
+ * told to exit, or retires after lingering idle (see LaneState in src/protocol.ts).
+ */
+import { groupViews } from '../src/arena.js';
+import { jsKernels } from '../src/kernels/js.js';
+import { runPhase } from '../src/phases.js';
+import type { LaneTask } from '../src/pool.js';
+import { Ctl, FaultKind, LaneState, Phase } from '../src/protocol.js';
+
+export default function runLane({ arena, lane, seq, lingerMs }: LaneTask): string {
+  const control = arena.control;
+  const views = arena.groups.map(groupViews);
+  const state = Ctl.LaneState + lane;
+  let seen = seq;
+  for (;;) {
+    if (Atomics.wait(control, Ctl.Seq, seen, lingerMs) === 'timed-out') {
+      if (Atomics.compareExchange(control, state, LaneState.Idle, LaneState.Gone) === LaneState.Idle) return 'retired';
+      continue; // reserved: a command is about to be published
+    }
+    const now = Atomics.load(control, Ctl.Seq);
+    if (now === seen) continue;
+    seen = now;
+    const phase = Atomics.load(control, Ctl.Phase) as Phase;
+    if (phase === Phase.Exit) {
+      Atomics.store(control, state, LaneState.Gone);
+      return 'exited';
+    }
+    try {
+      injectedFault(control, lane, phase);
+      runPhase(jsKernels, phase, arena, views, lane);
+    } catch (error) {
+      Atomics.store(control, state, LaneState.Gone);
+      throw error;
+    }
+    Atomics.store(control, state, LaneState.Idle);
+    Atomics.add(control, Ctl.Done, 1);
+    Atomics.notify(control, Ctl.Done);
+  }
+}
+
+/** Test hook: fail as configured by the coordinator, once. */
+function injectedFault(control: Int32Array, lane: number, phase: Phase): void {
+  if (Atomics.load(control, Ctl.FaultLane) !== lane + 1 || Atomics.load(control, Ctl.FaultPhase) !== phase) return;
+  Atomics.store(control, Ctl.FaultLane, 0);
+  const kind = Atomics.load(control, Ctl.FaultKind);
+  if (kind === FaultKind.Throw) throw new Error(`injected fault in lane ${lane}`);
+  if (kind === FaultKind.Exit) process.exit(70);
+  if (kind === FaultKind.Hang) for (;;) Atomics.wait(control, Ctl.FaultKind, kind, 1000);
+}
