@@ -1,0 +1,216 @@
+/** The public API: zero-copy step, Keras-style apply, configs, state, and input errors that change nothing. */
+import { describe, expect, it, vi } from 'vitest';
+import { RMSprop, Variable, rmsprop, schedules, type Gradient } from '../dist/src/index.js';
+import { loadCase } from './helpers/keras-cases.js';
+import { randomValues, snapshot } from './helpers/state.js';
+
+function model(): Variable[] {
+  return [
+    new Variable(randomValues(40, 1), { shape: [5, 8], name: 'kernel' }),
+    new Variable(randomValues(8, 2), { name: 'bias' }),
+  ];
+}
+
+const grads = (seed: number): Float32Array[] => [randomValues(40, seed), randomValues(8, seed + 100)];
+
+describe('Variable', () => {
+  it('holds shape, name, dtype and a live value', () => {
+    const v = new Variable([1, 2, 3, 4, 5, 6], { shape: [2, 3], name: 'w' });
+    expect([v.shape, v.name, v.dtype, v.size, Array.from(v.value)]).toEqual([[2, 3], 'w', 'float32', 6, [1, 2, 3, 4, 5, 6]]);
+    expect(v.grad).toBeNull();
+    expect(new Variable(new Float64Array(2)).dtype).toBe('float64');
+  });
+  it('refuses inconsistent input, naming the variable', () => {
+    expect(() => new Variable([1, 2, 3], { shape: [2, 2], name: 'w' })).toThrow(/'w'.*holds 4 values but init has 3/);
+    expect(() => new Variable([1, 'x' as never], { name: 'w' })).toThrow(/'w'.*number/);
+    expect(() => new Variable([1], { dtype: 'int8' as never })).toThrow(/dtype/);
+  });
+  it('becomes a view into shared memory when built, keeping its values', () => {
+    const [w] = model();
+    const before = Array.from(w!.value);
+    const opt = new RMSprop({ workers: 0 });
+    opt.build([w!]);
+    expect(w!.value.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(w!.grad!.buffer).toBe(w!.value.buffer);
+    expect(Array.from(w!.value)).toEqual(before);
+  });
+});
+
+describe('apply and step', () => {
+  it('step() on .grad gives the same bytes as apply(grads) and applyGradients()', async () => {
+    const runs = await Promise.all(
+      (['step', 'apply', 'pairs'] as const).map(async (how) => {
+        const vars = model();
+        const opt = rmsprop({ workers: 0, momentum: 0.9, centered: true, learningRate: 0.01 });
+        opt.build(vars);
+        for (let s = 0; s < 4; s++) {
+          const g = grads(10 + s);
+          if (how === 'step') {
+            vars.forEach((v, i) => v.grad!.set(g[i]!));
+            await opt.step();
+          } else if (how === 'apply') {
+            await opt.apply(g, vars);
+          } else {
+            await opt.applyGradients(vars.map((v, i) => [g[i]!, v] as const));
+          }
+        }
+        expect(opt.iterations).toBe(4);
+        return snapshot(opt, vars);
+      }),
+    );
+    expect(runs[1]!.equals(runs[0]!)).toBe(true);
+    expect(runs[2]!.equals(runs[0]!)).toBe(true);
+  });
+
+  it('apply() builds implicitly and accepts number[] and Float64Array gradients', async () => {
+    const vars = model();
+    const opt = new RMSprop({ workers: 0 });
+    await opt.apply([Array.from(grads(1)[0]!), Float64Array.from(grads(1)[1]!)], vars);
+    const reference = model();
+    const ref = new RMSprop({ workers: 0 });
+    await ref.apply(grads(1), reference);
+    expect(snapshot(opt, vars).equals(snapshot(ref, reference))).toBe(true);
+  });
+
+  it('overlapping apply() calls are serialized, never interleaved', async () => {
+    const run = async (concurrent: boolean): Promise<Buffer> => {
+      const vars = model();
+      const opt = new RMSprop({ workers: 2, learningRate: 0.05, globalClipnorm: 1 });
+      opt.build(vars);
+      if (concurrent) await Promise.all([0, 1, 2, 3, 4].map((s) => opt.apply(grads(s), vars)));
+      else for (const s of [0, 1, 2, 3, 4]) await opt.apply(grads(s), vars);
+      const bytes = snapshot(opt, vars);
+      await opt.close();
+      return bytes;
+    };
+    expect((await run(true)).equals(await run(false))).toBe(true);
+  });
+
+  it('skips variables without a gradient, warning once by name', async () => {
+    const vars = model();
+    const opt = new RMSprop({ workers: 0 });
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const bias = Array.from(vars[1]!.value);
+    await opt.apply([grads(1)[0]!, null], vars);
+    await opt.apply([grads(2)[0]!, null], vars);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toContain("'bias'");
+    warn.mockRestore();
+    expect(Array.from(vars[1]!.value)).toEqual(bias);
+    expect(opt.iterations).toBe(2);
+  });
+
+  it('an empty apply() does nothing, as in Keras', async () => {
+    const opt = new RMSprop({ workers: 0 });
+    await opt.apply([], []);
+    expect(opt.iterations).toBe(0);
+  });
+});
+
+describe('bad input is refused with a clear error and changes nothing', () => {
+  const stranger = new Variable([1, 2], { name: 'stranger' });
+  const bad: Array<[string, (vars: Variable[]) => [Gradient[], Variable[] | undefined], RegExp]> = [
+    ['too few gradients', (v) => [[grads(1)[0]!], v], /got 1 gradients for 2 variables/],
+    ['wrong length', (v) => [[grads(1)[0]!, new Float32Array(3)], v], /'bias' has 3 values, the variable has 8/],
+    ['wrong type', (v) => [[grads(1)[0]!, new Int32Array(8) as never], v], /'bias' must be a Float32Array/],
+    ['non-number element', (v) => [[grads(1)[0]!, Array(8).fill('1') as never], v], /'bias' holds a non-number/],
+    ['unknown variable', (v) => [[grads(1)[0]!, new Float32Array(2)], [v[0]!, stranger]], /'stranger' was not built/],
+    ['all gradients null', (v) => [[null, null], v], /No gradients provided for any variable: 'kernel', 'bias'/],
+    ['same variable twice', (v) => [[grads(1)[0]!, grads(1)[0]!], [v[0]!, v[0]!]], /listed twice/],
+  ];
+  it.each(bad)('%s', async (_label, make, message) => {
+    const vars = model();
+    const opt = new RMSprop({ workers: 2, momentum: 0.5, useEma: true });
+    await opt.apply(grads(5), vars);
+    const before = snapshot(opt, vars);
+    const gradBefore = Buffer.from(new Uint8Array(vars[1]!.grad!.slice().buffer));
+    const [g, v] = make(vars);
+    await expect(opt.apply(g, v)).rejects.toThrow(message);
+    expect(snapshot(opt, vars).equals(before)).toBe(true);
+    expect(Buffer.from(new Uint8Array(vars[1]!.grad!.slice().buffer)).equals(gradBefore)).toBe(true);
+    // and the optimizer keeps working
+    await opt.apply(grads(6), vars);
+    expect(opt.iterations).toBe(2);
+    await opt.close();
+  });
+
+  it('refuses use after close, and a variable held by another open optimizer', async () => {
+    const vars = model();
+    const a = new RMSprop({ workers: 0, name: 'a' });
+    a.build(vars);
+    expect(() => new RMSprop({ workers: 0 }).build(vars)).toThrow(/already built into optimizer 'a'/);
+    await a.close();
+    await expect(a.apply(grads(1), vars)).rejects.toThrow(/optimizer 'a' is closed/);
+    await expect(a.step()).rejects.toThrow(/closed/);
+    const b = new RMSprop({ workers: 0 });
+    expect(() => b.build(vars)).not.toThrow();
+  });
+
+  it('a learningRate function returning garbage fails the step before anything changes', async () => {
+    let value: unknown = 0.1;
+    const vars = model();
+    const opt = new RMSprop({ workers: 0, learningRate: () => value as number });
+    await opt.apply(grads(1), vars);
+    const before = snapshot(opt, vars);
+    value = 'fast';
+    await expect(opt.apply(grads(2), vars)).rejects.toThrow(/learningRate function returned fast/);
+    expect(snapshot(opt, vars).equals(before)).toBe(true);
+  });
+});
+
+describe('Keras-style state and settings', () => {
+  it('learningRate is assignable (float32) unless it is a schedule', () => {
+    const opt = new RMSprop({ workers: 0, learningRate: 0.1 });
+    opt.learningRate = 0.3;
+    expect(opt.learningRate).toBe(Math.fround(0.3));
+    const scheduled = new RMSprop({
+      workers: 0,
+      learningRate: new schedules.ExponentialDecay({ initialLearningRate: 0.1, decaySteps: 10, decayRate: 0.5 }),
+    });
+    expect(() => (scheduled.learningRate = 0.3)).toThrow(/LearningRateSchedule.*not settable/);
+    expect(() => (opt.learningRate = NaN)).toThrow(/learningRate must be/);
+  });
+
+  it('excludeFromWeightDecay must come before build', () => {
+    const opt = new RMSprop({ workers: 0, weightDecay: 0.1 });
+    opt.build(model());
+    expect(() => opt.excludeFromWeightDecay({ varNames: ['bias'] })).toThrow(/before the optimizer is built/);
+  });
+
+  it('scaleLoss multiplies by lossScaleFactor', () => {
+    expect(new RMSprop({ workers: 0, lossScaleFactor: 128 }).scaleLoss(0.5)).toBe(64);
+    expect(new RMSprop({ workers: 0 }).scaleLoss(0.5)).toBe(0.5);
+  });
+
+  it('fromConfig() loads the config Python Keras printed, and getConfig() round-trips it', () => {
+    for (const id of ['large_all_features', 'sched_cosine_warmup', 'weight_decay_exclude_name']) {
+      const keras = loadCase(id).expected_config;
+      const opt = RMSprop.fromConfig(keras, { workers: 0 });
+      expect(opt.getConfig()).toEqual(keras);
+      expect(RMSprop.fromConfig(opt.getConfig()).getConfig()).toEqual(keras);
+    }
+    expect(() => RMSprop.fromConfig({ learning_rate: { class_name: 'Nope', config: {} } })).toThrow(/Unknown learning rate schedule/);
+    expect(() => RMSprop.fromConfig({ not_an_option: 3 })).toThrow(/not recognized/);
+  });
+
+  it('variables lists Keras names, and slots are live views', async () => {
+    const vars = model();
+    const opt = new RMSprop({ workers: 0, momentum: 0.9 });
+    await opt.apply(grads(1), vars);
+    const state = opt.variables;
+    expect(state.map((s) => s.name)).toEqual([
+      'iteration', 'learning_rate', 'kernel_velocity', 'bias_velocity', 'kernel_momentum', 'bias_momentum',
+    ]);
+    const velocity = state[2]!.value;
+    const first = velocity[0];
+    await opt.apply(grads(2), vars);
+    expect(velocity[0]).not.toBe(first);
+  });
+
+  it('disposes with `await using`-style Symbol.asyncDispose', async () => {
+    const opt = new RMSprop({ workers: 1 });
+    opt.build(model());
+    await opt[Symbol.asyncDispose]();
+    expect(opt.closed).toBe(true);
+  });
+});

@@ -1,0 +1,54 @@
+/** Option validation: refuse what Keras refuses (errors.json), plus non-numbers and NaN. */
+import { describe, expect, it } from 'vitest';
+import { RMSprop } from '../dist/src/index.js';
+import { camel, readFixture } from './helpers/keras-cases.js';
+
+interface ErrorCase {
+  options: Record<string, unknown>;
+  keras_raises: string | null;
+}
+
+const cases = readFixture<ErrorCase[]>('errors.json');
+
+describe('constructor options as Keras judges them (errors.json)', () => {
+  it.each(cases.map((c) => [JSON.stringify(c.options), c] as const))('%s', (_label, c) => {
+    const options = Object.fromEntries(Object.entries(c.options).map(([k, v]) => [camel(k), v]));
+    if (c.keras_raises === null) {
+      expect(() => new RMSprop({ ...options, workers: 0 })).not.toThrow();
+    } else {
+      // the message names the offending argument, as Keras's does
+      const named = Object.keys(options).filter((k) => k !== 'useEma');
+      expect(() => new RMSprop({ ...options, workers: 0 })).toThrow(new RegExp(named.map((n) => `\`?${n}`).join('|')));
+    }
+  });
+});
+
+describe('refusals beyond Keras: types and NaN', () => {
+  const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['NaN rho', { rho: NaN }, /`rho` must be a number/],
+    ['string momentum', { momentum: '0.9' }, /`momentum` must be a number/],
+    ['NaN learning rate', { learningRate: NaN }, /`learningRate` must be/],
+    ['object learning rate', { learningRate: { value: 1 } }, /`learningRate` must be/],
+    ['non-boolean centered', { centered: 1 }, /`centered` must be a boolean/],
+    ['fractional accumulation', { gradientAccumulationSteps: 2.5 }, /`gradientAccumulationSteps` must be an integer/],
+    ['negative EMA frequency', { useEma: true, emaOverwriteFrequency: -2 }, /`emaOverwriteFrequency` must be an integer >= 1/],
+    ['NaN clipnorm', { clipnorm: NaN }, /`clipnorm` must be a number or null/],
+    ['bad workers', { workers: -1 }, /`workers` must be 'auto' or an integer >= 0/],
+    ['bad workers string', { workers: 'many' }, /`workers`/],
+    ['zero timeout', { stepTimeoutMs: 0 }, /`stepTimeoutMs`/],
+    ['empty name', { name: '' }, /`name`/],
+    ['unknown option', { learning_rate: 0.1 }, /Argument\(s\) not recognized: \{'learning_rate': 0.1\}/],
+  ];
+  it.each(bad)('%s', (_label, options, message) => {
+    expect(() => new RMSprop(options as never)).toThrow(message);
+  });
+
+  it('accepts every option at once when they are compatible', () => {
+    const opt = new RMSprop({
+      learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, centered: true, weightDecay: 0.01,
+      globalClipnorm: 1, useEma: true, emaMomentum: 0.9, emaOverwriteFrequency: 3, lossScaleFactor: 8,
+      gradientAccumulationSteps: 2, name: 'all', workers: 0, stepTimeoutMs: 1000,
+    });
+    expect(opt.name).toBe('all');
+  });
+});
