@@ -11,12 +11,13 @@ import { Piscina } from 'piscina';
 import type { ArenaDescriptor } from './arena.js';
 import { StepError } from './errors.js';
 import type { Executor } from './executor.js';
-import { Ctl, FaultKind, LaneState, Phase } from './protocol.js';
+import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
   readonly arena: ArenaDescriptor;
   readonly lane: number;
+  readonly lanes: number;
   /** Control sequence number before the command the lane is launched for. */
   readonly seq: number;
   /** How long an idle lane waits for the next command before retiring. */
@@ -34,7 +35,8 @@ export class PoolExecutor implements Executor {
   readonly #pool: Piscina;
   readonly #timeoutMs: number;
   readonly #lingerMs: number;
-  #failure: StepError | null = null;
+  /** Failures of the current command, by lane. */
+  readonly #laneErrors: Array<StepError | null>;
   #destroyed = false;
 
   constructor(arena: ArenaDescriptor, lanes: number, timeoutMs: number, lingerMs = DEFAULT_LINGER_MS) {
@@ -43,6 +45,7 @@ export class PoolExecutor implements Executor {
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
     this.#lingerMs = lingerMs;
+    this.#laneErrors = new Array<StepError | null>(lanes).fill(null);
     this.#pool = new Piscina({
       filename: new URL('../workers/lane.js', import.meta.url).href,
       minThreads: lanes,
@@ -58,7 +61,7 @@ export class PoolExecutor implements Executor {
   async run(phase: Phase): Promise<void> {
     if (this.#destroyed) throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
     const control = this.#control;
-    this.#failure = null;
+    this.#laneErrors.fill(null);
     const seq = Atomics.load(control, Ctl.Seq);
     for (let lane = 0; lane < this.lanes; lane++) {
       const previous = Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved);
@@ -67,40 +70,55 @@ export class PoolExecutor implements Executor {
         this.#launch(lane, seq);
       }
     }
-    Atomics.store(control, Ctl.Done, 0);
     Atomics.store(control, Ctl.Phase, phase);
     Atomics.store(control, Ctl.Seq, seq + 1);
     Atomics.notify(control, Ctl.Seq);
-    await this.#awaitLanes(phase);
+    await this.#awaitLanes(phase, seq + 1);
   }
 
   #launch(lane: number, seq: number): void {
-    const task: LaneTask = { arena: this.#arena, lane, seq, lingerMs: this.#lingerMs };
+    const task: LaneTask = { arena: this.#arena, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
     this.#pool.run(task).catch((cause: unknown) => {
       Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
-      this.#failure ??= new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
+      this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
       // wake the coordinator's waitAsync so it sees the failure now, not at the timeout
-      Atomics.notify(this.#control, Ctl.Done);
+      Atomics.add(this.#control, Ctl.Progress, 1);
+      Atomics.notify(this.#control, Ctl.Progress);
     });
   }
 
-  async #awaitLanes(phase: Phase): Promise<void> {
+  /**
+   * Waits until every lane has completed command `seq` or failed. Even after a failure it waits
+   * for the others to settle, so no lane is still working when the next command is published.
+   */
+  async #awaitLanes(phase: Phase, seq: number): Promise<void> {
     const control = this.#control;
     const deadline = performance.now() + this.#timeoutMs;
     for (;;) {
-      if (this.#failure !== null) throw this.#failure;
-      const done = Atomics.load(control, Ctl.Done);
-      if (done >= this.lanes) return;
+      const progress = Atomics.load(control, Ctl.Progress);
+      let settled = 0;
+      let failure: StepError | null = null;
+      for (let lane = 0; lane < this.lanes; lane++) {
+        if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) settled++;
+        else if (this.#laneErrors[lane] !== null) {
+          settled++;
+          failure ??= this.#laneErrors[lane];
+        }
+      }
+      if (settled === this.lanes) {
+        if (failure !== null) throw failure;
+        return;
+      }
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         await this.#destroy();
         throw new StepError(
-          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${done} of ${this.lanes} lanes finished); ` +
+          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
             'the worker threads were terminated',
-          { stateCorrupted: true },
+          { stateCorrupted: true, cause: failure ?? undefined },
         );
       }
-      const wait = Atomics.waitAsync(control, Ctl.Done, done, remaining);
+      const wait = Atomics.waitAsync(control, Ctl.Progress, progress, remaining);
       if (wait.async) await wait.value;
     }
   }

@@ -22,8 +22,8 @@ export const Ctl = {
   Seq: 0,
   /** The Phase of the current command. */
   Phase: 1,
-  /** Lanes that finished the current command; the coordinator waits on it. */
-  Done: 2,
+  /** Bumped (and notified) whenever a lane finishes or fails: the coordinator's wake-up word. */
+  Progress: 2,
   /** Test hook: lane index + 1 that must fail, 0 = none. */
   FaultLane: 3,
   /** Test hook: 1 = throw, 2 = exit the thread, 3 = hang. */
@@ -34,7 +34,9 @@ export const Ctl = {
   LaneState: 8,
 } as const;
 
-export const controlLength = (lanes: number): number => Ctl.LaneState + lanes;
+/** Per lane: the Seq of the last command it completed (after the LaneState words). */
+export const laneDoneIndex = (lanes: number, lane: number): number => Ctl.LaneState + lanes + lane;
+export const controlLength = (lanes: number): number => Ctl.LaneState + 2 * lanes;
 
 /**
  * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by

@@ -1,17 +1,19 @@
 /**
  * Worker entry point: one lane of the pool. Runs commands published in the control block until
- * told to exit, or retires after lingering idle (see LaneState in src/protocol.ts).
+ * told to exit, or retires after lingering idle (see LaneState in src/protocol.ts). A command
+ * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
 import { groupViews } from '../src/arena.js';
 import { jsKernels } from '../src/kernels/js.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from '../src/protocol.js';
 
-export default function runLane({ arena, lane, seq, lingerMs }: LaneTask): string {
+export default function runLane({ arena, lane, lanes, seq, lingerMs }: LaneTask): string {
   const control = arena.control;
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
+  const done = laneDoneIndex(lanes, lane);
   let seen = seq;
   for (;;) {
     if (Atomics.wait(control, Ctl.Seq, seen, lingerMs) === 'timed-out') {
@@ -26,16 +28,12 @@ export default function runLane({ arena, lane, seq, lingerMs }: LaneTask): strin
       Atomics.store(control, state, LaneState.Gone);
       return 'exited';
     }
-    try {
-      injectedFault(control, lane, phase);
-      runPhase(jsKernels, phase, arena, views, lane);
-    } catch (error) {
-      Atomics.store(control, state, LaneState.Gone);
-      throw error;
-    }
+    injectedFault(control, lane, phase);
+    runPhase(jsKernels, phase, arena, views, lane);
     Atomics.store(control, state, LaneState.Idle);
-    Atomics.add(control, Ctl.Done, 1);
-    Atomics.notify(control, Ctl.Done);
+    Atomics.store(control, done, seen);
+    Atomics.add(control, Ctl.Progress, 1);
+    Atomics.notify(control, Ctl.Progress);
   }
 }
 

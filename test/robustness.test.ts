@@ -1,0 +1,95 @@
+/** Failures in the pool: every step settles with its cause, nothing hangs, idle pools let the process exit. */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RMSprop, StepError, Variable } from '../dist/src/index.js';
+import { randomValues, snapshot } from './helpers/state.js';
+
+const SIZE = 6000; // several chunks, so both lanes have work
+const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
+
+async function trained(options: ConstructorParameters<typeof RMSprop>[0]) {
+  const vars = [new Variable(randomValues(SIZE, 7), { name: 'w' })];
+  const opt = new RMSprop({ workers: 2, ...options });
+  await opt.apply(gradient(1), vars);
+  return { opt, vars };
+}
+
+describe('a failing worker', () => {
+  it('in the norm phase: the step rejects with the cause, nothing changed, the optimizer keeps working', async () => {
+    const { opt, vars } = await trained({ clipnorm: 1 });
+    const before = snapshot(opt, vars);
+    opt._injectFault(1, 'norm', 'throw');
+    const failure = await opt.apply(gradient(2), vars).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(StepError);
+    expect((failure as StepError).message).toMatch(/norm phase: worker lane 1 failed: injected fault in lane 1; nothing was changed/);
+    expect((failure as StepError).stateCorrupted).toBe(false);
+    expect(snapshot(opt, vars).equals(before)).toBe(true);
+
+    await opt.apply(gradient(2), vars);
+    const reference = await trained({ clipnorm: 1, workers: 0 });
+    await reference.opt.apply(gradient(2), reference.vars);
+    expect(snapshot(opt, vars).equals(snapshot(reference.opt, reference.vars))).toBe(true);
+    await opt.close();
+  });
+
+  it('in the update phase: the step rejects, and the optimizer says it must be rebuilt', async () => {
+    const { opt, vars } = await trained({});
+    opt._injectFault(0, 'update', 'throw');
+    const failure = (await opt.apply(gradient(2), vars).catch((e: unknown) => e)) as StepError;
+    expect(failure.stateCorrupted).toBe(true);
+    expect(failure.message).toMatch(/update phase: worker lane 0 failed: injected fault in lane 0; its state may be partly updated/);
+    await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
+    await expect(opt.step()).rejects.toThrow(/must be rebuilt/);
+    await opt.close();
+    // the variables can move to a fresh optimizer
+    const fresh = new RMSprop({ workers: 2 });
+    await fresh.apply(gradient(3), vars);
+    expect(fresh.iterations).toBe(1);
+    await fresh.close();
+  });
+
+  it('whose thread exits: the step rejects instead of hanging', async () => {
+    const { opt, vars } = await trained({});
+    opt._injectFault(1, 'update', 'exit');
+    await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/worker lane 1 failed/);
+    await opt.close();
+  });
+
+  it('that hangs: the wait is bounded by stepTimeoutMs and the threads are terminated', async () => {
+    const { opt, vars } = await trained({ stepTimeoutMs: 300 });
+    opt._injectFault(0, 'update', 'hang');
+    await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/timed out after 300 ms \(1 of 2 lanes finished\)/);
+    await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
+    await opt.close();
+  });
+
+  it('on the calling thread (workers=0) a failure is reported the same way', async () => {
+    const { opt, vars } = await trained({ workers: 0, globalClipnorm: 1 });
+    const before = snapshot(opt, vars);
+    opt._injectFault(0, 'norm', 'throw');
+    await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/norm phase: injected fault; nothing was changed/);
+    expect(snapshot(opt, vars).equals(before)).toBe(true);
+  });
+});
+
+describe('process lifetime', () => {
+  const dist = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
+  const script = (close: boolean) => `
+    import { RMSprop, Variable } from ${JSON.stringify(dist)};
+    const v = new Variable(new Float32Array(300000).fill(1), { name: 'w' });
+    const opt = new RMSprop({ workers: 2 });
+    await opt.apply([new Float32Array(300000).fill(0.5)], [v]);
+    await opt.step();
+    ${close ? 'await opt.close();' : ''}
+    console.log('stepped', opt.iterations, opt.workers);
+  `;
+  it.each([false, true])('a script that steps with workers=2 exits by itself (close() called: %s)', (close) => {
+    // the bound only catches a hang: an idle pool must not keep the event loop alive
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script(close)], { encoding: 'utf8', timeout: 30_000 });
+    expect(child.error).toBeUndefined();
+    expect(child.stderr).toBe('');
+    expect(child.stdout.trim()).toBe('stepped 2 2');
+    expect(child.status).toBe(0);
+  });
+});
