@@ -1,0 +1,30 @@
+/** The README's examples run as written, against the built package (imported by its name). */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const dir = new URL('./.readme/', import.meta.url);
+
+/** What each example must print, in README order. */
+const expectedOutput = [
+  /^3 -?0\.\d+\n$/,
+  /^3 \[[^\]]+\]\n\[ 'iteration', 'learning_rate', 'w_velocity', 'b_velocity' \]\n$/,
+  /^2 0\.00\d+\n$/,
+  /"global_clipnorm":1,/,
+];
+
+describe('README examples', () => {
+  it('has the examples this test knows about', () => {
+    expect(blocks.length).toBe(expectedOutput.length);
+  });
+  it.each(blocks.map((code, i) => [i + 1, code] as const))('example %i runs and prints what it claims', (i, code) => {
+    mkdirSync(dir, { recursive: true });
+    const file = new URL(`example-${i}.mjs`, dir);
+    writeFileSync(file, code);
+    const run = spawnSync(process.execPath, [file.pathname], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(expectedOutput[i - 1]!);
+  });
+});
