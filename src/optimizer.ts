@@ -50,6 +50,8 @@ interface Built {
   readonly executor: Executor;
   /** Per-variable sums of squares (scratch for norm clipping; sized once). */
   readonly sums: Float64Array;
+  /** The global norm is float32 unless a float64 variable takes part (Keras's dtype promotion). */
+  readonly globalRounding: (x: number) => number;
 }
 
 export class RMSprop {
@@ -202,6 +204,7 @@ export class RMSprop {
       arena,
       executor,
       sums: new Float64Array(variables.length),
+      globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
     };
   }
 
@@ -389,38 +392,38 @@ export class RMSprop {
     }
   }
 
-  /** Per-variable norms (clipnorm) or the global norm (globalClipnorm) from the chunk partials, in a fixed order. */
+  /**
+   * Per-variable norms (clipnorm) or the global norm (globalClipnorm) from the chunk partials,
+   * summed in chunk order, then Keras's float32 formulas (Math.max/min propagate NaN like numpy).
+   */
   #reduceNorms(built: Built, clip: number): void {
     const { arena, sums, variables } = built;
+    const params = arena.varParams;
     sums.fill(0);
     for (const group of arena.groups) {
       const { chunks, partials } = group;
       for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
     }
-    const params = arena.varParams;
-    const hasGrad = (i: number): boolean => params[i * VP.Stride + VP.HasGrad] !== 0;
     if (clip === ClipMode.Norm) {
       const clipnorm = Math.fround(this.#options.clipnorm!);
-      variables.forEach((v, i) => {
-        if (!hasGrad(i)) return;
-        const R = roundingFor(v.dtype);
+      for (let i = 0; i < variables.length; i++) {
+        if (params[i * VP.Stride + VP.HasGrad] === 0) continue;
+        const R = roundingFor(variables[i]!.dtype);
         const l2sum = R(sums[i]!);
         const l2norm = l2sum > 0 ? R(Math.sqrt(l2sum)) : l2sum;
-        params[i * VP.Stride + VP.ClipDivisor] = Number.isNaN(l2norm) ? NaN : Math.max(l2norm, clipnorm);
-      });
+        params[i * VP.Stride + VP.ClipDivisor] = Math.max(l2norm, clipnorm);
+      }
       return;
     }
-    const R = variables.every((v) => v.dtype === 'float32') ? Math.fround : roundingFor('float64');
+    const R = built.globalRounding;
     let squared = 0;
-    variables.forEach((v, i) => {
-      if (hasGrad(i)) squared = R(squared + roundingFor(v.dtype)(sums[i]!));
-    });
+    for (let i = 0; i < variables.length; i++) {
+      if (params[i * VP.Stride + VP.HasGrad] !== 0) squared = R(squared + roundingFor(variables[i]!.dtype)(sums[i]!));
+    }
     const norm = R(Math.sqrt(squared));
     const limit = this.#options.globalClipnorm!;
-    const inverse = R(1 / norm);
-    const inverseLimit = Math.fround(1 / limit);
-    const scaleForFinite = R(Math.fround(limit) * (Number.isNaN(inverse) ? NaN : Math.min(inverse, inverseLimit)));
-    arena.scalars[Sc.GlobalScale] = R(scaleForFinite + R(norm - norm));
+    const scaleForFinite = R(Math.fround(limit) * Math.min(R(1 / norm), Math.fround(1 / limit)));
+    arena.scalars[Sc.GlobalScale] = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
   }
 
   /** Scalars fixed for the optimizer's life, and the per-variable weight-decay flags. */

@@ -131,6 +131,12 @@ export interface ExponentialDecayOptions {
   name?: string;
 }
 
+/** step / decaySteps in float32, floored with `staircase`. */
+function decayProgress(o: Required<ExponentialDecayOptions>, step: number): number {
+  const p = f(f(step) / f(o.decaySteps));
+  return o.staircase ? Math.floor(p) : p;
+}
+
 /** `initialLearningRate * decayRate ^ (step / decaySteps)` (exponent floored with `staircase`). */
 export class ExponentialDecay extends LearningRateSchedule {
   constructor(options: ExponentialDecayOptions) {
@@ -138,9 +144,7 @@ export class ExponentialDecay extends LearningRateSchedule {
   }
   protected evaluate(step: number): number {
     const o = this.options as Required<ExponentialDecayOptions>;
-    let p = f(f(step) / f(o.decaySteps));
-    if (o.staircase) p = Math.floor(p);
-    return f(f(o.initialLearningRate) * f(Math.pow(f(o.decayRate), p)));
+    return f(f(o.initialLearningRate) * f(Math.pow(f(o.decayRate), decayProgress(o, step))));
   }
 }
 
@@ -219,13 +223,7 @@ export class PolynomialDecay extends LearningRateSchedule {
   }
 }
 
-export interface InverseTimeDecayOptions {
-  initialLearningRate: number;
-  decaySteps: number;
-  decayRate: number;
-  staircase?: boolean;
-  name?: string;
-}
+export type InverseTimeDecayOptions = ExponentialDecayOptions;
 
 /** `initial / (1 + decayRate * step / decaySteps)` (quotient floored with `staircase`). */
 export class InverseTimeDecay extends LearningRateSchedule {
@@ -234,9 +232,7 @@ export class InverseTimeDecay extends LearningRateSchedule {
   }
   protected evaluate(step: number): number {
     const o = this.options as Required<InverseTimeDecayOptions>;
-    let p = f(f(step) / f(o.decaySteps));
-    if (o.staircase) p = Math.floor(p);
-    return f(f(o.initialLearningRate) / f(1 + f(f(o.decayRate) * p)));
+    return f(f(o.initialLearningRate) / f(1 + f(f(o.decayRate) * decayProgress(o, step))));
   }
 }
 
