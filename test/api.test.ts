@@ -214,3 +214,29 @@ describe('Keras-style state and settings', () => {
     expect(opt.closed).toBe(true);
   });
 });
+
+describe('workers', () => {
+  it("'auto' runs small models on the calling thread and large ones on every core", async () => {
+    const { resolveLanes, MIN_ELEMENTS_PER_WORKER } = await import('../dist/src/index.js');
+    const { availableParallelism } = await import('node:os');
+    expect(resolveLanes('auto', 4096)).toBe(0);
+    expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER * 64)).toBe(availableParallelism() >= 2 ? Math.min(64, availableParallelism()) : 0);
+    expect(resolveLanes(3, 10)).toBe(3);
+    const opt = new RMSprop();
+    opt.build(model());
+    expect(opt.workers).toBe(0);
+  });
+
+  it('more workers than chunks, and empty variables, still give the workers=0 bytes', async () => {
+    const run = async (workers: number): Promise<Buffer> => {
+      const vars = [new Variable([], { name: 'empty', shape: [0] }), new Variable(randomValues(5, 3), { name: 'tiny' })];
+      const opt = new RMSprop({ workers, centered: true, clipnorm: 0.1 });
+      await opt.apply([[], randomValues(5, 4)], vars);
+      await opt.apply([[], randomValues(5, 5)], vars);
+      const bytes = snapshot(opt, vars);
+      await opt.close();
+      return bytes;
+    };
+    expect((await run(4)).equals(await run(0))).toBe(true);
+  });
+});
