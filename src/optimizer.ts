@@ -30,7 +30,7 @@ export interface StateVariable {
 export type KerasConfig = Record<string, unknown>;
 
 /** 'auto' uses threads only when each would get at least this many elements. */
-export const MIN_ELEMENTS_PER_WORKER = 1 << 16;
+export const MIN_ELEMENTS_PER_WORKER = 1 << 15;
 
 /** Keras's slot names, in the order `optimizer.variables` lists them. */
 const SLOT_ORDER: ReadonlyArray<readonly [Field, string]> = [
