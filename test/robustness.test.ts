@@ -57,9 +57,9 @@ describe('a failing worker', () => {
   });
 
   it('that hangs: the wait is bounded by stepTimeoutMs and the threads are terminated', async () => {
-    const { opt, vars } = await trained({ stepTimeoutMs: 300 });
+    const { opt, vars } = await trained({ stepTimeoutMs: 2000 }); // generous: the first step also starts the threads
     opt._injectFault(0, 'update', 'hang');
-    await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/timed out after 300 ms \(1 of 2 lanes finished\)/);
+    await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/timed out after 2000 ms \(1 of 2 lanes finished\)/);
     await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
     await opt.close();
   });
