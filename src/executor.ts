@@ -1,6 +1,7 @@
 import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { groupViews } from './arena.js';
-import { jsKernels } from './kernels/js.js';
+import { kernelSets, type KernelName } from './kernels/index.js';
+import type { KernelSet } from './kernels/types.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
 import type { Phase } from './protocol.js';
 import { FaultKind } from './protocol.js';
@@ -20,10 +21,12 @@ export class InlineExecutor implements Executor {
   readonly lanes = 0;
   readonly #arena: ArenaDescriptor;
   readonly #views: readonly GroupViews[];
+  readonly #kernels: KernelSet;
   #fault: { phase: Phase; kind: number } | null = null;
 
-  constructor(arena: ArenaDescriptor) {
+  constructor(arena: ArenaDescriptor, kernels: KernelName) {
     this.#arena = arena;
+    this.#kernels = kernelSets[kernels];
     this.#views = arena.groups.map(groupViews);
   }
 
@@ -32,7 +35,7 @@ export class InlineExecutor implements Executor {
       this.#fault = null;
       return Promise.reject(new Error('injected fault'));
     }
-    runPhase(jsKernels, phase, this.#arena, this.#views, ALL_CHUNKS);
+    runPhase(this.#kernels, phase, this.#arena, this.#views, ALL_CHUNKS);
     return Promise.resolve();
   }
 

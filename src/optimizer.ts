@@ -8,6 +8,7 @@ import { allocateArena, fieldView, groupViews, type ArenaDescriptor } from './ar
 import { roundingFor, type FloatArray } from './dtype.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
+import { DEFAULT_KERNELS } from './kernels/index.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
 import { configKey, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
@@ -190,7 +191,8 @@ export class RMSprop {
     const placement: Array<readonly [number, number]> = new Array(variables.length);
     plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
     this.#initScalars(arena, variables);
-    const executor: Executor = lanes > 0 ? new PoolExecutor(arena, lanes, o.stepTimeoutMs) : new InlineExecutor(arena);
+    const executor: Executor =
+      lanes > 0 ? new PoolExecutor(arena, DEFAULT_KERNELS, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, DEFAULT_KERNELS);
 
     const views = arena.groups.map(groupViews);
     variables.forEach((v, i) => {

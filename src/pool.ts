@@ -11,6 +11,7 @@ import { Piscina } from 'piscina';
 import type { ArenaDescriptor } from './arena.js';
 import { StepError } from './errors.js';
 import type { Executor } from './executor.js';
+import type { KernelName } from './kernels/index.js';
 import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
@@ -18,6 +19,7 @@ export interface LaneTask {
   readonly arena: ArenaDescriptor;
   readonly lane: number;
   readonly lanes: number;
+  readonly kernels: KernelName;
   /** Control sequence number before the command the lane is launched for. */
   readonly seq: number;
   /** How long an idle lane waits for the next command before retiring. */
@@ -35,12 +37,14 @@ export class PoolExecutor implements Executor {
   readonly #pool: Piscina;
   readonly #timeoutMs: number;
   readonly #lingerMs: number;
+  readonly #kernels: KernelName;
   /** Failures of the current command, by lane. */
   readonly #laneErrors: Array<StepError | null>;
   #destroyed = false;
 
-  constructor(arena: ArenaDescriptor, lanes: number, timeoutMs: number, lingerMs = DEFAULT_LINGER_MS) {
+  constructor(arena: ArenaDescriptor, kernels: KernelName, lanes: number, timeoutMs: number, lingerMs = DEFAULT_LINGER_MS) {
     this.lanes = lanes;
+    this.#kernels = kernels;
     this.#arena = arena;
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
@@ -77,7 +81,7 @@ export class PoolExecutor implements Executor {
   }
 
   #launch(lane: number, seq: number): void {
-    const task: LaneTask = { arena: this.#arena, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
+    const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
     this.#pool.run(task).catch((cause: unknown) => {
       Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
       this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });

@@ -4,13 +4,14 @@
  * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
 import { groupViews } from '../src/arena.js';
-import { jsKernels } from '../src/kernels/js.js';
+import { kernelSets } from '../src/kernels/index.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
 import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from '../src/protocol.js';
 
-export default function runLane({ arena, lane, lanes, seq, lingerMs }: LaneTask): string {
+export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: LaneTask): string {
   const control = arena.control;
+  const kernelSet = kernelSets[kernels];
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
   const done = laneDoneIndex(lanes, lane);
@@ -29,7 +30,7 @@ export default function runLane({ arena, lane, lanes, seq, lingerMs }: LaneTask)
       return 'exited';
     }
     injectedFault(control, lane, phase);
-    runPhase(jsKernels, phase, arena, views, lane);
+    runPhase(kernelSet, phase, arena, views, lane);
     Atomics.store(control, state, LaneState.Idle);
     Atomics.store(control, done, seen);
     Atomics.add(control, Ctl.Progress, 1);
