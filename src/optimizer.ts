@@ -314,10 +314,7 @@ export class RMSprop {
       throw new RangeError(`apply: got ${grads.length} gradients for ${variables.length} variables`);
     }
     if (grads.length === 0) return; // Keras: nothing to apply, nothing counted
-    if (this.#built === null) this.build(variables);
-    const built = this.#built!;
-    const indices = variables.map((v) => this.#indexOf(built, v));
-    if (new Set(indices).size !== indices.length) throw new Error('apply: a variable is listed twice');
+    if (new Set(variables).size !== variables.length) throw new Error('apply: a variable is listed twice');
     const missing: string[] = [];
     grads.forEach((g, k) => {
       const v = variables[k]!;
@@ -335,6 +332,10 @@ export class RMSprop {
     if (missing.length === grads.length) {
       throw new Error(`No gradients provided for any variable: ${variables.map((v) => `'${v.name}'`).join(', ')}`);
     }
+    // the gradients fit their variables; now the variables must belong to this optimizer
+    if (this.#built === null) this.build(variables);
+    const built = this.#built!;
+    const indices = variables.map((v) => this.#indexOf(built, v));
     this.#warnMissing(missing);
     // validated: from here on the call takes effect
     const params = built.arena.varParams;

@@ -240,3 +240,15 @@ describe('workers', () => {
     expect((await run(4)).equals(await run(0))).toBe(true);
   });
 });
+
+describe('a failed first apply()', () => {
+  it('does not build the optimizer when the gradients are wrong', async () => {
+    const vars = model();
+    const opt = new RMSprop({ workers: 0 });
+    await expect(opt.apply([grads(1)[0]!, new Float32Array(1)], vars)).rejects.toThrow(/'bias' has 1 values/);
+    expect(opt.workers).toBeNull();
+    expect(vars[0]!.grad).toBeNull();
+    await opt.apply(grads(1), vars);
+    expect(opt.iterations).toBe(1);
+  });
+});
