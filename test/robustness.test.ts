@@ -5,6 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
+/** The optimizer's internal test hook (stripped from the published types). */
+interface FaultHook {
+  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void;
+}
+const injectFault = (opt: RMSprop, ...args: Parameters<FaultHook['_injectFault']>): void =>
+  (opt as unknown as FaultHook)._injectFault(...args);
+
 const SIZE = 6000; // several chunks, so both lanes have work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
 
@@ -19,7 +26,7 @@ describe('a failing worker', () => {
   it('in the norm phase: the step rejects with the cause, nothing changed, the optimizer keeps working', async () => {
     const { opt, vars } = await trained({ clipnorm: 1 });
     const before = snapshot(opt, vars);
-    opt._injectFault(1, 'norm', 'throw');
+    injectFault(opt, 1, 'norm', 'throw');
     const failure = await opt.apply(gradient(2), vars).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(StepError);
     expect((failure as StepError).message).toMatch(/norm phase: worker lane 1 failed: injected fault in lane 1; nothing was changed/);
@@ -35,7 +42,7 @@ describe('a failing worker', () => {
 
   it('in the update phase: the step rejects, and the optimizer says it must be rebuilt', async () => {
     const { opt, vars } = await trained({});
-    opt._injectFault(0, 'update', 'throw');
+    injectFault(opt, 0, 'update', 'throw');
     const failure = (await opt.apply(gradient(2), vars).catch((e: unknown) => e)) as StepError;
     expect(failure.stateCorrupted).toBe(true);
     expect(failure.message).toMatch(/update phase: worker lane 0 failed: injected fault in lane 0; its state may be partly updated/);
@@ -51,14 +58,14 @@ describe('a failing worker', () => {
 
   it('whose thread exits: the step rejects instead of hanging', async () => {
     const { opt, vars } = await trained({});
-    opt._injectFault(1, 'update', 'exit');
+    injectFault(opt, 1, 'update', 'exit');
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/worker lane 1 failed/);
     await opt.close();
   });
 
   it('that hangs: the wait is bounded by stepTimeoutMs and the threads are terminated', async () => {
     const { opt, vars } = await trained({ stepTimeoutMs: 2000 }); // generous: the first step also starts the threads
-    opt._injectFault(0, 'update', 'hang');
+    injectFault(opt, 0, 'update', 'hang');
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/timed out after 2000 ms \(1 of 2 lanes finished\)/);
     await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
     await opt.close();
@@ -67,7 +74,7 @@ describe('a failing worker', () => {
   it('on the calling thread (workers=0) a failure is reported the same way', async () => {
     const { opt, vars } = await trained({ workers: 0, globalClipnorm: 1 });
     const before = snapshot(opt, vars);
-    opt._injectFault(0, 'norm', 'throw');
+    injectFault(opt, 0, 'norm', 'throw');
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/norm phase: injected fault; nothing was changed/);
     expect(snapshot(opt, vars).equals(before)).toBe(true);
   });
