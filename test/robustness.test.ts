@@ -80,6 +80,20 @@ describe('a failing worker', () => {
   });
 });
 
+describe('lanes that retired while idle', () => {
+  it('are relaunched by the next step, which gives the same bytes as never pausing', async () => {
+    const paused = await trained({ momentum: 0.9 });
+    await new Promise((resolve) => setTimeout(resolve, 600)); // past the 250 ms linger: every lane retires
+    await paused.opt.apply(gradient(2), paused.vars);
+    await paused.opt.step();
+    const steady = await trained({ momentum: 0.9, workers: 0 });
+    await steady.opt.apply(gradient(2), steady.vars);
+    await steady.opt.step();
+    expect(snapshot(paused.opt, paused.vars).equals(snapshot(steady.opt, steady.vars))).toBe(true);
+    await paused.opt.close();
+  });
+});
+
 describe('process lifetime', () => {
   const dist = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
   const script = (close: boolean) => `
