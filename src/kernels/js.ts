@@ -3,10 +3,11 @@
  * rounded to the variable's dtype (`R` = Math.fround for float32), no fused or reassociated
  * arithmetic. They are the fallback and the oracle other kernels are tested against.
  *
- * The update is composed of small passes over one chunk (at most one 4 KiB block, so it stays
- * in L1 between passes): the effective gradient (unscale, accumulate, clip) into a scratch
- * block, the RMSprop update, then EMA. A pass the options do not need is not run, so the basic
- * configuration pays for nothing else; each element still sees Keras's operations in order.
+ * The update is composed of small branch-free passes over one chunk (at most one 4 KiB block,
+ * so it stays in L1 between passes): the effective gradient (unscale, accumulate, clip) into a
+ * scratch block, weight decay, the moments and increments, applying them (through momentum),
+ * then EMA. A pass the options do not need is not run, so the basic configuration pays for
+ * nothing else; each element still sees Keras's operations in Keras's order.
  */
 import type { GroupViews } from '../arena.js';
 import { arrayConstructor, bytesPerElement, roundingFor, type DType, type FloatArray } from '../dtype.js';
@@ -16,8 +17,10 @@ import type { KernelSet, Kernels } from './types.js';
 
 function makeKernels(dtype: DType): Kernels {
   const R = roundingFor(dtype);
-  /** The effective gradient of one chunk; sized once, per thread. */
-  const scratch = new (arrayConstructor(dtype))(BLOCK_BYTES / bytesPerElement(dtype));
+  const blockElements = BLOCK_BYTES / bytesPerElement(dtype);
+  /** The effective gradient of one chunk, and its increments; sized once, per thread. */
+  const scratch = new (arrayConstructor(dtype))(blockElements);
+  const increments = new (arrayConstructor(dtype))(blockElements);
 
   /** True when the gradient is used as it is (no unscaling, accumulation or clipping). */
   function gradientIsRaw(s: Float64Array): boolean {
@@ -57,38 +60,65 @@ function makeKernels(dtype: DType): Kernels {
     }
   }
 
-  /** Weight decay, then RMSprop (centered and momentum when their slots exist); g = gs[i - offset]. */
-  function rmsprop(views: GroupViews, first: number, last: number, s: Float64Array, decay: boolean, gs: FloatArray, offset: number): void {
-    const { value, velocity, momentum, averageGradient } = views;
+  /** Decoupled weight decay: value -= value * weightDecay * lr. */
+  function decay(views: GroupViews, first: number, last: number, s: Float64Array): void {
+    const { value } = views;
+    const lr = s[Sc.LearningRate]!;
+    const weightDecay = s[Sc.WeightDecay]!;
+    for (let i = first; i < last; i++) {
+      const p = value[i]!;
+      value[i] = R(p - R(R(p * weightDecay) * lr));
+    }
+  }
+
+  /** Keras: rho * v + (1 - rho) * g^2. */
+  function nextVelocity(v: number, g: number, rho: number, oneMinusRho: number): number {
+    return R(R(rho * v) + R(oneMinusRho * R(g * g)));
+  }
+
+  /** Keras: lr * g / sqrt(denominator). */
+  function increment(g: number, denominator: number, lr: number): number {
+    return R(R(lr * g) / R(Math.sqrt(denominator)));
+  }
+
+  /** Second moments (and the centred first moment) updated; increments[i - first] = lr * g / sqrt(denominator). */
+  function computeIncrements(views: GroupViews, first: number, last: number, s: Float64Array, gs: FloatArray, offset: number): void {
+    const { velocity, averageGradient } = views;
     const lr = s[Sc.LearningRate]!;
     const rho = s[Sc.Rho]!;
     const oneMinusRho = s[Sc.OneMinusRho]!;
     const epsilon = s[Sc.Epsilon]!;
-    const momentumFactor = s[Sc.Momentum]!;
-    const weightDecay = s[Sc.WeightDecay]!;
+    if (averageGradient === null) {
+      for (let i = first; i < last; i++) {
+        const g = gs[i - offset]!;
+        const v = nextVelocity(velocity[i]!, g, rho, oneMinusRho);
+        velocity[i] = v;
+        increments[i - first] = increment(g, R(v + epsilon), lr);
+      }
+      return;
+    }
     for (let i = first; i < last; i++) {
       const g = gs[i - offset]!;
-      let p = value[i]!;
-      if (decay) p = R(p - R(R(p * weightDecay) * lr));
-      const v = R(R(rho * velocity[i]!) + R(oneMinusRho * R(g * g)));
+      const v = nextVelocity(velocity[i]!, g, rho, oneMinusRho);
       velocity[i] = v;
-      let denominator: number;
-      if (averageGradient !== null) {
-        const mg = R(R(rho * averageGradient[i]!) + R(oneMinusRho * g));
-        averageGradient[i] = mg;
-        denominator = R(R(v - R(mg * mg)) + epsilon);
-      } else {
-        denominator = R(v + epsilon);
-      }
-      const increment = R(R(lr * g) / R(Math.sqrt(denominator)));
-      if (momentum !== null) {
-        const m = R(R(momentumFactor * momentum[i]!) + increment);
-        momentum[i] = m;
-        p = R(p - m);
-      } else {
-        p = R(p - increment);
-      }
-      value[i] = p;
+      const mg = R(R(rho * averageGradient[i]!) + R(oneMinusRho * g));
+      averageGradient[i] = mg;
+      increments[i - first] = increment(g, R(R(v - R(mg * mg)) + epsilon), lr);
+    }
+  }
+
+  /** value -= increment, or through momentum: m = momentum * m + increment; value -= m. */
+  function applyIncrements(views: GroupViews, first: number, last: number, s: Float64Array): void {
+    const { value, momentum } = views;
+    if (momentum === null) {
+      for (let i = first; i < last; i++) value[i] = R(value[i]! - increments[i - first]!);
+      return;
+    }
+    const momentumFactor = s[Sc.Momentum]!;
+    for (let i = first; i < last; i++) {
+      const m = R(R(momentumFactor * momentum[i]!) + increments[i - first]!);
+      momentum[i] = m;
+      value[i] = R(value[i]! - m);
     }
   }
 
@@ -143,7 +173,9 @@ function makeKernels(dtype: DType): Kernels {
           accumulate(views, first, last, s);
         } else {
           if (!raw) effectiveGradient(views, first, last, s, vp[base + VP.ClipDivisor]!);
-          rmsprop(views, first, last, s, decayOn && vp[base + VP.Decay] !== 0, raw ? grad : scratch, raw ? 0 : first);
+          if (decayOn && vp[base + VP.Decay] !== 0) decay(views, first, last, s);
+          computeIncrements(views, first, last, s, raw ? grad : scratch, raw ? 0 : first);
+          applyIncrements(views, first, last, s);
         }
       }
       if (accumMode === AccumMode.ApplyAccumulated) views.accumulator!.fill(0, first, last);
