@@ -65,7 +65,7 @@ describe('determinism across worker counts', () => {
           const parallel = await run(s, s.workers);
           expect(parallel.equals(single)).toBe(true);
         }),
-        { numRuns: 30 },
+        { numRuns: 60 },
       );
     } finally {
       process.emitWarning = quiet;
