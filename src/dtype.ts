@@ -2,8 +2,6 @@
 export type DType = 'float32' | 'float64';
 export type FloatArray = Float32Array | Float64Array;
 
-export const DTYPES: readonly DType[] = ['float32', 'float64'];
-
 export function bytesPerElement(dtype: DType): number {
   return dtype === 'float32' ? 4 : 8;
 }

@@ -22,7 +22,8 @@ export class InlineExecutor implements Executor {
   readonly #arena: ArenaDescriptor;
   readonly #views: readonly GroupViews[];
   readonly #kernels: KernelSet;
-  #fault: { phase: Phase; kind: number } | null = null;
+  /** Test hook: the phase that fails next (any fault kind fails the same way on this thread). */
+  #faultPhase: Phase | null = null;
 
   constructor(arena: ArenaDescriptor, kernels: KernelName) {
     this.#arena = arena;
@@ -31,8 +32,8 @@ export class InlineExecutor implements Executor {
   }
 
   run(phase: Phase): Promise<void> {
-    if (this.#fault !== null && this.#fault.phase === phase) {
-      this.#fault = null;
+    if (this.#faultPhase === phase) {
+      this.#faultPhase = null;
       return Promise.reject(new Error('injected fault'));
     }
     runPhase(this.#kernels, phase, this.#arena, this.#views, ALL_CHUNKS);
@@ -43,7 +44,7 @@ export class InlineExecutor implements Executor {
     return Promise.resolve();
   }
 
-  injectFault(_lane: number, phase: Phase, kind: number): void {
-    this.#fault = { phase, kind };
+  injectFault(_lane: number, phase: Phase): void {
+    this.#faultPhase = phase;
   }
 }

@@ -438,7 +438,6 @@ export class RMSprop {
     s[Sc.OneMinusRho] = f(1 - o.rho);
     s[Sc.Epsilon] = f(o.epsilon);
     s[Sc.Momentum] = o.momentum > 0 ? f(o.momentum) : 0;
-    s[Sc.Centered] = o.centered ? 1 : 0;
     s[Sc.LossScale] = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
     s[Sc.LossScaleOn] = o.lossScaleFactor === null ? 0 : 1;
     s[Sc.AccumSteps] = o.gradientAccumulationSteps ?? 0;

@@ -59,8 +59,9 @@ export const Sc = {
   OneMinusRho: 2,
   Epsilon: 3,
   Momentum: 4,
-  Centered: 5,
-  LossScale: 6,
+  /** lossScaleFactor, used when LossScaleOn. */
+  LossScale: 5,
+  LossScaleOn: 6,
   AccumMode: 7,
   AccumSteps: 8,
   ClipMode: 9,
@@ -74,8 +75,7 @@ export const Sc = {
   EmaMomentum: 15,
   EmaOneMinusMomentum: 16,
   Overwrite: 17,
-  LossScaleOn: 18,
-  Length: 19,
+  Length: 18,
 } as const;
 
 /** Per-variable parameters (Float64Array, VP.Stride per variable). */
