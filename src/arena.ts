@@ -65,7 +65,7 @@ export function allocateArena(plans: readonly GroupPlan[], fields: readonly Fiel
 }
 
 /** A whole field of a group, or null when the options do not need that slot. */
-export function fieldView(group: GroupDescriptor, field: Field): FloatArray | null {
+function fieldView(group: GroupDescriptor, field: Field): FloatArray | null {
   const index = group.fields.indexOf(field);
   if (index < 0) return null;
   const bytes = group.fieldLength * bytesPerElement(group.dtype);

@@ -1,5 +1,4 @@
 import type { ArenaDescriptor, GroupViews } from './arena.js';
-import { groupViews } from './arena.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import type { KernelSet } from './kernels/types.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
@@ -25,10 +24,10 @@ export class InlineExecutor implements Executor {
   /** Test hook: the phase that fails next (any fault kind fails the same way on this thread). */
   #faultPhase: Phase | null = null;
 
-  constructor(arena: ArenaDescriptor, kernels: KernelName) {
+  constructor(arena: ArenaDescriptor, views: readonly GroupViews[], kernels: KernelName) {
     this.#arena = arena;
+    this.#views = views;
     this.#kernels = kernelSets[kernels];
-    this.#views = arena.groups.map(groupViews);
   }
 
   run(phase: Phase): Promise<void> {

@@ -4,17 +4,17 @@
  * shared arena. Everything that can be refused is checked before anything changes.
  */
 import { availableParallelism } from 'node:os';
-import { allocateArena, fieldView, groupViews, type ArenaDescriptor } from './arena.js';
+import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
 import { roundingFor, type FloatArray } from './dtype.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { DEFAULT_KERNELS } from './kernels/index.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
-import { configKey, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
+import { isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
 import { PoolExecutor } from './pool.js';
 import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
-import { deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
+import { camelToSnake, deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
 import { Variable } from './variable.js';
 
 /** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
@@ -48,6 +48,8 @@ interface Built {
   /** [group, offset] of each variable. */
   readonly placement: ReadonlyArray<readonly [number, number]>;
   readonly arena: ArenaDescriptor;
+  /** Typed-array views of every field, made once at build. */
+  readonly views: readonly GroupViews[];
   readonly executor: Executor;
   /** Per-variable sums of squares (scratch for norm clipping; sized once). */
   readonly sums: Float64Array;
@@ -125,10 +127,8 @@ export class RMSprop {
     if (built === null) return state;
     for (const [field, suffix] of SLOT_ORDER) {
       built.variables.forEach((variable, i) => {
-        const [group, offset] = built.placement[i]!;
-        const whole = fieldView(built.arena.groups[group]!, field);
-        if (whole === null) return;
-        state.push({ name: `${variable.name}_${suffix}`, shape: variable.shape, value: whole.subarray(offset, offset + variable.size) });
+        const value = slotOf(built, i, field);
+        if (value !== null) state.push({ name: `${variable.name}_${suffix}`, shape: variable.shape, value });
       });
     }
     return state;
@@ -172,11 +172,7 @@ export class RMSprop {
       if (same) return;
       throw new Error(`optimizer '${this.name}' is already built with ${this.#built.variables.length} other variables`);
     }
-    for (const v of variables) {
-      if (v.owner !== null && !v.owner.closed && v.owner !== this) {
-        throw new Error(`Variable '${v.name}' is already built into optimizer '${v.owner.name}'; close that optimizer first`);
-      }
-    }
+    for (const v of variables) v.assertAvailableTo(this);
     const o = this.#options;
     const total = variables.reduce((n, v) => n + v.size, 0);
     const lanes = resolveLanes(o.workers, total);
@@ -191,23 +187,21 @@ export class RMSprop {
     const placement: Array<readonly [number, number]> = new Array(variables.length);
     plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
     this.#initScalars(arena, variables);
-    const executor: Executor =
-      lanes > 0 ? new PoolExecutor(arena, DEFAULT_KERNELS, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, DEFAULT_KERNELS);
-
     const views = arena.groups.map(groupViews);
-    variables.forEach((v, i) => {
-      const [g, offset] = placement[i]!;
-      v.attach(this, views[g]!.value.subarray(offset, offset + v.size), views[g]!.grad.subarray(offset, offset + v.size));
-    });
-    this.#built = {
+    const executor: Executor =
+      lanes > 0 ? new PoolExecutor(arena, DEFAULT_KERNELS, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, DEFAULT_KERNELS);
+    const built: Built = {
       variables: [...variables],
       index: new Map(variables.map((v, i) => [v, i])),
       placement,
       arena,
+      views,
       executor,
       sums: new Float64Array(variables.length),
       globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
     };
+    variables.forEach((v, i) => v.attach(this, slotOf(built, i, 'value')!, slotOf(built, i, 'grad')!));
+    this.#built = built;
   }
 
   /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
@@ -241,12 +235,7 @@ export class RMSprop {
     if (this.#pending > 0) throw new Error('finalizeVariableValues: wait for the pending apply()/step() first');
     if (!this.#options.useEma || this.#built === null) return;
     const built = this.#built;
-    for (const v of variables ?? built.variables) {
-      const i = this.#indexOf(built, v);
-      const [g, offset] = built.placement[i]!;
-      const average = fieldView(built.arena.groups[g]!, 'average')!;
-      v.value.set(average.subarray(offset, offset + v.size));
-    }
+    for (const v of variables ?? built.variables) v.value.set(slotOf(built, this.#indexOf(built, v), 'average')!);
   }
 
   /** Keras's `scale_loss`: multiplies by `lossScaleFactor` when set. */
@@ -259,7 +248,7 @@ export class RMSprop {
   getConfig(): KerasConfig {
     const config: KerasConfig = {};
     for (const spec of KERAS_OPTIONS) {
-      config[configKey(spec.option)] = this.#options[spec.option as keyof ResolvedOptions];
+      config[camelToSnake(spec.option)] = this.#options[spec.option as keyof ResolvedOptions];
       if (spec.option === 'name') config.learning_rate = learningRateConfig(this.#learningRate, this.#steps);
     }
     return config;
@@ -490,6 +479,13 @@ export class RMSprop {
     if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
     if (this.#broken !== null) throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
   }
+}
+
+/** Variable `i`'s part of a field (a live view), or null when the options need no such slot. */
+function slotOf(built: Built, i: number, field: Field): FloatArray | null {
+  const [group, offset] = built.placement[i]!;
+  const whole = built.views[group]![field];
+  return whole === null ? null : whole.subarray(offset, offset + built.variables[i]!.size);
 }
 
 function clipModeOf(o: ResolvedOptions): number {

@@ -3,7 +3,7 @@
  * config key, default and type, so validation, defaults and `getConfig()` cannot drift apart.
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
-import { LearningRateSchedule, camelToSnake } from './schedules.js';
+import { LearningRateSchedule } from './schedules.js';
 
 export type LearningRate = number | LearningRateSchedule | (() => number);
 
@@ -179,9 +179,4 @@ function checkKerasRules(o: ResolvedOptions): void {
         `Received: clipnorm=${o.clipnorm}, clipvalue=${o.clipvalue}, globalClipnorm=${o.globalClipnorm}`,
     );
   }
-}
-
-/** Keras snake_case config key of an option. */
-export function configKey(option: string): string {
-  return camelToSnake(option);
 }

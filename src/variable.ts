@@ -91,13 +91,18 @@ export class Variable {
     return this.#owner;
   }
 
-  /** @internal Rebinds storage to arena views. Called by the optimizer's build only. */
-  attach(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
+  /** Throws unless `owner` may build this variable (no other open optimizer holds it). */
+  assertAvailableTo(owner: VariableOwner): void {
     if (this.#owner !== null && !this.#owner.closed && this.#owner !== owner) {
       throw new Error(
         `Variable '${this.name}' is already built into optimizer '${this.#owner.name}'; close that optimizer first`,
       );
     }
+  }
+
+  /** @internal Rebinds storage to arena views. Called by the optimizer's build only. */
+  attach(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
+    this.assertAvailableTo(owner);
     value.set(this.#value);
     grad.fill(0);
     this.#value = value;
