@@ -11,10 +11,18 @@ const HIDDEN = 512;
 const BATCH = 96;
 const STEPS = 150;
 
+/** A seeded uniform generator on [0, 1) (32-bit LCG), so every run prints the same numbers. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
 // ---- data: three spiral arms, with noise (deterministic) -------------------------------------
 function spiral(perClass: number, seed: number): { x: Float32Array; y: Int32Array } {
-  let state = seed;
-  const random = (): number => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = seededRandom(seed);
   const x = new Float32Array(perClass * CLASSES * 2);
   const y = new Int32Array(perClass * CLASSES);
   for (let c = 0; c < CLASSES; c++) {
@@ -39,15 +47,10 @@ interface Dense {
 }
 
 function dense(name: string, inputs: number, outputs: number, seed: number): Dense {
-  let state = seed;
+  const random = seededRandom(seed);
   const scale = Math.sqrt(2 / inputs);
-  const normal = (): number => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    const u = (state + 1) / 2 ** 32;
-    state = (state * 1664525 + 1013904223) >>> 0;
-    const v = (state + 1) / 2 ** 32;
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  };
+  // Box-Muller; 1 - random() is in (0, 1], so the log is finite
+  const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const init = Float32Array.from({ length: inputs * outputs }, () => normal() * scale);
   return {
     kernel: new Variable(init, { shape: [inputs, outputs], name: `${name}_kernel` }),
@@ -114,7 +117,7 @@ async function train(): Promise<void> {
   const deltas = layers.map((l) => new Float32Array(BATCH * l.outputs));
   const order = Int32Array.from({ length: data.y.length }, (_, i) => i);
   let cursor = order.length;
-  let seed = 11;
+  const shuffleRandom = seededRandom(11);
   let optimizerMs = 0;
   let window = 0;
   let correct = 0;
@@ -125,8 +128,7 @@ async function train(): Promise<void> {
     for (let n = 0; n < BATCH; n++) {
       if (cursor === order.length) {
         for (let i = order.length - 1; i > 0; i--) {
-          seed = (seed * 1103515245 + 12345) >>> 0;
-          const j = seed % (i + 1);
+          const j = Math.floor(shuffleRandom() * (i + 1));
           [order[i], order[j]] = [order[j]!, order[i]!];
         }
         cursor = 0;
