@@ -1,15 +1,17 @@
 /**
- * The arena: every array of the optimizer in SharedArrayBuffers, allocated once at build.
- * Each dtype group is one buffer holding its fields back to back (value, grad, slots); the
- * descriptor is what a worker receives — typed arrays over shared memory, so nothing is copied.
+ * The arena: every array of the optimizer in shared memory, allocated once at build. Each group
+ * (one dtype, one segment) is a shared WebAssembly.Memory holding its fields back to back
+ * (value, grad, slots), so the same bytes are typed arrays for JS and linear memory for the
+ * SIMD kernels. The descriptor is what a worker receives: shared memory, nothing is copied.
  */
 import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
-import type { Field, GroupPlan } from './layout.js';
+import { SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
 import { controlLength, Sc, VP } from './protocol.js';
 
 export interface GroupDescriptor {
   readonly dtype: DType;
-  readonly buffer: SharedArrayBuffer;
+  /** Shared, fixed size (initial = maximum), so its buffer never detaches. */
+  readonly memory: WebAssembly.Memory;
   readonly fields: readonly Field[];
   readonly fieldLength: number;
   readonly chunks: Int32Array;
@@ -28,6 +30,7 @@ export interface ArenaDescriptor {
 /** Typed-array views of one group: what the kernels operate on. Absent slots are null. */
 export interface GroupViews {
   readonly dtype: DType;
+  readonly memory: WebAssembly.Memory;
   readonly value: FloatArray;
   readonly grad: FloatArray;
   readonly velocity: FloatArray;
@@ -46,9 +49,10 @@ function sharedFloat64(length: number): Float64Array {
 export function allocateArena(plans: readonly GroupPlan[], fields: readonly Field[], variableCount: number, lanes: number): ArenaDescriptor {
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = fields.length * plan.fieldLength * bytesPerElement(plan.dtype);
+    const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);
     return {
       dtype: plan.dtype,
-      buffer: new SharedArrayBuffer(bytes),
+      memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }),
       fields,
       fieldLength: plan.fieldLength,
       chunks: plan.chunks,
@@ -65,24 +69,27 @@ export function allocateArena(plans: readonly GroupPlan[], fields: readonly Fiel
 }
 
 /** A whole field of a group, or null when the options do not need that slot. */
-function fieldView(group: GroupDescriptor, field: Field): FloatArray | null {
+function fieldOf(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field): FloatArray | null {
   const index = group.fields.indexOf(field);
   if (index < 0) return null;
   const bytes = group.fieldLength * bytesPerElement(group.dtype);
-  return viewOf(group.dtype, group.buffer, index * bytes, group.fieldLength);
+  return viewOf(group.dtype, buffer, index * bytes, group.fieldLength);
 }
 
 export function groupViews(group: GroupDescriptor): GroupViews {
-  const must = (field: Field): FloatArray => fieldView(group, field)!;
+  const buffer = group.memory.buffer as unknown as SharedArrayBuffer;
+  const fieldView = (field: Field): FloatArray | null => fieldOf(group, buffer, field);
+  const must = (field: Field): FloatArray => fieldView(field)!;
   return {
     dtype: group.dtype,
+    memory: group.memory,
     value: must('value'),
     grad: must('grad'),
     velocity: must('velocity'),
-    momentum: fieldView(group, 'momentum'),
-    averageGradient: fieldView(group, 'averageGradient'),
-    average: fieldView(group, 'average'),
-    accumulator: fieldView(group, 'accumulator'),
+    momentum: fieldView('momentum'),
+    averageGradient: fieldView('averageGradient'),
+    average: fieldView('average'),
+    accumulator: fieldView('accumulator'),
     chunks: group.chunks,
     partials: group.partials,
   };

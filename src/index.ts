@@ -7,5 +7,4 @@ export type { RMSpropOptions, LearningRate } from './options.js';
 export { StepError } from './errors.js';
 export * as schedules from './schedules.js';
 export { LearningRateSchedule } from './schedules.js';
-export { jsKernels } from './kernels/js.js';
-export type { Kernels, KernelSet } from './kernels/types.js';
+export type { KernelName } from './kernels/index.js';

@@ -48,22 +48,55 @@ export interface GroupPlan {
 }
 
 export interface VariableShape {
+  readonly name: string;
   readonly size: number;
   readonly dtype: DType;
 }
 
-/** Plans one group per dtype present, in DTYPE order of first appearance. */
-export function planGroups(variables: readonly VariableShape[], lanes: number): GroupPlan[] {
+/** A wasm32 memory holds at most 65536 pages of 64 KiB: 4 GiB. */
+export const SEGMENT_GRANULE_BYTES = 65536;
+export const MAX_SEGMENT_BYTES = 65536 * SEGMENT_GRANULE_BYTES;
+
+/**
+ * Plans one group per shared memory segment: the variables of each dtype, in build order, are
+ * packed into segments of at most `maxSegmentBytes` (all fields of a variable in one segment,
+ * so kernels see one memory and `Variable.value` stays one view). A variable that cannot fit
+ * in a segment on its own is refused by name.
+ */
+export function planGroups(variables: readonly VariableShape[], lanes: number, fieldCount: number, maxSegmentBytes: number): GroupPlan[] {
   const dtypes = [...new Set(variables.map((v) => v.dtype))];
-  return dtypes.map((dtype) => {
-    const members = variables.flatMap((v, i) => (v.dtype === dtype ? [i] : []));
-    return planGroup(
-      dtype,
-      members,
-      members.map((i) => variables[i]!.size),
-      lanes,
-    );
-  });
+  const plans: GroupPlan[] = [];
+  for (const dtype of dtypes) {
+    const bytesAcrossFields = fieldCount * bytesPerElement(dtype);
+    let members: number[] = [];
+    let cursor = 0;
+    const close = (): void => {
+      if (members.length > 0) plans.push(planGroup(dtype, members, members.map((i) => variables[i]!.size), lanes));
+      members = [];
+      cursor = 0;
+    };
+    variables.forEach((v, i) => {
+      if (v.dtype !== dtype) return;
+      const alone = fieldSpan(0, v.size, dtype) * bytesAcrossFields;
+      if (alone > maxSegmentBytes) {
+        throw new RangeError(
+          `build: variable '${v.name}' (${v.size} ${dtype} elements) needs ${alone} bytes for its ${fieldCount} arrays, ` +
+            `more than one shared memory segment holds (${maxSegmentBytes} bytes)`,
+        );
+      }
+      if (fieldSpan(cursor, v.size, dtype) * bytesAcrossFields > maxSegmentBytes) close();
+      members.push(i);
+      cursor = roundUp(cursor + v.size, VARIABLE_ALIGN_BYTES / bytesPerElement(dtype));
+    });
+    close();
+  }
+  return plans;
+}
+
+/** Field length once a variable of `size` elements is placed at `cursor`: aligned, whole blocks. */
+function fieldSpan(cursor: number, size: number, dtype: DType): number {
+  const block = BLOCK_BYTES / bytesPerElement(dtype);
+  return Math.max(block, roundUp(cursor + size, block));
 }
 
 function planGroup(dtype: DType, members: number[], sizes: number[], lanes: number): GroupPlan {
@@ -76,7 +109,7 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
     offsets.push(cursor);
     cursor = roundUp(cursor + size, align);
   }
-  const fieldLength = Math.max(block, roundUp(cursor, block));
+  const fieldLength = fieldSpan(cursor, 0, dtype);
 
   const triples: number[] = [];
   members.forEach((variable, k) => {

@@ -8,7 +8,6 @@ import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from
 import { roundingFor, type FloatArray } from './dtype.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
-import { DEFAULT_KERNELS } from './kernels/index.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
 import { isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
@@ -176,20 +175,20 @@ export class RMSprop {
     const o = this.#options;
     const total = variables.reduce((n, v) => n + v.size, 0);
     const lanes = resolveLanes(o.workers, total);
-    const plans = planGroups(variables, Math.max(1, lanes));
     const fields = fieldsFor({
       momentum: o.momentum > 0,
       centered: o.centered,
       ema: o.useEma,
       accumulation: Boolean(o.gradientAccumulationSteps),
     });
+    const plans = planGroups(variables, Math.max(1, lanes), fields.length, o.maxSegmentBytes);
     const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes));
     const placement: Array<readonly [number, number]> = new Array(variables.length);
     plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
     this.#initScalars(arena, variables);
     const views = arena.groups.map(groupViews);
     const executor: Executor =
-      lanes > 0 ? new PoolExecutor(arena, DEFAULT_KERNELS, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, DEFAULT_KERNELS);
+      lanes > 0 ? new PoolExecutor(arena, o.kernels, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, o.kernels);
     const built: Built = {
       variables: [...variables],
       index: new Map(variables.map((v, i) => [v, i])),

@@ -3,6 +3,8 @@
  * config key, default and type, so validation, defaults and `getConfig()` cannot drift apart.
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
+import { kernelSets, type KernelName } from './kernels/index.js';
+import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { LearningRateSchedule } from './schedules.js';
 
 export type LearningRate = number | LearningRateSchedule | (() => number);
@@ -42,6 +44,14 @@ export interface RMSpropOptions {
   workers?: number | 'auto';
   /** Bound on every wait for the worker threads, in milliseconds. Default 60000. */
   stepTimeoutMs?: number;
+  /** Kernel implementation: 'wasm' (default: WebAssembly SIMD) or 'js' (the reference kernels). */
+  kernels?: KernelName;
+  /**
+   * Largest shared memory segment, in bytes (a multiple of 65536, at most 4 GiB: the wasm32
+   * limit). Variables are packed into segments in order; a model larger than one segment spans
+   * several. Default 4 GiB; smaller values are mostly for tests.
+   */
+  maxSegmentBytes?: number;
 }
 
 type Kind = 'number' | 'nullable-number' | 'boolean' | 'nullable-count' | 'string';
@@ -72,6 +82,9 @@ export const KERAS_OPTIONS: readonly OptionSpec[] = [
 
 export const DEFAULT_LEARNING_RATE = 0.001;
 export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
+export const DEFAULT_KERNELS: KernelName = 'wasm';
+/** Options of this library (not Keras's): how the update runs, never what it computes. */
+const RUNTIME_OPTIONS = ['learningRate', 'workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'] as const;
 
 /** Options after validation and defaults: what the optimizer runs with. */
 export interface ResolvedOptions {
@@ -92,6 +105,8 @@ export interface ResolvedOptions {
   readonly gradientAccumulationSteps: number | null;
   readonly workers: number | 'auto';
   readonly stepTimeoutMs: number;
+  readonly kernels: KernelName;
+  readonly maxSegmentBytes: number;
 }
 
 export function isLearningRate(x: unknown): x is LearningRate {
@@ -103,7 +118,7 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('RMSprop: options must be an object');
   }
-  const known = new Set<string>(['learningRate', 'workers', 'stepTimeoutMs', ...KERAS_OPTIONS.map((s) => s.option)]);
+  const known = new Set<string>([...RUNTIME_OPTIONS, ...KERAS_OPTIONS.map((s) => s.option)]);
   const unknown = Object.entries(options).filter(([k]) => !known.has(k));
   if (unknown.length > 0) {
     throw new TypeError(
@@ -127,7 +142,17 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0)) {
     throw new TypeError(`RMSprop: \`stepTimeoutMs\` must be a number > 0, got ${String(stepTimeoutMs)}`);
   }
-  const resolved = { ...out, learningRate, workers, stepTimeoutMs } as unknown as ResolvedOptions;
+  const kernels = options.kernels ?? DEFAULT_KERNELS;
+  if (!Object.hasOwn(kernelSets, kernels)) {
+    throw new TypeError(`RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets).map((k) => `'${k}'`).join(', ')}, got ${String(kernels)}`);
+  }
+  const maxSegmentBytes = options.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
+  if (!Number.isInteger(maxSegmentBytes) || maxSegmentBytes <= 0 || maxSegmentBytes > MAX_SEGMENT_BYTES || maxSegmentBytes % SEGMENT_GRANULE_BYTES !== 0) {
+    throw new TypeError(
+      `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${String(maxSegmentBytes)}`,
+    );
+  }
+  const resolved = { ...out, learningRate, workers, stepTimeoutMs, kernels, maxSegmentBytes } as unknown as ResolvedOptions;
   checkKerasRules(resolved);
   return Object.freeze(resolved);
 }

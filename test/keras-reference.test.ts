@@ -1,12 +1,28 @@
 /**
- * Every Keras reference trajectory, at every step, for workers 0, 1, 2 and 4; the final state
- * must also be byte-identical across worker counts.
+ * Every Keras reference trajectory, at every step, with the WebAssembly kernels on 0, 1, 2 and 4
+ * workers, the JS reference kernels, and the arena cut into many small memory segments; the
+ * final state must also be byte-identical across all of these setups.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { RMSpropOptions } from '../dist/src/index.js';
 import { bytesOf, expectClose, expectExact } from './helpers/compare.js';
 import { caseIds, loadCase, runStep, setUp, type KerasCase } from './helpers/keras-cases.js';
 
-const WORKERS = [0, 1, 2, 4] as const;
+interface Setup {
+  readonly label: string;
+  readonly workers: number;
+  readonly options: RMSpropOptions;
+}
+const SETUPS: readonly Setup[] = [
+  { label: 'wasm, workers=0', workers: 0, options: { kernels: 'wasm' } },
+  { label: 'wasm, workers=1', workers: 1, options: { kernels: 'wasm' } },
+  { label: 'wasm, workers=2', workers: 2, options: { kernels: 'wasm' } },
+  { label: 'wasm, workers=4', workers: 4, options: { kernels: 'wasm' } },
+  { label: 'js, workers=0', workers: 0, options: { kernels: 'js' } },
+  { label: 'js, workers=2', workers: 2, options: { kernels: 'js' } },
+  // small segments: the larger cases span several
+  { label: 'wasm, workers=2, 128 KiB segments', workers: 2, options: { kernels: 'wasm', maxSegmentBytes: 2 * 65536 } },
+];
 
 /** Cases whose every operation is elementwise float32: Keras's bits, exactly. */
 function isElementwise(c: KerasCase): boolean {
@@ -15,13 +31,13 @@ function isElementwise(c: KerasCase): boolean {
   return c.dtype === 'float32' && o.clipnorm === undefined && o.global_clipnorm === undefined && typeof lr !== 'object';
 }
 
-const finalBytes = new Map<string, Map<number, Buffer>>();
+const finalBytes = new Map<string, Map<string, Buffer>>();
 
 describe.each(caseIds)('Keras case %s', (id) => {
   const c = loadCase(id);
 
-  it.each(WORKERS)('matches Keras at every step with workers=%i', async (workers) => {
-    const run = setUp(c, workers);
+  it.each(SETUPS)('matches Keras at every step ($label)', async ({ label, workers, options }) => {
+    const run = setUp(c, workers, options);
     try {
       for (let s = 0; s < c.steps.length; s++) {
         await runStep(c, run, s);
@@ -42,10 +58,10 @@ describe.each(caseIds)('Keras case %s', (id) => {
         if (isElementwise(c)) expectExact(x.value, want.value, x.name);
         else expectClose(x.value, want.value, x.name === 'iteration' || x.name === 'learning_rate' ? 'float32' : c.dtype, x.name);
       });
-      const perWorkers = finalBytes.get(id) ?? new Map<number, Buffer>();
-      perWorkers.set(workers, bytesOf(state.map((x) => x.value)));
-      finalBytes.set(id, perWorkers);
-      if (workers === 0) expectKerasConfig(run.optimizer.getConfig(), c.expected_config);
+      const perSetup = finalBytes.get(id) ?? new Map<string, Buffer>();
+      perSetup.set(label, bytesOf(state.map((x) => x.value)));
+      finalBytes.set(id, perSetup);
+      if (label === SETUPS[0]!.label) expectKerasConfig(run.optimizer.getConfig(), c.expected_config);
       if (c.expected_finalized !== null) {
         run.optimizer.finalizeVariableValues();
         run.variables.forEach((v, i) => {
@@ -58,10 +74,11 @@ describe.each(caseIds)('Keras case %s', (id) => {
     }
   });
 
-  it('final state is byte-identical for every worker count', () => {
-    const perWorkers = finalBytes.get(id);
-    expect(perWorkers?.size).toBe(WORKERS.length);
-    for (const workers of WORKERS) expect(perWorkers!.get(workers)!.equals(perWorkers!.get(0)!), `workers=${workers}`).toBe(true);
+  it('final state is byte-identical for every setup', () => {
+    const perSetup = finalBytes.get(id);
+    expect(perSetup?.size).toBe(SETUPS.length);
+    const reference = perSetup!.get(SETUPS[0]!.label)!;
+    for (const { label } of SETUPS) expect(perSetup!.get(label)!.equals(reference), label).toBe(true);
   });
 
 });

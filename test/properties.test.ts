@@ -1,4 +1,7 @@
-/** Property tests: for random models, options and gradients, every worker count gives the workers=0 bytes. */
+/**
+ * Property tests: for random models, options and gradients, the WebAssembly kernels on any
+ * worker count and segment size give the bytes of the JS reference kernels on the calling thread.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, Variable, type Gradient, type RMSpropOptions } from '../dist/src/index.js';
@@ -29,18 +32,20 @@ const scenarioArb = fc.record({
   variables: fc.array(variableArb, { minLength: 1, maxLength: 4 }),
   options: optionsArb,
   steps: fc.integer({ min: 1, max: 4 }),
-  workers: fc.integer({ min: 1, max: 3 }),
+  workers: fc.integer({ min: 0, max: 3 }),
+  /** 8 pages hold the largest generated variable with every slot; smaller models span several. */
+  maxSegmentBytes: fc.constantFrom(undefined, 8 * 65536),
   seed: fc.integer({ min: 1, max: 1 << 30 }),
   dropped: fc.integer({ min: -1, max: 3 }),
 });
 
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
-async function run(s: Scenario, workers: number): Promise<Buffer> {
+async function run(s: Scenario, runtime: RMSpropOptions): Promise<Buffer> {
   const vars = s.variables.map(
     (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
   );
-  const opt = new RMSprop({ ...s.options, workers });
+  const opt = new RMSprop({ ...s.options, ...runtime });
   try {
     for (let step = 0; step < s.steps; step++) {
       const grads: Gradient[] = vars.map((v, i) =>
@@ -54,15 +59,15 @@ async function run(s: Scenario, workers: number): Promise<Buffer> {
   }
 }
 
-describe('determinism across worker counts', () => {
-  it('any workers value gives the workers=0 bytes', async () => {
+describe('determinism across kernels, worker counts and segments', () => {
+  it('wasm kernels on any workers and segment size give the bytes of the JS kernels on one thread', async () => {
     const quiet = process.emitWarning;
     process.emitWarning = () => {};
     try {
       await fc.assert(
         fc.asyncProperty(scenarioArb, async (s) => {
-          const single = await run(s, 0);
-          const parallel = await run(s, s.workers);
+          const single = await run(s, { kernels: 'js', workers: 0 });
+          const parallel = await run(s, { kernels: 'wasm', workers: s.workers, maxSegmentBytes: s.maxSegmentBytes });
           expect(parallel.equals(single)).toBe(true);
         }),
         { numRuns: 60 },
@@ -74,11 +79,33 @@ describe('determinism across worker counts', () => {
 });
 
 describe('layout', () => {
-  it('chunks tile every variable exactly, lanes tile the chunks, cuts fall on block boundaries', () => {
+  it('chunks tile every variable exactly, lanes tile the chunks, cuts fall on block boundaries, segments hold whole variables', () => {
+    const layoutArb = fc.record({
+      vars: fc.array(variableArb, { minLength: 1, maxLength: 6 }),
+      lanes: fc.integer({ min: 1, max: 8 }),
+      fieldCount: fc.integer({ min: 3, max: 7 }),
+      pages: fc.constantFrom(1, 2, 5, 65536),
+    });
     fc.assert(
-      fc.property(fc.array(variableArb, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 8 }), (vars, lanes) => {
-        for (const plan of planGroups(vars, lanes)) {
-          const block = BLOCK_BYTES / (plan.dtype === 'float32' ? 4 : 8);
+      fc.property(layoutArb, ({ vars, lanes, fieldCount, pages }) => {
+        const shapes = vars.map((v, i) => ({ ...v, name: `v${i}` }));
+        const maxSegmentBytes = pages * 65536;
+        const blockBytes = (v: { size: number; dtype: 'float32' | 'float64' }): number => Math.ceil((v.size * bytes(v.dtype)) / BLOCK_BYTES) * BLOCK_BYTES;
+        const fits = shapes.every((v) => fieldCount * blockBytes(v) <= maxSegmentBytes);
+        if (!fits) {
+          expect(() => planGroups(shapes, lanes, fieldCount, maxSegmentBytes)).toThrow(/variable 'v\d+'/);
+          return;
+        }
+        const plans = planGroups(shapes, lanes, fieldCount, maxSegmentBytes);
+        // every variable in exactly one segment, in build order within its dtype
+        expect(plans.flatMap((p) => p.variables).sort((a, b) => a - b)).toEqual(shapes.map((_, i) => i));
+        for (const dtype of ['float32', 'float64'] as const) {
+          const order = plans.filter((p) => p.dtype === dtype).flatMap((p) => p.variables);
+          expect(order).toEqual([...order].sort((a, b) => a - b));
+        }
+        for (const plan of plans) {
+          expect(fieldCount * plan.fieldLength * bytes(plan.dtype)).toBeLessThanOrEqual(maxSegmentBytes);
+          const block = BLOCK_BYTES / bytes(plan.dtype);
           const count = plan.chunks.length / 3;
           const covered = new Map<number, number>();
           for (let c = 0; c < count; c++) {
@@ -89,7 +116,7 @@ describe('layout', () => {
           }
           plan.variables.forEach((v, k) => {
             expect(covered.get(v)).toBe(vars[v]!.size);
-            expect((plan.offsets[k]! * (plan.dtype === 'float32' ? 4 : 8)) % 64).toBe(0);
+            expect((plan.offsets[k]! * bytes(plan.dtype)) % 64).toBe(0);
             expect(plan.offsets[k]! + vars[v]!.size).toBeLessThanOrEqual(plan.fieldLength);
           });
           let cursor = 0;
@@ -109,3 +136,7 @@ describe('layout', () => {
     );
   });
 });
+
+function bytes(dtype: 'float32' | 'float64'): number {
+  return dtype === 'float32' ? 4 : 8;
+}

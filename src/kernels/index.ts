@@ -4,9 +4,8 @@
  */
 import { jsKernels } from './js.js';
 import type { KernelSet } from './types.js';
+import { wasmKernels } from './wasm/index.js';
 
-export const kernelSets = { js: jsKernels } as const satisfies Record<string, KernelSet>;
+export const kernelSets = { wasm: wasmKernels, js: jsKernels } as const satisfies Record<string, KernelSet>;
 
 export type KernelName = keyof typeof kernelSets;
-
-export const DEFAULT_KERNELS: KernelName = 'js';

@@ -36,7 +36,7 @@ function makeKernels(dtype: DType): Kernels {
     const steps = s[Sc.AccumSteps]!;
     const clipMode = s[Sc.ClipMode]!;
     const clip = s[Sc.ClipValue]!;
-    const globalScale = s[Sc.GlobalScale]!;
+    const globalScale = R(s[Sc.GlobalScale]!); // Keras casts the scale to each variable's dtype
     for (let i = first; i < last; i++) {
       let g = grad[i]!;
       if (unscale) g = R(g / lossScale);
@@ -136,6 +136,28 @@ function makeKernels(dtype: DType): Kernels {
     }
   }
 
+  /**
+   * Sum of fround(g*g) over n elements from `start`, in float64 with four accumulators (element
+   * k to accumulator k mod 4, then (s0 + s1) + (s2 + s3)): the order SIMD kernels can follow.
+   */
+  function sumOfSquares(gs: FloatArray, start: number, n: number): number {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0; // prettier-ignore
+    const whole = start + (n & ~3);
+    let i = start;
+    for (; i < whole; i += 4) {
+      const g0 = gs[i]!, g1 = gs[i + 1]!, g2 = gs[i + 2]!, g3 = gs[i + 3]!; // prettier-ignore
+      s0 += R(g0 * g0);
+      s1 += R(g1 * g1);
+      s2 += R(g2 * g2);
+      s3 += R(g3 * g3);
+    }
+    const end = start + n;
+    if (i < end) s0 += R(gs[i]! * gs[i]!);
+    if (i + 1 < end) s1 += R(gs[i + 1]! * gs[i + 1]!);
+    if (i + 2 < end) s2 += R(gs[i + 2]! * gs[i + 2]!);
+    return s0 + s1 + (s2 + s3);
+  }
+
   function sumSquares(views: GroupViews, begin: number, end: number, s: Float64Array, vp: Float64Array): void {
     const { grad, chunks, partials } = views;
     const raw = gradientIsRaw(s);
@@ -147,14 +169,7 @@ function makeKernels(dtype: DType): Kernels {
         continue;
       }
       if (!raw) effectiveGradient(views, first, last, s, NaN);
-      const gs = raw ? grad : scratch;
-      const offset = raw ? 0 : first;
-      let sum = 0;
-      for (let i = first; i < last; i++) {
-        const g = gs[i - offset]!;
-        sum += R(g * g);
-      }
-      partials[c] = sum;
+      partials[c] = sumOfSquares(raw ? grad : scratch, raw ? first : 0, last - first);
     }
   }
 

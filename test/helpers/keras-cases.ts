@@ -64,8 +64,8 @@ export interface Run {
 }
 
 /** Builds the case's optimizer and variables (nothing applied yet). */
-export function setUp(c: KerasCase, workers: number | 'auto'): Run {
-  const optimizer = new RMSprop(optionsOf(c, workers));
+export function setUp(c: KerasCase, workers: number | 'auto', extra: RMSpropOptions = {}): Run {
+  const optimizer = new RMSprop({ ...optionsOf(c, workers), ...extra });
   const variables = c.variables.map((v) => new Variable(v.init, { shape: v.shape, name: v.name, dtype: c.dtype }));
   const exclude = c.exclude_from_weight_decay;
   if (exclude !== null) {
