@@ -34,6 +34,35 @@ describe('Variable', () => {
     expect(w!.grad!.buffer).toBe(w!.value.buffer);
     expect(Array.from(w!.value)).toEqual(before);
   });
+  it('spans several memory segments when the model is bigger than one, every view still zero-copy', async () => {
+    const sizes = [9000, 3000, 12000, 5];
+    const make = () => sizes.map((n, i) => new Variable(new Float32Array(n).fill(0.5), { name: `w${i}` }));
+    const small = make();
+    const whole = make();
+    const split = new RMSprop({ workers: 2, momentum: 0.9, maxSegmentBytes: 4 * 65536 });
+    const single = new RMSprop({ workers: 0, momentum: 0.9 });
+    split.build(small);
+    single.build(whole);
+    const buffers = new Set(small.map((v) => v.value.buffer));
+    expect(buffers.size).toBeGreaterThan(1); // 4 arrays x 4 bytes x 24k elements > 256 KiB
+    for (const v of small) expect(v.grad!.buffer).toBe(v.value.buffer);
+    for (const vars of [small, whole]) vars.forEach((v, i) => v.grad!.fill(0.01 * (i + 1)));
+    await split.step();
+    await single.step();
+    const state = (o: RMSprop, vars: Variable[]) => Buffer.concat([...o.variables, ...vars].map((x) => Buffer.from(x.value.slice().buffer)));
+    expect(state(split, small).equals(state(single, whole))).toBe(true);
+    expect(small[0]!.value[0]).not.toBe(0.5);
+    await split.close();
+  });
+  it('refuses, by name, a variable too big for one memory segment, and stays unbuilt', () => {
+    const opt = new RMSprop({ workers: 0, maxSegmentBytes: 65536 });
+    const big = new Variable(new Float32Array(8000), { name: 'embedding' });
+    expect(() => opt.build([big])).toThrow(/variable 'embedding' \(8000 float32 elements\) needs 98304 bytes/);
+    expect(big.value.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    const fine = new Variable(new Float32Array(100), { name: 'fine' });
+    opt.build([fine]);
+    expect(fine.value.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
 });
 
 describe('apply and step', () => {

@@ -37,6 +37,9 @@ describe('refusals beyond Keras: types and NaN', () => {
     ['bad workers string', { workers: 'many' }, /`workers`/],
     ['zero timeout', { stepTimeoutMs: 0 }, /`stepTimeoutMs`/],
     ['empty name', { name: '' }, /`name`/],
+    ['unknown kernels', { kernels: 'gpu' }, /`kernels` must be one of 'wasm', 'js', got gpu/],
+    ['segment not whole pages', { maxSegmentBytes: 100_000 }, /`maxSegmentBytes` must be a positive multiple of 65536/],
+    ['segment over 4 GiB', { maxSegmentBytes: 2 ** 32 + 65536 }, /`maxSegmentBytes`/],
     ['unknown option', { learning_rate: 0.1 }, /Argument\(s\) not recognized: \{'learning_rate': 0.1\}/],
   ];
   it.each(bad)('%s', (_label, options, message) => {
@@ -47,7 +50,7 @@ describe('refusals beyond Keras: types and NaN', () => {
     const opt = new RMSprop({
       learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, centered: true, weightDecay: 0.01,
       globalClipnorm: 1, useEma: true, emaMomentum: 0.9, emaOverwriteFrequency: 3, lossScaleFactor: 8,
-      gradientAccumulationSteps: 2, name: 'all', workers: 0, stepTimeoutMs: 1000,
+      gradientAccumulationSteps: 2, name: 'all', workers: 0, stepTimeoutMs: 1000, kernels: 'js', maxSegmentBytes: 65536,
     });
     expect(opt.name).toBe('all');
   });

@@ -1,0 +1,133 @@
+/**
+ * The WebAssembly kernels against the JS reference kernels, bytewise, for every specialisation
+ * (every combination of slots, loss scaling, accumulation mode, clipping, weight decay and EMA
+ * overwrite) on random data with awkward lengths (SIMD tails, runs over several chunks), special
+ * values and a variable without a gradient.
+ */
+import { describe, expect, it } from 'vitest';
+import { allocateArena, groupViews, type GroupViews } from '../dist/src/arena.js';
+import type { DType } from '../dist/src/dtype.js';
+import { jsKernels } from '../dist/src/kernels/js.js';
+import type { Kernels } from '../dist/src/kernels/types.js';
+import { wasmKernels } from '../dist/src/kernels/wasm/index.js';
+import { fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../dist/src/layout.js';
+import { AccumMode, ClipMode, Sc, VP } from '../dist/src/protocol.js';
+import { randomValues } from './helpers/state.js';
+
+const SIZES = [1, 3, 5, 17, 1023, 1029, 2050];
+/** Index of the variable that has no gradient this step (the fallback path). */
+const NO_GRAD = 3;
+const SPECIALS = [0, -0, 1e-42, -3e-39, 1e30, -1e30, Infinity, -Infinity, NaN];
+
+interface Setup {
+  momentum: boolean;
+  centered: boolean;
+  ema: boolean;
+}
+
+function arena(dtype: DType, setup: Setup) {
+  const fields = fieldsFor({ ...setup, accumulation: true });
+  const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
+  const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
+  const built = allocateArena(plans, fields, SIZES.length, 1);
+  const views = groupViews(built.groups[0]!);
+  const seedBase = 1000 * fields.length;
+  fields.forEach((field, f) => {
+    const view = views[field]!;
+    view.set(randomValues(view.length, seedBase + f));
+    if (field === 'velocity') for (let i = 0; i < view.length; i++) view[i] = Math.abs(view[i]!); // a second moment
+    if (field === 'grad' || field === 'value') SPECIALS.forEach((x, k) => (view[17 + 97 * k] = x));
+  });
+  const vp = built.varParams;
+  SIZES.forEach((_, i) => {
+    vp[i * VP.Stride + VP.HasGrad] = i === NO_GRAD ? 0 : 1;
+    vp[i * VP.Stride + VP.Decay] = i % 2;
+    vp[i * VP.Stride + VP.ClipDivisor] = Math.fround(0.75 + i);
+  });
+  return { built, views, chunkCount: plans[0]!.chunks.length / 3 };
+}
+
+function setScalars(s: Float64Array, setup: Setup, mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean }): void {
+  const f = Math.fround;
+  s[Sc.LearningRate] = f(0.01);
+  s[Sc.Rho] = f(0.9);
+  s[Sc.OneMinusRho] = f(1 - 0.9);
+  s[Sc.Epsilon] = f(1e-7);
+  s[Sc.Momentum] = f(0.8);
+  s[Sc.LossScale] = f(3);
+  s[Sc.LossScaleOn] = mode.unscale ? 1 : 0;
+  s[Sc.AccumMode] = mode.accum;
+  s[Sc.AccumSteps] = 3;
+  s[Sc.ClipMode] = mode.clip;
+  s[Sc.ClipValue] = f(0.7);
+  s[Sc.GlobalScale] = f(0.3);
+  s[Sc.WeightDecay] = f(0.05);
+  s[Sc.WeightDecayOn] = 1;
+  s[Sc.EmaOn] = setup.ema ? 1 : 0;
+  s[Sc.EmaMomentum] = f(0.95);
+  s[Sc.EmaOneMinusMomentum] = f(1 - 0.95);
+  s[Sc.Overwrite] = mode.overwrite ? 1 : 0;
+}
+
+/** All bytes of a group, with every NaN made canonical (payloads and signs of NaN may differ). */
+function canonicalBytes(views: GroupViews): Buffer {
+  const fields = [views.value, views.grad, views.velocity, views.momentum, views.averageGradient, views.average, views.accumulator];
+  return Buffer.concat(
+    fields.flatMap((field) => {
+      if (field === null) return [];
+      const copy = field.slice();
+      for (let i = 0; i < copy.length; i++) if (Number.isNaN(copy[i])) copy[i] = NaN;
+      return [Buffer.from(copy.buffer)];
+    }),
+  );
+}
+
+const setups: Setup[] = [false, true].flatMap((momentum) =>
+  [false, true].flatMap((centered) => [false, true].map((ema) => ({ momentum, centered, ema }))),
+);
+const modes = [false, true].flatMap((unscale) =>
+  [AccumMode.Off, AccumMode.Accumulate, AccumMode.ApplyAccumulated].flatMap((accum) =>
+    [ClipMode.Off, ClipMode.Norm, ClipMode.GlobalNorm, ClipMode.Value].flatMap((clip) =>
+      [false, true].map((overwrite) => ({ unscale, accum, clip, overwrite })),
+    ),
+  ),
+);
+
+function runBoth(dtype: DType, setup: Setup, mode: (typeof modes)[number], kernel: (k: Kernels, ...a: Parameters<Kernels['update']>) => void) {
+  const results = [jsKernels, wasmKernels].map((set) => {
+    const { built, views, chunkCount } = arena(dtype, setup);
+    setScalars(built.scalars, setup, mode);
+    kernel(set[dtype], views, 0, chunkCount, built.scalars, built.varParams);
+    const partials = Float64Array.from(views.partials, (x) => (Number.isNaN(x) ? NaN : x));
+    return { bytes: canonicalBytes(views), partials: Buffer.from(partials.buffer) };
+  });
+  return { js: results[0]!, wasm: results[1]! };
+}
+
+describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernels bytewise (%s)', (dtype) => {
+  it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
+    for (const mode of modes) {
+      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.update(...a));
+      expect(wasm.bytes.equals(js.bytes), JSON.stringify(mode)).toBe(true);
+    }
+  });
+
+  it('sum of squares, every gradient transform', () => {
+    const setup = { momentum: false, centered: false, ema: false };
+    for (const mode of modes.filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
+      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.sumSquares(...a));
+      expect(wasm.partials.equals(js.partials), JSON.stringify(mode)).toBe(true);
+      expect(wasm.bytes.equals(js.bytes), 'the norm phase writes nothing but partials').toBe(true);
+    }
+  });
+
+  it('the update changes the state (the comparison is not vacuous)', () => {
+    const setup = { momentum: true, centered: true, ema: true };
+    const mode = { unscale: false, accum: AccumMode.Off, clip: ClipMode.Off, overwrite: false };
+    const { built, views, chunkCount } = arena(dtype, setup);
+    const before = canonicalBytes(views);
+    setScalars(built.scalars, setup, mode);
+    wasmKernels[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
+    expect(canonicalBytes(views).equals(before)).toBe(false);
+  });
+});
