@@ -1,87 +1,183 @@
 /**
- * `npm run bench [-- --quick]`: median time of one optimizer step (zero-copy `step()`) by model
- * size, variant and workers, next to a naive single-thread JS loop doing the basic update, all
- * measured in the same run. Writes bench/results/step.md. No thresholds: this only reports.
+ * `npm run bench [-- --quick]`: the optimizer step by model size (1e4 .. 1e8 float32
+ * parameters), variant and workers, next to a naive JS loop doing the same work, tfjs-core's
+ * rmsprop (cpu and wasm backends) and the machine's memory roofline, all measured in this run.
+ * Writes a markdown table and an SVG chart to bench/results/. Reports only; no thresholds.
  */
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { RMSprop, Variable, type RMSpropOptions } from '../src/index.js';
+import { naiveBasic, naiveFull, naiveState, TFJS_MAX_SIZE, tfjsStep, type TfjsBackend } from './baselines.js';
+import { renderChart } from './chart.js';
+import { copyBandwidth } from './roofline.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
-const sizes = args.quick ? [1e4, 1e6] : [1e4, 1e5, 1e6, 1e7];
+const quick = args.quick!;
 const cores = availableParallelism();
-const workerSettings: Array<number | 'auto'> = [...new Set([0, 1, cores]), 'auto'];
-const variants: Record<string, RMSpropOptions> = {
-  basic: {},
-  full: { centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 },
-};
+/** The sizes the targets are stated at. */
+const TARGET_SIZE = 5e7;
+const sizes = (quick ? [1e4, 1e6, TARGET_SIZE] : [1e4, 1e5, 1e6, 1e7, TARGET_SIZE, 1e8]).filter(
+  (n) => n * 4 * 8 * 2 < totalmem(), // the full variant's arrays and the naive copy must fit
+);
+const workerCounts = Array.from({ length: cores + 1 }, (_, i) => i);
 
-/** The update a user would write by hand: Keras's basic RMSprop, float32-rounded, one thread. */
-function naiveLoop(p: Float32Array, g: Float32Array, v: Float32Array): void {
-  const R = Math.fround;
-  const lr = R(0.001), rho = R(0.9), oneMinusRho = R(0.1), eps = R(1e-7);
-  for (let i = 0; i < p.length; i++) {
-    const gi = g[i]!;
-    const vi = R(R(rho * v[i]!) + R(oneMinusRho * R(gi * gi)));
-    v[i] = vi;
-    p[i] = R(p[i]! - R(R(lr * gi) / R(Math.sqrt(R(vi + eps)))));
-  }
-}
+type Variant = 'basic' | 'full';
+const VARIANTS: Record<Variant, { options: RMSpropOptions; bytesPerParameter: number; naive: typeof naiveBasic }> = {
+  // read value, grad, velocity; write value, velocity
+  basic: { options: {}, bytesPerParameter: 20, naive: naiveBasic },
+  // norm pass reads grad; update reads grad + 5 arrays and writes those 5
+  full: { options: { centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 }, bytesPerParameter: 48, naive: naiveFull },
+};
 
 interface Row {
   size: number;
-  variant: string;
+  variant: Variant;
   setup: string;
   medianMs: number;
 }
-
 const rows: Row[] = [];
-const optimizers: RMSprop[] = [];
-const time = args.quick ? 150 : 800;
+/** DRAM bytes per counted byte of a copy: read source, read destination line, write it back. */
+const WRITE_ALLOCATE = 1.5;
+
+/** Median of one task, run alone so only its arrays are alive. */
+async function measure(size: number, fn: () => unknown): Promise<number> {
+  const long = size >= 1e7;
+  const bench = new Bench({
+    time: quick ? 100 : 400,
+    iterations: quick ? 3 : long ? 5 : 10,
+    warmupIterations: long ? 1 : 5,
+    warmupTime: quick ? 20 : 100,
+  });
+  bench.add('task', fn);
+  await bench.run();
+  const result = bench.tasks[0]!.result;
+  if (result.state !== 'completed') throw new Error(`benchmark task failed: ${result.state}`);
+  return result.latency.p50;
+}
+
+async function optimizerStep(size: number, options: RMSpropOptions): Promise<{ ms: number; threads: number }> {
+  const w = new Variable(new Float32Array(size).fill(0.1), { name: 'w' });
+  const optimizer = new RMSprop(options);
+  optimizer.build([w]);
+  w.grad!.fill(0.01);
+  try {
+    return { ms: await measure(size, () => optimizer.step()), threads: optimizer.workers! };
+  } finally {
+    await optimizer.close();
+  }
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const started = performance.now();
+
+// The roofline: copies over the same thread counts the optimizer uses.
+const roofline = new Map<number, number>();
+for (const threads of [1, cores]) {
+  roofline.set(threads, await copyBandwidth(threads, quick ? 128e6 : 512e6, quick ? 5 : 9));
+  log(`roofline, ${threads} thread(s): ${roofline.get(threads)!.toFixed(1)} GB/s`);
+}
+
+// Dispatch: what waking the pool costs, on a model too small to need it.
+const dispatch = new Map<string, number>();
+let autoThreads = 0;
+for (const workers of [0, 1, 'auto'] as const) {
+  const { ms, threads } = await optimizerStep(4096, { workers });
+  if (workers === 'auto') autoThreads = threads;
+  dispatch.set(`workers=${workers}`, ms);
+}
 
 for (const size of sizes) {
-  const bench = new Bench({ time, warmupIterations: 2, iterations: 5 });
-  const naive = [new Float32Array(size).fill(0.1), new Float32Array(size).fill(0.01), new Float32Array(size)] as const;
-  bench.add(`naive|basic`, () => naiveLoop(...naive));
-  for (const [variant, options] of Object.entries(variants)) {
-    for (const workers of workerSettings) {
-      const w = new Variable(new Float32Array(size).fill(0.1), { name: 'w' });
-      const optimizer = new RMSprop({ ...options, workers });
-      optimizer.build([w]);
-      w.grad!.fill(0.01);
-      optimizers.push(optimizer);
-      bench.add(`workers=${workers} (${optimizer.workers} threads)|${variant}`, () => optimizer.step());
+  for (const [variant, spec] of Object.entries(VARIANTS) as Array<[Variant, (typeof VARIANTS)[Variant]]>) {
+    const state = naiveState(size, variant === 'full');
+    rows.push({ size, variant, setup: 'naive JS loop', medianMs: await measure(size, () => spec.naive(state)) });
+    if (variant === 'basic') {
+      for (const backend of ['wasm', 'cpu'] as TfjsBackend[]) {
+        if (size > TFJS_MAX_SIZE[backend]) continue;
+        const tfjs = await tfjsStep(backend, size);
+        try {
+          rows.push({ size, variant, setup: `tfjs-core ${backend}`, medianMs: await measure(size, tfjs.step) });
+        } finally {
+          tfjs.dispose();
+        }
+      }
+    }
+    for (const workers of workerCounts) {
+      const { ms } = await optimizerStep(size, { ...spec.options, workers });
+      rows.push({ size, variant, setup: `workers=${workers}`, medianMs: ms });
     }
   }
-  await bench.run();
-  for (const task of bench.tasks) {
-    const result = task.result;
-    if (result.state !== 'completed') throw new Error(`${task.name}: ${result.state}`);
-    const [setup, variant] = task.name.split('|') as [string, string];
-    rows.push({ size, variant, setup, medianMs: result.latency.p50 });
-  }
-  while (optimizers.length > 0) await optimizers.pop()!.close();
-  process.stderr.write(`measured ${size.toExponential(0)} parameters\n`);
+  log(`measured ${size.toExponential(0)} parameters (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
+const find = (size: number, variant: Variant, setup: string) => rows.find((r) => r.size === size && r.variant === variant && r.setup === setup);
+const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? `${(a.medianMs / b.medianMs).toFixed(2)}x` : 'n/a');
+const gparams = (row: Row) => row.size / row.medianMs / 1e6;
+const best = (size: number, variant: Variant) =>
+  rows.filter((r) => r.size === size && r.variant === variant && r.setup.startsWith('workers=')).sort((a, b) => a.medianMs - b.medianMs)[0];
+
 const lines = [
-  `# Optimizer step, float32 (${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, Node ${process.version})`,
+  `# Optimizer step, float32`,
   '',
-  `Median of tinybench samples; speedups are against workers=0 and the naive loop of the same size, measured in this run.`,
+  `${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, Node ${process.version}, ${quick ? '`--quick`' : 'full run'}; ` +
+    `medians of tinybench samples, every figure from this one run.`,
   '',
-  '| parameters | variant | setup | median ms | Gparam/s | vs workers=0 | vs naive JS |',
-  '|---:|---|---|---:|---:|---:|---:|',
+  `Memory roofline (parallel TypedArray copies over shared memory, bytes read + written): ` +
+    [...roofline].map(([t, gbs]) => `${gbs.toFixed(1)} GB/s on ${t} thread${t > 1 ? 's' : ''}`).join(', ') +
+    `. A copy also reads each destination line before overwriting it (write-allocate), so DRAM moves ` +
+    `${WRITE_ALLOCATE}x the bytes counted; a step only writes lines it has just read. The chart's roofline is therefore ` +
+    `${WRITE_ALLOCATE} x copy GB/s / bytes per parameter.`,
+  '',
+  `Pool dispatch, 4,096 parameters (basic): ` +
+    [...dispatch].map(([setup, ms]) => `${setup} ${(ms * 1000).toFixed(1)} µs`).join(', ') +
+    `; waking the pool costs ~${((dispatch.get('workers=1')! - dispatch.get('workers=0')!) * 1000).toFixed(0)} µs a step; ` +
+    `'auto' (${autoThreads} threads at this size) takes ${(dispatch.get('workers=auto')! / dispatch.get('workers=0')!).toFixed(2)}x the workers=0 time.`,
+  '',
+  '## Targets at 5e7 parameters',
+  '',
 ];
-for (const row of rows) {
-  const single = rows.find((r) => r.size === row.size && r.variant === row.variant && r.setup.startsWith('workers=0 '));
-  const naive = rows.find((r) => r.size === row.size && r.setup === 'naive');
+if (sizes.includes(TARGET_SIZE)) {
+  const basic = best(TARGET_SIZE, 'basic');
+  const full = best(TARGET_SIZE, 'full');
   lines.push(
-    `| ${row.size.toLocaleString('en')} | ${row.variant} | ${row.setup} | ${row.medianMs.toFixed(3)} | ${(row.size / row.medianMs / 1e6).toFixed(3)} | ` +
-      `${single ? (single.medianMs / row.medianMs).toFixed(2) + 'x' : ''} | ${naive ? (naive.medianMs / row.medianMs).toFixed(2) + 'x' : ''} |`,
+    `- basic, fastest (${basic?.setup}): ${ratio(find(TARGET_SIZE, 'basic', 'naive JS loop'), basic)} the naive JS loop, ` +
+      `${ratio(find(TARGET_SIZE, 'basic', 'tfjs-core wasm'), basic)} tfjs-core wasm`,
+    `- full, fastest (${full?.setup}): ${ratio(find(TARGET_SIZE, 'full', 'naive JS loop'), full)} the naive JS loop`,
+    `- basic, workers=1 -> workers=2: ${ratio(find(TARGET_SIZE, 'basic', 'workers=1'), find(TARGET_SIZE, 'basic', 'workers=2'))}`,
+  );
+} else {
+  lines.push('- not measured: 5e7 parameters do not fit in this machine\'s memory');
+}
+lines.push(
+  '',
+  '## All measurements',
+  '',
+  'GB/s counts the bytes a step must move (basic 20 per parameter, full 48), whatever the setup.',
+  '',
+  '| parameters | variant | setup | median ms | Gparam/s | GB/s | vs naive JS | vs tfjs wasm |',
+  '|---:|---|---|---:|---:|---:|---:|---:|',
+);
+for (const row of rows) {
+  const gb = (gparams(row) * VARIANTS[row.variant].bytesPerParameter).toFixed(1);
+  lines.push(
+    `| ${row.size.toExponential(0)} | ${row.variant} | ${row.setup} | ${row.medianMs.toFixed(3)} | ${gparams(row).toFixed(3)} | ${gb} | ` +
+      `${ratio(find(row.size, row.variant, 'naive JS loop'), row)} | ${row.variant === 'basic' ? ratio(find(row.size, 'basic', 'tfjs-core wasm'), row) : ''} |`,
   );
 }
-const table = lines.join('\n') + '\n';
-console.log(table);
-writeFileSync(new URL(`../../bench/results/step${args.quick ? '-quick' : ''}.md`, import.meta.url), table);
+lines.push('', `Chart: step${quick ? '-quick' : ''}.svg. Total benchmark time ${((performance.now() - started) / 1000).toFixed(0)} s.`, '');
+
+const name = `step${quick ? '-quick' : ''}`;
+const report = lines.join('\n');
+console.log(report);
+writeFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), report);
+const points = rows.map((r) => ({ parameters: r.size, variant: r.variant, setup: r.setup, gparams: gparams(r), kind: 'measured' }));
+for (const [threads, gbs] of roofline) {
+  for (const variant of Object.keys(VARIANTS) as Variant[]) {
+    for (const size of sizes) {
+      const setup = `roofline, ${threads} thread${threads > 1 ? 's' : ''}`;
+      points.push({ parameters: size, variant, setup, gparams: (WRITE_ALLOCATE * gbs) / VARIANTS[variant].bytesPerParameter, kind: 'roofline' });
+    }
+  }
+}
+writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), await renderChart(points));

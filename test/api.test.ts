@@ -249,7 +249,12 @@ describe('workers', () => {
     const { resolveLanes, MIN_ELEMENTS_PER_WORKER } = await import('../dist/src/index.js');
     const { availableParallelism } = await import('node:os');
     expect(resolveLanes('auto', 4096)).toBe(0);
-    expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER * 64)).toBe(availableParallelism() >= 2 ? Math.min(64, availableParallelism()) : 0);
+    for (const kernels of ['wasm', 'js'] as const) {
+      const all = availableParallelism() >= 2 ? Math.min(64, availableParallelism()) : 0;
+      expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER[kernels] * 64, kernels)).toBe(all);
+      expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER[kernels] * 2 - 1, kernels)).toBe(0);
+    }
+    expect(MIN_ELEMENTS_PER_WORKER.js).toBeLessThan(MIN_ELEMENTS_PER_WORKER.wasm); // slower kernels pay for threads sooner
     expect(resolveLanes(3, 10)).toBe(3);
     const opt = new RMSprop();
     opt.build(model());
