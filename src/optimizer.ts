@@ -94,6 +94,14 @@ export class RMSprop {
     return k ? Math.floor(this.#steps / k) : this.#steps;
   }
 
+  /**
+   * Bytes of shared memory the optimizer holds: values, gradients and the slots the options need,
+   * 4 (or 8) bytes each per parameter, plus alignment padding; 0 before build. Fixed at build.
+   */
+  get memoryBytes(): number {
+    return this.#built?.arena.groups.reduce((n, g) => n + g.memory.buffer.byteLength, 0) ?? 0;
+  }
+
   /** Worker threads in use (0 = the calling thread); null before build. */
   get workers(): number | null {
     return this.#built?.executor.lanes ?? null;

@@ -14,6 +14,7 @@ declare namespace WebAssembly {
   }
   class Module {
     constructor(bytes: BufferSource);
+    static exports(module: Module): Array<{ name: string; kind: string }>;
   }
   type Exports = Record<string, unknown>;
   class Instance {

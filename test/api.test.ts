@@ -1,6 +1,6 @@
 /** The public API: zero-copy step, Keras-style apply, configs, state, and input errors that change nothing. */
 import { describe, expect, it, vi } from 'vitest';
-import { RMSprop, Variable, rmsprop, schedules, type Gradient } from '../dist/src/index.js';
+import { RMSprop, Variable, rmsprop, schedules, type Gradient, type RMSpropOptions } from '../dist/src/index.js';
 import { loadCase } from './helpers/keras-cases.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
@@ -53,6 +53,29 @@ describe('Variable', () => {
     expect(state(split, small).equals(state(single, whole))).toBe(true);
     expect(small[0]!.value[0]).not.toBe(0.5);
     await split.close();
+  });
+  it('holds 4 bytes per parameter for the value, the gradient and each slot the options need, nothing more', async () => {
+    const sizes = [300_000, 123_457, 1000, 7];
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const cases: Array<[RMSpropOptions, number]> = [
+      [{}, 3], // value, grad, velocity
+      [{ momentum: 0.9 }, 4],
+      [{ centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 }, 6],
+      [{ gradientAccumulationSteps: 2 }, 4],
+    ];
+    for (const [options, arrays] of cases) {
+      const vars = sizes.map((n, i) => new Variable(new Float32Array(n), { name: `w${i}` }));
+      const opt = new RMSprop({ ...options, workers: 0 });
+      expect(opt.memoryBytes).toBe(0);
+      opt.build(vars);
+      const exact = 4 * arrays * total;
+      expect(opt.memoryBytes).toBeGreaterThanOrEqual(exact);
+      // padding: 64-byte alignment per variable, whole 4 KiB blocks per array, whole 64 KiB pages
+      expect(opt.memoryBytes).toBeLessThanOrEqual(exact + arrays * (sizes.length * 64 + 4096) + 65536);
+      await opt.step();
+      expect(opt.memoryBytes).toBeLessThanOrEqual(exact + arrays * (sizes.length * 64 + 4096) + 65536);
+      await opt.close();
+    }
   });
   it('refuses, by name, a variable too big for one memory segment, and stays unbuilt', () => {
     const opt = new RMSprop({ workers: 0, maxSegmentBytes: 65536 });
