@@ -3,7 +3,7 @@ export type { Gradient, StateVariable, KerasConfig } from './optimizer.js';
 export { Variable } from './variable.js';
 export type { VariableOptions } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';
-export type { RMSpropOptions, LearningRate } from './options.js';
+export type { RMSpropOptions, RuntimeOptions, LearningRate } from './options.js';
 export { StepError } from './errors.js';
 export * as schedules from './schedules.js';
 export { LearningRateSchedule } from './schedules.js';

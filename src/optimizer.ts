@@ -11,7 +11,7 @@ import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import type { KernelName } from './kernels/index.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
-import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions } from './options.js';
+import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
 import { PoolExecutor } from './pool.js';
 import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
 import { camelToSnake, deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
@@ -267,7 +267,7 @@ export class RMSprop {
   }
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
-  static fromConfig(config: KerasConfig, runtime: Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs'> = {}): RMSprop {
+  static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
     if (config === null || typeof config !== 'object') throw new TypeError('fromConfig: config must be an object');
     const options: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(config)) {

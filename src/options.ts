@@ -84,7 +84,8 @@ export const DEFAULT_LEARNING_RATE = 0.001;
 export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
 export const DEFAULT_KERNELS: KernelName = 'wasm';
 /** Options of this library (not Keras's): how the update runs, never what it computes. */
-const RUNTIME_OPTIONS = ['learningRate', 'workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'] as const;
+const RUNTIME_OPTIONS = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'] as const;
+export type RuntimeOptions = Pick<RMSpropOptions, (typeof RUNTIME_OPTIONS)[number]>;
 
 /** Options after validation and defaults: what the optimizer runs with. */
 export interface ResolvedOptions {
@@ -118,7 +119,7 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('RMSprop: options must be an object');
   }
-  const known = new Set<string>([...RUNTIME_OPTIONS, ...KERAS_OPTIONS.map((s) => s.option)]);
+  const known = new Set<string>(['learningRate', ...RUNTIME_OPTIONS, ...KERAS_OPTIONS.map((s) => s.option)]);
   const unknown = Object.entries(options).filter(([k]) => !known.has(k));
   if (unknown.length > 0) {
     throw new TypeError(
