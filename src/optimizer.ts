@@ -102,6 +102,11 @@ export class RMSprop {
     return this.#built?.arena.groups.reduce((n, g) => n + g.memory.buffer.byteLength, 0) ?? 0;
   }
 
+  /** The kernel implementation this optimizer runs: 'wasm' (SIMD, the default) or 'js'. */
+  get kernels(): KernelName {
+    return this.#options.kernels;
+  }
+
   /** Worker threads in use (0 = the calling thread); null before build. */
   get workers(): number | null {
     return this.#built?.executor.lanes ?? null;

@@ -54,6 +54,11 @@ describe('Variable', () => {
     expect(small[0]!.value[0]).not.toBe(0.5);
     await split.close();
   });
+  it("runs the WebAssembly SIMD kernels unless told kernels: 'js'", () => {
+    expect(new RMSprop().kernels).toBe('wasm');
+    expect(new RMSprop({ kernels: 'js' }).kernels).toBe('js');
+    expect(RMSprop.fromConfig(new RMSprop().getConfig(), { kernels: 'js' }).kernels).toBe('js');
+  });
   it('holds 4 bytes per parameter for the value, the gradient and each slot the options need, nothing more', async () => {
     const sizes = [300_000, 123_457, 1000, 7];
     const total = sizes.reduce((a, b) => a + b, 0);

@@ -133,15 +133,8 @@ function makeKernels(fallback: Kernels): Kernels {
     const unscale = s[Sc.LossScaleOn] !== 0;
     const ema = s[Sc.EmaOn] !== 0;
     const decayOn = s[Sc.WeightDecayOn] !== 0;
-    const variant = updateVariant({
-      unscale,
-      applyAccumulated: accumMode === AccumMode.ApplyAccumulated,
-      clip: clipMode,
-      decay: false,
-      centered: averageGradient !== null,
-      momentum: momentum !== null,
-      ema,
-    });
+    const applyAccumulated = accumMode === AccumMode.ApplyAccumulated;
+    const variant = updateVariant(unscale, applyAccumulated, clipMode, false, averageGradient !== null, momentum !== null, ema);
     const accumulateOnly = bound.accumulate[(unscale ? AccumulateBit.Unscale : 0) | (ema ? AccumulateBit.Ema : 0)]!;
     const lr = s[Sc.LearningRate]!;
     const rho = s[Sc.Rho]!;

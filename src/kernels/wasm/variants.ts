@@ -39,15 +39,24 @@ export interface UpdateFlags {
   ema: boolean;
 }
 
-export function updateVariant(f: UpdateFlags): number {
+/** The update specialisation for a configuration (positional, so the hot path allocates nothing). */
+export function updateVariant(
+  unscale: boolean,
+  applyAccumulated: boolean,
+  clip: number,
+  decay: boolean,
+  centered: boolean,
+  momentum: boolean,
+  ema: boolean,
+): number {
   return (
-    (f.unscale ? UpdateBit.Unscale : 0) |
-    (f.applyAccumulated ? UpdateBit.ApplyAccumulated : 0) |
-    (f.clip << UpdateBit.ClipShift) |
-    (f.decay ? UpdateBit.Decay : 0) |
-    (f.centered ? UpdateBit.Centered : 0) |
-    (f.momentum ? UpdateBit.Momentum : 0) |
-    (f.ema ? UpdateBit.Ema : 0)
+    (unscale ? UpdateBit.Unscale : 0) |
+    (applyAccumulated ? UpdateBit.ApplyAccumulated : 0) |
+    (clip << UpdateBit.ClipShift) |
+    (decay ? UpdateBit.Decay : 0) |
+    (centered ? UpdateBit.Centered : 0) |
+    (momentum ? UpdateBit.Momentum : 0) |
+    (ema ? UpdateBit.Ema : 0)
   );
 }
 
