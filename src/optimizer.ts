@@ -9,7 +9,7 @@ import { roundingFor, type FloatArray } from './dtype.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
-import type { KernelName } from './kernels/index.js';
+import { prepareKernels, type KernelName } from './kernels/index.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
 import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
 import { PoolExecutor } from './pool.js';
@@ -191,6 +191,7 @@ export class RMSprop {
     }
     for (const v of variables) v.assertAvailableTo(this);
     const o = this.#options;
+    prepareKernels(o.kernels);
     const total = variables.reduce((n, v) => n + v.size, 0);
     const lanes = resolveLanes(o.workers, total, o.kernels);
     const fields = fieldsFor({

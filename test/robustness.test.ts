@@ -1,5 +1,8 @@
 /** Failures in the pool: every step settles with its cause, nothing hangs, idle pools let the process exit. */
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable } from '../dist/src/index.js';
@@ -112,5 +115,32 @@ describe('process lifetime', () => {
     expect(child.stderr).toBe('');
     expect(child.stdout.trim()).toBe('stepped 2 2');
     expect(child.status).toBe(0);
+  });
+});
+
+describe('a broken install', () => {
+  it('without the WebAssembly binary, build fails naming the fix and changes nothing; the JS kernels still work', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const copy = mkdtempSync(join(tmpdir(), 'rmsprop-pool-'));
+    try {
+      cpSync(join(root, 'dist'), join(copy, 'dist'), { recursive: true });
+      rmSync(join(copy, 'dist/src/kernels/wasm/kernels.wasm'));
+      symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+      const script = `
+        import { RMSprop, Variable } from './dist/src/index.js';
+        const w = new Variable([1, 2, 3], { name: 'w' });
+        try { new RMSprop({ workers: 0 }).build([w]); console.log('built'); }
+        catch (e) { console.log('error: ' + e.message); console.log('still a plain array: ' + !(w.value.buffer instanceof SharedArrayBuffer)); }
+        const js = new RMSprop({ workers: 0, kernels: 'js' });
+        await js.apply([[0.5, 0.5, 0.5]], [w]);
+        console.log('js step: ' + (w.value[0] !== 1));`;
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: copy, encoding: 'utf8', timeout: 30_000 });
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toMatch(/error: rmsprop-pool: the WebAssembly kernels \(.*kernels\.wasm\) are missing: run `npm run build`, or pass kernels: 'js'/);
+      expect(run.stdout).toContain('still a plain array: true');
+      expect(run.stdout).toContain('js step: true');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });

@@ -4,8 +4,13 @@
  */
 import { jsKernels } from './js.js';
 import type { KernelSet } from './types.js';
-import { wasmKernels } from './wasm/index.js';
+import { kernelModule, wasmKernels } from './wasm/index.js';
 
 export const kernelSets = { wasm: wasmKernels, js: jsKernels } as const satisfies Record<string, KernelSet>;
 
 export type KernelName = keyof typeof kernelSets;
+
+/** Loads and compiles what a kernel set needs now, so a broken install fails at build, not mid-step. */
+export function prepareKernels(name: KernelName): void {
+  if (name === 'wasm') kernelModule();
+}
