@@ -31,9 +31,10 @@ export interface StateVariable {
 export type KerasConfig = Record<string, unknown>;
 
 /**
- * 'auto' uses threads only when each would get at least this many elements: waking the pool
- * costs about 0.08 ms a phase on a 2-core VM, which the SIMD kernels spend on ~170k elements
- * (the JS kernels, five times slower, on ~30k). Measured with bench/step.ts.
+ * 'auto' uses threads only when each would get at least this many elements. Waking the pool
+ * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
+ * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
+ * kernels (five times slower) much sooner.
  */
 export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({ wasm: 1 << 18, js: 1 << 15 });
 
