@@ -5,7 +5,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
-import { roundingFor, type FloatArray } from './dtype.js';
+import { roundingFor, type DType, type FloatArray } from './dtype.js';
+import { CheckpointError, encodeCheckpoint, readCheckpointFile, writeFileAtomic, type Checkpoint, type NamedArray } from './checkpoint.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
@@ -273,6 +274,127 @@ export class RMSprop {
     return config;
   }
 
+  /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
+  saveOwnVariables(): Record<string, FloatArray> {
+    this.#assertUsable();
+    if (this.#pending > 0) throw new Error('saveOwnVariables: wait for the pending apply()/step() first');
+    return Object.fromEntries(this.variables.map((v, i) => [String(i), v.value.slice()]));
+  }
+
+  /**
+   * Keras's `load_own_variables`: assigns a store made by `saveOwnVariables` (or Keras) to
+   * `variables` in order. Unlike Keras, which warns and skips, a store that does not fit is
+   * refused with an error naming the entry, and nothing is assigned.
+   */
+  loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
+    this.#assertUsable();
+    if (this.#pending > 0) throw new Error('loadOwnVariables: wait for the pending apply()/step() first');
+    if (store === null || typeof store !== 'object') throw new TypeError('loadOwnVariables: `store` must be an object');
+    const state = this.variables;
+    const keys = Object.keys(store);
+    if (keys.length !== state.length) {
+      throw new Error(
+        `loadOwnVariables: the store holds ${keys.length} arrays, optimizer '${this.name}' has ${state.length} variables` +
+          (this.#built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
+      );
+    }
+    this.#assignState(state.map((v, i) => ({ name: v.name, expected: v.value.length, data: store[String(i)] })), 'loadOwnVariables');
+  }
+
+  /**
+   * Checkpoints the config, the iteration counter and every state array to `path` in the
+   * safetensors layout (Python's `safetensors` reads it), atomically; with `variables: true`
+   * also the values of the built variables. Runs after any pending step.
+   */
+  save(path: string, { variables = false }: { variables?: boolean } = {}): Promise<void> {
+    this.#assertUsable();
+    if (variables && this.#built === null) throw new Error('save: `variables: true` needs a built optimizer');
+    return this.#serialized(async () => {
+      const built = this.#built;
+      const bytes = encodeCheckpoint({
+        config: this.getConfig(),
+        state: this.variables.map((v) => ({
+          name: v.name,
+          shape: v.shape,
+          data: v.name === 'iteration' ? BigInt64Array.of(BigInt(this.#steps)) : v.value,
+        })),
+        variables: variables && built !== null ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value })) : null,
+      });
+      await writeFileAtomic(path, bytes);
+    });
+  }
+
+  /**
+   * Restores an optimizer saved by `save()`: its config, iteration counter and state arrays,
+   * built over `variables` (which must have the saved names, shapes and dtypes, in order) —
+   * and, if the checkpoint holds them, the variables' values. Continuing from it gives the same
+   * bytes as never having stopped. Everything is checked before anything changes.
+   */
+  static async load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
+    const checkpoint = await readCheckpointFile(path);
+    const optimizer = RMSprop.fromConfig(checkpoint.config, runtime);
+    optimizer.#restore(checkpoint, variables, path);
+    return optimizer;
+  }
+
+  #restore(checkpoint: Checkpoint, variables: readonly Variable[] | undefined, path: string): void {
+    const fail = (why: string): never => {
+      throw new CheckpointError(`checkpoint '${path}': ${why}`);
+    };
+    const counters = this.#learningRate.kind === 'variable' ? ['iteration', 'learning_rate'] : ['iteration'];
+    const hasSlots = checkpoint.state.length > counters.length;
+    if (variables === undefined) {
+      if (hasSlots || checkpoint.variables !== null) fail('it holds the state of a built optimizer: pass the model variables to load()');
+    } else {
+      if (!Array.isArray(variables) || !variables.every((v) => v instanceof Variable)) throw new TypeError('load: `variables` must be an array of Variable');
+      if (checkpoint.variables !== null) {
+        if (checkpoint.variables.length !== variables.length) fail(`it holds ${checkpoint.variables.length} variables, ${variables.length} were given`);
+        checkpoint.variables.forEach((saved, i) => expectArray(saved, variables[i]!.name, variables[i]!.shape, variables[i]!.dtype, fail));
+      }
+      if (hasSlots) {
+        const slots = this.#slotSpecs(variables);
+        const saved = checkpoint.state.slice(counters.length);
+        if (saved.length !== slots.length) fail(`it holds ${saved.length} slot arrays, these options and variables need ${slots.length}`);
+        saved.forEach((a, i) => expectArray(a, slots[i]!.name, slots[i]!.shape, slots[i]!.dtype, fail));
+      }
+    }
+    checkpoint.state.slice(0, counters.length).forEach((a, i) => {
+      if (a.name !== counters[i]) fail(`state array ${i} is '${a.name}', expected '${counters[i]}'`);
+    });
+    if (variables !== undefined) this.build(variables);
+    checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
+    const state = this.variables;
+    this.#assignState(
+      checkpoint.state.map((a, i) => ({ name: state[i]!.name, expected: state[i]!.value.length, data: a.data })),
+      `checkpoint '${path}'`,
+    );
+  }
+
+  /** Name, shape and dtype of every slot array the options give `variables`, in Keras's order. */
+  #slotSpecs(variables: readonly Variable[]): Array<{ name: string; shape: readonly number[]; dtype: DType }> {
+    const o = this.#options;
+    const fields = fieldsFor({ momentum: o.momentum > 0, centered: o.centered, ema: o.useEma, accumulation: Boolean(o.gradientAccumulationSteps) });
+    return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([, suffix]) =>
+      variables.map((v) => ({ name: `${v.name}_${suffix}`, shape: v.shape, dtype: v.dtype })),
+    );
+  }
+
+  /** Assigns arrays to the first entries of `variables`, in order, after checking them all. */
+  #assignState(entries: ReadonlyArray<{ name: string; expected: number; data: ArrayLike<number | bigint> | undefined }>, what: string): void {
+    for (const { name, expected, data } of entries) {
+      if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
+      if (data.length !== expected) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${expected}`);
+    }
+    const steps = Number(entries[0]!.data![0]);
+    if (!Number.isSafeInteger(steps) || steps < 0) throw new RangeError(`${what}: 'iteration' must be a non-negative integer, got ${steps}`);
+    const state = this.variables;
+    this.#steps = steps;
+    entries.forEach(({ name, data }, i) => {
+      if (name === 'learning_rate') this.#learningRate = learningRateSource(Number(data![0]));
+      else if (i > 0) state[i]!.value.set(data as ArrayLike<number>);
+    });
+  }
+
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
   static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
     if (config === null || typeof config !== 'object') throw new TypeError('fromConfig: config must be an object');
@@ -524,4 +646,14 @@ export function resolveLanes(workers: number | 'auto', totalElements: number, ke
 /** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */
 export function rmsprop(options: RMSpropOptions = {}): RMSprop {
   return new RMSprop(options);
+}
+
+/** A saved array must have the name, shape and dtype the optimizer gives it. */
+function expectArray(saved: NamedArray, name: string, shape: readonly number[], dtype: DType, fail: (why: string) => never): void {
+  if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
+  if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i])) {
+    fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
+  }
+  const want = dtype === 'float32' ? Float32Array : Float64Array;
+  if (!(saved.data instanceof want)) fail(`'${name}' is not ${dtype}`);
 }
