@@ -10,6 +10,8 @@ export interface Executor {
   /** Worker threads in use; 0 = the calling thread. */
   readonly lanes: number;
   run(phase: Phase): Promise<void>;
+  /** `run`, returning when the phase is done (blocks the calling thread; every wait still bounded). */
+  runSync(phase: Phase): void;
   close(): Promise<void>;
   /** @internal test hook: make lane `lane` fail with `kind` at its next `phase`. */
   injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void;
@@ -31,12 +33,20 @@ export class InlineExecutor implements Executor {
   }
 
   run(phase: Phase): Promise<void> {
+    try {
+      this.runSync(phase);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  runSync(phase: Phase): void {
     if (this.#faultPhase === phase) {
       this.#faultPhase = null;
-      return Promise.reject(new Error('injected fault'));
+      throw new Error('injected fault');
     }
     runPhase(this.#kernels, phase, this.#arena, this.#views, ALL_CHUNKS);
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -209,7 +209,7 @@ export class RMSprop {
     this.#initScalars(arena, variables);
     const views = arena.groups.map(groupViews);
     const executor: Executor =
-      lanes > 0 ? new PoolExecutor(arena, o.kernels, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, o.kernels);
+      lanes > 0 ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, o.kernels);
     const built: Built = {
       variables: [...variables],
       index: new Map(variables.map((v, i) => [v, i])),
@@ -242,11 +242,25 @@ export class RMSprop {
 
   /** The zero-copy step: every built variable's `.grad` is its gradient. */
   step(): Promise<void> {
-    return this.#serialized(async () => {
-      const built = this.#requireBuilt('step()');
-      for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * VP.Stride + VP.HasGrad] = 1;
-      await this.#applyStep(built);
-    });
+    return this.#serialized(() => this.#runStep(this.#stageAll('step()')));
+  }
+
+  /**
+   * `step()` that returns when the update is done, for callers that cannot await (a tfjs
+   * optimizer's `applyGradients`). It blocks the calling thread meanwhile; the pool still does
+   * the work when its threads are up, else the calling thread does (the same bytes either way).
+   * Throws if async calls are pending.
+   */
+  stepSync(): void {
+    this.#assertNothingPending();
+    this.#runStepSync(this.#stageAll('stepSync()'));
+  }
+
+  /** `apply()` that returns when the update is done; see `stepSync()`. */
+  applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
+    this.#assertNothingPending();
+    const built = this.#stageGradients(grads, variables);
+    if (built !== null) this.#runStepSync(built);
   }
 
   /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
@@ -433,6 +447,15 @@ export class RMSprop {
   // ---- the apply pipeline ----------------------------------------------------------------
 
   async #applyGrads(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
+    const built = this.#stageGradients(grads, variables);
+    if (built !== null) await this.#runStep(built);
+  }
+
+  /**
+   * Checks an apply() call completely, then puts its gradients in place; returns null when
+   * there is nothing to apply. Throws before changing anything.
+   */
+  #stageGradients(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
     if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
     if (variables === undefined) {
@@ -443,7 +466,7 @@ export class RMSprop {
     if (grads.length !== variables.length) {
       throw new RangeError(`apply: got ${grads.length} gradients for ${variables.length} variables`);
     }
-    if (grads.length === 0) return; // Keras: nothing to apply, nothing counted
+    if (grads.length === 0) return null; // Keras: nothing to apply, nothing counted
     if (new Set(variables).size !== variables.length) throw new Error('apply: a variable is listed twice');
     const missing: string[] = [];
     grads.forEach((g, k) => {
@@ -476,11 +499,43 @@ export class RMSprop {
       params[indices[k]! * VP.Stride + VP.HasGrad] = 1;
       if (g !== v.grad) v.grad!.set(g);
     });
-    await this.#applyStep(built);
+    return built;
   }
 
-  /** One Keras apply() after gradients are in place: scalars, optional norm phase, update phase, count. */
-  async #applyStep(built: Built): Promise<void> {
+  /** Every variable's `.grad` is its gradient (the zero-copy step). */
+  #stageAll(what: string): Built {
+    this.#assertUsable();
+    const built = this.#requireBuilt(what);
+    for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * VP.Stride + VP.HasGrad] = 1;
+    return built;
+  }
+
+  async #runStep(built: Built): Promise<void> {
+    for (const phase of this.#applyStep(built)) {
+      try {
+        await built.executor.run(phase);
+      } catch (cause) {
+        throw this.#failed(phase, cause);
+      }
+    }
+  }
+
+  #runStepSync(built: Built): void {
+    for (const phase of this.#applyStep(built)) {
+      try {
+        built.executor.runSync(phase);
+      } catch (cause) {
+        throw this.#failed(phase, cause);
+      }
+    }
+  }
+
+  /**
+   * One Keras apply() after gradients are in place: scalars, optional norm phase, update phase,
+   * count. It yields each phase for the caller to run (awaited, or synchronously), so both
+   * drivers follow the same pipeline; a phase that fails ends it before the count.
+   */
+  *#applyStep(built: Built): Generator<Phase, void, void> {
     const o = this.#options;
     const s = built.arena.scalars;
     const k = o.gradientAccumulationSteps ?? 0;
@@ -499,30 +554,26 @@ export class RMSprop {
     if (updating) {
       const clip = clipModeOf(o);
       if (clip === ClipMode.Norm || clip === ClipMode.GlobalNorm) {
-        await this.#phase(built, Phase.Norm);
+        yield Phase.Norm;
         this.#reduceNorms(built, clip);
       }
       s[Sc.ClipMode] = clip;
     }
-    await this.#phase(built, Phase.Update);
+    yield Phase.Update;
     this.#steps++;
   }
 
-  async #phase(built: Built, phase: Phase): Promise<void> {
-    try {
-      await built.executor.run(phase);
-    } catch (cause) {
-      // a norm phase only reads, so the state is intact; an update phase may be half done
-      const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
-      const error = new StepError(
-        `step ${this.#steps + 1} of optimizer '${this.name}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
-          `${cause instanceof Error ? cause.message : String(cause)}` +
-          (corrupted ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)' : '; nothing was changed'),
-        { cause, stateCorrupted: corrupted },
-      );
-      if (corrupted) this.#broken = error;
-      throw error;
-    }
+  /** The error a failed phase becomes; a norm phase only reads, an update phase may be half done. */
+  #failed(phase: Phase, cause: unknown): StepError {
+    const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
+    const error = new StepError(
+      `step ${this.#steps + 1} of optimizer '${this.name}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}` +
+        (corrupted ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)' : '; nothing was changed'),
+      { cause, stateCorrupted: corrupted },
+    );
+    if (corrupted) this.#broken = error;
+    return error;
   }
 
   /**
@@ -614,6 +665,13 @@ export class RMSprop {
     this.#assertUsable();
     if (this.#built === null) throw new Error(`${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`);
     return this.#built;
+  }
+
+  /** A synchronous call must not touch gradients or state that a queued call is about to use. */
+  #assertNothingPending(): void {
+    if (this.#pending > 0) {
+      throw new Error(`optimizer '${this.name}': a synchronous step cannot overtake pending apply()/step() calls; await them first`);
+    }
   }
 
   #assertUsable(): void {

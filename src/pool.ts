@@ -8,11 +8,12 @@
  * relaunched through piscina on the next phase; see LaneState for the claim protocol.
  */
 import { Piscina } from 'piscina';
-import type { ArenaDescriptor } from './arena.js';
+import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import type { Executor } from './executor.js';
-import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from './protocol.js';
+import { kernelSets, type KernelName } from './kernels/index.js';
+import { ALL_CHUNKS, runPhase } from './phases.js';
+import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
@@ -28,11 +29,13 @@ export interface LaneTask {
 
 export const DEFAULT_LINGER_MS = 250;
 
-const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit' };
+const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit', [Phase.Warm]: 'warm-up' };
 
 export class PoolExecutor implements Executor {
   readonly lanes: number;
   readonly #arena: ArenaDescriptor;
+  /** For a synchronous phase the calling thread runs itself when the lanes are not up. */
+  readonly #views: readonly GroupViews[];
   readonly #control: Int32Array;
   readonly #pool: Piscina;
   readonly #timeoutMs: number;
@@ -40,12 +43,25 @@ export class PoolExecutor implements Executor {
   readonly #kernels: KernelName;
   /** Failures of the current command, by lane. */
   readonly #laneErrors: Array<StepError | null>;
+  /** Lanes whose failure a synchronous wait already reported: their task's rejection is old news. */
+  readonly #reportedSync: boolean[];
+  /** The warm-up command in flight, if any (it owns the lanes until it settles). */
+  #warming: Promise<void> | null = null;
   #destroyed = false;
 
-  constructor(arena: ArenaDescriptor, kernels: KernelName, lanes: number, timeoutMs: number, lingerMs = DEFAULT_LINGER_MS) {
+  constructor(
+    arena: ArenaDescriptor,
+    views: readonly GroupViews[],
+    kernels: KernelName,
+    lanes: number,
+    timeoutMs: number,
+    lingerMs = DEFAULT_LINGER_MS,
+  ) {
     this.lanes = lanes;
     this.#kernels = kernels;
     this.#arena = arena;
+    this.#views = views;
+    this.#reportedSync = new Array<boolean>(lanes).fill(false);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
     this.#lingerMs = lingerMs;
@@ -63,7 +79,8 @@ export class PoolExecutor implements Executor {
   }
 
   async run(phase: Phase): Promise<void> {
-    if (this.#destroyed) throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
+    if (this.#warming !== null) await this.#warming;
+    this.#assertAlive();
     const control = this.#control;
     this.#laneErrors.fill(null);
     const seq = Atomics.load(control, Ctl.Seq);
@@ -74,16 +91,95 @@ export class PoolExecutor implements Executor {
         this.#launch(lane, seq);
       }
     }
-    Atomics.store(control, Ctl.Phase, phase);
-    Atomics.store(control, Ctl.Seq, seq + 1);
-    Atomics.notify(control, Ctl.Seq);
+    this.#publish(phase, seq + 1);
     await this.#awaitLanes(phase, seq + 1);
+  }
+
+  /**
+   * The synchronous form. Lanes can only be started by piscina through the event loop, which a
+   * blocked thread does not run; so when every lane is up and idle they are claimed and the
+   * calling thread waits on the control block (Atomics.wait, bounded), and otherwise the calling
+   * thread runs the phase itself (the same bytes) and an asynchronous warm-up starts the lanes
+   * for the next call.
+   */
+  runSync(phase: Phase): void {
+    this.#assertAlive();
+    if (this.#warming === null && this.#claimAll()) {
+      const seq = Atomics.load(this.#control, Ctl.Seq) + 1;
+      this.#publish(phase, seq);
+      this.#waitLanesSync(phase, seq);
+      return;
+    }
+    runPhase(kernelSets[this.#kernels], phase, this.#arena, this.#views, ALL_CHUNKS);
+    if (this.#warming === null) {
+      this.#warming = this.run(Phase.Warm)
+        .catch(() => {}) // a lane that fails to start is relaunched by the next command
+        .finally(() => (this.#warming = null));
+    }
+  }
+
+  /** Claims every lane if all are idle (running and waiting), else claims none. */
+  #claimAll(): boolean {
+    const control = this.#control;
+    for (let lane = 0; lane < this.lanes; lane++) {
+      if (Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved) !== LaneState.Idle) {
+        for (let claimed = 0; claimed < lane; claimed++) Atomics.store(control, Ctl.LaneState + claimed, LaneState.Idle);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #publish(phase: Phase, seq: number): void {
+    Atomics.store(this.#control, Ctl.Phase, phase);
+    Atomics.store(this.#control, Ctl.Seq, seq);
+    Atomics.notify(this.#control, Ctl.Seq);
+  }
+
+  #waitLanesSync(phase: Phase, seq: number): void {
+    const control = this.#control;
+    const deadline = performance.now() + this.#timeoutMs;
+    for (;;) {
+      const progress = Atomics.load(control, Ctl.Progress);
+      let settled = 0;
+      let failed = -1;
+      for (let lane = 0; lane < this.lanes; lane++) {
+        if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) settled++;
+        else if (Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
+          settled++;
+          failed = lane;
+          this.#reportedSync[lane] = true;
+        }
+      }
+      if (settled === this.lanes) {
+        if (failed >= 0) throw new StepError(`worker lane ${failed} threw in the ${PHASE_NAMES[phase]} phase`, { stateCorrupted: false });
+        return;
+      }
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) {
+        void this.#destroy();
+        throw new StepError(
+          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
+            'the worker threads were terminated',
+          { stateCorrupted: true },
+        );
+      }
+      Atomics.wait(control, Ctl.Progress, progress, remaining);
+    }
+  }
+
+  #assertAlive(): void {
+    if (this.#destroyed) throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
   }
 
   #launch(lane: number, seq: number): void {
     const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
     this.#pool.run(task).catch((cause: unknown) => {
       Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
+      if (this.#reportedSync[lane]) {
+        this.#reportedSync[lane] = false; // a synchronous step already failed with it
+        return;
+      }
       this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
       // wake the coordinator's waitAsync so it sees the failure now, not at the timeout
       Atomics.add(this.#control, Ctl.Progress, 1);

@@ -13,6 +13,8 @@ export const Phase = {
   Update: 2,
   /** Leave the lane loop. */
   Exit: 3,
+  /** Nothing: starts the lanes (so synchronous steps find them running). */
+  Warm: 4,
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
@@ -36,7 +38,9 @@ export const Ctl = {
 
 /** Per lane: the Seq of the last command it completed (after the LaneState words). */
 export const laneDoneIndex = (lanes: number, lane: number): number => Ctl.LaneState + lanes + lane;
-export const controlLength = (lanes: number): number => Ctl.LaneState + 2 * lanes;
+/** Per lane: the Seq of the last command it failed (read by a synchronous wait, which cannot see piscina's rejection). */
+export const laneFailedIndex = (lanes: number, lane: number): number => Ctl.LaneState + 2 * lanes + lane;
+export const controlLength = (lanes: number): number => Ctl.LaneState + 3 * lanes;
 
 /**
  * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by

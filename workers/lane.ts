@@ -7,7 +7,7 @@ import { groupViews } from '../src/arena.js';
 import { kernelSets } from '../src/kernels/index.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, laneDoneIndex, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, LaneState, Phase } from '../src/protocol.js';
 
 export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: LaneTask): string {
   const control = arena.control;
@@ -29,8 +29,15 @@ export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: 
       Atomics.store(control, state, LaneState.Gone);
       return 'exited';
     }
-    injectedFault(control, lane, phase);
-    runPhase(kernelSet, phase, arena, views, lane);
+    try {
+      injectedFault(control, lane, phase);
+      if (phase !== Phase.Warm) runPhase(kernelSet, phase, arena, views, lane);
+    } catch (error) {
+      Atomics.store(control, laneFailedIndex(lanes, lane), seen);
+      Atomics.add(control, Ctl.Progress, 1);
+      Atomics.notify(control, Ctl.Progress);
+      throw error; // piscina rejects the task: the coordinator records the cause
+    }
     Atomics.store(control, state, LaneState.Idle);
     Atomics.store(control, done, seen);
     Atomics.add(control, Ctl.Progress, 1);
