@@ -1,0 +1,107 @@
+/**
+ * rmsprop-pool/tfjs: a tfjs-layers model trained through the adapter ends with the weights the
+ * same model gets from our optimizer applied directly, and follows tf.train.rmsprop's trajectory
+ * where the formulas coincide.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RMSprop, Variable, type RMSpropOptions } from '../dist/src/index.js';
+import { tfjsOptimizer, TfjsRMSprop } from '../dist/src/tfjs.js';
+import { randomValues } from './helpers/state.js';
+
+beforeAll(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+});
+
+const SAMPLES = 48;
+const x = () => tf.tensor2d(randomValues(SAMPLES * 4, 1), [SAMPLES, 4]);
+const y = () => tf.tensor2d(randomValues(SAMPLES * 2, 2), [SAMPLES, 2]);
+
+/** The same small regression model every time: fixed initial weights. */
+function makeModel(): tfl.Sequential {
+  const model = tfl.sequential({
+    layers: [tfl.layers.dense({ inputShape: [4], units: 8, activation: 'tanh' }), tfl.layers.dense({ units: 2 })],
+  });
+  model.setWeights(model.getWeights().map((w, i) => tf.tensor(randomValues(w.size, 100 + i), w.shape)));
+  return model;
+}
+
+const weightsOf = (model: tfl.LayersModel): Float32Array[] => model.getWeights().map((w) => w.dataSync() as Float32Array);
+
+async function fitWith(optimizer: tf.Optimizer, epochs = 3): Promise<Float32Array[]> {
+  const model = makeModel();
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  await model.fit(x(), y(), { epochs, batchSize: 16, shuffle: false, verbose: 0 });
+  return weightsOf(model);
+}
+
+describe('tfjsOptimizer', () => {
+  it.each<[string, RMSpropOptions]>([
+    ['defaults', {}],
+    ['centered, momentum, weight decay, global clipnorm', { centered: true, momentum: 0.9, weightDecay: 0.01, globalClipnorm: 1 }],
+  ])('model.fit through it equals our optimizer applied to the same gradients (%s)', async (_label, options) => {
+    const viaFit = await fitWith(tfjsOptimizer(new RMSprop({ ...options, learningRate: 0.01, workers: 0 })));
+
+    // the same training by hand: tfjs computes each batch's gradients, we apply them
+    const model = makeModel();
+    const direct = new RMSprop({ ...options, learningRate: 0.01, workers: 0 });
+    const weights = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const [xs, ys] = [x(), y()];
+    let mirrors: Variable[] = [];
+    for (let epoch = 0; epoch < 3; epoch++) {
+      for (let start = 0; start < SAMPLES; start += 16) {
+        const [bx, by] = [tf.slice(xs, [start, 0], [16, -1]), tf.slice(ys, [start, 0], [16, -1])];
+        const { grads } = tf.variableGrads(() => tf.mean(tfl.metrics.meanSquaredError(by, model.apply(bx) as tf.Tensor)) as tf.Scalar, weights);
+        const current = weights.map((w) => w.dataSync() as Float32Array);
+        if (epoch === 0 && start === 0) {
+          // our variables mirror the tfjs ones
+          mirrors = weights.map((w, i) => new Variable(current[i]!, { name: w.name, shape: w.shape }));
+          direct.build(mirrors);
+        }
+        await direct.apply(weights.map((w) => grads[w.name]!.dataSync() as Float32Array), mirrors);
+        weights.forEach((w, i) => w.assign(tf.tensor(mirrors[i]!.value.slice(), w.shape)));
+      }
+    }
+    const viaDirect = weightsOf(model);
+    viaFit.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(viaDirect[i]!.buffer)), `weight ${i}`).toBe(true));
+  });
+
+  it('gives the same weights with the worker pool (synchronous steps on the lanes once they are up)', async () => {
+    const single = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, centered: true, workers: 0 })), 8);
+    const pooled = new RMSprop({ learningRate: 0.01, centered: true, workers: 2 });
+    const parallel = await fitWith(tfjsOptimizer(pooled), 8);
+    parallel.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(single[i]!.buffer)), `weight ${i}`).toBe(true));
+    await pooled.close();
+  });
+
+  it("tracks tf.train.rmsprop where the formulas coincide (rho, momentum, epsilon)", async () => {
+    const ours = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, workers: 0 })), 5);
+    const theirs = await fitWith(tf.train.rmsprop(0.01, 0.8, 0.5, 1e-6, false), 5);
+    const start = weightsOf(makeModel());
+    ours.forEach((w, i) => {
+      for (let k = 0; k < w.length; k++) {
+        expect(Math.abs(w[k]! - theirs[i]![k]!)).toBeLessThan(1e-5 + 1e-4 * Math.abs(theirs[i]![k]!));
+      }
+      expect(w.some((v, k) => v !== start[i]![k])).toBe(true); // both trained
+    });
+  });
+
+  it('serializes as a Keras config and counts iterations; getWeights/setWeights carry the state', async () => {
+    const adapter = tfjsOptimizer(new RMSprop({ learningRate: 0.02, momentum: 0.5, workers: 0 }));
+    await fitWith(adapter, 1);
+    expect(adapter.iterations).toBe(3);
+    expect(adapter.getConfig()).toMatchObject({ learning_rate: Math.fround(0.02), momentum: 0.5, rho: 0.9 });
+    const copy = TfjsRMSprop.fromConfig(TfjsRMSprop, adapter.getConfig()) as TfjsRMSprop;
+    expect(copy.optimizer.getConfig()).toEqual(adapter.optimizer.getConfig());
+    const weights = await adapter.getWeights();
+    expect(weights.map((w) => w.name)).toEqual(['iter', ...adapter.optimizer.variables.slice(1).map((v) => v.name)]);
+    const second = tfjsOptimizer(new RMSprop({ learningRate: 0.02, momentum: 0.5, workers: 0 }));
+    await fitWith(second, 1);
+    await second.setWeights([{ name: 'iter', tensor: tf.scalar(7, 'int32') }, ...weights.slice(1)]);
+    expect(second.optimizer.iterations).toBe(7);
+    second.optimizer.variables.slice(1).forEach((v, i) => expect(Array.from(v.value)).toEqual(Array.from(adapter.optimizer.variables[i + 1]!.value)));
+  });
+});
