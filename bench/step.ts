@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { RMSprop, Variable, type RMSpropOptions } from '../src/index.js';
 import { naiveBasic, naiveFull, naiveState, TFJS_MAX_SIZE, tfjsStep, type TfjsBackend } from './baselines.js';
-import { renderChart } from './chart.js';
+import { lineChartSvg } from '../src/cli/charts.js';
 import { copyBandwidth } from './roofline.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -180,4 +180,13 @@ for (const [threads, gbs] of roofline) {
     }
   }
 }
-writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), await renderChart(points));
+const svg = await lineChartSvg({
+  title: 'RMSprop step throughput (float32; dashed: memory roofline for the bytes the step moves)',
+  points,
+  x: { field: 'parameters', title: 'parameters', log: true },
+  y: { field: 'gparams', title: 'Gparam/s', log: true },
+  color: 'setup',
+  column: 'variant',
+  dash: { field: 'kind', domain: ['measured', 'roofline'] },
+});
+writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), svg);

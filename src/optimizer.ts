@@ -411,15 +411,7 @@ export class RMSprop {
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
   static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
-    if (config === null || typeof config !== 'object') throw new TypeError('fromConfig: config must be an object');
-    const options: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(config)) {
-      options[snakeToCamel(key)] =
-        key === 'learning_rate' && value !== null && typeof value === 'object'
-          ? deserializeSchedule(value as SerializedSchedule)
-          : value;
-    }
-    return new RMSprop({ ...(options as RMSpropOptions), ...runtime });
+    return new RMSprop({ ...optionsFromConfig(config), ...runtime });
   }
 
   /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
@@ -699,6 +691,17 @@ export function resolveLanes(workers: number | 'auto', totalElements: number, ke
   if (workers !== 'auto') return workers;
   const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
   return lanes >= 2 ? lanes : 0;
+}
+
+/** Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule). */
+export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new TypeError('fromConfig: config must be an object');
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    options[snakeToCamel(key)] =
+      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value as SerializedSchedule) : value;
+  }
+  return options as RMSpropOptions;
 }
 
 /** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * The `rmsprop-pool` command: `train` (what `npm start` runs) and `bench`. Every RMSprop option
+ * is a flag; `--help` works on every command; a bad flag is an error that names it.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
+import { train } from './train.js';
+
+const program = new Command('rmsprop-pool')
+  .description("Keras's RMSprop on a worker-thread pool: train a model, or benchmark the step")
+  .showHelpAfterError('(add --help for the options)')
+  .configureOutput({ outputError: (message, write) => write(message) });
+
+const hidden = (raw: string): number[] => {
+  const sizes = raw.split(',').map(Number);
+  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`--hidden expects sizes like 2048,1024, got '${raw}'`);
+  return sizes;
+};
+
+addOptimizerFlags(
+  program
+    .command('train')
+    .description('train the Iris classifier and a synthetic multi-million-parameter MLP: tfjs computes the gradients, the pool applies them')
+    .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic']).default('all'))
+    .addOption(new Option('--backend <name>', 'tfjs backend for the forward and backward pass').choices(['wasm', 'cpu']).default('wasm'))
+    .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
+    .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
+    .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
+    .option('--hidden <sizes>', 'synthetic: hidden layer sizes', hidden, [2048, 1024])
+    .option('--seed <n>', 'seed of the data, the split and the initial weights', integer('--seed'), 1)
+    .option('--out-dir <dir>', 'where the loss-curve SVG goes', 'rmsprop-pool-out')
+    .option('--no-svg', 'do not write the SVG')
+    .option('--no-chart', 'no loss chart in the terminal'),
+).action(async (flags: Record<string, unknown>, command: Command) => {
+  const makeOptimizer = () => optimizerFromFlags(command);
+  makeOptimizer(); // refuse bad optimizer flags before any work
+  await train(makeOptimizer, {
+    jobs: flags.job === 'all' ? ['iris', 'synthetic'] : [flags.job as 'iris' | 'synthetic'],
+    backend: flags.backend as 'cpu' | 'wasm',
+    epochs: flags.epochs as number,
+    steps: flags.steps as number,
+    batchSize: flags.batchSize as number,
+    hidden: flags.hidden as number[],
+    seed: flags.seed as number,
+    outDir: flags.svg === false ? null : (flags.outDir as string),
+    chart: flags.chart !== false,
+  });
+});
+
+addOptimizerFlags(
+  program.command('config').description("print the Keras config of the optimizer these flags make (get_config() JSON, loadable by --config and by Keras)"),
+).action((_flags: unknown, command: Command) => {
+  console.log(JSON.stringify(optimizerFromFlags(command).getConfig(), null, 2));
+});
+
+program
+  .command('bench')
+  .description('run the benchmark suite (writes bench/results/step.md and step.svg)')
+  .option('--quick', 'a shorter run (under a minute)')
+  .action((flags: { quick?: boolean }) => {
+    const script = fileURLToPath(new URL('../../bench/step.js', import.meta.url));
+    if (!existsSync(script)) throw new Error('the benchmark suite comes with the repository: clone it, then npm ci && npm run bench');
+    const run = spawnSync(process.execPath, [script, ...(flags.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+    process.exitCode = run.status ?? 1;
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 2;
+});

@@ -1,0 +1,112 @@
+/** The `rmsprop-pool` command: help everywhere, every RMSprop option as a flag, --config, clear errors, a short training run. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RMSprop, type RMSpropOptions } from '../dist/src/index.js';
+import { loadCase } from './helpers/keras-cases.js';
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/index.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'rmsprop-pool-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd: dir });
+  return { code: run.status, out: run.stdout, err: run.stderr };
+}
+const configOf = (...args: string[]) => {
+  const run = cli('config', ...args);
+  expect(run.err).toBe('');
+  return JSON.parse(run.out) as Record<string, unknown>;
+};
+
+const OPTION_FLAGS = [
+  '--learning-rate', '--schedule', '--rho', '--momentum', '--epsilon', '--centered', '--weight-decay', '--clipnorm', '--clipvalue',
+  '--global-clipnorm', '--use-ema', '--ema-momentum', '--ema-overwrite-frequency', '--loss-scale-factor',
+  '--gradient-accumulation-steps', '--name', '--workers', '--kernels', '--step-timeout-ms', '--config',
+]; // prettier-ignore
+
+describe('rmsprop-pool CLI', () => {
+  it('has --help on every command, listing every optimizer flag where it applies', () => {
+    const root = cli('--help');
+    expect(root.code).toBe(0);
+    for (const command of ['train', 'config', 'bench']) expect(root.out).toContain(command);
+    for (const command of ['train', 'config']) {
+      const help = cli(command, '--help');
+      expect(help.code).toBe(0);
+      for (const flag of OPTION_FLAGS) expect(help.out, `${command} ${flag}`).toContain(flag);
+    }
+    expect(cli('bench', '--help').out).toContain('--quick');
+  });
+
+  it('maps every RMSprop flag to its option', () => {
+    const cases: Array<[string[], RMSpropOptions]> = [
+      [
+        ['--learning-rate', '0.01', '--rho', '0.8', '--momentum', '0.5', '--epsilon', '1e-6', '--centered', '--weight-decay', '0.01',
+          '--global-clipnorm', '2', '--use-ema', '--ema-momentum', '0.9', '--ema-overwrite-frequency', '5', '--loss-scale-factor', '8',
+          '--gradient-accumulation-steps', '3', '--name', 'mine'], // prettier-ignore
+        { learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, centered: true, weightDecay: 0.01, globalClipnorm: 2, useEma: true,
+          emaMomentum: 0.9, emaOverwriteFrequency: 5, lossScaleFactor: 8, gradientAccumulationSteps: 3, name: 'mine' }, // prettier-ignore
+      ],
+      [['--clipnorm', '1.5'], { clipnorm: 1.5 }],
+      [['--clipvalue', '0.25'], { clipvalue: 0.25 }],
+    ];
+    for (const [args, options] of cases) expect(configOf(...args)).toEqual(new RMSprop(options).getConfig());
+  });
+
+  it('parses schedules', () => {
+    const config = configOf('--schedule', 'piecewise:boundaries=100/200,values=0.1/0.01/0.001');
+    expect(config.learning_rate).toMatchObject({ class_name: 'PiecewiseConstantDecay', config: { boundaries: [100, 200], values: [0.1, 0.01, 0.001] } });
+    const cosine = configOf('--schedule', 'cosine:initial-learning-rate=0.1,decay-steps=1000,alpha=0.1,warmup-target=0.2,warmup-steps=10');
+    expect(cosine.learning_rate).toMatchObject({ class_name: 'CosineDecay', config: { decay_steps: 1000, warmup_steps: 10 } });
+  });
+
+  it('loads a Keras config with --config; flags override it', () => {
+    const keras = loadCase('large_all_features').expected_config;
+    const file = join(dir, 'keras.json');
+    writeFileSync(file, JSON.stringify(keras));
+    expect(configOf('--config', file)).toEqual(RMSprop.fromConfig(keras).getConfig());
+    expect(configOf('--config', file, '--momentum', '0.25')).toEqual({ ...RMSprop.fromConfig(keras).getConfig(), momentum: 0.25 });
+  });
+
+  it('refuses bad flags with an error naming them', () => {
+    const bad: Array<[string[], RegExp]> = [
+      [['train', '--rho', 'abc'], /--rho expects a number, got 'abc'/],
+      [['train', '--bogus'], /unknown option '--bogus'/],
+      [['train', '--workers', '-2'], /--workers expects an integer >= 0/],
+      [['train', '--backend', 'gpu'], /argument 'gpu' is invalid. Allowed choices are wasm, cpu/],
+      [['config', '--schedule', 'sometimes'], /unknown schedule 'sometimes'/],
+      [['config', '--schedule', 'exponential:decay-steps=10'], /`initialLearningRate` is required/],
+      [['config', '--clipnorm', '1', '--clipvalue', '1'], /Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set/],
+      [['config', '--learning-rate', '0.1', '--schedule', 'exponential:initial-learning-rate=1,decay-steps=1,decay-rate=0.5'], /give one/],
+      [['config', '--config', join(dir, 'missing.json')], /--config .*missing\.json: ENOENT/],
+      [['train', '--hidden', '10,x'], /--hidden expects sizes/],
+    ];
+    for (const [args, message] of bad) {
+      const run = cli(...args);
+      expect(run.code, args.join(' ')).not.toBe(0);
+      expect(run.err, args.join(' ')).toMatch(message);
+      expect(run.out).toBe('');
+    }
+  });
+
+  it('train: a short run prints the falling loss, the metrics, the optimizer share, and writes the SVG', () => {
+    const iris = cli('train', '--job', 'iris', '--epochs', '20', '--backend', 'cpu', '--out-dir', 'out');
+    expect(iris.code, iris.err).toBe(0);
+    expect(iris.out).toMatch(/iris: 131 parameters, 80 steps, optimizer on the calling thread/);
+    const [, first, last] = iris.out.match(/loss (\d+\.\d+) \(first tenth of the steps\) -> (\d+\.\d+) \(last tenth\)/)!;
+    expect(Number(last)).toBeLessThan(Number(first));
+    expect(iris.out).toMatch(/held-out accuracy \d+\.\d%/);
+    expect(iris.out).toMatch(/optimizer \d+\.\d+ s \(\d+\.\d%/);
+    expect(iris.out).toContain('┤'); // the terminal chart
+    expect(readFileSync(join(dir, 'out', 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*loss by step[\s\S]*<\/svg>$/);
+
+    const synthetic = cli('train', '--job', 'synthetic', '--steps', '4', '--hidden', '32', '--batch-size', '4', '--backend', 'cpu', '--no-svg', '--no-chart', '--workers', '2', '--centered');
+    expect(synthetic.code, synthetic.err).toBe(0);
+    expect(synthetic.out).toMatch(/synthetic: 8,752 parameters, 4 steps, optimizer on 2 worker threads/);
+    expect(synthetic.out).toMatch(/tf\.train\.rmsprop, same update on the same tfjs backend: \d+\.\d+ ms\/step/);
+    expect(synthetic.out).not.toContain('┤');
+  });
+});
