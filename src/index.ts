@@ -1,12 +1,13 @@
 export { RMSprop, rmsprop, resolveLanes, MIN_ELEMENTS_PER_WORKER } from './optimizer.js';
 export type { Gradient, StateVariable, KerasConfig } from './optimizer.js';
 export { Variable } from './variable.js';
-export type { VariableOptions } from './variable.js';
+export type { VariableOptions, VariableOwner } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate } from './options.js';
 export { StepError } from './errors.js';
 export { CheckpointError, readCheckpointFile as readCheckpoint } from './checkpoint.js';
 export type { Checkpoint, NamedArray } from './checkpoint.js';
+export type { TensorData } from './safetensors.js';
 export { SafetensorsError } from './safetensors.js';
 export * as schedules from './schedules.js';
 export { LearningRateSchedule } from './schedules.js';

@@ -84,8 +84,8 @@ export const DEFAULT_LEARNING_RATE = 0.001;
 export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
 export const DEFAULT_KERNELS: KernelName = 'wasm';
 /** Options of this library (not Keras's): how the update runs, never what it computes. */
-const RUNTIME_OPTIONS = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'] as const;
-export type RuntimeOptions = Pick<RMSpropOptions, (typeof RUNTIME_OPTIONS)[number]>;
+export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes'>;
+const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'];
 
 /** Options after validation and defaults: what the optimizer runs with. */
 export interface ResolvedOptions {

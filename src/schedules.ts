@@ -8,7 +8,7 @@
 const f = Math.fround;
 
 /** A field of a schedule's configuration: camelCase option, Keras snake_case key, default. */
-interface Field {
+export interface Field {
   readonly option: string;
   readonly key: string;
   /** undefined = required */

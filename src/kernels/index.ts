@@ -6,9 +6,10 @@ import { jsKernels } from './js.js';
 import type { KernelSet } from './types.js';
 import { kernelModule, wasmKernels } from './wasm/index.js';
 
-export const kernelSets = { wasm: wasmKernels, js: jsKernels } as const satisfies Record<string, KernelSet>;
+/** 'wasm': WebAssembly SIMD (the default); 'js': the reference kernels. */
+export type KernelName = 'wasm' | 'js';
 
-export type KernelName = keyof typeof kernelSets;
+export const kernelSets: Readonly<Record<KernelName, KernelSet>> = { wasm: wasmKernels, js: jsKernels };
 
 /** Loads and compiles what a kernel set needs now, so a broken install fails at build, not mid-step. */
 export function prepareKernels(name: KernelName): void {

@@ -1,0 +1,11 @@
+/** The API reference builds from the TSDoc without a warning (what `npm run docs` generates). */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+
+it('typedoc documents every exported symbol without warnings', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const typedoc = fileURLToPath(new URL('../node_modules/typedoc/bin/typedoc', import.meta.url));
+  const run = spawnSync(process.execPath, [typedoc, '--emit', 'none', '--treatWarningsAsErrors'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  expect(run.status, run.stdout + run.stderr).toBe(0);
+});
