@@ -1,5 +1,5 @@
 /**
- * The main job (`npm start`): trains a real model — a 2-512-512-3 MLP classifying the three
+ * `npm run example`: trains a 2-512-512-3 MLP classifying the three
  * interleaved arms of a spiral — with the pool through the zero-copy path (the backward pass
  * writes straight into each variable's shared `.grad`, then `step()`), printing the falling
  * loss; then times the optimizer step of a 10M-parameter model for workers 0 and 'auto'.

@@ -50,9 +50,11 @@ export function allocateArena(plans: readonly GroupPlan[], fields: readonly Fiel
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = fields.length * plan.fieldLength * bytesPerElement(plan.dtype);
     const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    commit(memory.buffer);
     return {
       dtype: plan.dtype,
-      memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }),
+      memory,
       fields,
       fieldLength: plan.fieldLength,
       chunks: plan.chunks,
@@ -66,6 +68,15 @@ export function allocateArena(plans: readonly GroupPlan[], fields: readonly Fiel
     scalars: sharedFloat64(Sc.Length),
     varParams: sharedFloat64(variableCount * VP.Stride),
   };
+}
+
+/**
+ * Touches every page, so the OS commits the memory now (at build) rather than during the first
+ * steps, whose timing would otherwise include a page fault per 4 KiB of state.
+ */
+function commit(buffer: ArrayBufferLike): void {
+  const bytes = new Uint8Array(buffer);
+  for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
 }
 
 /** A whole field of a group, or null when the options do not need that slot. */
