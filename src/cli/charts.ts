@@ -53,7 +53,7 @@ export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
     title: chart.title,
     data: { values: chart.points as Array<Record<string, string | number>> },
     ...(chart.column
-      ? { facet: { column: { field: chart.column, type: 'nominal' as const, title: null } }, spec: layer, resolve: { scale: { y: 'independent' as const } } }
+      ? { facet: { column: { field: chart.column, type: 'nominal' as const, title: null } }, spec: layer, resolve: { scale: { x: 'independent' as const, y: 'independent' as const } } }
       : layer),
   };
   const view = new vega.View(vega.parse(compile(spec as never).spec), { renderer: 'none' });
