@@ -42,8 +42,8 @@ describe('stepSync / applySync', () => {
   it('run on the pool once its threads are up (a lane failure shows it), and report that failure', async () => {
     const vars = model();
     const opt = new RMSprop({ workers: 2 });
-    opt.applySync(grads(0), vars);
-    await turn();
+    opt.applySync(grads(0), vars); // cold: the calling thread, and a warm-up starts
+    await opt.apply(grads(0), vars); // waits for the warm-up, runs on the lanes: they are up and idle now
     const before = snapshot(opt, vars);
     injectFault(opt, 1, 'update', 'throw');
     let failure: unknown;
@@ -62,8 +62,7 @@ describe('stepSync / applySync', () => {
   it('a hanging lane: the synchronous wait is bounded by stepTimeoutMs', async () => {
     const vars = model();
     const opt = new RMSprop({ workers: 2, stepTimeoutMs: 500 });
-    opt.applySync(grads(0), vars);
-    await turn();
+    await opt.apply(grads(0), vars); // the lanes are up and idle
     injectFault(opt, 0, 'update', 'hang');
     const started = performance.now();
     expect(() => opt.applySync(grads(1), vars)).toThrow(/timed out after 500 ms \(1 of 2 lanes finished\)/);
