@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { DType } from './dtype.js';
 import { decodeSafetensors, dtypeOf, encodeSafetensors, type Tensor, type TensorData } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'rmsprop-pool/checkpoint';
@@ -86,6 +87,51 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     fail("the first state array must be 'iteration', one int64");
   }
   return { config: config as Record<string, unknown>, state, variables };
+}
+
+export interface ArraySpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/**
+ * Checks that a checkpoint fits the optimizer about to take it: its counters, and — given the
+ * model's variables — the saved variables and the slot arrays the options give them, by name,
+ * shape and dtype. Throws a CheckpointError naming the first mismatch.
+ */
+export function checkCheckpoint(
+  checkpoint: Checkpoint,
+  path: string,
+  expected: { counters: readonly string[]; variables: readonly ArraySpec[] | undefined; slots: readonly ArraySpec[] | undefined },
+): void {
+  const fail = (why: string): never => {
+    throw new CheckpointError(`checkpoint '${path}': ${why}`);
+  };
+  const { counters } = expected;
+  checkpoint.state.slice(0, counters.length).forEach((a, i) => {
+    if (a.name !== counters[i]) fail(`state array ${i} is '${a.name}', expected '${counters[i]}'`);
+  });
+  const savedSlots = checkpoint.state.slice(counters.length);
+  if (expected.variables === undefined || expected.slots === undefined) {
+    if (savedSlots.length > 0 || checkpoint.variables !== null) fail('it holds the state of a built optimizer: pass the model variables to load()');
+    return;
+  }
+  if (checkpoint.variables !== null) {
+    if (checkpoint.variables.length !== expected.variables.length) {
+      fail(`it holds ${checkpoint.variables.length} variables, ${expected.variables.length} were given`);
+    }
+    checkpoint.variables.forEach((saved, i) => expectArray(saved, expected.variables![i]!, fail));
+  }
+  if (savedSlots.length === 0) return; // saved before build: the slots start at zero
+  if (savedSlots.length !== expected.slots.length) fail(`it holds ${savedSlots.length} slot arrays, these options and variables need ${expected.slots.length}`);
+  savedSlots.forEach((saved, i) => expectArray(saved, expected.slots![i]!, fail));
+}
+
+function expectArray(saved: NamedArray, { name, shape, dtype }: ArraySpec, fail: (why: string) => never): void {
+  if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
+  if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i])) fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
+  if (!(saved.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) fail(`'${name}' is not ${dtype}`);
 }
 
 /** Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part. */

@@ -5,14 +5,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
-import { roundingFor, type DType, type FloatArray } from './dtype.js';
-import { CheckpointError, encodeCheckpoint, readCheckpointFile, writeFileAtomic, type Checkpoint, type NamedArray } from './checkpoint.js';
+import { roundingFor, type FloatArray } from './dtype.js';
+import { checkCheckpoint, encodeCheckpoint, readCheckpointFile, writeFileAtomic, type ArraySpec, type Checkpoint } from './checkpoint.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { prepareKernels, type KernelName } from './kernels/index.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
 import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
+import { reduceNorms, type NormInputs } from './norms.js';
 import { PoolExecutor } from './pool.js';
 import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
 import { camelToSnake, deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
@@ -57,10 +58,8 @@ interface Built {
   /** Typed-array views of every field, made once at build. */
   readonly views: readonly GroupViews[];
   readonly executor: Executor;
-  /** Per-variable sums of squares (scratch for norm clipping; sized once). */
-  readonly sums: Float64Array;
-  /** The global norm is float32 unless a float64 variable takes part (Keras's dtype promotion). */
-  readonly globalRounding: (x: number) => number;
+  /** What norm clipping's reduction reads and writes (its scratch sized once). */
+  readonly norms: NormInputs;
 }
 
 export class RMSprop {
@@ -217,8 +216,12 @@ export class RMSprop {
       arena,
       views,
       executor,
-      sums: new Float64Array(variables.length),
-      globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
+      norms: {
+        arena,
+        dtypes: variables.map((v) => v.dtype),
+        sums: new Float64Array(variables.length),
+        globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
+      },
     };
     variables.forEach((v, i) => v.attach(this, slotOf(built, i, 'value')!, slotOf(built, i, 'grad')!));
     this.#built = built;
@@ -352,28 +355,13 @@ export class RMSprop {
   }
 
   #restore(checkpoint: Checkpoint, variables: readonly Variable[] | undefined, path: string): void {
-    const fail = (why: string): never => {
-      throw new CheckpointError(`checkpoint '${path}': ${why}`);
-    };
-    const counters = this.#learningRate.kind === 'variable' ? ['iteration', 'learning_rate'] : ['iteration'];
-    const hasSlots = checkpoint.state.length > counters.length;
-    if (variables === undefined) {
-      if (hasSlots || checkpoint.variables !== null) fail('it holds the state of a built optimizer: pass the model variables to load()');
-    } else {
-      if (!Array.isArray(variables) || !variables.every((v) => v instanceof Variable)) throw new TypeError('load: `variables` must be an array of Variable');
-      if (checkpoint.variables !== null) {
-        if (checkpoint.variables.length !== variables.length) fail(`it holds ${checkpoint.variables.length} variables, ${variables.length} were given`);
-        checkpoint.variables.forEach((saved, i) => expectArray(saved, variables[i]!.name, variables[i]!.shape, variables[i]!.dtype, fail));
-      }
-      if (hasSlots) {
-        const slots = this.#slotSpecs(variables);
-        const saved = checkpoint.state.slice(counters.length);
-        if (saved.length !== slots.length) fail(`it holds ${saved.length} slot arrays, these options and variables need ${slots.length}`);
-        saved.forEach((a, i) => expectArray(a, slots[i]!.name, slots[i]!.shape, slots[i]!.dtype, fail));
-      }
+    if (variables !== undefined && !(Array.isArray(variables) && variables.every((v) => v instanceof Variable))) {
+      throw new TypeError('load: `variables` must be an array of Variable');
     }
-    checkpoint.state.slice(0, counters.length).forEach((a, i) => {
-      if (a.name !== counters[i]) fail(`state array ${i} is '${a.name}', expected '${counters[i]}'`);
+    checkCheckpoint(checkpoint, path, {
+      counters: this.#learningRate.kind === 'variable' ? ['iteration', 'learning_rate'] : ['iteration'],
+      variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
+      slots: variables === undefined ? undefined : this.#slotSpecs(variables),
     });
     if (variables !== undefined) this.build(variables);
     checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
@@ -385,7 +373,7 @@ export class RMSprop {
   }
 
   /** Name, shape and dtype of every slot array the options give `variables`, in Keras's order. */
-  #slotSpecs(variables: readonly Variable[]): Array<{ name: string; shape: readonly number[]; dtype: DType }> {
+  #slotSpecs(variables: readonly Variable[]): ArraySpec[] {
     const o = this.#options;
     const fields = fieldsFor({ momentum: o.momentum > 0, centered: o.centered, ema: o.useEma, accumulation: Boolean(o.gradientAccumulationSteps) });
     return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([, suffix]) =>
@@ -547,7 +535,7 @@ export class RMSprop {
       const clip = clipModeOf(o);
       if (clip === ClipMode.Norm || clip === ClipMode.GlobalNorm) {
         yield Phase.Norm;
-        this.#reduceNorms(built, clip);
+        reduceNorms(built.norms, clip, clip === ClipMode.Norm ? o.clipnorm! : o.globalClipnorm!);
       }
       s[Sc.ClipMode] = clip;
     }
@@ -566,40 +554,6 @@ export class RMSprop {
     );
     if (corrupted) this.#broken = error;
     return error;
-  }
-
-  /**
-   * Per-variable norms (clipnorm) or the global norm (globalClipnorm) from the chunk partials,
-   * summed in chunk order, then Keras's float32 formulas (Math.max/min propagate NaN like numpy).
-   */
-  #reduceNorms(built: Built, clip: number): void {
-    const { arena, sums, variables } = built;
-    const params = arena.varParams;
-    sums.fill(0);
-    for (const group of arena.groups) {
-      const { chunks, partials } = group;
-      for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
-    }
-    if (clip === ClipMode.Norm) {
-      const clipnorm = Math.fround(this.#options.clipnorm!);
-      for (let i = 0; i < variables.length; i++) {
-        if (params[i * VP.Stride + VP.HasGrad] === 0) continue;
-        const R = roundingFor(variables[i]!.dtype);
-        const l2sum = R(sums[i]!);
-        const l2norm = l2sum > 0 ? R(Math.sqrt(l2sum)) : l2sum;
-        params[i * VP.Stride + VP.ClipDivisor] = Math.max(l2norm, clipnorm);
-      }
-      return;
-    }
-    const R = built.globalRounding;
-    let squared = 0;
-    for (let i = 0; i < variables.length; i++) {
-      if (params[i * VP.Stride + VP.HasGrad] !== 0) squared = R(squared + roundingFor(variables[i]!.dtype)(sums[i]!));
-    }
-    const norm = R(Math.sqrt(squared));
-    const limit = this.#options.globalClipnorm!;
-    const scaleForFinite = R(Math.fround(limit) * Math.min(R(1 / norm), Math.fround(1 / limit)));
-    arena.scalars[Sc.GlobalScale] = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
   }
 
   /** Scalars fixed for the optimizer's life, and the per-variable weight-decay flags. */
@@ -709,12 +663,3 @@ export function rmsprop(options: RMSpropOptions = {}): RMSprop {
   return new RMSprop(options);
 }
 
-/** A saved array must have the name, shape and dtype the optimizer gives it. */
-function expectArray(saved: NamedArray, name: string, shape: readonly number[], dtype: DType, fail: (why: string) => never): void {
-  if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
-  if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i])) {
-    fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
-  }
-  const want = dtype === 'float32' ? Float32Array : Float64Array;
-  if (!(saved.data instanceof want)) fail(`'${name}' is not ${dtype}`);
-}
