@@ -64,6 +64,14 @@ function mlpVariables(name: string, sizes: readonly number[], random: () => numb
   });
 }
 
+/** Fisher-Yates, in place. */
+function shuffle(items: number[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
+
 function forward(tf: Tf, weights: readonly Tensor[], x: Tensor, activation: 'relu' | 'tanh'): Tensor {
   let h = x;
   for (let i = 0; i < weights.length; i += 2) {
@@ -144,12 +152,14 @@ async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettings): 
   const timing = { optimizer: 0 };
   const started = performance.now();
   const progress = new Progress('iris', total);
+  const positions = train.map((_, k) => k);
   for (let epoch = 0; epoch < s.epochs; epoch++) {
+    shuffle(positions, random); // a new, seeded batch order every epoch
     for (let b = 0; b < batches; b++) {
-      const size = Math.min(s.batchSize, train.length - b * s.batchSize);
-      const [xb, yb] = [tf.slice(xTrain, [b * s.batchSize, 0], [size, -1]), tf.slice(yTrain, [b * s.batchSize, 0], [size, -1])];
+      const rowsOfBatch = tf.tensor1d(positions.slice(b * s.batchSize, (b + 1) * s.batchSize), 'int32');
+      const [xb, yb] = [tf.gather(xTrain, rowsOfBatch), tf.gather(yTrain, rowsOfBatch)];
       losses.push(await trainStep(tf, optimizer, variables, (w) => tf.losses.softmaxCrossEntropy(yb, forward(tf, w, xb, 'tanh')) as TF.Scalar, timing));
-      tf.dispose([xb, yb]);
+      tf.dispose([rowsOfBatch, xb, yb]);
       progress.update(losses.length, losses[losses.length - 1]!, started, 'iris');
     }
   }
