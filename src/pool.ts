@@ -10,9 +10,8 @@
 import { Piscina } from 'piscina';
 import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
-import type { Executor } from './executor.js';
-import { kernelSets, type KernelName } from './kernels/index.js';
-import { ALL_CHUNKS, runPhase } from './phases.js';
+import { InlineExecutor, type Executor } from './executor.js';
+import type { KernelName } from './kernels/index.js';
 import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
@@ -34,8 +33,8 @@ const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Updat
 export class PoolExecutor implements Executor {
   readonly lanes: number;
   readonly #arena: ArenaDescriptor;
-  /** For a synchronous phase the calling thread runs itself when the lanes are not up. */
-  readonly #views: readonly GroupViews[];
+  /** Runs a synchronous phase on the calling thread when the lanes are not up. */
+  readonly #inline: InlineExecutor;
   readonly #control: Int32Array;
   readonly #pool: Piscina;
   readonly #timeoutMs: number;
@@ -43,6 +42,8 @@ export class PoolExecutor implements Executor {
   readonly #kernels: KernelName;
   /** Failures of the current command, by lane. */
   readonly #laneErrors: Array<StepError | null>;
+  /** The first failure among the lanes counted by the last `#tally`. */
+  #failure: StepError | null = null;
   /** Lanes whose failure a synchronous wait already reported: their task's rejection is old news. */
   readonly #reportedSync: boolean[];
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
@@ -60,7 +61,7 @@ export class PoolExecutor implements Executor {
     this.lanes = lanes;
     this.#kernels = kernels;
     this.#arena = arena;
-    this.#views = views;
+    this.#inline = new InlineExecutor(arena, views, kernels);
     this.#reportedSync = new Array<boolean>(lanes).fill(false);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
@@ -105,12 +106,13 @@ export class PoolExecutor implements Executor {
   runSync(phase: Phase): void {
     this.#assertAlive();
     if (this.#warming === null && this.#claimAll()) {
+      this.#laneErrors.fill(null);
       const seq = Atomics.load(this.#control, Ctl.Seq) + 1;
       this.#publish(phase, seq);
       this.#waitLanesSync(phase, seq);
       return;
     }
-    runPhase(kernelSets[this.#kernels], phase, this.#arena, this.#views, ALL_CHUNKS);
+    this.#inline.runSync(phase);
     if (this.#warming === null) {
       this.#warming = this.run(Phase.Warm)
         .catch(() => {}) // a lane that fails to start is relaunched by the next command
@@ -137,35 +139,54 @@ export class PoolExecutor implements Executor {
   }
 
   #waitLanesSync(phase: Phase, seq: number): void {
-    const control = this.#control;
     const deadline = performance.now() + this.#timeoutMs;
     for (;;) {
-      const progress = Atomics.load(control, Ctl.Progress);
-      let settled = 0;
-      let failed = -1;
-      for (let lane = 0; lane < this.lanes; lane++) {
-        if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) settled++;
-        else if (Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
-          settled++;
-          failed = lane;
-          this.#reportedSync[lane] = true;
-        }
-      }
-      if (settled === this.lanes) {
-        if (failed >= 0) throw new StepError(`worker lane ${failed} threw in the ${PHASE_NAMES[phase]} phase`, { stateCorrupted: false });
-        return;
-      }
+      const progress = Atomics.load(this.#control, Ctl.Progress);
+      const settled = this.#tally(phase, seq, true);
+      if (settled === this.lanes) return this.#throwIfFailed();
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         void this.#destroy();
-        throw new StepError(
-          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
-            'the worker threads were terminated',
-          { stateCorrupted: true },
-        );
+        throw this.#timedOut(phase, settled);
       }
-      Atomics.wait(control, Ctl.Progress, progress, remaining);
+      Atomics.wait(this.#control, Ctl.Progress, progress, remaining);
     }
+  }
+
+  /**
+   * How many lanes have settled command `seq`: done, or failed (piscina's rejection, or — for a
+   * blocked coordinator, which never sees that rejection in time — the lane's LaneFailed word).
+   * The first failure is kept in #failure.
+   */
+  #tally(phase: Phase, seq: number, sync: boolean): number {
+    const control = this.#control;
+    this.#failure = null;
+    let settled = 0;
+    for (let lane = 0; lane < this.lanes; lane++) {
+      if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) {
+        settled++;
+      } else if (this.#laneErrors[lane] !== null) {
+        settled++;
+        this.#failure ??= this.#laneErrors[lane];
+      } else if (sync && Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
+        settled++;
+        this.#reportedSync[lane] = true;
+        this.#failure ??= new StepError(`worker lane ${lane} threw in the ${PHASE_NAMES[phase]} phase`, { stateCorrupted: false });
+      }
+    }
+    return settled;
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== null) throw this.#failure;
+  }
+
+  #timedOut(phase: Phase, settled: number): StepError {
+    return new StepError(
+      `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
+        'the worker threads were terminated',
+      { stateCorrupted: true, cause: this.#failure ?? undefined },
+    );
   }
 
   #assertAlive(): void {
@@ -192,33 +213,17 @@ export class PoolExecutor implements Executor {
    * for the others to settle, so no lane is still working when the next command is published.
    */
   async #awaitLanes(phase: Phase, seq: number): Promise<void> {
-    const control = this.#control;
     const deadline = performance.now() + this.#timeoutMs;
     for (;;) {
-      const progress = Atomics.load(control, Ctl.Progress);
-      let settled = 0;
-      let failure: StepError | null = null;
-      for (let lane = 0; lane < this.lanes; lane++) {
-        if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) settled++;
-        else if (this.#laneErrors[lane] !== null) {
-          settled++;
-          failure ??= this.#laneErrors[lane];
-        }
-      }
-      if (settled === this.lanes) {
-        if (failure !== null) throw failure;
-        return;
-      }
+      const progress = Atomics.load(this.#control, Ctl.Progress);
+      const settled = this.#tally(phase, seq, false);
+      if (settled === this.lanes) return this.#throwIfFailed();
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         await this.#destroy();
-        throw new StepError(
-          `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
-            'the worker threads were terminated',
-          { stateCorrupted: true, cause: failure ?? undefined },
-        );
+        throw this.#timedOut(phase, settled);
       }
-      const wait = Atomics.waitAsync(control, Ctl.Progress, progress, remaining);
+      const wait = Atomics.waitAsync(this.#control, Ctl.Progress, progress, remaining);
       if (wait.async) await wait.value;
     }
   }
