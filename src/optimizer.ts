@@ -195,12 +195,7 @@ export class RMSprop {
     prepareKernels(o.kernels);
     const total = variables.reduce((n, v) => n + v.size, 0);
     const lanes = resolveLanes(o.workers, total, o.kernels);
-    const fields = fieldsFor({
-      momentum: o.momentum > 0,
-      centered: o.centered,
-      ema: o.useEma,
-      accumulation: Boolean(o.gradientAccumulationSteps),
-    });
+    const fields = fieldsOf(o);
     const plans = planGroups(variables, Math.max(1, lanes), fields.length, o.maxSegmentBytes);
     const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes));
     const placement: Array<readonly [number, number]> = new Array(variables.length);
@@ -269,7 +264,7 @@ export class RMSprop {
   /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
   finalizeVariableValues(variables?: readonly Variable[]): void {
     this.#assertUsable();
-    if (this.#pending > 0) throw new Error('finalizeVariableValues: wait for the pending apply()/step() first');
+    this.#assertIdle('finalizeVariableValues');
     if (!this.#options.useEma || this.#built === null) return;
     const built = this.#built;
     for (const v of variables ?? built.variables) v.value.set(slotOf(built, this.#indexOf(built, v), 'average')!);
@@ -294,7 +289,7 @@ export class RMSprop {
   /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
   saveOwnVariables(): Record<string, FloatArray> {
     this.#assertUsable();
-    if (this.#pending > 0) throw new Error('saveOwnVariables: wait for the pending apply()/step() first');
+    this.#assertIdle('saveOwnVariables');
     return Object.fromEntries(this.variables.map((v, i) => [String(i), v.value.slice()]));
   }
 
@@ -305,7 +300,7 @@ export class RMSprop {
    */
   loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
     this.#assertUsable();
-    if (this.#pending > 0) throw new Error('loadOwnVariables: wait for the pending apply()/step() first');
+    this.#assertIdle('loadOwnVariables');
     if (store === null || typeof store !== 'object') throw new TypeError('loadOwnVariables: `store` must be an object');
     const state = this.variables;
     const keys = Object.keys(store);
@@ -315,7 +310,7 @@ export class RMSprop {
           (this.#built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
       );
     }
-    this.#assignState(state.map((v, i) => ({ name: v.name, expected: v.value.length, data: store[String(i)] })), 'loadOwnVariables');
+    this.#assignState(state.map((_, i) => store[String(i)]), 'loadOwnVariables');
   }
 
   /**
@@ -365,34 +360,30 @@ export class RMSprop {
     });
     if (variables !== undefined) this.build(variables);
     checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
-    const state = this.variables;
-    this.#assignState(
-      checkpoint.state.map((a, i) => ({ name: state[i]!.name, expected: state[i]!.value.length, data: a.data })),
-      `checkpoint '${path}'`,
-    );
+    this.#assignState(checkpoint.state.map((a) => a.data), `checkpoint '${path}'`);
   }
 
   /** Name, shape and dtype of every slot array the options give `variables`, in Keras's order. */
   #slotSpecs(variables: readonly Variable[]): ArraySpec[] {
-    const o = this.#options;
-    const fields = fieldsFor({ momentum: o.momentum > 0, centered: o.centered, ema: o.useEma, accumulation: Boolean(o.gradientAccumulationSteps) });
+    const fields = fieldsOf(this.#options);
     return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([, suffix]) =>
       variables.map((v) => ({ name: `${v.name}_${suffix}`, shape: v.shape, dtype: v.dtype })),
     );
   }
 
-  /** Assigns arrays to the first entries of `variables`, in order, after checking them all. */
-  #assignState(entries: ReadonlyArray<{ name: string; expected: number; data: ArrayLike<number | bigint> | undefined }>, what: string): void {
-    for (const { name, expected, data } of entries) {
-      if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
-      if (data.length !== expected) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${expected}`);
-    }
-    const steps = Number(entries[0]!.data![0]);
-    if (!Number.isSafeInteger(steps) || steps < 0) throw new RangeError(`${what}: 'iteration' must be a non-negative integer, got ${steps}`);
+  /** Assigns `arrays` to the first entries of `variables`, in order, after checking them all. */
+  #assignState(arrays: ReadonlyArray<ArrayLike<number | bigint> | undefined>, what: string): void {
     const state = this.variables;
+    arrays.forEach((data, i) => {
+      const { name, value } = state[i]!;
+      if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
+      if (data.length !== value.length) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${value.length}`);
+    });
+    const steps = Number(arrays[0]![0]);
+    if (!Number.isSafeInteger(steps) || steps < 0) throw new RangeError(`${what}: 'iteration' must be a non-negative integer, got ${steps}`);
     this.#steps = steps;
-    entries.forEach(({ name, data }, i) => {
-      if (name === 'learning_rate') this.#learningRate = learningRateSource(Number(data![0]));
+    arrays.forEach((data, i) => {
+      if (state[i]!.name === 'learning_rate') this.#learningRate = learningRateSource(Number(data![0]));
       else if (i > 0) state[i]!.value.set(data as ArrayLike<number>);
     });
   }
@@ -613,11 +604,14 @@ export class RMSprop {
     return this.#built;
   }
 
-  /** A synchronous call must not touch gradients or state that a queued call is about to use. */
+  /** Calls that read or write the state directly must not race a queued apply()/step(). */
+  #assertIdle(what: string, why = 'wait for the pending apply()/step() first'): void {
+    if (this.#pending > 0) throw new Error(`${what}: ${why}`);
+  }
+
+  /** A synchronous step must not touch gradients or state that a queued call is about to use. */
   #assertNothingPending(): void {
-    if (this.#pending > 0) {
-      throw new Error(`optimizer '${this.name}': a synchronous step cannot overtake pending apply()/step() calls; await them first`);
-    }
+    this.#assertIdle(`optimizer '${this.name}'`, 'a synchronous step cannot overtake pending apply()/step() calls; await them first');
   }
 
   #assertUsable(): void {
@@ -631,6 +625,11 @@ function slotOf(built: Built, i: number, field: Field): FloatArray | null {
   const [group, offset] = built.placement[i]!;
   const whole = built.views[group]![field];
   return whole === null ? null : whole.subarray(offset, offset + built.variables[i]!.size);
+}
+
+/** The arrays the options need: value, grad, velocity, then the optional slots. */
+function fieldsOf(o: ResolvedOptions): Field[] {
+  return fieldsFor({ momentum: o.momentum > 0, centered: o.centered, ema: o.useEma, accumulation: Boolean(o.gradientAccumulationSteps) });
 }
 
 function clipModeOf(o: ResolvedOptions): number {
