@@ -32,9 +32,9 @@ const LANES: readonly Lanes[] = [
   { dtype: 'float64', t: 'f64', v: 'f64x2', bytes: 8 },
 ];
 
-/** Parameters of the exported functions, in call order (the loader passes them positionally). */
-export const UPDATE_POINTERS = ['value', 'grad', 'velocity', 'momentum', 'averageGradient', 'average', 'accumulator'] as const;
-export const UPDATE_SCALARS = [
+/** Parameters of the exported functions, in call order (the loader's call sites follow this order). */
+const UPDATE_POINTERS = ['value', 'grad', 'velocity', 'momentum', 'averageGradient', 'average', 'accumulator'] as const;
+const UPDATE_SCALARS = [
   'lr',
   'rho',
   'oneMinusRho',
@@ -48,10 +48,10 @@ export const UPDATE_SCALARS = [
   'emaMomentum',
   'emaOneMinus',
 ] as const;
-export const ACCUMULATE_POINTERS = ['value', 'grad', 'average', 'accumulator'] as const;
-export const ACCUMULATE_SCALARS = ['lossScale', 'emaMomentum', 'emaOneMinus'] as const;
-export const SUM_SQUARES_POINTERS = ['grad', 'accumulator'] as const;
-export const SUM_SQUARES_SCALARS = ['lossScale', 'steps'] as const;
+const ACCUMULATE_POINTERS = ['value', 'grad', 'average', 'accumulator'] as const;
+const ACCUMULATE_SCALARS = ['lossScale', 'emaMomentum', 'emaOneMinus'] as const;
+const SUM_SQUARES_POINTERS = ['grad', 'accumulator'] as const;
+const SUM_SQUARES_SCALARS = ['lossScale', 'steps'] as const;
 
 type Expr = string;
 
@@ -62,6 +62,8 @@ type Expr = string;
 class Emitter {
   readonly splats = new Set<string>();
   readonly locals = new Set<string>();
+  /** Whether the program picks by the per-call `overwrite` flag (its vector form needs a mask). */
+  usesOverwrite = false;
   constructor(
     readonly lanes: Lanes,
     readonly vector: boolean,
@@ -96,6 +98,7 @@ class Emitter {
   }
   /** `overwrite ? a : b`, decided once per call. */
   pickIfOverwrite(a: Expr, b: Expr): Expr {
+    this.usesOverwrite = true;
     return this.vector ? `(v128.bitselect ${a} ${b} (local.get $overwrite_v))` : `(select ${a} ${b} (local.get $overwrite))`;
   }
   set(name: string, value: Expr): Expr {
@@ -111,6 +114,16 @@ class Emitter {
   }
   private get suffix(): string {
     return this.vector ? '_v' : '_s';
+  }
+  /** The vector form's splatted parameters (and overwrite mask): locals, then their setup. */
+  splatPrologue(): { locals: string[]; init: string[] } {
+    const locals = [...this.splats].map((x) => `(local $${x}_v v128)`);
+    const init = [...this.splats].map((x) => `(local.set $${x}_v (${this.lanes.v}.splat (local.get $${x})))`);
+    if (this.usesOverwrite) {
+      locals.push('(local $overwrite_v v128)');
+      init.push('(local.set $overwrite_v (i32x4.splat (i32.sub (i32.const 0) (local.get $overwrite))))');
+    }
+    return { locals, init };
   }
   declarations(): string[] {
     const type = this.vector ? 'v128' : this.lanes.t;
@@ -205,18 +218,12 @@ function elementwiseFunction(
   const scalar = new Emitter(lanes, false);
   const vectorBody = program(vector);
   const scalarBody = program(scalar);
-  const overwrite = vector.splats.has('overwrite') || vectorBody.some((x) => x.includes('$overwrite'));
-  const splatLocals = [...vector.splats].map((s) => `(local $${s}_v v128)`);
-  const splatInit = [...vector.splats].map((s) => `(local.set $${s}_v (${lanes.v}.splat (local.get $${s})))`);
-  if (overwrite) {
-    splatLocals.push('(local $overwrite_v v128)');
-    splatInit.push('(local.set $overwrite_v (i32x4.splat (i32.sub (i32.const 0) (local.get $overwrite))))');
-  }
+  const splat = vector.splatPrologue();
   return `
   (func (export "${name}") ${signature(lanes, pointers, scalars, true)}
     (local $o i32) (local $end i32)
-    ${[...splatLocals, ...vector.declarations(), ...scalar.declarations()].join(' ')}
-    ${splatInit.join('\n    ')}
+    ${[...splat.locals, ...vector.declarations(), ...scalar.declarations()].join(' ')}
+    ${splat.init.join('\n    ')}
     (local.set $end (i32.and (i32.mul (local.get $n) (i32.const ${lanes.bytes})) (i32.const -16)))
     (block $vector_done (loop $vector
       (br_if $vector_done (i32.ge_u (local.get $o) (local.get $end)))
@@ -270,13 +277,12 @@ function sumSquaresFunction(lanes: Lanes, name: string, unscale: boolean, applyA
     `(local.set $${acc} (f64x2.replace_lane ${lane} (local.get $${acc}) (f64.add (f64x2.extract_lane ${lane} (local.get $${acc})) ${square(offset)})))`;
   const b = lanes.bytes;
   const tail = [addToLane('A', 0, 0), addToLane('A', 1, b), addToLane('B', 0, 2 * b)];
-  const splatLocals = [...e.splats].map((x) => `(local $${x}_v v128)`);
-  const splatInit = [...e.splats].map((x) => `(local.set $${x}_v (${lanes.v}.splat (local.get $${x})))`);
+  const splat = e.splatPrologue();
   return `
   (func (export "${name}") ${signature(lanes, SUM_SQUARES_POINTERS, SUM_SQUARES_SCALARS, false)} (result f64)
     (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128)
-    ${[...splatLocals, ...e.declarations(), ...s.declarations()].join(' ')}
-    ${splatInit.join('\n    ')}
+    ${[...splat.locals, ...e.declarations(), ...s.declarations()].join(' ')}
+    ${splat.init.join('\n    ')}
     (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -4)) (i32.const ${b})))
     (block $done (loop $quad
       (br_if $done (i32.ge_u (local.get $o) (local.get $end)))

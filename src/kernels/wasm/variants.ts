@@ -4,7 +4,6 @@
  * disagree on what an index means.
  */
 import type { DType } from '../../dtype.js';
-import { ClipMode } from '../../protocol.js';
 
 /** One fused update: everything a step does to an element, minus what `bits` leaves out. */
 export const UpdateBit = {
@@ -71,8 +70,6 @@ export function updateFlags(variant: number): UpdateFlags {
     ema: (variant & UpdateBit.Ema) !== 0,
   };
 }
-
-export const CLIP_MODES = [ClipMode.Off, ClipMode.Norm, ClipMode.GlobalNorm, ClipMode.Value] as const;
 
 export type KernelKind = 'update' | 'accumulate' | 'sumSquares';
 const KIND_PREFIX: Record<KernelKind, string> = { update: 'u', accumulate: 'a', sumSquares: 's' };
