@@ -2,9 +2,9 @@
  * `rmsprop-pool/tfjs`: an RMSprop as a TensorFlow.js optimizer, for `model.compile({ optimizer })`
  * and `model.fit()` in @tensorflow/tfjs-layers (an optional peer dependency).
  *
- * tfjs owns its variables' memory, so each step copies both ways: the tfjs values and gradients
- * into the pool's shared memory, the updated values back (new tensors, so tfjs never aliases
- * shared memory the next step rewrites). tfjs calls `applyGradients` synchronously and reads the
+ * tfjs owns its variables' memory, so each step copies the gradients into the pool's shared
+ * memory and the updated values back (new tensors, so tfjs never aliases shared memory the next
+ * step rewrites); values tfjs changed itself since the last step are copied in first. tfjs calls `applyGradients` synchronously and reads the
  * variables right after, so the step is `applySync` (the pool still does the work once its
  * threads are up).
  */
@@ -16,15 +16,20 @@ import { Variable } from './variable.js';
 interface Mirror {
   readonly ours: Variable;
   readonly theirs: tf.Variable;
+  /** The tfjs buffer our last write-back created: while it is still the variable's, the values agree. */
+  written: object | null;
 }
 
 export class TfjsRMSprop extends tf.Optimizer {
   static className = 'RMSpropPool';
   /** The wrapped optimizer (close it when done: its threads are its own). */
   readonly optimizer: RMSprop;
-  /** Our variable for each tfjs variable, by tfjs name, in the order of the first step. */
-  readonly #mirrors = new Map<string, Mirror>();
+  /** Our variable for each tfjs variable, in the order of the first step; set once. */
+  #mirrors: Mirror[] = [];
   #ours: Variable[] = [];
+  #index = new Map<string, number>();
+  /** This step's gradients, by mirror (sized once; tfjs owns the arrays). */
+  #grads: Array<Float32Array | null> = [];
 
   constructor(optimizer: RMSprop) {
     super();
@@ -36,20 +41,20 @@ export class TfjsRMSprop extends tf.Optimizer {
     const named = Array.isArray(variableGradients)
       ? variableGradients
       : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name]! }));
-    if (this.#mirrors.size === 0) this.#mirror(named.map((g) => g.name));
-    const grads: Array<Float32Array | null> = this.#ours.map(() => null);
-    const index = new Map(this.#ours.map((v, i) => [v.name, i]));
+    if (this.#mirrors.length === 0) this.#mirror(named.map((g) => g.name));
+    this.#grads.fill(null);
     for (const { name, tensor } of named) {
-      const i = index.get(name);
-      if (i === undefined) throw new Error(`tfjsOptimizer: variable '${name}' was not among those of the first step (${[...index.keys()].join(', ')})`);
+      const i = this.#index.get(name);
+      if (i === undefined) throw new Error(`tfjsOptimizer: variable '${name}' was not among those of the first step (${[...this.#index.keys()].join(', ')})`);
       if (tensor.dtype !== 'float32') throw new TypeError(`tfjsOptimizer: the gradient of '${name}' is ${tensor.dtype}, expected float32`);
-      grads[i] = tensor.dataSync() as Float32Array;
+      this.#grads[i] = tensor.dataSync() as Float32Array;
     }
-    // tfjs's values are the truth (model.setWeights and friends write there): bring them in first
-    for (const { ours, theirs } of this.#mirrors.values()) ours.value.set(theirs.dataSync() as Float32Array);
-    this.optimizer.applySync(grads, this.#ours);
-    for (const { ours, theirs } of this.#mirrors.values()) {
-      tf.tidy(() => theirs.assign(tf.tensor(ours.value.slice(), theirs.shape, 'float32')));
+    // tfjs's values are the truth: bring in any that changed since our last write-back (model.setWeights, ...)
+    for (const m of this.#mirrors) if (m.theirs.dataId !== m.written) m.ours.value.set(m.theirs.dataSync() as Float32Array);
+    this.optimizer.applySync(this.#grads, this.#ours);
+    for (const m of this.#mirrors) {
+      tf.tidy(() => m.theirs.assign(tf.tensor(m.ours.value.slice(), m.theirs.shape, 'float32')));
+      m.written = m.theirs.dataId;
     }
     this.incrementIterations();
   }
@@ -61,11 +66,13 @@ export class TfjsRMSprop extends tf.Optimizer {
       const theirs = registered[name];
       if (theirs === undefined) throw new Error(`tfjsOptimizer: no tfjs variable is named '${name}'`);
       if (theirs.dtype !== 'float32') throw new TypeError(`tfjsOptimizer: variable '${name}' is ${theirs.dtype}, only float32 is supported`);
-      return { theirs, ours: new Variable(theirs.dataSync() as Float32Array, { name, shape: theirs.shape }) };
+      return { theirs, ours: new Variable(theirs.dataSync() as Float32Array, { name, shape: theirs.shape }), written: theirs.dataId };
     });
     this.optimizer.build(mirrors.map((m) => m.ours));
-    for (const m of mirrors) this.#mirrors.set(m.theirs.name, m);
+    this.#mirrors = mirrors;
     this.#ours = mirrors.map((m) => m.ours);
+    this.#index = new Map(names.map((name, i) => [name, i]));
+    this.#grads = mirrors.map(() => null);
   }
 
   /** tfjs's optimizer weights: the iteration counter, then Keras's state arrays by name. */

@@ -77,6 +77,22 @@ describe('tfjsOptimizer', () => {
     await pooled.close();
   });
 
+  it('takes weights changed in tfjs between steps (setWeights), and only copies those', async () => {
+    const adapter = tfjsOptimizer(new RMSprop({ learningRate: 0.01, workers: 0 }));
+    const model = makeModel();
+    model.compile({ optimizer: adapter, loss: 'meanSquaredError' });
+    await model.fit(x(), y(), { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });
+    const replaced = model.getWeights().map((w, i) => tf.tensor(randomValues(w.size, 500 + i), w.shape));
+    model.setWeights(replaced);
+    // zero gradients: RMSprop leaves the weights as they are, so they must be the replaced ones
+    const weights = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    adapter.applyGradients(weights.map((w) => ({ name: w.name, tensor: tf.zerosLike(w) })));
+    weightsOf(model).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(replaced[i]!.dataSync())));
+    const before = weightsOf(model);
+    adapter.applyGradients(weights.map((w) => ({ name: w.name, tensor: tf.onesLike(w) })));
+    weightsOf(model).forEach((w, i) => expect(w.every((v, k) => v < before[i]![k]!)).toBe(true)); // a real step, from them
+  });
+
   it("tracks tf.train.rmsprop where the formulas coincide (rho, momentum, epsilon)", async () => {
     const ours = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, workers: 0 })), 5);
     const theirs = await fitWith(tf.train.rmsprop(0.01, 0.8, 0.5, 1e-6, false), 5);
