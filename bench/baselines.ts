@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { tfjsRmsprop, type TfjsRmsprop } from '../src/cli/tfjs-baseline.js';
 
 const R = Math.fround;
 const lr = R(0.001), rho = R(0.9), oneMinusRho = R(0.1), eps = R(1e-7); // prettier-ignore
@@ -68,23 +69,10 @@ export type TfjsBackend = 'cpu' | 'wasm';
 /** Largest model each tfjs backend is run on: cpu takes ~2 s a step at 1e7, wasm runs out of its 4 GiB heap at 1e8. */
 export const TFJS_MAX_SIZE: Record<TfjsBackend, number> = { cpu: 1e6, wasm: 5e7 };
 
-/** A tfjs rmsprop step on `size` parameters; `dispose` frees every tensor. */
-export async function tfjsStep(backend: TfjsBackend, size: number): Promise<{ step: () => void; dispose: () => void }> {
+/** tfjs-core's rmsprop on `size` parameters, on `backend`. */
+export async function tfjsStep(backend: TfjsBackend, size: number): Promise<TfjsRmsprop> {
   tf.enableProdMode();
   if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend '${backend}' failed to start`);
   await tf.ready();
-  const variable = tf.tidy(() => tf.variable(tf.fill([size], 0.1)));
-  const grad = tf.fill([size], 0.01);
-  const optimizer = tf.train.rmsprop(0.001, 0.9, 0, 1e-7, false);
-  return {
-    step: () => {
-      optimizer.applyGradients({ [variable.name]: grad });
-      tf.slice(variable, [0], [1]).dataSync(); // the step has run (reads 4 bytes, not the whole tensor)
-    },
-    dispose: () => {
-      optimizer.dispose();
-      variable.dispose();
-      grad.dispose();
-    },
-  };
+  return tfjsRmsprop(tf, [[size]]);
 }

@@ -4,6 +4,7 @@
  * writes straight into each variable's shared `.grad`, then `step()`), printing the falling
  * loss; then times the optimizer step of a 10M-parameter model for workers 0 and 'auto'.
  */
+import { shuffle, uniform } from '../src/cli/random.js';
 import { RMSprop, Variable } from '../src/index.js';
 
 const CLASSES = 3;
@@ -11,18 +12,8 @@ const HIDDEN = 512;
 const BATCH = 96;
 const STEPS = 150;
 
-/** A seeded uniform generator on [0, 1) (32-bit LCG), so every run prints the same numbers. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
-// ---- data: three spiral arms, with noise (deterministic) -------------------------------------
 function spiral(perClass: number, seed: number): { x: Float32Array; y: Int32Array } {
-  const random = seededRandom(seed);
+  const random = uniform(seed);
   const x = new Float32Array(perClass * CLASSES * 2);
   const y = new Int32Array(perClass * CLASSES);
   for (let c = 0; c < CLASSES; c++) {
@@ -47,7 +38,7 @@ interface Dense {
 }
 
 function dense(name: string, inputs: number, outputs: number, seed: number): Dense {
-  const random = seededRandom(seed);
+  const random = uniform(seed);
   const scale = Math.sqrt(2 / inputs);
   // Box-Muller; 1 - random() is in (0, 1], so the log is finite
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -117,7 +108,7 @@ async function train(): Promise<void> {
   const deltas = layers.map((l) => new Float32Array(BATCH * l.outputs));
   const order = Int32Array.from({ length: data.y.length }, (_, i) => i);
   let cursor = order.length;
-  const shuffleRandom = seededRandom(11);
+  const shuffleRandom = uniform(11);
   let optimizerMs = 0;
   let window = 0;
   let correct = 0;
@@ -127,10 +118,7 @@ async function train(): Promise<void> {
     const labels = new Int32Array(BATCH);
     for (let n = 0; n < BATCH; n++) {
       if (cursor === order.length) {
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = Math.floor(shuffleRandom() * (i + 1));
-          [order[i], order[j]] = [order[j]!, order[i]!];
-        }
+        shuffle(order, shuffleRandom);
         cursor = 0;
       }
       const k = order[cursor++]!;

@@ -13,6 +13,8 @@ import type { RMSprop } from '../optimizer.js';
 import { Variable } from '../variable.js';
 import { lineChartSvg, terminalChart } from './charts.js';
 import { optional } from './optional.js';
+import { shuffle, uniform } from './random.js';
+import { tfjsRmsprop } from './tfjs-baseline.js';
 
 type Tf = typeof TF;
 type Tensor = TF.Tensor;
@@ -42,15 +44,6 @@ export interface JobResult {
   readonly tfjsStepMs?: number;
 }
 
-/** A seeded uniform generator in [0, 1) (32-bit LCG), so every run starts the same. */
-export function uniform(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 4294967296;
-  };
-}
-
 /** Dense layers as [kernel, bias] pairs, Glorot-uniform kernels, zero biases. */
 function mlpVariables(name: string, sizes: readonly number[], random: () => number): Variable[] {
   return sizes.slice(1).flatMap((out, layer) => {
@@ -62,14 +55,6 @@ function mlpVariables(name: string, sizes: readonly number[], random: () => numb
       new Variable(new Float32Array(out), { name: `${name}/dense_${layer}/bias`, shape: [out] }),
     ];
   });
-}
-
-/** Fisher-Yates, in place. */
-function shuffle(items: number[], random: () => number): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
 }
 
 function forward(tf: Tf, weights: readonly Tensor[], x: Tensor, activation: 'relu' | 'tanh'): Tensor {
@@ -199,18 +184,14 @@ async function syntheticJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettin
 
 /** Median time of tfjs-core's own rmsprop applying one update of the same shapes, on the same backend. */
 function tfjsStepTime(tf: Tf, variables: readonly Variable[]): number {
-  const weights = variables.map((v, i) => tf.variable(tf.tensor(v.value.slice(), [...v.shape]), true, `tfjs_rmsprop_${i}`));
-  const grads = Object.fromEntries(variables.map((v, i) => [weights[i]!.name, tf.tensor(v.grad!.slice(), [...v.shape])]));
-  const optimizer = tf.train.rmsprop(0.001, 0.9, 0, 1e-7, false);
+  const baseline = tfjsRmsprop(tf, variables.map((v) => v.shape));
   const times: number[] = [];
   for (let r = 0; r < 6; r++) {
     const started = performance.now();
-    optimizer.applyGradients(grads);
-    tf.slice(weights[0]!, [0, 0], [1, 1]).dataSync(); // the update has run
+    baseline.step();
     if (r > 0) times.push(performance.now() - started); // the first one allocates the slots
   }
-  optimizer.dispose();
-  tf.dispose([...weights, ...Object.values(grads)]);
+  baseline.dispose();
   return times.sort((a, b) => a - b)[times.length >> 1]!;
 }
 
