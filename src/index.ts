@@ -4,6 +4,7 @@ export { Variable } from './variable.js';
 export type { VariableOptions, VariableOwner } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate } from './options.js';
+export { maxWorkers } from './options.js';
 export { StepError } from './errors.js';
 export { CheckpointError, readCheckpointFile as readCheckpoint } from './checkpoint.js';
 export type { Checkpoint, NamedArray } from './checkpoint.js';

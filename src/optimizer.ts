@@ -7,12 +7,12 @@ import { availableParallelism } from 'node:os';
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
 import { roundingFor, type FloatArray } from './dtype.js';
 import { checkCheckpoint, encodeCheckpoint, readCheckpointFile, writeFileAtomic, type ArraySpec, type Checkpoint } from './checkpoint.js';
-import { StepError } from './errors.js';
+import { quote, StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { prepareKernels, type KernelName } from './kernels/index.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
-import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
+import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, RUNTIME_OPTIONS, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
 import { reduceNorms, type NormInputs } from './norms.js';
 import { PoolExecutor } from './pool.js';
 import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
@@ -70,7 +70,8 @@ export class RMSprop {
   #built: Built | null = null;
   #excludedVariables = new Set<Variable>();
   #excludedPattern: RegExp | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Settles when the last queued call has; never rejects. */
+  #queue: Promise<void> = Promise.resolve();
   #pending = 0;
   #closed = false;
   #broken: Error | null = null;
@@ -120,7 +121,7 @@ export class RMSprop {
 
   set learningRate(value: LearningRate) {
     if (!isLearningRate(value)) {
-      throw new TypeError(`learningRate must be a number, a LearningRateSchedule or a function, got ${String(value)}`);
+      throw new TypeError(`learningRate must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(value)}`);
     }
     if (typeof value !== 'number') {
       this.#learningRate = learningRateSource(value);
@@ -179,18 +180,12 @@ export class RMSprop {
   /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
   build(variables: readonly Variable[]): void {
     this.#assertUsable();
-    if (!Array.isArray(variables) || variables.length === 0 || !variables.every((v) => v instanceof Variable)) {
-      throw new TypeError('build: `variables` must be a non-empty array of Variable');
-    }
-    if (new Set(variables).size !== variables.length) {
-      throw new Error('build: the same Variable is listed twice');
-    }
-    if (this.#built !== null) {
+    if (this.#built !== null && isVariableArray(variables)) {
       const same = variables.length === this.#built.variables.length && variables.every((v) => this.#built!.index.has(v));
       if (same) return;
       throw new Error(`optimizer '${this.name}' is already built with ${this.#built.variables.length} other variables`);
     }
-    for (const v of variables) v.assertAvailableTo(this);
+    this.#checkBuildable(variables, 'build');
     const o = this.#options;
     prepareKernels(o.kernels);
     const total = variables.reduce((n, v) => n + v.size, 0);
@@ -220,6 +215,24 @@ export class RMSprop {
     };
     variables.forEach((v, i) => v.attach(this, slotOf(built, i, 'value')!, slotOf(built, i, 'grad')!));
     this.#built = built;
+  }
+
+  /**
+   * What `build(variables)` would refuse, checked without building: the list, repeated variables
+   * or names (a checkpoint keys every array by name), and variables another optimizer holds.
+   */
+  #checkBuildable(variables: readonly Variable[], what: string): void {
+    if (!isVariableArray(variables) || variables.length === 0) {
+      throw new TypeError(`${what}: \`variables\` must be a non-empty array of Variable, got ${quote(variables)}`);
+    }
+    if (new Set(variables).size !== variables.length) throw new Error(`${what}: the same Variable is listed twice`);
+    const first = new Map<string, number>();
+    variables.forEach((v, i) => {
+      const j = first.get(v.name);
+      if (j !== undefined) throw new Error(`${what}: variables ${j} and ${i} are both named '${v.name}'; names must be unique (checkpoints key arrays by name)`);
+      first.set(v.name, i);
+    });
+    for (const v of variables) v.assertAvailableTo(this);
   }
 
   /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
@@ -265,9 +278,13 @@ export class RMSprop {
   finalizeVariableValues(variables?: readonly Variable[]): void {
     this.#assertUsable();
     this.#assertIdle('finalizeVariableValues');
+    if (variables !== undefined && !isVariableArray(variables)) {
+      throw new TypeError(`finalizeVariableValues: \`variables\` must be an array of Variable, got ${quote(variables)}`);
+    }
     if (!this.#options.useEma || this.#built === null) return;
     const built = this.#built;
-    for (const v of variables ?? built.variables) v.value.set(slotOf(built, this.#indexOf(built, v), 'average')!);
+    const indices = (variables ?? built.variables).map((v) => this.#indexOf(built, v)); // all checked before any is assigned
+    indices.forEach((i) => built.variables[i]!.value.set(slotOf(built, i, 'average')!));
   }
 
   /** Keras's `scale_loss`: multiplies by `lossScaleFactor` when set. */
@@ -310,7 +327,9 @@ export class RMSprop {
           (this.#built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
       );
     }
-    this.#assignState(state.map((_, i) => store[String(i)]), 'loadOwnVariables');
+    const arrays = state.map((_, i) => store[String(i)]);
+    const layout = state.map(({ name, value }) => ({ name, length: value.length }));
+    this.#assignState(arrays as StateArray[], checkState(arrays, layout, 'loadOwnVariables'));
   }
 
   /**
@@ -319,10 +338,11 @@ export class RMSprop {
    * also the values of the built variables. Runs after any pending step.
    */
   save(path: string, { variables = false }: { variables?: boolean } = {}): Promise<void> {
-    this.#assertUsable();
-    if (variables && this.#built === null) throw new Error('save: `variables: true` needs a built optimizer');
     return this.#serialized(async () => {
+      if (typeof path !== 'string' || path.length === 0) throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
+      if (typeof variables !== 'boolean') throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(variables)}`);
       const built = this.#built;
+      if (variables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
       const bytes = encodeCheckpoint({
         config: this.getConfig(),
         state: this.variables.map((v) => ({
@@ -343,24 +363,46 @@ export class RMSprop {
    * bytes as never having stopped. Everything is checked before anything changes.
    */
   static async load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
+    if (variables !== undefined && !isVariableArray(variables)) {
+      throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
+    }
     const checkpoint = await readCheckpointFile(path);
     const optimizer = RMSprop.fromConfig(checkpoint.config, runtime);
-    optimizer.#restore(checkpoint, variables, path);
+    try {
+      optimizer.#restore(checkpoint, variables, path);
+    } catch (error) {
+      await optimizer.close(); // a refused load keeps no threads and no claim on the variables
+      throw error;
+    }
     return optimizer;
   }
 
+  /** Checks everything the checkpoint promises against the options and `variables`, then builds and assigns. */
   #restore(checkpoint: Checkpoint, variables: readonly Variable[] | undefined, path: string): void {
-    if (variables !== undefined && !(Array.isArray(variables) && variables.every((v) => v instanceof Variable))) {
-      throw new TypeError('load: `variables` must be an array of Variable');
-    }
+    if (variables !== undefined) this.#checkBuildable(variables, 'load');
+    const layout = this.#stateLayout(variables ?? []);
     checkCheckpoint(checkpoint, path, {
-      counters: this.#learningRate.kind === 'variable' ? ['iteration', 'learning_rate'] : ['iteration'],
+      counters: layout.slice(0, this.#counterCount()).map((a) => a.name),
       variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
       slots: variables === undefined ? undefined : this.#slotSpecs(variables),
     });
+    const arrays = checkpoint.state.map((a) => a.data);
+    const counters = checkState(arrays, layout, `checkpoint '${path}'`);
     if (variables !== undefined) this.build(variables);
     checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
-    this.#assignState(checkpoint.state.map((a) => a.data), `checkpoint '${path}'`);
+    this.#assignState(arrays, counters);
+  }
+
+  /** iteration, and learning_rate when the learning rate is a number: the state entries before the slots. */
+  #counterCount(): number {
+    return this.#learningRate.kind === 'variable' ? 2 : 1;
+  }
+
+  /** Name and length of every entry of `optimizer.variables` once built over `variables`, without building. */
+  #stateLayout(variables: readonly Variable[]): StateEntry[] {
+    const counters: StateEntry[] = [{ name: 'iteration', length: 1 }];
+    if (this.#learningRate.kind === 'variable') counters.push({ name: 'learning_rate', length: 1 });
+    return [...counters, ...this.#slotSpecs(variables).map(({ name, shape }) => ({ name, length: sizeOf(shape) }))];
   }
 
   /** Name, shape and dtype of every slot array the options give `variables`, in Keras's order. */
@@ -371,37 +413,32 @@ export class RMSprop {
     );
   }
 
-  /** Assigns `arrays` to the first entries of `variables`, in order, after checking them all. */
-  #assignState(arrays: ReadonlyArray<ArrayLike<number | bigint> | undefined>, what: string): void {
+  /** Assigns `arrays`, checked by `checkState`, to the first entries of `variables`, in order. */
+  #assignState(arrays: ReadonlyArray<StateArray>, counters: StateCounters): void {
     const state = this.variables;
+    this.#steps = counters.steps;
+    if (counters.learningRate !== null) this.#learningRate = learningRateSource(counters.learningRate);
     arrays.forEach((data, i) => {
-      const { name, value } = state[i]!;
-      if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
-      if (data.length !== value.length) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${value.length}`);
-    });
-    const steps = Number(arrays[0]![0]);
-    if (!Number.isSafeInteger(steps) || steps < 0) throw new RangeError(`${what}: 'iteration' must be a non-negative integer, got ${steps}`);
-    this.#steps = steps;
-    arrays.forEach((data, i) => {
-      if (state[i]!.name === 'learning_rate') this.#learningRate = learningRateSource(Number(data![0]));
-      else if (i > 0) state[i]!.value.set(data as ArrayLike<number>);
+      if (i >= this.#counterCount()) state[i]!.value.set(data as ArrayLike<number>);
     });
   }
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
   static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
-    return new RMSprop({ ...optionsFromConfig(config), ...runtime });
+    return new RMSprop({ ...optionsFromConfig(config), ...runtimeOptions(runtime, 'fromConfig') });
   }
 
   /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const done = this.#queue.then(async () => {
-      this.#closed = true;
-      await this.#built?.executor.close();
-    });
-    this.#queue = done.catch(() => {});
-    return done;
+    return this.#serialized(
+      async () => {
+        if (this.#closed) return;
+        this.#closed = true;
+        await this.#built?.executor.close();
+      },
+      { whenUsable: false },
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -431,8 +468,8 @@ export class RMSprop {
     if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
     if (variables === undefined) {
       variables = this.#requireBuilt('apply(grads) without variables').variables;
-    } else if (!Array.isArray(variables) || !variables.every((v) => v instanceof Variable)) {
-      throw new TypeError('apply: `variables` must be an array of Variable');
+    } else if (!isVariableArray(variables)) {
+      throw new TypeError(`apply: \`variables\` must be an array of Variable, got ${quote(variables)}`);
     }
     if (grads.length !== variables.length) {
       throw new RangeError(`apply: got ${grads.length} gradients for ${variables.length} variables`);
@@ -572,12 +609,27 @@ export class RMSprop {
 
   // ---- plumbing ---------------------------------------------------------------------------
 
-  /** Runs `work` after every earlier call has settled: apply() calls never interleave. */
-  #serialized(work: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `work` after every earlier call has settled: calls never interleave. Whether the
+   * optimizer is still usable is checked when the work starts, so a call queued behind a step
+   * that broke the state rejects without running. The returned promise is the caller's alone:
+   * the queue waits on a separate one, so a failure nobody awaits is an unhandled rejection.
+   */
+  #serialized(work: () => Promise<void>, { whenUsable = true } = {}): Promise<void> {
     this.#pending++;
-    const run = this.#queue.then(work).finally(() => this.#pending--);
-    this.#queue = run.catch(() => {});
-    return run;
+    const previous = this.#queue;
+    let release!: () => void;
+    this.#queue = new Promise<void>((resolve) => (release = resolve));
+    return (async () => {
+      await previous; // never rejects
+      try {
+        if (whenUsable) this.#assertUsable();
+        await work();
+      } finally {
+        this.#pending--;
+        release();
+      }
+    })();
   }
 
   #warnMissing(names: readonly string[]): void {
@@ -620,6 +672,54 @@ export class RMSprop {
   }
 }
 
+/** One entry of the state as a checkpoint or a state dict holds it. */
+type StateArray = ArrayLike<number | bigint>;
+interface StateEntry {
+  readonly name: string;
+  readonly length: number;
+}
+interface StateCounters {
+  readonly steps: number;
+  /** The learning_rate entry, when the state has one. */
+  readonly learningRate: number | null;
+}
+
+/**
+ * Checks arrays meant for the first entries of a state laid out as `layout` (their count and
+ * lengths, the iteration counter's range, a finite learning rate) and returns the counters.
+ * Changes nothing, so a refused checkpoint or state dict leaves the optimizer as it was.
+ */
+function checkState(arrays: ReadonlyArray<StateArray | null | undefined>, layout: readonly StateEntry[], what: string): StateCounters {
+  if (arrays.length > layout.length) throw new RangeError(`${what}: ${arrays.length} state arrays, the optimizer has ${layout.length}`);
+  arrays.forEach((data, i) => {
+    const { name, length } = layout[i]!;
+    if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
+    if (data.length !== length) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${length}`);
+  });
+  const iteration = arrays[0]?.[0];
+  const steps = Number(iteration);
+  if (!Number.isSafeInteger(steps) || steps < 0) {
+    throw new RangeError(`${what}: 'iteration' must be an integer from 0 to 2^53 - 1, got ${quote(iteration)}`);
+  }
+  let learningRate: number | null = null;
+  if (layout[1]?.name === 'learning_rate' && arrays.length > 1) {
+    const raw = arrays[1]![0];
+    learningRate = Number(raw);
+    if (typeof raw !== 'number' || !Number.isFinite(Math.fround(learningRate))) {
+      throw new RangeError(`${what}: 'learning_rate' must be a finite float32, got ${quote(raw)}`);
+    }
+  }
+  return { steps, learningRate };
+}
+
+function isVariableArray(x: unknown): x is readonly Variable[] {
+  return Array.isArray(x) && x.every((v) => v instanceof Variable);
+}
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
 /** Variable `i`'s part of a field (a live view), or null when the options need no such slot. */
 function slotOf(built: Built, i: number, field: Field): FloatArray | null {
   const [group, offset] = built.placement[i]!;
@@ -639,6 +739,16 @@ function clipModeOf(o: ResolvedOptions): number {
   return ClipMode.Off;
 }
 
+/** The runtime argument of fromConfig/load: runtime options only. */
+function runtimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
+  if (runtime === null || typeof runtime !== 'object') throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
+  const other = Object.keys(runtime).filter((key) => !(RUNTIME_OPTIONS as readonly string[]).includes(key));
+  if (other.length > 0) {
+    throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`);
+  }
+  return runtime;
+}
+
 /** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
 export function resolveLanes(workers: number | 'auto', totalElements: number, kernels: KernelName = DEFAULT_KERNELS): number {
   if (workers !== 'auto') return workers;
@@ -646,9 +756,21 @@ export function resolveLanes(workers: number | 'auto', totalElements: number, ke
   return lanes >= 2 ? lanes : 0;
 }
 
-/** Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule). */
+/**
+ * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule).
+ * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
+ */
 export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new TypeError('fromConfig: config must be an object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
+  }
+  const runtime = Object.keys(config).filter((key) => (RUNTIME_OPTIONS as readonly string[]).includes(snakeToCamel(key)));
+  if (runtime.length > 0) {
+    throw new TypeError(
+      `fromConfig: ${runtime.map((k) => `'${k}'`).join(', ')} ${runtime.length > 1 ? 'are runtime options' : 'is a runtime option'} of this ` +
+        'library, not a Keras argument: a config or a checkpoint never sets it; pass it as the runtime argument',
+    );
+  }
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     options[snakeToCamel(key)] =

@@ -3,6 +3,8 @@
  * config key, default and type, so validation, defaults and `getConfig()` cannot drift apart.
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
+import { availableParallelism } from 'node:os';
+import { quote } from './errors.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { LearningRateSchedule } from './schedules.js';
@@ -40,7 +42,10 @@ export interface RMSpropOptions {
   gradientAccumulationSteps?: number | null;
   /** Default 'rmsprop'. */
   name?: string;
-  /** 0 = the calling thread, n = n worker threads, 'auto' (default) = all cores when the model is big enough. */
+  /**
+   * 0 = the calling thread, n = n worker threads (at most `maxWorkers()`), 'auto' (default) = all
+   * cores when the model is big enough.
+   */
   workers?: number | 'auto';
   /** Bound on every wait for the worker threads, in milliseconds. Default 60000. */
   stepTimeoutMs?: number;
@@ -82,10 +87,23 @@ export const KERAS_OPTIONS: readonly OptionSpec[] = [
 
 export const DEFAULT_LEARNING_RATE = 0.001;
 export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
+/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 export const DEFAULT_KERNELS: KernelName = 'wasm';
-/** Options of this library (not Keras's): how the update runs, never what it computes. */
+/**
+ * Options of this library (not Keras's): how the update runs, never what it computes. They
+ * belong to the caller: a Keras config or a checkpoint never sets them.
+ */
 export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes'>;
-const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'];
+export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'];
+
+/**
+ * The most worker threads an optimizer may start: 4 per core, at least 16. More threads than
+ * cores only add switching, and a typo such as `workers: 100000` must not start thousands.
+ */
+export function maxWorkers(): number {
+  return Math.max(16, 4 * availableParallelism());
+}
 
 /** Options after validation and defaults: what the optimizer runs with. */
 export interface ResolvedOptions {
@@ -110,8 +128,9 @@ export interface ResolvedOptions {
   readonly maxSegmentBytes: number;
 }
 
+/** A finite number, a schedule or a function (a LearningRateSchedule is a function too). */
 export function isLearningRate(x: unknown): x is LearningRate {
-  return (typeof x === 'number' && !Number.isNaN(x)) || typeof x === 'function';
+  return (typeof x === 'number' && Number.isFinite(Math.fround(x))) || typeof x === 'function';
 }
 
 /** Validates every option (naming the culprit) and fills in Keras's defaults. Throws; never partial. */
@@ -132,25 +151,30 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   const learningRate = options.learningRate ?? DEFAULT_LEARNING_RATE;
   if (!isLearningRate(learningRate)) {
     throw new TypeError(
-      `RMSprop: \`learningRate\` must be a number, a LearningRateSchedule or a function, got ${String(learningRate)}`,
+      `RMSprop: \`learningRate\` must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(learningRate)}`,
     );
   }
   const workers = options.workers ?? 'auto';
   if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 0)) {
-    throw new TypeError(`RMSprop: \`workers\` must be 'auto' or an integer >= 0, got ${String(workers)}`);
+    throw new TypeError(`RMSprop: \`workers\` must be 'auto' or an integer >= 0, got ${quote(workers)}`);
+  }
+  if (workers !== 'auto' && workers > maxWorkers()) {
+    throw new RangeError(
+      `RMSprop: \`workers\` must be at most ${maxWorkers()} (maxWorkers(): 4 per core, at least 16), got ${quote(workers)}`,
+    );
   }
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
-  if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0)) {
-    throw new TypeError(`RMSprop: \`stepTimeoutMs\` must be a number > 0, got ${String(stepTimeoutMs)}`);
+  if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0 && stepTimeoutMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`RMSprop: \`stepTimeoutMs\` must be a number > 0 and at most ${MAX_TIMER_MS} (a timer's limit), got ${quote(stepTimeoutMs)}`);
   }
   const kernels = options.kernels ?? DEFAULT_KERNELS;
   if (!Object.hasOwn(kernelSets, kernels)) {
-    throw new TypeError(`RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets).map((k) => `'${k}'`).join(', ')}, got ${String(kernels)}`);
+    throw new TypeError(`RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets).map((k) => `'${k}'`).join(', ')}, got ${quote(kernels)}`);
   }
   const maxSegmentBytes = options.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
   if (!Number.isInteger(maxSegmentBytes) || maxSegmentBytes <= 0 || maxSegmentBytes > MAX_SEGMENT_BYTES || maxSegmentBytes % SEGMENT_GRANULE_BYTES !== 0) {
     throw new TypeError(
-      `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${String(maxSegmentBytes)}`,
+      `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${quote(maxSegmentBytes)}`,
     );
   }
   const resolved = { ...out, learningRate, workers, stepTimeoutMs, kernels, maxSegmentBytes } as unknown as ResolvedOptions;
@@ -165,17 +189,18 @@ function checkOption(spec: OptionSpec, raw: unknown): unknown {
   if (value === null && nullable) return null;
   switch (spec.kind) {
     case 'string':
-      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${what} must be a non-empty string`);
+      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${what} must be a non-empty string, got ${quote(value)}`);
       return value;
     case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${String(value)}`);
+      if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${quote(value)}`);
       return value;
     case 'nullable-count':
-      if (!Number.isInteger(value)) throw new TypeError(`${what} must be an integer or null, got ${String(value)}`);
+      if (!Number.isInteger(value)) throw new TypeError(`${what} must be an integer or null, got ${quote(value)}`);
       return value;
     default:
-      if (typeof value !== 'number' || Number.isNaN(value)) {
-        throw new TypeError(`${what} must be a number${nullable ? ' or null' : ''}, got ${String(value)}`);
+      // a non-finite value would be written to a config as null (JSON has no Infinity)
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new TypeError(`${what} must be a finite number${nullable ? ' or null' : ''}, got ${quote(value)}`);
       }
       return value;
   }

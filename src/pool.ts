@@ -5,7 +5,8 @@
  * awaits the count with Atomics.waitAsync — a step costs no messages, only atomics.
  *
  * Lanes retire after lingering idle (so an idle optimizer lets the process exit) and are
- * relaunched through piscina on the next phase; see LaneState for the claim protocol.
+ * relaunched through piscina on the next phase; see LaneState for the claim protocol. Their
+ * threads end after a further idle period, so an optimizer nobody closes holds no threads.
  */
 import { Piscina } from 'piscina';
 import type { ArenaDescriptor, GroupViews } from './arena.js';
@@ -27,6 +28,8 @@ export interface LaneTask {
 }
 
 export const DEFAULT_LINGER_MS = 250;
+/** How long piscina keeps a thread whose lane retired, for a quick relaunch, before ending it. */
+export const THREAD_IDLE_MS = 1000;
 
 const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit', [Phase.Warm]: 'warm-up' };
 
@@ -40,12 +43,14 @@ export class PoolExecutor implements Executor {
   readonly #timeoutMs: number;
   readonly #lingerMs: number;
   readonly #kernels: KernelName;
-  /** Failures of the current command, by lane. */
+  /** Failures of the asynchronous command in flight, by lane. */
   readonly #laneErrors: Array<StepError | null>;
   /** The first failure among the lanes counted by the last `#tally`. */
   #failure: StepError | null = null;
-  /** Lanes whose failure a synchronous wait already reported: their task's rejection is old news. */
-  readonly #reportedSync: boolean[];
+  /** Per lane, the number of its current launch: a task that settles after a relaunch is old news. */
+  readonly #launches: number[];
+  /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile fails it. */
+  #awaiting = 0;
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
   #warming: Promise<void> | null = null;
   #destroyed = false;
@@ -62,16 +67,17 @@ export class PoolExecutor implements Executor {
     this.#kernels = kernels;
     this.#arena = arena;
     this.#inline = new InlineExecutor(arena, views, kernels);
-    this.#reportedSync = new Array<boolean>(lanes).fill(false);
+    this.#launches = new Array<number>(lanes).fill(0);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
     this.#lingerMs = lingerMs;
     this.#laneErrors = new Array<StepError | null>(lanes).fill(null);
     this.#pool = new Piscina({
       filename: new URL('../workers/lane.js', import.meta.url).href,
-      minThreads: lanes,
+      // threads start with their lane and end THREAD_IDLE_MS after it retires: none is held idle
+      minThreads: 0,
       maxThreads: lanes,
-      idleTimeout: Infinity,
+      idleTimeout: THREAD_IDLE_MS,
       // a lane task may hold its thread for a whole training run
       maxQueue: 'auto',
     });
@@ -170,7 +176,6 @@ export class PoolExecutor implements Executor {
         this.#failure ??= this.#laneErrors[lane];
       } else if (sync && Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
         settled++;
-        this.#reportedSync[lane] = true;
         this.#failure ??= new StepError(`worker lane ${lane} threw in the ${PHASE_NAMES[phase]} phase`, { stateCorrupted: false });
       }
     }
@@ -194,37 +199,56 @@ export class PoolExecutor implements Executor {
   }
 
   #launch(lane: number, seq: number): void {
+    const launch = ++this.#launches[lane]!;
     const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
-    this.#pool.run(task).catch((cause: unknown) => {
-      Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
-      if (this.#reportedSync[lane]) {
-        this.#reportedSync[lane] = false; // a synchronous step already failed with it
-        return;
-      }
-      this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
-      // wake the coordinator's waitAsync so it sees the failure now, not at the timeout
-      Atomics.add(this.#control, Ctl.Progress, 1);
-      Atomics.notify(this.#control, Ctl.Progress);
-    });
+    this.#pool.run(task).catch((cause: unknown) => this.#lost(lane, launch, cause));
+  }
+
+  /**
+   * A lane's task rejected: its phase threw, or its thread died (also while idle, e.g. terminated
+   * from outside). The lane is Gone, so the next command relaunches it; the command in flight,
+   * if any, fails with the cause. A synchronous command already counted a throw through the
+   * LaneFailed word, and a task from before a relaunch is old news: both are ignored.
+   */
+  #lost(lane: number, launch: number, cause: unknown): void {
+    if (launch !== this.#launches[lane] || this.#destroyed) return;
+    Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
+    if (this.#awaiting === 0) return;
+    this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
+    // wake the coordinator's wait so it sees the failure now
+    Atomics.add(this.#control, Ctl.Progress, 1);
+    Atomics.notify(this.#control, Ctl.Progress);
   }
 
   /**
    * Waits until every lane has completed command `seq` or failed. Even after a failure it waits
    * for the others to settle, so no lane is still working when the next command is published.
+   * The bound is one timer for the whole phase, cleared when the phase settles (a timeout given
+   * to each Atomics.waitAsync would stay queued in Node until it expires: a long run would pile
+   * up millions of them). The timer also keeps the process alive while the phase is in flight.
    */
   async #awaitLanes(phase: Phase, seq: number): Promise<void> {
-    const deadline = performance.now() + this.#timeoutMs;
-    for (;;) {
-      const progress = Atomics.load(this.#control, Ctl.Progress);
-      const settled = this.#tally(phase, seq, false);
-      if (settled === this.lanes) return this.#throwIfFailed();
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        await this.#destroy();
-        throw this.#timedOut(phase, settled);
+    let expired = false;
+    const watchdog = setTimeout(() => {
+      expired = true;
+      Atomics.notify(this.#control, Ctl.Progress); // wakes the wait below
+    }, this.#timeoutMs);
+    this.#awaiting = seq;
+    try {
+      for (;;) {
+        const progress = Atomics.load(this.#control, Ctl.Progress);
+        const settled = this.#tally(phase, seq, false);
+        if (settled === this.lanes) return this.#throwIfFailed();
+        if (expired) {
+          await this.#destroy();
+          throw this.#timedOut(phase, settled);
+        }
+        const wait = Atomics.waitAsync(this.#control, Ctl.Progress, progress);
+        if (wait.async) await wait.value;
       }
-      const wait = Atomics.waitAsync(this.#control, Ctl.Progress, progress, remaining);
-      if (wait.async) await wait.value;
+    } finally {
+      this.#awaiting = 0;
+      clearTimeout(watchdog);
     }
   }
 

@@ -1,6 +1,6 @@
-/** Option validation: refuse what Keras refuses (errors.json), plus non-numbers and NaN. */
+/** Option validation: refuse what Keras refuses (errors.json), plus non-numbers, non-finite numbers and runaway runtime options. */
 import { describe, expect, it } from 'vitest';
-import { RMSprop } from '../dist/src/index.js';
+import { maxWorkers, RMSprop } from '../dist/src/index.js';
 import { camel, readFixture } from './helpers/keras-cases.js';
 
 interface ErrorCase {
@@ -23,27 +23,43 @@ describe('constructor options as Keras judges them (errors.json)', () => {
   });
 });
 
-describe('refusals beyond Keras: types and NaN', () => {
+describe('refusals beyond Keras: types, NaN and infinities (quoted with their type)', () => {
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['NaN rho', { rho: NaN }, /`rho` must be a number/],
-    ['string momentum', { momentum: '0.9' }, /`momentum` must be a number/],
+    ['NaN rho', { rho: NaN }, /`rho` must be a finite number, got NaN \(number\)/],
+    ['string momentum', { momentum: '0.9' }, /`momentum` must be a finite number, got "0.9" \(string\)/],
+    // JSON has no Infinity: written to a config it would come back as null (or "no clipping")
+    ['infinite epsilon', { epsilon: Infinity }, /`epsilon` must be a finite number, got Infinity \(number\)/],
+    ['infinite clipnorm', { clipnorm: Infinity }, /`clipnorm` must be a finite number or null, got Infinity/],
+    ['infinite weight decay', { weightDecay: -Infinity }, /`weightDecay` must be a finite number or null/],
+    ['infinite learning rate', { learningRate: Infinity }, /`learningRate` must be a finite float32 number/],
+    ['learning rate beyond float32', { learningRate: 1e39 }, /`learningRate` must be a finite float32 number/],
+    ['string centered', { centered: 'true' }, /`centered` must be a boolean, got "true" \(string\)/],
     ['NaN learning rate', { learningRate: NaN }, /`learningRate` must be/],
     ['object learning rate', { learningRate: { value: 1 } }, /`learningRate` must be/],
     ['non-boolean centered', { centered: 1 }, /`centered` must be a boolean/],
     ['fractional accumulation', { gradientAccumulationSteps: 2.5 }, /`gradientAccumulationSteps` must be an integer/],
     ['negative EMA frequency', { useEma: true, emaOverwriteFrequency: -2 }, /`emaOverwriteFrequency` must be an integer >= 1/],
-    ['NaN clipnorm', { clipnorm: NaN }, /`clipnorm` must be a number or null/],
-    ['bad workers', { workers: -1 }, /`workers` must be 'auto' or an integer >= 0/],
+    ['NaN clipnorm', { clipnorm: NaN }, /`clipnorm` must be a finite number or null/],
+    ['bad workers', { workers: -1 }, /`workers` must be 'auto' or an integer >= 0, got -1 \(number\)/],
+    ['runaway workers', { workers: 100_000 }, /`workers` must be at most \d+ \(maxWorkers\(\)/],
+    ['timeout beyond a timer', { stepTimeoutMs: 2 ** 31 }, /`stepTimeoutMs` must be a number > 0 and at most 2147483647/],
+    ['infinite timeout', { stepTimeoutMs: Infinity }, /`stepTimeoutMs`/],
     ['bad workers string', { workers: 'many' }, /`workers`/],
     ['zero timeout', { stepTimeoutMs: 0 }, /`stepTimeoutMs`/],
     ['empty name', { name: '' }, /`name`/],
-    ['unknown kernels', { kernels: 'gpu' }, /`kernels` must be one of 'wasm', 'js', got gpu/],
+    ['unknown kernels', { kernels: 'gpu' }, /`kernels` must be one of 'wasm', 'js', got "gpu" \(string\)/],
     ['segment not whole pages', { maxSegmentBytes: 100_000 }, /`maxSegmentBytes` must be a positive multiple of 65536/],
     ['segment over 4 GiB', { maxSegmentBytes: 2 ** 32 + 65536 }, /`maxSegmentBytes`/],
     ['unknown option', { learning_rate: 0.1 }, /Argument\(s\) not recognized: \{'learning_rate': 0.1\}/],
   ];
   it.each(bad)('%s', (_label, options, message) => {
     expect(() => new RMSprop(options as never)).toThrow(message);
+  });
+
+  it('bounds workers by maxWorkers() with a RangeError, and accepts the bound itself', () => {
+    expect(maxWorkers()).toBeGreaterThanOrEqual(16);
+    expect(() => new RMSprop({ workers: maxWorkers() + 1 })).toThrow(RangeError);
+    expect(new RMSprop({ workers: maxWorkers() }).name).toBe('rmsprop'); // nothing starts before build
   });
 
   it('accepts every option at once when they are compatible', () => {

@@ -33,6 +33,8 @@ export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: 
       injectedFault(control, lane, phase);
       if (phase !== Phase.Warm) runPhase(kernelSet, phase, arena, views, lane);
     } catch (error) {
+      // Gone before the count: a coordinator that sees the failure relaunches this lane, never waits on it
+      Atomics.store(control, state, LaneState.Gone);
       Atomics.store(control, laneFailedIndex(lanes, lane), seen);
       Atomics.add(control, Ctl.Progress, 1);
       Atomics.notify(control, Ctl.Progress);
