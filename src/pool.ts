@@ -13,7 +13,7 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, LaneState, Phase } from './protocol.js';
+import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
@@ -51,6 +51,8 @@ export class PoolExecutor implements Executor {
   readonly #launches: number[];
   /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile fails it. */
   #awaiting = 0;
+  /** Per lane, the command it was last relaunched for after being lost: one second chance each. */
+  readonly #relaunchedFor: number[];
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
   #warming: Promise<void> | null = null;
   #destroyed = false;
@@ -68,6 +70,7 @@ export class PoolExecutor implements Executor {
     this.#arena = arena;
     this.#inline = new InlineExecutor(arena, views, kernels);
     this.#launches = new Array<number>(lanes).fill(0);
+    this.#relaunchedFor = new Array<number>(lanes).fill(0);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
     this.#lingerMs = lingerMs;
@@ -206,14 +209,21 @@ export class PoolExecutor implements Executor {
 
   /**
    * A lane's task rejected: its phase threw, or its thread died (also while idle, e.g. terminated
-   * from outside). The lane is Gone, so the next command relaunches it; the command in flight,
-   * if any, fails with the cause. A synchronous command already counted a throw through the
+   * from outside). A lane lost before it began the command in flight is relaunched for it (once);
+   * otherwise it is Gone, so the next command relaunches it, and the command in flight fails. A synchronous command already counted a throw through the
    * LaneFailed word, and a task from before a relaunch is old news: both are ignored.
    */
   #lost(lane: number, launch: number, cause: unknown): void {
     if (launch !== this.#launches[lane] || this.#destroyed) return;
+    const seq = this.#awaiting;
+    if (seq === 0) return void Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
+    const begun = Atomics.load(this.#control, laneBegunIndex(this.lanes, lane)) === seq;
+    if (!begun && this.#relaunchedFor[lane] !== seq) {
+      // lost before it touched anything (e.g. its thread ended while idle): run it again, once
+      this.#relaunchedFor[lane] = seq;
+      return this.#launch(lane, seq - 1);
+    }
     Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
-    if (this.#awaiting === 0) return;
     this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
     // wake the coordinator's wait so it sees the failure now
     Atomics.add(this.#control, Ctl.Progress, 1);

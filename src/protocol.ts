@@ -40,7 +40,13 @@ export const Ctl = {
 export const laneDoneIndex = (lanes: number, lane: number): number => Ctl.LaneState + lanes + lane;
 /** Per lane: the Seq of the last command it failed (read by a synchronous wait, which cannot see piscina's rejection). */
 export const laneFailedIndex = (lanes: number, lane: number): number => Ctl.LaneState + 2 * lanes + lane;
-export const controlLength = (lanes: number): number => Ctl.LaneState + 3 * lanes;
+/**
+ * Per lane: the Seq of the last command it began, stored before it touches any memory. A lane
+ * lost without having begun the command in flight left its slice untouched, so it can be
+ * relaunched for that same command.
+ */
+export const laneBegunIndex = (lanes: number, lane: number): number => Ctl.LaneState + 3 * lanes + lane;
+export const controlLength = (lanes: number): number => Ctl.LaneState + 4 * lanes;
 
 /**
  * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by

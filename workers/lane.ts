@@ -7,7 +7,7 @@ import { groupViews } from '../src/arena.js';
 import { kernelSets } from '../src/kernels/index.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, LaneState, Phase } from '../src/protocol.js';
 
 export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: LaneTask): string {
   const control = arena.control;
@@ -15,6 +15,7 @@ export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: 
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
   const done = laneDoneIndex(lanes, lane);
+  const begun = laneBegunIndex(lanes, lane);
   let seen = seq;
   for (;;) {
     if (Atomics.wait(control, Ctl.Seq, seen, lingerMs) === 'timed-out') {
@@ -29,6 +30,7 @@ export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: 
       Atomics.store(control, state, LaneState.Gone);
       return 'exited';
     }
+    Atomics.store(control, begun, seen);
     try {
       injectedFault(control, lane, phase);
       if (phase !== Phase.Warm) runPhase(kernelSet, phase, arena, views, lane);
