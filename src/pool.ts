@@ -13,7 +13,7 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, LaneState, Phase } from './protocol.js';
+import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
@@ -23,6 +23,8 @@ export interface LaneTask {
   readonly kernels: KernelName;
   /** Control sequence number before the command the lane is launched for. */
   readonly seq: number;
+  /** Which launch of this lane this is; the lane stores it when it starts (laneLaunchIndex). */
+  readonly launch: number;
   /** How long an idle lane waits for the next command before retiring. */
   readonly lingerMs: number;
 }
@@ -53,6 +55,8 @@ export class PoolExecutor implements Executor {
   #awaiting = 0;
   /** Per lane, the command it was last relaunched for after being lost: one second chance each. */
   readonly #relaunchedFor: number[];
+  /** Per lane, what cancels its current task while piscina still holds it queued. */
+  readonly #cancels: Array<AbortController | null>;
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
   #warming: Promise<void> | null = null;
   #destroyed = false;
@@ -71,6 +75,7 @@ export class PoolExecutor implements Executor {
     this.#inline = new InlineExecutor(arena, views, kernels);
     this.#launches = new Array<number>(lanes).fill(0);
     this.#relaunchedFor = new Array<number>(lanes).fill(0);
+    this.#cancels = new Array<AbortController | null>(lanes).fill(null);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
     this.#lingerMs = lingerMs;
@@ -86,6 +91,8 @@ export class PoolExecutor implements Executor {
     });
     // piscina reports a dead thread on the pool too; the lane's task rejection carries it to the step.
     this.#pool.on('error', () => {});
+    // piscina emits this before it forgets the thread: look once it has
+    this.#pool.on('workerDestroy', () => queueMicrotask(() => this.#rescueQueued()));
   }
 
   async run(phase: Phase): Promise<void> {
@@ -102,6 +109,7 @@ export class PoolExecutor implements Executor {
       }
     }
     this.#publish(phase, seq + 1);
+    this.#rescueQueued();
     await this.#awaitLanes(phase, seq + 1);
   }
 
@@ -203,8 +211,26 @@ export class PoolExecutor implements Executor {
 
   #launch(lane: number, seq: number): void {
     const launch = ++this.#launches[lane]!;
-    const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, lingerMs: this.#lingerMs };
-    this.#pool.run(task).catch((cause: unknown) => this.#lost(lane, launch, cause));
+    const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, launch, lingerMs: this.#lingerMs };
+    const cancel = (this.#cancels[lane] = new AbortController());
+    this.#pool.run(task, { signal: cancel.signal }).catch((cause: unknown) => this.#lost(lane, launch, cause));
+  }
+
+  /**
+   * A thread ended. piscina queues a task until a thread is ready for it, and when a thread dies
+   * while starting it does not start another: a lane task still queued then would never run
+   * and a command would wait out its timeout. So when piscina holds tasks it has no thread
+   * for, every lane that has not started is cancelled: its rejection (`#lost`) relaunches it
+   * for the command in flight, or leaves it Gone for the next command to relaunch; either
+   * launch makes piscina start a thread. Checked when a thread ends and when a command starts.
+   */
+  #rescueQueued(): void {
+    if (this.#destroyed || this.#pool.queueSize === 0) return;
+    for (let lane = 0; lane < this.lanes; lane++) {
+      if (Atomics.load(this.#control, laneLaunchIndex(this.lanes, lane)) !== this.#launches[lane]) {
+        this.#cancels[lane]?.abort(new Error('its thread ended before the lane started'));
+      }
+    }
   }
 
   /**
@@ -224,7 +250,8 @@ export class PoolExecutor implements Executor {
       return this.#launch(lane, seq - 1);
     }
     Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
-    this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${describe(cause)}`, { cause, stateCorrupted: false });
+    const why = describe(cause instanceof Error && cause.name === 'AbortError' ? cause.cause : cause);
+    this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${why}`, { cause, stateCorrupted: false });
     // wake the coordinator's wait so it sees the failure now
     Atomics.add(this.#control, Ctl.Progress, 1);
     Atomics.notify(this.#control, Ctl.Progress);

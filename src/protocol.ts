@@ -46,7 +46,9 @@ export const laneFailedIndex = (lanes: number, lane: number): number => Ctl.Lane
  * relaunched for that same command.
  */
 export const laneBegunIndex = (lanes: number, lane: number): number => Ctl.LaneState + 3 * lanes + lane;
-export const controlLength = (lanes: number): number => Ctl.LaneState + 4 * lanes;
+/** Per lane: the launch number of the task running it, stored when that task starts. */
+export const laneLaunchIndex = (lanes: number, lane: number): number => Ctl.LaneState + 4 * lanes + lane;
+export const controlLength = (lanes: number): number => Ctl.LaneState + 5 * lanes;
 
 /**
  * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by

@@ -7,10 +7,11 @@ import { groupViews } from '../src/arena.js';
 import { kernelSets } from '../src/kernels/index.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
 
-export default function runLane({ arena, kernels, lane, lanes, seq, lingerMs }: LaneTask): string {
+export default function runLane({ arena, kernels, lane, lanes, seq, launch, lingerMs }: LaneTask): string {
   const control = arena.control;
+  Atomics.store(control, laneLaunchIndex(lanes, lane), launch); // running: piscina no longer holds it queued
   const kernelSet = kernelSets[kernels];
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
