@@ -123,7 +123,9 @@ function checkedChecksums(header: SafetensorsHeader, path: string): Map<string, 
     if (computed !== m.metadata_crc32) fail(`metadata fails its CRC-32 check (stored ${m.metadata_crc32}, computed ${computed}): the file is damaged`);
   }
   if (m.format !== CHECKPOINT_FORMAT) fail(`not an rmsprop-pool checkpoint (metadata format ${JSON.stringify(m.format)})`);
-  if (!READABLE_VERSIONS.includes(m.version!)) fail(`unsupported version ${JSON.stringify(m.version)} (this library reads ${READABLE_VERSIONS.join(' and ')})`);
+  if (!READABLE_VERSIONS.includes(m.version!)) {
+    fail(`unsupported version ${JSON.stringify(m.version)} (this library reads ${READABLE_VERSIONS.join(' and ')})`);
+  }
   if (m.version === '1' && m.checksums === undefined && m.metadata_crc32 === undefined) return null; // written unverifiable
   if (m.checksums === undefined || m.metadata_crc32 === undefined) fail(`version ${m.version} needs the metadata 'checksums' and 'metadata_crc32'`);
   let stored: unknown;
@@ -264,7 +266,9 @@ async function writeContents(file: FileHandle, checkpoint: Checkpoint, tensors: 
     crcs.push(crc);
   }
   const header = encodeHeader(metadataOf(checkpoint, tensors, crcs), tensors);
-  if (header.length !== placeholder.length) throw new Error(`internal: the final header (${header.length} bytes) differs from its placeholder (${placeholder.length})`);
+  if (header.length !== placeholder.length) {
+    throw new Error(`internal: the final header (${header.length} bytes) differs from its placeholder (${placeholder.length})`);
+  }
   await writeFully(file, header, 0);
 }
 

@@ -145,7 +145,8 @@ export function parseHeader(json: Uint8Array, dataLength: number, what: string):
 export function tensorData(dtype: SafetensorsDType, bytes: Uint8Array): TensorData {
   const { buffer, byteOffset, byteLength } = bytes;
   const n = byteLength / BYTES[dtype];
-  return dtype === 'F32' ? new Float32Array(buffer, byteOffset, n) : dtype === 'F64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
+  if (dtype === 'F32') return new Float32Array(buffer, byteOffset, n);
+  return dtype === 'F64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
 }
 
 /** Parses and checks a whole file in memory; tensors are fresh, aligned copies. Throws SafetensorsError saying what is wrong. */
