@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
 import { roundingFor, type FloatArray } from './dtype.js';
-import { checkCheckpoint, encodeCheckpoint, readCheckpointFile, writeFileAtomic, type ArraySpec, type Checkpoint } from './checkpoint.js';
+import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type ArraySpec, type Checkpoint } from './checkpoint.js';
 import { quote, StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
@@ -343,7 +343,7 @@ export class RMSprop {
       if (typeof variables !== 'boolean') throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(variables)}`);
       const built = this.#built;
       if (variables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
-      const bytes = encodeCheckpoint({
+      await writeCheckpointFile(path, {
         config: this.getConfig(),
         state: this.variables.map((v) => ({
           name: v.name,
@@ -352,7 +352,6 @@ export class RMSprop {
         })),
         variables: variables && built !== null ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value })) : null,
       });
-      await writeFileAtomic(path, bytes);
     });
   }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RMSprop, Variable, type StepError } from '../dist/src/index.js';
-import { encodeCheckpoint } from '../dist/src/checkpoint.js';
+import { writeCheckpointFile } from '../dist/src/checkpoint.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
 interface FaultHook {
@@ -200,8 +200,7 @@ describe('a refused load leaves nothing behind', () => {
       data: s.name === 'iteration' ? BigInt64Array.of(iteration) : s.name === 'learning_rate' ? Float32Array.of(learningRate) : s.value,
     }));
     const path = fresh();
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(path, encodeCheckpoint({ config: opt.getConfig(), state, variables: null }));
+    await writeCheckpointFile(path, { config: opt.getConfig(), state, variables: null }); // well-formed, checksums right
     return path;
   }
 
@@ -251,9 +250,8 @@ describe('runtime options belong to the caller', () => {
     const config = { ...opt.getConfig(), ...extra };
     expect(() => RMSprop.fromConfig(config)).toThrow(new RegExp(`'${key}' is a runtime option of this library, not a Keras argument`));
     const path = fresh();
-    const { writeFileSync } = await import('node:fs');
     const state = [{ name: 'iteration', shape: [], data: BigInt64Array.of(0n) }, { name: 'learning_rate', shape: [], data: Float32Array.of(0.001) }];
-    writeFileSync(path, encodeCheckpoint({ config, state, variables: null }));
+    await writeCheckpointFile(path, { config, state, variables: null });
     await expect(RMSprop.load(path)).rejects.toThrow(new RegExp(`'${key}' is a runtime option`));
   });
 

@@ -1,0 +1,78 @@
+/**
+ * Atomic file replacement that survives its writer being killed: the contents go to a temporary
+ * file in the target's directory (`.<name>.<pid>.<uuid>.tmp`, created exclusively), which is
+ * fsynced and renamed over the target, then the directory is fsynced. A reader sees the old file
+ * or the new one, never a part. A writer killed before its rename leaves its temporary file; the
+ * next write of the same target removes those whose writer is gone.
+ */
+import { randomUUID } from 'node:crypto';
+import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+/** Replaces `path` by what `write` writes into the (empty) file it is given, atomically. */
+export async function writeFileAtomically(path: string, write: (file: FileHandle) => Promise<void>): Promise<void> {
+  const target = resolve(path);
+  await removeStaleTemporaries(target);
+  const temporary = join(dirname(target), `.${basename(target)}.${process.pid}.${randomUUID()}.tmp`);
+  try {
+    const file = await open(temporary, 'wx');
+    try {
+      await write(file);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, target);
+  } catch (cause) {
+    await rm(temporary, { force: true });
+    throw cause;
+  }
+  const directory = await open(dirname(target), 'r');
+  try {
+    await directory.sync(); // the rename itself survives a crash
+  } finally {
+    await directory.close();
+  }
+}
+
+/**
+ * Removes the temporary files of `target` whose writer died (SIGKILL, power loss) before it
+ * could rename or remove them. The name carries the writer's pid; a file is removed only when no
+ * process has that pid (`kill(pid, 0)` fails with ESRCH). A live writer keeps its file: another
+ * process (EPERM is alive too) or a concurrent save in this one. A reused pid keeps an orphan
+ * until that process ends, never the reverse. Pids are per machine: when machines share the
+ * directory, a save may remove another machine's temporary file, which makes that save fail
+ * (its rename finds nothing) but never damages the target.
+ */
+async function removeStaleTemporaries(target: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dirname(target));
+  } catch {
+    return; // the write itself reports a missing or unreadable directory
+  }
+  const prefix = `.${basename(target)}.`;
+  const stale = names.filter((name) => {
+    const pid = name.startsWith(prefix) ? writerOf(name.slice(prefix.length)) : null;
+    return pid !== null && !isAlive(pid);
+  });
+  await Promise.all(stale.map((name) => rm(join(dirname(target), name), { force: true })));
+}
+
+const TEMPORARY_SUFFIX = /^(\d{1,10})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/** The pid in what follows `.<target>.` in a temporary file's name, or null if it is not one. */
+function writerOf(suffix: string): number | null {
+  const match = TEMPORARY_SUFFIX.exec(suffix);
+  return match === null ? null : Number(match[1]);
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid || pid <= 0) return true; // kill(0, 0) would ask about our process group
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, not ours; anything else: keep
+  }
+}
