@@ -1,9 +1,10 @@
-export { RMSprop, rmsprop, resolveLanes, MIN_ELEMENTS_PER_WORKER } from './optimizer.js';
-export type { Gradient, StateVariable, KerasConfig } from './optimizer.js';
+export { RMSprop, rmsprop } from './optimizer.js';
+export type { Gradient, StateVariable } from './optimizer.js';
+export { resolveLanes, MIN_ELEMENTS_PER_WORKER } from './options.js';
 export { Variable } from './variable.js';
 export type { VariableOptions, VariableOwner } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';
-export type { RMSpropOptions, RuntimeOptions, LearningRate } from './options.js';
+export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './options.js';
 export { maxWorkers } from './options.js';
 export { StepError } from './errors.js';
 export { CheckpointError, readCheckpointFile as readCheckpoint } from './checkpoint.js';

@@ -3,20 +3,32 @@
  * per-element work delegated to an executor (the calling thread or the worker pool) over the
  * shared arena. Everything that can be refused is checked before anything changes.
  */
-import { availableParallelism } from 'node:os';
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
 import { roundingFor, type FloatArray } from './dtype.js';
-import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type ArraySpec, type Checkpoint } from './checkpoint.js';
+import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type Checkpoint } from './checkpoint.js';
 import { quote, StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { prepareKernels, type KernelName } from './kernels/index.js';
 import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
-import { DEFAULT_KERNELS, isLearningRate, KERAS_OPTIONS, resolveOptions, RUNTIME_OPTIONS, type LearningRate, type ResolvedOptions, type RMSpropOptions, type RuntimeOptions } from './options.js';
+import {
+  checkRuntimeOptions,
+  isLearningRate,
+  KERAS_OPTIONS,
+  optionsFromConfig,
+  resolveLanes,
+  resolveOptions,
+  type KerasConfig,
+  type LearningRate,
+  type ResolvedOptions,
+  type RMSpropOptions,
+  type RuntimeOptions,
+} from './options.js';
 import { reduceNorms, type NormInputs } from './norms.js';
 import { PoolExecutor } from './pool.js';
 import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
-import { camelToSnake, deserializeSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
+import { camelToSnake } from './schedules.js';
+import { checkState, counterNames, slotSpecs, stateLayout, type StateArray, type StateCounters } from './state.js';
 import { Variable } from './variable.js';
 
 /** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
@@ -29,25 +41,6 @@ export interface StateVariable {
   /** Slots are live views into the arena; `iteration` and `learning_rate` are snapshots. */
   readonly value: FloatArray;
 }
-
-export type KerasConfig = Record<string, unknown>;
-
-/**
- * 'auto' uses threads only when each would get at least this many elements. Waking the pool
- * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
- * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
- * kernels (five times slower) much sooner.
- */
-export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({ wasm: 1 << 18, js: 1 << 15 });
-
-/** Keras's slot names, in the order `optimizer.variables` lists them. */
-const SLOT_ORDER: ReadonlyArray<readonly [Field, string]> = [
-  ['average', 'average'],
-  ['accumulator', 'gradient_accumulator'],
-  ['velocity', 'velocity'],
-  ['momentum', 'momentum'],
-  ['averageGradient', 'average_gradient'],
-];
 
 interface Built {
   readonly variables: readonly Variable[];
@@ -144,11 +137,8 @@ export class RMSprop {
     }
     const built = this.#built;
     if (built === null) return state;
-    for (const [field, suffix] of SLOT_ORDER) {
-      built.variables.forEach((variable, i) => {
-        const value = slotOf(built, i, field);
-        if (value !== null) state.push({ name: `${variable.name}_${suffix}`, shape: variable.shape, value });
-      });
+    for (const slot of slotSpecs(fieldsOf(this.#options), built.variables)) {
+      state.push({ name: slot.name, shape: slot.shape, value: slotOf(built, slot.index, slot.field)! });
     }
     return state;
   }
@@ -379,12 +369,13 @@ export class RMSprop {
   /** Checks everything the checkpoint promises against the options and `variables`, then builds and assigns. */
   #restore(checkpoint: Checkpoint, variables: readonly Variable[] | undefined, path: string): void {
     if (variables !== undefined) this.#checkBuildable(variables, 'load');
-    const layout = this.#stateLayout(variables ?? []);
+    const slots = slotSpecs(fieldsOf(this.#options), variables ?? []);
     checkCheckpoint(checkpoint, path, {
-      counters: layout.slice(0, this.#counterCount()).map((a) => a.name),
+      counters: counterNames(this.#learningRate.kind === 'variable'),
       variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
-      slots: variables === undefined ? undefined : this.#slotSpecs(variables),
+      slots: variables === undefined ? undefined : slots,
     });
+    const layout = stateLayout(this.#learningRate.kind === 'variable', slots);
     const arrays = checkpoint.state.map((a) => a.data);
     const counters = checkState(arrays, layout, `checkpoint '${path}'`);
     if (variables !== undefined) this.build(variables);
@@ -394,22 +385,7 @@ export class RMSprop {
 
   /** iteration, and learning_rate when the learning rate is a number: the state entries before the slots. */
   #counterCount(): number {
-    return this.#learningRate.kind === 'variable' ? 2 : 1;
-  }
-
-  /** Name and length of every entry of `optimizer.variables` once built over `variables`, without building. */
-  #stateLayout(variables: readonly Variable[]): StateEntry[] {
-    const counters: StateEntry[] = [{ name: 'iteration', length: 1 }];
-    if (this.#learningRate.kind === 'variable') counters.push({ name: 'learning_rate', length: 1 });
-    return [...counters, ...this.#slotSpecs(variables).map(({ name, shape }) => ({ name, length: sizeOf(shape) }))];
-  }
-
-  /** Name, shape and dtype of every slot array the options give `variables`, in Keras's order. */
-  #slotSpecs(variables: readonly Variable[]): ArraySpec[] {
-    const fields = fieldsOf(this.#options);
-    return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([, suffix]) =>
-      variables.map((v) => ({ name: `${v.name}_${suffix}`, shape: v.shape, dtype: v.dtype })),
-    );
+    return counterNames(this.#learningRate.kind === 'variable').length;
   }
 
   /** Assigns `arrays`, checked by `checkState`, to the first entries of `variables`, in order. */
@@ -424,7 +400,7 @@ export class RMSprop {
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
   static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
-    return new RMSprop({ ...optionsFromConfig(config), ...runtimeOptions(runtime, 'fromConfig') });
+    return new RMSprop({ ...optionsFromConfig(config), ...checkRuntimeOptions(runtime, 'fromConfig') });
   }
 
   /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
@@ -671,52 +647,8 @@ export class RMSprop {
   }
 }
 
-/** One entry of the state as a checkpoint or a state dict holds it. */
-type StateArray = ArrayLike<number | bigint>;
-interface StateEntry {
-  readonly name: string;
-  readonly length: number;
-}
-interface StateCounters {
-  readonly steps: number;
-  /** The learning_rate entry, when the state has one. */
-  readonly learningRate: number | null;
-}
-
-/**
- * Checks arrays meant for the first entries of a state laid out as `layout` (their count and
- * lengths, the iteration counter's range, a finite learning rate) and returns the counters.
- * Changes nothing, so a refused checkpoint or state dict leaves the optimizer as it was.
- */
-function checkState(arrays: ReadonlyArray<StateArray | null | undefined>, layout: readonly StateEntry[], what: string): StateCounters {
-  if (arrays.length > layout.length) throw new RangeError(`${what}: ${arrays.length} state arrays, the optimizer has ${layout.length}`);
-  arrays.forEach((data, i) => {
-    const { name, length } = layout[i]!;
-    if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
-    if (data.length !== length) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${length}`);
-  });
-  const iteration = arrays[0]?.[0];
-  const steps = Number(iteration);
-  if (!Number.isSafeInteger(steps) || steps < 0) {
-    throw new RangeError(`${what}: 'iteration' must be an integer from 0 to 2^53 - 1, got ${quote(iteration)}`);
-  }
-  let learningRate: number | null = null;
-  if (layout[1]?.name === 'learning_rate' && arrays.length > 1) {
-    const raw = arrays[1]![0];
-    learningRate = Number(raw);
-    if (typeof raw !== 'number' || !Number.isFinite(Math.fround(learningRate))) {
-      throw new RangeError(`${what}: 'learning_rate' must be a finite float32, got ${quote(raw)}`);
-    }
-  }
-  return { steps, learningRate };
-}
-
 function isVariableArray(x: unknown): x is readonly Variable[] {
   return Array.isArray(x) && x.every((v) => v instanceof Variable);
-}
-
-function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
 }
 
 /** Variable `i`'s part of a field (a live view), or null when the options need no such slot. */
@@ -736,46 +668,6 @@ function clipModeOf(o: ResolvedOptions): number {
   if (o.globalClipnorm && o.globalClipnorm > 0) return ClipMode.GlobalNorm;
   if (o.clipvalue && o.clipvalue > 0) return ClipMode.Value;
   return ClipMode.Off;
-}
-
-/** The runtime argument of fromConfig/load: runtime options only. */
-function runtimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
-  if (runtime === null || typeof runtime !== 'object') throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
-  const other = Object.keys(runtime).filter((key) => !(RUNTIME_OPTIONS as readonly string[]).includes(key));
-  if (other.length > 0) {
-    throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`);
-  }
-  return runtime;
-}
-
-/** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
-export function resolveLanes(workers: number | 'auto', totalElements: number, kernels: KernelName = DEFAULT_KERNELS): number {
-  if (workers !== 'auto') return workers;
-  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
-  return lanes >= 2 ? lanes : 0;
-}
-
-/**
- * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule).
- * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
- */
-export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
-  }
-  const runtime = Object.keys(config).filter((key) => (RUNTIME_OPTIONS as readonly string[]).includes(snakeToCamel(key)));
-  if (runtime.length > 0) {
-    throw new TypeError(
-      `fromConfig: ${runtime.map((k) => `'${k}'`).join(', ')} ${runtime.length > 1 ? 'are runtime options' : 'is a runtime option'} of this ` +
-        'library, not a Keras argument: a config or a checkpoint never sets it; pass it as the runtime argument',
-    );
-  }
-  const options: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    options[snakeToCamel(key)] =
-      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value as SerializedSchedule) : value;
-  }
-  return options as RMSpropOptions;
 }
 
 /** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */

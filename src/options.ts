@@ -7,9 +7,12 @@ import { availableParallelism } from 'node:os';
 import { quote } from './errors.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
-import { LearningRateSchedule } from './schedules.js';
+import { deserializeSchedule, LearningRateSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
 
 export type LearningRate = number | LearningRateSchedule | (() => number);
+
+/** A Keras optimizer config: `get_config()`'s snake_case keys. */
+export type KerasConfig = Record<string, unknown>;
 
 export interface RMSpropOptions {
   /** A number, a schedule, or a zero-argument function. Default 0.001. */
@@ -230,4 +233,52 @@ function checkKerasRules(o: ResolvedOptions): void {
         `Received: clipnorm=${o.clipnorm}, clipvalue=${o.clipvalue}, globalClipnorm=${o.globalClipnorm}`,
     );
   }
+}
+
+/**
+ * 'auto' uses threads only when each would get at least this many elements. Waking the pool
+ * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
+ * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
+ * kernels (five times slower) much sooner.
+ */
+export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({ wasm: 1 << 18, js: 1 << 15 });
+
+/** The runtime argument of fromConfig/load: runtime options only. */
+export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
+  if (runtime === null || typeof runtime !== 'object') throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
+  const other = Object.keys(runtime).filter((key) => !(RUNTIME_OPTIONS as readonly string[]).includes(key));
+  if (other.length > 0) {
+    throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`);
+  }
+  return runtime;
+}
+
+/** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
+export function resolveLanes(workers: number | 'auto', totalElements: number, kernels: KernelName = DEFAULT_KERNELS): number {
+  if (workers !== 'auto') return workers;
+  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
+  return lanes >= 2 ? lanes : 0;
+}
+
+/**
+ * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule).
+ * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
+ */
+export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
+  }
+  const runtime = Object.keys(config).filter((key) => (RUNTIME_OPTIONS as readonly string[]).includes(snakeToCamel(key)));
+  if (runtime.length > 0) {
+    throw new TypeError(
+      `fromConfig: ${runtime.map((k) => `'${k}'`).join(', ')} ${runtime.length > 1 ? 'are runtime options' : 'is a runtime option'} of this ` +
+        'library, not a Keras argument: a config or a checkpoint never sets it; pass it as the runtime argument',
+    );
+  }
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    options[snakeToCamel(key)] =
+      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value as SerializedSchedule) : value;
+  }
+  return options as RMSpropOptions;
 }

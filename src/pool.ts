@@ -81,7 +81,7 @@ export class PoolExecutor implements Executor {
     this.#lingerMs = lingerMs;
     this.#laneErrors = new Array<StepError | null>(lanes).fill(null);
     this.#pool = new Piscina({
-      filename: new URL('../workers/lane.js', import.meta.url).href,
+      filename: new URL('../workers/lane-entry.cjs', import.meta.url).href,
       // threads start with their lane and end THREAD_IDLE_MS after it retires: none is held idle
       minThreads: 0,
       maxThreads: lanes,

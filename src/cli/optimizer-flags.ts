@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { optionsFromConfig, RMSprop } from '../optimizer.js';
+import { RMSprop } from '../optimizer.js';
+import { optionsFromConfig } from '../options.js';
 import type { RMSpropOptions } from '../options.js';
 import { deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
 
