@@ -58,6 +58,7 @@ describe('pool threads terminated from outside', () => {
     opt.build(vars);
     const outcomes = { done: 0, unchanged: 0, rebuilt: 0 };
     const settleMs: number[] = [];
+    const failedMs: number[] = [];
     const chaos = killer();
     try {
       for (let step = 0; step < STEPS; step++) {
@@ -76,6 +77,7 @@ describe('pool threads terminated from outside', () => {
           await reference.apply(grads, referenceVars);
           continue;
         }
+        failedMs.push(settleMs.at(-1)!);
         expect(failure).toBeInstanceOf(StepError);
         expect((failure as StepError).message).not.toMatch(/timed out/);
         if (!(failure as StepError).stateCorrupted) {
@@ -101,10 +103,13 @@ describe('pool threads terminated from outside', () => {
     expect(opt.iterations).toBe(reference.iterations);
     expect(kills).toBeGreaterThan(5);
     expect(outcomes.done).toBeGreaterThan(0);
-    settleMs.sort((a, b) => a - b);
+    const ms = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return sorted.length === 0 ? 'none' : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, slowest ${sorted.at(-1)!.toFixed(1)} ms`;
+    };
     console.log(
       `chaos: ${STEPS} steps, ${kills} threads terminated: ${outcomes.done} done, ${outcomes.unchanged} failed unchanged, ` +
-        `${outcomes.rebuilt} rebuilt; step settled in median ${settleMs[STEPS >> 1]!.toFixed(1)} ms, slowest ${settleMs.at(-1)!.toFixed(1)} ms`,
+        `${outcomes.rebuilt} rebuilt; every step settled in ${ms(settleMs)}; failed steps in ${ms(failedMs)}`,
     );
     await opt.close();
   });

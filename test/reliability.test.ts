@@ -70,6 +70,26 @@ describe('a long run', () => {
   });
 });
 
+describe('steps nobody awaits', () => {
+  it('100 step() calls fired without await give the bytes of 100 awaited ones', async () => {
+    const run = async (awaited: boolean) => {
+      const vars = model();
+      const opt = new RMSprop({ workers: 2, globalClipnorm: 1, momentum: 0.9 });
+      await opt.apply(gradient(1), vars);
+      for (let i = 0; i < 100; i++) {
+        if (awaited) await opt.step();
+        else void opt.step();
+      }
+      await opt.close(); // queued behind every step
+      return { bytes: snapshot(opt, vars), iterations: opt.iterations };
+    };
+    const fired = await run(false);
+    const awaited = await run(true);
+    expect(fired.iterations).toBe(101);
+    expect(fired.bytes.equals(awaited.bytes)).toBe(true);
+  });
+});
+
 describe('failures reach the caller', () => {
   const setup = `
     const v = new Variable(new Float32Array(${SIZE}).fill(1), { name: 'w' });
@@ -297,6 +317,31 @@ describe('no leak without close()', () => {
     } finally {
       process.off('worker', track);
     }
+  });
+});
+
+describe('no leak without close(), in memory', () => {
+  it('optimizers nobody closes or reaches are collected, arena and all, once their threads end', () => {
+    const script = `import * as lib from ${JSON.stringify(dist)};
+      const { RMSprop, Variable } = lib;
+      let live = 0;
+      process.on('worker', (w) => { live++; w.once('exit', () => live--); });
+      let collected = 0;
+      const registry = new FinalizationRegistry(() => collected++);
+      async function trainAndForget() {
+        const v = new Variable(new Float32Array(1_000_000).fill(1), { name: 'w' });
+        const opt = new RMSprop({ workers: 2 });
+        await opt.apply([new Float32Array(1_000_000).fill(0.5)], [v]);
+        registry.register(opt, 'optimizer');
+        registry.register(v, 'variable');
+      }
+      for (let i = 0; i < 20; i++) await trainAndForget();
+      for (let waited = 0; live > 0 && waited < 20000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 10 && collected < 40; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
+      console.log(JSON.stringify({ live, collected }));`;
+    const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual({ live: 0, collected: 40 });
   });
 });
 
