@@ -194,6 +194,23 @@ describe('after a failure, the next step runs at full speed or rejects at once',
     await opt.close();
   });
 
+  it('a pool thread terminated from outside between steps: the next step relaunches it and gives the right bytes', async () => {
+    const threads: Worker[] = [];
+    const track = (worker: Worker) => threads.push(worker);
+    process.on('worker', track);
+    try {
+      const { vars, opt } = await warm();
+      expect(threads).toHaveLength(2);
+      await threads[1]!.terminate(); // resolves once the thread has exited
+      await opt.step();
+      expect(threads).toHaveLength(3); // relaunched on a new thread
+      expect(snapshot(opt, vars).equals(await reference(1))).toBe(true);
+      await opt.close();
+    } finally {
+      process.off('worker', track);
+    }
+  });
+
   it('while a step is in flight the process stays alive until it settles', () => {
     const child = runScript(`
       const v = new Variable(new Float32Array(${SIZE}).fill(1), { name: 'w' });
