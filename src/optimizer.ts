@@ -188,7 +188,7 @@ export class RMSprop {
     this.#initScalars(arena, variables);
     const views = arena.groups.map(groupViews);
     const executor: Executor =
-      lanes > 0 ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs) : new InlineExecutor(arena, views, o.kernels);
+      lanes > 0 ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs, o.threadIdleMs) : new InlineExecutor(arena, views, o.kernels);
     const built: Built = {
       variables: [...variables],
       index: new Map(variables.map((v, i) => [v, i])),

@@ -60,6 +60,12 @@ export interface RMSpropOptions {
    * several. Default 4 GiB; smaller values are mostly for tests.
    */
   maxSegmentBytes?: number;
+  /**
+   * How long a worker thread stays after its lane retired (a lane retires after 250 ms without a
+   * step), ready for the next step, before it ends; the next step then starts a new one (~0.1 s).
+   * Default 10000: a thread restart costs at most ~1% of a step interval that long.
+   */
+  threadIdleMs?: number;
 }
 
 type Kind = 'number' | 'nullable-number' | 'boolean' | 'nullable-count' | 'string';
@@ -90,6 +96,7 @@ export const KERAS_OPTIONS: readonly OptionSpec[] = [
 
 export const DEFAULT_LEARNING_RATE = 0.001;
 export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
+export const DEFAULT_THREAD_IDLE_MS = 10_000;
 /** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 export const DEFAULT_KERNELS: KernelName = 'wasm';
@@ -97,8 +104,8 @@ export const DEFAULT_KERNELS: KernelName = 'wasm';
  * Options of this library (not Keras's): how the update runs, never what it computes. They
  * belong to the caller: a Keras config or a checkpoint never sets them.
  */
-export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes'>;
-export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes'];
+export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'>;
+export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes', 'threadIdleMs'];
 
 /**
  * The most worker threads an optimizer may start: 4 per core, at least 16. More threads than
@@ -129,6 +136,7 @@ export interface ResolvedOptions {
   readonly stepTimeoutMs: number;
   readonly kernels: KernelName;
   readonly maxSegmentBytes: number;
+  readonly threadIdleMs: number;
 }
 
 /** A finite number, a schedule or a function (a LearningRateSchedule is a function too). */
@@ -180,7 +188,11 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
       `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${quote(maxSegmentBytes)}`,
     );
   }
-  const resolved = { ...out, learningRate, workers, stepTimeoutMs, kernels, maxSegmentBytes } as unknown as ResolvedOptions;
+  const threadIdleMs = options.threadIdleMs ?? DEFAULT_THREAD_IDLE_MS;
+  if (typeof threadIdleMs !== 'number' || !(threadIdleMs >= 0 && threadIdleMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`RMSprop: \`threadIdleMs\` must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(threadIdleMs)}`);
+  }
+  const resolved = { ...out, learningRate, workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs } as unknown as ResolvedOptions;
   checkKerasRules(resolved);
   return Object.freeze(resolved);
 }

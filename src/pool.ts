@@ -30,8 +30,6 @@ export interface LaneTask {
 }
 
 export const DEFAULT_LINGER_MS = 250;
-/** How long piscina keeps a thread whose lane retired, for a quick relaunch, before ending it. */
-export const THREAD_IDLE_MS = 1000;
 
 const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit', [Phase.Warm]: 'warm-up' };
 
@@ -67,6 +65,8 @@ export class PoolExecutor implements Executor {
     kernels: KernelName,
     lanes: number,
     timeoutMs: number,
+    /** How long piscina keeps a thread whose lane retired, for a quick relaunch, before ending it. */
+    threadIdleMs: number,
     lingerMs = DEFAULT_LINGER_MS,
   ) {
     this.lanes = lanes;
@@ -82,10 +82,10 @@ export class PoolExecutor implements Executor {
     this.#laneErrors = new Array<StepError | null>(lanes).fill(null);
     this.#pool = new Piscina({
       filename: new URL('../workers/lane-entry.cjs', import.meta.url).href,
-      // threads start with their lane and end THREAD_IDLE_MS after it retires: none is held idle
+      // threads start with their lane and end threadIdleMs after it retires: none is held for good
       minThreads: 0,
       maxThreads: lanes,
-      idleTimeout: THREAD_IDLE_MS,
+      idleTimeout: threadIdleMs,
       // a lane task may hold its thread for a whole training run
       maxQueue: 'auto',
     });

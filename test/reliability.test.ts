@@ -282,6 +282,7 @@ describe('runtime options belong to the caller', () => {
     ['step_timeout_ms', { step_timeout_ms: 1 }],
     ['kernels', { kernels: 'js' }],
     ['max_segment_bytes', { max_segment_bytes: 65536 }],
+    ['thread_idle_ms', { thread_idle_ms: 0 }],
   ])('a config or checkpoint with %s is refused, naming it', async (key, extra) => {
     const opt = new RMSprop({ workers: 0 });
     const config = { ...opt.getConfig(), ...extra };
@@ -295,7 +296,7 @@ describe('runtime options belong to the caller', () => {
   it('the runtime argument sets them, and only them', () => {
     const config = new RMSprop({ workers: 0 }).getConfig();
     expect(RMSprop.fromConfig(config, { workers: 0, kernels: 'js' }).kernels).toBe('js');
-    expect(() => RMSprop.fromConfig(config, { rho: 0.5 } as never)).toThrow(/`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes; got 'rho'/);
+    expect(() => RMSprop.fromConfig(config, { rho: 0.5 } as never)).toThrow(/`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs; got 'rho'/);
   });
 });
 
@@ -313,12 +314,12 @@ describe('no leak without close()', () => {
       const kept: Array<{ opt: RMSprop; vars: Variable[] }> = [];
       for (let i = 0; i < 8; i++) {
         const vars = model();
-        const opt = new RMSprop({ workers: 2 });
+        const opt = new RMSprop({ workers: 2, threadIdleMs: 300 });
         await opt.apply(gradient(1), vars);
         kept.push({ opt, vars });
       }
       expect(started).toBe(16);
-      // lanes retire after 250 ms idle, their threads end 1 s later; the bound only catches a leak
+      // lanes retire after 250 ms idle, their threads end 300 ms later; the bound only catches a leak
       for (let waited = 0; live.size > 0 && waited < 20_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
       expect(live.size).toBe(0);
 
@@ -347,7 +348,7 @@ describe('no leak without close(), in memory', () => {
       const registry = new FinalizationRegistry(() => collected++);
       async function trainAndForget() {
         const v = new Variable(new Float32Array(1_000_000).fill(1), { name: 'w' });
-        const opt = new RMSprop({ workers: 2 });
+        const opt = new RMSprop({ workers: 2, threadIdleMs: 300 });
         await opt.apply([new Float32Array(1_000_000).fill(0.5)], [v]);
         registry.register(opt, 'optimizer');
         registry.register(v, 'variable');

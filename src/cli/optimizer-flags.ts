@@ -88,6 +88,7 @@ const FLAGS: ReadonlyArray<[Option, keyof RMSpropOptions]> = [
   [new Option('--workers <n>', "worker threads: 0 (calling thread), n, or 'auto'").argParser(workers), 'workers'],
   [new Option('--kernels <name>', 'kernel implementation').choices(['wasm', 'js']), 'kernels'],
   [new Option('--step-timeout-ms <n>', 'bound on every wait for the threads').argParser(number('--step-timeout-ms')), 'stepTimeoutMs'],
+  [new Option('--thread-idle-ms <n>', 'how long an idle worker thread stays before it ends').argParser(number('--thread-idle-ms')), 'threadIdleMs'],
 ];
 
 export function addOptimizerFlags(command: Command): Command {
