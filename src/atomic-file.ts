@@ -3,7 +3,8 @@
  * file in the target's directory (`.<name>.<pid>.<uuid>.tmp`, created exclusively), which is
  * fsynced and renamed over the target, then the directory is fsynced. A reader sees the old file
  * or the new one, never a part. A writer killed before its rename leaves its temporary file; the
- * next write of the same target removes those whose writer is gone.
+ * next write into the same directory removes those whose writer is gone, whatever their target
+ * (checkpoints named per epoch would otherwise never meet their orphans again).
  */
 import { randomUUID } from 'node:crypto';
 import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -36,8 +37,8 @@ export async function writeFileAtomically(path: string, write: (file: FileHandle
 }
 
 /**
- * Removes the temporary files of `target` whose writer died (SIGKILL, power loss) before it
- * could rename or remove them. The name carries the writer's pid; a file is removed only when no
+ * Removes the temporary files in `target`'s directory whose writer died (SIGKILL, power loss)
+ * before it could rename or remove them. The name carries the writer's pid; a file is removed only when no
  * process has that pid (`kill(pid, 0)` fails with ESRCH). A live writer keeps its file: another
  * process (EPERM is alive too) or a concurrent save in this one. A reused pid keeps an orphan
  * until that process ends, never the reverse. Pids are per machine: when machines share the
@@ -51,19 +52,19 @@ async function removeStaleTemporaries(target: string): Promise<void> {
   } catch {
     return; // the write itself reports a missing or unreadable directory
   }
-  const prefix = `.${basename(target)}.`;
   const stale = names.filter((name) => {
-    const pid = name.startsWith(prefix) ? writerOf(name.slice(prefix.length)) : null;
+    const pid = writerOf(name);
     return pid !== null && !isAlive(pid);
   });
   await Promise.all(stale.map((name) => rm(join(dirname(target), name), { force: true })));
 }
 
-const TEMPORARY_SUFFIX = /^(\d{1,10})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+/** `.<target>.<pid>.<uuid>.tmp`: only names a write makes (the UUID keeps others' files out). */
+const TEMPORARY_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
-/** The pid in what follows `.<target>.` in a temporary file's name, or null if it is not one. */
-function writerOf(suffix: string): number | null {
-  const match = TEMPORARY_SUFFIX.exec(suffix);
+/** The writer's pid in a temporary file's name, or null if it is not one. */
+function writerOf(name: string): number | null {
+  const match = TEMPORARY_NAME.exec(name);
   return match === null ? null : Number(match[1]);
 }
 

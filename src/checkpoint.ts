@@ -11,7 +11,7 @@
  * Any size: both sides stream. A write goes to a temporary file in the target's directory,
  * straight from the (shared) arrays in pieces, then fsync, rename, fsync of the directory, so a
  * reader sees the old file or the new one, never a part; temporary files that killed writers
- * left behind are removed by the next save of the same target. A read allocates one fresh array
+ * left behind are removed by the next save into the same directory. A read allocates one fresh array
  * per tensor and fills it with bounded reads, so files over 2 GiB load.
  */
 import { open, type FileHandle } from 'node:fs/promises';

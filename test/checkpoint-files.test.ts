@@ -228,20 +228,19 @@ describe('temporary files of killed writers', () => {
     return child.pid!;
   };
 
-  it("a save removes its target's temporary files whose writer is dead, and no others; concurrent saves in one process all succeed", async () => {
+  it('a save removes the temporary files of dead writers in its directory, whatever their target, and no others; concurrent saves all succeed', async () => {
     const sub = join(dir, 'sweep');
     mkdirSync(sub);
     const target = join(sub, 'model.safetensors');
     const dead = deadPid();
     const temporary = (name: string, pid: number) => `.${name}.${pid}.${randomUUID()}.tmp`;
-    const orphan = temporary('model.safetensors', dead);
+    const orphans = [temporary('model.safetensors', dead), temporary('epoch-3.safetensors', dead)]; // another target's too
     const kept = [
       temporary('model.safetensors', process.pid), // this process: alive
       temporary('model.safetensors', 1), // init: alive (EPERM for a user, permitted for root)
-      temporary('other.safetensors', dead), // another target's
       `.model.safetensors.${dead}.not-a-uuid.tmp`, // not a name a save makes
     ];
-    for (const name of [orphan, ...kept]) writeFileSync(join(sub, name), 'partial');
+    for (const name of [...orphans, ...kept]) writeFileSync(join(sub, name), 'partial');
     const opts = [0, 1, 2, 3].map(() => new RMSprop(OPTIONS));
     await Promise.all(opts.map(async (opt, i) => opt.apply(grads(i), model(i + 1))));
     await Promise.all(opts.map((opt) => opt.save(target, { variables: true })));
