@@ -2,8 +2,7 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import type { KernelSet } from './kernels/types.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
-import type { Phase } from './protocol.js';
-import { FaultKind } from './protocol.js';
+import { FaultKind, Phase } from './protocol.js';
 
 /** Runs a phase over every chunk and resolves once all of it is done (a step barrier). */
 export interface Executor {
@@ -47,6 +46,11 @@ export class InlineExecutor implements Executor {
       throw new Error('injected fault');
     }
     runPhase(this.#kernels, phase, this.#arena, this.#views, ALL_CHUNKS);
+  }
+
+  /** One lane's share of a phase, on the calling thread (for a pool lane that never began it). */
+  runShare(phase: Phase, lane: number): void {
+    if (phase === Phase.Norm || phase === Phase.Update) runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
   }
 
   close(): Promise<void> {

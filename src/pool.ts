@@ -13,7 +13,7 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
+import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
@@ -30,6 +30,8 @@ export interface LaneTask {
 }
 
 export const DEFAULT_LINGER_MS = 250;
+/** How long a synchronous wait lets a lane take to begin before it does the lane's share itself. */
+const TAKE_OVER_AFTER_MS = 100;
 
 const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit', [Phase.Warm]: 'warm-up' };
 
@@ -51,8 +53,10 @@ export class PoolExecutor implements Executor {
   readonly #launches: number[];
   /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile fails it. */
   #awaiting = 0;
-  /** Per lane, the command it was last relaunched for after being lost: one second chance each. */
-  readonly #relaunchedFor: number[];
+  /** Per lane: its current task has not ended yet (so it must not be relaunched: two tasks would share a lane). */
+  readonly #taskLive: boolean[];
+  /** Per lane: the calling thread runs its share of the command being published. */
+  readonly #shareHere: Uint8Array;
   /** Per lane, what cancels its current task while piscina still holds it queued. */
   readonly #cancels: Array<AbortController | null>;
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
@@ -74,7 +78,8 @@ export class PoolExecutor implements Executor {
     this.#arena = arena;
     this.#inline = new InlineExecutor(arena, views, kernels);
     this.#launches = new Array<number>(lanes).fill(0);
-    this.#relaunchedFor = new Array<number>(lanes).fill(0);
+    this.#taskLive = new Array<boolean>(lanes).fill(false);
+    this.#shareHere = new Uint8Array(lanes);
     this.#cancels = new Array<AbortController | null>(lanes).fill(null);
     this.#control = arena.control;
     this.#timeoutMs = timeoutMs;
@@ -100,17 +105,22 @@ export class PoolExecutor implements Executor {
     this.#assertAlive();
     const control = this.#control;
     this.#laneErrors.fill(null);
-    const seq = Atomics.load(control, Ctl.Seq);
+    const seq = Atomics.load(control, Ctl.Seq) + 1;
     for (let lane = 0; lane < this.lanes; lane++) {
       const previous = Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved);
-      if (previous === LaneState.Gone) {
+      this.#shareHere[lane] = 0;
+      if (previous !== LaneState.Gone) continue;
+      if (this.#taskLive[lane]) {
+        this.#shareHere[lane] = 1; // its old task has not ended yet: this command's share is done here
+      } else {
         Atomics.store(control, Ctl.LaneState + lane, LaneState.Reserved);
-        this.#launch(lane, seq);
+        this.#launch(lane, seq - 1);
       }
     }
-    this.#publish(phase, seq + 1);
+    this.#publish(phase, seq);
+    for (let lane = 0; lane < this.lanes; lane++) if (this.#shareHere[lane]) this.#runShareHere(phase, lane, seq);
     this.#rescueQueued();
-    await this.#awaitLanes(phase, seq + 1);
+    await this.#awaitLanes(phase, seq);
   }
 
   /**
@@ -155,18 +165,49 @@ export class PoolExecutor implements Executor {
     Atomics.notify(this.#control, Ctl.Seq);
   }
 
+  /**
+   * A blocked coordinator never hears that a lane's thread ended, so a lane that has not begun
+   * after TAKE_OVER_AFTER_MS is revoked and its share done here (a live lane begins within
+   * microseconds of the notify; a late one finds itself revoked and ends).
+   */
   #waitLanesSync(phase: Phase, seq: number): void {
-    const deadline = performance.now() + this.#timeoutMs;
+    const start = performance.now();
+    const deadline = start + this.#timeoutMs;
+    let tookOver = false;
     for (;;) {
       const progress = Atomics.load(this.#control, Ctl.Progress);
       const settled = this.#tally(phase, seq, true);
       if (settled === this.lanes) return this.#throwIfFailed();
-      const remaining = deadline - performance.now();
+      const now = performance.now();
+      if (!tookOver && now - start >= TAKE_OVER_AFTER_MS) {
+        tookOver = true;
+        for (let lane = 0; lane < this.lanes; lane++) this.#takeOver(phase, lane, seq);
+        continue;
+      }
+      const remaining = deadline - now;
       if (remaining <= 0) {
         void this.#destroy();
         throw this.#timedOut(phase, settled);
       }
-      Atomics.wait(this.#control, Ctl.Progress, progress, remaining);
+      Atomics.wait(this.#control, Ctl.Progress, progress, tookOver ? remaining : Math.min(remaining, start + TAKE_OVER_AFTER_MS - now));
+    }
+  }
+
+  /** Revokes lane `lane` if it has not begun command `seq` (Reserved -> Gone) and runs its share here. */
+  #takeOver(phase: Phase, lane: number, seq: number): boolean {
+    const state = Ctl.LaneState + lane;
+    if (Atomics.compareExchange(this.#control, state, LaneState.Reserved, LaneState.Gone) !== LaneState.Reserved) return false;
+    this.#runShareHere(phase, lane, seq);
+    return true;
+  }
+
+  /** Lane `lane`'s share of command `seq` on the calling thread: the same chunks, the same bytes. */
+  #runShareHere(phase: Phase, lane: number, seq: number): void {
+    try {
+      this.#inline.runShare(phase, lane);
+      Atomics.store(this.#control, laneDoneIndex(this.lanes, lane), seq);
+    } catch (cause) {
+      this.#laneErrors[lane] = new StepError(`lane ${lane}'s share failed on the calling thread: ${describe(cause)}`, { cause, stateCorrupted: false });
     }
   }
 
@@ -213,16 +254,24 @@ export class PoolExecutor implements Executor {
     const launch = ++this.#launches[lane]!;
     const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, launch, lingerMs: this.#lingerMs };
     const cancel = (this.#cancels[lane] = new AbortController());
-    this.#pool.run(task, { signal: cancel.signal }).catch((cause: unknown) => this.#lost(lane, launch, cause));
+    this.#taskLive[lane] = true;
+    this.#pool.run(task, { signal: cancel.signal }).then(
+      () => this.#ended(lane, launch), // retired, exited or revoked
+      (cause: unknown) => this.#lost(lane, launch, cause),
+    );
+  }
+
+  #ended(lane: number, launch: number): void {
+    if (launch === this.#launches[lane]) this.#taskLive[lane] = false;
   }
 
   /**
    * A thread ended. piscina queues a task until a thread is ready for it, and when a thread dies
    * while starting it does not start another: a lane task still queued then would never run
    * and a command would wait out its timeout. So when piscina holds tasks it has no thread
-   * for, every lane that has not started is cancelled: its rejection (`#lost`) relaunches it
-   * for the command in flight, or leaves it Gone for the next command to relaunch; either
-   * launch makes piscina start a thread. Checked when a thread ends and when a command starts.
+   * for, every lane that has not started is cancelled: its rejection (`#lost`) hands its share
+   * of the command in flight to the calling thread, and the next command relaunches it, which
+   * makes piscina start a thread. Checked when a thread ends and when a command starts.
    */
   #rescueQueued(): void {
     if (this.#destroyed || this.#pool.queueSize === 0) return;
@@ -234,25 +283,27 @@ export class PoolExecutor implements Executor {
   }
 
   /**
-   * A lane's task rejected: its phase threw, or its thread died (also while idle, e.g. terminated
-   * from outside). A lane lost before it began the command in flight is relaunched for it (once);
-   * otherwise it is Gone, so the next command relaunches it, and the command in flight fails. A synchronous command already counted a throw through the
-   * LaneFailed word, and a task from before a relaunch is old news: both are ignored.
+   * A lane's task rejected: its phase threw, or its thread died (also while idle or starting,
+   * e.g. terminated from outside). A lane lost before it began the command in flight left its
+   * slice untouched: its share is done here and the command goes on. Otherwise it is Gone, so
+   * the next command relaunches it, and the command in flight fails. A synchronous command
+   * already counted a throw through the LaneFailed word, and a task from before a relaunch is
+   * old news: both are ignored.
    */
   #lost(lane: number, launch: number, cause: unknown): void {
     if (launch !== this.#launches[lane] || this.#destroyed) return;
+    this.#taskLive[lane] = false;
     const seq = this.#awaiting;
-    if (seq === 0) return void Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
-    const begun = Atomics.load(this.#control, laneBegunIndex(this.lanes, lane)) === seq;
-    if (!begun && this.#relaunchedFor[lane] !== seq) {
-      // lost before it touched anything (e.g. its thread ended while idle): run it again, once
-      this.#relaunchedFor[lane] = seq;
-      return this.#launch(lane, seq - 1);
-    }
+    if (seq !== 0 && this.#takeOver(Atomics.load(this.#control, Ctl.Phase) as Phase, lane, seq)) return this.#wake();
     Atomics.store(this.#control, Ctl.LaneState + lane, LaneState.Gone);
+    if (seq === 0) return;
     const why = describe(cause instanceof Error && cause.name === 'AbortError' ? cause.cause : cause);
     this.#laneErrors[lane] = new StepError(`worker lane ${lane} failed: ${why}`, { cause, stateCorrupted: false });
-    // wake the coordinator's wait so it sees the failure now
+    this.#wake();
+  }
+
+  /** Wakes the coordinator's wait so it counts the lanes again now. */
+  #wake(): void {
     Atomics.add(this.#control, Ctl.Progress, 1);
     Atomics.notify(this.#control, Ctl.Progress);
   }

@@ -40,23 +40,20 @@ export const Ctl = {
 export const laneDoneIndex = (lanes: number, lane: number): number => Ctl.LaneState + lanes + lane;
 /** Per lane: the Seq of the last command it failed (read by a synchronous wait, which cannot see piscina's rejection). */
 export const laneFailedIndex = (lanes: number, lane: number): number => Ctl.LaneState + 2 * lanes + lane;
-/**
- * Per lane: the Seq of the last command it began, stored before it touches any memory. A lane
- * lost without having begun the command in flight left its slice untouched, so it can be
- * relaunched for that same command.
- */
-export const laneBegunIndex = (lanes: number, lane: number): number => Ctl.LaneState + 3 * lanes + lane;
 /** Per lane: the launch number of the task running it, stored when that task starts. */
-export const laneLaunchIndex = (lanes: number, lane: number): number => Ctl.LaneState + 4 * lanes + lane;
-export const controlLength = (lanes: number): number => Ctl.LaneState + 5 * lanes;
+export const laneLaunchIndex = (lanes: number, lane: number): number => Ctl.LaneState + 3 * lanes + lane;
+export const controlLength = (lanes: number): number => Ctl.LaneState + 4 * lanes;
 
 /**
  * Lane lifecycle. A lane waiting for commands is Idle and may retire itself (Idle -> Gone by
  * CAS) after lingering, so an idle optimizer never keeps the process alive. Before publishing
  * a command the coordinator claims each lane (Idle -> Reserved by CAS): a Reserved lane cannot
- * retire, a Gone lane is relaunched. Both sides use compareExchange, so exactly one wins.
+ * retire. A lane begins a command with Reserved -> Running (CAS) before it touches memory, and
+ * the coordinator may revoke a lane that has not begun (Reserved -> Gone by CAS) and run its
+ * share itself: a lane either begins or is revoked, never both. A Gone lane is relaunched once
+ * its old task has ended (until then the coordinator runs its share).
  */
-export const LaneState = { Gone: 0, Idle: 1, Reserved: 2 } as const;
+export const LaneState = { Gone: 0, Idle: 1, Reserved: 2, Running: 3 } as const;
 
 export const FaultKind = { None: 0, Throw: 1, Exit: 2, Hang: 3 } as const;
 

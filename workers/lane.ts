@@ -7,7 +7,7 @@ import { groupViews } from '../src/arena.js';
 import { kernelSets } from '../src/kernels/index.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, laneBegunIndex, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
 
 export default function runLane({ arena, kernels, lane, lanes, seq, launch, lingerMs }: LaneTask): string {
   const control = arena.control;
@@ -16,7 +16,6 @@ export default function runLane({ arena, kernels, lane, lanes, seq, launch, ling
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
   const done = laneDoneIndex(lanes, lane);
-  const begun = laneBegunIndex(lanes, lane);
   let seen = seq;
   for (;;) {
     if (Atomics.wait(control, Ctl.Seq, seen, lingerMs) === 'timed-out') {
@@ -31,7 +30,9 @@ export default function runLane({ arena, kernels, lane, lanes, seq, launch, ling
       Atomics.store(control, state, LaneState.Gone);
       return 'exited';
     }
-    Atomics.store(control, begun, seen);
+    if (Atomics.compareExchange(control, state, LaneState.Reserved, LaneState.Running) !== LaneState.Reserved) {
+      return 'revoked'; // the coordinator took this command's share over: this task is done
+    }
     try {
       injectedFault(control, lane, phase);
       if (phase !== Phase.Warm) runPhase(kernelSet, phase, arena, views, lane);
