@@ -62,6 +62,7 @@ await optimizer.close();
 
 const rates = windows.map((w) => w.steps);
 const steady = rates.slice(1);
+const afterTimeout = rates.slice(Math.ceil(stepTimeoutMs / 1000));
 const lines = [
   `# Soak: ${total} steps in ${seconds} s`,
   '',
@@ -74,7 +75,7 @@ const lines = [
   '',
   `First window (threads starting) ${rates[0]!.toFixed(0)} steps/s. After it: slowest window ${Math.min(...steady).toFixed(0)} steps/s, ` +
     `median ${median(steady).toFixed(0)} steps/s (slowest / median ${(Math.min(...steady) / median(steady)).toFixed(2)}); ` +
-    `after the timeout had elapsed: median ${median(rates.slice(Math.ceil(stepTimeoutMs / 1000))).toFixed(0)} steps/s. ` +
+    (afterTimeout.length > 0 ? `after the timeout had elapsed: median ${median(afterTimeout).toFixed(0)} steps/s. ` : 'the run ended before the timeout. ') +
     `RSS ${rssStart.toFixed(0)} MiB at build, ${windows[0]!.rssMiB.toFixed(0)} MiB after 1 s, ${windows.at(-1)!.rssMiB.toFixed(0)} MiB at the end.`,
 ];
 console.log(lines.join('\n'));
