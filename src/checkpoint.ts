@@ -17,14 +17,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { writeFileAtomically } from './atomic-file.js';
-import type { DType } from './dtype.js';
+import { shapeSize, type DType } from './dtype.js';
 import {
   dtypeOf,
   encodeHeader,
   headerLengthOf,
   parseHeader,
   SafetensorsError,
-  shapeSize,
   tensorData,
   type SafetensorsHeader,
   type Tensor,

@@ -2,6 +2,11 @@
 export type DType = 'float32' | 'float64';
 export type FloatArray = Float32Array | Float64Array;
 
+/** Elements in an array of this shape (1 for a scalar's empty shape). */
+export function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
 export function bytesPerElement(dtype: DType): number {
   return dtype === 'float32' ? 4 : 8;
 }

@@ -149,7 +149,7 @@ export class RMSprop {
     if (this.#built !== null) {
       throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
     }
-    if (varList !== undefined && !(Array.isArray(varList) && varList.every((v) => v instanceof Variable))) {
+    if (varList !== undefined && !isVariableArray(varList)) {
       throw new TypeError('excludeFromWeightDecay: `varList` must be an array of Variables');
     }
     if (varNames !== undefined && !(Array.isArray(varNames) && varNames.every((n) => typeof n === 'string'))) {

@@ -106,6 +106,7 @@ export const DEFAULT_KERNELS: KernelName = 'wasm';
  */
 export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'>;
 export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes', 'threadIdleMs'];
+const isRuntimeOption = (key: string): boolean => (RUNTIME_OPTIONS as readonly string[]).includes(key);
 
 /**
  * The most worker threads an optimizer may start: 4 per core, at least 16. More threads than
@@ -258,7 +259,7 @@ export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Obj
 /** The runtime argument of fromConfig/load: runtime options only. */
 export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
   if (runtime === null || typeof runtime !== 'object') throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
-  const other = Object.keys(runtime).filter((key) => !(RUNTIME_OPTIONS as readonly string[]).includes(key));
+  const other = Object.keys(runtime).filter((key) => !isRuntimeOption(key));
   if (other.length > 0) {
     throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`);
   }
@@ -280,7 +281,7 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
   }
-  const runtime = Object.keys(config).filter((key) => (RUNTIME_OPTIONS as readonly string[]).includes(snakeToCamel(key)));
+  const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
   if (runtime.length > 0) {
     throw new TypeError(
       `fromConfig: ${runtime.map((k) => `'${k}'`).join(', ')} ${runtime.length > 1 ? 'are runtime options' : 'is a runtime option'} of this ` +

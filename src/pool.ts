@@ -53,6 +53,13 @@ export class PoolExecutor implements Executor {
   readonly #launches: number[];
   /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile fails it. */
   #awaiting = 0;
+  /**
+   * Bounds an asynchronous phase: re-armed (`refresh`) and ref'd when a phase starts, unref'd
+   * when it settles — one timer for the pool's life, nothing allocated or queued per phase.
+   */
+  #watchdog: NodeJS.Timeout | null = null;
+  /** The seq of the phase whose time ran out. */
+  #expired = 0;
   /** Per lane: its current task has not ended yet (so it must not be relaunched: two tasks would share a lane). */
   readonly #taskLive: boolean[];
   /** Per lane: the calling thread runs its share of the command being published. */
@@ -311,23 +318,19 @@ export class PoolExecutor implements Executor {
   /**
    * Waits until every lane has completed command `seq` or failed. Even after a failure it waits
    * for the others to settle, so no lane is still working when the next command is published.
-   * The bound is one timer for the whole phase, cleared when the phase settles (a timeout given
-   * to each Atomics.waitAsync would stay queued in Node until it expires: a long run would pile
-   * up millions of them). The timer also keeps the process alive while the phase is in flight.
+   * The bound is the pool's one watchdog timer, re-armed for the phase (a timeout given to each
+   * Atomics.waitAsync would stay queued in Node until it expires: a long run would pile up
+   * millions of them). The timer also keeps the process alive while the phase is in flight.
    */
   async #awaitLanes(phase: Phase, seq: number): Promise<void> {
-    let expired = false;
-    const watchdog = setTimeout(() => {
-      expired = true;
-      Atomics.notify(this.#control, Ctl.Progress); // wakes the wait below
-    }, this.#timeoutMs);
     this.#awaiting = seq;
+    this.#armWatchdog();
     try {
       for (;;) {
         const progress = Atomics.load(this.#control, Ctl.Progress);
         const settled = this.#tally(phase, seq, false);
         if (settled === this.lanes) return this.#throwIfFailed();
-        if (expired) {
+        if (this.#expired === seq) {
           await this.#destroy();
           throw this.#timedOut(phase, settled);
         }
@@ -336,8 +339,21 @@ export class PoolExecutor implements Executor {
       }
     } finally {
       this.#awaiting = 0;
-      clearTimeout(watchdog);
+      this.#watchdog?.unref(); // armed but idle: it neither keeps the process alive nor fires a phase
     }
+  }
+
+  #armWatchdog(): void {
+    if (this.#watchdog === null) {
+      this.#watchdog = setTimeout(() => {
+        if (this.#awaiting === 0) return; // fired after its phase settled
+        this.#expired = this.#awaiting;
+        Atomics.notify(this.#control, Ctl.Progress); // wakes #awaitLanes
+      }, this.#timeoutMs);
+    } else {
+      this.#watchdog.refresh();
+    }
+    this.#watchdog.ref();
   }
 
   injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void {
@@ -357,6 +373,7 @@ export class PoolExecutor implements Executor {
 
   async #destroy(): Promise<void> {
     this.#destroyed = true;
+    if (this.#watchdog !== null) clearTimeout(this.#watchdog);
     // terminates every thread, also one stuck in a kernel
     await this.#pool.destroy();
   }

@@ -6,6 +6,7 @@
  * writer (src/checkpoint.ts) share them with the in-memory codec, and every promise a header
  * makes is checked before anything is allocated for or read from it.
  */
+import { shapeSize } from './dtype.js';
 
 export type SafetensorsDType = 'F32' | 'F64' | 'I64';
 export type TensorData = Float32Array | Float64Array | BigInt64Array;
@@ -177,8 +178,4 @@ function checkEntry(what: string, name: string, entry: unknown, dataLength: numb
   const shape = e.shape as number[];
   if ((end - begin) !== shapeSize(shape) * BYTES[dtype]) return fail(`has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
   return { name, dtype, shape, begin, end };
-}
-
-export function shapeSize(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
 }

@@ -3,7 +3,7 @@
  * array per variable and slot, in Keras's order and names. Pure layout and checks, shared by
  * the state getter, checkpoints and state dicts, so a refused file or dict changes nothing.
  */
-import type { DType } from './dtype.js';
+import { shapeSize, type DType } from './dtype.js';
 import { quote } from './errors.js';
 import type { Field } from './layout.js';
 
@@ -59,7 +59,7 @@ export function counterNames(learningRateVariable: boolean): string[] {
 export function stateLayout(learningRateVariable: boolean, slots: readonly SlotOwner[]): StateEntry[] {
   return [
     ...counterNames(learningRateVariable).map((name) => ({ name, length: 1 })),
-    ...slots.map(({ name, shape }) => ({ name, length: shape.reduce((n, d) => n * d, 1) })),
+    ...slots.map(({ name, shape }) => ({ name, length: shapeSize(shape) })),
   ];
 }
 

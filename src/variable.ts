@@ -1,4 +1,4 @@
-import { arrayConstructor, isDType, type DType, type FloatArray } from './dtype.js';
+import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from './dtype.js';
 
 export interface VariableOptions {
   /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
@@ -55,7 +55,7 @@ export class Variable {
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new TypeError(`Variable '${this.name}': \`shape\` must be an array of non-negative integers`);
     }
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = shapeSize(shape);
     if (size !== init.length) {
       throw new RangeError(
         `Variable '${this.name}': shape [${shape.join(', ')}] holds ${size} values but init has ${init.length}`,

@@ -9,7 +9,6 @@ import {
   closeSync,
   ftruncateSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -18,29 +17,19 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
-import { CheckpointError, readCheckpoint, RMSprop, Variable, type RMSpropOptions } from '../dist/src/index.js';
+import { describe, expect, it } from 'vitest';
+import { CheckpointError, readCheckpoint, RMSprop, type RMSpropOptions } from '../dist/src/index.js';
 import { decodeSafetensors, encodeHeader, encodeSafetensors } from '../dist/src/safetensors.js';
 import { bytesOf } from './helpers/compare.js';
 import { randomValues } from './helpers/state.js';
+import { checkpointDirectory } from './helpers/files.js';
+import { grads, model } from './helpers/checkpoint-model.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rmsprop-pool-checkpoint-files-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const fresh = (): string => join(dir, `ck${files++}.safetensors`);
+const { dir, fresh } = checkpointDirectory('checkpoint-files');
 
-const SHAPES = [
-  { name: 'dense/kernel', shape: [30, 40], dtype: 'float32' as const },
-  { name: 'dense/bias', shape: [40], dtype: 'float32' as const },
-  { name: 'head', shape: [7], dtype: 'float64' as const },
-];
-const model = (seed = 1) =>
-  SHAPES.map((s, i) => new Variable(randomValues(s.shape.reduce((a, b) => a * b, 1), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }));
-const grads = (step: number) => SHAPES.map((s, i) => randomValues(s.shape.reduce((a, b) => a * b, 1), 100 * step + i));
 /** Momentum and centering: every kind of slot, so every tensor position of a real file is covered. */
 const OPTIONS: RMSpropOptions = { workers: 0, momentum: 0.9, centered: true, useEma: true };
 

@@ -3,30 +3,20 @@
  * safetensors layout, writes are atomic, and a damaged or mismatched file is refused with a
  * clear error before anything changes.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readCheckpoint, RMSprop, SafetensorsError, schedules, Variable, type RMSpropOptions } from '../dist/src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../dist/src/safetensors.js';
 import { expectExact } from './helpers/compare.js';
 import { loadCase, setUp } from './helpers/keras-cases.js';
 import { randomValues, snapshot } from './helpers/state.js';
+import { checkpointDirectory } from './helpers/files.js';
+import { grads, model } from './helpers/checkpoint-model.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'rmsprop-pool-checkpoint-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const fresh = (): string => join(dir, `ck${files++}.safetensors`);
+const { dir, fresh } = checkpointDirectory('checkpoint');
 
-const SHAPES = [
-  { name: 'dense/kernel', shape: [30, 40], dtype: 'float32' as const },
-  { name: 'dense/bias', shape: [40], dtype: 'float32' as const },
-  { name: 'head', shape: [7], dtype: 'float64' as const },
-];
-const model = (seed = 1) =>
-  SHAPES.map((s, i) => new Variable(randomValues(s.shape.reduce((a, b) => a * b, 1), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }));
-const grads = (step: number) => SHAPES.map((s, i) => randomValues(s.shape.reduce((a, b) => a * b, 1), 100 * step + i));
 
 const OPTIONS: Array<[string, RMSpropOptions]> = [
   ['defaults', {}],

@@ -4,26 +4,18 @@
  * closes holds no threads once idle.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RMSprop, Variable, type StepError } from '../dist/src/index.js';
 import { writeCheckpointFile } from '../dist/src/checkpoint.js';
 import { randomValues, snapshot } from './helpers/state.js';
+import { checkpointDirectory } from './helpers/files.js';
+import { injectFault } from './helpers/faults.js';
 
-interface FaultHook {
-  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void;
-}
-const injectFault = (opt: RMSprop, ...args: Parameters<FaultHook['_injectFault']>): void =>
-  (opt as unknown as FaultHook)._injectFault(...args);
 
-const dir = mkdtempSync(join(tmpdir(), 'rmsprop-pool-reliability-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const fresh = (): string => join(dir, `ck${files++}.safetensors`);
+const { fresh } = checkpointDirectory('reliability');
 
 const SIZE = 6000; // several chunks, so both lanes have work
 const model = (name = 'w') => [new Variable(randomValues(SIZE, 7), { name })];
@@ -67,6 +59,32 @@ describe('a long run', () => {
     } finally {
       Atomics.waitAsync = original;
     }
+  });
+});
+
+describe('a run longer than stepTimeoutMs', () => {
+  it('steps for over three timeouts, with a pause longer than one, without a spurious timeout or anything left behind', async () => {
+    const TIMEOUT = 1000;
+    const vars = model();
+    const opt = new RMSprop({ workers: 2, clipnorm: 1, stepTimeoutMs: TIMEOUT });
+    await opt.apply(gradient(1), vars);
+    let steps = 0;
+    for (; steps < 10; steps++) await opt.step(); // the threads have started
+    const baseline = resources();
+    const run = async (ms: number) => {
+      for (const started = performance.now(); performance.now() - started < ms; steps++) await opt.step();
+    };
+    await run(1.5 * TIMEOUT);
+    await new Promise((resolve) => setTimeout(resolve, 1.3 * TIMEOUT)); // the watchdog fires while no phase is in flight
+    await run(1.5 * TIMEOUT);
+    expect(resources()).toEqual(baseline);
+    const reference = model();
+    const inline = new RMSprop({ workers: 0, clipnorm: 1 });
+    await inline.apply(gradient(1), reference);
+    for (let i = 0; i < steps; i++) await inline.step();
+    expect(opt.iterations).toBe(steps + 1);
+    expect(snapshot(opt, vars).equals(snapshot(inline, reference))).toBe(true);
+    await opt.close();
   });
 });
 

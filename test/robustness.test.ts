@@ -7,13 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
+import { injectFault } from './helpers/faults.js';
 
-/** The optimizer's internal test hook (stripped from the published types). */
-interface FaultHook {
-  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void;
-}
-const injectFault = (opt: RMSprop, ...args: Parameters<FaultHook['_injectFault']>): void =>
-  (opt as unknown as FaultHook)._injectFault(...args);
 
 const SIZE = 6000; // several chunks, so both lanes have work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];

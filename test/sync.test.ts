@@ -5,12 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable, type RMSpropOptions } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
+import { injectFault } from './helpers/faults.js';
 
-interface FaultHook {
-  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void;
-}
-const injectFault = (opt: RMSprop, ...args: Parameters<FaultHook['_injectFault']>): void =>
-  (opt as unknown as FaultHook)._injectFault(...args);
 const turn = (ms = 100) => new Promise((resolve) => setTimeout(resolve, ms)); // lets the pool's threads start
 
 const SIZES = [5000, 1234, 3];
