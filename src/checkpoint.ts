@@ -207,9 +207,7 @@ export function checkCheckpoint(
   path: string,
   expected: { counters: readonly string[]; variables: readonly ArraySpec[] | undefined; slots: readonly ArraySpec[] | undefined },
 ): void {
-  const fail = (why: string): never => {
-    throw new CheckpointError(`checkpoint '${path}': ${why}`);
-  };
+  const fail = failure(path);
   const { counters } = expected;
   checkpoint.state.slice(0, counters.length).forEach((a, i) => {
     if (a.name !== counters[i]) fail(`state array ${i} is '${a.name}', expected '${counters[i]}'`);

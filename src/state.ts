@@ -3,7 +3,8 @@
  * array per variable and slot, in Keras's order and names. Pure layout and checks, shared by
  * the state getter, checkpoints and state dicts, so a refused file or dict changes nothing.
  */
-import { shapeSize, type DType } from './dtype.js';
+import type { ArraySpec } from './checkpoint.js';
+import { shapeSize } from './dtype.js';
 import { quote } from './errors.js';
 import type { Field } from './layout.js';
 
@@ -16,21 +17,15 @@ export const SLOT_ORDER: ReadonlyArray<readonly [Field, string]> = [
   ['averageGradient', 'average_gradient'],
 ];
 
-/** What names a slot: a variable's name, shape and dtype. */
-export interface SlotOwner {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: DType;
-}
-
-export interface SlotSpec extends SlotOwner {
+/** A slot array: its name, shape and dtype (from its variable's), and where it lives. */
+export interface SlotSpec extends ArraySpec {
   readonly field: Field;
   /** The position of its variable in the list it was derived from. */
   readonly index: number;
 }
 
 /** Every slot array `fields` give `variables`, in Keras's order, named as Keras names them. */
-export function slotSpecs(fields: readonly Field[], variables: readonly SlotOwner[]): SlotSpec[] {
+export function slotSpecs(fields: readonly Field[], variables: readonly ArraySpec[]): SlotSpec[] {
   return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([field, suffix]) =>
     variables.map((v, index) => ({ field, index, name: `${v.name}_${suffix}`, shape: v.shape, dtype: v.dtype })),
   );
@@ -56,7 +51,7 @@ export function counterNames(learningRateVariable: boolean): string[] {
 }
 
 /** Name and length of every state entry: the counters, then the slots. */
-export function stateLayout(learningRateVariable: boolean, slots: readonly SlotOwner[]): StateEntry[] {
+export function stateLayout(learningRateVariable: boolean, slots: readonly ArraySpec[]): StateEntry[] {
   return [
     ...counterNames(learningRateVariable).map((name) => ({ name, length: 1 })),
     ...slots.map(({ name, shape }) => ({ name, length: shapeSize(shape) })),
