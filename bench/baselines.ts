@@ -9,7 +9,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { tfjsRmsprop, type TfjsRmsprop } from '../src/cli/tfjs-baseline.js';
 
 const R = Math.fround;
-const lr = R(0.001), rho = R(0.9), oneMinusRho = R(0.1), eps = R(1e-7); // prettier-ignore
+const lr = R(0.001),
+  rho = R(0.9),
+  oneMinusRho = R(0.1),
+  eps = R(1e-7);
 
 export interface NaiveState {
   value: Float32Array;
@@ -43,8 +46,18 @@ export function naiveBasic({ value: p, grad: g, velocity: v }: NaiveState): void
 }
 
 /** The `full` variant (global norm clipping, centred, momentum, EMA) as two plain loops. */
-export function naiveFull({ value: p, grad: g, velocity: v, momentum: m, averageGradient: mg, average: a }: NaiveState): void {
-  const clip = R(1), momentum = R(0.9), ema = R(0.99), emaOneMinus = R(1 - 0.99); // prettier-ignore
+export function naiveFull({
+  value: p,
+  grad: g,
+  velocity: v,
+  momentum: m,
+  averageGradient: mg,
+  average: a,
+}: NaiveState): void {
+  const clip = R(1),
+    momentum = R(0.9),
+    ema = R(0.99),
+    emaOneMinus = R(1 - 0.99);
   let squares = 0;
   for (let i = 0; i < g.length; i++) squares += R(g[i]! * g[i]!);
   const norm = R(Math.sqrt(R(squares)));

@@ -13,7 +13,12 @@ export async function copyBandwidth(threads: number, bytes: number, samples: num
   const n = Math.floor(bytes / 4 / threads / 16) * 16;
   const src = new Float32Array(new SharedArrayBuffer(n * threads * 4)).fill(1);
   const dst = new Float32Array(new SharedArrayBuffer(n * threads * 4));
-  const run = () => Promise.all(Array.from({ length: threads }, (_, t) => pool.run({ src: src.subarray(t * n, (t + 1) * n), dst: dst.subarray(t * n, (t + 1) * n), repeats: 1 })));
+  const run = () =>
+    Promise.all(
+      Array.from({ length: threads }, (_, t) =>
+        pool.run({ src: src.subarray(t * n, (t + 1) * n), dst: dst.subarray(t * n, (t + 1) * n), repeats: 1 }),
+      ),
+    );
   try {
     await run(); // start the threads, touch the pages
     const times: number[] = [];

@@ -33,7 +33,9 @@ interface Window {
 const mib = (bytes: number): number => bytes / 2 ** 20;
 const median = (xs: readonly number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
-  return sorted.length % 2 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  return sorted.length % 2
+    ? sorted[sorted.length >> 1]!
+    : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 };
 
 const variable = new Variable(new Float32Array(params).fill(0.5), { name: 'w' });
@@ -52,7 +54,12 @@ while (windows.length < seconds) {
   const now = performance.now();
   if (now - windowStart >= 1000) {
     const perSecond = (steps * 1000) / (now - windowStart);
-    windows.push({ second: windows.length + 1, steps: perSecond, rssMiB: mib(process.memoryUsage().rss), handles: process.getActiveResourcesInfo().length });
+    windows.push({
+      second: windows.length + 1,
+      steps: perSecond,
+      rssMiB: mib(process.memoryUsage().rss),
+      handles: process.getActiveResourcesInfo().length,
+    });
     windowStart = now;
     steps = 0;
   }
@@ -67,7 +74,7 @@ const lines = [
   `# Soak: ${total} steps in ${seconds} s`,
   '',
   `${params.toLocaleString('en-US')} float32 parameters, workers ${optimizer.workers ?? workers}, stepTimeoutMs ${stepTimeoutMs} ` +
-    `(the run lasts ${(seconds * 1000 / stepTimeoutMs).toFixed(1)} x the timeout), Node ${process.version}.`,
+    `(the run lasts ${((seconds * 1000) / stepTimeoutMs).toFixed(1)} x the timeout), Node ${process.version}.`,
   '',
   '| second | steps/s | RSS MiB | active handles |',
   '|---:|---:|---:|---:|',
@@ -75,9 +82,11 @@ const lines = [
   '',
   `First window (threads starting) ${rates[0]!.toFixed(0)} steps/s. After it: slowest window ${Math.min(...steady).toFixed(0)} steps/s, ` +
     `median ${median(steady).toFixed(0)} steps/s (slowest / median ${(Math.min(...steady) / median(steady)).toFixed(2)}); ` +
-    (afterTimeout.length > 0 ? `after the timeout had elapsed: median ${median(afterTimeout).toFixed(0)} steps/s. ` : 'the run ended before the timeout. ') +
+    (afterTimeout.length > 0
+      ? `after the timeout had elapsed: median ${median(afterTimeout).toFixed(0)} steps/s. `
+      : 'the run ended before the timeout. ') +
     `RSS ${rssStart.toFixed(0)} MiB at build, ${windows[0]!.rssMiB.toFixed(0)} MiB after 1 s, ${windows.at(-1)!.rssMiB.toFixed(0)} MiB at the end.`,
 ];
 console.log(lines.join('\n'));
 mkdirSync('bench/results', { recursive: true });
-writeFileSync(args.out!, lines.join('\n') + '\n');
+writeFileSync(args.out, lines.join('\n') + '\n');

@@ -14,7 +14,7 @@ import { lineChartSvg } from '../src/cli/charts.js';
 import { copyBandwidth } from './roofline.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
-const quick = args.quick!;
+const quick = args.quick;
 const cores = availableParallelism();
 /** The sizes the targets are stated at. */
 const TARGET_SIZE = 5e7;
@@ -28,7 +28,11 @@ const VARIANTS: Record<Variant, { options: RMSpropOptions; bytesPerParameter: nu
   // read value, grad, velocity; write value, velocity
   basic: { options: {}, bytesPerParameter: 20, naive: naiveBasic },
   // norm pass reads grad; update reads grad + 5 arrays and writes those 5
-  full: { options: { centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 }, bytesPerParameter: 48, naive: naiveFull },
+  full: {
+    options: { centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 },
+    bytesPerParameter: 48,
+    naive: naiveFull,
+  },
 };
 
 interface Row {
@@ -111,11 +115,14 @@ for (const size of sizes) {
   log(`measured ${size.toExponential(0)} parameters (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-const find = (size: number, variant: Variant, setup: string) => rows.find((r) => r.size === size && r.variant === variant && r.setup === setup);
+const find = (size: number, variant: Variant, setup: string) =>
+  rows.find((r) => r.size === size && r.variant === variant && r.setup === setup);
 const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? `${(a.medianMs / b.medianMs).toFixed(2)}x` : 'n/a');
 const gparams = (row: Row) => row.size / row.medianMs / 1e6;
 const best = (size: number, variant: Variant) =>
-  rows.filter((r) => r.size === size && r.variant === variant && r.setup.startsWith('workers=')).sort((a, b) => a.medianMs - b.medianMs)[0];
+  rows
+    .filter((r) => r.size === size && r.variant === variant && r.setup.startsWith('workers='))
+    .sort((a, b) => a.medianMs - b.medianMs)[0];
 
 const lines = [
   `# Optimizer step, float32`,
@@ -147,7 +154,7 @@ if (sizes.includes(TARGET_SIZE)) {
     `- basic, workers=1 -> workers=2: ${ratio(find(TARGET_SIZE, 'basic', 'workers=1'), find(TARGET_SIZE, 'basic', 'workers=2'))}`,
   );
 } else {
-  lines.push('- not measured: 5e7 parameters do not fit in this machine\'s memory');
+  lines.push("- not measured: 5e7 parameters do not fit in this machine's memory");
 }
 lines.push(
   '',
@@ -165,18 +172,34 @@ for (const row of rows) {
       `${ratio(find(row.size, row.variant, 'naive JS loop'), row)} | ${row.variant === 'basic' ? ratio(find(row.size, 'basic', 'tfjs-core wasm'), row) : ''} |`,
   );
 }
-lines.push('', `Chart: step${quick ? '-quick' : ''}.svg. Total benchmark time ${((performance.now() - started) / 1000).toFixed(0)} s.`, '');
+lines.push(
+  '',
+  `Chart: step${quick ? '-quick' : ''}.svg. Total benchmark time ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  '',
+);
 
 const name = `step${quick ? '-quick' : ''}`;
 const report = lines.join('\n');
 console.log(report);
 writeFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), report);
-const points = rows.map((r) => ({ parameters: r.size, variant: r.variant, setup: r.setup, gparams: gparams(r), kind: 'measured' }));
+const points = rows.map((r) => ({
+  parameters: r.size,
+  variant: r.variant,
+  setup: r.setup,
+  gparams: gparams(r),
+  kind: 'measured',
+}));
 for (const [threads, gbs] of roofline) {
   for (const variant of Object.keys(VARIANTS) as Variant[]) {
     for (const size of sizes) {
       const setup = `roofline, ${threads} thread${threads > 1 ? 's' : ''}`;
-      points.push({ parameters: size, variant, setup, gparams: (WRITE_ALLOCATE * gbs) / VARIANTS[variant].bytesPerParameter, kind: 'roofline' });
+      points.push({
+        parameters: size,
+        variant,
+        setup,
+        gparams: (WRITE_ALLOCATE * gbs) / VARIANTS[variant].bytesPerParameter,
+        kind: 'roofline',
+      });
     }
   }
 }

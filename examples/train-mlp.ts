@@ -19,7 +19,7 @@ function spiral(perClass: number, seed: number): { x: Float32Array; y: Int32Arra
   for (let c = 0; c < CLASSES; c++) {
     for (let i = 0; i < perClass; i++) {
       const r = i / perClass;
-      const t = (c * 4 + 4 * r) + (random() - 0.5) * 0.4;
+      const t = c * 4 + 4 * r + (random() - 0.5) * 0.4;
       const n = c * perClass + i;
       x[2 * n] = r * Math.sin(t);
       x[2 * n + 1] = r * Math.cos(t);
@@ -97,12 +97,18 @@ function backward(layer: Dense, input: Float32Array, dOut: Float32Array, dInput:
 
 async function train(): Promise<void> {
   const data = spiral(400, 7);
-  const layers = [dense('dense', 2, HIDDEN, 1), dense('dense_1', HIDDEN, HIDDEN, 2), dense('dense_2', HIDDEN, CLASSES, 3)];
+  const layers = [
+    dense('dense', 2, HIDDEN, 1),
+    dense('dense_1', HIDDEN, HIDDEN, 2),
+    dense('dense_2', HIDDEN, CLASSES, 3),
+  ];
   const variables = layers.flatMap((l) => [l.kernel, l.bias]);
   const parameters = variables.reduce((n, v) => n + v.size, 0);
   const optimizer = new RMSprop({ learningRate: 0.001, momentum: 0.5, workers: 'auto' });
   optimizer.build(variables);
-  console.log(`spiral MLP: ${parameters.toLocaleString()} parameters, ${data.y.length} points, optimizer workers: ${optimizer.workers}`);
+  console.log(
+    `spiral MLP: ${parameters.toLocaleString()} parameters, ${data.y.length} points, optimizer workers: ${optimizer.workers}`,
+  );
 
   const activations = [new Float32Array(BATCH * 2), ...layers.map((l) => new Float32Array(BATCH * l.outputs))];
   const deltas = layers.map((l) => new Float32Array(BATCH * l.outputs));
@@ -160,7 +166,9 @@ async function train(): Promise<void> {
     optimizerMs += performance.now() - t;
     window += loss;
     if (step % 15 === 0) {
-      console.log(`step ${String(step).padStart(3)}  loss ${(window / 15).toFixed(4)}  batch accuracy ${((100 * correct) / (15 * BATCH)).toFixed(1)}%`);
+      console.log(
+        `step ${String(step).padStart(3)}  loss ${(window / 15).toFixed(4)}  batch accuracy ${((100 * correct) / (15 * BATCH)).toFixed(1)}%`,
+      );
       window = 0;
       correct = 0;
     }
@@ -190,7 +198,9 @@ async function stepTimes(): Promise<void> {
     }
     times.sort((a, b) => a - b);
     const median = times[times.length >> 1]!;
-    results.push(`workers=${workers} (${optimizer.workers} threads): median ${median.toFixed(1)} ms/step, ${(size / median / 1e6).toFixed(3)} Gparam/s`);
+    results.push(
+      `workers=${workers} (${optimizer.workers} threads): median ${median.toFixed(1)} ms/step, ${(size / median / 1e6).toFixed(3)} Gparam/s`,
+    );
     await optimizer.close();
   }
   console.log(`10M-parameter step (defaults, float32, zero-copy step()):\n  ${results.join('\n  ')}`);

@@ -46,7 +46,12 @@ function sharedFloat64(length: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(Math.max(1, length) * 8)).subarray(0, length);
 }
 
-export function allocateArena(plans: readonly GroupPlan[], fields: readonly Field[], variableCount: number, lanes: number): ArenaDescriptor {
+export function allocateArena(
+  plans: readonly GroupPlan[],
+  fields: readonly Field[],
+  variableCount: number,
+  lanes: number,
+): ArenaDescriptor {
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = fields.length * plan.fieldLength * bytesPerElement(plan.dtype);
     const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);

@@ -84,10 +84,13 @@ export function metadataCrc32(metadata: Readonly<Record<string, string>>): strin
 
 /** The checkpoint's tensors in file order: the state arrays, then the variables under VARIABLE_PREFIX. */
 function tensorsOf(checkpoint: Checkpoint): Tensor[] {
-  const tensor = (prefix: string) => (a: NamedArray): Tensor => {
-    if (shapeSize(a.shape) !== a.data.length) throw new CheckpointError(`array '${a.name}': shape [${a.shape}] does not hold ${a.data.length} values`);
-    return { name: prefix + a.name, dtype: dtypeOf(a.data), shape: a.shape, data: a.data };
-  };
+  const tensor =
+    (prefix: string) =>
+    (a: NamedArray): Tensor => {
+      if (shapeSize(a.shape) !== a.data.length)
+        throw new CheckpointError(`array '${a.name}': shape [${a.shape}] does not hold ${a.data.length} values`);
+      return { name: prefix + a.name, dtype: dtypeOf(a.data), shape: a.shape, data: a.data };
+    };
   return [...checkpoint.state.map(tensor('')), ...(checkpoint.variables ?? []).map(tensor(VARIABLE_PREFIX))];
 }
 
@@ -96,7 +99,11 @@ function tensorsOf(checkpoint: Checkpoint): Tensor[] {
  * every CRC is then the placeholder 00000000, which has the width of a real one, so the header
  * keeps its byte length when the real values replace it.
  */
-function metadataOf(checkpoint: Checkpoint, tensors: readonly Tensor[], crcs: readonly number[] | null): Record<string, string> {
+function metadataOf(
+  checkpoint: Checkpoint,
+  tensors: readonly Tensor[],
+  crcs: readonly number[] | null,
+): Record<string, string> {
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -119,27 +126,32 @@ function checkedChecksums(header: SafetensorsHeader, path: string): Map<string, 
   const m = header.metadata;
   if (m.metadata_crc32 !== undefined) {
     const computed = metadataCrc32(m);
-    if (computed !== m.metadata_crc32) fail(`metadata fails its CRC-32 check (stored ${m.metadata_crc32}, computed ${computed}): the file is damaged`);
+    if (computed !== m.metadata_crc32)
+      fail(`metadata fails its CRC-32 check (stored ${m.metadata_crc32}, computed ${computed}): the file is damaged`);
   }
-  if (m.format !== CHECKPOINT_FORMAT) fail(`not an rmsprop-pool checkpoint (metadata format ${JSON.stringify(m.format)})`);
+  if (m.format !== CHECKPOINT_FORMAT)
+    fail(`not an rmsprop-pool checkpoint (metadata format ${JSON.stringify(m.format)})`);
   if (!READABLE_VERSIONS.includes(m.version!)) {
     fail(`unsupported version ${JSON.stringify(m.version)} (this library reads ${READABLE_VERSIONS.join(' and ')})`);
   }
   if (m.version === '1' && m.checksums === undefined && m.metadata_crc32 === undefined) return null; // written unverifiable
-  if (m.checksums === undefined || m.metadata_crc32 === undefined) fail(`version ${m.version} needs the metadata 'checksums' and 'metadata_crc32'`);
+  if (m.checksums === undefined || m.metadata_crc32 === undefined)
+    fail(`version ${m.version} needs the metadata 'checksums' and 'metadata_crc32'`);
   let stored: unknown;
   try {
     stored = JSON.parse(m.checksums!);
   } catch {
     return fail("metadata 'checksums' is not JSON");
   }
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) fail("metadata 'checksums' is not an object of CRCs");
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored))
+    fail("metadata 'checksums' is not an object of CRCs");
   const checksums = new Map(Object.entries(stored as Record<string, unknown>));
   for (const [name, crc] of checksums) {
-    if (typeof crc !== 'string' || !/^[0-9a-f]{8}$/.test(crc)) fail(`tensor '${name}' has an invalid checksum ${JSON.stringify(crc)}`);
+    if (typeof crc !== 'string' || !/^[0-9a-f]{8}$/.test(crc))
+      fail(`tensor '${name}' has an invalid checksum ${JSON.stringify(crc)}`);
   }
   for (const { name } of header.entries) if (!checksums.has(name)) fail(`tensor '${name}' has no checksum`);
-  if (checksums.size !== header.entries.length) fail('metadata \'checksums\' names tensors the file does not hold');
+  if (checksums.size !== header.entries.length) fail("metadata 'checksums' names tensors the file does not hold");
   return checksums as Map<string, string>;
 }
 
@@ -161,7 +173,8 @@ function planOf(header: SafetensorsHeader, path: string): Plan {
     } catch {
       return fail(`metadata '${key}' is not a JSON list of names`);
     }
-    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) return fail(`metadata '${key}' is not a list of names`);
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+      return fail(`metadata '${key}' is not a list of names`);
     return names.map((name: string) => {
       const t = byName.get(prefix + name) ?? fail(`tensor '${prefix + name}' is listed but missing`);
       byName.delete(prefix + name);
@@ -174,7 +187,8 @@ function planOf(header: SafetensorsHeader, path: string): Plan {
   } catch {
     fail('metadata config is not JSON');
   }
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) fail('metadata config is not a Keras optimizer config');
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    fail('metadata config is not a Keras optimizer config');
   const state = list('state', '');
   const variables = m.variables === undefined ? null : list('variables', VARIABLE_PREFIX);
   if (byName.size > 0) fail(`unexpected tensors ${[...byName.keys()].map((n) => `'${n}'`).join(', ')}`);
@@ -205,7 +219,11 @@ export interface ArraySpec {
 export function checkCheckpoint(
   checkpoint: Checkpoint,
   path: string,
-  expected: { counters: readonly string[]; variables: readonly ArraySpec[] | undefined; slots: readonly ArraySpec[] | undefined },
+  expected: {
+    counters: readonly string[];
+    variables: readonly ArraySpec[] | undefined;
+    slots: readonly ArraySpec[] | undefined;
+  },
 ): void {
   const fail = failure(path);
   const { counters } = expected;
@@ -214,7 +232,8 @@ export function checkCheckpoint(
   });
   const savedSlots = checkpoint.state.slice(counters.length);
   if (expected.variables === undefined || expected.slots === undefined) {
-    if (savedSlots.length > 0 || checkpoint.variables !== null) fail('it holds the state of a built optimizer: pass the model variables to load()');
+    if (savedSlots.length > 0 || checkpoint.variables !== null)
+      fail('it holds the state of a built optimizer: pass the model variables to load()');
     return;
   }
   if (checkpoint.variables !== null) {
@@ -224,13 +243,15 @@ export function checkCheckpoint(
     checkpoint.variables.forEach((saved, i) => expectArray(saved, expected.variables![i]!, fail));
   }
   if (savedSlots.length === 0) return; // saved before build: the slots start at zero
-  if (savedSlots.length !== expected.slots.length) fail(`it holds ${savedSlots.length} slot arrays, these options and variables need ${expected.slots.length}`);
+  if (savedSlots.length !== expected.slots.length)
+    fail(`it holds ${savedSlots.length} slot arrays, these options and variables need ${expected.slots.length}`);
   savedSlots.forEach((saved, i) => expectArray(saved, expected.slots![i]!, fail));
 }
 
 function expectArray(saved: NamedArray, { name, shape, dtype }: ArraySpec, fail: (why: string) => never): void {
   if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
-  if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i])) fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
+  if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i]))
+    fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
   if (!(saved.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) fail(`'${name}' is not ${dtype}`);
 }
 
@@ -264,13 +285,15 @@ async function writeContents(file: FileHandle, checkpoint: Checkpoint, tensors: 
   }
   const header = encodeHeader(metadataOf(checkpoint, tensors, crcs), tensors);
   if (header.length !== placeholder.length) {
-    throw new Error(`internal: the final header (${header.length} bytes) differs from its placeholder (${placeholder.length})`);
+    throw new Error(
+      `internal: the final header (${header.length} bytes) differs from its placeholder (${placeholder.length})`,
+    );
   }
   await writeFully(file, header, 0);
 }
 
 async function writeFully(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
+  for (let done = 0; done < bytes.length;) {
     const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
     if (bytesWritten === 0) throw new Error(`writing a checkpoint: the file took 0 of ${bytes.length - done} bytes`);
     done += bytesWritten;
@@ -296,26 +319,42 @@ export async function readCheckpointFile(path: string): Promise<Checkpoint> {
     for (const entry of header.entries) {
       data.set(entry.name, await readTensor(file, entry, 8 + headerLength, checksums?.get(entry.name) ?? null, path));
     }
-    const arrays = (list: Plan['state']): NamedArray[] => list.map(([name, entry]) => ({ name, shape: entry.shape, data: data.get(entry.name)! }));
-    return { config: plan.config, state: arrays(plan.state), variables: plan.variables === null ? null : arrays(plan.variables) };
+    const arrays = (list: Plan['state']): NamedArray[] =>
+      list.map(([name, entry]) => ({ name, shape: entry.shape, data: data.get(entry.name)! }));
+    return {
+      config: plan.config,
+      state: arrays(plan.state),
+      variables: plan.variables === null ? null : arrays(plan.variables),
+    };
   } finally {
     await file.close();
   }
 }
 
 /** One tensor into its own, aligned array, read in bounded pieces while its CRC-32 is chained, then verified. */
-async function readTensor(file: FileHandle, entry: TensorEntry, dataStart: number, stored: string | null, path: string): Promise<TensorData> {
+async function readTensor(
+  file: FileHandle,
+  entry: TensorEntry,
+  dataStart: number,
+  stored: string | null,
+  path: string,
+): Promise<TensorData> {
   const bytes = new Uint8Array(entry.end - entry.begin);
   let crc = 0;
-  for (let done = 0; done < bytes.length; ) {
+  for (let done = 0; done < bytes.length;) {
     const length = Math.min(READ_PIECE_BYTES, bytes.length - done);
     const { bytesRead } = await file.read(bytes, done, length, dataStart + entry.begin + done);
-    if (bytesRead === 0) failure(path)(`the file is truncated: it ends inside tensor '${entry.name}' (read ${done} of its ${bytes.length} bytes)`);
+    if (bytesRead === 0)
+      failure(path)(
+        `the file is truncated: it ends inside tensor '${entry.name}' (read ${done} of its ${bytes.length} bytes)`,
+      );
     crc = crc32(bytes.subarray(done, done + bytesRead), crc);
     done += bytesRead;
   }
   if (stored !== null && hex(crc) !== stored) {
-    failure(path)(`tensor '${entry.name}' fails its CRC-32 check (stored ${stored}, computed ${hex(crc)}): the file is damaged`);
+    failure(path)(
+      `tensor '${entry.name}' fails its CRC-32 check (stored ${stored}, computed ${hex(crc)}): the file is damaged`,
+    );
   }
   return tensorData(entry.dtype, bytes);
 }
@@ -323,9 +362,12 @@ async function readTensor(file: FileHandle, entry: TensorEntry, dataStart: numbe
 /** `length` bytes at `position`, or a SafetensorsError saying the file is truncated. */
 async function readExactly(file: FileHandle, length: number, position: number, path: string): Promise<Uint8Array> {
   const bytes = new Uint8Array(length);
-  for (let done = 0; done < length; ) {
+  for (let done = 0; done < length;) {
     const { bytesRead } = await file.read(bytes, done, Math.min(READ_PIECE_BYTES, length - done), position + done);
-    if (bytesRead === 0) throw new SafetensorsError(`checkpoint '${path}' is truncated: it ends at byte ${position + done}, inside its header`);
+    if (bytesRead === 0)
+      throw new SafetensorsError(
+        `checkpoint '${path}' is truncated: it ends at byte ${position + done}, inside its header`,
+      );
     done += bytesRead;
   }
   return bytes;

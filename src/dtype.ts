@@ -34,5 +34,7 @@ export function isDType(x: unknown): x is DType {
 
 /** A typed array of `dtype` over (shared) memory. */
 export function viewOf(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, length: number): FloatArray {
-  return dtype === 'float32' ? new Float32Array(buffer, byteOffset, length) : new Float64Array(buffer, byteOffset, length);
+  return dtype === 'float32'
+    ? new Float32Array(buffer, byteOffset, length)
+    : new Float64Array(buffer, byteOffset, length);
 }

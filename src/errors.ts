@@ -14,7 +14,8 @@ export function quote(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   let shown: string;
   if (typeof value === 'string') shown = JSON.stringify(value);
-  else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value == null) shown = String(value);
+  else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value == null)
+    shown = String(value);
   else if (typeof value === 'function') shown = `[function ${value.name || 'anonymous'}]`;
   else shown = Object.prototype.toString.call(value);
   return `${shown} (${type})`;

@@ -63,7 +63,12 @@ export const MAX_SEGMENT_BYTES = 65536 * SEGMENT_GRANULE_BYTES;
  * so kernels see one memory and `Variable.value` stays one view). A variable that cannot fit
  * in a segment on its own is refused by name.
  */
-export function planGroups(variables: readonly VariableShape[], lanes: number, fieldCount: number, maxSegmentBytes: number): GroupPlan[] {
+export function planGroups(
+  variables: readonly VariableShape[],
+  lanes: number,
+  fieldCount: number,
+  maxSegmentBytes: number,
+): GroupPlan[] {
   const dtypes = [...new Set(variables.map((v) => v.dtype))];
   const plans: GroupPlan[] = [];
   for (const dtype of dtypes) {
@@ -71,7 +76,15 @@ export function planGroups(variables: readonly VariableShape[], lanes: number, f
     let members: number[] = [];
     let cursor = 0;
     const close = (): void => {
-      if (members.length > 0) plans.push(planGroup(dtype, members, members.map((i) => variables[i]!.size), lanes));
+      if (members.length > 0)
+        plans.push(
+          planGroup(
+            dtype,
+            members,
+            members.map((i) => variables[i]!.size),
+            lanes,
+          ),
+        );
       members = [];
       cursor = 0;
     };

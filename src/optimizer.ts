@@ -10,7 +10,12 @@ import { quote, StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import { fieldsFor, planGroups, type Field } from './layout.js';
 import { prepareKernels, type KernelName } from './kernels/index.js';
-import { currentLearningRate, learningRateConfig, learningRateSource, type LearningRateSource } from './learning-rate.js';
+import {
+  currentLearningRate,
+  learningRateConfig,
+  learningRateSource,
+  type LearningRateSource,
+} from './learning-rate.js';
 import {
   checkRuntimeOptions,
   isLearningRate,
@@ -114,7 +119,9 @@ export class RMSprop {
 
   set learningRate(value: LearningRate) {
     if (!isLearningRate(value)) {
-      throw new TypeError(`learningRate must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(value)}`);
+      throw new TypeError(
+        `learningRate must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(value)}`,
+      );
     }
     if (typeof value !== 'number') {
       this.#learningRate = learningRateSource(value);
@@ -144,7 +151,10 @@ export class RMSprop {
   }
 
   /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
-  excludeFromWeightDecay({ varList, varNames }: { varList?: readonly Variable[]; varNames?: readonly string[] } = {}): void {
+  excludeFromWeightDecay({
+    varList,
+    varNames,
+  }: { varList?: readonly Variable[]; varNames?: readonly string[] } = {}): void {
     this.#assertUsable();
     if (this.#built !== null) {
       throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
@@ -171,7 +181,8 @@ export class RMSprop {
   build(variables: readonly Variable[]): void {
     this.#assertUsable();
     if (this.#built !== null && isVariableArray(variables)) {
-      const same = variables.length === this.#built.variables.length && variables.every((v) => this.#built!.index.has(v));
+      const same =
+        variables.length === this.#built.variables.length && variables.every((v) => this.#built!.index.has(v));
       if (same) return;
       throw new Error(`optimizer '${this.name}' is already built with ${this.#built.variables.length} other variables`);
     }
@@ -188,7 +199,9 @@ export class RMSprop {
     this.#initScalars(arena, variables);
     const views = arena.groups.map(groupViews);
     const executor: Executor =
-      lanes > 0 ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs, o.threadIdleMs) : new InlineExecutor(arena, views, o.kernels);
+      lanes > 0
+        ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs, o.threadIdleMs)
+        : new InlineExecutor(arena, views, o.kernels);
     const built: Built = {
       variables: [...variables],
       index: new Map(variables.map((v, i) => [v, i])),
@@ -219,7 +232,10 @@ export class RMSprop {
     const first = new Map<string, number>();
     variables.forEach((v, i) => {
       const j = first.get(v.name);
-      if (j !== undefined) throw new Error(`${what}: variables ${j} and ${i} are both named '${v.name}'; names must be unique (checkpoints key arrays by name)`);
+      if (j !== undefined)
+        throw new Error(
+          `${what}: variables ${j} and ${i} are both named '${v.name}'; names must be unique (checkpoints key arrays by name)`,
+        );
       first.set(v.name, i);
     });
     for (const v of variables) v.assertAvailableTo(this);
@@ -269,7 +285,9 @@ export class RMSprop {
     this.#assertUsable();
     this.#assertIdle('finalizeVariableValues');
     if (variables !== undefined && !isVariableArray(variables)) {
-      throw new TypeError(`finalizeVariableValues: \`variables\` must be an array of Variable, got ${quote(variables)}`);
+      throw new TypeError(
+        `finalizeVariableValues: \`variables\` must be an array of Variable, got ${quote(variables)}`,
+      );
     }
     if (!this.#options.useEma || this.#built === null) return;
     const built = this.#built;
@@ -287,7 +305,7 @@ export class RMSprop {
   getConfig(): KerasConfig {
     const config: KerasConfig = {};
     for (const spec of KERAS_OPTIONS) {
-      config[camelToSnake(spec.option)] = this.#options[spec.option as keyof ResolvedOptions];
+      config[camelToSnake(spec.option)] = this.#options[spec.option];
       if (spec.option === 'name') config.learning_rate = learningRateConfig(this.#learningRate, this.#steps);
     }
     return config;
@@ -329,8 +347,10 @@ export class RMSprop {
    */
   save(path: string, { variables = false }: { variables?: boolean } = {}): Promise<void> {
     return this.#serialized(async () => {
-      if (typeof path !== 'string' || path.length === 0) throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
-      if (typeof variables !== 'boolean') throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(variables)}`);
+      if (typeof path !== 'string' || path.length === 0)
+        throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
+      if (typeof variables !== 'boolean')
+        throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(variables)}`);
       const built = this.#built;
       if (variables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
       await writeCheckpointFile(path, {
@@ -340,7 +360,10 @@ export class RMSprop {
           shape: v.shape,
           data: v.name === 'iteration' ? BigInt64Array.of(BigInt(this.#steps)) : v.value,
         })),
-        variables: variables && built !== null ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value })) : null,
+        variables:
+          variables && built !== null
+            ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value }))
+            : null,
       });
     });
   }
@@ -478,7 +501,7 @@ export class RMSprop {
     for (let i = 0; i < built.variables.length; i++) params[i * VP.Stride + VP.HasGrad] = 0;
     grads.forEach((g, k) => {
       if (g === null || g === undefined) return;
-      const v = variables![k]!;
+      const v = variables[k]!;
       params[indices[k]! * VP.Stride + VP.HasGrad] = 1;
       if (g !== v.grad) v.grad!.set(g);
     });
@@ -523,7 +546,8 @@ export class RMSprop {
     const s = built.arena.scalars;
     const k = o.gradientAccumulationSteps ?? 0;
     const lr = currentLearningRate(this.#learningRate, this.#steps);
-    const accumMode = k === 0 ? AccumMode.Off : (this.#steps + 1) % k === 0 ? AccumMode.ApplyAccumulated : AccumMode.Accumulate;
+    const accumMode =
+      k === 0 ? AccumMode.Off : (this.#steps + 1) % k === 0 ? AccumMode.ApplyAccumulated : AccumMode.Accumulate;
     const updating = accumMode !== AccumMode.Accumulate;
     const iterations = this.iterations;
     const emaMomentum = iterations === 0 ? 0 : Math.fround(o.emaMomentum);
@@ -552,7 +576,9 @@ export class RMSprop {
     const error = new StepError(
       `step ${this.#steps + 1} of optimizer '${this.name}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
         `${cause instanceof Error ? cause.message : String(cause)}` +
-        (corrupted ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)' : '; nothing was changed'),
+        (corrupted
+          ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)'
+          : '; nothing was changed'),
       { cause, stateCorrupted: corrupted },
     );
     if (corrupted) this.#broken = error;
@@ -627,7 +653,10 @@ export class RMSprop {
 
   #requireBuilt(what: string): Built {
     this.#assertUsable();
-    if (this.#built === null) throw new Error(`${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`);
+    if (this.#built === null)
+      throw new Error(
+        `${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`,
+      );
     return this.#built;
   }
 
@@ -638,12 +667,16 @@ export class RMSprop {
 
   /** A synchronous step must not touch gradients or state that a queued call is about to use. */
   #assertNothingPending(): void {
-    this.#assertIdle(`optimizer '${this.name}'`, 'a synchronous step cannot overtake pending apply()/step() calls; await them first');
+    this.#assertIdle(
+      `optimizer '${this.name}'`,
+      'a synchronous step cannot overtake pending apply()/step() calls; await them first',
+    );
   }
 
   #assertUsable(): void {
     if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
-    if (this.#broken !== null) throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
+    if (this.#broken !== null)
+      throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
   }
 }
 
@@ -660,7 +693,12 @@ function slotOf(built: Built, i: number, field: Field): FloatArray | null {
 
 /** The arrays the options need: value, grad, velocity, then the optional slots. */
 function fieldsOf(o: ResolvedOptions): Field[] {
-  return fieldsFor({ momentum: o.momentum > 0, centered: o.centered, ema: o.useEma, accumulation: Boolean(o.gradientAccumulationSteps) });
+  return fieldsFor({
+    momentum: o.momentum > 0,
+    centered: o.centered,
+    ema: o.useEma,
+    accumulation: Boolean(o.gradientAccumulationSteps),
+  });
 }
 
 function clipModeOf(o: ResolvedOptions): number {
@@ -674,4 +712,3 @@ function clipModeOf(o: ResolvedOptions): number {
 export function rmsprop(options: RMSpropOptions = {}): RMSprop {
   return new RMSprop(options);
 }
-

@@ -104,8 +104,17 @@ export const DEFAULT_KERNELS: KernelName = 'wasm';
  * Options of this library (not Keras's): how the update runs, never what it computes. They
  * belong to the caller: a Keras config or a checkpoint never sets them.
  */
-export type RuntimeOptions = Pick<RMSpropOptions, 'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'>;
-export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = ['workers', 'stepTimeoutMs', 'kernels', 'maxSegmentBytes', 'threadIdleMs'];
+export type RuntimeOptions = Pick<
+  RMSpropOptions,
+  'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'
+>;
+export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = [
+  'workers',
+  'stepTimeoutMs',
+  'kernels',
+  'maxSegmentBytes',
+  'threadIdleMs',
+];
 const isRuntimeOption = (key: string): boolean => (RUNTIME_OPTIONS as readonly string[]).includes(key);
 
 /**
@@ -177,23 +186,44 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   }
   const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0 && stepTimeoutMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`RMSprop: \`stepTimeoutMs\` must be a number > 0 and at most ${MAX_TIMER_MS} (a timer's limit), got ${quote(stepTimeoutMs)}`);
+    throw new TypeError(
+      `RMSprop: \`stepTimeoutMs\` must be a number > 0 and at most ${MAX_TIMER_MS} (a timer's limit), got ${quote(stepTimeoutMs)}`,
+    );
   }
   const kernels = options.kernels ?? DEFAULT_KERNELS;
   if (!Object.hasOwn(kernelSets, kernels)) {
-    throw new TypeError(`RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets).map((k) => `'${k}'`).join(', ')}, got ${quote(kernels)}`);
+    throw new TypeError(
+      `RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets)
+        .map((k) => `'${k}'`)
+        .join(', ')}, got ${quote(kernels)}`,
+    );
   }
   const maxSegmentBytes = options.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
-  if (!Number.isInteger(maxSegmentBytes) || maxSegmentBytes <= 0 || maxSegmentBytes > MAX_SEGMENT_BYTES || maxSegmentBytes % SEGMENT_GRANULE_BYTES !== 0) {
+  if (
+    !Number.isInteger(maxSegmentBytes) ||
+    maxSegmentBytes <= 0 ||
+    maxSegmentBytes > MAX_SEGMENT_BYTES ||
+    maxSegmentBytes % SEGMENT_GRANULE_BYTES !== 0
+  ) {
     throw new TypeError(
       `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${quote(maxSegmentBytes)}`,
     );
   }
   const threadIdleMs = options.threadIdleMs ?? DEFAULT_THREAD_IDLE_MS;
   if (typeof threadIdleMs !== 'number' || !(threadIdleMs >= 0 && threadIdleMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`RMSprop: \`threadIdleMs\` must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(threadIdleMs)}`);
+    throw new TypeError(
+      `RMSprop: \`threadIdleMs\` must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(threadIdleMs)}`,
+    );
   }
-  const resolved = { ...out, learningRate, workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs } as unknown as ResolvedOptions;
+  const resolved = {
+    ...out,
+    learningRate,
+    workers,
+    stepTimeoutMs,
+    kernels,
+    maxSegmentBytes,
+    threadIdleMs,
+  } as unknown as ResolvedOptions;
   checkKerasRules(resolved);
   return Object.freeze(resolved);
 }
@@ -205,7 +235,8 @@ function checkOption(spec: OptionSpec, raw: unknown): unknown {
   if (value === null && nullable) return null;
   switch (spec.kind) {
     case 'string':
-      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${what} must be a non-empty string, got ${quote(value)}`);
+      if (typeof value !== 'string' || value.length === 0)
+        throw new TypeError(`${what} must be a non-empty string, got ${quote(value)}`);
       return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${quote(value)}`);
@@ -231,7 +262,9 @@ function checkKerasRules(o: ResolvedOptions): void {
   }
   if (o.useEma) {
     if (o.emaMomentum > 1 || o.emaMomentum < 0) {
-      throw new RangeError(`RMSprop: \`emaMomentum\` must be in the range [0, 1]. Received: emaMomentum=${o.emaMomentum}`);
+      throw new RangeError(
+        `RMSprop: \`emaMomentum\` must be in the range [0, 1]. Received: emaMomentum=${o.emaMomentum}`,
+      );
     }
     if (o.emaOverwriteFrequency && o.emaOverwriteFrequency < 1) {
       throw new RangeError(
@@ -254,20 +287,30 @@ function checkKerasRules(o: ResolvedOptions): void {
  * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
  * kernels (five times slower) much sooner.
  */
-export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({ wasm: 1 << 18, js: 1 << 15 });
+export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({
+  wasm: 1 << 18,
+  js: 1 << 15,
+});
 
 /** The runtime argument of fromConfig/load: runtime options only. */
 export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
-  if (runtime === null || typeof runtime !== 'object') throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
+  if (runtime === null || typeof runtime !== 'object')
+    throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
   const other = Object.keys(runtime).filter((key) => !isRuntimeOption(key));
   if (other.length > 0) {
-    throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`);
+    throw new TypeError(
+      `${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`,
+    );
   }
   return runtime;
 }
 
 /** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
-export function resolveLanes(workers: number | 'auto', totalElements: number, kernels: KernelName = DEFAULT_KERNELS): number {
+export function resolveLanes(
+  workers: number | 'auto',
+  totalElements: number,
+  kernels: KernelName = DEFAULT_KERNELS,
+): number {
   if (workers !== 'auto') return workers;
   const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
   return lanes >= 2 ? lanes : 0;
@@ -291,7 +334,7 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
   const options: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     options[snakeToCamel(key)] =
-      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value as SerializedSchedule) : value;
+      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value) : value;
   }
-  return options as RMSpropOptions;
+  return options;
 }

@@ -33,7 +33,12 @@ export const DEFAULT_LINGER_MS = 250;
 /** How long a synchronous wait lets a lane take to begin before it does the lane's share itself. */
 const TAKE_OVER_AFTER_MS = 100;
 
-const PHASE_NAMES: Record<number, string> = { [Phase.Norm]: 'norm', [Phase.Update]: 'update', [Phase.Exit]: 'exit', [Phase.Warm]: 'warm-up' };
+const PHASE_NAMES: Record<number, string> = {
+  [Phase.Norm]: 'norm',
+  [Phase.Update]: 'update',
+  [Phase.Exit]: 'exit',
+  [Phase.Warm]: 'warm-up',
+};
 
 export class PoolExecutor implements Executor {
   readonly lanes: number;
@@ -158,8 +163,11 @@ export class PoolExecutor implements Executor {
   #claimAll(): boolean {
     const control = this.#control;
     for (let lane = 0; lane < this.lanes; lane++) {
-      if (Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved) !== LaneState.Idle) {
-        for (let claimed = 0; claimed < lane; claimed++) Atomics.store(control, Ctl.LaneState + claimed, LaneState.Idle);
+      if (
+        Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved) !== LaneState.Idle
+      ) {
+        for (let claimed = 0; claimed < lane; claimed++)
+          Atomics.store(control, Ctl.LaneState + claimed, LaneState.Idle);
         return false;
       }
     }
@@ -196,14 +204,20 @@ export class PoolExecutor implements Executor {
         void this.#destroy();
         throw this.#timedOut(phase, settled);
       }
-      Atomics.wait(this.#control, Ctl.Progress, progress, tookOver ? remaining : Math.min(remaining, start + TAKE_OVER_AFTER_MS - now));
+      Atomics.wait(
+        this.#control,
+        Ctl.Progress,
+        progress,
+        tookOver ? remaining : Math.min(remaining, start + TAKE_OVER_AFTER_MS - now),
+      );
     }
   }
 
   /** Revokes lane `lane` if it has not begun command `seq` (Reserved -> Gone) and runs its share here. */
   #takeOver(phase: Phase, lane: number, seq: number): boolean {
     const state = Ctl.LaneState + lane;
-    if (Atomics.compareExchange(this.#control, state, LaneState.Reserved, LaneState.Gone) !== LaneState.Reserved) return false;
+    if (Atomics.compareExchange(this.#control, state, LaneState.Reserved, LaneState.Gone) !== LaneState.Reserved)
+      return false;
     this.#runShareHere(phase, lane, seq);
     return true;
   }
@@ -214,7 +228,10 @@ export class PoolExecutor implements Executor {
       this.#inline.runShare(phase, lane);
       Atomics.store(this.#control, laneDoneIndex(this.lanes, lane), seq);
     } catch (cause) {
-      this.#laneErrors[lane] = new StepError(`lane ${lane}'s share failed on the calling thread: ${describe(cause)}`, { cause, stateCorrupted: false });
+      this.#laneErrors[lane] = new StepError(`lane ${lane}'s share failed on the calling thread: ${describe(cause)}`, {
+        cause,
+        stateCorrupted: false,
+      });
     }
   }
 
@@ -232,10 +249,12 @@ export class PoolExecutor implements Executor {
         settled++;
       } else if (this.#laneErrors[lane] !== null) {
         settled++;
-        this.#failure ??= this.#laneErrors[lane];
+        this.#failure ??= this.#laneErrors[lane]!;
       } else if (sync && Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
         settled++;
-        this.#failure ??= new StepError(`worker lane ${lane} threw in the ${PHASE_NAMES[phase]} phase`, { stateCorrupted: false });
+        this.#failure ??= new StepError(`worker lane ${lane} threw in the ${PHASE_NAMES[phase]} phase`, {
+          stateCorrupted: false,
+        });
       }
     }
     return settled;
@@ -254,12 +273,21 @@ export class PoolExecutor implements Executor {
   }
 
   #assertAlive(): void {
-    if (this.#destroyed) throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
+    if (this.#destroyed)
+      throw new StepError('the worker pool was shut down after an earlier failure', { stateCorrupted: true });
   }
 
   #launch(lane: number, seq: number): void {
     const launch = ++this.#launches[lane]!;
-    const task: LaneTask = { arena: this.#arena, kernels: this.#kernels, lane, lanes: this.lanes, seq, launch, lingerMs: this.#lingerMs };
+    const task: LaneTask = {
+      arena: this.#arena,
+      kernels: this.#kernels,
+      lane,
+      lanes: this.lanes,
+      seq,
+      launch,
+      lingerMs: this.#lingerMs,
+    };
     const cancel = (this.#cancels[lane] = new AbortController());
     this.#taskLive[lane] = true;
     this.#pool.run(task, { signal: cancel.signal }).then(

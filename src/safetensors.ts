@@ -64,9 +64,14 @@ export interface TensorDescription {
  * JSON padded with spaces so the data starts 8-byte aligned. Pure: a writer streams the data
  * after it, and the same metadata with the same string lengths gives a header of the same size.
  */
-export function encodeHeader(metadata: Readonly<Record<string, string>>, tensors: readonly TensorDescription[]): Uint8Array {
+export function encodeHeader(
+  metadata: Readonly<Record<string, string>>,
+  tensors: readonly TensorDescription[],
+): Uint8Array {
   // no prototype: any string, '__proto__' included, is just a tensor name
-  const header: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, { __metadata__: metadata });
+  const header: Record<string, unknown> = Object.assign(Object.create(null) as Record<string, unknown>, {
+    __metadata__: metadata,
+  });
   let offset = 0;
   for (const t of tensors) {
     if (Object.hasOwn(header, t.name)) throw new SafetensorsError(`duplicate or reserved tensor name '${t.name}'`);
@@ -85,7 +90,8 @@ export function encodeHeader(metadata: Readonly<Record<string, string>>, tensors
 /** The file's bytes: header padded with spaces so the data starts 8-byte aligned. */
 export function encodeSafetensors(file: SafetensorsFile): Uint8Array {
   for (const t of file.tensors) {
-    if (shapeSize(t.shape) !== t.data.length) throw new SafetensorsError(`tensor '${t.name}': shape [${t.shape}] does not hold ${t.data.length} values`);
+    if (shapeSize(t.shape) !== t.data.length)
+      throw new SafetensorsError(`tensor '${t.name}': shape [${t.shape}] does not hold ${t.data.length} values`);
   }
   const header = encodeHeader(file.metadata, file.tensors);
   const out = new Uint8Array(header.length + file.tensors.reduce((n, t) => n + t.data.byteLength, 0));
@@ -104,10 +110,13 @@ export function encodeSafetensors(file: SafetensorsFile): Uint8Array {
  * crafted length of 2^53 is refused here.
  */
 export function headerLengthOf(prefix: Uint8Array, fileBytes: number, what: string): number {
-  if (fileBytes < 8 || prefix.length < 8) throw new SafetensorsError(`${what} is truncated: ${fileBytes} bytes, not even a header length`);
+  if (fileBytes < 8 || prefix.length < 8)
+    throw new SafetensorsError(`${what} is truncated: ${fileBytes} bytes, not even a header length`);
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER_BYTES, fileBytes - 8))) {
-    throw new SafetensorsError(`${what} is truncated or not safetensors: its header claims ${length} bytes, the file has ${fileBytes - 8} after the length`);
+    throw new SafetensorsError(
+      `${what} is truncated or not safetensors: its header claims ${length} bytes, the file has ${fileBytes - 8} after the length`,
+    );
   }
   return Number(length);
 }
@@ -124,7 +133,8 @@ export function parseHeader(json: Uint8Array, dataLength: number, what: string):
   } catch (cause) {
     throw new SafetensorsError(`${what}: the header is not valid JSON`, { cause });
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsError(`${what}: the header is not a JSON object`);
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw new SafetensorsError(`${what}: the header is not a JSON object`);
   const { __metadata__: metadata = {}, ...described } = header as Record<string, unknown>;
   if (metadata === null || typeof metadata !== 'object' || Object.values(metadata).some((v) => typeof v !== 'string')) {
     throw new SafetensorsError(`${what}: __metadata__ must map strings to strings`);
@@ -133,11 +143,16 @@ export function parseHeader(json: Uint8Array, dataLength: number, what: string):
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end); // empty tensors first at a shared offset
   let expected = 0;
   for (const t of entries) {
-    if (t.begin !== expected) throw new SafetensorsError(`${what}: tensor '${t.name}' starts at byte ${t.begin}, expected ${expected} (tensors must tile the data)`);
+    if (t.begin !== expected)
+      throw new SafetensorsError(
+        `${what}: tensor '${t.name}' starts at byte ${t.begin}, expected ${expected} (tensors must tile the data)`,
+      );
     expected = t.end;
   }
   if (expected !== dataLength) {
-    throw new SafetensorsError(`${what} is truncated or has trailing bytes: the tensors cover ${expected} data bytes, the file holds ${dataLength}`);
+    throw new SafetensorsError(
+      `${what} is truncated or has trailing bytes: the tensors cover ${expected} data bytes, the file holds ${dataLength}`,
+    );
   }
   return { metadata: metadata as Record<string, string>, entries };
 }
@@ -168,14 +183,19 @@ function checkEntry(what: string, name: string, entry: unknown, dataLength: numb
     throw new SafetensorsError(`${what}: tensor '${name}' ${why}`);
   };
   if (e === null || typeof e !== 'object') return fail('has no description');
-  if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) return fail(`has unsupported dtype ${JSON.stringify(e.dtype)} (F32, F64 or I64)`);
+  if (typeof e.dtype !== 'string' || !(e.dtype in BYTES))
+    return fail(`has unsupported dtype ${JSON.stringify(e.dtype)} (F32, F64 or I64)`);
   const dtype = e.dtype as SafetensorsDType;
-  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return fail('has an invalid shape');
+  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    return fail('has an invalid shape');
   const offsets = e.data_offsets;
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) return fail('has invalid data_offsets');
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0))
+    return fail('has invalid data_offsets');
   const [begin, end] = offsets as [number, number];
-  if (end < begin || end > dataLength) return fail(`lies outside the data (bytes ${begin}..${end} of ${dataLength}): the file is truncated`);
+  if (end < begin || end > dataLength)
+    return fail(`lies outside the data (bytes ${begin}..${end} of ${dataLength}): the file is truncated`);
   const shape = e.shape as number[];
-  if ((end - begin) !== shapeSize(shape) * BYTES[dtype]) return fail(`has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
+  if (end - begin !== shapeSize(shape) * BYTES[dtype])
+    return fail(`has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
   return { name, dtype, shape, begin, end };
 }

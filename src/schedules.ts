@@ -113,7 +113,8 @@ function validateField(className: string, field: Field, raw: unknown): unknown {
     default:
       if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${String(value)}`);
       if (field.kind === 'positive' && !(value > 0)) throw new RangeError(`${where} must be > 0, received: ${value}`);
-      if (field.kind === 'nonnegative' && !(value >= 0)) throw new RangeError(`${where} must be >= 0, received: ${value}`);
+      if (field.kind === 'nonnegative' && !(value >= 0))
+        throw new RangeError(`${where} must be >= 0, received: ${value}`);
       return value;
   }
 }

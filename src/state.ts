@@ -63,12 +63,19 @@ export function stateLayout(learningRateVariable: boolean, slots: readonly Array
  * lengths, the iteration counter's range, a finite learning rate) and returns the counters.
  * Changes nothing.
  */
-export function checkState(arrays: ReadonlyArray<StateArray | null | undefined>, layout: readonly StateEntry[], what: string): StateCounters {
-  if (arrays.length > layout.length) throw new RangeError(`${what}: ${arrays.length} state arrays, the optimizer has ${layout.length}`);
+export function checkState(
+  arrays: ReadonlyArray<StateArray | null | undefined>,
+  layout: readonly StateEntry[],
+  what: string,
+): StateCounters {
+  if (arrays.length > layout.length)
+    throw new RangeError(`${what}: ${arrays.length} state arrays, the optimizer has ${layout.length}`);
   arrays.forEach((data, i) => {
     const { name, length } = layout[i]!;
-    if (data === undefined || data === null || typeof data.length !== 'number') throw new TypeError(`${what}: no array for '${name}'`);
-    if (data.length !== length) throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${length}`);
+    if (data === undefined || data === null || typeof data.length !== 'number')
+      throw new TypeError(`${what}: no array for '${name}'`);
+    if (data.length !== length)
+      throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${length}`);
   });
   const iteration = arrays[0]?.[0];
   const steps = Number(iteration);

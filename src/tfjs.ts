@@ -45,12 +45,16 @@ export class TfjsRMSprop extends tf.Optimizer {
     this.#grads.fill(null);
     for (const { name, tensor } of named) {
       const i = this.#index.get(name);
-      if (i === undefined) throw new Error(`tfjsOptimizer: variable '${name}' was not among those of the first step (${[...this.#index.keys()].join(', ')})`);
-      if (tensor.dtype !== 'float32') throw new TypeError(`tfjsOptimizer: the gradient of '${name}' is ${tensor.dtype}, expected float32`);
+      if (i === undefined)
+        throw new Error(
+          `tfjsOptimizer: variable '${name}' was not among those of the first step (${[...this.#index.keys()].join(', ')})`,
+        );
+      if (tensor.dtype !== 'float32')
+        throw new TypeError(`tfjsOptimizer: the gradient of '${name}' is ${tensor.dtype}, expected float32`);
       this.#grads[i] = tensor.dataSync() as Float32Array;
     }
     // tfjs's values are the truth: bring in any that changed since our last write-back (model.setWeights, ...)
-    for (const m of this.#mirrors) if (m.theirs.dataId !== m.written) m.ours.value.set(m.theirs.dataSync() as Float32Array);
+    for (const m of this.#mirrors) if (m.theirs.dataId !== m.written) m.ours.value.set(m.theirs.dataSync());
     this.optimizer.applySync(this.#grads, this.#ours);
     for (const m of this.#mirrors) {
       tf.tidy(() => m.theirs.assign(tf.tensor(m.ours.value.slice(), m.theirs.shape, 'float32')));
@@ -65,8 +69,13 @@ export class TfjsRMSprop extends tf.Optimizer {
     const mirrors = names.map((name): Mirror => {
       const theirs = registered[name];
       if (theirs === undefined) throw new Error(`tfjsOptimizer: no tfjs variable is named '${name}'`);
-      if (theirs.dtype !== 'float32') throw new TypeError(`tfjsOptimizer: variable '${name}' is ${theirs.dtype}, only float32 is supported`);
-      return { theirs, ours: new Variable(theirs.dataSync() as Float32Array, { name, shape: theirs.shape }), written: theirs.dataId };
+      if (theirs.dtype !== 'float32')
+        throw new TypeError(`tfjsOptimizer: variable '${name}' is ${theirs.dtype}, only float32 is supported`);
+      return {
+        theirs,
+        ours: new Variable(theirs.dataSync(), { name, shape: theirs.shape }),
+        written: theirs.dataId,
+      };
     });
     this.optimizer.build(mirrors.map((m) => m.ours));
     this.#mirrors = mirrors;
@@ -99,7 +108,7 @@ export class TfjsRMSprop extends tf.Optimizer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    return new cls(RMSprop.fromConfig(config as Record<string, unknown>)) as T;
+    return new cls(RMSprop.fromConfig(config));
   }
 }
 

@@ -16,7 +16,13 @@ const grads = (seed: number): Float32Array[] => [randomValues(40, seed), randomV
 describe('Variable', () => {
   it('holds shape, name, dtype and a live value', () => {
     const v = new Variable([1, 2, 3, 4, 5, 6], { shape: [2, 3], name: 'w' });
-    expect([v.shape, v.name, v.dtype, v.size, Array.from(v.value)]).toEqual([[2, 3], 'w', 'float32', 6, [1, 2, 3, 4, 5, 6]]);
+    expect([v.shape, v.name, v.dtype, v.size, Array.from(v.value)]).toEqual([
+      [2, 3],
+      'w',
+      'float32',
+      6,
+      [1, 2, 3, 4, 5, 6],
+    ]);
     expect(v.grad).toBeNull();
     expect(new Variable(new Float64Array(2)).dtype).toBe('float64');
   });
@@ -49,7 +55,8 @@ describe('Variable', () => {
     for (const vars of [small, whole]) vars.forEach((v, i) => v.grad!.fill(0.01 * (i + 1)));
     await split.step();
     await single.step();
-    const state = (o: RMSprop, vars: Variable[]) => Buffer.concat([...o.variables, ...vars].map((x) => Buffer.from(x.value.slice().buffer)));
+    const state = (o: RMSprop, vars: Variable[]) =>
+      Buffer.concat([...o.variables, ...vars].map((x) => Buffer.from(x.value.slice().buffer)));
     expect(state(split, small).equals(state(single, whole))).toBe(true);
     expect(small[0]!.value[0]).not.toBe(0.5);
     await split.close();
@@ -171,9 +178,23 @@ describe('bad input is refused with a clear error and changes nothing', () => {
     ['wrong length', (v) => [[grads(1)[0]!, new Float32Array(3)], v], /'bias' has 3 values, the variable has 8/],
     ['wrong type', (v) => [[grads(1)[0]!, new Int32Array(8) as never], v], /'bias' must be a Float32Array/],
     ['non-number element', (v) => [[grads(1)[0]!, Array(8).fill('1') as never], v], /'bias' holds a non-number/],
-    ['unknown variable', (v) => [[grads(1)[0]!, new Float32Array(2)], [v[0]!, stranger]], /'stranger' was not built/],
+    [
+      'unknown variable',
+      (v) => [
+        [grads(1)[0]!, new Float32Array(2)],
+        [v[0]!, stranger],
+      ],
+      /'stranger' was not built/,
+    ],
     ['all gradients null', (v) => [[null, null], v], /No gradients provided for any variable: 'kernel', 'bias'/],
-    ['same variable twice', (v) => [[grads(1)[0]!, grads(1)[0]!], [v[0]!, v[0]!]], /listed twice/],
+    [
+      'same variable twice',
+      (v) => [
+        [grads(1)[0]!, grads(1)[0]!],
+        [v[0]!, v[0]!],
+      ],
+      /listed twice/,
+    ],
   ];
   it.each(bad)('%s', async (_label, make, message) => {
     const vars = model();
@@ -246,7 +267,9 @@ describe('Keras-style state and settings', () => {
       expect(opt.getConfig()).toEqual(keras);
       expect(RMSprop.fromConfig(opt.getConfig()).getConfig()).toEqual(keras);
     }
-    expect(() => RMSprop.fromConfig({ learning_rate: { class_name: 'Nope', config: {} } })).toThrow(/Unknown learning rate schedule/);
+    expect(() => RMSprop.fromConfig({ learning_rate: { class_name: 'Nope', config: {} } })).toThrow(
+      /Unknown learning rate schedule/,
+    );
     expect(() => RMSprop.fromConfig({ not_an_option: 3 })).toThrow(/not recognized/);
   });
 
@@ -256,7 +279,12 @@ describe('Keras-style state and settings', () => {
     await opt.apply(grads(1), vars);
     const state = opt.variables;
     expect(state.map((s) => s.name)).toEqual([
-      'iteration', 'learning_rate', 'kernel_velocity', 'bias_velocity', 'kernel_momentum', 'bias_momentum',
+      'iteration',
+      'learning_rate',
+      'kernel_velocity',
+      'bias_velocity',
+      'kernel_momentum',
+      'bias_momentum',
     ]);
     const velocity = state[2]!.value;
     const first = velocity[0];
@@ -291,7 +319,10 @@ describe('workers', () => {
 
   it('more workers than chunks, and empty variables, still give the workers=0 bytes', async () => {
     const run = async (workers: number): Promise<Buffer> => {
-      const vars = [new Variable([], { name: 'empty', shape: [0] }), new Variable(randomValues(5, 3), { name: 'tiny' })];
+      const vars = [
+        new Variable([], { name: 'empty', shape: [0] }),
+        new Variable(randomValues(5, 3), { name: 'tiny' }),
+      ];
       const opt = new RMSprop({ workers, centered: true, clipnorm: 0.1 });
       await opt.apply([[], randomValues(5, 4)], vars);
       await opt.apply([[], randomValues(5, 5)], vars);

@@ -105,7 +105,9 @@ describe('pool threads terminated from outside', () => {
     expect(outcomes.done).toBeGreaterThan(0);
     const ms = (xs: number[]) => {
       const sorted = [...xs].sort((a, b) => a - b);
-      return sorted.length === 0 ? 'none' : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, slowest ${sorted.at(-1)!.toFixed(1)} ms`;
+      return sorted.length === 0
+        ? 'none'
+        : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, slowest ${sorted.at(-1)!.toFixed(1)} ms`;
     };
     console.log(
       `chaos: ${STEPS} steps, ${kills} threads terminated: ${outcomes.done} done, ${outcomes.unchanged} failed unchanged, ` +

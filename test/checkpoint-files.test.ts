@@ -58,7 +58,10 @@ async function saved(): Promise<string> {
 async function expectRefused(path: string, message: RegExp): Promise<void> {
   const vars = model(7);
   const before = bytesOf(vars.map((v) => v.value));
-  const error = await RMSprop.load(path, vars).then(() => null, (e: unknown) => e);
+  const error = await RMSprop.load(path, vars).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(CheckpointError);
   expect((error as Error).message).toMatch(message);
   expect((error as Error).message).toContain(path);
@@ -70,7 +73,8 @@ async function expectRefused(path: string, message: RegExp): Promise<void> {
 /** The documented recipe, written out independently: CRC-32 of `key NUL value NUL` for each covered key present. */
 function metadataCrc(m: Record<string, string>): string {
   let crc = 0;
-  for (const k of ['format', 'version', 'config', 'state', 'variables', 'checksums']) if (k in m) crc = crc32(`${k}\0${m[k]}\0`, crc);
+  for (const k of ['format', 'version', 'config', 'state', 'variables', 'checksums'])
+    if (k in m) crc = crc32(`${k}\0${m[k]}\0`, crc);
   return crc.toString(16).padStart(8, '0');
 }
 
@@ -102,7 +106,7 @@ describe('checksums', () => {
       const [begin, end] = h.json[name]!.data_offsets;
       const at = 8 + h.headerLength + begin + Math.floor(((picks[2 * i]! + 2) / 4) * (end - begin));
       const damaged = Buffer.from(bytes);
-      damaged[at] ^= 1 << Math.floor(((picks[2 * i + 1]! + 2) / 4) * 8);
+      damaged[at]! ^= 1 << Math.floor(((picks[2 * i + 1]! + 2) / 4) * 8);
       const copy = fresh();
       writeFileSync(copy, damaged);
       const message = `tensor '${escape(name)}' fails its CRC-32 check \\(stored [0-9a-f]{8}, computed [0-9a-f]{8}\\): the file is damaged`;
@@ -128,10 +132,13 @@ describe('checksums', () => {
     for (const [at, bit] of flips) {
       expect(header[at], `position ${at}`).toMatch(/[a-z0-9]/i);
       const damaged = Buffer.from(bytes);
-      damaged[at] ^= bit;
+      damaged[at]! ^= bit;
       const copy = fresh();
       writeFileSync(copy, damaged);
-      await expectRefused(copy, /metadata fails its CRC-32 check \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\): the file is damaged/);
+      await expectRefused(
+        copy,
+        /metadata fails its CRC-32 check \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\): the file is damaged/,
+      );
     }
   });
 
@@ -160,10 +167,14 @@ describe('checksums', () => {
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(2n ** 53n);
     writeFileSync(huge, Buffer.concat([length, Buffer.from('{}')]));
-    await expect(readCheckpoint(huge)).rejects.toThrow(/its header claims 9007199254740992 bytes, the file has 2 after the length/);
+    await expect(readCheckpoint(huge)).rejects.toThrow(
+      /its header claims 9007199254740992 bytes, the file has 2 after the length/,
+    );
     const past = fresh();
     writeFileSync(past, encodeHeader({}, [{ name: 'w', dtype: 'F32', shape: [2 ** 50] }]));
-    await expect(readCheckpoint(past)).rejects.toThrow(/tensor 'w' lies outside the data \(bytes 0\.\.4503599627370496 of 0\): the file is truncated/);
+    await expect(readCheckpoint(past)).rejects.toThrow(
+      /tensor 'w' lies outside the data \(bytes 0\.\.4503599627370496 of 0\): the file is truncated/,
+    );
   });
 });
 
@@ -214,7 +225,7 @@ describe('files of any size', () => {
 describe('temporary files of killed writers', () => {
   const deadPid = (): number => {
     const child = spawnSync(process.execPath, ['-e', '']);
-    return child.pid!;
+    return child.pid;
   };
 
   it('a save removes the temporary files of dead writers in its directory, whatever their target, and no others; concurrent saves all succeed', async () => {
@@ -261,11 +272,13 @@ describe('temporary files of killed writers', () => {
     /** Starts a writer; resolves with it and the duration of its first complete save. */
     const start = (once: boolean) =>
       new Promise<{ child: ReturnType<typeof spawn>; saveMs: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script(once)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script(once)], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         let err = '';
-        child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-        child.stdout!.on('data', (d: Buffer) => {
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.stdout.on('data', (d: Buffer) => {
           out += d.toString();
           const m = /saved ([\d.]+)\n/.exec(out);
           if (m) resolve({ child, saveMs: Number(m[1]) });
@@ -273,7 +286,9 @@ describe('temporary files of killed writers', () => {
         child.on('exit', (code) => reject(new Error(`writer exited (${code}) before a save: ${err}`)));
       });
     const exited = (child: ReturnType<typeof spawn>) =>
-      new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+      new Promise<void>((resolve) =>
+        child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+      );
 
     const writing = () => readdirSync(sub).some((f) => f.endsWith('.tmp'));
     const delays = randomValues(12, 2024).map((x) => (x + 2) / 4); // seeded, in [0, 1)

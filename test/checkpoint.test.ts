@@ -7,7 +7,14 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint, RMSprop, SafetensorsError, schedules, Variable, type RMSpropOptions } from '../dist/src/index.js';
+import {
+  readCheckpoint,
+  RMSprop,
+  SafetensorsError,
+  schedules,
+  Variable,
+  type RMSpropOptions,
+} from '../dist/src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../dist/src/safetensors.js';
 import { expectExact } from './helpers/compare.js';
 import { loadCase, setUp } from './helpers/keras-cases.js';
@@ -17,11 +24,28 @@ import { grads, model } from './helpers/checkpoint-model.js';
 
 const { dir, fresh } = checkpointDirectory('checkpoint');
 
-
 const OPTIONS: Array<[string, RMSpropOptions]> = [
   ['defaults', {}],
-  ['everything', { centered: true, momentum: 0.9, weightDecay: 0.01, globalClipnorm: 2, useEma: true, emaOverwriteFrequency: 3, lossScaleFactor: 4, gradientAccumulationSteps: 2 }],
-  ['schedule + clipnorm', { learningRate: new schedules.ExponentialDecay({ initialLearningRate: 0.01, decaySteps: 2, decayRate: 0.5 }), clipnorm: 0.5 }],
+  [
+    'everything',
+    {
+      centered: true,
+      momentum: 0.9,
+      weightDecay: 0.01,
+      globalClipnorm: 2,
+      useEma: true,
+      emaOverwriteFrequency: 3,
+      lossScaleFactor: 4,
+      gradientAccumulationSteps: 2,
+    },
+  ],
+  [
+    'schedule + clipnorm',
+    {
+      learningRate: new schedules.ExponentialDecay({ initialLearningRate: 0.01, decaySteps: 2, decayRate: 0.5 }),
+      clipnorm: 0.5,
+    },
+  ],
 ];
 
 describe('save and load', () => {
@@ -71,7 +95,11 @@ describe('save and load', () => {
     expect(JSON.parse(header.__metadata__.config)).toEqual(opt.getConfig());
     const data = bytes.subarray(8 + headerLength);
     const tensor = (name: string) => {
-      const { dtype, shape, data_offsets: [begin, end] } = header[name];
+      const {
+        dtype,
+        shape,
+        data_offsets: [begin, end],
+      } = header[name];
       return { dtype, shape, bytes: data.subarray(begin, end) };
     };
     expect(tensor('iteration')).toMatchObject({ dtype: 'I64', shape: [] });
@@ -80,12 +108,20 @@ describe('save and load', () => {
     for (const state of opt.variables.slice(2)) {
       const t = tensor(state.name);
       expect(t.shape).toEqual([...state.shape]);
-      expect(t.bytes.equals(Buffer.from(state.value.buffer, state.value.byteOffset, state.value.byteLength))).toBe(true);
+      expect(t.bytes.equals(Buffer.from(state.value.buffer, state.value.byteOffset, state.value.byteLength))).toBe(
+        true,
+      );
     }
     const head = tensor('variables/head');
     expect(head.dtype).toBe('F64');
     expect(head.bytes.equals(Buffer.from(vars[2]!.value.slice().buffer))).toBe(true);
-    const sum = Object.entries(header).filter(([k]) => k !== '__metadata__').reduce((n, [, t]) => n + (t as { data_offsets: number[] }).data_offsets[1]! - (t as { data_offsets: number[] }).data_offsets[0]!, 0);
+    const sum = Object.entries(header)
+      .filter(([k]) => k !== '__metadata__')
+      .reduce(
+        (n, [, t]) =>
+          n + (t as { data_offsets: number[] }).data_offsets[1]! - (t as { data_offsets: number[] }).data_offsets[0]!,
+        0,
+      );
     expect(sum).toBe(data.length);
   });
 
@@ -97,7 +133,9 @@ describe('save and load', () => {
     await opt.save(path, { variables: true });
     const checkpoint = await readCheckpoint(path);
     expect(checkpoint.state.map((a) => a.name)).toEqual(opt.variables.map((v) => v.name));
-    const rebuilt = checkpoint.variables!.map((v) => new Variable(v.data as Float32Array, { name: v.name, shape: v.shape }));
+    const rebuilt = checkpoint.variables!.map(
+      (v) => new Variable(v.data as Float32Array, { name: v.name, shape: v.shape }),
+    );
     expect(rebuilt.map((v) => v.name)).toEqual(vars.map((v) => v.name));
     expectExact(rebuilt[0]!.value, Array.from(vars[0]!.value), 'restored value');
   });
@@ -149,17 +187,26 @@ describe('refusing a damaged or mismatched checkpoint, changing nothing', () => 
     const renamed = model().map((v, i) => (i === 1 ? new Variable(v.value, { name: 'other' }) : v));
     await expect(RMSprop.load(path, renamed)).rejects.toThrow(/expected 'other', found 'dense\/bias'/);
     const reshaped = model().map((v, i) => (i === 0 ? new Variable(v.value, { name: v.name, shape: [40, 30] }) : v));
-    await expect(RMSprop.load(path, reshaped)).rejects.toThrow(/'dense\/kernel' has shape \[30,40\], expected \[40,30\]/);
+    await expect(RMSprop.load(path, reshaped)).rejects.toThrow(
+      /'dense\/kernel' has shape \[30,40\], expected \[40,30\]/,
+    );
     const retyped = model().map((v, i) => (i === 2 ? new Variable(v.value, { name: v.name, dtype: 'float32' }) : v));
     await expect(RMSprop.load(path, retyped)).rejects.toThrow(/'head' is not float32/);
     await expect(RMSprop.load(path)).rejects.toThrow(/pass the model variables/);
-    for (const vars of [renamed, reshaped, retyped]) for (const v of vars) expect(v.value.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    for (const vars of [renamed, reshaped, retyped])
+      for (const v of vars) expect(v.value.buffer).not.toBeInstanceOf(SharedArrayBuffer);
   });
 });
 
 describe('saveOwnVariables / loadOwnVariables (Keras state dicts)', () => {
   it('round-trips: an optimizer loaded from the store continues like the original', async () => {
-    const options: RMSpropOptions = { centered: true, momentum: 0.5, useEma: true, gradientAccumulationSteps: 3, workers: 0 };
+    const options: RMSpropOptions = {
+      centered: true,
+      momentum: 0.5,
+      useEma: true,
+      gradientAccumulationSteps: 3,
+      workers: 0,
+    };
     const varsA = model();
     const a = new RMSprop(options);
     for (let s = 0; s < 4; s++) await a.apply(grads(s), varsA);
@@ -180,10 +227,10 @@ describe('saveOwnVariables / loadOwnVariables (Keras state dicts)', () => {
     const c = loadCase('large_all_features');
     const run = setUp(c, 0);
     run.optimizer.build(run.variables);
-    run.optimizer.loadOwnVariables(Object.fromEntries(c.expected_state.map((x, i) => [String(i), x.value as number[]])));
+    run.optimizer.loadOwnVariables(Object.fromEntries(c.expected_state.map((x, i) => [String(i), x.value])));
     run.optimizer.variables.forEach((x, i) => {
       expect(x.name).toBe(c.expected_state[i]!.name);
-      if (x.name !== 'learning_rate') expectExact(x.value, c.expected_state[i]!.value as number[], x.name);
+      if (x.name !== 'learning_rate') expectExact(x.value, c.expected_state[i]!.value, x.name);
     });
   });
 
@@ -192,7 +239,9 @@ describe('saveOwnVariables / loadOwnVariables (Keras state dicts)', () => {
     opt.build(model());
     const store = opt.saveOwnVariables();
     const before = opt.saveOwnVariables();
-    expect(() => opt.loadOwnVariables({ ...store, extra: [1] })).toThrow(/holds 9 arrays, optimizer 'rmsprop' has 8 variables/);
+    expect(() => opt.loadOwnVariables({ ...store, extra: [1] })).toThrow(
+      /holds 9 arrays, optimizer 'rmsprop' has 8 variables/,
+    );
     const short = { ...store, '3': new Float32Array(3) };
     const long = { ...store, '0': [5], '2': new Float32Array(store['2']!.length + 1) };
     expect(() => opt.loadOwnVariables(short)).toThrow(/'dense\/bias_velocity' has 3 values, expected 40/);
@@ -213,11 +262,24 @@ describe('safetensors codec', () => {
     .map(({ dtype, shape, seed }) => {
       const n = shape.reduce((a, b) => a * b, 1);
       const values = randomValues(n, seed);
-      const data = dtype === 'F32' ? values : dtype === 'F64' ? Float64Array.from(values) : BigInt64Array.from(values, (x) => BigInt(Math.round(x * 1e6)));
+      const data =
+        dtype === 'F32'
+          ? values
+          : dtype === 'F64'
+            ? Float64Array.from(values)
+            : BigInt64Array.from(values, (x) => BigInt(Math.round(x * 1e6)));
       return { dtype, shape, data };
     });
   const fileArb = fc
-    .uniqueArray(fc.tuple(fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom('__proto__', 'toString', 'constructor')).filter((s) => s !== '__metadata__'), tensorArb), { selector: ([name]) => name, maxLength: 5 })
+    .uniqueArray(
+      fc.tuple(
+        fc
+          .oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom('__proto__', 'toString', 'constructor'))
+          .filter((s) => s !== '__metadata__'),
+        tensorArb,
+      ),
+      { selector: ([name]) => name, maxLength: 5 },
+    )
     .map((entries) => ({ metadata: { note: 'x' }, tensors: entries.map(([name, t]) => ({ name, ...t })) }));
 
   it('decode(encode(file)) gives the file back', () => {
@@ -230,7 +292,9 @@ describe('safetensors codec', () => {
           const got = byName.get(t.name)!;
           expect(got.dtype).toBe(t.dtype);
           expect(got.shape).toEqual(t.shape);
-          expect(Buffer.from(got.data.buffer).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))).toBe(true);
+          expect(
+            Buffer.from(got.data.buffer).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+          ).toBe(true);
         }
       }),
     );
@@ -238,16 +302,21 @@ describe('safetensors codec', () => {
 
   it('a damaged file is refused with a SafetensorsError, never another failure', () => {
     fc.assert(
-      fc.property(fileArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat(), (file, flips, cut) => {
-        const bytes = encodeSafetensors(file);
-        const damaged = bytes.slice(0, bytes.length - (cut % 4 === 0 ? cut % bytes.length : 0));
-        for (const [at, value] of flips) damaged[at % damaged.length] = value;
-        try {
-          decodeSafetensors(damaged);
-        } catch (e) {
-          expect(e).toBeInstanceOf(SafetensorsError);
-        }
-      }),
+      fc.property(
+        fileArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        (file, flips, cut) => {
+          const bytes = encodeSafetensors(file);
+          const damaged = bytes.slice(0, bytes.length - (cut % 4 === 0 ? cut % bytes.length : 0));
+          for (const [at, value] of flips) damaged[at % damaged.length] = value;
+          try {
+            decodeSafetensors(damaged);
+          } catch (e) {
+            expect(e).toBeInstanceOf(SafetensorsError);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -23,10 +23,27 @@ const configOf = (...args: string[]) => {
 };
 
 const OPTION_FLAGS = [
-  '--learning-rate', '--schedule', '--rho', '--momentum', '--epsilon', '--centered', '--weight-decay', '--clipnorm', '--clipvalue',
-  '--global-clipnorm', '--use-ema', '--ema-momentum', '--ema-overwrite-frequency', '--loss-scale-factor',
-  '--gradient-accumulation-steps', '--name', '--workers', '--kernels', '--step-timeout-ms', '--config',
-]; // prettier-ignore
+  '--learning-rate',
+  '--schedule',
+  '--rho',
+  '--momentum',
+  '--epsilon',
+  '--centered',
+  '--weight-decay',
+  '--clipnorm',
+  '--clipvalue',
+  '--global-clipnorm',
+  '--use-ema',
+  '--ema-momentum',
+  '--ema-overwrite-frequency',
+  '--loss-scale-factor',
+  '--gradient-accumulation-steps',
+  '--name',
+  '--workers',
+  '--kernels',
+  '--step-timeout-ms',
+  '--config',
+];
 
 describe('rmsprop-pool CLI', () => {
   it('has --help on every command, listing every optimizer flag where it applies', () => {
@@ -44,11 +61,47 @@ describe('rmsprop-pool CLI', () => {
   it('maps every RMSprop flag to its option', () => {
     const cases: Array<[string[], RMSpropOptions]> = [
       [
-        ['--learning-rate', '0.01', '--rho', '0.8', '--momentum', '0.5', '--epsilon', '1e-6', '--centered', '--weight-decay', '0.01',
-          '--global-clipnorm', '2', '--use-ema', '--ema-momentum', '0.9', '--ema-overwrite-frequency', '5', '--loss-scale-factor', '8',
-          '--gradient-accumulation-steps', '3', '--name', 'mine'], // prettier-ignore
-        { learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, centered: true, weightDecay: 0.01, globalClipnorm: 2, useEma: true,
-          emaMomentum: 0.9, emaOverwriteFrequency: 5, lossScaleFactor: 8, gradientAccumulationSteps: 3, name: 'mine' }, // prettier-ignore
+        [
+          '--learning-rate',
+          '0.01',
+          '--rho',
+          '0.8',
+          '--momentum',
+          '0.5',
+          '--epsilon',
+          '1e-6',
+          '--centered',
+          '--weight-decay',
+          '0.01',
+          '--global-clipnorm',
+          '2',
+          '--use-ema',
+          '--ema-momentum',
+          '0.9',
+          '--ema-overwrite-frequency',
+          '5',
+          '--loss-scale-factor',
+          '8',
+          '--gradient-accumulation-steps',
+          '3',
+          '--name',
+          'mine',
+        ],
+        {
+          learningRate: 0.01,
+          rho: 0.8,
+          momentum: 0.5,
+          epsilon: 1e-6,
+          centered: true,
+          weightDecay: 0.01,
+          globalClipnorm: 2,
+          useEma: true,
+          emaMomentum: 0.9,
+          emaOverwriteFrequency: 5,
+          lossScaleFactor: 8,
+          gradientAccumulationSteps: 3,
+          name: 'mine',
+        },
       ],
       [['--clipnorm', '1.5'], { clipnorm: 1.5 }],
       [['--clipvalue', '0.25'], { clipvalue: 0.25 }],
@@ -58,9 +111,18 @@ describe('rmsprop-pool CLI', () => {
 
   it('parses schedules', () => {
     const config = configOf('--schedule', 'piecewise:boundaries=100/200,values=0.1/0.01/0.001');
-    expect(config.learning_rate).toMatchObject({ class_name: 'PiecewiseConstantDecay', config: { boundaries: [100, 200], values: [0.1, 0.01, 0.001] } });
-    const cosine = configOf('--schedule', 'cosine:initial-learning-rate=0.1,decay-steps=1000,alpha=0.1,warmup-target=0.2,warmup-steps=10');
-    expect(cosine.learning_rate).toMatchObject({ class_name: 'CosineDecay', config: { decay_steps: 1000, warmup_steps: 10 } });
+    expect(config.learning_rate).toMatchObject({
+      class_name: 'PiecewiseConstantDecay',
+      config: { boundaries: [100, 200], values: [0.1, 0.01, 0.001] },
+    });
+    const cosine = configOf(
+      '--schedule',
+      'cosine:initial-learning-rate=0.1,decay-steps=1000,alpha=0.1,warmup-target=0.2,warmup-steps=10',
+    );
+    expect(cosine.learning_rate).toMatchObject({
+      class_name: 'CosineDecay',
+      config: { decay_steps: 1000, warmup_steps: 10 },
+    });
   });
 
   it('loads a Keras config with --config; flags override it', () => {
@@ -68,7 +130,10 @@ describe('rmsprop-pool CLI', () => {
     const file = join(dir, 'keras.json');
     writeFileSync(file, JSON.stringify(keras));
     expect(configOf('--config', file)).toEqual(RMSprop.fromConfig(keras).getConfig());
-    expect(configOf('--config', file, '--momentum', '0.25')).toEqual({ ...RMSprop.fromConfig(keras).getConfig(), momentum: 0.25 });
+    expect(configOf('--config', file, '--momentum', '0.25')).toEqual({
+      ...RMSprop.fromConfig(keras).getConfig(),
+      momentum: 0.25,
+    });
   });
 
   it('refuses bad flags with an error naming them', () => {
@@ -79,8 +144,20 @@ describe('rmsprop-pool CLI', () => {
       [['train', '--backend', 'gpu'], /argument 'gpu' is invalid. Allowed choices are wasm, cpu/],
       [['config', '--schedule', 'sometimes'], /unknown schedule 'sometimes'/],
       [['config', '--schedule', 'exponential:decay-steps=10'], /`initialLearningRate` is required/],
-      [['config', '--clipnorm', '1', '--clipvalue', '1'], /Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set/],
-      [['config', '--learning-rate', '0.1', '--schedule', 'exponential:initial-learning-rate=1,decay-steps=1,decay-rate=0.5'], /give one/],
+      [
+        ['config', '--clipnorm', '1', '--clipvalue', '1'],
+        /Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set/,
+      ],
+      [
+        [
+          'config',
+          '--learning-rate',
+          '0.1',
+          '--schedule',
+          'exponential:initial-learning-rate=1,decay-steps=1,decay-rate=0.5',
+        ],
+        /give one/,
+      ],
       [['config', '--config', join(dir, 'missing.json')], /--config .*missing\.json: ENOENT/],
       [['train', '--hidden', '10,x'], /--hidden expects sizes/],
     ];
@@ -96,14 +173,33 @@ describe('rmsprop-pool CLI', () => {
     const iris = cli('train', '--job', 'iris', '--epochs', '20', '--backend', 'cpu', '--out-dir', 'out');
     expect(iris.code, iris.err).toBe(0);
     expect(iris.out).toMatch(/iris: 131 parameters, 80 steps, optimizer on the calling thread/);
-    const [, first, last] = iris.out.match(/loss (\d+\.\d+) \(first tenth of the steps\) -> (\d+\.\d+) \(last tenth\)/)!;
+    const [, first, last] = iris.out.match(
+      /loss (\d+\.\d+) \(first tenth of the steps\) -> (\d+\.\d+) \(last tenth\)/,
+    )!;
     expect(Number(last)).toBeLessThan(Number(first));
     expect(iris.out).toMatch(/held-out accuracy \d+\.\d%/);
     expect(iris.out).toMatch(/optimizer \d+\.\d+ s \(\d+\.\d%/);
     expect(iris.out).toContain('┤'); // the terminal chart
     expect(readFileSync(join(dir, 'out', 'loss.svg'), 'utf8')).toMatch(/^<svg[\s\S]*loss by step[\s\S]*<\/svg>$/);
 
-    const synthetic = cli('train', '--job', 'synthetic', '--steps', '4', '--hidden', '32', '--batch-size', '4', '--backend', 'cpu', '--no-svg', '--no-chart', '--workers', '2', '--centered');
+    const synthetic = cli(
+      'train',
+      '--job',
+      'synthetic',
+      '--steps',
+      '4',
+      '--hidden',
+      '32',
+      '--batch-size',
+      '4',
+      '--backend',
+      'cpu',
+      '--no-svg',
+      '--no-chart',
+      '--workers',
+      '2',
+      '--centered',
+    );
     expect(synthetic.code, synthetic.err).toBe(0);
     expect(synthetic.out).toMatch(/synthetic: 8,752 parameters, 4 steps, optimizer on 2 worker threads/);
     expect(synthetic.out).toMatch(/tf\.train\.rmsprop, same update on the same tfjs backend: \d+\.\d+ ms\/step/);

@@ -6,6 +6,10 @@ import { expect, it } from 'vitest';
 it('typedoc documents every exported symbol without warnings', () => {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const typedoc = fileURLToPath(new URL('../node_modules/typedoc/bin/typedoc', import.meta.url));
-  const run = spawnSync(process.execPath, [typedoc, '--emit', 'none', '--treatWarningsAsErrors'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync(process.execPath, [typedoc, '--emit', 'none', '--treatWarningsAsErrors'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   expect(run.status, run.stdout + run.stderr).toBe(0);
 });

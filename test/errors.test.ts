@@ -38,13 +38,25 @@ describe('refusals beyond Keras: types, NaN and infinities (quoted with their ty
     ['object learning rate', { learningRate: { value: 1 } }, /`learningRate` must be/],
     ['non-boolean centered', { centered: 1 }, /`centered` must be a boolean/],
     ['fractional accumulation', { gradientAccumulationSteps: 2.5 }, /`gradientAccumulationSteps` must be an integer/],
-    ['negative EMA frequency', { useEma: true, emaOverwriteFrequency: -2 }, /`emaOverwriteFrequency` must be an integer >= 1/],
+    [
+      'negative EMA frequency',
+      { useEma: true, emaOverwriteFrequency: -2 },
+      /`emaOverwriteFrequency` must be an integer >= 1/,
+    ],
     ['NaN clipnorm', { clipnorm: NaN }, /`clipnorm` must be a finite number or null/],
     ['bad workers', { workers: -1 }, /`workers` must be 'auto' or an integer >= 0, got -1 \(number\)/],
     ['runaway workers', { workers: 100_000 }, /`workers` must be at most \d+ \(maxWorkers\(\)/],
-    ['timeout beyond a timer', { stepTimeoutMs: 2 ** 31 }, /`stepTimeoutMs` must be a number > 0 and at most 2147483647/],
+    [
+      'timeout beyond a timer',
+      { stepTimeoutMs: 2 ** 31 },
+      /`stepTimeoutMs` must be a number > 0 and at most 2147483647/,
+    ],
     ['infinite timeout', { stepTimeoutMs: Infinity }, /`stepTimeoutMs`/],
-    ['negative thread idle time', { threadIdleMs: -1 }, /`threadIdleMs` must be a number from 0 to 2147483647, got -1 \(number\)/],
+    [
+      'negative thread idle time',
+      { threadIdleMs: -1 },
+      /`threadIdleMs` must be a number from 0 to 2147483647, got -1 \(number\)/,
+    ],
     ['bad workers string', { workers: 'many' }, /`workers`/],
     ['zero timeout', { stepTimeoutMs: 0 }, /`stepTimeoutMs`/],
     ['empty name', { name: '' }, /`name`/],
@@ -65,9 +77,24 @@ describe('refusals beyond Keras: types, NaN and infinities (quoted with their ty
 
   it('accepts every option at once when they are compatible', () => {
     const opt = new RMSprop({
-      learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, centered: true, weightDecay: 0.01,
-      globalClipnorm: 1, useEma: true, emaMomentum: 0.9, emaOverwriteFrequency: 3, lossScaleFactor: 8,
-      gradientAccumulationSteps: 2, name: 'all', workers: 0, stepTimeoutMs: 1000, kernels: 'js', maxSegmentBytes: 65536, threadIdleMs: 0,
+      learningRate: 0.01,
+      rho: 0.8,
+      momentum: 0.5,
+      epsilon: 1e-6,
+      centered: true,
+      weightDecay: 0.01,
+      globalClipnorm: 1,
+      useEma: true,
+      emaMomentum: 0.9,
+      emaOverwriteFrequency: 3,
+      lossScaleFactor: 8,
+      gradientAccumulationSteps: 2,
+      name: 'all',
+      workers: 0,
+      stepTimeoutMs: 1000,
+      kernels: 'js',
+      maxSegmentBytes: 65536,
+      threadIdleMs: 0,
     });
     expect(opt.name).toBe('all');
   });

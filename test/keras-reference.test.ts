@@ -56,7 +56,13 @@ describe.each(caseIds)('Keras case %s', (id) => {
         const want = c.expected_state[i]!;
         expect(x.shape, `${x.name}: shape`).toEqual(want.shape);
         if (isElementwise(c)) expectExact(x.value, want.value, x.name);
-        else expectClose(x.value, want.value, x.name === 'iteration' || x.name === 'learning_rate' ? 'float32' : c.dtype, x.name);
+        else
+          expectClose(
+            x.value,
+            want.value,
+            x.name === 'iteration' || x.name === 'learning_rate' ? 'float32' : c.dtype,
+            x.name,
+          );
       });
       const perSetup = finalBytes.get(id) ?? new Map<string, Buffer>();
       perSetup.set(label, bytesOf(state.map((x) => x.value)));
@@ -80,7 +86,6 @@ describe.each(caseIds)('Keras case %s', (id) => {
     const reference = perSetup!.get(SETUPS[0]!.label)!;
     for (const { label } of SETUPS) expect(perSetup!.get(label)!.equals(reference), label).toBe(true);
   });
-
 });
 
 /** Our get_config() after the run equals Keras's, up to Keras's auto-generated name. */

@@ -47,7 +47,11 @@ function arena(dtype: DType, setup: Setup) {
   return { built, views, chunkCount: plans[0]!.chunks.length / 3 };
 }
 
-function setScalars(s: Float64Array, setup: Setup, mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean }): void {
+function setScalars(
+  s: Float64Array,
+  setup: Setup,
+  mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean },
+): void {
   const f = Math.fround;
   s[Sc.LearningRate] = f(0.01);
   s[Sc.Rho] = f(0.9);
@@ -71,7 +75,15 @@ function setScalars(s: Float64Array, setup: Setup, mode: { unscale: boolean; acc
 
 /** All bytes of a group, with every NaN made canonical (payloads and signs of NaN may differ). */
 function canonicalBytes(views: GroupViews): Buffer {
-  const fields = [views.value, views.grad, views.velocity, views.momentum, views.averageGradient, views.average, views.accumulator];
+  const fields = [
+    views.value,
+    views.grad,
+    views.velocity,
+    views.momentum,
+    views.averageGradient,
+    views.average,
+    views.accumulator,
+  ];
   return Buffer.concat(
     fields.flatMap((field) => {
       if (field === null) return [];
@@ -93,7 +105,12 @@ const modes = [false, true].flatMap((unscale) =>
   ),
 );
 
-function runBoth(dtype: DType, setup: Setup, mode: (typeof modes)[number], kernel: (k: Kernels, ...a: Parameters<Kernels['update']>) => void) {
+function runBoth(
+  dtype: DType,
+  setup: Setup,
+  mode: (typeof modes)[number],
+  kernel: (k: Kernels, ...a: Parameters<Kernels['update']>) => void,
+) {
   const results = [jsKernels, wasmKernels].map((set) => {
     const { built, views, chunkCount } = arena(dtype, setup);
     setScalars(built.scalars, setup, mode);

@@ -90,7 +90,8 @@ describe('layout', () => {
       fc.property(layoutArb, ({ vars, lanes, fieldCount, pages }) => {
         const shapes = vars.map((v, i) => ({ ...v, name: `v${i}` }));
         const maxSegmentBytes = pages * 65536;
-        const blockBytes = (v: { size: number; dtype: 'float32' | 'float64' }): number => Math.ceil((v.size * bytes(v.dtype)) / BLOCK_BYTES) * BLOCK_BYTES;
+        const blockBytes = (v: { size: number; dtype: 'float32' | 'float64' }): number =>
+          Math.ceil((v.size * bytes(v.dtype)) / BLOCK_BYTES) * BLOCK_BYTES;
         const fits = shapes.every((v) => fieldCount * blockBytes(v) <= maxSegmentBytes);
         if (!fits) {
           expect(() => planGroups(shapes, lanes, fieldCount, maxSegmentBytes)).toThrow(/variable 'v\d+'/);
@@ -126,7 +127,9 @@ describe('layout', () => {
             expect(end).toBeGreaterThanOrEqual(begin);
             if (begin > 0 && begin < count) {
               // a lane starts where a new block starts
-              expect(Math.floor(plan.chunks[3 * begin]! / block)).not.toBe(Math.floor(plan.chunks[3 * (begin - 1)]! / block));
+              expect(Math.floor(plan.chunks[3 * begin]! / block)).not.toBe(
+                Math.floor(plan.chunks[3 * (begin - 1)]! / block),
+              );
             }
             cursor = end;
           }

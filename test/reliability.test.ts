@@ -14,7 +14,6 @@ import { randomValues, snapshot } from './helpers/state.js';
 import { checkpointDirectory } from './helpers/files.js';
 import { injectFault } from './helpers/faults.js';
 
-
 const { fresh } = checkpointDirectory('reliability');
 
 const SIZE = 6000; // several chunks, so both lanes have work
@@ -159,7 +158,9 @@ describe('failures reach the caller', () => {
     const opt = new RMSprop({ workers: 0 });
     const unbuilt = opt.save(fresh(), { variables: true });
     await expect(unbuilt).rejects.toThrow(/needs a built optimizer/);
-    await expect(opt.save(42 as unknown as string)).rejects.toThrow(/`path` must be a non-empty string, got 42 \(number\)/);
+    await expect(opt.save(42 as unknown as string)).rejects.toThrow(
+      /`path` must be a non-empty string, got 42 \(number\)/,
+    );
     await opt.close();
     let thrown: unknown = null;
     let result: Promise<void> | null = null;
@@ -189,19 +190,22 @@ describe('after a failure, the next step runs at full speed or rejects at once',
     return snapshot(opt, vars);
   }
 
-  it.each(['step', 'stepSync'] as const)('a norm-phase stepSync() failure changes nothing; %s() right after it succeeds', async (retry) => {
-    const { vars, opt } = await warm();
-    const before = snapshot(opt, vars);
-    injectFault(opt, 1, 'norm', 'throw');
-    expect(() => opt.stepSync()).toThrow(/norm phase: worker lane 1 threw in the norm phase; nothing was changed/);
-    expect(snapshot(opt, vars).equals(before)).toBe(true);
-    // the failed lane is not left Reserved: no wait for stepTimeoutMs (30 s), no timeout error
-    if (retry === 'step') await opt.step();
-    else opt.stepSync();
-    await opt.step();
-    expect(snapshot(opt, vars).equals(await reference(2))).toBe(true);
-    await opt.close();
-  });
+  it.each(['step', 'stepSync'] as const)(
+    'a norm-phase stepSync() failure changes nothing; %s() right after it succeeds',
+    async (retry) => {
+      const { vars, opt } = await warm();
+      const before = snapshot(opt, vars);
+      injectFault(opt, 1, 'norm', 'throw');
+      expect(() => opt.stepSync()).toThrow(/norm phase: worker lane 1 threw in the norm phase; nothing was changed/);
+      expect(snapshot(opt, vars).equals(before)).toBe(true);
+      // the failed lane is not left Reserved: no wait for stepTimeoutMs (30 s), no timeout error
+      if (retry === 'step') await opt.step();
+      else opt.stepSync();
+      await opt.step();
+      expect(snapshot(opt, vars).equals(await reference(2))).toBe(true);
+      await opt.close();
+    },
+  );
 
   it('a norm-phase step() failure: the next step() succeeds on relaunched lanes', async () => {
     const { vars, opt } = await warm();
@@ -272,7 +276,12 @@ describe('a refused load leaves nothing behind', () => {
     const state = opt.variables.map((s) => ({
       name: s.name,
       shape: s.shape,
-      data: s.name === 'iteration' ? BigInt64Array.of(iteration) : s.name === 'learning_rate' ? Float32Array.of(learningRate) : s.value,
+      data:
+        s.name === 'iteration'
+          ? BigInt64Array.of(iteration)
+          : s.name === 'learning_rate'
+            ? Float32Array.of(learningRate)
+            : s.value,
     }));
     const path = fresh();
     await writeCheckpointFile(path, { config: opt.getConfig(), state, variables: null }); // well-formed, checksums right
@@ -283,24 +292,27 @@ describe('a refused load leaves nothing behind', () => {
     ['iteration -1', -1n, 0.001, /'iteration' must be an integer from 0 to 2\^53 - 1, got -1 \(bigint\)/],
     ['iteration 2^60', 2n ** 60n, 0.001, /'iteration' must be an integer from 0 to 2\^53 - 1/],
     ['a NaN learning rate', 3n, NaN, /'learning_rate' must be a finite float32, got NaN \(number\)/],
-  ])('%s: refused before build, no threads started, the variables free for another optimizer', async (_label, iteration, lr, message) => {
-    const path = await checkpointWith(iteration, lr);
-    let started = 0;
-    const count = () => started++;
-    process.on('worker', count);
-    try {
-      const vars = model();
-      const before = vars[0]!.value.slice();
-      await expect(RMSprop.load(path, vars, { workers: 2 })).rejects.toThrow(message);
-      expect(started).toBe(0);
-      expect(vars[0]!.value).toEqual(before);
-      const other = new RMSprop({ workers: 0 });
-      other.build(vars); // not captured by the refused optimizer
-      expect(other.workers).toBe(0);
-    } finally {
-      process.off('worker', count);
-    }
-  });
+  ])(
+    '%s: refused before build, no threads started, the variables free for another optimizer',
+    async (_label, iteration, lr, message) => {
+      const path = await checkpointWith(iteration, lr);
+      let started = 0;
+      const count = () => started++;
+      process.on('worker', count);
+      try {
+        const vars = model();
+        const before = vars[0]!.value.slice();
+        await expect(RMSprop.load(path, vars, { workers: 2 })).rejects.toThrow(message);
+        expect(started).toBe(0);
+        expect(vars[0]!.value).toEqual(before);
+        const other = new RMSprop({ workers: 0 });
+        other.build(vars); // not captured by the refused optimizer
+        expect(other.workers).toBe(0);
+      } finally {
+        process.off('worker', count);
+      }
+    },
+  );
 
   it('loadOwnVariables refuses a NaN learning rate or a negative iteration, assigning nothing', async () => {
     const vars = model();
@@ -308,8 +320,12 @@ describe('a refused load leaves nothing behind', () => {
     await opt.apply(gradient(1), vars);
     const store = opt.saveOwnVariables();
     const before = snapshot(opt, vars);
-    expect(() => opt.loadOwnVariables({ ...store, '1': Float32Array.of(NaN) })).toThrow(/'learning_rate' must be a finite float32/);
-    expect(() => opt.loadOwnVariables({ ...store, '0': Float64Array.of(-1) })).toThrow(/'iteration' must be an integer/);
+    expect(() => opt.loadOwnVariables({ ...store, '1': Float32Array.of(NaN) })).toThrow(
+      /'learning_rate' must be a finite float32/,
+    );
+    expect(() => opt.loadOwnVariables({ ...store, '0': Float64Array.of(-1) })).toThrow(
+      /'iteration' must be an integer/,
+    );
     expect(snapshot(opt, vars).equals(before)).toBe(true);
   });
 });
@@ -324,9 +340,14 @@ describe('runtime options belong to the caller', () => {
   ])('a config or checkpoint with %s is refused, naming it', async (key, extra) => {
     const opt = new RMSprop({ workers: 0 });
     const config = { ...opt.getConfig(), ...extra };
-    expect(() => RMSprop.fromConfig(config)).toThrow(new RegExp(`'${key}' is a runtime option of this library, not a Keras argument`));
+    expect(() => RMSprop.fromConfig(config)).toThrow(
+      new RegExp(`'${key}' is a runtime option of this library, not a Keras argument`),
+    );
     const path = fresh();
-    const state = [{ name: 'iteration', shape: [], data: BigInt64Array.of(0n) }, { name: 'learning_rate', shape: [], data: Float32Array.of(0.001) }];
+    const state = [
+      { name: 'iteration', shape: [], data: BigInt64Array.of(0n) },
+      { name: 'learning_rate', shape: [], data: Float32Array.of(0.001) },
+    ];
     await writeCheckpointFile(path, { config, state, variables: null });
     await expect(RMSprop.load(path)).rejects.toThrow(new RegExp(`'${key}' is a runtime option`));
   });
@@ -334,7 +355,9 @@ describe('runtime options belong to the caller', () => {
   it('the runtime argument sets them, and only them', () => {
     const config = new RMSprop({ workers: 0 }).getConfig();
     expect(RMSprop.fromConfig(config, { workers: 0, kernels: 'js' }).kernels).toBe('js');
-    expect(() => RMSprop.fromConfig(config, { rho: 0.5 } as never)).toThrow(/`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs; got 'rho'/);
+    expect(() => RMSprop.fromConfig(config, { rho: 0.5 } as never)).toThrow(
+      /`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs; got 'rho'/,
+    );
   });
 });
 
@@ -358,7 +381,8 @@ describe('no leak without close()', () => {
       }
       expect(started).toBe(16);
       // lanes retire after 250 ms idle, their threads end 300 ms later; the bound only catches a leak
-      for (let waited = 0; live.size > 0 && waited < 20_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      for (let waited = 0; live.size > 0 && waited < 20_000; waited += 100)
+        await new Promise((r) => setTimeout(r, 100));
       expect(live.size).toBe(0);
 
       const { opt, vars } = kept[0]!;
@@ -395,7 +419,10 @@ describe('no leak without close(), in memory', () => {
       for (let waited = 0; live > 0 && waited < 20000; waited += 100) await new Promise((r) => setTimeout(r, 100));
       for (let i = 0; i < 10 && collected < 40; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
       console.log(JSON.stringify({ live, collected }));`;
-    const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(child.stderr).toBe('');
     expect(JSON.parse(child.stdout)).toEqual({ live: 0, collected: 40 });
   });
@@ -409,7 +436,9 @@ describe('what save writes, load reads', () => {
     const opt = new RMSprop({ workers: 0 });
     expect(() => opt.build([a, b, c])).toThrow(/build: variables 0 and 2 are both named 'dup'/);
     expect(a.owner).toBeNull(); // nothing was built
-    await expect(opt.apply([[1, 1], [1], [1, 1, 1]], [a, b, c])).rejects.toThrow(/variables 0 and 2 are both named 'dup'/);
+    await expect(opt.apply([[1, 1], [1], [1, 1, 1]], [a, b, c])).rejects.toThrow(
+      /variables 0 and 2 are both named 'dup'/,
+    );
   });
 });
 
@@ -421,9 +450,13 @@ describe('finalizeVariableValues', () => {
     await opt.apply(gradient(1), vars);
     await opt.apply(gradient(2), vars);
     const before = vars[0]!.value.slice();
-    expect(() => opt.finalizeVariableValues([vars[0]!, foreign])).toThrow(/Variable 'foreign' was not built with optimizer 'rmsprop'/);
+    expect(() => opt.finalizeVariableValues([vars[0]!, foreign])).toThrow(
+      /Variable 'foreign' was not built with optimizer 'rmsprop'/,
+    );
     expect(vars[0]!.value).toEqual(before);
-    expect(() => opt.finalizeVariableValues('w' as never)).toThrow(/`variables` must be an array of Variable, got "w" \(string\)/);
+    expect(() => opt.finalizeVariableValues('w' as never)).toThrow(
+      /`variables` must be an array of Variable, got "w" \(string\)/,
+    );
     expect(vars[0]!.value).toEqual(before);
   });
 });

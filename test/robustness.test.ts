@@ -9,7 +9,6 @@ import { RMSprop, StepError, Variable } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
 import { injectFault } from './helpers/faults.js';
 
-
 const SIZE = 6000; // several chunks, so both lanes have work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
 
@@ -27,7 +26,9 @@ describe('a failing worker', () => {
     injectFault(opt, 1, 'norm', 'throw');
     const failure = await opt.apply(gradient(2), vars).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(StepError);
-    expect((failure as StepError).message).toMatch(/norm phase: worker lane 1 failed: injected fault in lane 1; nothing was changed/);
+    expect((failure as StepError).message).toMatch(
+      /norm phase: worker lane 1 failed: injected fault in lane 1; nothing was changed/,
+    );
     expect((failure as StepError).stateCorrupted).toBe(false);
     expect(snapshot(opt, vars).equals(before)).toBe(true);
 
@@ -43,7 +44,9 @@ describe('a failing worker', () => {
     injectFault(opt, 0, 'update', 'throw');
     const failure = (await opt.apply(gradient(2), vars).catch((e: unknown) => e)) as StepError;
     expect(failure.stateCorrupted).toBe(true);
-    expect(failure.message).toMatch(/update phase: worker lane 0 failed: injected fault in lane 0; its state may be partly updated/);
+    expect(failure.message).toMatch(
+      /update phase: worker lane 0 failed: injected fault in lane 0; its state may be partly updated/,
+    );
     await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
     await expect(opt.step()).rejects.toThrow(/must be rebuilt/);
     await opt.close();
@@ -105,7 +108,10 @@ describe('process lifetime', () => {
   `;
   it.each([false, true])('a script that steps with workers=2 exits by itself (close() called: %s)', (close) => {
     // the bound only catches a hang: an idle pool must not keep the event loop alive
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script(close)], { encoding: 'utf8', timeout: 30_000 });
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script(close)], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(child.error).toBeUndefined();
     expect(child.stderr).toBe('');
     expect(child.stdout.trim()).toBe('stepped 2 2');
@@ -129,9 +135,15 @@ describe('a broken install', () => {
         const js = new RMSprop({ workers: 0, kernels: 'js' });
         await js.apply([[0.5, 0.5, 0.5]], [w]);
         console.log('js step: ' + (w.value[0] !== 1));`;
-      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: copy, encoding: 'utf8', timeout: 30_000 });
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: copy,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(run.stderr).toBe('');
-      expect(run.stdout).toMatch(/error: rmsprop-pool: the WebAssembly kernels \(.*kernels\.wasm\) are missing: run `npm run build`, or pass kernels: 'js'/);
+      expect(run.stdout).toMatch(
+        /error: rmsprop-pool: the WebAssembly kernels \(.*kernels\.wasm\) are missing: run `npm run build`, or pass kernels: 'js'/,
+      );
       expect(run.stdout).toContain('still a plain array: true');
       expect(run.stdout).toContain('js step: true');
     } finally {

@@ -9,7 +9,13 @@ const close = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-6 * Math.
 
 describe('schedule formulas (float64 reference, float32 result)', () => {
   it('PolynomialDecay with cycle restarts at multiples of decaySteps', () => {
-    const s = new schedules.PolynomialDecay({ initialLearningRate: 0.1, decaySteps: 4, endLearningRate: 0.01, power: 0.5, cycle: true });
+    const s = new schedules.PolynomialDecay({
+      initialLearningRate: 0.1,
+      decaySteps: 4,
+      endLearningRate: 0.01,
+      power: 0.5,
+      cycle: true,
+    });
     for (const step of [0, 1, 4, 5, 9, 12]) {
       const steps = 4 * (step === 0 ? 1 : Math.ceil(step / 4));
       const want = (0.1 - 0.01) * Math.pow(1 - step / steps, 0.5) + 0.01;
@@ -35,7 +41,12 @@ describe('schedule formulas (float64 reference, float32 result)', () => {
     }
   });
   it('InverseTimeDecay with staircase decays in whole periods', () => {
-    const s = new schedules.InverseTimeDecay({ initialLearningRate: 0.1, decaySteps: 3, decayRate: 1, staircase: true });
+    const s = new schedules.InverseTimeDecay({
+      initialLearningRate: 0.1,
+      decaySteps: 3,
+      decayRate: 1,
+      staircase: true,
+    });
     expect([0, 2, 3, 5, 6].map((step) => s(step))).toEqual([0.1, 0.1, 0.05, 0.05, 0.1 / 3].map(Math.fround));
   });
   it('PiecewiseConstantDecay: boundaries belong to the interval they close', () => {
@@ -46,12 +57,23 @@ describe('schedule formulas (float64 reference, float32 result)', () => {
 
 describe('schedule objects', () => {
   it('are functions with a name and a Keras config', () => {
-    const s = new schedules.ExponentialDecay({ initialLearningRate: 0.1, decaySteps: 10, decayRate: 0.9, name: 'decay' });
+    const s = new schedules.ExponentialDecay({
+      initialLearningRate: 0.1,
+      decaySteps: 10,
+      decayRate: 0.9,
+      name: 'decay',
+    });
     expect(typeof s).toBe('function');
     expect(s).toBeInstanceOf(LearningRateSchedule);
     expect(s).toBeInstanceOf(schedules.ExponentialDecay);
     expect(s.name).toBe('decay');
-    expect(Object.keys(s.getConfig())).toEqual(['initial_learning_rate', 'decay_steps', 'decay_rate', 'staircase', 'name']);
+    expect(Object.keys(s.getConfig())).toEqual([
+      'initial_learning_rate',
+      'decay_steps',
+      'decay_rate',
+      'staircase',
+      'name',
+    ]);
   });
   it('round-trip through serialize / deserialize', () => {
     const s = new schedules.CosineDecayRestarts({ initialLearningRate: 0.1, firstDecaySteps: 3, mMul: 0.9 });
@@ -60,11 +82,22 @@ describe('schedule objects', () => {
     expect([1, 4, 9].map((x) => copy(x))).toEqual([1, 4, 9].map((x) => s(x)));
   });
   it('refuse bad arguments, naming them', () => {
-    expect(() => new schedules.ExponentialDecay({ initialLearningRate: 0.1, decaySteps: 0, decayRate: 0.5 })).toThrow(/`decaySteps` must be > 0/);
-    expect(() => new schedules.PiecewiseConstantDecay({ boundaries: [1, 2], values: [1, 2] })).toThrow(/`boundaries` should be 1 less/);
-    expect(() => new schedules.PolynomialDecay({ decaySteps: 3 } as never)).toThrow(/`initialLearningRate` is required/);
-    expect(() => new schedules.CosineDecay({ initialLearningRate: 1, decaySteps: 2, warmupSteps: -1 })).toThrow(/`warmupSteps` must be >= 0/);
-    expect(() => new schedules.InverseTimeDecay({ initialLearningRate: 1, decaySteps: 2, decayRate: 1, stairs: true } as never)).toThrow(/unrecognized option\(s\) `stairs`/);
+    expect(() => new schedules.ExponentialDecay({ initialLearningRate: 0.1, decaySteps: 0, decayRate: 0.5 })).toThrow(
+      /`decaySteps` must be > 0/,
+    );
+    expect(() => new schedules.PiecewiseConstantDecay({ boundaries: [1, 2], values: [1, 2] })).toThrow(
+      /`boundaries` should be 1 less/,
+    );
+    expect(() => new schedules.PolynomialDecay({ decaySteps: 3 } as never)).toThrow(
+      /`initialLearningRate` is required/,
+    );
+    expect(() => new schedules.CosineDecay({ initialLearningRate: 1, decaySteps: 2, warmupSteps: -1 })).toThrow(
+      /`warmupSteps` must be >= 0/,
+    );
+    expect(
+      () =>
+        new schedules.InverseTimeDecay({ initialLearningRate: 1, decaySteps: 2, decayRate: 1, stairs: true } as never),
+    ).toThrow(/unrecognized option\(s\) `stairs`/);
     const s = new schedules.PiecewiseConstantDecay({ boundaries: [1], values: [1, 2] });
     expect(() => s(NaN)).toThrow(/step must be a number/);
   });

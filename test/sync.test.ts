@@ -12,7 +12,13 @@ const turn = (ms = 100) => new Promise((resolve) => setTimeout(resolve, ms)); //
 const SIZES = [5000, 1234, 3];
 const model = () => SIZES.map((n, i) => new Variable(randomValues(n, 10 + i), { name: `v${i}` }));
 const grads = (step: number) => SIZES.map((n, i) => randomValues(n, 1000 * step + i));
-const OPTIONS: RMSpropOptions = { centered: true, momentum: 0.9, globalClipnorm: 1, useEma: true, emaOverwriteFrequency: 2 };
+const OPTIONS: RMSpropOptions = {
+  centered: true,
+  momentum: 0.9,
+  globalClipnorm: 1,
+  useEma: true,
+  emaOverwriteFrequency: 2,
+};
 
 describe('stepSync / applySync', () => {
   it('give the bytes of apply(), on the calling thread and on the pool, cold or warm', async () => {
@@ -49,7 +55,9 @@ describe('stepSync / applySync', () => {
       failure = e;
     }
     expect(failure).toBeInstanceOf(StepError);
-    expect((failure as StepError).message).toMatch(/update phase: worker lane 1 threw in the update phase; its state may be partly updated/);
+    expect((failure as StepError).message).toMatch(
+      /update phase: worker lane 1 threw in the update phase; its state may be partly updated/,
+    );
     expect(() => opt.applySync(grads(2), vars)).toThrow(/must be rebuilt/);
     expect(snapshot(opt, vars).equals(before)).toBe(false); // lane 0 did its half
     await opt.close();

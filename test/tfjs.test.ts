@@ -29,7 +29,8 @@ function makeModel(): tfl.Sequential {
   return model;
 }
 
-const weightsOf = (model: tfl.LayersModel): Float32Array[] => model.getWeights().map((w) => w.dataSync() as Float32Array);
+const weightsOf = (model: tfl.LayersModel): Float32Array[] =>
+  model.getWeights().map((w) => w.dataSync() as Float32Array);
 
 async function fitWith(optimizer: tf.Optimizer, epochs = 3): Promise<Float32Array[]> {
   const model = makeModel();
@@ -41,7 +42,10 @@ async function fitWith(optimizer: tf.Optimizer, epochs = 3): Promise<Float32Arra
 describe('tfjsOptimizer', () => {
   it.each<[string, RMSpropOptions]>([
     ['defaults', {}],
-    ['centered, momentum, weight decay, global clipnorm', { centered: true, momentum: 0.9, weightDecay: 0.01, globalClipnorm: 1 }],
+    [
+      'centered, momentum, weight decay, global clipnorm',
+      { centered: true, momentum: 0.9, weightDecay: 0.01, globalClipnorm: 1 },
+    ],
   ])('model.fit through it equals our optimizer applied to the same gradients (%s)', async (_label, options) => {
     const viaFit = await fitWith(tfjsOptimizer(new RMSprop({ ...options, learningRate: 0.01, workers: 0 })));
 
@@ -54,26 +58,36 @@ describe('tfjsOptimizer', () => {
     for (let epoch = 0; epoch < 3; epoch++) {
       for (let start = 0; start < SAMPLES; start += 16) {
         const [bx, by] = [tf.slice(xs, [start, 0], [16, -1]), tf.slice(ys, [start, 0], [16, -1])];
-        const { grads } = tf.variableGrads(() => tf.mean(tfl.metrics.meanSquaredError(by, model.apply(bx) as tf.Tensor)) as tf.Scalar, weights);
+        const { grads } = tf.variableGrads(
+          () => tf.mean(tfl.metrics.meanSquaredError(by, model.apply(bx) as tf.Tensor)) as tf.Scalar,
+          weights,
+        );
         const current = weights.map((w) => w.dataSync() as Float32Array);
         if (epoch === 0 && start === 0) {
           // our variables mirror the tfjs ones
           mirrors = weights.map((w, i) => new Variable(current[i]!, { name: w.name, shape: w.shape }));
           direct.build(mirrors);
         }
-        await direct.apply(weights.map((w) => grads[w.name]!.dataSync() as Float32Array), mirrors);
+        await direct.apply(
+          weights.map((w) => grads[w.name]!.dataSync() as Float32Array),
+          mirrors,
+        );
         weights.forEach((w, i) => w.assign(tf.tensor(mirrors[i]!.value.slice(), w.shape)));
       }
     }
     const viaDirect = weightsOf(model);
-    viaFit.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(viaDirect[i]!.buffer)), `weight ${i}`).toBe(true));
+    viaFit.forEach((w, i) =>
+      expect(Buffer.from(w.buffer).equals(Buffer.from(viaDirect[i]!.buffer)), `weight ${i}`).toBe(true),
+    );
   });
 
   it('gives the same weights with the worker pool (synchronous steps on the lanes once they are up)', async () => {
     const single = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, centered: true, workers: 0 })), 8);
     const pooled = new RMSprop({ learningRate: 0.01, centered: true, workers: 2 });
     const parallel = await fitWith(tfjsOptimizer(pooled), 8);
-    parallel.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(single[i]!.buffer)), `weight ${i}`).toBe(true));
+    parallel.forEach((w, i) =>
+      expect(Buffer.from(w.buffer).equals(Buffer.from(single[i]!.buffer)), `weight ${i}`).toBe(true),
+    );
     await pooled.close();
   });
 
@@ -93,8 +107,11 @@ describe('tfjsOptimizer', () => {
     weightsOf(model).forEach((w, i) => expect(w.every((v, k) => v < before[i]![k]!)).toBe(true)); // a real step, from them
   });
 
-  it("tracks tf.train.rmsprop where the formulas coincide (rho, momentum, epsilon)", async () => {
-    const ours = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, workers: 0 })), 5);
+  it('tracks tf.train.rmsprop where the formulas coincide (rho, momentum, epsilon)', async () => {
+    const ours = await fitWith(
+      tfjsOptimizer(new RMSprop({ learningRate: 0.01, rho: 0.8, momentum: 0.5, epsilon: 1e-6, workers: 0 })),
+      5,
+    );
     const theirs = await fitWith(tf.train.rmsprop(0.01, 0.8, 0.5, 1e-6, false), 5);
     const start = weightsOf(makeModel());
     ours.forEach((w, i) => {
@@ -118,6 +135,8 @@ describe('tfjsOptimizer', () => {
     await fitWith(second, 1);
     await second.setWeights([{ name: 'iter', tensor: tf.scalar(7, 'int32') }, ...weights.slice(1)]);
     expect(second.optimizer.iterations).toBe(7);
-    second.optimizer.variables.slice(1).forEach((v, i) => expect(Array.from(v.value)).toEqual(Array.from(adapter.optimizer.variables[i + 1]!.value)));
+    second.optimizer.variables
+      .slice(1)
+      .forEach((v, i) => expect(Array.from(v.value)).toEqual(Array.from(adapter.optimizer.variables[i + 1]!.value)));
   });
 });

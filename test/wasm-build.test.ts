@@ -28,7 +28,25 @@ describe('wasm kernels build', () => {
     expect(wat).not.toMatch(/relaxed|fma|fms|qfma|nearest|pmin|pmax|demote/);
     // the arithmetic is exactly the IEEE set the JS kernels round with fround
     const ops = new Set(wat.match(/\((?:f32x4|f64x2|f32|f64)\.[a-z_0-9]+/g)!.map((m) => m.slice(1).split('.')[1]!));
-    for (const op of ops) expect(['add', 'sub', 'mul', 'div', 'sqrt', 'neg', 'min', 'max', 'load', 'store', 'splat', 'const', 'promote_f32', 'promote_low_f32x4', 'extract_lane', 'replace_lane']).toContain(op);
+    for (const op of ops)
+      expect([
+        'add',
+        'sub',
+        'mul',
+        'div',
+        'sqrt',
+        'neg',
+        'min',
+        'max',
+        'load',
+        'store',
+        'splat',
+        'const',
+        'promote_f32',
+        'promote_low_f32x4',
+        'extract_lane',
+        'replace_lane',
+      ]).toContain(op);
   });
 
   it('exports every specialisation the loader selects', () => {

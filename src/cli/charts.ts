@@ -44,7 +44,20 @@ export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
       y: axis(chart.y),
       color: { field: chart.color, type: 'nominal' as const },
       ...(chart.dash
-        ? { strokeDash: { field: chart.dash.field, type: 'nominal' as const, legend: null, scale: { domain: [...chart.dash.domain], range: [[1, 0], [6, 4]] } } }
+        ? {
+            strokeDash: {
+              field: chart.dash.field,
+              type: 'nominal' as const,
+              legend: null,
+              scale: {
+                domain: [...chart.dash.domain],
+                range: [
+                  [1, 0],
+                  [6, 4],
+                ],
+              },
+            },
+          }
         : {}),
     },
   };
@@ -53,10 +66,14 @@ export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
     title: chart.title,
     data: { values: chart.points as Array<Record<string, string | number>> },
     ...(chart.column
-      ? { facet: { column: { field: chart.column, type: 'nominal' as const, title: null } }, spec: layer, resolve: { scale: { x: 'independent' as const, y: 'independent' as const } } }
+      ? {
+          facet: { column: { field: chart.column, type: 'nominal' as const, title: null } },
+          spec: layer,
+          resolve: { scale: { x: 'independent' as const, y: 'independent' as const } },
+        }
       : layer),
   };
-  const view = new vega.View(vega.parse(compile(spec as never).spec), { renderer: 'none' });
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {

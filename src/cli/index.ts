@@ -17,16 +17,23 @@ const program = new Command('rmsprop-pool')
 
 const hidden = (raw: string): number[] => {
   const sizes = raw.split(',').map(Number);
-  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError(`--hidden expects sizes like 2048,1024, got '${raw}'`);
+  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n > 0))
+    throw new InvalidArgumentError(`--hidden expects sizes like 2048,1024, got '${raw}'`);
   return sizes;
 };
 
 addOptimizerFlags(
   program
     .command('train')
-    .description('train the Iris classifier and a synthetic multi-million-parameter MLP: tfjs computes the gradients, the pool applies them')
+    .description(
+      'train the Iris classifier and a synthetic multi-million-parameter MLP: tfjs computes the gradients, the pool applies them',
+    )
     .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic']).default('all'))
-    .addOption(new Option('--backend <name>', 'tfjs backend for the forward and backward pass').choices(['wasm', 'cpu']).default('wasm'))
+    .addOption(
+      new Option('--backend <name>', 'tfjs backend for the forward and backward pass')
+        .choices(['wasm', 'cpu'])
+        .default('wasm'),
+    )
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
     .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
@@ -52,7 +59,11 @@ addOptimizerFlags(
 });
 
 addOptimizerFlags(
-  program.command('config').description("print the Keras config of the optimizer these flags make (get_config() JSON, loadable by --config and by Keras)"),
+  program
+    .command('config')
+    .description(
+      'print the Keras config of the optimizer these flags make (get_config() JSON, loadable by --config and by Keras)',
+    ),
 ).action((_flags: unknown, command: Command) => {
   console.log(JSON.stringify(optimizerFromFlags(command).getConfig(), null, 2));
 });
@@ -63,7 +74,8 @@ program
   .option('--quick', 'a shorter run (under a minute)')
   .action((flags: { quick?: boolean }) => {
     const script = fileURLToPath(new URL('../../bench/step.js', import.meta.url));
-    if (!existsSync(script)) throw new Error('the benchmark suite comes with the repository: clone it, then npm ci && npm run bench');
+    if (!existsSync(script))
+      throw new Error('the benchmark suite comes with the repository: clone it, then npm ci && npm run bench');
     const run = spawnSync(process.execPath, [script, ...(flags.quick ? ['--quick'] : [])], { stdio: 'inherit' });
     process.exitCode = run.status ?? 1;
   });

@@ -70,11 +70,17 @@ function forward(tf: Tf, weights: readonly Tensor[], x: Tensor, activation: 'rel
  * One training step: tfjs's forward and backward pass over tensors that read the shared views,
  * the gradients written into `.grad`, the pool's zero-copy `step()`. Returns the loss.
  */
-async function trainStep(tf: Tf, optimizer: RMSprop, variables: readonly Variable[], loss: (weights: Tensor[]) => TF.Scalar, timing: { optimizer: number }): Promise<number> {
+async function trainStep(
+  tf: Tf,
+  optimizer: RMSprop,
+  variables: readonly Variable[],
+  loss: (weights: Tensor[]) => TF.Scalar,
+  timing: { optimizer: number },
+): Promise<number> {
   const value = tf.tidy(() => {
     const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
     const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
-    grads.forEach((g, i) => variables[i]!.grad!.set(g.dataSync() as Float32Array));
+    grads.forEach((g, i) => variables[i]!.grad!.set(g.dataSync()));
     return value.dataSync()[0]!;
   });
   const started = performance.now();
@@ -91,7 +97,10 @@ class Progress {
     this.#total = total;
     this.#bar = process.stderr.isTTY
       ? new cliProgress.SingleBar(
-          { format: `${job.padEnd(9)} |{bar}| {value}/{total} steps | {rate} steps/s | ETA {eta_formatted} | loss {loss}`, hideCursor: true },
+          {
+            format: `${job.padEnd(9)} |{bar}| {value}/{total} steps | {rate} steps/s | ETA {eta_formatted} | loss {loss}`,
+            hideCursor: true,
+          },
           cliProgress.Presets.shades_classic,
         )
       : null;
@@ -122,10 +131,24 @@ async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettings): 
   const columns = features[0]!.length;
   const mean = Array.from({ length: columns }, (_, j) => features.reduce((a, r) => a + r[j]!, 0) / features.length);
   const std = mean.map((m, j) => Math.sqrt(features.reduce((a, r) => a + (r[j]! - m) ** 2, 0) / features.length));
-  const order = features.map((_, i) => [i, random()] as const).sort((a, b) => a[1] - b[1]).map(([i]) => i);
+  const order = features
+    .map((_, i) => [i, random()] as const)
+    .sort((a, b) => a[1] - b[1])
+    .map(([i]) => i);
   const cut = Math.round(order.length * 0.8);
-  const rows = (idx: number[]) => tf.tensor2d(idx.map((i) => features[i]!.map((x, j) => (x - mean[j]!) / std[j]!)), [idx.length, columns]);
-  const onehot = (idx: number[]) => tf.oneHot(tf.tensor1d(idx.map((i) => labels[i]!), 'int32'), 3);
+  const rows = (idx: number[]) =>
+    tf.tensor2d(
+      idx.map((i) => features[i]!.map((x, j) => (x - mean[j]!) / std[j]!)),
+      [idx.length, columns],
+    );
+  const onehot = (idx: number[]) =>
+    tf.oneHot(
+      tf.tensor1d(
+        idx.map((i) => labels[i]!),
+        'int32',
+      ),
+      3,
+    );
   const [train, test] = [order.slice(0, cut), order.slice(cut)];
   const [xTrain, yTrain, xTest] = [rows(train), onehot(train), rows(test)];
   const variables = mlpVariables('iris', [columns, 16, 3], random);
@@ -143,13 +166,33 @@ async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettings): 
     for (let b = 0; b < batches; b++) {
       const rowsOfBatch = tf.tensor1d(positions.slice(b * s.batchSize, (b + 1) * s.batchSize), 'int32');
       const [xb, yb] = [tf.gather(xTrain, rowsOfBatch), tf.gather(yTrain, rowsOfBatch)];
-      losses.push(await trainStep(tf, optimizer, variables, (w) => tf.losses.softmaxCrossEntropy(yb, forward(tf, w, xb, 'tanh')) as TF.Scalar, timing));
+      losses.push(
+        await trainStep(
+          tf,
+          optimizer,
+          variables,
+          (w) => tf.losses.softmaxCrossEntropy(yb, forward(tf, w, xb, 'tanh')) as TF.Scalar,
+          timing,
+        ),
+      );
       tf.dispose([rowsOfBatch, xb, yb]);
       progress.update(losses.length, losses[losses.length - 1]!, started, 'iris');
     }
   }
   progress.stop();
-  const predicted = tf.tidy(() => tf.argMax(forward(tf, variables.map((v) => tf.tensor(v.value, [...v.shape])), xTest, 'tanh'), 1).dataSync());
+  const predicted = tf.tidy(() =>
+    tf
+      .argMax(
+        forward(
+          tf,
+          variables.map((v) => tf.tensor(v.value, [...v.shape])),
+          xTest,
+          'tanh',
+        ),
+        1,
+      )
+      .dataSync(),
+  );
   const correct = test.filter((i, k) => predicted[k] === labels[i]).length;
   const result = summary('iris', variables, losses, correct / test.length, started, timing, optimizer);
   tf.dispose([xTrain, yTrain, xTest]);
@@ -169,22 +212,39 @@ async function syntheticJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettin
   const started = performance.now();
   const progress = new Progress('synthetic', s.steps);
   for (let step = 0; step < s.steps; step++) {
-    const x = tf.tensor2d(Float32Array.from({ length: s.batchSize * inputs }, () => 2 * random() - 1), [s.batchSize, inputs]);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: s.batchSize * inputs }, () => 2 * random() - 1),
+      [s.batchSize, inputs],
+    );
     const y = tf.tidy(() => forward(tf, teacher, x, 'tanh'));
-    losses.push(await trainStep(tf, optimizer, variables, (w) => tf.losses.meanSquaredError(y, forward(tf, w, x, 'relu')) as TF.Scalar, timing));
+    losses.push(
+      await trainStep(
+        tf,
+        optimizer,
+        variables,
+        (w) => tf.losses.meanSquaredError(y, forward(tf, w, x, 'relu')) as TF.Scalar,
+        timing,
+      ),
+    );
     tf.dispose([x, y]);
     progress.update(step + 1, losses[step]!, started, 'synthetic');
   }
   progress.stop();
   tf.dispose(teacher);
-  const result = { ...summary('synthetic', variables, losses, null, started, timing, optimizer), tfjsStepMs: tfjsStepTime(tf, variables) };
+  const result = {
+    ...summary('synthetic', variables, losses, null, started, timing, optimizer),
+    tfjsStepMs: tfjsStepTime(tf, variables),
+  };
   await optimizer.close();
   return result;
 }
 
 /** Median time of tfjs-core's own rmsprop applying one update of the same shapes, on the same backend. */
 function tfjsStepTime(tf: Tf, variables: readonly Variable[]): number {
-  const baseline = tfjsRmsprop(tf, variables.map((v) => v.shape));
+  const baseline = tfjsRmsprop(
+    tf,
+    variables.map((v) => v.shape),
+  );
   const times: number[] = [];
   for (let r = 0; r < 6; r++) {
     const started = performance.now();
@@ -195,7 +255,15 @@ function tfjsStepTime(tf: Tf, variables: readonly Variable[]): number {
   return times.sort((a, b) => a - b)[times.length >> 1]!;
 }
 
-function summary(job: string, variables: readonly Variable[], losses: number[], accuracy: number | null, startedMs: number, timing: { optimizer: number }, optimizer: RMSprop): JobResult {
+function summary(
+  job: string,
+  variables: readonly Variable[],
+  losses: number[],
+  accuracy: number | null,
+  startedMs: number,
+  timing: { optimizer: number },
+  optimizer: RMSprop,
+): JobResult {
   return {
     job,
     parameters: variables.reduce((n, v) => n + v.size, 0),
@@ -225,8 +293,24 @@ export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Pro
   if (s.outDir !== null) {
     mkdirSync(s.outDir, { recursive: true });
     const path = join(s.outDir, 'loss.svg');
-    const points = results.flatMap((r) => r.losses.map((loss, i) => ({ job: `${r.job} (${r.parameters.toLocaleString('en')} parameters)`, step: i + 1, loss })));
-    writeFileSync(path, await lineChartSvg({ title: 'rmsprop-pool train: loss by step', points, x: { field: 'step', title: 'step' }, y: { field: 'loss', title: 'loss', log: true }, color: 'job', column: 'job' }));
+    const points = results.flatMap((r) =>
+      r.losses.map((loss, i) => ({
+        job: `${r.job} (${r.parameters.toLocaleString('en')} parameters)`,
+        step: i + 1,
+        loss,
+      })),
+    );
+    writeFileSync(
+      path,
+      await lineChartSvg({
+        title: 'rmsprop-pool train: loss by step',
+        points,
+        x: { field: 'step', title: 'step' },
+        y: { field: 'loss', title: 'loss', log: true },
+        color: 'job',
+        column: 'job',
+      }),
+    );
     console.log(`loss curves: ${path}`);
   }
   return results;
@@ -236,7 +320,9 @@ function report(r: JobResult, chart: boolean): void {
   const head = r.losses.slice(0, Math.max(1, Math.ceil(r.steps / 10)));
   const tail = r.losses.slice(-Math.max(1, Math.ceil(r.steps / 10)));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(`\n${r.job}: ${r.parameters.toLocaleString('en')} parameters, ${r.steps} steps, optimizer on ${r.workers === 0 ? 'the calling thread' : `${r.workers} worker threads`}`);
+  console.log(
+    `\n${r.job}: ${r.parameters.toLocaleString('en')} parameters, ${r.steps} steps, optimizer on ${r.workers === 0 ? 'the calling thread' : `${r.workers} worker threads`}`,
+  );
   console.log(`  loss ${mean(head).toFixed(4)} (first tenth of the steps) -> ${mean(tail).toFixed(4)} (last tenth)`);
   if (r.accuracy !== null) console.log(`  held-out accuracy ${(100 * r.accuracy).toFixed(1)}%`);
   const share = (100 * r.optimizerSeconds) / r.seconds;
@@ -246,7 +332,9 @@ function report(r: JobResult, chart: boolean): void {
       `${((r.parameters * r.steps) / r.optimizerSeconds / 1e9).toPrecision(3)} Gparam/s), the rest is tfjs's forward and backward pass`,
   );
   if (r.tfjsStepMs !== undefined) {
-    console.log(`  tf.train.rmsprop, same update on the same tfjs backend: ${r.tfjsStepMs.toFixed(2)} ms/step (${(r.tfjsStepMs / stepMs).toFixed(1)}x this optimizer's step)`);
+    console.log(
+      `  tf.train.rmsprop, same update on the same tfjs backend: ${r.tfjsStepMs.toFixed(2)} ms/step (${(r.tfjsStepMs / stepMs).toFixed(1)}x this optimizer's step)`,
+    );
   }
   if (chart) console.log(`\n${terminalChart(r.losses)}\n`);
 }

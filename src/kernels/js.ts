@@ -82,7 +82,14 @@ function makeKernels(dtype: DType): Kernels {
   }
 
   /** Second moments (and the centred first moment) updated; increments[i - first] = lr * g / sqrt(denominator). */
-  function computeIncrements(views: GroupViews, first: number, last: number, s: Float64Array, gs: FloatArray, offset: number): void {
+  function computeIncrements(
+    views: GroupViews,
+    first: number,
+    last: number,
+    s: Float64Array,
+    gs: FloatArray,
+    offset: number,
+  ): void {
     const { velocity, averageGradient } = views;
     const lr = s[Sc.LearningRate]!;
     const rho = s[Sc.Rho]!;
@@ -141,11 +148,17 @@ function makeKernels(dtype: DType): Kernels {
    * k to accumulator k mod 4, then (s0 + s1) + (s2 + s3)): the order SIMD kernels can follow.
    */
   function sumOfSquares(gs: FloatArray, start: number, n: number): number {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0; // prettier-ignore
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     const whole = start + (n & ~3);
     let i = start;
     for (; i < whole; i += 4) {
-      const g0 = gs[i]!, g1 = gs[i + 1]!, g2 = gs[i + 2]!, g3 = gs[i + 3]!; // prettier-ignore
+      const g0 = gs[i]!,
+        g1 = gs[i + 1]!,
+        g2 = gs[i + 2]!,
+        g3 = gs[i + 3]!;
       s0 += R(g0 * g0);
       s1 += R(g1 * g1);
       s2 += R(g2 * g2);

@@ -9,5 +9,7 @@ export const SHAPES = [
 ];
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 export const model = (seed = 1) =>
-  SHAPES.map((s, i) => new Variable(randomValues(size(s.shape), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }));
+  SHAPES.map(
+    (s, i) => new Variable(randomValues(size(s.shape), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }),
+  );
 export const grads = (step: number) => SHAPES.map((s, i) => randomValues(size(s.shape), 100 * step + i));

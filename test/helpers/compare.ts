@@ -18,7 +18,11 @@ export function expectClose(
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i]!;
     const e = expected[i]!;
-    const ok = Number.isNaN(e) ? Number.isNaN(a) : !Number.isFinite(e) ? a === e : Math.abs(a - e) <= abs + rel * Math.abs(e);
+    const ok = Number.isNaN(e)
+      ? Number.isNaN(a)
+      : !Number.isFinite(e)
+        ? a === e
+        : Math.abs(a - e) <= abs + rel * Math.abs(e);
     if (!ok) expect.fail(`${what}[${i}]: got ${a}, Keras has ${e}`);
   }
 }

@@ -47,7 +47,7 @@ export function optionsOf(c: KerasCase, workers: number | 'auto'): RMSpropOption
   for (const [key, value] of Object.entries(c.options)) {
     options[camel(key)] = key === 'learning_rate' ? learningRateOf(value) : value;
   }
-  return options as RMSpropOptions;
+  return options;
 }
 
 function learningRateOf(value: unknown): unknown {

@@ -15,7 +15,7 @@ export function randomValues(n: number, seed: number): Float32Array {
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
   }
   return out;
 }

@@ -99,7 +99,9 @@ class Emitter {
   /** `overwrite ? a : b`, decided once per call. */
   pickIfOverwrite(a: Expr, b: Expr): Expr {
     this.usesOverwrite = true;
-    return this.vector ? `(v128.bitselect ${a} ${b} (local.get $overwrite_v))` : `(select ${a} ${b} (local.get $overwrite))`;
+    return this.vector
+      ? `(v128.bitselect ${a} ${b} (local.get $overwrite_v))`
+      : `(select ${a} ${b} (local.get $overwrite))`;
   }
   set(name: string, value: Expr): Expr {
     this.locals.add(name);
@@ -132,14 +134,19 @@ class Emitter {
 }
 
 /** The gradient the update sees: unscaled, then the accumulated mean, then clipped. */
-function effectiveGradient(e: Emitter, f: Pick<UpdateFlags, 'unscale' | 'applyAccumulated'> & { clip: number }, out: Expr[]): void {
+function effectiveGradient(
+  e: Emitter,
+  f: Pick<UpdateFlags, 'unscale' | 'applyAccumulated'> & { clip: number },
+  out: Expr[],
+): void {
   out.push(e.set('g', e.load('grad')));
   if (f.unscale) out.push(e.set('g', e.op('div', e.get('g'), e.param('lossScale'))));
   if (f.applyAccumulated) {
     out.push(e.set('g', e.op('div', e.op('add', e.get('g'), e.load('accumulator')), e.param('steps'))));
     out.push(e.store('accumulator', e.zero()));
   }
-  if (f.clip === ClipMode.Norm) out.push(e.set('g', e.op('div', e.op('mul', e.get('g'), e.param('clip')), e.param('divisor'))));
+  if (f.clip === ClipMode.Norm)
+    out.push(e.set('g', e.op('div', e.op('mul', e.get('g'), e.param('clip')), e.param('divisor'))));
   else if (f.clip === ClipMode.GlobalNorm) out.push(e.set('g', e.op('mul', e.get('g'), e.param('clip'))));
   else if (f.clip === ClipMode.Value) {
     out.push(e.set('g', e.op('min', e.op('max', e.get('g'), e.unary('neg', e.param('clip'))), e.param('clip'))));
@@ -148,7 +155,11 @@ function effectiveGradient(e: Emitter, f: Pick<UpdateFlags, 'unscale' | 'applyAc
 
 /** average = ema * average + (1 - ema) * p; on overwrite steps p = average. */
 function movingAverage(e: Emitter, out: Expr[]): void {
-  const next = e.op('add', e.op('mul', e.param('emaMomentum'), e.load('average')), e.op('mul', e.param('emaOneMinus'), e.get('p')));
+  const next = e.op(
+    'add',
+    e.op('mul', e.param('emaMomentum'), e.load('average')),
+    e.op('mul', e.param('emaOneMinus'), e.get('p')),
+  );
   out.push(e.set('a', next), e.store('average', e.get('a')), e.set('p', e.pickIfOverwrite(e.get('a'), e.get('p'))));
 }
 
@@ -158,14 +169,23 @@ function updateProgram(e: Emitter, f: UpdateFlags): Expr[] {
   effectiveGradient(e, f, out);
   out.push(e.set('p', e.load('value')));
   if (f.decay) {
-    out.push(e.set('p', e.op('sub', e.get('p'), e.op('mul', e.op('mul', e.get('p'), e.param('weightDecay')), e.param('lr')))));
+    out.push(
+      e.set('p', e.op('sub', e.get('p'), e.op('mul', e.op('mul', e.get('p'), e.param('weightDecay')), e.param('lr')))),
+    );
   }
   const g = e.get('g');
   const squared = e.op('mul', e.param('oneMinusRho'), e.op('mul', g, g));
-  out.push(e.set('v', e.op('add', e.op('mul', e.param('rho'), e.load('velocity')), squared)), e.store('velocity', e.get('v')));
+  out.push(
+    e.set('v', e.op('add', e.op('mul', e.param('rho'), e.load('velocity')), squared)),
+    e.store('velocity', e.get('v')),
+  );
   let denominator: Expr;
   if (f.centered) {
-    const mean = e.op('add', e.op('mul', e.param('rho'), e.load('averageGradient')), e.op('mul', e.param('oneMinusRho'), g));
+    const mean = e.op(
+      'add',
+      e.op('mul', e.param('rho'), e.load('averageGradient')),
+      e.op('mul', e.param('oneMinusRho'), g),
+    );
     out.push(e.set('mg', mean), e.store('averageGradient', e.get('mg')));
     denominator = e.op('add', e.op('sub', e.get('v'), e.op('mul', e.get('mg'), e.get('mg'))), e.param('epsilon'));
   } else {
@@ -311,12 +331,18 @@ export function generateKernelsWat(): string {
       const unscale = (variant & AccumulateBit.Unscale) !== 0;
       const ema = (variant & AccumulateBit.Ema) !== 0;
       const name = exportName(lanes.dtype, 'accumulate', variant);
-      functions.push(elementwiseFunction(lanes, name, ACCUMULATE_POINTERS, ACCUMULATE_SCALARS, (e) => accumulateProgram(e, unscale, ema)));
+      functions.push(
+        elementwiseFunction(lanes, name, ACCUMULATE_POINTERS, ACCUMULATE_SCALARS, (e) =>
+          accumulateProgram(e, unscale, ema),
+        ),
+      );
     }
     for (let variant = 0; variant < SUM_SQUARES_VARIANTS; variant++) {
       const unscale = (variant & SumSquaresBit.Unscale) !== 0;
       const applyAccumulated = (variant & SumSquaresBit.ApplyAccumulated) !== 0;
-      functions.push(sumSquaresFunction(lanes, exportName(lanes.dtype, 'sumSquares', variant), unscale, applyAccumulated));
+      functions.push(
+        sumSquaresFunction(lanes, exportName(lanes.dtype, 'sumSquares', variant), unscale, applyAccumulated),
+      );
     }
   }
   return `(module

@@ -111,17 +111,20 @@ function address(field: FloatArray | null, index: number): number {
 
 function makeKernels(fallback: Kernels): Kernels {
   function sumSquares(views: GroupViews, begin: number, end: number, s: Float64Array, vp: Float64Array): void {
-    const kernel = bind(views).sumSquares[
-      (s[Sc.LossScaleOn] !== 0 ? SumSquaresBit.Unscale : 0) |
-        (s[Sc.AccumMode] === AccumMode.ApplyAccumulated ? SumSquaresBit.ApplyAccumulated : 0)
-    ]!;
+    const kernel =
+      bind(views).sumSquares[
+        (s[Sc.LossScaleOn] !== 0 ? SumSquaresBit.Unscale : 0) |
+          (s[Sc.AccumMode] === AccumMode.ApplyAccumulated ? SumSquaresBit.ApplyAccumulated : 0)
+      ]!;
     const { chunks, partials, grad, accumulator } = views;
     const lossScale = s[Sc.LossScale]!;
     const steps = s[Sc.AccumSteps]!;
     for (let c = begin; c < end; c++) {
       const first = chunks[3 * c]!;
       const hasGrad = vp[chunks[3 * c + 2]! * VP.Stride + VP.HasGrad] !== 0;
-      partials[c] = hasGrad ? kernel(chunks[3 * c + 1]! - first, address(grad, first), address(accumulator, first), lossScale, steps) : 0;
+      partials[c] = hasGrad
+        ? kernel(chunks[3 * c + 1]! - first, address(grad, first), address(accumulator, first), lossScale, steps)
+        : 0;
     }
   }
 
@@ -134,7 +137,15 @@ function makeKernels(fallback: Kernels): Kernels {
     const ema = s[Sc.EmaOn] !== 0;
     const decayOn = s[Sc.WeightDecayOn] !== 0;
     const applyAccumulated = accumMode === AccumMode.ApplyAccumulated;
-    const variant = updateVariant(unscale, applyAccumulated, clipMode, false, averageGradient !== null, momentum !== null, ema);
+    const variant = updateVariant(
+      unscale,
+      applyAccumulated,
+      clipMode,
+      false,
+      averageGradient !== null,
+      momentum !== null,
+      ema,
+    );
     const accumulateOnly = bound.accumulate[(unscale ? AccumulateBit.Unscale : 0) | (ema ? AccumulateBit.Ema : 0)]!;
     const lr = s[Sc.LearningRate]!;
     const rho = s[Sc.Rho]!;
@@ -149,7 +160,7 @@ function makeKernels(fallback: Kernels): Kernels {
     const emaOneMinus = s[Sc.EmaOneMinusMomentum]!;
     const overwrite = s[Sc.Overwrite] !== 0 ? 1 : 0;
     // One call per run: consecutive chunks of the same variable are contiguous elements.
-    for (let c = begin; c < end; ) {
+    for (let c = begin; c < end;) {
       const variable = chunks[3 * c + 2]!;
       let next = c + 1;
       while (next < end && chunks[3 * next + 2] === variable) next++;
@@ -159,7 +170,17 @@ function makeKernels(fallback: Kernels): Kernels {
       if (vp[base + VP.HasGrad] === 0) {
         fallback.update(views, c, next, s, vp);
       } else if (accumMode === AccumMode.Accumulate) {
-        accumulateOnly(n, address(value, first), address(grad, first), address(average, first), address(accumulator, first), lossScale, emaMomentum, emaOneMinus, overwrite); // prettier-ignore
+        accumulateOnly(
+          n,
+          address(value, first),
+          address(grad, first),
+          address(average, first),
+          address(accumulator, first),
+          lossScale,
+          emaMomentum,
+          emaOneMinus,
+          overwrite,
+        );
       } else {
         const decay = decayOn && vp[base + VP.Decay] !== 0 ? UpdateBit.Decay : 0;
         bound.update[variant | decay]!(

@@ -1,0 +1,28 @@
+// ESLint flat config: typescript-eslint's recommended type-aware rules for the TypeScript,
+// the recommended JavaScript rules for the rest; formatting is Prettier's (eslint-config-prettier).
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'docs/', 'node_modules/', 'rmsprop-pool-out/', 'test/.readme/', 'test/fixtures/'] },
+  js.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.cts', '**/*.mts'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      parserOptions: { project: ['./tsconfig.json', './tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+    },
+  },
+  prettier,
+);
