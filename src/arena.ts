@@ -6,7 +6,8 @@
  */
 import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
 import { SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
-import { controlLength, Sc, VP } from './protocol.js';
+import { STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
+import { controlLength } from './protocol.js';
 
 export interface GroupDescriptor {
   readonly dtype: DType;
@@ -70,8 +71,8 @@ export function allocateArena(
   return {
     groups,
     control: new Int32Array(new SharedArrayBuffer(controlLength(lanes) * 4)),
-    scalars: sharedFloat64(Sc.Length),
-    varParams: sharedFloat64(variableCount * VP.Stride),
+    scalars: sharedFloat64(STEP_WORDS.length),
+    varParams: sharedFloat64(variableCount * VARIABLE_WORDS.length),
   };
 }
 

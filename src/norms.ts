@@ -6,7 +6,11 @@
  */
 import type { ArenaDescriptor } from './arena.js';
 import { roundingFor, type DType } from './dtype.js';
-import { ClipMode, Sc, VP } from './protocol.js';
+import { ClipMode, STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
 
 export interface NormInputs {
   readonly arena: ArenaDescriptor;
@@ -24,7 +28,7 @@ export function reduceNorms({ arena, dtypes, sums, globalRounding: R }: NormInpu
     const { chunks, partials } = group;
     for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
   }
-  const hasGrad = (i: number): boolean => params[i * VP.Stride + VP.HasGrad] !== 0;
+  const hasGrad = (i: number): boolean => params[i * V_STRIDE + V.hasGradient] !== 0;
   if (clip === ClipMode.Norm) {
     const clipnorm = Math.fround(limit);
     for (let i = 0; i < dtypes.length; i++) {
@@ -32,7 +36,7 @@ export function reduceNorms({ arena, dtypes, sums, globalRounding: R }: NormInpu
       const r = roundingFor(dtypes[i]!);
       const l2sum = r(sums[i]!);
       const l2norm = l2sum > 0 ? r(Math.sqrt(l2sum)) : l2sum;
-      params[i * VP.Stride + VP.ClipDivisor] = Math.max(l2norm, clipnorm); // Math.max propagates NaN like numpy
+      params[i * V_STRIDE + V.clipDivisor] = Math.max(l2norm, clipnorm); // Math.max propagates NaN like numpy
     }
     return;
   }
@@ -40,5 +44,5 @@ export function reduceNorms({ arena, dtypes, sums, globalRounding: R }: NormInpu
   for (let i = 0; i < dtypes.length; i++) if (hasGrad(i)) squared = R(squared + roundingFor(dtypes[i]!)(sums[i]!));
   const norm = R(Math.sqrt(squared));
   const scaleForFinite = R(Math.fround(limit) * Math.min(R(1 / norm), Math.fround(1 / limit)));
-  arena.scalars[Sc.GlobalScale] = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
+  arena.scalars[S.clip] = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
 }

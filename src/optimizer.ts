@@ -31,7 +31,12 @@ import {
 } from './options.js';
 import { reduceNorms, type NormInputs } from './norms.js';
 import { PoolExecutor } from './pool.js';
-import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
+import { FaultKind, Phase } from './protocol.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
 import { camelToSnake } from './schedules.js';
 import { checkState, counterNames, slotSpecs, stateLayout, type StateArray, type StateCounters } from './state.js';
 import { Variable } from './variable.js';
@@ -498,11 +503,11 @@ export class RMSprop {
     this.#warnMissing(missing);
     // validated: from here on the call takes effect
     const params = built.arena.varParams;
-    for (let i = 0; i < built.variables.length; i++) params[i * VP.Stride + VP.HasGrad] = 0;
+    for (let i = 0; i < built.variables.length; i++) params[i * V_STRIDE + V.hasGradient] = 0;
     grads.forEach((g, k) => {
       if (g === null || g === undefined) return;
       const v = variables[k]!;
-      params[indices[k]! * VP.Stride + VP.HasGrad] = 1;
+      params[indices[k]! * V_STRIDE + V.hasGradient] = 1;
       if (g !== v.grad) v.grad!.set(g);
     });
     return built;
@@ -512,7 +517,7 @@ export class RMSprop {
   #stageAll(what: string): Built {
     this.#assertUsable();
     const built = this.#requireBuilt(what);
-    for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * VP.Stride + VP.HasGrad] = 1;
+    for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * V_STRIDE + V.hasGradient] = 1;
     return built;
   }
 
@@ -547,16 +552,20 @@ export class RMSprop {
     const k = o.gradientAccumulationSteps ?? 0;
     const lr = currentLearningRate(this.#learningRate, this.#steps);
     const accumMode =
-      k === 0 ? AccumMode.Off : (this.#steps + 1) % k === 0 ? AccumMode.ApplyAccumulated : AccumMode.Accumulate;
-    const updating = accumMode !== AccumMode.Accumulate;
+      k === 0
+        ? AccumulationMode.Off
+        : (this.#steps + 1) % k === 0
+          ? AccumulationMode.ApplyAccumulated
+          : AccumulationMode.Accumulate;
+    const updating = accumMode !== AccumulationMode.Accumulate;
     const iterations = this.iterations;
     const emaMomentum = iterations === 0 ? 0 : Math.fround(o.emaMomentum);
-    s[Sc.LearningRate] = lr;
-    s[Sc.AccumMode] = accumMode;
-    s[Sc.EmaMomentum] = emaMomentum;
-    s[Sc.EmaOneMinusMomentum] = Math.fround(1 - emaMomentum);
-    s[Sc.Overwrite] = o.useEma && o.emaOverwriteFrequency && (iterations + 1) % o.emaOverwriteFrequency === 0 ? 1 : 0;
-    s[Sc.ClipMode] = ClipMode.Off;
+    s[S.learningRate] = lr;
+    s[S.accumulation] = accumMode;
+    s[S.emaMomentum] = emaMomentum;
+    s[S.emaOneMinusMomentum] = Math.fround(1 - emaMomentum);
+    s[S.overwrite] = o.useEma && o.emaOverwriteFrequency && (iterations + 1) % o.emaOverwriteFrequency === 0 ? 1 : 0;
+    s[S.clipMode] = ClipMode.Off;
 
     if (updating) {
       const clip = clipModeOf(o);
@@ -564,7 +573,7 @@ export class RMSprop {
         yield Phase.Norm;
         reduceNorms(built.norms, clip, clip === ClipMode.Norm ? o.clipnorm! : o.globalClipnorm!);
       }
-      s[Sc.ClipMode] = clip;
+      s[S.clipMode] = clip;
     }
     yield Phase.Update;
     this.#steps++;
@@ -590,21 +599,21 @@ export class RMSprop {
     const o = this.#options;
     const f = Math.fround;
     const s = arena.scalars;
-    s[Sc.Rho] = f(o.rho);
-    s[Sc.OneMinusRho] = f(1 - o.rho);
-    s[Sc.Epsilon] = f(o.epsilon);
-    s[Sc.Momentum] = o.momentum > 0 ? f(o.momentum) : 0;
-    s[Sc.LossScale] = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
-    s[Sc.LossScaleOn] = o.lossScaleFactor === null ? 0 : 1;
-    s[Sc.AccumSteps] = o.gradientAccumulationSteps ?? 0;
+    s[S.rho] = f(o.rho);
+    s[S.oneMinusRho] = f(1 - o.rho);
+    s[S.epsilon] = f(o.epsilon);
+    s[S.momentum] = o.momentum > 0 ? f(o.momentum) : 0;
+    s[S.lossScale] = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
+    s[S.unscale] = o.lossScaleFactor === null ? 0 : 1;
+    s[S.accumulationSteps] = o.gradientAccumulationSteps ?? 0;
     const clip = clipModeOf(o);
-    s[Sc.ClipValue] = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;
-    s[Sc.WeightDecay] = o.weightDecay === null ? 0 : f(o.weightDecay);
-    s[Sc.WeightDecayOn] = o.weightDecay === null ? 0 : 1;
-    s[Sc.EmaOn] = o.useEma ? 1 : 0;
+    s[S.clip] = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;
+    s[S.weightDecay] = o.weightDecay === null ? 0 : f(o.weightDecay);
+    s[S.weightDecayOn] = o.weightDecay === null ? 0 : 1;
+    s[S.ema] = o.useEma ? 1 : 0;
     variables.forEach((v, i) => {
       const excluded = this.#excludedVariables.has(v) || (this.#excludedPattern?.test(v.name) ?? false);
-      arena.varParams[i * VP.Stride + VP.Decay] = excluded ? 0 : 1;
+      arena.varParams[i * V_STRIDE + V.decay] = excluded ? 0 : 1;
     });
   }
 

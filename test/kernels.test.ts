@@ -11,7 +11,11 @@ import { jsKernels } from '../dist/src/kernels/js.js';
 import type { Kernels } from '../dist/src/kernels/types.js';
 import { wasmKernels } from '../dist/src/kernels/wasm/index.js';
 import { fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../dist/src/layout.js';
-import { AccumMode, ClipMode, Sc, VP } from '../dist/src/protocol.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../dist/src/kernels/rmsprop.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
 import { randomValues } from './helpers/state.js';
 
 const SIZES = [1, 3, 5, 17, 1023, 1029, 2050];
@@ -40,9 +44,9 @@ function arena(dtype: DType, setup: Setup) {
   });
   const vp = built.varParams;
   SIZES.forEach((_, i) => {
-    vp[i * VP.Stride + VP.HasGrad] = i === NO_GRAD ? 0 : 1;
-    vp[i * VP.Stride + VP.Decay] = i % 2;
-    vp[i * VP.Stride + VP.ClipDivisor] = Math.fround(0.75 + i);
+    vp[i * V_STRIDE + V.hasGradient] = i === NO_GRAD ? 0 : 1;
+    vp[i * V_STRIDE + V.decay] = i % 2;
+    vp[i * V_STRIDE + V.clipDivisor] = Math.fround(0.75 + i);
   });
   return { built, views, chunkCount: plans[0]!.chunks.length / 3 };
 }
@@ -53,24 +57,23 @@ function setScalars(
   mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean },
 ): void {
   const f = Math.fround;
-  s[Sc.LearningRate] = f(0.01);
-  s[Sc.Rho] = f(0.9);
-  s[Sc.OneMinusRho] = f(1 - 0.9);
-  s[Sc.Epsilon] = f(1e-7);
-  s[Sc.Momentum] = f(0.8);
-  s[Sc.LossScale] = f(3);
-  s[Sc.LossScaleOn] = mode.unscale ? 1 : 0;
-  s[Sc.AccumMode] = mode.accum;
-  s[Sc.AccumSteps] = 3;
-  s[Sc.ClipMode] = mode.clip;
-  s[Sc.ClipValue] = f(0.7);
-  s[Sc.GlobalScale] = f(0.3);
-  s[Sc.WeightDecay] = f(0.05);
-  s[Sc.WeightDecayOn] = 1;
-  s[Sc.EmaOn] = setup.ema ? 1 : 0;
-  s[Sc.EmaMomentum] = f(0.95);
-  s[Sc.EmaOneMinusMomentum] = f(1 - 0.95);
-  s[Sc.Overwrite] = mode.overwrite ? 1 : 0;
+  s[S.learningRate] = f(0.01);
+  s[S.rho] = f(0.9);
+  s[S.oneMinusRho] = f(1 - 0.9);
+  s[S.epsilon] = f(1e-7);
+  s[S.momentum] = f(0.8);
+  s[S.lossScale] = f(3);
+  s[S.unscale] = mode.unscale ? 1 : 0;
+  s[S.accumulation] = mode.accum;
+  s[S.accumulationSteps] = 3;
+  s[S.clipMode] = mode.clip;
+  s[S.clip] = f(mode.clip === ClipMode.GlobalNorm ? 0.3 : 0.7);
+  s[S.weightDecay] = f(0.05);
+  s[S.weightDecayOn] = 1;
+  s[S.ema] = setup.ema ? 1 : 0;
+  s[S.emaMomentum] = f(0.95);
+  s[S.emaOneMinusMomentum] = f(1 - 0.95);
+  s[S.overwrite] = mode.overwrite ? 1 : 0;
 }
 
 /** All bytes of a group, with every NaN made canonical (payloads and signs of NaN may differ). */
@@ -98,7 +101,7 @@ const setups: Setup[] = [false, true].flatMap((momentum) =>
   [false, true].flatMap((centered) => [false, true].map((ema) => ({ momentum, centered, ema }))),
 );
 const modes = [false, true].flatMap((unscale) =>
-  [AccumMode.Off, AccumMode.Accumulate, AccumMode.ApplyAccumulated].flatMap((accum) =>
+  [AccumulationMode.Off, AccumulationMode.Accumulate, AccumulationMode.ApplyAccumulated].flatMap((accum) =>
     [ClipMode.Off, ClipMode.Norm, ClipMode.GlobalNorm, ClipMode.Value].flatMap((clip) =>
       [false, true].map((overwrite) => ({ unscale, accum, clip, overwrite })),
     ),
@@ -140,7 +143,7 @@ describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernel
 
   it('the update changes the state (the comparison is not vacuous)', () => {
     const setup = { momentum: true, centered: true, ema: true };
-    const mode = { unscale: false, accum: AccumMode.Off, clip: ClipMode.Off, overwrite: false };
+    const mode = { unscale: false, accum: AccumulationMode.Off, clip: ClipMode.Off, overwrite: false };
     const { built, views, chunkCount } = arena(dtype, setup);
     const before = canonicalBytes(views);
     setScalars(built.scalars, setup, mode);

@@ -12,7 +12,11 @@
 import type { GroupViews } from '../arena.js';
 import { arrayConstructor, bytesPerElement, roundingFor, type DType, type FloatArray } from '../dtype.js';
 import { BLOCK_BYTES } from '../layout.js';
-import { AccumMode, ClipMode, Sc, VP } from '../protocol.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from './rmsprop.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
 import type { KernelSet, Kernels } from './types.js';
 
 function makeKernels(dtype: DType): Kernels {
@@ -24,19 +28,21 @@ function makeKernels(dtype: DType): Kernels {
 
   /** True when the gradient is used as it is (no unscaling, accumulation or clipping). */
   function gradientIsRaw(s: Float64Array): boolean {
-    return s[Sc.LossScaleOn] === 0 && s[Sc.AccumMode] !== AccumMode.ApplyAccumulated && s[Sc.ClipMode] === ClipMode.Off;
+    return (
+      s[S.unscale] === 0 && s[S.accumulation] !== AccumulationMode.ApplyAccumulated && s[S.clipMode] === ClipMode.Off
+    );
   }
 
   /** scratch[i - first] = clip((grad[i] / lossScale + accumulator[i]) / steps), each step only if on. */
   function effectiveGradient(views: GroupViews, first: number, last: number, s: Float64Array, divisor: number): void {
     const { grad, accumulator } = views;
-    const unscale = s[Sc.LossScaleOn] !== 0;
-    const lossScale = s[Sc.LossScale]!;
-    const accumulated = s[Sc.AccumMode] === AccumMode.ApplyAccumulated;
-    const steps = s[Sc.AccumSteps]!;
-    const clipMode = s[Sc.ClipMode]!;
-    const clip = s[Sc.ClipValue]!;
-    const globalScale = R(s[Sc.GlobalScale]!); // Keras casts the scale to each variable's dtype
+    const unscale = s[S.unscale] !== 0;
+    const lossScale = s[S.lossScale]!;
+    const accumulated = s[S.accumulation] === AccumulationMode.ApplyAccumulated;
+    const steps = s[S.accumulationSteps]!;
+    const clipMode = s[S.clipMode]!;
+    const clip = s[S.clip]!;
+    const globalScale = R(s[S.clip]!); // Keras casts the scale to each variable's dtype
     for (let i = first; i < last; i++) {
       let g = grad[i]!;
       if (unscale) g = R(g / lossScale);
@@ -52,8 +58,8 @@ function makeKernels(dtype: DType): Kernels {
   function accumulate(views: GroupViews, first: number, last: number, s: Float64Array): void {
     const { grad } = views;
     const accumulator = views.accumulator!;
-    const unscale = s[Sc.LossScaleOn] !== 0;
-    const lossScale = s[Sc.LossScale]!;
+    const unscale = s[S.unscale] !== 0;
+    const lossScale = s[S.lossScale]!;
     for (let i = first; i < last; i++) {
       const g = unscale ? R(grad[i]! / lossScale) : grad[i]!;
       accumulator[i] = R(accumulator[i]! + g);
@@ -63,8 +69,8 @@ function makeKernels(dtype: DType): Kernels {
   /** Decoupled weight decay: value -= value * weightDecay * lr. */
   function decay(views: GroupViews, first: number, last: number, s: Float64Array): void {
     const { value } = views;
-    const lr = s[Sc.LearningRate]!;
-    const weightDecay = s[Sc.WeightDecay]!;
+    const lr = s[S.learningRate]!;
+    const weightDecay = s[S.weightDecay]!;
     for (let i = first; i < last; i++) {
       const p = value[i]!;
       value[i] = R(p - R(R(p * weightDecay) * lr));
@@ -91,10 +97,10 @@ function makeKernels(dtype: DType): Kernels {
     offset: number,
   ): void {
     const { velocity, averageGradient } = views;
-    const lr = s[Sc.LearningRate]!;
-    const rho = s[Sc.Rho]!;
-    const oneMinusRho = s[Sc.OneMinusRho]!;
-    const epsilon = s[Sc.Epsilon]!;
+    const lr = s[S.learningRate]!;
+    const rho = s[S.rho]!;
+    const oneMinusRho = s[S.oneMinusRho]!;
+    const epsilon = s[S.epsilon]!;
     if (averageGradient === null) {
       for (let i = first; i < last; i++) {
         const g = gs[i - offset]!;
@@ -121,7 +127,7 @@ function makeKernels(dtype: DType): Kernels {
       for (let i = first; i < last; i++) value[i] = R(value[i]! - increments[i - first]!);
       return;
     }
-    const momentumFactor = s[Sc.Momentum]!;
+    const momentumFactor = s[S.momentum]!;
     for (let i = first; i < last; i++) {
       const m = R(R(momentumFactor * momentum[i]!) + increments[i - first]!);
       momentum[i] = m;
@@ -133,9 +139,9 @@ function makeKernels(dtype: DType): Kernels {
   function movingAverage(views: GroupViews, first: number, last: number, s: Float64Array): void {
     const { value } = views;
     const average = views.average!;
-    const emaMomentum = s[Sc.EmaMomentum]!;
-    const emaOneMinus = s[Sc.EmaOneMinusMomentum]!;
-    const overwrite = s[Sc.Overwrite] !== 0;
+    const emaMomentum = s[S.emaMomentum]!;
+    const emaOneMinus = s[S.emaOneMinusMomentum]!;
+    const overwrite = s[S.overwrite] !== 0;
     for (let i = first; i < last; i++) {
       const a = R(R(emaMomentum * average[i]!) + R(emaOneMinus * value[i]!));
       average[i] = a;
@@ -177,7 +183,7 @@ function makeKernels(dtype: DType): Kernels {
     for (let c = begin; c < end; c++) {
       const first = chunks[3 * c]!;
       const last = chunks[3 * c + 1]!;
-      if (vp[chunks[3 * c + 2]! * VP.Stride + VP.HasGrad] === 0) {
+      if (vp[chunks[3 * c + 2]! * V_STRIDE + V.hasGradient] === 0) {
         partials[c] = 0;
         continue;
       }
@@ -188,25 +194,25 @@ function makeKernels(dtype: DType): Kernels {
 
   function update(views: GroupViews, begin: number, end: number, s: Float64Array, vp: Float64Array): void {
     const { chunks, grad } = views;
-    const accumMode = s[Sc.AccumMode]!;
-    const decayOn = s[Sc.WeightDecayOn] !== 0;
-    const emaOn = s[Sc.EmaOn] !== 0;
+    const accumMode = s[S.accumulation]!;
+    const decayOn = s[S.weightDecayOn] !== 0;
+    const emaOn = s[S.ema] !== 0;
     const raw = gradientIsRaw(s);
     for (let c = begin; c < end; c++) {
       const first = chunks[3 * c]!;
       const last = chunks[3 * c + 1]!;
-      const base = chunks[3 * c + 2]! * VP.Stride;
-      if (vp[base + VP.HasGrad] !== 0) {
-        if (accumMode === AccumMode.Accumulate) {
+      const base = chunks[3 * c + 2]! * V_STRIDE;
+      if (vp[base + V.hasGradient] !== 0) {
+        if (accumMode === AccumulationMode.Accumulate) {
           accumulate(views, first, last, s);
         } else {
-          if (!raw) effectiveGradient(views, first, last, s, vp[base + VP.ClipDivisor]!);
-          if (decayOn && vp[base + VP.Decay] !== 0) decay(views, first, last, s);
+          if (!raw) effectiveGradient(views, first, last, s, vp[base + V.clipDivisor]!);
+          if (decayOn && vp[base + V.decay] !== 0) decay(views, first, last, s);
           computeIncrements(views, first, last, s, raw ? grad : scratch, raw ? 0 : first);
           applyIncrements(views, first, last, s);
         }
       }
-      if (accumMode === AccumMode.ApplyAccumulated) views.accumulator!.fill(0, first, last);
+      if (accumMode === AccumulationMode.ApplyAccumulated) views.accumulator!.fill(0, first, last);
       if (emaOn) movingAverage(views, first, last, s);
     }
   }

@@ -6,7 +6,7 @@
  * operations in the same order as the JS kernels: no FMA, no relaxed SIMD, no reassociation.
  */
 import type { DType } from '../../dtype.js';
-import { ClipMode } from '../../protocol.js';
+import { ClipMode } from '../rmsprop.js';
 import {
   ACCUMULATE_VARIANTS,
   AccumulateBit,

@@ -9,7 +9,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { GroupViews } from '../../arena.js';
 import type { FloatArray } from '../../dtype.js';
-import { AccumMode, ClipMode, Sc, VP } from '../../protocol.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../rmsprop.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
 import { jsKernels } from '../js.js';
 import type { KernelSet, Kernels } from '../types.js';
 import {
@@ -113,15 +117,15 @@ function makeKernels(fallback: Kernels): Kernels {
   function sumSquares(views: GroupViews, begin: number, end: number, s: Float64Array, vp: Float64Array): void {
     const kernel =
       bind(views).sumSquares[
-        (s[Sc.LossScaleOn] !== 0 ? SumSquaresBit.Unscale : 0) |
-          (s[Sc.AccumMode] === AccumMode.ApplyAccumulated ? SumSquaresBit.ApplyAccumulated : 0)
+        (s[S.unscale] !== 0 ? SumSquaresBit.Unscale : 0) |
+          (s[S.accumulation] === AccumulationMode.ApplyAccumulated ? SumSquaresBit.ApplyAccumulated : 0)
       ]!;
     const { chunks, partials, grad, accumulator } = views;
-    const lossScale = s[Sc.LossScale]!;
-    const steps = s[Sc.AccumSteps]!;
+    const lossScale = s[S.lossScale]!;
+    const steps = s[S.accumulationSteps]!;
     for (let c = begin; c < end; c++) {
       const first = chunks[3 * c]!;
-      const hasGrad = vp[chunks[3 * c + 2]! * VP.Stride + VP.HasGrad] !== 0;
+      const hasGrad = vp[chunks[3 * c + 2]! * V_STRIDE + V.hasGradient] !== 0;
       partials[c] = hasGrad
         ? kernel(chunks[3 * c + 1]! - first, address(grad, first), address(accumulator, first), lossScale, steps)
         : 0;
@@ -131,12 +135,12 @@ function makeKernels(fallback: Kernels): Kernels {
   function update(views: GroupViews, begin: number, end: number, s: Float64Array, vp: Float64Array): void {
     const bound = bind(views);
     const { chunks, value, grad, velocity, momentum, averageGradient, average, accumulator } = views;
-    const accumMode = s[Sc.AccumMode]!;
-    const clipMode = s[Sc.ClipMode]!;
-    const unscale = s[Sc.LossScaleOn] !== 0;
-    const ema = s[Sc.EmaOn] !== 0;
-    const decayOn = s[Sc.WeightDecayOn] !== 0;
-    const applyAccumulated = accumMode === AccumMode.ApplyAccumulated;
+    const accumMode = s[S.accumulation]!;
+    const clipMode = s[S.clipMode]!;
+    const unscale = s[S.unscale] !== 0;
+    const ema = s[S.ema] !== 0;
+    const decayOn = s[S.weightDecayOn] !== 0;
+    const applyAccumulated = accumMode === AccumulationMode.ApplyAccumulated;
     const variant = updateVariant(
       unscale,
       applyAccumulated,
@@ -147,18 +151,18 @@ function makeKernels(fallback: Kernels): Kernels {
       ema,
     );
     const accumulateOnly = bound.accumulate[(unscale ? AccumulateBit.Unscale : 0) | (ema ? AccumulateBit.Ema : 0)]!;
-    const lr = s[Sc.LearningRate]!;
-    const rho = s[Sc.Rho]!;
-    const oneMinusRho = s[Sc.OneMinusRho]!;
-    const epsilon = s[Sc.Epsilon]!;
-    const momentumFactor = s[Sc.Momentum]!;
-    const lossScale = s[Sc.LossScale]!;
-    const steps = s[Sc.AccumSteps]!;
-    const clip = clipMode === ClipMode.GlobalNorm ? s[Sc.GlobalScale]! : s[Sc.ClipValue]!;
-    const weightDecay = s[Sc.WeightDecay]!;
-    const emaMomentum = s[Sc.EmaMomentum]!;
-    const emaOneMinus = s[Sc.EmaOneMinusMomentum]!;
-    const overwrite = s[Sc.Overwrite] !== 0 ? 1 : 0;
+    const lr = s[S.learningRate]!;
+    const rho = s[S.rho]!;
+    const oneMinusRho = s[S.oneMinusRho]!;
+    const epsilon = s[S.epsilon]!;
+    const momentumFactor = s[S.momentum]!;
+    const lossScale = s[S.lossScale]!;
+    const steps = s[S.accumulationSteps]!;
+    const clip = clipMode === ClipMode.GlobalNorm ? s[S.clip]! : s[S.clip]!;
+    const weightDecay = s[S.weightDecay]!;
+    const emaMomentum = s[S.emaMomentum]!;
+    const emaOneMinus = s[S.emaOneMinusMomentum]!;
+    const overwrite = s[S.overwrite] !== 0 ? 1 : 0;
     // One call per run: consecutive chunks of the same variable are contiguous elements.
     for (let c = begin; c < end;) {
       const variable = chunks[3 * c + 2]!;
@@ -166,10 +170,10 @@ function makeKernels(fallback: Kernels): Kernels {
       while (next < end && chunks[3 * next + 2] === variable) next++;
       const first = chunks[3 * c]!;
       const n = chunks[3 * next - 2]! - first;
-      const base = variable * VP.Stride;
-      if (vp[base + VP.HasGrad] === 0) {
+      const base = variable * V_STRIDE;
+      if (vp[base + V.hasGradient] === 0) {
         fallback.update(views, c, next, s, vp);
-      } else if (accumMode === AccumMode.Accumulate) {
+      } else if (accumMode === AccumulationMode.Accumulate) {
         accumulateOnly(
           n,
           address(value, first),
@@ -182,7 +186,7 @@ function makeKernels(fallback: Kernels): Kernels {
           overwrite,
         );
       } else {
-        const decay = decayOn && vp[base + VP.Decay] !== 0 ? UpdateBit.Decay : 0;
+        const decay = decayOn && vp[base + V.decay] !== 0 ? UpdateBit.Decay : 0;
         bound.update[variant | decay]!(
           n,
           address(value, first),
@@ -200,7 +204,7 @@ function makeKernels(fallback: Kernels): Kernels {
           lossScale,
           steps,
           clip,
-          vp[base + VP.ClipDivisor]!,
+          vp[base + V.clipDivisor]!,
           weightDecay,
           emaMomentum,
           emaOneMinus,
