@@ -33,6 +33,10 @@ export function fieldsFor(needs: SlotNeeds): Field[] {
   return fields;
 }
 
+/** The chunk table: one [start, end, variable] entry per chunk, in flat order. */
+export const CHUNK_STRIDE = 3;
+export const Chunk = { Start: 0, End: 1, Variable: 2 } as const;
+
 export interface GroupPlan {
   readonly dtype: DType;
   /** Global indices of the group's variables, in build order. */

@@ -4,6 +4,7 @@
  * text, the JS kernels, the loader's argument order and the shared blocks' layout are all
  * derived from what is declared here; see ARCHITECTURE.md.
  */
+import { elementwise, sumOfSquares, when, type Expr, type Flags, type Ops } from './program.js';
 import { wordBlock } from './words.js';
 
 /** How a step treats the gradient accumulators (the `accumulation` word). */
@@ -50,3 +51,97 @@ export const VARIABLE_WORDS = wordBlock([
   'clipDivisor',
 ]);
 export type VariableWord = (typeof VARIABLE_WORDS.names)[number];
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+
+// ---- the programs -------------------------------------------------------------------------
+
+/** Specialisations read from the step: the kernels run only the operations a step needs. */
+const unscale = when((s) => s[S.unscale] !== 0);
+const applyAccumulated = when((s) => s[S.accumulation] === AccumulationMode.ApplyAccumulated);
+const clip = { values: 4, read: (s: Float64Array) => s[S.clipMode]! };
+const decay = when((s, v, base) => s[S.weightDecayOn] !== 0 && v[base + V.decay] !== 0);
+const centered = when((_s, _v, _base, views) => views.averageGradient !== null);
+const momentum = when((_s, _v, _base, views) => views.momentum !== null);
+const ema = when((s) => s[S.ema] !== 0);
+
+/** The gradient the update sees: unscaled (loss scaling), then the accumulated mean (resetting the accumulator). */
+function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, { reset }: { reset: boolean }): Expr {
+  let g = x.load('grad');
+  if (f.unscale) g = x.div(g, x.step('lossScale'));
+  if (f.applyAccumulated) {
+    g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
+    if (reset) x.store('accumulator', x.zero());
+  }
+  return x.bind(g);
+}
+
+/** Keras's `_clip_gradients`: by this variable's norm, by the global norm, or elementwise. */
+function clipped(x: Ops, g: Expr, mode: number): Expr {
+  const limit = x.step('clip');
+  if (mode === ClipMode.Norm) return x.bind(x.div(x.mul(g, limit), x.variable('clipDivisor')));
+  if (mode === ClipMode.GlobalNorm) return x.bind(x.mul(g, limit));
+  if (mode === ClipMode.Value) return x.bind(x.min(x.max(g, x.neg(limit)), limit));
+  return g;
+}
+
+/** Keras's `_update_model_variables_moving_averages` (and the overwrite): returns the new value. */
+function movingAverage(x: Ops, p: Expr): Expr {
+  const decayed = x.mul(x.step('emaMomentum'), x.load('average'));
+  const average = x.store('average', x.add(decayed, x.mul(x.step('emaOneMinusMomentum'), p)));
+  return x.pick('overwrite', average, p);
+}
+
+/**
+ * One Keras `apply` for one element: the effective gradient, decoupled weight decay, then
+ * RMSprop's `update_step`, then the moving average.
+ */
+export const UPDATE = elementwise(
+  'update',
+  { unscale, applyAccumulated, clip, decay, centered, momentum, ema },
+  (x, f) => {
+    const g = clipped(x, gradient(x, f, { reset: true }), f.clip);
+    const lr = x.step('learningRate');
+    const rho = x.step('rho');
+    const oneMinusRho = x.step('oneMinusRho');
+    let p = x.bind(x.load('value'));
+    if (f.decay) p = x.bind(x.sub(p, x.mul(x.mul(p, x.step('weightDecay')), lr)));
+    // update_step: velocity = rho * velocity + (1 - rho) * square(gradient)
+    const velocity = x.store('velocity', x.add(x.mul(rho, x.load('velocity')), x.mul(oneMinusRho, x.mul(g, g))));
+    let denominator = x.add(velocity, x.step('epsilon'));
+    if (f.centered) {
+      const averageGradient = x.load('averageGradient');
+      const mean = x.store('averageGradient', x.add(x.mul(rho, averageGradient), x.mul(oneMinusRho, g)));
+      denominator = x.add(x.sub(velocity, x.mul(mean, mean)), x.step('epsilon'));
+    }
+    const increment = x.bind(x.div(x.mul(lr, g), x.sqrt(denominator)));
+    if (f.momentum) {
+      const m = x.store('momentum', x.add(x.mul(x.step('momentum'), x.load('momentum')), increment));
+      p = x.sub(p, m);
+    } else {
+      p = x.sub(p, increment);
+    }
+    x.store('value', f.ema ? movingAverage(x, x.bind(p)) : p);
+  },
+);
+
+/** A call that only accumulates (gradient accumulation, not the k-th call): the EMA still runs. */
+export const ACCUMULATE = elementwise('accumulate', { unscale, ema }, (x, f) => {
+  const g = f.unscale ? x.div(x.load('grad'), x.step('lossScale')) : x.load('grad');
+  x.store('accumulator', x.add(x.load('accumulator'), g));
+  if (f.ema) x.store('value', movingAverage(x, x.bind(x.load('value'))));
+});
+
+/** A variable without a gradient this step: its accumulator still resets on an applying call, the EMA still runs. */
+export const NO_GRADIENT = elementwise('noGradient', { applyAccumulated, ema }, (x, f) => {
+  if (f.applyAccumulated) x.store('accumulator', x.zero());
+  if (f.ema) x.store('value', movingAverage(x, x.bind(x.load('value'))));
+});
+
+/** Norm clipping's per-element term: the effective gradient before clipping. */
+export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulated }, (x, f) =>
+  gradient(x, f, { reset: false }),
+);
+
+export const PROGRAMS = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES] as const;

@@ -1,0 +1,126 @@
+/**
+ * The JS kernels, generated from the programs in `rmsprop.ts`: one function per program and
+ * specialisation, one pass over a run of elements, every operation rounded to the dtype
+ * (Math.fround for float32) in the program's order — no fused or reassociated arithmetic.
+ * Compiled on first use, per thread.
+ */
+import type { DType } from '../dtype.js';
+import type { Field } from '../layout.js';
+import { flagsOf, type Expr, type Ops, type Program } from './program.js';
+import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop.js';
+import { signatureOf } from './signature.js';
+import type { Kernel } from './run.js';
+
+/** Writes one element's program as JavaScript statements over element `index`. */
+class JsOps implements Ops {
+  readonly statements: string[] = [];
+  #locals = 0;
+  constructor(
+    readonly index: string,
+    readonly float32: boolean,
+  ) {}
+
+  #round(e: string): Expr {
+    return (this.float32 ? `R(${e})` : `(${e})`) as Expr;
+  }
+  load(array: Field): Expr {
+    return this.bind(`a_${array}[${this.index}]` as Expr); // read where the program reads it, before later stores
+  }
+  store(array: Field, x: Expr): Expr {
+    const bound = this.bind(x);
+    this.statements.push(`a_${array}[${this.index}] = ${bound};`);
+    return bound;
+  }
+  step(word: StepWord): Expr {
+    return `s_${word}` as Expr;
+  }
+  variable(word: VariableWord): Expr {
+    return `w_${word}` as Expr;
+  }
+  add(a: Expr, b: Expr): Expr {
+    return this.#round(`${a} + ${b}`);
+  }
+  sub(a: Expr, b: Expr): Expr {
+    return this.#round(`${a} - ${b}`);
+  }
+  mul(a: Expr, b: Expr): Expr {
+    return this.#round(`${a} * ${b}`);
+  }
+  div(a: Expr, b: Expr): Expr {
+    return this.#round(`${a} / ${b}`);
+  }
+  min(a: Expr, b: Expr): Expr {
+    return `Math.min(${a}, ${b})` as Expr; // exact, and NaN-propagating like the SIMD min
+  }
+  max(a: Expr, b: Expr): Expr {
+    return `Math.max(${a}, ${b})` as Expr;
+  }
+  neg(a: Expr): Expr {
+    return `(-${a})` as Expr;
+  }
+  sqrt(a: Expr): Expr {
+    return this.#round(`Math.sqrt(${a})`);
+  }
+  zero(): Expr {
+    return '0' as Expr;
+  }
+  bind(x: Expr): Expr {
+    const name = `t${this.#locals++}`;
+    this.statements.push(`const ${name} = ${x};`);
+    return name as Expr;
+  }
+  pick(word: StepWord, a: Expr, b: Expr): Expr {
+    return `(k_${word} ? ${a} : ${b})` as Expr;
+  }
+}
+
+/** The JavaScript source of one specialisation (exported for inspection and tests). */
+export function jsSource(program: Program, variant: number, dtype: DType): string {
+  const float32 = dtype === 'float32';
+  const R = (e: string): string => (float32 ? `R(${e})` : e);
+  const flags = flagsOf(program, variant);
+  const sig = signatureOf(program);
+  const prologue = [
+    ...sig.arrays.map((a) => `const a_${a} = views.${a};`),
+    ...sig.stepWords.map((w) => `const s_${w} = ${R(`step[${STEP_WORDS.index[w]}]`)};`),
+    ...sig.variableWords.map((w) => `const w_${w} = ${R(`words[base + ${VARIABLE_WORDS.index[w]}]`)};`),
+    ...sig.switches.map((w) => `const k_${w} = step[${STEP_WORDS.index[w]}] !== 0;`),
+    'const end = first + n;',
+  ];
+  let body: string[];
+  if (program.kind === 'elementwise') {
+    const ops = new JsOps('i', float32);
+    program.body(ops, flags);
+    body = ['for (let i = first; i < end; i++) {', ...ops.statements.map((s) => `  ${s}`), '}'];
+  } else {
+    // element k of the run to accumulator k mod 4 (see sumOfSquares in program.ts)
+    const term = (offset: number, accumulator: number): string => {
+      const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, float32);
+      const g = program.body(ops, flags) as Expr;
+      return `{ ${[...ops.statements, `s${accumulator} += ${ops.mul(g, g)};`].join(' ')} }`;
+    };
+    body = [
+      'let s0 = 0, s1 = 0, s2 = 0, s3 = 0;',
+      'let i = first;',
+      'for (const whole = first + (n & ~3); i < whole; i += 4) {',
+      ...[0, 1, 2, 3].map((k) => `  ${term(k, k)}`),
+      '}',
+      `if (i < end) ${term(0, 0)}`,
+      `if (i + 1 < end) ${term(1, 1)}`,
+      `if (i + 2 < end) ${term(2, 2)}`,
+      'return s0 + s1 + (s2 + s3);',
+    ];
+  }
+  const name = `${program.name}_${dtype}_${variant}`;
+  return [
+    `return function ${name}(views, first, n, step, words, base) {`,
+    ...[...prologue, ...body].map((line) => `  ${line}`),
+    '};',
+  ].join('\n');
+}
+
+/** Compiles one specialisation. */
+export function compileJs(program: Program, variant: number, dtype: DType): Kernel {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the source is generated from the programs, not input
+  return new Function('R', jsSource(program, variant, dtype))(Math.fround) as Kernel;
+}

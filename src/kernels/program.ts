@@ -1,0 +1,115 @@
+/**
+ * How a per-element program is stated and what is derived from it. A program is a function
+ * of an `Ops` (the operations the kernels may use: IEEE add, sub, mul, div, sqrt, neg, min,
+ * max, each rounded to the dtype) and of its specialisation flags. Emitters implement `Ops` to
+ * write WebAssembly text or JavaScript; `signature.ts` derives the program's parameters.
+ */
+import type { GroupViews } from '../arena.js';
+import type { Field } from '../layout.js';
+import type { StepWord, VariableWord } from './rmsprop.js';
+
+/** An expression in the emitter's language. */
+export type Expr = string & { readonly __expr: unique symbol };
+
+export interface Ops {
+  /** This element of an array, read here (before any later store). */
+  load(array: Field): Expr;
+  /** Writes this element of an array; returns the value, bound (usable again). */
+  store(array: Field, x: Expr): Expr;
+  /** A step word, as the dtype. */
+  step(word: StepWord): Expr;
+  /** One of the variable's words, as the dtype. */
+  variable(word: VariableWord): Expr;
+  add(a: Expr, b: Expr): Expr;
+  sub(a: Expr, b: Expr): Expr;
+  mul(a: Expr, b: Expr): Expr;
+  div(a: Expr, b: Expr): Expr;
+  min(a: Expr, b: Expr): Expr;
+  max(a: Expr, b: Expr): Expr;
+  neg(a: Expr): Expr;
+  sqrt(a: Expr): Expr;
+  zero(): Expr;
+  /** Evaluates `x` once, for use more than once. */
+  bind(x: Expr): Expr;
+  /** `word != 0 ? a : b`, decided once per call from a step word (a switch, not a specialisation). */
+  pick(word: StepWord, a: Expr, b: Expr): Expr;
+}
+
+/** Where a flag's value comes from when a kernel runs: the step, the variable's words, its slots. */
+export type FlagReader = (step: Float64Array, words: Float64Array, base: number, views: GroupViews) => number;
+
+export interface FlagSpec {
+  /** How many values the flag takes (2 for a boolean). */
+  readonly values: number;
+  readonly read: FlagReader;
+}
+
+export type Flags<N extends string> = Readonly<Record<N, number>>;
+
+export interface Program<N extends string = string> {
+  readonly name: string;
+  /** Specialisation flags, in variant-number order. */
+  readonly flags: Readonly<Record<N, FlagSpec>>;
+  /** Elementwise: the statements for one element. Reduction: the float64-summed term of one element. */
+  readonly kind: 'elementwise' | 'sumOfSquares';
+  readonly body: (x: Ops, f: Flags<N>) => Expr | void;
+}
+
+export function elementwise<const N extends string>(
+  name: string,
+  flags: Record<N, FlagSpec>,
+  body: (x: Ops, f: Flags<N>) => void,
+): Program<N> {
+  return { name, flags, kind: 'elementwise', body };
+}
+
+/**
+ * A sum of squares: the program returns the element's value `g`; kernels add fround(g*g) (in
+ * the dtype) in float64 with four accumulators — element k to accumulator k mod 4, then
+ * (s0 + s1) + (s2 + s3) — an order the SIMD lanes can follow for any partition into chunks.
+ */
+export function sumOfSquares<const N extends string>(
+  name: string,
+  flags: Record<N, FlagSpec>,
+  body: (x: Ops, f: Flags<N>) => Expr,
+): Program<N> {
+  return { name, flags, kind: 'sumOfSquares', body };
+}
+
+/** A boolean flag. */
+export function when(test: (...a: Parameters<FlagReader>) => boolean): FlagSpec {
+  return { values: 2, read: (...a) => (test(...a) ? 1 : 0) };
+}
+
+/** Number of specialisations: the product of the flags' value counts. */
+export function variantCount(program: Program): number {
+  return Object.values<FlagSpec>(program.flags).reduce((n, f) => n * f.values, 1);
+}
+
+/** The flags of variant `variant` (mixed radix, first flag lowest). */
+export function flagsOf<N extends string>(program: Program<N>, variant: number): Flags<N> {
+  const flags = {} as Record<N, number>;
+  for (const [name, spec] of Object.entries<FlagSpec>(program.flags)) {
+    flags[name as N] = variant % spec.values;
+    variant = Math.floor(variant / spec.values);
+  }
+  return flags;
+}
+
+/** The variant a kernel runs for this step and variable (allocates nothing). */
+export function variantOf(
+  program: Program,
+  step: Float64Array,
+  words: Float64Array,
+  base: number,
+  views: GroupViews,
+): number {
+  let variant = 0;
+  let radix = 1;
+  for (const name in program.flags) {
+    const spec = program.flags[name]!;
+    variant += spec.read(step, words, base, views) * radix;
+    radix *= spec.values;
+  }
+  return variant;
+}

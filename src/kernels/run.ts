@@ -1,0 +1,92 @@
+/**
+ * Running the programs over chunks: the part both kernel sets share. A set only says how to
+ * get a specialisation's function for a group (`KernelTable`); which program runs where, and
+ * with which specialisation, is decided here once for both.
+ */
+import type { GroupViews } from '../arena.js';
+import { Chunk, CHUNK_STRIDE } from '../layout.js';
+import { variantOf, type Program } from './program.js';
+import {
+  ACCUMULATE,
+  AccumulationMode,
+  NO_GRADIENT,
+  PROGRAMS,
+  STEP_WORDS,
+  SUM_SQUARES,
+  UPDATE,
+  VARIABLE_WORDS,
+} from './rmsprop.js';
+import { signatureOf } from './signature.js';
+import type { Kernels } from './types.js';
+
+/**
+ * One specialisation over `n` elements from `first`: the step's words, the variable's words at
+ * `base`. A sum of squares returns its sum.
+ */
+export type Kernel = (
+  views: GroupViews,
+  first: number,
+  n: number,
+  step: Float64Array,
+  words: Float64Array,
+  base: number,
+) => number | void;
+
+/** Specialisations, made on first use and kept; null for one that would change nothing. */
+export class KernelTable {
+  readonly #made = new Map<Program, Array<Kernel | null | undefined>>();
+  constructor(readonly make: (program: Program, variant: number) => Kernel) {
+    for (const program of PROGRAMS) this.#made.set(program, []);
+  }
+  get(program: Program, variant: number): Kernel | null {
+    const made = this.#made.get(program)!;
+    let kernel = made[variant];
+    if (kernel === undefined) {
+      kernel = signatureOf(program).writes[variant] ? this.make(program, variant) : null;
+      made[variant] = kernel;
+    }
+    return kernel;
+  }
+}
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+
+/** The Kernels of a set whose functions for a group come from `tableOf`. */
+export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kernels {
+  function sumSquares(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
+    const table = tableOf(views);
+    const { chunks, partials } = views;
+    for (let c = begin; c < end; c++) {
+      const at = c * CHUNK_STRIDE;
+      const base = chunks[at + Chunk.Variable]! * VARIABLE_WORDS.length;
+      if (words[base + V.hasGradient] === 0) {
+        partials[c] = 0;
+        continue;
+      }
+      const first = chunks[at + Chunk.Start]!;
+      const kernel = table.get(SUM_SQUARES, variantOf(SUM_SQUARES, step, words, base, views))!;
+      partials[c] = kernel(views, first, chunks[at + Chunk.End]! - first, step, words, base) as number;
+    }
+  }
+
+  /** One call per run: consecutive chunks of the same variable are contiguous elements. */
+  function update(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
+    const table = tableOf(views);
+    const { chunks } = views;
+    const accumulating = step[S.accumulation] === AccumulationMode.Accumulate;
+    for (let c = begin; c < end;) {
+      const variable = chunks[c * CHUNK_STRIDE + Chunk.Variable]!;
+      let next = c + 1;
+      while (next < end && chunks[next * CHUNK_STRIDE + Chunk.Variable] === variable) next++;
+      const first = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
+      const n = chunks[(next - 1) * CHUNK_STRIDE + Chunk.End]! - first;
+      const base = variable * VARIABLE_WORDS.length;
+      const program = words[base + V.hasGradient] === 0 ? NO_GRADIENT : accumulating ? ACCUMULATE : UPDATE;
+      table.get(program, variantOf(program, step, words, base, views))?.(views, first, n, step, words, base);
+      c = next;
+    }
+  }
+
+  return { sumSquares, update };
+}
