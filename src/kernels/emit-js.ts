@@ -122,5 +122,6 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
 /** Compiles one specialisation. */
 export function compileJs(program: Program, variant: number, dtype: DType): Kernel {
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the source is generated from the programs, not input
-  return new Function('R', jsSource(program, variant, dtype))(Math.fround) as Kernel;
+  const factory = new Function('R', jsSource(program, variant, dtype)) as (round: typeof Math.fround) => Kernel;
+  return factory(Math.fround);
 }

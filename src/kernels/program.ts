@@ -52,7 +52,8 @@ export interface Program<N extends string = string> {
   readonly flags: Readonly<Record<N, FlagSpec>>;
   /** Elementwise: the statements for one element. Reduction: the float64-summed term of one element. */
   readonly kind: 'elementwise' | 'sumOfSquares';
-  readonly body: (x: Ops, f: Flags<N>) => Expr | void;
+  /** (A method, so a program with particular flags is a Program.) */
+  body(x: Ops, f: Flags<N>): Expr | void;
 }
 
 export function elementwise<const N extends string>(

@@ -4,7 +4,7 @@
  * text, the JS kernels, the loader's argument order and the shared blocks' layout are all
  * derived from what is declared here; see ARCHITECTURE.md.
  */
-import { elementwise, sumOfSquares, when, type Expr, type Flags, type Ops } from './program.js';
+import { elementwise, sumOfSquares, when, type Expr, type Flags, type Ops, type Program } from './program.js';
 import { wordBlock } from './words.js';
 
 /** How a step treats the gradient accumulators (the `accumulation` word). */
@@ -144,4 +144,5 @@ export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulate
   gradient(x, f, { reset: false }),
 );
 
-export const PROGRAMS = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES] as const;
+/** Every program, in the order the module lists them. */
+export const PROGRAMS: readonly Program[] = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES];

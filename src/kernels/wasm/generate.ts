@@ -1,312 +1,234 @@
 /**
- * Generates the WebAssembly text of the SIMD kernels: for each dtype (f32x4, f64x2) and each
- * specialisation in `variants.ts`, one function that makes a single fused pass over a run of
- * elements. The per-element program is written once (`updateProgram`, ...) against an emitter
- * and emitted twice, as the vector loop and as the scalar tail, so both do the same IEEE
- * operations in the same order as the JS kernels: no FMA, no relaxed SIMD, no reassociation.
+ * Generates the WebAssembly text of the SIMD kernels from the programs in `../rmsprop.ts`: for
+ * each dtype (f32x4, f64x2), program and specialisation, one exported function making a single
+ * pass over a run of elements. Each program is emitted twice, as the vector loop and as the
+ * scalar tail, so both do the same IEEE operations in the same order as the JS kernels: no FMA,
+ * no relaxed SIMD, no reassociation. Parameters follow the program's signature.
  */
 import type { DType } from '../../dtype.js';
-import { ClipMode } from '../rmsprop.js';
-import {
-  ACCUMULATE_VARIANTS,
-  AccumulateBit,
-  exportName,
-  SUM_SQUARES_VARIANTS,
-  SumSquaresBit,
-  UPDATE_VARIANTS,
-  updateFlags,
-  type UpdateFlags,
-} from './variants.js';
+import type { Field } from '../../layout.js';
+import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../program.js';
+import { PROGRAMS, type StepWord, type VariableWord } from '../rmsprop.js';
+import { signatureOf } from '../signature.js';
 
-interface Lanes {
+/** How one dtype maps onto WebAssembly SIMD. */
+interface SimdShape {
   readonly dtype: DType;
   /** Scalar type. */
   readonly t: 'f32' | 'f64';
-  /** Vector shape. */
+  /** Vector type (16 bytes). */
   readonly v: 'f32x4' | 'f64x2';
   readonly bytes: 4 | 8;
 }
 
-const LANES: readonly Lanes[] = [
+const SHAPES: readonly SimdShape[] = [
   { dtype: 'float32', t: 'f32', v: 'f32x4', bytes: 4 },
   { dtype: 'float64', t: 'f64', v: 'f64x2', bytes: 8 },
 ];
 
-/** Parameters of the exported functions, in call order (the loader's call sites follow this order). */
-const UPDATE_POINTERS = ['value', 'grad', 'velocity', 'momentum', 'averageGradient', 'average', 'accumulator'] as const;
-const UPDATE_SCALARS = [
-  'lr',
-  'rho',
-  'oneMinusRho',
-  'epsilon',
-  'momentumFactor',
-  'lossScale',
-  'steps',
-  'clip',
-  'divisor',
-  'weightDecay',
-  'emaMomentum',
-  'emaOneMinus',
-] as const;
-const ACCUMULATE_POINTERS = ['value', 'grad', 'average', 'accumulator'] as const;
-const ACCUMULATE_SCALARS = ['lossScale', 'emaMomentum', 'emaOneMinus'] as const;
-const SUM_SQUARES_POINTERS = ['grad', 'accumulator'] as const;
-const SUM_SQUARES_SCALARS = ['lossScale', 'steps'] as const;
-
-type Expr = string;
+/** The export name of one specialisation. */
+export function exportName(dtype: DType, program: Program, variant: number): string {
+  return `${dtype === 'float32' ? 'f32' : 'f64'}_${program.name}_${variant}`;
+}
 
 /**
- * Writes one element's program either for a whole vector (`v128` locals, splatted scalars) or
- * for one element (scalar locals). The byte cursor `$o` addresses every stream.
+ * Writes one element's program for a whole vector (`v128` locals, splatted parameters) or for
+ * one element (scalar locals). The byte cursor `$o` (plus `offset`) addresses every array.
  */
-class Emitter {
-  readonly splats = new Set<string>();
-  readonly locals = new Set<string>();
-  /** Whether the program picks by the per-call `overwrite` flag (its vector form needs a mask). */
-  usesOverwrite = false;
+class WatOps implements Ops {
+  readonly statements: string[] = [];
+  /** Parameters the vector form splats once before its loop: [local, setup]. */
+  readonly splats = new Map<string, string>();
+  readonly locals: string[] = [];
   constructor(
-    readonly lanes: Lanes,
+    readonly shape: SimdShape,
     readonly vector: boolean,
+    /** Distinguishes the locals of several copies of a program in one function. */
+    readonly suffix: string,
+    readonly offset = 0,
   ) {}
 
-  private get prefix(): string {
-    return this.vector ? this.lanes.v : this.lanes.t;
+  get #prefix(): string {
+    return this.vector ? this.shape.v : this.shape.t;
   }
-  private address(stream: string, offset = 0): Expr {
-    const at = `(i32.add (local.get $${stream}) (local.get $o))`;
-    return offset === 0 ? at : `(i32.add ${at} (i32.const ${offset}))`;
+  #address(array: Field): string {
+    const at = `(i32.add (local.get $a_${array}) (local.get $o))`;
+    return this.offset === 0 ? at : `(i32.add ${at} (i32.const ${this.offset}))`;
   }
-  load(stream: string, offset = 0): Expr {
-    return `(${this.vector ? 'v128' : this.lanes.t}.load ${this.address(stream, offset)})`;
+  #parameter(name: string): Expr {
+    if (!this.vector) return `(local.get $${name})` as Expr;
+    this.splats.set(`$${name}_v`, `(local.set $${name}_v (${this.shape.v}.splat (local.get $${name})))`);
+    return `(local.get $${name}_v)` as Expr;
   }
-  store(stream: string, value: Expr): Expr {
-    return `(${this.vector ? 'v128' : this.lanes.t}.store ${this.address(stream)} ${value})`;
+  #op(name: string, ...args: Expr[]): Expr {
+    return `(${this.#prefix}.${name} ${args.join(' ')})` as Expr;
   }
-  param(name: string): Expr {
-    if (!this.vector) return `(local.get $${name})`;
-    this.splats.add(name);
-    return `(local.get $${name}_v)`;
+  load(array: Field): Expr {
+    return this.bind(`(${this.vector ? 'v128' : this.shape.t}.load ${this.#address(array)})` as Expr);
   }
-  op(name: 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max', a: Expr, b: Expr): Expr {
-    return `(${this.prefix}.${name} ${a} ${b})`;
+  store(array: Field, x: Expr): Expr {
+    const bound = this.bind(x);
+    this.statements.push(`(${this.vector ? 'v128' : this.shape.t}.store ${this.#address(array)} ${bound})`);
+    return bound;
   }
-  unary(name: 'sqrt' | 'neg', a: Expr): Expr {
-    return `(${this.prefix}.${name} ${a})`;
+  step(word: StepWord): Expr {
+    return this.#parameter(`s_${word}`);
+  }
+  variable(word: VariableWord): Expr {
+    return this.#parameter(`w_${word}`);
+  }
+  add(a: Expr, b: Expr): Expr {
+    return this.#op('add', a, b);
+  }
+  sub(a: Expr, b: Expr): Expr {
+    return this.#op('sub', a, b);
+  }
+  mul(a: Expr, b: Expr): Expr {
+    return this.#op('mul', a, b);
+  }
+  div(a: Expr, b: Expr): Expr {
+    return this.#op('div', a, b);
+  }
+  min(a: Expr, b: Expr): Expr {
+    return this.#op('min', a, b);
+  }
+  max(a: Expr, b: Expr): Expr {
+    return this.#op('max', a, b);
+  }
+  neg(a: Expr): Expr {
+    return this.#op('neg', a);
+  }
+  sqrt(a: Expr): Expr {
+    return this.#op('sqrt', a);
   }
   zero(): Expr {
-    return this.vector ? '(v128.const i64x2 0 0)' : `(${this.lanes.t}.const 0)`;
+    return (this.vector ? '(v128.const i64x2 0 0)' : `(${this.shape.t}.const 0)`) as Expr;
   }
-  /** `overwrite ? a : b`, decided once per call. */
-  pickIfOverwrite(a: Expr, b: Expr): Expr {
-    this.usesOverwrite = true;
-    return this.vector
-      ? `(v128.bitselect ${a} ${b} (local.get $overwrite_v))`
-      : `(select ${a} ${b} (local.get $overwrite))`;
+  bind(x: Expr): Expr {
+    const name = `$t${this.locals.length}${this.suffix}`;
+    this.locals.push(`(local ${name} ${this.vector ? 'v128' : this.shape.t})`);
+    this.statements.push(`(local.set ${name} ${x})`);
+    return `(local.get ${name})` as Expr;
   }
-  set(name: string, value: Expr): Expr {
-    this.locals.add(name);
-    return `(local.set $${name}${this.suffix} ${value})`;
-  }
-  tee(name: string, value: Expr): Expr {
-    this.locals.add(name);
-    return `(local.tee $${name}${this.suffix} ${value})`;
-  }
-  get(name: string): Expr {
-    return `(local.get $${name}${this.suffix})`;
-  }
-  private get suffix(): string {
-    return this.vector ? '_v' : '_s';
-  }
-  /** The vector form's splatted parameters (and overwrite mask): locals, then their setup. */
-  splatPrologue(): { locals: string[]; init: string[] } {
-    const locals = [...this.splats].map((x) => `(local $${x}_v v128)`);
-    const init = [...this.splats].map((x) => `(local.set $${x}_v (${this.lanes.v}.splat (local.get $${x})))`);
-    if (this.usesOverwrite) {
-      locals.push('(local $overwrite_v v128)');
-      init.push('(local.set $overwrite_v (i32x4.splat (i32.sub (i32.const 0) (local.get $overwrite))))');
-    }
-    return { locals, init };
-  }
-  declarations(): string[] {
-    const type = this.vector ? 'v128' : this.lanes.t;
-    return [...this.locals].map((name) => `(local $${name}${this.suffix} ${type})`);
-  }
-}
-
-/** The gradient the update sees: unscaled, then the accumulated mean, then clipped. */
-function effectiveGradient(
-  e: Emitter,
-  f: Pick<UpdateFlags, 'unscale' | 'applyAccumulated'> & { clip: number },
-  out: Expr[],
-): void {
-  out.push(e.set('g', e.load('grad')));
-  if (f.unscale) out.push(e.set('g', e.op('div', e.get('g'), e.param('lossScale'))));
-  if (f.applyAccumulated) {
-    out.push(e.set('g', e.op('div', e.op('add', e.get('g'), e.load('accumulator')), e.param('steps'))));
-    out.push(e.store('accumulator', e.zero()));
-  }
-  if (f.clip === ClipMode.Norm)
-    out.push(e.set('g', e.op('div', e.op('mul', e.get('g'), e.param('clip')), e.param('divisor'))));
-  else if (f.clip === ClipMode.GlobalNorm) out.push(e.set('g', e.op('mul', e.get('g'), e.param('clip'))));
-  else if (f.clip === ClipMode.Value) {
-    out.push(e.set('g', e.op('min', e.op('max', e.get('g'), e.unary('neg', e.param('clip'))), e.param('clip'))));
-  }
-}
-
-/** average = ema * average + (1 - ema) * p; on overwrite steps p = average. */
-function movingAverage(e: Emitter, out: Expr[]): void {
-  const next = e.op(
-    'add',
-    e.op('mul', e.param('emaMomentum'), e.load('average')),
-    e.op('mul', e.param('emaOneMinus'), e.get('p')),
-  );
-  out.push(e.set('a', next), e.store('average', e.get('a')), e.set('p', e.pickIfOverwrite(e.get('a'), e.get('p'))));
-}
-
-/** One Keras RMSprop `apply` for one element (see the JS kernels for the same steps). */
-function updateProgram(e: Emitter, f: UpdateFlags): Expr[] {
-  const out: Expr[] = [];
-  effectiveGradient(e, f, out);
-  out.push(e.set('p', e.load('value')));
-  if (f.decay) {
-    out.push(
-      e.set('p', e.op('sub', e.get('p'), e.op('mul', e.op('mul', e.get('p'), e.param('weightDecay')), e.param('lr')))),
+  pick(word: StepWord, a: Expr, b: Expr): Expr {
+    if (!this.vector) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;
+    // all ones or all zeros: (0 - switch) in every lane
+    this.splats.set(
+      `$k_${word}_v`,
+      `(local.set $k_${word}_v (i32x4.splat (i32.sub (i32.const 0) (local.get $k_${word}))))`,
     );
+    return `(v128.bitselect ${a} ${b} (local.get $k_${word}_v))` as Expr;
   }
-  const g = e.get('g');
-  const squared = e.op('mul', e.param('oneMinusRho'), e.op('mul', g, g));
-  out.push(
-    e.set('v', e.op('add', e.op('mul', e.param('rho'), e.load('velocity')), squared)),
-    e.store('velocity', e.get('v')),
-  );
-  let denominator: Expr;
-  if (f.centered) {
-    const mean = e.op(
-      'add',
-      e.op('mul', e.param('rho'), e.load('averageGradient')),
-      e.op('mul', e.param('oneMinusRho'), g),
-    );
-    out.push(e.set('mg', mean), e.store('averageGradient', e.get('mg')));
-    denominator = e.op('add', e.op('sub', e.get('v'), e.op('mul', e.get('mg'), e.get('mg'))), e.param('epsilon'));
-  } else {
-    denominator = e.op('add', e.get('v'), e.param('epsilon'));
-  }
-  out.push(e.set('inc', e.op('div', e.op('mul', e.param('lr'), g), e.unary('sqrt', denominator))));
-  if (f.momentum) {
-    out.push(e.set('m', e.op('add', e.op('mul', e.param('momentumFactor'), e.load('momentum')), e.get('inc'))));
-    out.push(e.store('momentum', e.get('m')), e.set('p', e.op('sub', e.get('p'), e.get('m'))));
-  } else {
-    out.push(e.set('p', e.op('sub', e.get('p'), e.get('inc'))));
-  }
-  if (f.ema) movingAverage(e, out);
-  out.push(e.store('value', e.get('p')));
-  return out;
 }
 
-/** Accumulation-only step: accumulator += grad (/ lossScale); the EMA still runs. */
-function accumulateProgram(e: Emitter, unscale: boolean, ema: boolean): Expr[] {
-  const out: Expr[] = [];
-  const g = unscale ? e.op('div', e.load('grad'), e.param('lossScale')) : e.load('grad');
-  out.push(e.store('accumulator', e.op('add', e.load('accumulator'), g)));
-  if (ema) {
-    out.push(e.set('p', e.load('value')));
-    movingAverage(e, out);
-    out.push(e.store('value', e.get('p')));
-  }
-  return out;
-}
-
-function signature(lanes: Lanes, pointers: readonly string[], scalars: readonly string[], overwrite: boolean): string {
-  const params = [
+/** `(param ...)` list of a program: the element count, then its signature. */
+function parameters(shape: SimdShape, program: Program): string {
+  const sig = signatureOf(program);
+  return [
     '(param $n i32)',
-    ...pointers.map((p) => `(param $${p} i32)`),
-    ...scalars.map((s) => `(param $${s} ${lanes.t})`),
-    ...(overwrite ? ['(param $overwrite i32)'] : []),
-  ];
-  return params.join(' ');
+    ...sig.arrays.map((a) => `(param $a_${a} i32)`),
+    ...sig.stepWords.map((w) => `(param $s_${w} ${shape.t})`),
+    ...sig.variableWords.map((w) => `(param $w_${w} ${shape.t})`),
+    ...sig.switches.map((w) => `(param $k_${w} i32)`),
+  ].join(' ');
 }
 
-/** A vector loop over whole vectors, then a scalar loop over the tail, both running `program`. */
-function elementwiseFunction(
-  lanes: Lanes,
-  name: string,
-  pointers: readonly string[],
-  scalars: readonly string[],
-  program: (e: Emitter) => Expr[],
-): string {
-  const vector = new Emitter(lanes, true);
-  const scalar = new Emitter(lanes, false);
-  const vectorBody = program(vector);
-  const scalarBody = program(scalar);
-  const splat = vector.splatPrologue();
+/** Locals and the splat setup of several emitters. */
+function prologue(emitters: readonly WatOps[]): { locals: string; setup: string } {
+  const splats = new Map(emitters.flatMap((e) => [...e.splats]));
+  return {
+    locals: [...[...splats.keys()].map((name) => `(local ${name} v128)`), ...emitters.flatMap((e) => e.locals)].join(
+      ' ',
+    ),
+    setup: [...splats.values()].join('\n    '),
+  };
+}
+
+/** A vector loop over whole vectors, then a scalar loop over the tail, both running the program. */
+function elementwiseFunction(shape: SimdShape, program: Program, variant: number): string {
+  const flags = flagsOf(program, variant);
+  const vector = new WatOps(shape, true, '_v');
+  const scalar = new WatOps(shape, false, '_s');
+  program.body(vector, flags);
+  program.body(scalar, flags);
+  const { locals, setup } = prologue([vector, scalar]);
   return `
-  (func (export "${name}") ${signature(lanes, pointers, scalars, true)}
-    (local $o i32) (local $end i32)
-    ${[...splat.locals, ...vector.declarations(), ...scalar.declarations()].join(' ')}
-    ${splat.init.join('\n    ')}
-    (local.set $end (i32.and (i32.mul (local.get $n) (i32.const ${lanes.bytes})) (i32.const -16)))
+  (func (export "${exportName(shape.dtype, program, variant)}") ${parameters(shape, program)}
+    (local $o i32) (local $end i32) ${locals}
+    ${setup}
+    (local.set $end (i32.and (i32.mul (local.get $n) (i32.const ${shape.bytes})) (i32.const -16)))
     (block $vector_done (loop $vector
       (br_if $vector_done (i32.ge_u (local.get $o) (local.get $end)))
-      ${vectorBody.join('\n      ')}
+      ${vector.statements.join('\n      ')}
       (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br $vector)))
-    (local.set $end (i32.mul (local.get $n) (i32.const ${lanes.bytes})))
+    (local.set $end (i32.mul (local.get $n) (i32.const ${shape.bytes})))
     (block $scalar_done (loop $scalar
       (br_if $scalar_done (i32.ge_u (local.get $o) (local.get $end)))
-      ${scalarBody.join('\n      ')}
-      (local.set $o (i32.add (local.get $o) (i32.const ${lanes.bytes})))
+      ${scalar.statements.join('\n      ')}
+      (local.set $o (i32.add (local.get $o) (i32.const ${shape.bytes})))
       (br $scalar))))`;
 }
 
 /**
- * Sum of squares of one chunk in float64 with four accumulators: element k of the chunk goes to
- * accumulator k mod 4, and the result is (s0 + s1) + (s2 + s3) — the order the JS kernel uses.
- * Accumulators 0,1 live in vector A and 2,3 in vector B.
+ * A sum of squares (see `sumOfSquares` in program.ts): four elements per iteration, element k
+ * of the run to accumulator k mod 4 — accumulators 0,1 in the float64 lanes of $A, 2,3 in $B —
+ * and (s0 + s1) + (s2 + s3) at the end: the JS kernels' order.
  */
-function sumSquaresFunction(lanes: Lanes, name: string, unscale: boolean, applyAccumulated: boolean): string {
-  const e = new Emitter(lanes, true);
-  const s = new Emitter(lanes, false);
-  const gradient = (em: Emitter, offset: number): Expr => {
-    let g = em.load('grad', offset);
-    if (unscale) g = em.op('div', g, em.param('lossScale'));
-    if (applyAccumulated) g = em.op('div', em.op('add', g, em.load('accumulator', offset)), em.param('steps'));
-    return g;
+function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: number): string {
+  const flags = flagsOf(program, variant);
+  const square = (e: WatOps): Expr => {
+    const g = program.body(e, flags) as Expr;
+    return e.mul(g, g);
   };
-  let body: Expr[];
-  if (lanes.t === 'f32') {
-    body = [
-      e.set('g', gradient(e, 0)),
-      e.set('sq', e.op('mul', e.get('g'), e.get('g'))),
-      `(local.set $A (f64x2.add (local.get $A) (f64x2.promote_low_f32x4 ${e.get('sq')})))`,
-      `(local.set $B (f64x2.add (local.get $B) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${e.get('sq')} ${e.get('sq')}))))`,
+  const emitters: WatOps[] = [];
+  const emitter = (vector: boolean, suffix: string, offset: number): WatOps => {
+    const e = new WatOps(shape, vector, suffix, offset);
+    emitters.push(e);
+    return e;
+  };
+  const b = shape.bytes;
+  let quad: string[];
+  if (shape.t === 'f32') {
+    const e = emitter(true, '_v', 0);
+    const sq = e.bind(square(e));
+    quad = [
+      ...e.statements,
+      `(local.set $A (f64x2.add (local.get $A) (f64x2.promote_low_f32x4 ${sq})))`,
+      `(local.set $B (f64x2.add (local.get $B) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${sq} ${sq}))))`,
     ];
   } else {
-    body = [
-      e.set('g', gradient(e, 0)),
-      `(local.set $A (f64x2.add (local.get $A) (f64x2.mul ${e.get('g')} ${e.get('g')})))`,
-      e.set('h', gradient(e, 16)),
-      `(local.set $B (f64x2.add (local.get $B) (f64x2.mul ${e.get('h')} ${e.get('h')})))`,
+    const low = emitter(true, '_v0', 0);
+    const high = emitter(true, '_v1', 16);
+    const lowSquare = square(low);
+    const highSquare = square(high);
+    quad = [
+      ...low.statements,
+      `(local.set $A (f64x2.add (local.get $A) ${lowSquare}))`,
+      ...high.statements,
+      `(local.set $B (f64x2.add (local.get $B) ${highSquare}))`,
     ];
   }
-  const square = (offset: number): Expr => {
-    const g = gradient(s, offset);
-    const sq = `(${lanes.t}.mul ${s.tee('t', g)} ${s.get('t')})`;
-    return lanes.t === 'f32' ? `(f64.promote_f32 ${sq})` : sq;
+  const addToLane = (accumulator: 'A' | 'B', lane: 0 | 1, k: number): string => {
+    const e = emitter(false, `_s${k}`, k * b);
+    const sq = square(e);
+    const term = shape.t === 'f32' ? `(f64.promote_f32 ${sq})` : sq;
+    const sum = `(f64.add (f64x2.extract_lane ${lane} (local.get $${accumulator})) ${term})`;
+    return [
+      ...e.statements,
+      `(local.set $${accumulator} (f64x2.replace_lane ${lane} (local.get $${accumulator}) ${sum}))`,
+    ].join(' ');
   };
-  const addToLane = (acc: 'A' | 'B', lane: 0 | 1, offset: number): Expr =>
-    `(local.set $${acc} (f64x2.replace_lane ${lane} (local.get $${acc}) (f64.add (f64x2.extract_lane ${lane} (local.get $${acc})) ${square(offset)})))`;
-  const b = lanes.bytes;
-  const tail = [addToLane('A', 0, 0), addToLane('A', 1, b), addToLane('B', 0, 2 * b)];
-  const splat = e.splatPrologue();
+  const tail = [addToLane('A', 0, 0), addToLane('A', 1, 1), addToLane('B', 0, 2)];
+  const { locals, setup } = prologue(emitters);
   return `
-  (func (export "${name}") ${signature(lanes, SUM_SQUARES_POINTERS, SUM_SQUARES_SCALARS, false)} (result f64)
-    (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128)
-    ${[...splat.locals, ...e.declarations(), ...s.declarations()].join(' ')}
-    ${splat.init.join('\n    ')}
+  (func (export "${exportName(shape.dtype, program, variant)}") ${parameters(shape, program)} (result f64)
+    (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128) ${locals}
+    ${setup}
     (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -4)) (i32.const ${b})))
     (block $done (loop $quad
       (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-      ${body.join('\n      ')}
+      ${quad.join('\n      ')}
       (local.set $o (i32.add (local.get $o) (i32.const ${4 * b})))
       (br $quad)))
     (local.set $rest (i32.and (local.get $n) (i32.const 3)))
@@ -318,31 +240,20 @@ function sumSquaresFunction(lanes: Lanes, name: string, unscale: boolean, applyA
       (f64.add (f64x2.extract_lane 0 (local.get $B)) (f64x2.extract_lane 1 (local.get $B)))))`;
 }
 
-/** The whole module: every kernel of every dtype, over one imported shared memory. */
+/** The whole module: every specialisation that does something, of every program and dtype, over one shared memory. */
 export function generateKernelsWat(): string {
   const functions: string[] = [];
-  for (const lanes of LANES) {
-    for (let variant = 0; variant < UPDATE_VARIANTS; variant++) {
-      const flags = updateFlags(variant);
-      const name = exportName(lanes.dtype, 'update', variant);
-      functions.push(elementwiseFunction(lanes, name, UPDATE_POINTERS, UPDATE_SCALARS, (e) => updateProgram(e, flags)));
-    }
-    for (let variant = 0; variant < ACCUMULATE_VARIANTS; variant++) {
-      const unscale = (variant & AccumulateBit.Unscale) !== 0;
-      const ema = (variant & AccumulateBit.Ema) !== 0;
-      const name = exportName(lanes.dtype, 'accumulate', variant);
-      functions.push(
-        elementwiseFunction(lanes, name, ACCUMULATE_POINTERS, ACCUMULATE_SCALARS, (e) =>
-          accumulateProgram(e, unscale, ema),
-        ),
-      );
-    }
-    for (let variant = 0; variant < SUM_SQUARES_VARIANTS; variant++) {
-      const unscale = (variant & SumSquaresBit.Unscale) !== 0;
-      const applyAccumulated = (variant & SumSquaresBit.ApplyAccumulated) !== 0;
-      functions.push(
-        sumSquaresFunction(lanes, exportName(lanes.dtype, 'sumSquares', variant), unscale, applyAccumulated),
-      );
+  for (const shape of SHAPES) {
+    for (const program of PROGRAMS) {
+      const { writes } = signatureOf(program);
+      for (let variant = 0; variant < variantCount(program); variant++) {
+        if (!writes[variant]) continue;
+        functions.push(
+          program.kind === 'elementwise'
+            ? elementwiseFunction(shape, program, variant)
+            : sumOfSquaresFunction(shape, program, variant),
+        );
+      }
     }
   }
   return `(module
