@@ -17,6 +17,13 @@ const S = STEP_WORDS.index;
 const V = VARIABLE_WORDS.index;
 const V_STRIDE = VARIABLE_WORDS.length;
 import { randomValues } from './helpers/state.js';
+import {
+  referenceApply,
+  referenceSumOfSquares,
+  type ReferenceElement,
+  type ReferenceSettings,
+} from './helpers/reference-rmsprop.js';
+import { kernelSets } from '../dist/src/kernels/index.js';
 
 const SIZES = [1, 3, 5, 17, 1023, 1029, 2050];
 /** Index of the variable that has no gradient this step (the fallback path). */
@@ -48,7 +55,13 @@ function arena(dtype: DType, setup: Setup) {
     vp[i * V_STRIDE + V.decay] = i % 2;
     vp[i * V_STRIDE + V.clipDivisor] = Math.fround(0.75 + i);
   });
-  return { built, views, chunkCount: plans[0]!.chunks.length / 3 };
+  return {
+    built,
+    views,
+    chunkCount: plans[0]!.chunks.length / 3,
+    offsets: plans[0]!.offsets,
+    chunks: plans[0]!.chunks,
+  };
 }
 
 function setScalars(
@@ -149,5 +162,96 @@ describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernel
     setScalars(built.scalars, setup, mode);
     wasmKernels[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
     expect(canonicalBytes(views).equals(before)).toBe(false);
+  });
+});
+
+/** The settings `setScalars` and `arena` give variable `i`, as the reference takes them. */
+function referenceSettings(dtype: DType, setup: Setup, mode: (typeof modes)[number], i: number): ReferenceSettings {
+  const clip =
+    mode.clip === ClipMode.Norm
+      ? { kind: 'norm' as const, clipnorm: 0.7, divisor: 0.75 + i }
+      : mode.clip === ClipMode.GlobalNorm
+        ? { kind: 'global' as const, scale: 0.3 }
+        : mode.clip === ClipMode.Value
+          ? { kind: 'value' as const, clipvalue: 0.7 }
+          : { kind: 'off' as const };
+  const accumulation = (['off', 'accumulate', 'apply'] as const)[mode.accum];
+  return {
+    dtype,
+    learningRate: 0.01,
+    rho: 0.9,
+    epsilon: 1e-7,
+    momentum: setup.momentum ? 0.8 : null,
+    centered: setup.centered,
+    lossScaleFactor: mode.unscale ? 3 : null,
+    accumulation,
+    accumulationSteps: 3,
+    clip,
+    weightDecay: 0.05,
+    decays: i % 2 === 1,
+    ema: setup.ema ? { momentum: 0.95, overwrite: mode.overwrite } : null,
+    hasGradient: i !== NO_GRAD,
+  };
+}
+
+const FIELDS = ['value', 'grad', 'velocity', 'momentum', 'averageGradient', 'average', 'accumulator'] as const;
+
+/** Element `at` of every array the group has. */
+function elementAt(views: GroupViews, at: number): ReferenceElement {
+  const e = {} as Record<(typeof FIELDS)[number], number | undefined>;
+  for (const field of FIELDS) e[field] = views[field]?.[at];
+  return e as unknown as ReferenceElement;
+}
+
+/** Bit-identical, every NaN alike (NaN payloads may differ). */
+function same(a: number | undefined, b: number | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : Number.isNaN(a) ? Number.isNaN(b) : Object.is(a, b);
+}
+
+describe.each(['float32', 'float64'] as const)('both kernel sets match the plain reference (%s)', (dtype) => {
+  it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
+    for (const mode of modes) {
+      let expected: ReferenceElement[][] | null = null;
+      for (const [name, set] of Object.entries(kernelSets)) {
+        const { built, views, chunkCount, offsets } = arena(dtype, setup);
+        expected ??= SIZES.map((size, i) => {
+          const settings = referenceSettings(dtype, setup, mode, i);
+          return Array.from({ length: size }, (_, k) => referenceApply(elementAt(views, offsets[i]! + k), settings));
+        });
+        setScalars(built.scalars, setup, mode);
+        set[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
+        SIZES.forEach((size, i) => {
+          for (let k = 0; k < size; k++) {
+            const actual = elementAt(views, offsets[i]! + k);
+            for (const field of FIELDS) {
+              if (!same(actual[field], expected![i]![k]![field])) {
+                expect.fail(
+                  `${name} ${JSON.stringify(mode)} v${i}[${k}].${field}: got ${actual[field]}, ` +
+                    `the reference has ${expected![i]![k]![field]}`,
+                );
+              }
+            }
+          }
+        });
+      }
+    }
+  });
+
+  it('sum of squares, every gradient transform', () => {
+    const setup = { momentum: false, centered: false, ema: false };
+    for (const [name, set] of Object.entries(kernelSets)) {
+      for (const mode of modes.filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
+        const { built, views, chunkCount, chunks } = arena(dtype, setup);
+        setScalars(built.scalars, setup, mode);
+        set[dtype].sumSquares(views, 0, chunkCount, built.scalars, built.varParams);
+        for (let c = 0; c < chunkCount; c++) {
+          const [start, end, variable] = [chunks[3 * c]!, chunks[3 * c + 1]!, chunks[3 * c + 2]!];
+          const settings = referenceSettings(dtype, setup, mode, variable);
+          const elements = Array.from({ length: end - start }, (_, k) => elementAt(views, start + k));
+          const expected = settings.hasGradient ? referenceSumOfSquares(elements, settings) : 0;
+          expect(same(views.partials[c], expected), `${name} ${JSON.stringify(mode)} chunk ${c}`).toBe(true);
+        }
+      }
+    }
   });
 });
