@@ -1,8 +1,9 @@
 /**
- * The WebAssembly kernels against the JS reference kernels, bytewise, for every specialisation
- * (every combination of slots, loss scaling, accumulation mode, clipping, weight decay and EMA
- * overwrite) on random data with awkward lengths (SIMD tails, runs over several chunks), special
- * values and a variable without a gradient.
+ * The kernel sets, element by element, for every specialisation (every combination of slots,
+ * loss scaling, accumulation mode, clipping, weight decay and EMA overwrite) on random data
+ * with awkward lengths (SIMD tails, runs over several chunks), special values and a variable
+ * without a gradient: the WebAssembly kernels against the JS kernels bytewise, and both against
+ * an independent per-element reference of Keras's formulas (test/helpers/reference-rmsprop.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { allocateArena, groupViews, type GroupViews } from '../dist/src/arena.js';
