@@ -105,9 +105,10 @@ export const UPDATE = elementwise(
     const lr = x.step('learningRate');
     const rho = x.step('rho');
     const oneMinusRho = x.step('oneMinusRho');
-    let p = x.bind(x.load('value'));
-    if (f.decay) p = x.bind(x.sub(p, x.mul(x.mul(p, x.step('weightDecay')), lr)));
-    // update_step: velocity = rho * velocity + (1 - rho) * square(gradient)
+    let p = x.load('value');
+    // _apply_weight_decay: variable - variable * weight_decay * lr
+    if (f.decay) p = x.sub(p, x.mul(x.mul(p, x.step('weightDecay')), lr));
+    // update_step
     const velocity = x.store('velocity', x.add(x.mul(rho, x.load('velocity')), x.mul(oneMinusRho, x.mul(g, g))));
     let denominator = x.add(velocity, x.step('epsilon'));
     if (f.centered) {
@@ -130,13 +131,13 @@ export const UPDATE = elementwise(
 export const ACCUMULATE = elementwise('accumulate', { unscale, ema }, (x, f) => {
   const g = f.unscale ? x.div(x.load('grad'), x.step('lossScale')) : x.load('grad');
   x.store('accumulator', x.add(x.load('accumulator'), g));
-  if (f.ema) x.store('value', movingAverage(x, x.bind(x.load('value'))));
+  if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });
 
 /** A variable without a gradient this step: its accumulator still resets on an applying call, the EMA still runs. */
 export const NO_GRADIENT = elementwise('noGradient', { applyAccumulated, ema }, (x, f) => {
   if (f.applyAccumulated) x.store('accumulator', x.zero());
-  if (f.ema) x.store('value', movingAverage(x, x.bind(x.load('value'))));
+  if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });
 
 /** Norm clipping's per-element term: the effective gradient before clipping. */
