@@ -1,11 +1,11 @@
 /**
- * The RMSprop optimizer: Keras's API, read like Keras's `base_optimizer.py`. Keras's apply
- * pipeline reads top to bottom in `#applyStep` — plan the step (step-plan.ts), write its words,
- * the norm phase and its reduction (norms.ts), the update phase, the count — with the
- * per-element work delegated to an executor (the calling thread or the worker pool) over the
- * shared arena that `build` allocates (state.ts). Calls run one at a time (call-queue.ts);
- * checkpoints and state dicts are persistence.ts's. Everything that can be refused is checked
- * before anything changes.
+ * The RMSprop optimizer: Keras's API, laid out like Keras's `base_optimizer.py`, over modules
+ * that each do one job: `build` allocates the shared arena and its views (state.ts); apply()'s
+ * gradients are checked and staged (gradients.ts); `#applyStep` runs Keras's pipeline top to
+ * bottom — plan the step (step-plan.ts), write its words, the norm phase and its reduction
+ * (norms.ts), the update phase, the count — on an executor (the calling thread or the worker
+ * pool); calls run one at a time (call-queue.ts); the config, checkpoints and state dicts are
+ * persistence.ts's. Everything that can be refused is checked before anything changes.
  */
 import { CallQueue } from './call-queue.js';
 import type { FloatArray } from './dtype.js';
@@ -136,7 +136,7 @@ export class RMSprop {
   /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
   apply(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
     return this.#serialized(async () => {
-      const built = this.#stageGradients(grads, variables);
+      const built = this.#stageApply(grads, variables);
       if (built !== null) await this.#runStep(built);
     });
   }
@@ -171,7 +171,7 @@ export class RMSprop {
   /** `apply()` that returns when the update is done; see `stepSync()`. */
   applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
     this.#assertNothingPending();
-    const built = this.#stageGradients(grads, variables);
+    const built = this.#stageApply(grads, variables);
     if (built !== null) this.#runStepSync(built);
   }
 
@@ -283,7 +283,7 @@ export class RMSprop {
    * Checks an apply() call completely, then puts its gradients in place; returns null when
    * there is nothing to apply. Throws before changing anything.
    */
-  #stageGradients(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
+  #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
     if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
     if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;

@@ -1,9 +1,10 @@
 /**
  * The optimizer's state: where it lives and how Keras lists it. `buildState` allocates the arena
- * for a list of variables (placement, views, the words fixed for the optimizer's life) and
- * returns the `Built` record; `optimizer.variables` lists the counters, then one slot array per
- * variable and slot, in Keras's order and names. The layout and checks are shared by the state
- * getter, checkpoints and state dicts, so a refused file or dict changes nothing.
+ * for a list of variables and makes, once, all that works on it — placement, views, typed views
+ * of the shared words, the words fixed for the optimizer's life, the executor — as the `Built`
+ * record. `optimizer.variables` lists the counters, then one slot array per variable and slot,
+ * in Keras's order and names; that layout and its checks are shared by the state getter,
+ * checkpoints and state dicts, so a refused file or dict changes nothing.
  */
 import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
 import type { ArraySpec } from './checkpoint.js';
