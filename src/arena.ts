@@ -85,8 +85,8 @@ function commit(buffer: ArrayBufferLike): void {
   for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
 }
 
-/** A whole field of a group, or null when the options do not need that slot. */
-function fieldOf(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field): FloatArray | null {
+/** A whole field of a group (every variable's part of it), or null when the options do not need that slot. */
+function groupField(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field): FloatArray | null {
   const index = group.fields.indexOf(field);
   if (index < 0) return null;
   const bytes = group.fieldLength * bytesPerElement(group.dtype);
@@ -95,18 +95,18 @@ function fieldOf(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field
 
 export function groupViews(group: GroupDescriptor): GroupViews {
   const buffer = group.memory.buffer as unknown as SharedArrayBuffer;
-  const fieldView = (field: Field): FloatArray | null => fieldOf(group, buffer, field);
-  const must = (field: Field): FloatArray => fieldView(field)!;
+  const slot = (field: Field): FloatArray | null => groupField(group, buffer, field);
+  const must = (field: Field): FloatArray => slot(field)!;
   return {
     dtype: group.dtype,
     memory: group.memory,
     value: must('value'),
     grad: must('grad'),
     velocity: must('velocity'),
-    momentum: fieldView('momentum'),
-    averageGradient: fieldView('averageGradient'),
-    average: fieldView('average'),
-    accumulator: fieldView('accumulator'),
+    momentum: slot('momentum'),
+    averageGradient: slot('averageGradient'),
+    average: slot('average'),
+    accumulator: slot('accumulator'),
     chunks: group.chunks,
     partials: group.partials,
   };

@@ -1,3 +1,5 @@
+import { Phase } from './protocol.js';
+
 /** A step that did not complete: names the phase and the lane (or the timeout) and keeps the cause. */
 export class StepError extends Error {
   /** True when the optimizer's state may be half-updated and it must be rebuilt. */
@@ -19,4 +21,20 @@ export function quote(value: unknown): string {
   else if (typeof value === 'function') shown = `[function ${value.name || 'anonymous'}]`;
   else shown = Object.prototype.toString.call(value);
   return `${shown} (${type})`;
+}
+
+/**
+ * The error a failed phase of step `step` becomes. A norm phase only reads, so nothing was
+ * changed unless the executor says the state is corrupted; an update phase may be half done.
+ */
+export function phaseFailure(optimizer: string, step: number, phase: Phase, cause: unknown): StepError {
+  const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
+  return new StepError(
+    `step ${step} of optimizer '${optimizer}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
+      `${cause instanceof Error ? cause.message : String(cause)}` +
+      (corrupted
+        ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)'
+        : '; nothing was changed'),
+    { cause, stateCorrupted: corrupted },
+  );
 }

@@ -4,45 +4,50 @@
  * then Keras's formulas give each variable's clip divisor (clipnorm) or the global scale
  * (globalClipnorm), rounded as Keras rounds them.
  */
-import type { ArenaDescriptor } from './arena.js';
+import type { GroupDescriptor } from './arena.js';
 import { roundingFor, type DType } from './dtype.js';
-import { ClipMode, STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
-
-const S = STEP_WORDS.index;
-const V = VARIABLE_WORDS.index;
-const V_STRIDE = VARIABLE_WORDS.length;
+import { ClipMode, type VariableWord } from './kernels/rmsprop.js';
+import type { VariableWords } from './kernels/words.js';
+import type { NormPlan, StepWords } from './step-plan.js';
 
 export interface NormInputs {
-  readonly arena: ArenaDescriptor;
+  /** Their chunk tables and the partial sums the norm phase wrote. */
+  readonly groups: readonly GroupDescriptor[];
   readonly dtypes: readonly DType[];
   /** Per-variable scratch, sized once. */
   readonly sums: Float64Array;
   /** float32 unless a float64 variable takes part (Keras's dtype promotion). */
   readonly globalRounding: (x: number) => number;
+  /** The global scale goes to the `clip` word. */
+  readonly step: StepWords;
+  /** Read: `hasGradient`; written: `clipDivisor`. */
+  readonly variables: VariableWords<VariableWord>;
 }
 
-export function reduceNorms({ arena, dtypes, sums, globalRounding: R }: NormInputs, clip: number, limit: number): void {
-  const params = arena.varParams;
+export function reduceNorms(
+  { groups, dtypes, sums, globalRounding: R, step, variables }: NormInputs,
+  { mode, limit }: NormPlan,
+): void {
   sums.fill(0);
-  for (const group of arena.groups) {
-    const { chunks, partials } = group;
+  for (const { chunks, partials } of groups) {
     for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
   }
-  const hasGrad = (i: number): boolean => params[i * V_STRIDE + V.hasGradient] !== 0;
-  if (clip === ClipMode.Norm) {
+  if (mode === ClipMode.Norm) {
     const clipnorm = Math.fround(limit);
     for (let i = 0; i < dtypes.length; i++) {
-      if (!hasGrad(i)) continue;
+      if (variables.get(i, 'hasGradient') === 0) continue;
       const r = roundingFor(dtypes[i]!);
       const l2sum = r(sums[i]!);
       const l2norm = l2sum > 0 ? r(Math.sqrt(l2sum)) : l2sum;
-      params[i * V_STRIDE + V.clipDivisor] = Math.max(l2norm, clipnorm); // Math.max propagates NaN like numpy
+      variables.set(i, 'clipDivisor', Math.max(l2norm, clipnorm)); // Math.max propagates NaN like numpy
     }
     return;
   }
   let squared = 0;
-  for (let i = 0; i < dtypes.length; i++) if (hasGrad(i)) squared = R(squared + roundingFor(dtypes[i]!)(sums[i]!));
+  for (let i = 0; i < dtypes.length; i++) {
+    if (variables.get(i, 'hasGradient') !== 0) squared = R(squared + roundingFor(dtypes[i]!)(sums[i]!));
+  }
   const norm = R(Math.sqrt(squared));
   const scaleForFinite = R(Math.fround(limit) * Math.min(R(1 / norm), Math.fround(1 / limit)));
-  arena.scalars[S.clip] = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
+  step.clip = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
 }

@@ -1,27 +1,28 @@
 /**
- * The RMSprop optimizer: Keras's apply pipeline, read top to bottom in `#applyStep`, with the
- * per-element work delegated to an executor (the calling thread or the worker pool) over the
- * shared arena. Everything that can be refused is checked before anything changes.
+ * The RMSprop optimizer: Keras's API, laid out like Keras's `base_optimizer.py`, over modules
+ * that each do one job: `build` allocates the shared arena and its views (state.ts); apply()'s
+ * gradients are checked and staged (gradients.ts); `#applyStep` runs Keras's pipeline top to
+ * bottom — plan the step (step-plan.ts), write its words, the norm phase and its reduction
+ * (norms.ts), the update phase, the count — on an executor (the calling thread or the worker
+ * pool); calls run one at a time (call-queue.ts); the config, checkpoints and state dicts are
+ * persistence.ts's. Everything that can be refused is checked before anything changes.
  */
-import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
-import { roundingFor, type FloatArray } from './dtype.js';
-import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type Checkpoint } from './checkpoint.js';
-import { quote, StepError } from './errors.js';
-import { InlineExecutor, type Executor } from './executor.js';
-import { fieldsFor, planGroups, type Field } from './layout.js';
-import { prepareKernels, type KernelName } from './kernels/index.js';
+import { CallQueue } from './call-queue.js';
+import type { FloatArray } from './dtype.js';
+import { phaseFailure, quote, type StepError } from './errors.js';
+import { checkGradients, isPairList, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
+import type { KernelName } from './kernels/index.js';
 import {
   currentLearningRate,
   learningRateConfig,
   learningRateSource,
+  reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
+import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
-  isLearningRate,
-  KERAS_OPTIONS,
   optionsFromConfig,
-  resolveLanes,
   resolveOptions,
   type KerasConfig,
   type LearningRate,
@@ -29,41 +30,24 @@ import {
   type RMSpropOptions,
   type RuntimeOptions,
 } from './options.js';
-import { reduceNorms, type NormInputs } from './norms.js';
-import { PoolExecutor } from './pool.js';
-import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
+import { kerasConfig, loadCheckpoint, loadStore, saveCheckpoint, saveStore, type Persisted } from './persistence.js';
 import { FaultKind, Phase } from './protocol.js';
-
-const S = STEP_WORDS.index;
-const V = VARIABLE_WORDS.index;
-const V_STRIDE = VARIABLE_WORDS.length;
-import { camelToSnake } from './schedules.js';
-import { checkState, counterNames, slotSpecs, stateLayout, type StateArray, type StateCounters } from './state.js';
-import { Variable } from './variable.js';
-
-/** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
-export type Gradient = Float32Array | Float64Array | readonly number[] | null | undefined;
-
-/** One entry of `optimizer.variables`, Keras's optimizer state. */
-export interface StateVariable {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** Slots are live views into the arena; `iteration` and `learning_rate` are snapshots. */
-  readonly value: FloatArray;
-}
-
-interface Built {
-  readonly variables: readonly Variable[];
-  readonly index: ReadonlyMap<Variable, number>;
-  /** [group, offset] of each variable. */
-  readonly placement: ReadonlyArray<readonly [number, number]>;
-  readonly arena: ArenaDescriptor;
-  /** Typed-array views of every field, made once at build. */
-  readonly views: readonly GroupViews[];
-  readonly executor: Executor;
-  /** What norm clipping's reduction reads and writes (its scratch sized once). */
-  readonly norms: NormInputs;
-}
+import {
+  buildState,
+  checkBuildable,
+  indexOfVariable,
+  isBuiltWith,
+  NO_EXCLUSIONS,
+  stateCounters,
+  stateVariables,
+  variableView,
+  type Built,
+  type StateVariable,
+  takeAverages,
+  weightDecayExclusions,
+} from './state.js';
+import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
+import { isVariableArray, Variable } from './variable.js';
 
 export class RMSprop {
   readonly #options: ResolvedOptions;
@@ -71,11 +55,8 @@ export class RMSprop {
   /** Keras's `_iterations`: every apply() call, including accumulation-only ones. */
   #steps = 0;
   #built: Built | null = null;
-  #excludedVariables = new Set<Variable>();
-  #excludedPattern: RegExp | null = null;
-  /** Settles when the last queued call has; never rejects. */
-  #queue: Promise<void> = Promise.resolve();
-  #pending = 0;
+  #excluded = NO_EXCLUSIONS;
+  readonly #calls = new CallQueue();
   #closed = false;
   #broken: Error | null = null;
   readonly #warnedMissing = new Set<string>();
@@ -95,8 +76,7 @@ export class RMSprop {
 
   /** Keras's `optimizer.iterations`: applied updates (calls / gradientAccumulationSteps). */
   get iterations(): number {
-    const k = this.#options.gradientAccumulationSteps;
-    return k ? Math.floor(this.#steps / k) : this.#steps;
+    return appliedIterations(this.#steps, this.#options.gradientAccumulationSteps);
   }
 
   /**
@@ -123,36 +103,12 @@ export class RMSprop {
   }
 
   set learningRate(value: LearningRate) {
-    if (!isLearningRate(value)) {
-      throw new TypeError(
-        `learningRate must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(value)}`,
-      );
-    }
-    if (typeof value !== 'number') {
-      this.#learningRate = learningRateSource(value);
-    } else if (this.#learningRate.kind === 'variable') {
-      this.#learningRate = learningRateSource(value);
-    } else {
-      throw new TypeError(
-        `This optimizer was created with a ${this.#learningRate.kind === 'schedule' ? 'LearningRateSchedule' : 'function'} ` +
-          'as its `learningRate`, hence its learning rate is not settable to a number. Assign a schedule or a function, ' +
-          'or create the optimizer with a number `learningRate`.',
-      );
-    }
+    this.#learningRate = reassignedLearningRate(this.#learningRate, value);
   }
 
   /** Keras's `optimizer.variables`: iteration, learning_rate (if a number), then the slots. */
   get variables(): StateVariable[] {
-    const state: StateVariable[] = [{ name: 'iteration', shape: [], value: Float64Array.of(this.#steps) }];
-    if (this.#learningRate.kind === 'variable') {
-      state.push({ name: 'learning_rate', shape: [], value: Float32Array.of(this.#learningRate.value) });
-    }
-    const built = this.#built;
-    if (built === null) return state;
-    for (const slot of slotSpecs(fieldsOf(this.#options), built.variables)) {
-      state.push({ name: slot.name, shape: slot.shape, value: slotOf(built, slot.index, slot.field)! });
-    }
-    return state;
+    return stateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
   }
 
   /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
@@ -164,96 +120,30 @@ export class RMSprop {
     if (this.#built !== null) {
       throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
     }
-    if (varList !== undefined && !isVariableArray(varList)) {
-      throw new TypeError('excludeFromWeightDecay: `varList` must be an array of Variables');
-    }
-    if (varNames !== undefined && !(Array.isArray(varNames) && varNames.every((n) => typeof n === 'string'))) {
-      throw new TypeError('excludeFromWeightDecay: `varNames` must be an array of strings');
-    }
-    let pattern: RegExp | null = null;
-    if (varNames !== undefined && varNames.length > 0) {
-      try {
-        pattern = new RegExp([...new Set(varNames)].join('|'));
-      } catch (cause) {
-        throw new SyntaxError(`excludeFromWeightDecay: \`varNames\` do not form a valid pattern`, { cause });
-      }
-    }
-    this.#excludedVariables = new Set(varList ?? []);
-    this.#excludedPattern = pattern;
+    this.#excluded = weightDecayExclusions(varList, varNames);
   }
 
   /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
   build(variables: readonly Variable[]): void {
     this.#assertUsable();
-    if (this.#built !== null && isVariableArray(variables)) {
-      const same =
-        variables.length === this.#built.variables.length && variables.every((v) => this.#built!.index.has(v));
-      if (same) return;
-      throw new Error(`optimizer '${this.name}' is already built with ${this.#built.variables.length} other variables`);
-    }
-    this.#checkBuildable(variables, 'build');
-    const o = this.#options;
-    prepareKernels(o.kernels);
-    const total = variables.reduce((n, v) => n + v.size, 0);
-    const lanes = resolveLanes(o.workers, total, o.kernels);
-    const fields = fieldsOf(o);
-    const plans = planGroups(variables, Math.max(1, lanes), fields.length, o.maxSegmentBytes);
-    const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes));
-    const placement: Array<readonly [number, number]> = new Array(variables.length);
-    plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
-    this.#initScalars(arena, variables);
-    const views = arena.groups.map(groupViews);
-    const executor: Executor =
-      lanes > 0
-        ? new PoolExecutor(arena, views, o.kernels, lanes, o.stepTimeoutMs, o.threadIdleMs)
-        : new InlineExecutor(arena, views, o.kernels);
-    const built: Built = {
-      variables: [...variables],
-      index: new Map(variables.map((v, i) => [v, i])),
-      placement,
-      arena,
-      views,
-      executor,
-      norms: {
-        arena,
-        dtypes: variables.map((v) => v.dtype),
-        sums: new Float64Array(variables.length),
-        globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
-      },
-    };
-    variables.forEach((v, i) => v.attach(this, slotOf(built, i, 'value')!, slotOf(built, i, 'grad')!));
+    if (isBuiltWith(this.#built, variables, this.name)) return;
+    checkBuildable(variables, this, 'build');
+    const built = buildState(variables, this.#options, this.#excluded);
+    variables.forEach((v, i) => v.attach(this, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
     this.#built = built;
-  }
-
-  /**
-   * What `build(variables)` would refuse, checked without building: the list, repeated variables
-   * or names (a checkpoint keys every array by name), and variables another optimizer holds.
-   */
-  #checkBuildable(variables: readonly Variable[], what: string): void {
-    if (!isVariableArray(variables) || variables.length === 0) {
-      throw new TypeError(`${what}: \`variables\` must be a non-empty array of Variable, got ${quote(variables)}`);
-    }
-    if (new Set(variables).size !== variables.length) throw new Error(`${what}: the same Variable is listed twice`);
-    const first = new Map<string, number>();
-    variables.forEach((v, i) => {
-      const j = first.get(v.name);
-      if (j !== undefined)
-        throw new Error(
-          `${what}: variables ${j} and ${i} are both named '${v.name}'; names must be unique (checkpoints key arrays by name)`,
-        );
-      first.set(v.name, i);
-    });
-    for (const v of variables) v.assertAvailableTo(this);
   }
 
   /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
   apply(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
-    return this.#serialized(() => this.#applyGrads(grads, variables));
+    return this.#serialized(async () => {
+      const built = this.#stageApply(grads, variables);
+      if (built !== null) await this.#runStep(built);
+    });
   }
 
   /** Keras's `apply_gradients([(grad, variable), ...])`. */
   applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
-    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && p.length === 2)) {
+    if (!isPairList(pairs)) {
       return Promise.reject(new TypeError('applyGradients: expected an array of [gradient, variable] pairs'));
     }
     return this.apply(
@@ -281,23 +171,20 @@ export class RMSprop {
   /** `apply()` that returns when the update is done; see `stepSync()`. */
   applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
     this.#assertNothingPending();
-    const built = this.#stageGradients(grads, variables);
+    const built = this.#stageApply(grads, variables);
     if (built !== null) this.#runStepSync(built);
   }
 
   /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
   finalizeVariableValues(variables?: readonly Variable[]): void {
     this.#assertUsable();
-    this.#assertIdle('finalizeVariableValues');
+    this.#calls.assertIdle('finalizeVariableValues');
     if (variables !== undefined && !isVariableArray(variables)) {
       throw new TypeError(
         `finalizeVariableValues: \`variables\` must be an array of Variable, got ${quote(variables)}`,
       );
     }
-    if (!this.#options.useEma || this.#built === null) return;
-    const built = this.#built;
-    const indices = (variables ?? built.variables).map((v) => this.#indexOf(built, v)); // all checked before any is assigned
-    indices.forEach((i) => built.variables[i]!.value.set(slotOf(built, i, 'average')!));
+    if (this.#options.useEma && this.#built !== null) takeAverages(this.#built, variables, this.name);
   }
 
   /** Keras's `scale_loss`: multiplies by `lossScaleFactor` when set. */
@@ -308,19 +195,16 @@ export class RMSprop {
 
   /** Keras's `get_config()`: snake_case keys and values as Keras writes them. */
   getConfig(): KerasConfig {
-    const config: KerasConfig = {};
-    for (const spec of KERAS_OPTIONS) {
-      config[camelToSnake(spec.option)] = this.#options[spec.option];
-      if (spec.option === 'name') config.learning_rate = learningRateConfig(this.#learningRate, this.#steps);
-    }
-    return config;
+    return kerasConfig(this.#options, learningRateConfig(this.#learningRate, this.#steps));
   }
+
+  // ---- persistence ------------------------------------------------------------------------
 
   /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
   saveOwnVariables(): Record<string, FloatArray> {
     this.#assertUsable();
-    this.#assertIdle('saveOwnVariables');
-    return Object.fromEntries(this.variables.map((v, i) => [String(i), v.value.slice()]));
+    this.#calls.assertIdle('saveOwnVariables');
+    return saveStore(this.variables);
   }
 
   /**
@@ -330,19 +214,8 @@ export class RMSprop {
    */
   loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
     this.#assertUsable();
-    this.#assertIdle('loadOwnVariables');
-    if (store === null || typeof store !== 'object') throw new TypeError('loadOwnVariables: `store` must be an object');
-    const state = this.variables;
-    const keys = Object.keys(store);
-    if (keys.length !== state.length) {
-      throw new Error(
-        `loadOwnVariables: the store holds ${keys.length} arrays, optimizer '${this.name}' has ${state.length} variables` +
-          (this.#built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
-      );
-    }
-    const arrays = state.map((_, i) => store[String(i)]);
-    const layout = state.map(({ name, value }) => ({ name, length: value.length }));
-    this.#assignState(arrays as StateArray[], checkState(arrays, layout, 'loadOwnVariables'));
+    this.#calls.assertIdle('loadOwnVariables');
+    loadStore(store, this.#persisted());
   }
 
   /**
@@ -351,26 +224,7 @@ export class RMSprop {
    * also the values of the built variables. Runs after any pending step.
    */
   save(path: string, { variables = false }: { variables?: boolean } = {}): Promise<void> {
-    return this.#serialized(async () => {
-      if (typeof path !== 'string' || path.length === 0)
-        throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
-      if (typeof variables !== 'boolean')
-        throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(variables)}`);
-      const built = this.#built;
-      if (variables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
-      await writeCheckpointFile(path, {
-        config: this.getConfig(),
-        state: this.variables.map((v) => ({
-          name: v.name,
-          shape: v.shape,
-          data: v.name === 'iteration' ? BigInt64Array.of(BigInt(this.#steps)) : v.value,
-        })),
-        variables:
-          variables && built !== null
-            ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value }))
-            : null,
-      });
-    });
+    return this.#serialized(() => saveCheckpoint(path, variables, this.#persisted()));
   }
 
   /**
@@ -379,51 +233,22 @@ export class RMSprop {
    * and, if the checkpoint holds them, the variables' values. Continuing from it gives the same
    * bytes as never having stopped. Everything is checked before anything changes.
    */
-  static async load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
-    if (variables !== undefined && !isVariableArray(variables)) {
-      throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
-    }
-    const checkpoint = await readCheckpointFile(path);
-    const optimizer = RMSprop.fromConfig(checkpoint.config, runtime);
-    try {
-      optimizer.#restore(checkpoint, variables, path);
-    } catch (error) {
-      await optimizer.close(); // a refused load keeps no threads and no claim on the variables
-      throw error;
-    }
-    return optimizer;
+  static load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
+    return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).#persisted());
   }
 
-  /** Checks everything the checkpoint promises against the options and `variables`, then builds and assigns. */
-  #restore(checkpoint: Checkpoint, variables: readonly Variable[] | undefined, path: string): void {
-    if (variables !== undefined) this.#checkBuildable(variables, 'load');
-    const slots = slotSpecs(fieldsOf(this.#options), variables ?? []);
-    checkCheckpoint(checkpoint, path, {
-      counters: counterNames(this.#learningRate.kind === 'variable'),
-      variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
-      slots: variables === undefined ? undefined : slots,
-    });
-    const layout = stateLayout(this.#learningRate.kind === 'variable', slots);
-    const arrays = checkpoint.state.map((a) => a.data);
-    const counters = checkState(arrays, layout, `checkpoint '${path}'`);
-    if (variables !== undefined) this.build(variables);
-    checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
-    this.#assignState(arrays, counters);
-  }
-
-  /** iteration, and learning_rate when the learning rate is a number: the state entries before the slots. */
-  #counterCount(): number {
-    return counterNames(this.#learningRate.kind === 'variable').length;
-  }
-
-  /** Assigns `arrays`, checked by `checkState`, to the first entries of `variables`, in order. */
-  #assignState(arrays: ReadonlyArray<StateArray>, counters: StateCounters): void {
-    const state = this.variables;
-    this.#steps = counters.steps;
-    if (counters.learningRate !== null) this.#learningRate = learningRateSource(counters.learningRate);
-    arrays.forEach((data, i) => {
-      if (i >= this.#counterCount()) state[i]!.value.set(data as ArrayLike<number>);
-    });
+  /** This optimizer as persistence reads, builds and restores it (when the call runs). */
+  #persisted(): Persisted<RMSprop> {
+    return {
+      optimizer: this,
+      options: this.#options,
+      counters: stateCounters(this.#steps, this.#learningRate),
+      built: this.#built,
+      setCounters: ({ steps, learningRate }) => {
+        this.#steps = steps;
+        if (learningRate !== null) this.#learningRate = learningRateSource(learningRate);
+      },
+    };
   }
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
@@ -434,14 +259,11 @@ export class RMSprop {
   /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return this.#serialized(
-      async () => {
-        if (this.#closed) return;
-        this.#closed = true;
-        await this.#built?.executor.close();
-      },
-      { whenUsable: false },
-    );
+    return this.#calls.run(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      await this.#built?.executor.close();
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -457,67 +279,30 @@ export class RMSprop {
 
   // ---- the apply pipeline ----------------------------------------------------------------
 
-  async #applyGrads(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
-    const built = this.#stageGradients(grads, variables);
-    if (built !== null) await this.#runStep(built);
-  }
-
   /**
    * Checks an apply() call completely, then puts its gradients in place; returns null when
    * there is nothing to apply. Throws before changing anything.
    */
-  #stageGradients(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
+  #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
     if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
-    if (variables === undefined) {
-      variables = this.#requireBuilt('apply(grads) without variables').variables;
-    } else if (!isVariableArray(variables)) {
-      throw new TypeError(`apply: \`variables\` must be an array of Variable, got ${quote(variables)}`);
-    }
-    if (grads.length !== variables.length) {
-      throw new RangeError(`apply: got ${grads.length} gradients for ${variables.length} variables`);
-    }
-    if (grads.length === 0) return null; // Keras: nothing to apply, nothing counted
-    if (new Set(variables).size !== variables.length) throw new Error('apply: a variable is listed twice');
-    const missing: string[] = [];
-    grads.forEach((g, k) => {
-      const v = variables[k]!;
-      if (g === null || g === undefined) return void missing.push(v.name);
-      if (!(g instanceof Float32Array || g instanceof Float64Array || Array.isArray(g))) {
-        throw new TypeError(`apply: the gradient for '${v.name}' must be a Float32Array, Float64Array or number[]`);
-      }
-      if (g.length !== v.size) {
-        throw new RangeError(`apply: the gradient for '${v.name}' has ${g.length} values, the variable has ${v.size}`);
-      }
-      if (Array.isArray(g) && !g.every((x) => typeof x === 'number')) {
-        throw new TypeError(`apply: the gradient for '${v.name}' holds a non-number`);
-      }
-    });
-    if (missing.length === grads.length) {
-      throw new Error(`No gradients provided for any variable: ${variables.map((v) => `'${v.name}'`).join(', ')}`);
-    }
+    if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;
+    const missing = checkGradients(grads, variables);
+    if (missing === null) return null;
     // the gradients fit their variables; now the variables must belong to this optimizer
     if (this.#built === null) this.build(variables);
     const built = this.#built!;
-    const indices = variables.map((v) => this.#indexOf(built, v));
-    this.#warnMissing(missing);
+    const indices = variables.map((v) => indexOfVariable(built, v, this.name));
+    warnMissingGradients(missing, this.#warnedMissing, this.name);
     // validated: from here on the call takes effect
-    const params = built.arena.varParams;
-    for (let i = 0; i < built.variables.length; i++) params[i * V_STRIDE + V.hasGradient] = 0;
-    grads.forEach((g, k) => {
-      if (g === null || g === undefined) return;
-      const v = variables[k]!;
-      params[indices[k]! * V_STRIDE + V.hasGradient] = 1;
-      if (g !== v.grad) v.grad!.set(g);
-    });
+    stageGradients(built.words.variables, grads, variables, indices);
     return built;
   }
 
   /** Every variable's `.grad` is its gradient (the zero-copy step). */
   #stageAll(what: string): Built {
-    this.#assertUsable();
     const built = this.#requireBuilt(what);
-    for (let i = 0; i < built.variables.length; i++) built.arena.varParams[i * V_STRIDE + V.hasGradient] = 1;
+    built.words.variables.fill('hasGradient', 1);
     return built;
   }
 
@@ -542,122 +327,38 @@ export class RMSprop {
   }
 
   /**
-   * One Keras apply() after gradients are in place: scalars, optional norm phase, update phase,
-   * count. It yields each phase for the caller to run (awaited, or synchronously), so both
-   * drivers follow the same pipeline; a phase that fails ends it before the count.
+   * One Keras apply() after gradients are in place: plan, write, norm phase and reduction (when
+   * norm clipping applies), update phase, count. It yields each phase for the caller to run
+   * (awaited, or synchronously), so both drivers follow the same pipeline; a phase that fails
+   * ends it before the count.
    */
   *#applyStep(built: Built): Generator<Phase, void, void> {
-    const o = this.#options;
-    const s = built.arena.scalars;
-    const k = o.gradientAccumulationSteps ?? 0;
-    const lr = currentLearningRate(this.#learningRate, this.#steps);
-    const accumMode =
-      k === 0
-        ? AccumulationMode.Off
-        : (this.#steps + 1) % k === 0
-          ? AccumulationMode.ApplyAccumulated
-          : AccumulationMode.Accumulate;
-    const updating = accumMode !== AccumulationMode.Accumulate;
-    const iterations = this.iterations;
-    const emaMomentum = iterations === 0 ? 0 : Math.fround(o.emaMomentum);
-    s[S.learningRate] = lr;
-    s[S.accumulation] = accumMode;
-    s[S.emaMomentum] = emaMomentum;
-    s[S.emaOneMinusMomentum] = Math.fround(1 - emaMomentum);
-    s[S.overwrite] = o.useEma && o.emaOverwriteFrequency && (iterations + 1) % o.emaOverwriteFrequency === 0 ? 1 : 0;
-    s[S.clipMode] = ClipMode.Off;
-
-    if (updating) {
-      const clip = clipModeOf(o);
-      if (clip === ClipMode.Norm || clip === ClipMode.GlobalNorm) {
-        yield Phase.Norm;
-        reduceNorms(built.norms, clip, clip === ClipMode.Norm ? o.clipnorm! : o.globalClipnorm!);
-      }
-      s[S.clipMode] = clip;
+    const plan = planStep(this.#options, this.#steps, this.learningRate);
+    writeStep(built.words.step, plan);
+    if (plan.norm !== null) {
+      yield Phase.Norm;
+      reduceNorms(built.norms, plan.norm);
     }
+    writeClipping(built.words.step, plan);
     yield Phase.Update;
     this.#steps++;
   }
 
-  /** The error a failed phase becomes; a norm phase only reads, an update phase may be half done. */
+  /** The error a failed phase becomes; one that may have left the state half updated breaks the optimizer. */
   #failed(phase: Phase, cause: unknown): StepError {
-    const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
-    const error = new StepError(
-      `step ${this.#steps + 1} of optimizer '${this.name}' failed in the ${phase === Phase.Norm ? 'norm' : 'update'} phase: ` +
-        `${cause instanceof Error ? cause.message : String(cause)}` +
-        (corrupted
-          ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)'
-          : '; nothing was changed'),
-      { cause, stateCorrupted: corrupted },
-    );
-    if (corrupted) this.#broken = error;
+    const error = phaseFailure(this.name, this.#steps + 1, phase, cause);
+    if (error.stateCorrupted) this.#broken = error;
     return error;
-  }
-
-  /** Scalars fixed for the optimizer's life, and the per-variable weight-decay flags. */
-  #initScalars(arena: ArenaDescriptor, variables: readonly Variable[]): void {
-    const o = this.#options;
-    const f = Math.fround;
-    const s = arena.scalars;
-    s[S.rho] = f(o.rho);
-    s[S.oneMinusRho] = f(1 - o.rho);
-    s[S.epsilon] = f(o.epsilon);
-    s[S.momentum] = o.momentum > 0 ? f(o.momentum) : 0;
-    s[S.lossScale] = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
-    s[S.unscale] = o.lossScaleFactor === null ? 0 : 1;
-    s[S.accumulationSteps] = o.gradientAccumulationSteps ?? 0;
-    const clip = clipModeOf(o);
-    s[S.clip] = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;
-    s[S.weightDecay] = o.weightDecay === null ? 0 : f(o.weightDecay);
-    s[S.weightDecayOn] = o.weightDecay === null ? 0 : 1;
-    s[S.ema] = o.useEma ? 1 : 0;
-    variables.forEach((v, i) => {
-      const excluded = this.#excludedVariables.has(v) || (this.#excludedPattern?.test(v.name) ?? false);
-      arena.varParams[i * V_STRIDE + V.decay] = excluded ? 0 : 1;
-    });
   }
 
   // ---- plumbing ---------------------------------------------------------------------------
 
-  /**
-   * Runs `work` after every earlier call has settled: calls never interleave. Whether the
-   * optimizer is still usable is checked when the work starts, so a call queued behind a step
-   * that broke the state rejects without running. The returned promise is the caller's alone:
-   * the queue waits on a separate one, so a failure nobody awaits is an unhandled rejection.
-   */
-  #serialized(work: () => Promise<void>, { whenUsable = true } = {}): Promise<void> {
-    this.#pending++;
-    const previous = this.#queue;
-    let release!: () => void;
-    this.#queue = new Promise<void>((resolve) => (release = resolve));
-    return (async () => {
-      await previous; // never rejects
-      try {
-        if (whenUsable) this.#assertUsable();
-        await work();
-      } finally {
-        this.#pending--;
-        release();
-      }
-    })();
-  }
-
-  #warnMissing(names: readonly string[]): void {
-    const fresh = names.filter((n) => !this.#warnedMissing.has(n));
-    if (fresh.length === 0) return;
-    for (const n of fresh) this.#warnedMissing.add(n);
-    process.emitWarning(
-      `Gradients do not exist for variables ${fresh.map((n) => `'${n}'`).join(', ')} when applying optimizer '${this.name}'; they are not updated this step.`,
-      { code: 'RMSPROP_POOL_MISSING_GRADIENTS' },
-    );
-  }
-
-  #indexOf(built: Built, v: Variable): number {
-    const i = built.index.get(v);
-    if (i === undefined) {
-      throw new Error(`Variable '${v?.name}' was not built with optimizer '${this.name}'`);
-    }
-    return i;
+  /** Queues `work`, checking when it starts that the optimizer is still usable (a step queued before may have broken it). */
+  #serialized(work: () => Promise<void>): Promise<void> {
+    return this.#calls.run(() => {
+      this.#assertUsable();
+      return work();
+    });
   }
 
   #requireBuilt(what: string): Built {
@@ -669,14 +370,9 @@ export class RMSprop {
     return this.#built;
   }
 
-  /** Calls that read or write the state directly must not race a queued apply()/step(). */
-  #assertIdle(what: string, why = 'wait for the pending apply()/step() first'): void {
-    if (this.#pending > 0) throw new Error(`${what}: ${why}`);
-  }
-
   /** A synchronous step must not touch gradients or state that a queued call is about to use. */
   #assertNothingPending(): void {
-    this.#assertIdle(
+    this.#calls.assertIdle(
       `optimizer '${this.name}'`,
       'a synchronous step cannot overtake pending apply()/step() calls; await them first',
     );
@@ -687,34 +383,6 @@ export class RMSprop {
     if (this.#broken !== null)
       throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
   }
-}
-
-function isVariableArray(x: unknown): x is readonly Variable[] {
-  return Array.isArray(x) && x.every((v) => v instanceof Variable);
-}
-
-/** Variable `i`'s part of a field (a live view), or null when the options need no such slot. */
-function slotOf(built: Built, i: number, field: Field): FloatArray | null {
-  const [group, offset] = built.placement[i]!;
-  const whole = built.views[group]![field];
-  return whole === null ? null : whole.subarray(offset, offset + built.variables[i]!.size);
-}
-
-/** The arrays the options need: value, grad, velocity, then the optional slots. */
-function fieldsOf(o: ResolvedOptions): Field[] {
-  return fieldsFor({
-    momentum: o.momentum > 0,
-    centered: o.centered,
-    ema: o.useEma,
-    accumulation: Boolean(o.gradientAccumulationSteps),
-  });
-}
-
-function clipModeOf(o: ResolvedOptions): number {
-  if (o.clipnorm && o.clipnorm > 0) return ClipMode.Norm;
-  if (o.globalClipnorm && o.globalClipnorm > 0) return ClipMode.GlobalNorm;
-  if (o.clipvalue && o.clipvalue > 0) return ClipMode.Value;
-  return ClipMode.Off;
 }
 
 /** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */

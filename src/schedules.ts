@@ -8,7 +8,7 @@
 const f = Math.fround;
 
 /** A field of a schedule's configuration: camelCase option, Keras snake_case key, default. */
-export interface Field {
+export interface ConfigField {
   readonly option: string;
   readonly key: string;
   /** undefined = required */
@@ -25,6 +25,8 @@ export interface SerializedSchedule {
   registered_name: null;
 }
 
+// Instances are functions: the interface gives the class its call signature.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface LearningRateSchedule {
   /** The learning rate at `step` (float32 value as a number). */
   (step: number): number;
@@ -34,11 +36,12 @@ export interface LearningRateSchedule {
  * Base of every schedule. Instances are functions (`schedule(step)`), like Keras's `__call__`.
  * Subclasses declare their fields once; validation and `getConfig()` derive from them.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export abstract class LearningRateSchedule {
   declare readonly name: string;
   declare protected readonly options: Readonly<Record<string, unknown>>;
 
-  protected constructor(fields: readonly Field[], defaultName: string, options: Record<string, unknown>) {
+  protected constructor(fields: readonly ConfigField[], defaultName: string, options: Record<string, unknown>) {
     const fn = ((step: number) => (fn as unknown as LearningRateSchedule).evaluate(checkStep(step))) as unknown as this;
     Object.setPrototypeOf(fn, new.target.prototype);
     const className = new.target.name;
@@ -67,7 +70,7 @@ export abstract class LearningRateSchedule {
 
   /** Keras's `get_config()`: snake_case keys in Keras's order, including `name`. */
   getConfig(): ScheduleConfig {
-    const fields = (this as unknown as { fields: readonly Field[] }).fields;
+    const fields = (this as unknown as { fields: readonly ConfigField[] }).fields;
     const config: ScheduleConfig = {};
     for (const field of fields) config[field.key] = copy(this.options[field.option]);
     const order = (this.constructor as typeof LearningRateSchedule & { nameIndex?: number }).nameIndex;
@@ -82,7 +85,12 @@ function insertAt(config: ScheduleConfig, key: string, value: unknown, index: nu
 }
 
 function copy(x: unknown): unknown {
-  return Array.isArray(x) ? [...x] : x;
+  return Array.isArray(x) ? [...(x as unknown[])] : x;
+}
+
+/** A rejected value as the messages show it. */
+function shown(value: unknown): string {
+  return String(value);
 }
 
 function checkStep(step: number): number {
@@ -92,14 +100,14 @@ function checkStep(step: number): number {
   return step;
 }
 
-function validateField(className: string, field: Field, raw: unknown): unknown {
+function validateField(className: string, field: ConfigField, raw: unknown): unknown {
   const value = raw === undefined ? field.fallback : raw;
   const where = `${className}: \`${field.option}\``;
   if (value === undefined) throw new TypeError(`${where} is required`);
   const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
   switch (field.kind) {
     case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${String(value)}`);
+      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${shown(value)}`);
       return value;
     case 'numbers':
       if (!Array.isArray(value) || !value.every(isNum)) {
@@ -108,10 +116,10 @@ function validateField(className: string, field: Field, raw: unknown): unknown {
       return Object.freeze([...value]);
     case 'nullable-number':
       if (value === null) return null;
-      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${String(value)}`);
+      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${shown(value)}`);
       return value;
     default:
-      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${String(value)}`);
+      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${shown(value)}`);
       if (field.kind === 'positive' && !(value > 0)) throw new RangeError(`${where} must be > 0, received: ${value}`);
       if (field.kind === 'nonnegative' && !(value >= 0))
         throw new RangeError(`${where} must be >= 0, received: ${value}`);
@@ -119,10 +127,14 @@ function validateField(className: string, field: Field, raw: unknown): unknown {
   }
 }
 
-const initialLearningRate: Field = { option: 'initialLearningRate', key: 'initial_learning_rate', kind: 'number' };
-const decaySteps: Field = { option: 'decaySteps', key: 'decay_steps', kind: 'positive' };
-const decayRate: Field = { option: 'decayRate', key: 'decay_rate', kind: 'number' };
-const staircase: Field = { option: 'staircase', key: 'staircase', fallback: false, kind: 'boolean' };
+const initialLearningRate: ConfigField = {
+  option: 'initialLearningRate',
+  key: 'initial_learning_rate',
+  kind: 'number',
+};
+const decaySteps: ConfigField = { option: 'decaySteps', key: 'decay_steps', kind: 'positive' };
+const decayRate: ConfigField = { option: 'decayRate', key: 'decay_rate', kind: 'number' };
+const staircase: ConfigField = { option: 'staircase', key: 'staircase', fallback: false, kind: 'boolean' };
 
 export interface ExponentialDecayOptions {
   initialLearningRate: number;

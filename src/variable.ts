@@ -64,7 +64,7 @@ export class Variable {
     if (!isTyped && !(init as readonly unknown[]).every((x) => typeof x === 'number')) {
       throw new TypeError(`Variable '${this.name}': every initial value must be a number`);
     }
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.freeze([...(shape as readonly number[])]);
     this.size = size;
     this.#value = arrayConstructor(this.dtype).from(init);
   }
@@ -109,4 +109,9 @@ export class Variable {
     this.#grad = grad;
     this.#owner = owner;
   }
+}
+
+/** An array of Variables (and nothing else). */
+export function isVariableArray(x: unknown): x is readonly Variable[] {
+  return Array.isArray(x) && x.every((v) => v instanceof Variable);
 }

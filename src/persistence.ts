@@ -1,0 +1,159 @@
+/**
+ * An optimizer's serialized forms: Keras's config, checkpoint files (`save`/`load`) and Keras's
+ * `save_own_variables`/`load_own_variables` stores. Everything a checkpoint or a store promises
+ * is checked against the options and the variables before anything is built or assigned.
+ */
+import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type Checkpoint } from './checkpoint.js';
+import type { FloatArray } from './dtype.js';
+import { quote } from './errors.js';
+import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
+import { camelToSnake, type SerializedSchedule } from './schedules.js';
+import {
+  checkBuildable,
+  checkState,
+  counterNames,
+  fieldsNeeded,
+  slotSpecs,
+  stateLayout,
+  type Built,
+  type StateArray,
+  type StateCounters,
+  type StateVariable,
+} from './state.js';
+import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
+
+/** Keras's `get_config()`: snake_case keys and values as Keras writes them, `learning_rate` after `name`. */
+export function kerasConfig(options: ResolvedOptions, learningRate: number | SerializedSchedule): KerasConfig {
+  const config: KerasConfig = {};
+  for (const spec of KERAS_OPTIONS) {
+    config[camelToSnake(spec.option)] = options[spec.option];
+    if (spec.option === 'name') config.learning_rate = learningRate;
+  }
+  return config;
+}
+
+/** What persistence uses of an optimizer's public side. */
+export interface PersistedOptimizer extends VariableOwner {
+  /** Keras's `optimizer.variables`: the counters (snapshots), then the slots (live views). */
+  readonly variables: StateVariable[];
+  getConfig(): KerasConfig;
+  build(variables: readonly Variable[]): void;
+  close(): Promise<void>;
+}
+
+/** An optimizer as persistence sees it when the call runs: its public side and its private state. */
+export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
+  readonly optimizer: T;
+  readonly options: ResolvedOptions;
+  /** `learningRate` is null when the learning rate is not a number: the state has no 'learning_rate' then. */
+  readonly counters: StateCounters;
+  readonly built: Built | null;
+  setCounters(counters: StateCounters): void;
+}
+
+/** `save()`: the config, the counters and the state arrays (and the built variables' values) to `path`. */
+export async function saveCheckpoint(path: string, withVariables: unknown, target: Persisted): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
+  if (typeof withVariables !== 'boolean')
+    throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(withVariables)}`);
+  const { built } = target;
+  if (withVariables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
+  await writeCheckpointFile(path, {
+    config: target.optimizer.getConfig(),
+    state: target.optimizer.variables.map((v) => ({
+      name: v.name,
+      shape: v.shape,
+      data: v.name === 'iteration' ? BigInt64Array.of(BigInt(target.counters.steps)) : v.value,
+    })),
+    variables:
+      withVariables && built !== null
+        ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value }))
+        : null,
+  });
+}
+
+/**
+ * `load()`: reads and checks the file, makes an optimizer from its config (`create`) and
+ * restores it; a refused load closes that optimizer (no threads, no claim on the variables).
+ */
+export async function loadCheckpoint<T extends PersistedOptimizer>(
+  path: string,
+  variables: readonly Variable[] | undefined,
+  create: (config: KerasConfig) => Persisted<T>,
+): Promise<T> {
+  if (variables !== undefined && !isVariableArray(variables)) {
+    throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
+  }
+  const checkpoint = await readCheckpointFile(path);
+  const target = create(checkpoint.config);
+  try {
+    restoreCheckpoint(checkpoint, path, variables, target);
+  } catch (error) {
+    await target.optimizer.close();
+    throw error;
+  }
+  return target.optimizer;
+}
+
+/**
+ * Checks everything the checkpoint promises against the options and `variables`, then builds
+ * over `variables` and assigns the saved variables' values (if any) and the state.
+ */
+function restoreCheckpoint(
+  checkpoint: Checkpoint,
+  path: string,
+  variables: readonly Variable[] | undefined,
+  target: Persisted,
+): void {
+  if (variables !== undefined) checkBuildable(variables, target.optimizer, 'load');
+  const slots = slotSpecs(fieldsNeeded(target.options), variables ?? []);
+  checkCheckpoint(checkpoint, path, {
+    counters: counterNames(learningRateIsVariable(target)),
+    variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
+    slots: variables === undefined ? undefined : slots,
+  });
+  const layout = stateLayout(learningRateIsVariable(target), slots);
+  const arrays = checkpoint.state.map((a) => a.data);
+  const counters = checkState(arrays, layout, `checkpoint '${path}'`);
+  // checked: from here on the load takes effect
+  if (variables !== undefined) target.optimizer.build(variables);
+  checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
+  assignState(target, arrays, counters);
+}
+
+/** Keras's `save_own_variables`: copies of the state, keyed '0', '1', ... in Keras's order. */
+export function saveStore(state: readonly StateVariable[]): Record<string, FloatArray> {
+  return Object.fromEntries(state.map((v, i) => [String(i), v.value.slice()]));
+}
+
+/** Keras's `load_own_variables`, except that a store that does not fit is refused (naming the entry) and nothing assigned. */
+export function loadStore(store: Readonly<Record<string, ArrayLike<number>>>, target: Persisted): void {
+  if (store === null || typeof store !== 'object') throw new TypeError('loadOwnVariables: `store` must be an object');
+  const state = target.optimizer.variables;
+  const keys = Object.keys(store);
+  if (keys.length !== state.length) {
+    throw new Error(
+      `loadOwnVariables: the store holds ${keys.length} arrays, optimizer '${target.optimizer.name}' has ${state.length} variables` +
+        (target.built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
+    );
+  }
+  const arrays = state.map((_, i) => store[String(i)]);
+  const layout = state.map(({ name, value }) => ({ name, length: value.length }));
+  assignState(target, arrays as StateArray[], checkState(arrays, layout, 'loadOwnVariables'));
+}
+
+/** Assigns `arrays`, checked by `checkState`, to the first entries of the state, in order. */
+function assignState(target: Persisted, arrays: ReadonlyArray<StateArray>, counters: StateCounters): void {
+  const state = target.optimizer.variables;
+  const counterCount = counterNames(learningRateIsVariable(target)).length;
+  target.setCounters(counters);
+  arrays.forEach((data, i) => {
+    if (i >= counterCount) state[i]!.value.set(data as ArrayLike<number>);
+  });
+}
+
+/** The state holds the learning rate ('learning_rate', after 'iteration') when it is a number. */
+function learningRateIsVariable(target: Persisted): boolean {
+  return target.counters.learningRate !== null;
+}
