@@ -1,4 +1,7 @@
-/** The `rmsprop-pool` command: help everywhere, every RMSprop option as a flag, --config, clear errors, a short training run. */
+/**
+ * The `rmsprop-pool` command: help everywhere, every RMSprop option as a flag, --config, clear
+ * errors, a short training run.
+ */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
