@@ -88,7 +88,8 @@ describe('save and load', () => {
     const path = fresh();
     await opt.save(path, { variables: true });
     const bytes = readFileSync(path);
-    const { headerLength, json: header } = headerOf(bytes);
+    const parsed = headerOf(bytes);
+    const { headerLength, json: header } = parsed;
     expect((8 + headerLength) % 8).toBe(0);
     expect(header.__metadata__.format).toBe('rmsprop-pool/checkpoint');
     expect(JSON.parse(header.__metadata__.config!)).toEqual(opt.getConfig());
@@ -112,7 +113,7 @@ describe('save and load', () => {
     const head = tensor('variables/head');
     expect(head.dtype).toBe('F64');
     expect(head.bytes.equals(bytesOf([vars[2]!.value]))).toBe(true);
-    const sum = tensorNames({ headerLength, json: header }).reduce((n, name) => {
+    const sum = tensorNames(parsed).reduce((n, name) => {
       const [begin, end] = header[name]!.data_offsets;
       return n + end - begin;
     }, 0);
