@@ -14,9 +14,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { project: ['./tsconfig.json', './tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
     },
-  },
-  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
-  {
+    // here, not in a config object of its own: the plugin is registered for the TypeScript files only
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',
@@ -24,5 +22,6 @@ export default tseslint.config(
       ],
     },
   },
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
   prettier,
 );

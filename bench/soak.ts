@@ -70,22 +70,26 @@ await optimizer.close();
 const rates = windows.map((w) => w.steps);
 const steady = rates.slice(1);
 const afterTimeout = rates.slice(Math.ceil(stepTimeoutMs / 1000));
+const [slowest, typical] = [Math.min(...steady), median(steady)];
+const rss = [rssStart, windows[0]!.rssMiB, windows.at(-1)!.rssMiB].map((x) => x.toFixed(0));
 const lines = [
   `# Soak: ${total} steps in ${seconds} s`,
   '',
-  `${params.toLocaleString('en-US')} float32 parameters, workers ${optimizer.workers ?? workers}, stepTimeoutMs ${stepTimeoutMs} ` +
-    `(the run lasts ${((seconds * 1000) / stepTimeoutMs).toFixed(1)} x the timeout), Node ${process.version}.`,
+  `${params.toLocaleString('en-US')} float32 parameters, workers ${optimizer.workers ?? workers}, ` +
+    `stepTimeoutMs ${stepTimeoutMs} (the run lasts ${((seconds * 1000) / stepTimeoutMs).toFixed(1)} x the timeout), ` +
+    `Node ${process.version}.`,
   '',
   '| second | steps/s | RSS MiB | active handles |',
   '|---:|---:|---:|---:|',
   ...windows.map((w) => `| ${w.second} | ${w.steps.toFixed(0)} | ${w.rssMiB.toFixed(0)} | ${w.handles} |`),
   '',
-  `First window (threads starting) ${rates[0]!.toFixed(0)} steps/s. After it: slowest window ${Math.min(...steady).toFixed(0)} steps/s, ` +
-    `median ${median(steady).toFixed(0)} steps/s (slowest / median ${(Math.min(...steady) / median(steady)).toFixed(2)}); ` +
+  `First window (threads starting) ${rates[0]!.toFixed(0)} steps/s. ` +
+    `After it: slowest window ${slowest.toFixed(0)} steps/s, median ${typical.toFixed(0)} steps/s ` +
+    `(slowest / median ${(slowest / typical).toFixed(2)}); ` +
     (afterTimeout.length > 0
       ? `after the timeout had elapsed: median ${median(afterTimeout).toFixed(0)} steps/s. `
       : 'the run ended before the timeout. ') +
-    `RSS ${rssStart.toFixed(0)} MiB at build, ${windows[0]!.rssMiB.toFixed(0)} MiB after 1 s, ${windows.at(-1)!.rssMiB.toFixed(0)} MiB at the end.`,
+    `RSS ${rss[0]} MiB at build, ${rss[1]} MiB after 1 s, ${rss[2]} MiB at the end.`,
 ];
 console.log(lines.join('\n'));
 mkdirSync('bench/results', { recursive: true });

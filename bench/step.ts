@@ -91,6 +91,7 @@ for (const workers of [0, 1, 'auto'] as const) {
   if (workers === 'auto') autoThreads = threads;
   dispatch.set(`workers=${workers}`, ms);
 }
+const dispatchMs = (setup: string): number => dispatch.get(setup)!;
 
 for (const size of sizes) {
   for (const [variant, spec] of Object.entries(VARIANTS) as Array<[Variant, (typeof VARIANTS)[Variant]]>) {
@@ -101,7 +102,7 @@ for (const size of sizes) {
         if (size > TFJS_MAX_SIZE[backend]) continue;
         const tfjs = await tfjsStep(backend, size);
         try {
-          rows.push({ size, variant, setup: `tfjs-core ${backend}`, medianMs: await measure(size, tfjs.step) });
+          rows.push({ size, variant, setup: `tfjs-core ${backend}`, medianMs: await measure(size, () => tfjs.step()) });
         } finally {
           tfjs.dispose();
         }
@@ -133,13 +134,14 @@ const lines = [
   `Memory roofline (parallel TypedArray copies over shared memory, bytes read + written): ` +
     [...roofline].map(([t, gbs]) => `${gbs.toFixed(1)} GB/s on ${t} thread${t > 1 ? 's' : ''}`).join(', ') +
     `. A copy also reads each destination line before overwriting it (write-allocate), so DRAM moves ` +
-    `${WRITE_ALLOCATE}x the bytes counted; a step only writes lines it has just read. The chart's roofline is therefore ` +
-    `${WRITE_ALLOCATE} x copy GB/s / bytes per parameter.`,
+    `${WRITE_ALLOCATE}x the bytes counted; a step only writes lines it has just read. ` +
+    `The chart's roofline is therefore ${WRITE_ALLOCATE} x copy GB/s / bytes per parameter.`,
   '',
   `Pool dispatch, 4,096 parameters (basic): ` +
     [...dispatch].map(([setup, ms]) => `${setup} ${(ms * 1000).toFixed(1)} µs`).join(', ') +
-    `; waking the pool costs ~${((dispatch.get('workers=1')! - dispatch.get('workers=0')!) * 1000).toFixed(0)} µs a step; ` +
-    `'auto' (${autoThreads} threads at this size) takes ${(dispatch.get('workers=auto')! / dispatch.get('workers=0')!).toFixed(2)}x the workers=0 time.`,
+    `; waking the pool costs ~${((dispatchMs('workers=1') - dispatchMs('workers=0')) * 1000).toFixed(0)} µs a step; ` +
+    `'auto' (${autoThreads} threads at this size) takes ` +
+    `${(dispatchMs('workers=auto') / dispatchMs('workers=0')).toFixed(2)}x the workers=0 time.`,
   '',
   '## Targets at 5e7 parameters',
   '',
@@ -148,10 +150,12 @@ if (sizes.includes(TARGET_SIZE)) {
   const basic = best(TARGET_SIZE, 'basic');
   const full = best(TARGET_SIZE, 'full');
   lines.push(
-    `- basic, fastest (${basic?.setup}): ${ratio(find(TARGET_SIZE, 'basic', 'naive JS loop'), basic)} the naive JS loop, ` +
+    `- basic, fastest (${basic?.setup}): ` +
+      `${ratio(find(TARGET_SIZE, 'basic', 'naive JS loop'), basic)} the naive JS loop, ` +
       `${ratio(find(TARGET_SIZE, 'basic', 'tfjs-core wasm'), basic)} tfjs-core wasm`,
     `- full, fastest (${full?.setup}): ${ratio(find(TARGET_SIZE, 'full', 'naive JS loop'), full)} the naive JS loop`,
-    `- basic, workers=1 -> workers=2: ${ratio(find(TARGET_SIZE, 'basic', 'workers=1'), find(TARGET_SIZE, 'basic', 'workers=2'))}`,
+    `- basic, workers=1 -> workers=2: ` +
+      ratio(find(TARGET_SIZE, 'basic', 'workers=1'), find(TARGET_SIZE, 'basic', 'workers=2')),
   );
 } else {
   lines.push("- not measured: 5e7 parameters do not fit in this machine's memory");
@@ -167,14 +171,15 @@ lines.push(
 );
 for (const row of rows) {
   const gb = (gparams(row) * VARIANTS[row.variant].bytesPerParameter).toFixed(1);
-  lines.push(
-    `| ${row.size.toExponential(0)} | ${row.variant} | ${row.setup} | ${row.medianMs.toFixed(3)} | ${gparams(row).toFixed(3)} | ${gb} | ` +
-      `${ratio(find(row.size, row.variant, 'naive JS loop'), row)} | ${row.variant === 'basic' ? ratio(find(row.size, 'basic', 'tfjs-core wasm'), row) : ''} |`,
-  );
+  const vsNaive = ratio(find(row.size, row.variant, 'naive JS loop'), row);
+  const vsTfjs = row.variant === 'basic' ? ratio(find(row.size, 'basic', 'tfjs-core wasm'), row) : '';
+  const cells = [row.size.toExponential(0), row.variant, row.setup, row.medianMs.toFixed(3), gparams(row).toFixed(3)];
+  lines.push(`| ${[...cells, gb, vsNaive, vsTfjs].join(' | ')} |`);
 }
 lines.push(
   '',
-  `Chart: step${quick ? '-quick' : ''}.svg. Total benchmark time ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  `Chart: step${quick ? '-quick' : ''}.svg. ` +
+    `Total benchmark time ${((performance.now() - started) / 1000).toFixed(0)} s.`,
   '',
 );
 

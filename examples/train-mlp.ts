@@ -106,9 +106,8 @@ async function train(): Promise<void> {
   const parameters = variables.reduce((n, v) => n + v.size, 0);
   const optimizer = new RMSprop({ learningRate: 0.001, momentum: 0.5, workers: 'auto' });
   optimizer.build(variables);
-  console.log(
-    `spiral MLP: ${parameters.toLocaleString()} parameters, ${data.y.length} points, optimizer workers: ${optimizer.workers}`,
-  );
+  const model = `${parameters.toLocaleString()} parameters, ${data.y.length} points`;
+  console.log(`spiral MLP: ${model}, optimizer workers: ${optimizer.workers}`);
 
   const activations = [new Float32Array(BATCH * 2), ...layers.map((l) => new Float32Array(BATCH * l.outputs))];
   const deltas = layers.map((l) => new Float32Array(BATCH * l.outputs));
@@ -166,9 +165,8 @@ async function train(): Promise<void> {
     optimizerMs += performance.now() - t;
     window += loss;
     if (step % 15 === 0) {
-      console.log(
-        `step ${String(step).padStart(3)}  loss ${(window / 15).toFixed(4)}  batch accuracy ${((100 * correct) / (15 * BATCH)).toFixed(1)}%`,
-      );
+      const accuracy = ((100 * correct) / (15 * BATCH)).toFixed(1);
+      console.log(`step ${String(step).padStart(3)}  loss ${(window / 15).toFixed(4)}  batch accuracy ${accuracy}%`);
       window = 0;
       correct = 0;
     }
@@ -198,9 +196,8 @@ async function stepTimes(): Promise<void> {
     }
     times.sort((a, b) => a - b);
     const median = times[times.length >> 1]!;
-    results.push(
-      `workers=${workers} (${optimizer.workers} threads): median ${median.toFixed(1)} ms/step, ${(size / median / 1e6).toFixed(3)} Gparam/s`,
-    );
+    const rate = `${(size / median / 1e6).toFixed(3)} Gparam/s`;
+    results.push(`workers=${workers} (${optimizer.workers} threads): median ${median.toFixed(1)} ms/step, ${rate}`);
     await optimizer.close();
   }
   console.log(`10M-parameter step (defaults, float32, zero-copy step()):\n  ${results.join('\n  ')}`);

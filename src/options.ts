@@ -1,10 +1,11 @@
 /**
- * RMSprop's options: one table gives each Keras argument its camelCase option, snake_case
- * config key, default and type, so validation, defaults and `getConfig()` cannot drift apart.
+ * RMSprop's options: one table (`OPTIONS`) gives each its kind, default, check, config key and
+ * command-line flag, so validation, defaults, `getConfig()` and the CLI cannot drift apart.
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
 import { availableParallelism } from 'node:os';
 import { quote } from './errors.js';
+import { checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { deserializeSchedule, LearningRateSchedule, snakeToCamel } from './schedules.js';
@@ -68,38 +69,26 @@ export interface RMSpropOptions {
   threadIdleMs?: number;
 }
 
-type Kind = 'number' | 'nullable-number' | 'boolean' | 'nullable-count' | 'string';
+/** The value an option holds once resolved (null stays: it means "off" for the nullable ones). */
+type Value<K extends keyof RMSpropOptions> = Exclude<RMSpropOptions[K], undefined>;
 
-interface OptionSpec {
-  readonly option: keyof RMSpropOptions;
-  readonly fallback: unknown;
+interface OptionSpec<T> {
   readonly kind: Kind;
+  /** The value when the option is undefined. */
+  readonly fallback: T;
+  /** The command-line flag's help (the CLI appends the default), or null for no flag. */
+  readonly help: string | null;
+  /** An option of this library, not of Keras (one of {@link RuntimeOptions}). */
+  readonly runtime?: true;
+  /** Replaces the kind's check where the option has bounds (and wording) of its own. */
+  readonly check?: (value: unknown, what: string) => void;
+  /** 'nullable-count': the least integer the flag takes (Keras refuses smaller ones). */
+  readonly min?: number;
+  /** 'choice': the values allowed. */
+  readonly choices?: readonly string[];
 }
 
-/** Keras's arguments (without learning_rate) in `get_config()` order. */
-export const KERAS_OPTIONS: readonly OptionSpec[] = [
-  { option: 'name', fallback: 'rmsprop', kind: 'string' },
-  { option: 'weightDecay', fallback: null, kind: 'nullable-number' },
-  { option: 'clipnorm', fallback: null, kind: 'nullable-number' },
-  { option: 'globalClipnorm', fallback: null, kind: 'nullable-number' },
-  { option: 'clipvalue', fallback: null, kind: 'nullable-number' },
-  { option: 'useEma', fallback: false, kind: 'boolean' },
-  { option: 'emaMomentum', fallback: 0.99, kind: 'number' },
-  { option: 'emaOverwriteFrequency', fallback: null, kind: 'nullable-count' },
-  { option: 'lossScaleFactor', fallback: null, kind: 'nullable-number' },
-  { option: 'gradientAccumulationSteps', fallback: null, kind: 'nullable-count' },
-  { option: 'rho', fallback: 0.9, kind: 'number' },
-  { option: 'momentum', fallback: 0.0, kind: 'number' },
-  { option: 'epsilon', fallback: 1e-7, kind: 'number' },
-  { option: 'centered', fallback: false, kind: 'boolean' },
-];
-
-export const DEFAULT_LEARNING_RATE = 0.001;
-export const DEFAULT_STEP_TIMEOUT_MS = 60_000;
-export const DEFAULT_THREAD_IDLE_MS = 10_000;
-/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-export const DEFAULT_KERNELS: KernelName = 'wasm';
+// Spelled out for the API reference; the table's `satisfies` holds its `runtime` rows to it.
 /**
  * Options of this library (not Keras's): how the update runs, never what it computes. They
  * belong to the caller: a Keras config or a checkpoint never sets them.
@@ -108,14 +97,133 @@ export type RuntimeOptions = Pick<
   RMSpropOptions,
   'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'
 >;
-export const RUNTIME_OPTIONS: ReadonlyArray<keyof RuntimeOptions> = [
-  'workers',
-  'stepTimeoutMs',
-  'kernels',
-  'maxSegmentBytes',
-  'threadIdleMs',
-];
+
+/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Every option, in `get_config()` order (Keras's arguments) and then this library's runtime
+ * options. Validation, defaults, config keys (camelToSnake of the name), the runtime set,
+ * `ResolvedOptions` and the CLI's flags (`--` + kebab-case of the name) all come from here; the
+ * `satisfies` makes the compiler refuse an option missing here or in `RMSpropOptions`, and a
+ * `runtime` mark that disagrees with `RuntimeOptions`.
+ */
+const OPTIONS = {
+  name: { kind: 'string', fallback: 'rmsprop', help: 'optimizer name' },
+  learningRate: {
+    kind: 'number',
+    fallback: 0.001,
+    help: 'learning rate',
+    check(value, what) {
+      if (!isLearningRate(value)) {
+        const expected = 'a finite float32 number, a LearningRateSchedule or a function';
+        throw new TypeError(`${what} must be ${expected}, got ${quote(value)}`);
+      }
+    },
+  },
+  weightDecay: { kind: 'nullable-number', fallback: null, help: 'decoupled weight decay' },
+  clipnorm: { kind: 'nullable-number', fallback: null, help: 'clip each gradient to this norm' },
+  globalClipnorm: { kind: 'nullable-number', fallback: null, help: 'clip all gradients to this global norm' },
+  clipvalue: { kind: 'nullable-number', fallback: null, help: 'clip gradient elements to [-n, n]' },
+  useEma: { kind: 'boolean', fallback: false, help: 'keep an exponential moving average of the weights' },
+  emaMomentum: { kind: 'number', fallback: 0.99, help: 'EMA momentum' },
+  emaOverwriteFrequency: {
+    kind: 'nullable-count',
+    min: 1,
+    fallback: null,
+    help: 'overwrite the weights with their EMA every n iterations',
+  },
+  lossScaleFactor: { kind: 'nullable-number', fallback: null, help: 'gradients are divided by it' },
+  gradientAccumulationSteps: {
+    kind: 'nullable-count',
+    min: 2,
+    fallback: null,
+    help: 'apply the mean gradient every n steps',
+  },
+  rho: { kind: 'number', fallback: 0.9, help: 'discount of the squared-gradient average' },
+  momentum: { kind: 'number', fallback: 0, help: 'momentum' },
+  epsilon: { kind: 'number', fallback: 1e-7, help: 'epsilon' },
+  centered: { kind: 'boolean', fallback: false, help: 'normalise by the centred second moment' },
+  workers: {
+    kind: 'auto-or-count',
+    fallback: 'auto',
+    runtime: true,
+    help: "worker threads: 0 (calling thread), n, or 'auto'",
+    check(value, what) {
+      checkKind('auto-or-count', value, what);
+      if (value !== 'auto' && (value as number) > maxWorkers()) {
+        const bound = `${maxWorkers()} (maxWorkers(): 4 per core, at least 16)`;
+        throw new RangeError(`${what} must be at most ${bound}, got ${quote(value)}`);
+      }
+    },
+  },
+  stepTimeoutMs: {
+    kind: 'number',
+    fallback: 60_000,
+    runtime: true,
+    help: 'bound on every wait for the threads',
+    check(value, what) {
+      if (typeof value !== 'number' || !(value > 0 && value <= MAX_TIMER_MS)) {
+        const expected = `a number > 0 and at most ${MAX_TIMER_MS} (a timer's limit)`;
+        throw new TypeError(`${what} must be ${expected}, got ${quote(value)}`);
+      }
+    },
+  },
+  kernels: {
+    kind: 'choice',
+    choices: Object.keys(kernelSets),
+    fallback: 'wasm',
+    runtime: true,
+    help: 'kernel implementation',
+  },
+  maxSegmentBytes: {
+    kind: 'number',
+    fallback: MAX_SEGMENT_BYTES,
+    runtime: true,
+    help: null, // for tests: a model spanning segments without gigabytes
+    check(value, what) {
+      const whole = typeof value === 'number' && Number.isInteger(value) && value % SEGMENT_GRANULE_BYTES === 0;
+      if (!whole || value <= 0 || value > MAX_SEGMENT_BYTES) {
+        const expected = `a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}`;
+        throw new TypeError(`${what} must be ${expected}, got ${quote(value)}`);
+      }
+    },
+  },
+  threadIdleMs: {
+    kind: 'number',
+    fallback: 10_000,
+    runtime: true,
+    help: 'how long an idle worker thread stays before it ends',
+    check(value, what) {
+      if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMER_MS)) {
+        throw new TypeError(`${what} must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(value)}`);
+      }
+    },
+  },
+} as const satisfies {
+  readonly [K in keyof RMSpropOptions]-?: OptionSpec<Value<K>> &
+    (K extends keyof RuntimeOptions ? { readonly runtime: true } : { readonly runtime?: never });
+};
+
+type OptionName = keyof RMSpropOptions;
+/** The table's rows, in its order, each with its spec seen through the common interface. */
+export const OPTION_SPECS = Object.entries(OPTIONS) as ReadonlyArray<[OptionName, OptionSpec<unknown>]>;
+
+export const RUNTIME_OPTIONS = OPTION_SPECS.filter(([, spec]) => spec.runtime).map(
+  ([name]) => name as keyof RuntimeOptions,
+);
 const isRuntimeOption = (key: string): boolean => (RUNTIME_OPTIONS as readonly string[]).includes(key);
+
+/**
+ * Keras's arguments but `learning_rate` (whose config is the schedule's or the value's: see
+ * learning-rate.ts), in `get_config()` order; each one's config key is camelToSnake of its name.
+ */
+export const KERAS_OPTIONS = OPTION_SPECS.filter(([name, spec]) => !spec.runtime && name !== 'learningRate').map(
+  ([name]) => ({ option: name as Exclude<OptionName, keyof RuntimeOptions> }),
+);
+
+/** Options after validation and defaults: what the optimizer runs with. */
+export type ResolvedOptions = { readonly [K in OptionName]-?: Value<K> };
 
 /**
  * The most worker threads an optimizer may start: 4 per core, at least 16. More threads than
@@ -125,160 +233,32 @@ export function maxWorkers(): number {
   return Math.max(16, 4 * availableParallelism());
 }
 
-/** Options after validation and defaults: what the optimizer runs with. */
-export interface ResolvedOptions {
-  readonly learningRate: LearningRate;
-  readonly name: string;
-  readonly rho: number;
-  readonly momentum: number;
-  readonly epsilon: number;
-  readonly centered: boolean;
-  readonly weightDecay: number | null;
-  readonly clipnorm: number | null;
-  readonly clipvalue: number | null;
-  readonly globalClipnorm: number | null;
-  readonly useEma: boolean;
-  readonly emaMomentum: number;
-  readonly emaOverwriteFrequency: number | null;
-  readonly lossScaleFactor: number | null;
-  readonly gradientAccumulationSteps: number | null;
-  readonly workers: number | 'auto';
-  readonly stepTimeoutMs: number;
-  readonly kernels: KernelName;
-  readonly maxSegmentBytes: number;
-  readonly threadIdleMs: number;
-}
-
 /** A finite number, a schedule or a function (a LearningRateSchedule is a function too). */
 export function isLearningRate(x: unknown): x is LearningRate {
   return (typeof x === 'number' && Number.isFinite(Math.fround(x))) || typeof x === 'function';
 }
 
-/** Validates every option (naming the culprit) and fills in Keras's defaults. Throws; never partial. */
+/** Validates every option (naming the culprit) and fills in the defaults. Throws; never partial. */
 export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('RMSprop: options must be an object');
   }
-  const known = new Set<string>(['learningRate', ...RUNTIME_OPTIONS, ...KERAS_OPTIONS.map((s) => s.option)]);
-  const unknown = Object.entries(options).filter(([k]) => !known.has(k));
+  const unknown = Object.entries(options).filter(([k]) => !Object.hasOwn(OPTIONS, k));
   if (unknown.length > 0) {
-    throw new TypeError(
-      `RMSprop: Argument(s) not recognized: {${unknown.map(([k, v]) => `'${k}': ${String(v)}`).join(', ')}}`,
-    );
+    const listed = unknown.map(([k, v]) => `'${k}': ${String(v)}`).join(', ');
+    throw new TypeError(`RMSprop: Argument(s) not recognized: {${listed}}`);
   }
-  const out: Record<string, unknown> = {};
-  for (const spec of KERAS_OPTIONS) out[spec.option] = checkOption(spec, options[spec.option]);
-
-  const learningRate = options.learningRate ?? DEFAULT_LEARNING_RATE;
-  if (!isLearningRate(learningRate)) {
-    throw new TypeError(
-      `RMSprop: \`learningRate\` must be a finite float32 number, a LearningRateSchedule or a function, got ${quote(learningRate)}`,
-    );
+  const resolved: Record<string, unknown> = {};
+  for (const [name, spec] of OPTION_SPECS) {
+    // only undefined means the default: null is a value ("off" where the option allows it)
+    const value = options[name] === undefined ? spec.fallback : options[name];
+    const what = `RMSprop: \`${name}\``;
+    if (spec.check) spec.check(value, what);
+    else checkKind(spec.kind, value, what, spec.choices);
+    resolved[name] = value;
   }
-  const workers = options.workers ?? 'auto';
-  if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 0)) {
-    throw new TypeError(`RMSprop: \`workers\` must be 'auto' or an integer >= 0, got ${quote(workers)}`);
-  }
-  if (workers !== 'auto' && workers > maxWorkers()) {
-    throw new RangeError(
-      `RMSprop: \`workers\` must be at most ${maxWorkers()} (maxWorkers(): 4 per core, at least 16), got ${quote(workers)}`,
-    );
-  }
-  const stepTimeoutMs = options.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
-  if (typeof stepTimeoutMs !== 'number' || !(stepTimeoutMs > 0 && stepTimeoutMs <= MAX_TIMER_MS)) {
-    throw new TypeError(
-      `RMSprop: \`stepTimeoutMs\` must be a number > 0 and at most ${MAX_TIMER_MS} (a timer's limit), got ${quote(stepTimeoutMs)}`,
-    );
-  }
-  const kernels = options.kernels ?? DEFAULT_KERNELS;
-  if (!Object.hasOwn(kernelSets, kernels)) {
-    throw new TypeError(
-      `RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets)
-        .map((k) => `'${k}'`)
-        .join(', ')}, got ${quote(kernels)}`,
-    );
-  }
-  const maxSegmentBytes = options.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
-  if (
-    !Number.isInteger(maxSegmentBytes) ||
-    maxSegmentBytes <= 0 ||
-    maxSegmentBytes > MAX_SEGMENT_BYTES ||
-    maxSegmentBytes % SEGMENT_GRANULE_BYTES !== 0
-  ) {
-    throw new TypeError(
-      `RMSprop: \`maxSegmentBytes\` must be a positive multiple of ${SEGMENT_GRANULE_BYTES} up to ${MAX_SEGMENT_BYTES}, got ${quote(maxSegmentBytes)}`,
-    );
-  }
-  const threadIdleMs = options.threadIdleMs ?? DEFAULT_THREAD_IDLE_MS;
-  if (typeof threadIdleMs !== 'number' || !(threadIdleMs >= 0 && threadIdleMs <= MAX_TIMER_MS)) {
-    throw new TypeError(
-      `RMSprop: \`threadIdleMs\` must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(threadIdleMs)}`,
-    );
-  }
-  const resolved = {
-    ...out,
-    learningRate,
-    workers,
-    stepTimeoutMs,
-    kernels,
-    maxSegmentBytes,
-    threadIdleMs,
-  } as unknown as ResolvedOptions;
-  checkKerasRules(resolved);
-  return Object.freeze(resolved);
-}
-
-function checkOption(spec: OptionSpec, raw: unknown): unknown {
-  const value = raw === undefined ? spec.fallback : raw;
-  const what = `RMSprop: \`${spec.option}\``;
-  const nullable = spec.kind.startsWith('nullable');
-  if (value === null && nullable) return null;
-  switch (spec.kind) {
-    case 'string':
-      if (typeof value !== 'string' || value.length === 0)
-        throw new TypeError(`${what} must be a non-empty string, got ${quote(value)}`);
-      return value;
-    case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean, got ${quote(value)}`);
-      return value;
-    case 'nullable-count':
-      if (!Number.isInteger(value)) throw new TypeError(`${what} must be an integer or null, got ${quote(value)}`);
-      return value;
-    default:
-      // a non-finite value would be written to a config as null (JSON has no Infinity)
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw new TypeError(`${what} must be a finite number${nullable ? ' or null' : ''}, got ${quote(value)}`);
-      }
-      return value;
-  }
-}
-
-/** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
-function checkKerasRules(o: ResolvedOptions): void {
-  if (o.gradientAccumulationSteps && !(o.gradientAccumulationSteps >= 2)) {
-    throw new RangeError(
-      `RMSprop: \`gradientAccumulationSteps\` must be an integer >= 2. Received: gradientAccumulationSteps=${o.gradientAccumulationSteps}`,
-    );
-  }
-  if (o.useEma) {
-    if (o.emaMomentum > 1 || o.emaMomentum < 0) {
-      throw new RangeError(
-        `RMSprop: \`emaMomentum\` must be in the range [0, 1]. Received: emaMomentum=${o.emaMomentum}`,
-      );
-    }
-    if (o.emaOverwriteFrequency && o.emaOverwriteFrequency < 1) {
-      throw new RangeError(
-        `RMSprop: \`emaOverwriteFrequency\` must be an integer >= 1 or null. Received: emaOverwriteFrequency=${o.emaOverwriteFrequency}`,
-      );
-    }
-  }
-  const clips = [o.clipnorm, o.clipvalue, o.globalClipnorm].filter((c) => c !== null).length;
-  if (clips > 1) {
-    throw new RangeError(
-      'RMSprop: Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set. ' +
-        `Received: clipnorm=${o.clipnorm}, clipvalue=${o.clipvalue}, globalClipnorm=${o.globalClipnorm}`,
-    );
-  }
+  checkKerasRules(resolved as ResolvedOptions);
+  return Object.freeze(resolved as ResolvedOptions);
 }
 
 /**
@@ -298,9 +278,8 @@ export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): Runt
     throw new TypeError(`${what}: \`runtime\` must be an object, got ${quote(runtime)}`);
   const other = Object.keys(runtime).filter((key) => !isRuntimeOption(key));
   if (other.length > 0) {
-    throw new TypeError(
-      `${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${other.map((k) => `'${k}'`).join(', ')}`,
-    );
+    const got = other.map((k) => `'${k}'`).join(', ');
+    throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${got}`);
   }
   return runtime;
 }
@@ -309,7 +288,7 @@ export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): Runt
 export function resolveLanes(
   workers: number | 'auto',
   totalElements: number,
-  kernels: KernelName = DEFAULT_KERNELS,
+  kernels: KernelName = OPTIONS.kernels.fallback,
 ): number {
   if (workers !== 'auto') return workers;
   const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
@@ -317,7 +296,8 @@ export function resolveLanes(
 }
 
 /**
- * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule).
+ * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule): a
+ * config key is its option's name through camelToSnake, so snakeToCamel gives the name back.
  * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
  */
 export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
@@ -326,9 +306,11 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
   }
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
   if (runtime.length > 0) {
+    const named = runtime.map((k) => `'${k}'`).join(', ');
+    const are = runtime.length > 1 ? 'are runtime options' : 'is a runtime option';
     throw new TypeError(
-      `fromConfig: ${runtime.map((k) => `'${k}'`).join(', ')} ${runtime.length > 1 ? 'are runtime options' : 'is a runtime option'} of this ` +
-        'library, not a Keras argument: a config or a checkpoint never sets it; pass it as the runtime argument',
+      `fromConfig: ${named} ${are} of this library, not a Keras argument: ` +
+        'a config or a checkpoint never sets it; pass it as the runtime argument',
     );
   }
   const options: Record<string, unknown> = {};

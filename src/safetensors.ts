@@ -91,7 +91,9 @@ export function encodeHeader(
 export function encodeSafetensors(file: SafetensorsFile): Uint8Array {
   for (const t of file.tensors) {
     if (shapeSize(t.shape) !== t.data.length)
-      throw new SafetensorsError(`tensor '${t.name}': shape [${t.shape}] does not hold ${t.data.length} values`);
+      throw new SafetensorsError(
+        `tensor '${t.name}': shape [${t.shape.join(', ')}] does not hold ${t.data.length} values`,
+      );
   }
   const header = encodeHeader(file.metadata, file.tensors);
   const out = new Uint8Array(header.length + file.tensors.reduce((n, t) => n + t.data.byteLength, 0));
@@ -114,9 +116,8 @@ export function headerLengthOf(prefix: Uint8Array, fileBytes: number, what: stri
     throw new SafetensorsError(`${what} is truncated: ${fileBytes} bytes, not even a header length`);
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (length > BigInt(Math.min(MAX_HEADER_BYTES, fileBytes - 8))) {
-    throw new SafetensorsError(
-      `${what} is truncated or not safetensors: its header claims ${length} bytes, the file has ${fileBytes - 8} after the length`,
-    );
+    const claim = `its header claims ${length} bytes, the file has ${fileBytes - 8} after the length`;
+    throw new SafetensorsError(`${what} is truncated or not safetensors: ${claim}`);
   }
   return Number(length);
 }
@@ -150,9 +151,8 @@ export function parseHeader(json: Uint8Array, dataLength: number, what: string):
     expected = t.end;
   }
   if (expected !== dataLength) {
-    throw new SafetensorsError(
-      `${what} is truncated or has trailing bytes: the tensors cover ${expected} data bytes, the file holds ${dataLength}`,
-    );
+    const cover = `the tensors cover ${expected} data bytes, the file holds ${dataLength}`;
+    throw new SafetensorsError(`${what} is truncated or has trailing bytes: ${cover}`);
   }
   return { metadata: metadata as Record<string, string>, entries };
 }
@@ -165,7 +165,10 @@ export function tensorData(dtype: SafetensorsDType, bytes: Uint8Array): TensorDa
   return dtype === 'F64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
 }
 
-/** Parses and checks a whole file in memory; tensors are fresh, aligned copies. Throws SafetensorsError saying what is wrong. */
+/**
+ * Parses and checks a whole file in memory; tensors are fresh, aligned copies. Throws
+ * SafetensorsError saying what is wrong.
+ */
 export function decodeSafetensors(bytes: Uint8Array, what = 'safetensors file'): SafetensorsFile {
   const headerLength = headerLengthOf(bytes, bytes.length, what);
   const dataStart = 8 + headerLength;
@@ -196,6 +199,6 @@ function checkEntry(what: string, name: string, entry: unknown, dataLength: numb
     return fail(`lies outside the data (bytes ${begin}..${end} of ${dataLength}): the file is truncated`);
   const shape = e.shape as number[];
   if (end - begin !== shapeSize(shape) * BYTES[dtype])
-    return fail(`has ${end - begin} bytes for shape [${shape}] of ${dtype}`);
+    return fail(`has ${end - begin} bytes for shape [${shape.join(', ')}] of ${dtype}`);
   return { name, dtype, shape, begin, end };
 }

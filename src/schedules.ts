@@ -5,6 +5,8 @@
  * versions in the last bit).
  */
 
+import { quote } from './errors.js';
+
 const f = Math.fround;
 
 /** A field of a schedule's configuration: camelCase option, Keras snake_case key, default. */
@@ -25,8 +27,9 @@ export interface SerializedSchedule {
   registered_name: null;
 }
 
-// Instances are functions: the interface gives the class its call signature.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+// The merge gives instances the call signature the constructor makes true (it returns a function):
+// a class's instances cannot be declared callable otherwise.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
 export interface LearningRateSchedule {
   /** The learning rate at `step` (float32 value as a number). */
   (step: number): number;
@@ -36,7 +39,7 @@ export interface LearningRateSchedule {
  * Base of every schedule. Instances are functions (`schedule(step)`), like Keras's `__call__`.
  * Subclasses declare their fields once; validation and `getConfig()` derive from them.
  */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export abstract class LearningRateSchedule {
   declare readonly name: string;
   declare protected readonly options: Readonly<Record<string, unknown>>;
@@ -85,12 +88,7 @@ function insertAt(config: ScheduleConfig, key: string, value: unknown, index: nu
 }
 
 function copy(x: unknown): unknown {
-  return Array.isArray(x) ? [...(x as unknown[])] : x;
-}
-
-/** A rejected value as the messages show it. */
-function shown(value: unknown): string {
-  return String(value);
+  return Array.isArray(x) ? [...(x as readonly unknown[])] : x;
 }
 
 function checkStep(step: number): number {
@@ -107,7 +105,7 @@ function validateField(className: string, field: ConfigField, raw: unknown): unk
   const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
   switch (field.kind) {
     case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${shown(value)}`);
+      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${quote(value)}`);
       return value;
     case 'numbers':
       if (!Array.isArray(value) || !value.every(isNum)) {
@@ -116,10 +114,10 @@ function validateField(className: string, field: ConfigField, raw: unknown): unk
       return Object.freeze([...value]);
     case 'nullable-number':
       if (value === null) return null;
-      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${shown(value)}`);
+      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${quote(value)}`);
       return value;
     default:
-      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${shown(value)}`);
+      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${quote(value)}`);
       if (field.kind === 'positive' && !(value > 0)) throw new RangeError(`${where} must be > 0, received: ${value}`);
       if (field.kind === 'nonnegative' && !(value >= 0))
         throw new RangeError(`${where} must be >= 0, received: ${value}`);
@@ -374,8 +372,9 @@ export function deserializeSchedule(serialized: unknown): LearningRateSchedule {
   const { class_name: className, config } = serialized as { class_name?: unknown; config?: unknown };
   const Class = scheduleClasses[className as ScheduleClassName];
   if (typeof className !== 'string' || Class === undefined || !Object.hasOwn(scheduleClasses, className)) {
+    const expected = Object.keys(scheduleClasses).join(', ');
     throw new TypeError(
-      `Unknown learning rate schedule class_name ${JSON.stringify(className)}; expected one of ${Object.keys(scheduleClasses).join(', ')}`,
+      `Unknown learning rate schedule class_name ${JSON.stringify(className)}; expected one of ${expected}`,
     );
   }
   if (config === null || typeof config !== 'object') {

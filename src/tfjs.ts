@@ -4,9 +4,9 @@
  *
  * tfjs owns its variables' memory, so each step copies the gradients into the pool's shared
  * memory and the updated values back (new tensors, so tfjs never aliases shared memory the next
- * step rewrites); values tfjs changed itself since the last step are copied in first. tfjs calls `applyGradients` synchronously and reads the
- * variables right after, so the step is `applySync` (the pool still does the work once its
- * threads are up).
+ * step rewrites); values tfjs changed itself since the last step are copied in first. tfjs
+ * calls `applyGradients` synchronously and reads the variables right after, so the step is
+ * `applySync` (the pool still does the work once its threads are up).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
@@ -45,10 +45,10 @@ export class TfjsRMSprop extends tf.Optimizer {
     this.#grads.fill(null);
     for (const { name, tensor } of named) {
       const i = this.#index.get(name);
-      if (i === undefined)
-        throw new Error(
-          `tfjsOptimizer: variable '${name}' was not among those of the first step (${[...this.#index.keys()].join(', ')})`,
-        );
+      if (i === undefined) {
+        const first = [...this.#index.keys()].join(', ');
+        throw new Error(`tfjsOptimizer: variable '${name}' was not among those of the first step (${first})`);
+      }
       if (tensor.dtype !== 'float32')
         throw new TypeError(`tfjsOptimizer: the gradient of '${name}' is ${tensor.dtype}, expected float32`);
       this.#grads[i] = tensor.dataSync() as Float32Array;
@@ -85,6 +85,7 @@ export class TfjsRMSprop extends tf.Optimizer {
   }
 
   /** tfjs's optimizer weights: the iteration counter, then Keras's state arrays by name. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- tfjs's API is async; async makes a throw a rejection
   override async getWeights(): Promise<NamedTensor[]> {
     const [iteration, ...rest] = this.optimizer.variables;
     return [
@@ -93,6 +94,7 @@ export class TfjsRMSprop extends tf.Optimizer {
     ];
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await -- as getWeights
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const store: Record<string, ArrayLike<number>> = {};
     weightValues.forEach((w, i) => (store[String(i)] = w.tensor.dataSync() as ArrayLike<number>));

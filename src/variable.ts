@@ -3,7 +3,10 @@ import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } fro
 export interface VariableOptions {
   /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
   shape?: readonly number[];
-  /** Name used in errors, optimizer slot names and weight-decay exclusion. Default: Keras-style `variable`, `variable_1`, ... */
+  /**
+   * Name used in errors, optimizer slot names and weight-decay exclusion. Default: Keras-style
+   * `variable`, `variable_1`, ...
+   */
   name?: string;
   /** Default: `float64` for a Float64Array init, `float32` otherwise. */
   dtype?: DType;
@@ -13,6 +16,11 @@ export interface VariableOptions {
 export interface VariableOwner {
   readonly name: string;
   readonly closed: boolean;
+}
+
+/** A guard, not Array.isArray in place: that would narrow the shape to any[]. */
+function isShape(x: unknown): x is readonly number[] {
+  return Array.isArray(x) && x.every((d) => Number.isInteger(d) && (d as number) >= 0);
 }
 
 const nameCounts = new Map<string, number>();
@@ -52,7 +60,7 @@ export class Variable {
       throw new TypeError('Variable: `name` must be a non-empty string');
     }
     const shape = options.shape ?? [init.length];
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    if (!isShape(shape)) {
       throw new TypeError(`Variable '${this.name}': \`shape\` must be an array of non-negative integers`);
     }
     const size = shapeSize(shape);

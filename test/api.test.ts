@@ -1,6 +1,7 @@
 /** The public API: zero-copy step, Keras-style apply, configs, state, and input errors that change nothing. */
 import { describe, expect, it, vi } from 'vitest';
 import { RMSprop, Variable, rmsprop, schedules, type Gradient, type RMSpropOptions } from '../dist/src/index.js';
+import { bytesOf } from './helpers/compare.js';
 import { loadCase } from './helpers/keras-cases.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
@@ -55,18 +56,41 @@ describe('Variable', () => {
     for (const vars of [small, whole]) vars.forEach((v, i) => v.grad!.fill(0.01 * (i + 1)));
     await split.step();
     await single.step();
-    const state = (o: RMSprop, vars: Variable[]) =>
-      Buffer.concat([...o.variables, ...vars].map((x) => Buffer.from(x.value.slice().buffer)));
-    expect(state(split, small).equals(state(single, whole))).toBe(true);
+    expect(snapshot(split, small).equals(snapshot(single, whole))).toBe(true);
     expect(small[0]!.value[0]).not.toBe(0.5);
     await split.close();
   });
-  it("runs the WebAssembly SIMD kernels unless told kernels: 'js'", () => {
+  it("runs the WebAssembly SIMD kernels unless told kernels: 'js'", async () => {
     expect(new RMSprop().kernels).toBe('wasm');
     expect(new RMSprop({ kernels: 'js' }).kernels).toBe('js');
     expect(RMSprop.fromConfig(new RMSprop().getConfig(), { kernels: 'js' }).kernels).toBe('js');
+    // with workers: 0 the kernels run on this thread, where the wasm ones must instantiate their module
+    const { Instance } = WebAssembly;
+    const instantiated = vi.spyOn(WebAssembly, 'Instance').mockImplementation(function (module, imports) {
+      return new Instance(module, imports);
+    });
+    const stepWith = async (options: RMSpropOptions) => {
+      instantiated.mockClear();
+      const vars = model();
+      const opt = new RMSprop({ workers: 0, momentum: 0.9, centered: true, ...options });
+      opt.build(vars);
+      const before = bytesOf(vars.map((v) => v.value));
+      vars.forEach((v, i) => v.grad!.set(grads(1)[i]!));
+      await opt.step();
+      expect(bytesOf(vars.map((v) => v.value)).equals(before), 'the step changed the values').toBe(false);
+      return { state: snapshot(opt, vars), instances: instantiated.mock.calls.length };
+    };
+    try {
+      const wasm = await stepWith({});
+      const js = await stepWith({ kernels: 'js' });
+      expect(wasm.instances).toBeGreaterThan(0);
+      expect(js.instances).toBe(0);
+      expect(wasm.state.equals(js.state)).toBe(true); // the kernels agree bytewise (kernels.test.ts)
+    } finally {
+      instantiated.mockRestore();
+    }
   });
-  it('holds 4 bytes per parameter for the value, the gradient and each slot the options need, nothing more', async () => {
+  it('holds 4 bytes a parameter for the value, the gradient and each slot the options need, no more', async () => {
     const sizes = [300_000, 123_457, 1000, 7];
     const total = sizes.reduce((a, b) => a + b, 0);
     const cases: Array<[RMSpropOptions, number]> = [
@@ -201,11 +225,11 @@ describe('bad input is refused with a clear error and changes nothing', () => {
     const opt = new RMSprop({ workers: 2, momentum: 0.5, useEma: true });
     await opt.apply(grads(5), vars);
     const before = snapshot(opt, vars);
-    const gradBefore = Buffer.from(new Uint8Array(vars[1]!.grad!.slice().buffer));
+    const gradBefore = bytesOf([vars[1]!.grad!]);
     const [g, v] = make(vars);
     await expect(opt.apply(g, v)).rejects.toThrow(message);
     expect(snapshot(opt, vars).equals(before)).toBe(true);
-    expect(Buffer.from(new Uint8Array(vars[1]!.grad!.slice().buffer)).equals(gradBefore)).toBe(true);
+    expect(bytesOf([vars[1]!.grad!]).equals(gradBefore)).toBe(true);
     // and the optimizer keeps working
     await opt.apply(grads(6), vars);
     expect(opt.iterations).toBe(2);
@@ -310,7 +334,8 @@ describe('workers', () => {
       expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER[kernels] * 64, kernels)).toBe(all);
       expect(resolveLanes('auto', MIN_ELEMENTS_PER_WORKER[kernels] * 2 - 1, kernels)).toBe(0);
     }
-    expect(MIN_ELEMENTS_PER_WORKER.js).toBeLessThan(MIN_ELEMENTS_PER_WORKER.wasm); // slower kernels pay for threads sooner
+    // slower kernels pay for threads sooner
+    expect(MIN_ELEMENTS_PER_WORKER.js).toBeLessThan(MIN_ELEMENTS_PER_WORKER.wasm);
     expect(resolveLanes(3, 10)).toBe(3);
     const opt = new RMSprop();
     opt.build(model());

@@ -25,7 +25,7 @@ import { CheckpointError, readCheckpoint, RMSprop, type RMSpropOptions } from '.
 import { decodeSafetensors, encodeHeader, encodeSafetensors } from '../dist/src/safetensors.js';
 import { bytesOf } from './helpers/compare.js';
 import { randomValues } from './helpers/state.js';
-import { checkpointDirectory } from './helpers/files.js';
+import { checkpointDirectory, headerOf, tensorNames } from './helpers/files.js';
 import { grads, model } from './helpers/checkpoint-model.js';
 
 const { dir, fresh } = checkpointDirectory('checkpoint-files');
@@ -33,15 +33,6 @@ const { dir, fresh } = checkpointDirectory('checkpoint-files');
 /** Momentum and centering: every kind of slot, so every tensor position of a real file is covered. */
 const OPTIONS: RMSpropOptions = { workers: 0, momentum: 0.9, centered: true, useEma: true };
 
-interface Header {
-  headerLength: number;
-  json: Record<string, { data_offsets: [number, number] }> & { __metadata__: Record<string, string> };
-}
-function headerOf(bytes: Buffer): Header {
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  return { headerLength, json: JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) };
-}
-const tensorNames = (h: Header) => Object.keys(h.json).filter((k) => k !== '__metadata__');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function saved(): Promise<string> {
@@ -54,7 +45,10 @@ async function saved(): Promise<string> {
   return path;
 }
 
-/** `load` refuses `path` with a CheckpointError matching `message`; the variables given to it keep their values and stay unbuilt. */
+/**
+ * `load` refuses `path` with a CheckpointError matching `message`; the variables given to it keep
+ * their values and stay unbuilt.
+ */
 async function expectRefused(path: string, message: RegExp): Promise<void> {
   const vars = model(7);
   const before = bytesOf(vars.map((v) => v.value));
@@ -109,12 +103,13 @@ describe('checksums', () => {
       damaged[at]! ^= 1 << Math.floor(((picks[2 * i + 1]! + 2) / 4) * 8);
       const copy = fresh();
       writeFileSync(copy, damaged);
-      const message = `tensor '${escape(name)}' fails its CRC-32 check \\(stored [0-9a-f]{8}, computed [0-9a-f]{8}\\): the file is damaged`;
+      const crcs = '\\(stored [0-9a-f]{8}, computed [0-9a-f]{8}\\)';
+      const message = `tensor '${escape(name)}' fails its CRC-32 check ${crcs}: the file is damaged`;
       await expectRefused(copy, new RegExp(message));
     }
   });
 
-  it('a flipped bit in the metadata is refused: rho 0.9 -> 0.1 in the config, the state list, the checksums, the CRC itself', async () => {
+  it('a flipped bit is refused in the config (rho), the state list, the checksums and the CRC itself', async () => {
     const path = await saved();
     const bytes = readFileSync(path);
     const header = bytes.subarray(0, 8 + headerOf(bytes).headerLength).toString('latin1');
@@ -142,7 +137,7 @@ describe('checksums', () => {
     }
   });
 
-  it('reads version 1 files (the previous release, no checksums: not verified); version 2 without checksums is refused', async () => {
+  it('reads version 1 files (no checksums: not verified); refuses version 2 without checksums', async () => {
     const path = await saved();
     const file = decodeSafetensors(readFileSync(path));
     const { checksums: _c, metadata_crc32: _m, ...rest } = file.metadata;
@@ -162,7 +157,7 @@ describe('checksums', () => {
     await expectRefused(future, /unsupported version "3" \(this library reads 1 and 2\)/);
   });
 
-  it('a header claiming 2^53 bytes, or a tensor past the end, is refused before anything is allocated for it', async () => {
+  it('a header claiming 2^53 bytes, or a tensor past the end, is refused before any allocation', async () => {
     const huge = fresh();
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(2n ** 53n);
@@ -180,7 +175,8 @@ describe('checksums', () => {
 
 describe('files of any size', () => {
   it('a checkpoint over 2 GiB loads (a sparse file of zeros, checksummed in pieces)', async () => {
-    const n = 2 ** 29 + 2 ** 16; // float32: 2 GiB + 256 KiB (first touches of fresh memory are what this test spends its time on)
+    // float32: 2 GiB + 256 KiB (first touches of fresh memory are what this test spends its time on)
+    const n = 2 ** 29 + 2 ** 16;
     const path = fresh();
     const iteration = new Uint8Array(BigInt64Array.of(7n).buffer);
     let zeros = 0;
@@ -228,13 +224,14 @@ describe('temporary files of killed writers', () => {
     return child.pid;
   };
 
-  it('a save removes the temporary files of dead writers in its directory, whatever their target, and no others; concurrent saves all succeed', async () => {
+  it("a save removes dead writers' temporary files (any target, nothing else); concurrent saves succeed", async () => {
     const sub = join(dir, 'sweep');
     mkdirSync(sub);
     const target = join(sub, 'model.safetensors');
     const dead = deadPid();
     const temporary = (name: string, pid: number) => `.${name}.${pid}.${randomUUID()}.tmp`;
-    const orphans = [temporary('model.safetensors', dead), temporary('epoch-3.safetensors', dead)]; // another target's too
+    // another target's too
+    const orphans = [temporary('model.safetensors', dead), temporary('epoch-3.safetensors', dead)];
     const kept = [
       temporary('model.safetensors', process.pid), // this process: alive
       temporary('model.safetensors', 1), // init: alive (EPERM for a user, permitted for root)
@@ -249,7 +246,7 @@ describe('temporary files of killed writers', () => {
     await Promise.all(opts.map((opt) => opt.close()));
   });
 
-  it('SIGKILL at random moments during saves: the target always loads and verifies, and the next save leaves no temporary files', async () => {
+  it('SIGKILL mid-save: the target still loads and verifies; the next save leaves no temporary files', async () => {
     const sub = join(dir, 'kills');
     mkdirSync(sub);
     const target = join(sub, 'model.safetensors');

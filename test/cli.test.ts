@@ -1,4 +1,7 @@
-/** The `rmsprop-pool` command: help everywhere, every RMSprop option as a flag, --config, clear errors, a short training run. */
+/**
+ * The `rmsprop-pool` command: help everywhere, every RMSprop option as a flag, --config, clear
+ * errors, a short training run.
+ */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +59,13 @@ describe('rmsprop-pool CLI', () => {
       for (const flag of OPTION_FLAGS) expect(help.out, `${command} ${flag}`).toContain(flag);
     }
     expect(cli('bench', '--help').out).toContain('--quick');
+  });
+
+  it("the README names every optimizer flag that config's --help lists", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const flags = [...cli('config', '--help').out.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]!);
+    expect(flags).toEqual(expect.arrayContaining(OPTION_FLAGS));
+    for (const flag of flags) expect(readme, flag).toContain(`\`${flag}`);
   });
 
   it('maps every RMSprop flag to its option', () => {

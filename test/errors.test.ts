@@ -1,7 +1,11 @@
-/** Option validation: refuse what Keras refuses (errors.json), plus non-numbers, non-finite numbers and runaway runtime options. */
+/**
+ * Option validation: refuse what Keras refuses (errors.json), plus non-numbers, non-finite numbers
+ * and runaway runtime options.
+ */
 import { describe, expect, it } from 'vitest';
 import { maxWorkers, RMSprop } from '../dist/src/index.js';
-import { camel, readFixture } from './helpers/keras-cases.js';
+import { snakeToCamel } from '../dist/src/schedules.js';
+import { readFixture } from './helpers/keras-cases.js';
 
 interface ErrorCase {
   options: Record<string, unknown>;
@@ -12,7 +16,7 @@ const cases = readFixture<ErrorCase[]>('errors.json');
 
 describe('constructor options as Keras judges them (errors.json)', () => {
   it.each(cases.map((c) => [JSON.stringify(c.options), c] as const))('%s', (_label, c) => {
-    const options = Object.fromEntries(Object.entries(c.options).map(([k, v]) => [camel(k), v]));
+    const options = Object.fromEntries(Object.entries(c.options).map(([k, v]) => [snakeToCamel(k), v]));
     if (c.keras_raises === null) {
       expect(() => new RMSprop({ ...options, workers: 0 })).not.toThrow();
     } else {

@@ -3,8 +3,9 @@
  * worker count and segment size give the bytes of the JS reference kernels on the calling thread.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RMSprop, Variable, type Gradient, type RMSpropOptions } from '../dist/src/index.js';
+import { bytesPerElement } from '../dist/src/dtype.js';
 import { planGroups, BLOCK_BYTES } from '../dist/src/layout.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
@@ -61,8 +62,7 @@ async function run(s: Scenario, runtime: RMSpropOptions): Promise<Buffer> {
 
 describe('determinism across kernels, worker counts and segments', () => {
   it('wasm kernels on any workers and segment size give the bytes of the JS kernels on one thread', async () => {
-    const quiet = process.emitWarning;
-    process.emitWarning = () => {};
+    const quiet = vi.spyOn(process, 'emitWarning').mockImplementation(() => {}); // the dropped gradients' warnings
     try {
       await fc.assert(
         fc.asyncProperty(scenarioArb, async (s) => {
@@ -73,13 +73,13 @@ describe('determinism across kernels, worker counts and segments', () => {
         { numRuns: 60 },
       );
     } finally {
-      process.emitWarning = quiet;
+      quiet.mockRestore();
     }
   });
 });
 
 describe('layout', () => {
-  it('chunks tile every variable exactly, lanes tile the chunks, cuts fall on block boundaries, segments hold whole variables', () => {
+  it('chunks tile each variable, lanes tile the chunks, cuts fall on blocks, segments hold whole variables', () => {
     const layoutArb = fc.record({
       vars: fc.array(variableArb, { minLength: 1, maxLength: 6 }),
       lanes: fc.integer({ min: 1, max: 8 }),
@@ -91,7 +91,7 @@ describe('layout', () => {
         const shapes = vars.map((v, i) => ({ ...v, name: `v${i}` }));
         const maxSegmentBytes = pages * 65536;
         const blockBytes = (v: { size: number; dtype: 'float32' | 'float64' }): number =>
-          Math.ceil((v.size * bytes(v.dtype)) / BLOCK_BYTES) * BLOCK_BYTES;
+          Math.ceil((v.size * bytesPerElement(v.dtype)) / BLOCK_BYTES) * BLOCK_BYTES;
         const fits = shapes.every((v) => fieldCount * blockBytes(v) <= maxSegmentBytes);
         if (!fits) {
           expect(() => planGroups(shapes, lanes, fieldCount, maxSegmentBytes)).toThrow(/variable 'v\d+'/);
@@ -105,8 +105,8 @@ describe('layout', () => {
           expect(order).toEqual([...order].sort((a, b) => a - b));
         }
         for (const plan of plans) {
-          expect(fieldCount * plan.fieldLength * bytes(plan.dtype)).toBeLessThanOrEqual(maxSegmentBytes);
-          const block = BLOCK_BYTES / bytes(plan.dtype);
+          expect(fieldCount * plan.fieldLength * bytesPerElement(plan.dtype)).toBeLessThanOrEqual(maxSegmentBytes);
+          const block = BLOCK_BYTES / bytesPerElement(plan.dtype);
           const count = plan.chunks.length / 3;
           const covered = new Map<number, number>();
           for (let c = 0; c < count; c++) {
@@ -117,7 +117,7 @@ describe('layout', () => {
           }
           plan.variables.forEach((v, k) => {
             expect(covered.get(v)).toBe(vars[v]!.size);
-            expect((plan.offsets[k]! * bytes(plan.dtype)) % 64).toBe(0);
+            expect((plan.offsets[k]! * bytesPerElement(plan.dtype)) % 64).toBe(0);
             expect(plan.offsets[k]! + vars[v]!.size).toBeLessThanOrEqual(plan.fieldLength);
           });
           let cursor = 0;
@@ -139,7 +139,3 @@ describe('layout', () => {
     );
   });
 });
-
-function bytes(dtype: 'float32' | 'float64'): number {
-  return dtype === 'float32' ? 4 : 8;
-}

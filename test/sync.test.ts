@@ -7,8 +7,6 @@ import { RMSprop, StepError, Variable, type RMSpropOptions } from '../dist/src/i
 import { randomValues, snapshot } from './helpers/state.js';
 import { injectFault } from './helpers/faults.js';
 
-const turn = (ms = 100) => new Promise((resolve) => setTimeout(resolve, ms)); // lets the pool's threads start
-
 const SIZES = [5000, 1234, 3];
 const model = () => SIZES.map((n, i) => new Variable(randomValues(n, 10 + i), { name: `v${i}` }));
 const grads = (step: number) => SIZES.map((n, i) => randomValues(n, 1000 * step + i));
@@ -31,8 +29,8 @@ describe('stepSync / applySync', () => {
       const opt = new RMSprop({ ...OPTIONS, workers });
       opt.applySync(grads(0), vars); // builds; the pool is cold, so the calling thread does it
       opt.applySync(grads(1), vars);
-      await turn(); // the warm-up started by the cold call brings the threads up
-      for (let s = 2; s < 5; s++) opt.applySync(grads(s), vars);
+      await opt.apply(grads(2), vars); // waits for the warm-up the cold calls started: the threads are up
+      for (let s = 3; s < 5; s++) opt.applySync(grads(s), vars);
       vars.forEach((v, i) => v.grad!.set(grads(5)[i]!));
       opt.stepSync();
       expect(opt.iterations).toBe(6);
@@ -70,7 +68,10 @@ describe('stepSync / applySync', () => {
     injectFault(opt, 0, 'update', 'hang');
     const started = performance.now();
     expect(() => opt.applySync(grads(1), vars)).toThrow(/timed out after 500 ms \(1 of 2 lanes finished\)/);
-    expect(performance.now() - started).toBeLessThan(60_000); // bounded (the bound itself is 500 ms)
+    // ended by the 500 ms bound, not the 60 s default (no tighter limit: the machine is shared)
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(450);
+    expect(waited).toBeLessThan(30_000);
     await opt.close();
   });
 

@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RMSprop, Variable, type RMSpropOptions } from '../dist/src/index.js';
 import { tfjsOptimizer, TfjsRMSprop } from '../dist/src/tfjs.js';
+import { bytesOf } from './helpers/compare.js';
 import { randomValues } from './helpers/state.js';
 
 beforeAll(async () => {
@@ -59,7 +60,7 @@ describe('tfjsOptimizer', () => {
       for (let start = 0; start < SAMPLES; start += 16) {
         const [bx, by] = [tf.slice(xs, [start, 0], [16, -1]), tf.slice(ys, [start, 0], [16, -1])];
         const { grads } = tf.variableGrads(
-          () => tf.mean(tfl.metrics.meanSquaredError(by, model.apply(bx) as tf.Tensor)) as tf.Scalar,
+          () => tf.mean<tf.Scalar>(tfl.metrics.meanSquaredError(by, model.apply(bx) as tf.Tensor)),
           weights,
         );
         const current = weights.map((w) => w.dataSync() as Float32Array);
@@ -76,18 +77,14 @@ describe('tfjsOptimizer', () => {
       }
     }
     const viaDirect = weightsOf(model);
-    viaFit.forEach((w, i) =>
-      expect(Buffer.from(w.buffer).equals(Buffer.from(viaDirect[i]!.buffer)), `weight ${i}`).toBe(true),
-    );
+    viaFit.forEach((w, i) => expect(bytesOf([w]).equals(bytesOf([viaDirect[i]!])), `weight ${i}`).toBe(true));
   });
 
   it('gives the same weights with the worker pool (synchronous steps on the lanes once they are up)', async () => {
     const single = await fitWith(tfjsOptimizer(new RMSprop({ learningRate: 0.01, centered: true, workers: 0 })), 8);
     const pooled = new RMSprop({ learningRate: 0.01, centered: true, workers: 2 });
     const parallel = await fitWith(tfjsOptimizer(pooled), 8);
-    parallel.forEach((w, i) =>
-      expect(Buffer.from(w.buffer).equals(Buffer.from(single[i]!.buffer)), `weight ${i}`).toBe(true),
-    );
+    parallel.forEach((w, i) => expect(bytesOf([w]).equals(bytesOf([single[i]!])), `weight ${i}`).toBe(true));
     await pooled.close();
   });
 
@@ -104,7 +101,8 @@ describe('tfjsOptimizer', () => {
     weightsOf(model).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(replaced[i]!.dataSync())));
     const before = weightsOf(model);
     adapter.applyGradients(weights.map((w) => ({ name: w.name, tensor: tf.onesLike(w) })));
-    weightsOf(model).forEach((w, i) => expect(w.every((v, k) => v < before[i]![k]!)).toBe(true)); // a real step, from them
+    // a real step, from them
+    weightsOf(model).forEach((w, i) => expect(w.every((v, k) => v < before[i]![k]!)).toBe(true));
   });
 
   it('tracks tf.train.rmsprop where the formulas coincide (rho, momentum, epsilon)', async () => {

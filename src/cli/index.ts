@@ -26,7 +26,8 @@ addOptimizerFlags(
   program
     .command('train')
     .description(
-      'train the Iris classifier and a synthetic multi-million-parameter MLP: tfjs computes the gradients, the pool applies them',
+      'train the Iris classifier and a synthetic multi-million-parameter MLP: ' +
+        'tfjs computes the gradients, the pool applies them',
     )
     .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic']).default('all'))
     .addOption(

@@ -1,13 +1,13 @@
 /**
- * Every RMSprop option as a command-line flag, the `--schedule name:key=value,...` syntax, and
- * `--config file.json` (a Keras optimizer config; flags given explicitly override it).
+ * Every RMSprop option as a command-line flag, made from the option table (src/options.ts), the
+ * `--schedule name:key=value,...` syntax, and `--config file.json` (a Keras optimizer config;
+ * flags given explicitly override it).
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RMSprop } from '../optimizer.js';
-import { optionsFromConfig } from '../options.js';
-import type { RMSpropOptions } from '../options.js';
-import { deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
+import { OPTION_SPECS, optionsFromConfig, type KerasConfig, type RMSpropOptions } from '../options.js';
+import { camelToSnake, deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
 
 const SCHEDULE_NAMES: Record<string, string> = {
   exponential: 'ExponentialDecay',
@@ -34,10 +34,6 @@ export function integer(flag: string, min = 0) {
       throw new InvalidArgumentError(`${flag} expects an integer >= ${min}, got '${raw}'`);
     return value;
   };
-}
-
-function workers(raw: string): number | 'auto' {
-  return raw === 'auto' ? 'auto' : integer('--workers')(raw);
 }
 
 /**
@@ -71,64 +67,44 @@ function parseValue(value: string): unknown {
   return Number.isNaN(n) ? value : n;
 }
 
-/** The flags, in Keras's argument order, each mapped to its RMSprop option. */
-const FLAGS: ReadonlyArray<[Option, keyof RMSpropOptions]> = [
-  [
-    new Option('--learning-rate <n>', 'learning rate (default 0.001)').argParser(number('--learning-rate')),
-    'learningRate',
-  ],
-  [
-    new Option(
-      '--schedule <spec>',
-      'learning-rate schedule, e.g. exponential:initial-learning-rate=0.01,decay-steps=100,decay-rate=0.9',
-    ).argParser(parseSchedule),
-    'learningRate',
-  ],
-  [new Option('--rho <n>', 'discount of the squared-gradient average (default 0.9)').argParser(number('--rho')), 'rho'],
-  [new Option('--momentum <n>', 'momentum (default 0)').argParser(number('--momentum')), 'momentum'],
-  [new Option('--epsilon <n>', 'epsilon (default 1e-7)').argParser(number('--epsilon')), 'epsilon'],
-  [new Option('--centered', 'normalise by the centred second moment'), 'centered'],
-  [new Option('--weight-decay <n>', 'decoupled weight decay').argParser(number('--weight-decay')), 'weightDecay'],
-  [new Option('--clipnorm <n>', 'clip each gradient to this norm').argParser(number('--clipnorm')), 'clipnorm'],
-  [new Option('--clipvalue <n>', 'clip gradient elements to [-n, n]').argParser(number('--clipvalue')), 'clipvalue'],
-  [
-    new Option('--global-clipnorm <n>', 'clip all gradients to this global norm').argParser(
-      number('--global-clipnorm'),
-    ),
-    'globalClipnorm',
-  ],
-  [new Option('--use-ema', 'keep an exponential moving average of the weights'), 'useEma'],
-  [new Option('--ema-momentum <n>', 'EMA momentum (default 0.99)').argParser(number('--ema-momentum')), 'emaMomentum'],
-  [
-    new Option('--ema-overwrite-frequency <n>', 'overwrite the weights with their EMA every n iterations').argParser(
-      integer('--ema-overwrite-frequency', 1),
-    ),
-    'emaOverwriteFrequency',
-  ],
-  [
-    new Option('--loss-scale-factor <n>', 'gradients are divided by it').argParser(number('--loss-scale-factor')),
-    'lossScaleFactor',
-  ],
-  [
-    new Option('--gradient-accumulation-steps <n>', 'apply the mean gradient every n steps').argParser(
-      integer('--gradient-accumulation-steps', 2),
-    ),
-    'gradientAccumulationSteps',
-  ],
-  [new Option('--name <name>', "optimizer name (default 'rmsprop')"), 'name'],
-  [new Option('--workers <n>', "worker threads: 0 (calling thread), n, or 'auto'").argParser(workers), 'workers'],
-  [new Option('--kernels <name>', 'kernel implementation').choices(['wasm', 'js']), 'kernels'],
-  [
-    new Option('--step-timeout-ms <n>', 'bound on every wait for the threads').argParser(number('--step-timeout-ms')),
-    'stepTimeoutMs',
-  ],
-  [
-    new Option('--thread-idle-ms <n>', 'how long an idle worker thread stays before it ends').argParser(
-      number('--thread-idle-ms'),
-    ),
-    'threadIdleMs',
-  ],
-];
+/** "(default 0.9)", "(default 'rmsprop')"; nothing for an option that is off (null, false) by default. */
+function defaultNote(fallback: unknown): string {
+  if (typeof fallback === 'string') return ` (default '${fallback}')`;
+  return typeof fallback === 'number' ? ` (default ${fallback})` : '';
+}
+
+/** An option's flag: `--` and its name in kebab case, the argument parsed as the option's kind says. */
+function flagOf(name: string, spec: (typeof OPTION_SPECS)[number][1], help: string): Option {
+  const flag = `--${camelToSnake(name).replaceAll('_', '-')}`;
+  const description = help + defaultNote(spec.fallback);
+  switch (spec.kind) {
+    case 'boolean':
+      return new Option(flag, description);
+    case 'string':
+      return new Option(`${flag} <name>`, description);
+    case 'choice':
+      return new Option(`${flag} <name>`, description).choices(spec.choices ?? []);
+    case 'nullable-count':
+      return new Option(`${flag} <n>`, description).argParser(integer(flag, spec.min));
+    case 'auto-or-count':
+      return new Option(`${flag} <n>`, description).argParser((raw) => (raw === 'auto' ? 'auto' : integer(flag)(raw)));
+    case 'number':
+    case 'nullable-number':
+      return new Option(`${flag} <n>`, description).argParser(number(flag));
+  }
+}
+
+/** The flags, in the option table's order, each mapped to its RMSprop option. */
+const FLAGS: ReadonlyArray<[Option, keyof RMSpropOptions]> = OPTION_SPECS.flatMap(([name, spec]) => {
+  if (spec.help === null) return [];
+  const flags: Array<[Option, keyof RMSpropOptions]> = [[flagOf(name, spec, spec.help), name]];
+  if (name === 'learningRate') {
+    const example = 'exponential:initial-learning-rate=0.01,decay-steps=100,decay-rate=0.9';
+    const schedule = new Option('--schedule <spec>', `learning-rate schedule, e.g. ${example}`);
+    flags.push([schedule.argParser(parseSchedule), name]);
+  }
+  return flags;
+});
 
 export function addOptimizerFlags(command: Command): Command {
   for (const [option] of FLAGS) command.addOption(option);
@@ -141,7 +117,7 @@ export function addOptimizerFlags(command: Command): Command {
 
 /** The RMSprop the flags describe (throws with the culprit named when they are invalid). */
 export function optimizerFromFlags(command: Command): RMSprop {
-  const values = command.opts() as Record<string, unknown>;
+  const values = command.opts<Record<string, unknown>>();
   const options: Record<string, unknown> = {};
   for (const [option, key] of FLAGS) {
     const attribute = option.attributeName();
@@ -151,9 +127,9 @@ export function optimizerFromFlags(command: Command): RMSprop {
     throw new InvalidArgumentError('--learning-rate and --schedule both set the learning rate: give one');
   }
   if (typeof values.config !== 'string') return new RMSprop(options);
-  let config: Record<string, unknown>;
+  let config: KerasConfig; // optionsFromConfig checks that it is one
   try {
-    config = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown>;
+    config = JSON.parse(readFileSync(values.config, 'utf8')) as KerasConfig;
   } catch (error) {
     throw new InvalidArgumentError(`--config ${values.config}: ${(error as Error).message}`);
   }

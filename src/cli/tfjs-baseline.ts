@@ -15,7 +15,8 @@ export function tfjsRmsprop(tf: typeof TF, shapes: ReadonlyArray<readonly number
   return {
     step: () => {
       optimizer.applyGradients(grads);
-      tf.tidy(() => void tf.slice(tf.reshape(weights[0]!, [-1]), [0], [1]).dataSync()); // the update has run (reads 4 bytes)
+      // reads 4 bytes: the update has run
+      tf.tidy(() => void tf.slice(tf.reshape(weights[0]!, [-1]), [0], [1]).dataSync());
     },
     dispose: () => {
       optimizer.dispose();

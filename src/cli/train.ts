@@ -95,10 +95,11 @@ class Progress {
   #lastLine = 0;
   constructor(job: string, total: number) {
     this.#total = total;
+    const progress = '{value}/{total} steps | {rate} steps/s | ETA {eta_formatted} | loss {loss}';
     this.#bar = process.stderr.isTTY
       ? new cliProgress.SingleBar(
           {
-            format: `${job.padEnd(9)} |{bar}| {value}/{total} steps | {rate} steps/s | ETA {eta_formatted} | loss {loss}`,
+            format: `${job.padEnd(9)} |{bar}| ${progress}`,
             hideCursor: true,
           },
           cliProgress.Presets.shades_classic,
@@ -112,9 +113,9 @@ class Progress {
     // a line per tenth of the run: the loss as it falls, also when not on a terminal
     if (step === this.#total || step - this.#lastLine >= this.#total / 10) {
       this.#lastLine = step;
-      const line = `${job.padEnd(9)} step ${String(step).padStart(5)}/${this.#total}  loss ${loss.toFixed(4)}  ${rate} steps/s`;
+      const lossAndRate = `loss ${loss.toFixed(4)}  ${rate} steps/s`;
       if (this.#bar) this.#bar.updateETA();
-      else console.log(line);
+      else console.log(`${job.padEnd(9)} step ${String(step).padStart(5)}/${this.#total}  ${lossAndRate}`);
     }
   }
   stop(): void {
@@ -171,7 +172,7 @@ async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettings): 
           tf,
           optimizer,
           variables,
-          (w) => tf.losses.softmaxCrossEntropy(yb, forward(tf, w, xb, 'tanh')) as TF.Scalar,
+          (w) => tf.losses.softmaxCrossEntropy<TF.Tensor, TF.Scalar>(yb, forward(tf, w, xb, 'tanh')),
           timing,
         ),
       );
@@ -222,7 +223,7 @@ async function syntheticJob(tf: Tf, makeOptimizer: () => RMSprop, s: TrainSettin
         tf,
         optimizer,
         variables,
-        (w) => tf.losses.meanSquaredError(y, forward(tf, w, x, 'relu')) as TF.Scalar,
+        (w) => tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, forward(tf, w, x, 'relu')),
         timing,
       ),
     );
@@ -320,20 +321,22 @@ function report(r: JobResult, chart: boolean): void {
   const head = r.losses.slice(0, Math.max(1, Math.ceil(r.steps / 10)));
   const tail = r.losses.slice(-Math.max(1, Math.ceil(r.steps / 10)));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(
-    `\n${r.job}: ${r.parameters.toLocaleString('en')} parameters, ${r.steps} steps, optimizer on ${r.workers === 0 ? 'the calling thread' : `${r.workers} worker threads`}`,
-  );
+  const where = r.workers === 0 ? 'the calling thread' : `${r.workers} worker threads`;
+  console.log(`\n${r.job}: ${r.parameters.toLocaleString('en')} parameters, ${r.steps} steps, optimizer on ${where}`);
   console.log(`  loss ${mean(head).toFixed(4)} (first tenth of the steps) -> ${mean(tail).toFixed(4)} (last tenth)`);
   if (r.accuracy !== null) console.log(`  held-out accuracy ${(100 * r.accuracy).toFixed(1)}%`);
   const share = (100 * r.optimizerSeconds) / r.seconds;
   const stepMs = (1000 * r.optimizerSeconds) / r.steps;
+  const gparams = ((r.parameters * r.steps) / r.optimizerSeconds / 1e9).toPrecision(3);
+  const rates = `${share.toFixed(1)}%, ${stepMs.toFixed(2)} ms/step, ${gparams} Gparam/s`;
+  const optimizer = `${r.optimizerSeconds.toFixed(2)} s (${rates})`;
   console.log(
-    `  ${r.seconds.toFixed(1)} s in all: optimizer ${r.optimizerSeconds.toFixed(2)} s (${share.toFixed(1)}%, ${stepMs.toFixed(2)} ms/step, ` +
-      `${((r.parameters * r.steps) / r.optimizerSeconds / 1e9).toPrecision(3)} Gparam/s), the rest is tfjs's forward and backward pass`,
+    `  ${r.seconds.toFixed(1)} s in all: optimizer ${optimizer}, the rest is tfjs's forward and backward pass`,
   );
   if (r.tfjsStepMs !== undefined) {
+    const ratio = `${(r.tfjsStepMs / stepMs).toFixed(1)}x this optimizer's step`;
     console.log(
-      `  tf.train.rmsprop, same update on the same tfjs backend: ${r.tfjsStepMs.toFixed(2)} ms/step (${(r.tfjsStepMs / stepMs).toFixed(1)}x this optimizer's step)`,
+      `  tf.train.rmsprop, same update on the same tfjs backend: ${r.tfjsStepMs.toFixed(2)} ms/step (${ratio})`,
     );
   }
   if (chart) console.log(`\n${terminalChart(r.losses)}\n`);

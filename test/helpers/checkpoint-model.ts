@@ -1,3 +1,4 @@
+import { shapeSize } from '../../dist/src/dtype.js';
 import { Variable } from '../../dist/src/index.js';
 import { randomValues } from './state.js';
 
@@ -7,9 +8,9 @@ export const SHAPES = [
   { name: 'dense/bias', shape: [40], dtype: 'float32' as const },
   { name: 'head', shape: [7], dtype: 'float64' as const },
 ];
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 export const model = (seed = 1) =>
   SHAPES.map(
-    (s, i) => new Variable(randomValues(size(s.shape), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }),
+    (s, i) =>
+      new Variable(randomValues(shapeSize(s.shape), seed + i), { name: s.name, shape: s.shape, dtype: s.dtype }),
   );
-export const grads = (step: number) => SHAPES.map((s, i) => randomValues(size(s.shape), 100 * step + i));
+export const grads = (step: number) => SHAPES.map((s, i) => randomValues(shapeSize(s.shape), 100 * step + i));

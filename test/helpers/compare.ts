@@ -37,8 +37,7 @@ export function expectExact(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
-export function bytesOf(arrays: ArrayLike<number>[] | Array<Float32Array | Float64Array>): Buffer {
-  return Buffer.concat(
-    (arrays as Array<Float32Array | Float64Array>).map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)),
-  );
+/** A copy of the arrays' bytes, end to end (for bytewise comparisons). */
+export function bytesOf(arrays: readonly ArrayBufferView[]): Buffer {
+  return Buffer.concat(arrays.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
 }

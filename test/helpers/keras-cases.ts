@@ -1,6 +1,7 @@
 /** Loads the vendored Keras reference trajectories (test/fixtures/keras, copied from Keras 3.16 runs). */
 import { readFileSync } from 'node:fs';
 import { RMSprop, Variable, schedules, type RMSpropOptions } from '../../dist/src/index.js';
+import { snakeToCamel } from '../../dist/src/schedules.js';
 
 const here = new URL('../fixtures/keras/', import.meta.url);
 
@@ -37,15 +38,11 @@ export function loadCase(id: string): KerasCase {
   return readFixture<KerasCase>(`${id}.json`);
 }
 
-export function camel(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
 /** The case's Keras arguments as our options. */
 export function optionsOf(c: KerasCase, workers: number | 'auto'): RMSpropOptions {
   const options: Record<string, unknown> = { workers };
   for (const [key, value] of Object.entries(c.options)) {
-    options[camel(key)] = key === 'learning_rate' ? learningRateOf(value) : value;
+    options[snakeToCamel(key)] = key === 'learning_rate' ? learningRateOf(value) : value;
   }
   return options;
 }
@@ -55,7 +52,7 @@ function learningRateOf(value: unknown): unknown {
   const spec = value as { schedule?: string; config?: Record<string, unknown>; callable?: number };
   if (spec.callable !== undefined) return () => spec.callable;
   const Class = (schedules as unknown as Record<string, new (o: unknown) => unknown>)[spec.schedule!]!;
-  return new Class(Object.fromEntries(Object.entries(spec.config!).map(([k, v]) => [camel(k), v])));
+  return new Class(Object.fromEntries(Object.entries(spec.config!).map(([k, v]) => [snakeToCamel(k), v])));
 }
 
 export interface Run {

@@ -1,0 +1,79 @@
+/**
+ * The checks the option table (options.ts) calls: each kind's, for the options without a check
+ * of their own, and Keras's rules across options, which no single row can hold.
+ */
+import { quote } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+
+/**
+ * What an option's value is. It picks the option's check (unless the option brings its own) and
+ * how its command-line flag parses the argument.
+ */
+export type Kind =
+  | 'number' // a finite number
+  | 'nullable-number' // a finite number or null
+  | 'nullable-count' // an integer or null; the flag takes an integer >= `min`
+  | 'boolean' // the flag takes no argument
+  | 'string' // a non-empty string
+  | 'choice' // one of `choices`
+  | 'auto-or-count'; // 'auto' or an integer >= 0
+
+/** Throws a TypeError naming the option (`what`) unless `value` is of the kind. */
+export function checkKind(kind: Kind, value: unknown, what: string, choices: readonly string[] = []): void {
+  const nullable = kind.startsWith('nullable');
+  if (value === null && nullable) return;
+  const fail = (expected: string) => new TypeError(`${what} must be ${expected}, got ${quote(value)}`);
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string' || value.length === 0) throw fail('a non-empty string');
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw fail('a boolean');
+      return;
+    case 'nullable-count':
+      if (!Number.isInteger(value)) throw fail('an integer or null');
+      return;
+    case 'choice':
+      if (!choices.includes(value as string)) throw fail(`one of ${choices.map((c) => `'${c}'`).join(', ')}`);
+      return;
+    case 'auto-or-count':
+      if (value !== 'auto' && !(Number.isInteger(value) && (value as number) >= 0)) {
+        throw fail("'auto' or an integer >= 0");
+      }
+      return;
+    case 'number':
+    case 'nullable-number':
+      // a non-finite value would be written to a config as null (JSON has no Infinity)
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw fail(`a finite number${nullable ? ' or null' : ''}`);
+      }
+      return;
+    default:
+      kind satisfies never; // a new kind needs its check here
+  }
+}
+
+/** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
+export function checkKerasRules(o: ResolvedOptions): void {
+  const refuse = (rule: string, received: string) => new RangeError(`RMSprop: ${rule}. Received: ${received}`);
+  const steps = o.gradientAccumulationSteps;
+  if (steps && !(steps >= 2)) {
+    throw refuse('`gradientAccumulationSteps` must be an integer >= 2', `gradientAccumulationSteps=${steps}`);
+  }
+  if (o.useEma) {
+    if (o.emaMomentum > 1 || o.emaMomentum < 0) {
+      throw refuse('`emaMomentum` must be in the range [0, 1]', `emaMomentum=${o.emaMomentum}`);
+    }
+    const frequency = o.emaOverwriteFrequency;
+    if (frequency && frequency < 1) {
+      throw refuse('`emaOverwriteFrequency` must be an integer >= 1 or null', `emaOverwriteFrequency=${frequency}`);
+    }
+  }
+  const { clipnorm, clipvalue, globalClipnorm } = o;
+  if ([clipnorm, clipvalue, globalClipnorm].filter((c) => c !== null).length > 1) {
+    throw refuse(
+      'Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set',
+      `clipnorm=${clipnorm}, clipvalue=${clipvalue}, globalClipnorm=${globalClipnorm}`,
+    );
+  }
+}
