@@ -88,7 +88,9 @@ function tensorsOf(checkpoint: Checkpoint): Tensor[] {
     (prefix: string) =>
     (a: NamedArray): Tensor => {
       if (shapeSize(a.shape) !== a.data.length)
-        throw new CheckpointError(`array '${a.name}': shape [${a.shape}] does not hold ${a.data.length} values`);
+        throw new CheckpointError(
+          `array '${a.name}': shape [${a.shape.join(',')}] does not hold ${a.data.length} values`,
+        );
       return { name: prefix + a.name, dtype: dtypeOf(a.data), shape: a.shape, data: a.data };
     };
   return [...checkpoint.state.map(tensor('')), ...(checkpoint.variables ?? []).map(tensor(VARIABLE_PREFIX))];
@@ -251,7 +253,7 @@ export function checkCheckpoint(
 function expectArray(saved: NamedArray, { name, shape, dtype }: ArraySpec, fail: (why: string) => never): void {
   if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
   if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i]))
-    fail(`'${name}' has shape [${saved.shape}], expected [${shape}]`);
+    fail(`'${name}' has shape [${saved.shape.join(',')}], expected [${shape.join(',')}]`);
   if (!(saved.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) fail(`'${name}' is not ${dtype}`);
 }
 

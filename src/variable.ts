@@ -72,7 +72,7 @@ export class Variable {
     if (!isTyped && !(init as readonly unknown[]).every((x) => typeof x === 'number')) {
       throw new TypeError(`Variable '${this.name}': every initial value must be a number`);
     }
-    this.shape = Object.freeze([...(shape as readonly number[])]);
+    this.shape = Object.freeze([...shape]);
     this.size = size;
     this.#value = arrayConstructor(this.dtype).from(init);
   }
