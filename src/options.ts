@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { quote } from './errors.js';
 import { kernelSets, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
-import { deserializeSchedule, LearningRateSchedule, snakeToCamel, type SerializedSchedule } from './schedules.js';
+import { deserializeSchedule, LearningRateSchedule, snakeToCamel } from './schedules.js';
 
 export type LearningRate = number | LearningRateSchedule | (() => number);
 
