@@ -5,7 +5,7 @@
  * SIMD kernels. The descriptor is what a worker receives: shared memory, nothing is copied.
  */
 import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
-import { SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
+import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
 import { controlLength, Sc, VP } from './protocol.js';
 
 export interface GroupDescriptor {
@@ -63,7 +63,7 @@ export function allocateArena(
       fields,
       fieldLength: plan.fieldLength,
       chunks: plan.chunks,
-      partials: sharedFloat64(plan.chunks.length / 3),
+      partials: sharedFloat64(chunkCount(plan.chunks)),
       laneRanges: plan.laneRanges,
     };
   });
