@@ -27,7 +27,11 @@ export interface ArenaDescriptor {
   readonly varParams: Float64Array;
 }
 
-/** Typed-array views of one group: what the kernels operate on. Absent slots are null. */
+/**
+ * Typed-array views of one group (one dtype, one shared memory segment): what the kernels
+ * operate on. Absent slots are null. Every field is a view of the same segment, element `i` at
+ * index `i` in each.
+ */
 export interface GroupViews {
   readonly dtype: DType;
   readonly memory: WebAssembly.Memory;
@@ -38,8 +42,12 @@ export interface GroupViews {
   readonly averageGradient: FloatArray | null;
   readonly average: FloatArray | null;
   readonly accumulator: FloatArray | null;
+  /** The chunk table: per chunk [start, end) of its elements and its variable's index, flat. */
   readonly chunks: Int32Array;
+  /** One float64 sum of squares per chunk, written by the Norm phase. */
   readonly partials: Float64Array;
+  /** [first chunk, end chunk) per lane: what a kernel called with a lane's range can tell it by. */
+  readonly laneRanges: Int32Array;
 }
 
 function sharedFloat64(length: number): Float64Array {
@@ -108,5 +116,6 @@ export function groupViews(group: GroupDescriptor): GroupViews {
     accumulator: fieldView('accumulator'),
     chunks: group.chunks,
     partials: group.partials,
+    laneRanges: group.laneRanges,
   };
 }

@@ -31,7 +31,7 @@ import {
 } from './options.js';
 import { reduceNorms, type NormInputs } from './norms.js';
 import { PoolExecutor } from './pool.js';
-import { AccumMode, ClipMode, FaultKind, Phase, Sc, VP } from './protocol.js';
+import { AccumMode, ClipMode, Phase, Sc, VP } from './protocol.js';
 import { camelToSnake } from './schedules.js';
 import { checkState, counterNames, slotSpecs, stateLayout, type StateArray, type StateCounters } from './state.js';
 import { Variable } from './variable.js';
@@ -441,13 +441,6 @@ export class RMSprop {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** @internal Test hook: the given lane fails at its next `phase`. */
-  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void {
-    const built = this.#requireBuilt('_injectFault');
-    const kinds = { throw: FaultKind.Throw, exit: FaultKind.Exit, hang: FaultKind.Hang } as const;
-    built.executor.injectFault(lane, phase === 'norm' ? Phase.Norm : Phase.Update, kinds[kind]);
   }
 
   // ---- the apply pipeline ----------------------------------------------------------------

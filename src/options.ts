@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { quote } from './errors.js';
-import { kernelSets, type KernelName } from './kernels/index.js';
+import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { deserializeSchedule, LearningRateSchedule, snakeToCamel } from './schedules.js';
 
@@ -52,7 +52,10 @@ export interface RMSpropOptions {
   workers?: number | 'auto';
   /** Bound on every wait for the worker threads, in milliseconds. Default 60000. */
   stepTimeoutMs?: number;
-  /** Kernel implementation: 'wasm' (default: WebAssembly SIMD) or 'js' (the reference kernels). */
+  /**
+   * Kernel implementation: 'wasm' (default: WebAssembly SIMD), 'js' (the reference kernels), or
+   * the name {@link registerKernels} returned for a custom set registered on this thread.
+   */
   kernels?: KernelName;
   /**
    * Largest shared memory segment, in bytes (a multiple of 65536, at most 4 GiB: the wasm32
@@ -191,11 +194,12 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
     );
   }
   const kernels = options.kernels ?? DEFAULT_KERNELS;
-  if (!Object.hasOwn(kernelSets, kernels)) {
+  if (!hasKernels(kernels)) {
     throw new TypeError(
-      `RMSprop: \`kernels\` must be one of ${Object.keys(kernelSets)
+      `RMSprop: \`kernels\` must be one of ${kernelNames()
         .map((k) => `'${k}'`)
-        .join(', ')}, got ${quote(kernels)}`,
+        .join(', ')}, got ${quote(kernels)}; ` +
+        "a custom set's module must call registerKernels(import.meta.url, set) and be imported first",
     );
   }
   const maxSegmentBytes = options.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
@@ -285,9 +289,9 @@ function checkKerasRules(o: ResolvedOptions): void {
  * 'auto' uses threads only when each would get at least this many elements. Waking the pool
  * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
  * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
- * kernels (five times slower) much sooner.
+ * kernels (five times slower) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
  */
-export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({
+export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<BuiltinKernelName, number>> = Object.freeze({
   wasm: 1 << 18,
   js: 1 << 15,
 });
@@ -312,7 +316,8 @@ export function resolveLanes(
   kernels: KernelName = DEFAULT_KERNELS,
 ): number {
   if (workers !== 'auto') return workers;
-  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
+  const perWorker = MIN_ELEMENTS_PER_WORKER[isBuiltinKernels(kernels) ? kernels : 'js'];
+  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / perWorker));
   return lanes >= 2 ? lanes : 0;
 }
 

@@ -13,7 +13,7 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
+import { Ctl, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
@@ -382,12 +382,6 @@ export class PoolExecutor implements Executor {
       this.#watchdog.refresh();
     }
     this.#watchdog.ref();
-  }
-
-  injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void {
-    Atomics.store(this.#control, Ctl.FaultPhase, phase);
-    Atomics.store(this.#control, Ctl.FaultKind, kind);
-    Atomics.store(this.#control, Ctl.FaultLane, lane + 1);
   }
 
   async close(): Promise<void> {
