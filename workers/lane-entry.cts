@@ -10,19 +10,18 @@
  * fails the first command it begins with it (failing the task here instead would look like a
  * lane that never started, whose share the coordinator quietly takes over, step after step).
  */
-import type runLane from './lane.js';
 import type { LaneTask } from '../src/pool.js';
 
-let lane: Promise<typeof runLane> | undefined;
+type LaneModule = typeof import('./lane.js');
+let lane: Promise<LaneModule> | undefined;
 /** Per thread: each kernel module is imported once, and a failure stays a failure. */
 const kernelModules = new Map<string, Promise<unknown>>();
-const BUILTIN_KERNELS: readonly string[] = ['wasm', 'js'];
 
 export = async function runLaneTask(task: LaneTask): Promise<string> {
-  lane ??= import('./lane.js').then((module: { default: typeof runLane }) => module.default);
-  const run = await lane;
+  lane ??= import('./lane.js');
+  const { default: run, isBuiltinKernels } = await lane;
   let loadFailure: Error | null = null;
-  if (!BUILTIN_KERNELS.includes(task.kernels)) {
+  if (!isBuiltinKernels(task.kernels)) {
     let module = kernelModules.get(task.kernels);
     if (module === undefined) kernelModules.set(task.kernels, (module = import(task.kernels)));
     try {

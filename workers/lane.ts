@@ -5,6 +5,7 @@
  */
 import { groupViews } from '../src/arena.js';
 import { kernelSet } from '../src/kernels/index.js';
+export { isBuiltinKernels } from '../src/kernels/index.js'; // for the entry: what needs no import
 import type { KernelSet } from '../src/kernels/types.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
