@@ -19,9 +19,9 @@ const kernelModules = new Map<string, Promise<unknown>>();
 
 export = async function runLaneTask(task: LaneTask): Promise<string> {
   lane ??= import('./lane.js');
-  const { default: run, isBuiltinKernels } = await lane;
+  const { default: run, needsImport } = await lane;
   let loadFailure: Error | null = null;
-  if (!isBuiltinKernels(task.kernels)) {
+  if (needsImport(task.kernels)) {
     let module = kernelModules.get(task.kernels);
     if (module === undefined) kernelModules.set(task.kernels, (module = import(task.kernels)));
     try {

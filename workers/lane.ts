@@ -4,8 +4,7 @@
  * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
 import { groupViews } from '../src/arena.js';
-import { kernelSet } from '../src/kernels/index.js';
-export { isBuiltinKernels } from '../src/kernels/index.js'; // for the entry: what needs no import
+import { isBuiltinKernels, kernelSet } from '../src/kernels/index.js';
 import type { KernelSet } from '../src/kernels/types.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
@@ -54,6 +53,11 @@ export default function runLane(task: LaneTask, loadFailure: Error | null = null
     Atomics.add(control, Ctl.Progress, 1);
     Atomics.notify(control, Ctl.Progress);
   }
+}
+
+/** For the entry: whether the kernel set `name` is a custom one, whose module the thread imports first. */
+export function needsImport(name: string): boolean {
+  return !isBuiltinKernels(name);
 }
 
 /** The lane's kernel set, or why this thread has none by that name. */

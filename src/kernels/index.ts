@@ -1,13 +1,19 @@
 /**
- * Kernel sets by name. The name (not the functions) travels to the worker threads, which look
- * it up in their own registry, so the calling thread and every lane run the same implementation.
- * The built-in sets are 'wasm' and 'js'; a custom set is named by the URL of the ES module that
- * registers it, which is what lets a worker thread load it: importing that URL registers it there.
+ * Kernel sets by name (`rmsprop-pool/kernels`). The name (not the functions) travels to the
+ * worker threads, which look it up in their own registry, so the calling thread and every lane
+ * run the same implementation. The built-in sets are 'wasm' and 'js'; a custom set is named by
+ * the URL of the ES module that registers it, which is what lets a worker thread load it:
+ * importing that URL registers it there.
+ *
+ * @module
  */
 import { quote } from '../errors.js';
 import { jsKernels } from './js.js';
 import type { Kernels, KernelSet } from './types.js';
 import { kernelModule, wasmKernels } from './wasm/index.js';
+
+export type { Kernels, KernelSet } from './types.js';
+export type { GroupViews } from '../arena.js';
 
 /** The built-in kernel sets: 'wasm' (WebAssembly SIMD, the default) and 'js' (the reference kernels). */
 export type BuiltinKernelName = 'wasm' | 'js';
@@ -24,16 +30,17 @@ const DTYPES = ['float32', 'float64'] as const satisfies ReadonlyArray<keyof Ker
 /** Custom sets registered on this thread, by module URL (each thread has its own). */
 const registered = new Map<string, KernelSet>();
 
+/** @internal */
 export function isBuiltinKernels(name: unknown): name is BuiltinKernelName {
   return typeof name === 'string' && Object.hasOwn(BUILTIN, name);
 }
 
-/** Whether `name` names a kernel set on this thread: a built-in one, or one registered here. */
+/** @internal Whether `name` names a kernel set on this thread: a built-in one, or one registered here. */
 export function hasKernels(name: unknown): name is KernelName {
   return isBuiltinKernels(name) || (typeof name === 'string' && registered.has(name));
 }
 
-/** Every kernel set name known on this thread: the built-in ones, then the registered ones. */
+/** @internal Every kernel set name known on this thread: the built-in ones, then the registered ones. */
 export function kernelNames(): KernelName[] {
   return [...(Object.keys(BUILTIN) as BuiltinKernelName[]), ...registered.keys()];
 }
@@ -45,10 +52,11 @@ export function kernelNames(): KernelName[] {
  * The module must be an ES module that calls `registerKernels(import.meta.url, set)` at its top
  * level, and the calling thread must import it before an optimizer names it. Each worker thread
  * of the pool imports the module by that URL before it runs its lane, which registers the set in
- * the worker's own registry: so the module should import this library by the same specifier as
- * the rest of the program (one copy of the registry per thread), and a module that fails to
- * import there, or does not register under its URL, fails the step with a StepError naming why.
- * Registering again under the same URL replaces the set on this thread.
+ * the worker's own registry; a module that fails to import there, or does not register under its
+ * URL, fails the step with a StepError naming why. Import `registerKernels` from
+ * `rmsprop-pool/kernels` (the same registry as the main entry): a pool thread then loads the
+ * kernels only, not the whole library. Registering again under the same URL replaces the set on
+ * this thread.
  *
  * A set provides {@link Kernels} for every dtype; it may wrap a built-in one
  * (`kernelSet('js')`, `kernelSet('wasm')`). Every implementation must give the same bytes for
@@ -57,7 +65,7 @@ export function kernelNames(): KernelName[] {
  * @example
  * ```ts
  * // my-kernels.mjs
- * import { kernelSet, registerKernels } from 'rmsprop-pool';
+ * import { kernelSet, registerKernels } from 'rmsprop-pool/kernels';
  * const js = kernelSet('js');
  * export const myKernels = registerKernels(import.meta.url, { float32: js.float32, float64: js.float64 });
  * // elsewhere: new RMSprop({ kernels: (await import('./my-kernels.mjs')).myKernels })
@@ -107,7 +115,7 @@ export function kernelSet(name: KernelName): KernelSet {
   return set;
 }
 
-/** Loads and compiles what a kernel set needs now, so a broken install fails at build, not mid-step. */
+/** @internal Loads and compiles what a kernel set needs now, so a broken install fails at build, not mid-step. */
 export function prepareKernels(name: KernelName): void {
   if (name === 'wasm') kernelModule();
 }

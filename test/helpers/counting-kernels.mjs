@@ -4,7 +4,7 @@
  * created by the first import, on the test's thread). Registered by this module's URL.
  */
 import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
-import { kernelSet, registerKernels } from '../../dist/src/index.js';
+import { kernelSet, registerKernels } from '../../dist/src/kernels/index.js'; // rmsprop-pool/kernels
 
 const KEY = 'rmsprop-pool/test/counting-kernels';
 const Word = { Owner: 0, CallingThread: 1, PoolThreads: 2, Length: 3 };
@@ -36,8 +36,8 @@ function count() {
 }
 
 /**
- * @param {import('../../dist/src/index.js').Kernels} inner
- * @returns {import('../../dist/src/index.js').Kernels}
+ * @param {import('../../dist/src/kernels/index.js').Kernels} inner
+ * @returns {import('../../dist/src/kernels/index.js').Kernels}
  */
 function counting(inner) {
   return {

@@ -11,7 +11,7 @@
  *   failNext({ phase: 'update', kind: 'throw', lane: 1 });
  */
 import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
-import { kernelSet, registerKernels } from '../../dist/src/index.js';
+import { kernelSet, registerKernels } from '../../dist/src/kernels/index.js'; // rmsprop-pool/kernels
 
 const KEY = 'rmsprop-pool/test/faulty-kernels';
 /** Words of the plan (Int32). */
@@ -68,7 +68,7 @@ export function clearFault() {
  * Who is calling: CALLING_THREAD on the test's thread, else the pool lane whose chunk range of
  * this group is [begin, end) (a lane calls each kernel with its whole range), else null.
  *
- * @param {import('../../dist/src/index.js').GroupViews} views
+ * @param {import('../../dist/src/kernels/index.js').GroupViews} views
  * @param {number} begin
  * @param {number} end
  */
@@ -85,7 +85,7 @@ function caller(views, begin, end) {
  * Fires the planned fault if it is for this phase and this caller.
  *
  * @param {number} phase
- * @param {import('../../dist/src/index.js').GroupViews} views
+ * @param {import('../../dist/src/kernels/index.js').GroupViews} views
  * @param {number} begin
  * @param {number} end
  */
@@ -101,8 +101,8 @@ function maybeFail(phase, views, begin, end) {
 }
 
 /**
- * @param {import('../../dist/src/index.js').Kernels} inner
- * @returns {import('../../dist/src/index.js').Kernels}
+ * @param {import('../../dist/src/kernels/index.js').Kernels} inner
+ * @returns {import('../../dist/src/kernels/index.js').Kernels}
  */
 function faulty(inner) {
   return {
