@@ -30,7 +30,7 @@ const DTYPES = ['float32', 'float64'] as const satisfies ReadonlyArray<keyof Ker
 /** Custom sets registered on this thread, by module URL (each thread has its own). */
 const registered = new Map<string, KernelSet>();
 
-/** @internal */
+/** @internal Whether `name` is 'wasm' or 'js'. */
 export function isBuiltinKernels(name: unknown): name is BuiltinKernelName {
   return typeof name === 'string' && Object.hasOwn(BUILTIN, name);
 }
