@@ -5,6 +5,8 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const unusedVars = { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' };
+
 export default tseslint.config(
   { ignores: ['dist/', 'docs/', 'node_modules/', 'rmsprop-pool-out/', 'test/.readme/', 'test/fixtures/'] },
   js.configs.recommended,
@@ -14,14 +16,13 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { project: ['./tsconfig.json', './tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
     },
-    // here, not in a config object of its own: the plugin is registered for the TypeScript files only
-    rules: {
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
-      ],
-    },
   },
-  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], languageOptions: { globals: globals.node } },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    languageOptions: { globals: globals.node },
+    rules: { 'no-unused-vars': ['error', unusedVars] },
+  },
+  // only where typescript-eslint's plugin is loaded: elsewhere the rule's name is unknown and ESLint stops
+  { files: ['**/*.ts', '**/*.cts', '**/*.mts'], rules: { '@typescript-eslint/no-unused-vars': ['error', unusedVars] } },
   prettier,
 );

@@ -5,7 +5,7 @@
  * SIMD kernels. The descriptor is what a worker receives: shared memory, nothing is copied.
  */
 import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
-import { SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
+import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
 import { STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
 import { controlLength } from './protocol.js';
 
@@ -28,7 +28,11 @@ export interface ArenaDescriptor {
   readonly varParams: Float64Array;
 }
 
-/** Typed-array views of one group: what the kernels operate on. Absent slots are null. */
+/**
+ * Typed-array views of one group (one dtype, one shared memory segment): what the kernels
+ * operate on. Absent slots are null. Every field is a view of the same segment, element `i` at
+ * index `i` in each.
+ */
 export interface GroupViews {
   readonly dtype: DType;
   readonly memory: WebAssembly.Memory;
@@ -39,8 +43,12 @@ export interface GroupViews {
   readonly averageGradient: FloatArray | null;
   readonly average: FloatArray | null;
   readonly accumulator: FloatArray | null;
+  /** The chunk table: per chunk [start, end) of its elements and its variable's index, flat. */
   readonly chunks: Int32Array;
+  /** One float64 sum of squares per chunk, written by the Norm phase. */
   readonly partials: Float64Array;
+  /** [first chunk, end chunk) per lane: what a kernel called with a lane's range can tell it by. */
+  readonly laneRanges: Int32Array;
 }
 
 function sharedFloat64(length: number): Float64Array {
@@ -64,7 +72,7 @@ export function allocateArena(
       fields,
       fieldLength: plan.fieldLength,
       chunks: plan.chunks,
-      partials: sharedFloat64(plan.chunks.length / 3),
+      partials: sharedFloat64(chunkCount(plan.chunks)),
       laneRanges: plan.laneRanges,
     };
   });
@@ -109,5 +117,6 @@ export function groupViews(group: GroupDescriptor): GroupViews {
     accumulator: slot('accumulator'),
     chunks: group.chunks,
     partials: group.partials,
+    laneRanges: group.laneRanges,
   };
 }

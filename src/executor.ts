@@ -1,8 +1,8 @@
 import type { ArenaDescriptor, GroupViews } from './arena.js';
-import { kernelSets, type KernelName } from './kernels/index.js';
+import { kernelSet, type KernelName } from './kernels/index.js';
 import type { KernelSet } from './kernels/types.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
-import { FaultKind, Phase } from './protocol.js';
+import { Phase } from './protocol.js';
 
 /** Runs a phase over every chunk and resolves once all of it is done (a step barrier). */
 export interface Executor {
@@ -12,8 +12,6 @@ export interface Executor {
   /** `run`, returning when the phase is done (blocks the calling thread; every wait still bounded). */
   runSync(phase: Phase): void;
   close(): Promise<void>;
-  /** @internal test hook: make lane `lane` fail with `kind` at its next `phase`. */
-  injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void;
 }
 
 /** workers = 0: the kernels run on the calling thread, synchronously. */
@@ -22,29 +20,22 @@ export class InlineExecutor implements Executor {
   readonly #arena: ArenaDescriptor;
   readonly #views: readonly GroupViews[];
   readonly #kernels: KernelSet;
-  /** Test hook: the phase that fails next (any fault kind fails the same way on this thread). */
-  #faultPhase: Phase | null = null;
 
   constructor(arena: ArenaDescriptor, views: readonly GroupViews[], kernels: KernelName) {
     this.#arena = arena;
     this.#views = views;
-    this.#kernels = kernelSets[kernels];
+    this.#kernels = kernelSet(kernels);
   }
 
   run(phase: Phase): Promise<void> {
-    try {
+    // runs now, on this thread; a throw becomes the rejection
+    return new Promise((resolve) => {
       this.runSync(phase);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+      resolve();
+    });
   }
 
   runSync(phase: Phase): void {
-    if (this.#faultPhase === phase) {
-      this.#faultPhase = null;
-      throw new Error('injected fault');
-    }
     runPhase(this.#kernels, phase, this.#arena, this.#views, ALL_CHUNKS);
   }
 
@@ -55,9 +46,5 @@ export class InlineExecutor implements Executor {
 
   close(): Promise<void> {
     return Promise.resolve();
-  }
-
-  injectFault(_lane: number, phase: Phase): void {
-    this.#faultPhase = phase;
   }
 }

@@ -14,4 +14,7 @@ export type { TensorData } from './safetensors.js';
 export { SafetensorsError } from './safetensors.js';
 export * as schedules from './schedules.js';
 export { LearningRateSchedule } from './schedules.js';
-export type { KernelName } from './kernels/index.js';
+export { registerKernels, kernelSet } from './kernels/index.js';
+export type { KernelName, BuiltinKernelName } from './kernels/index.js';
+export type { Kernels, KernelSet } from './kernels/types.js';
+export type { GroupViews } from './arena.js';

@@ -14,6 +14,23 @@ export const BLOCK_BYTES = 4096;
 /** Every variable starts on its own cache line (and a SIMD-friendly boundary). */
 export const VARIABLE_ALIGN_BYTES = 64;
 
+/**
+ * The chunk table is flat Int32 records (shared with every thread, so no objects): chunk c's
+ * field f is `chunks[c * CHUNK_STRIDE + f]`, f one of `Chunk`.
+ */
+export const CHUNK_STRIDE = 3;
+export const Chunk = {
+  /** First element, as an offset into every field of the group. */
+  Start: 0,
+  /** One past the last element. */
+  End: 1,
+  /** Global index of the variable the chunk belongs to. */
+  Variable: 2,
+} as const;
+
+/** How many chunks a chunk table holds. */
+export const chunkCount = (chunks: Int32Array): number => chunks.length / CHUNK_STRIDE;
+
 /** Arrays of the arena, in storage order. Slots exist only when the options need them. */
 export type Field = 'value' | 'grad' | 'velocity' | 'momentum' | 'averageGradient' | 'average' | 'accumulator';
 
@@ -33,10 +50,6 @@ export function fieldsFor(needs: SlotNeeds): Field[] {
   return fields;
 }
 
-/** The chunk table: one [start, end, variable] entry per chunk, in flat order. */
-export const CHUNK_STRIDE = 3;
-export const Chunk = { Start: 0, End: 1, Variable: 2 } as const;
-
 export interface GroupPlan {
   readonly dtype: DType;
   /** Global indices of the group's variables, in build order. */
@@ -45,7 +58,7 @@ export interface GroupPlan {
   readonly offsets: readonly number[];
   /** Elements per field region: the variables plus alignment padding, rounded up to a block. */
   readonly fieldLength: number;
-  /** Chunk table: [start, end, variable] triples in flat order. */
+  /** Chunk table: CHUNK_STRIDE words per chunk (see `Chunk`), in flat order. */
   readonly chunks: Int32Array;
   /** [first chunk, end chunk) per lane. */
   readonly laneRanges: Int32Array;
@@ -128,24 +141,27 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
   }
   const fieldLength = fieldSpan(cursor, 0, dtype);
 
-  const triples: number[] = [];
+  const table: number[] = [];
   members.forEach((variable, k) => {
     const start = offsets[k]!;
     const end = start + sizes[k]!;
     for (let s = start; s < end; s = Math.min(end, roundDown(s, block) + block)) {
-      triples.push(s, Math.min(end, roundDown(s, block) + block), variable);
+      const at = table.length;
+      table[at + Chunk.Start] = s;
+      table[at + Chunk.End] = Math.min(end, roundDown(s, block) + block);
+      table[at + Chunk.Variable] = variable;
     }
   });
-  const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, triples.length) * 4));
-  chunks.set(triples);
+  const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, table.length) * 4));
+  chunks.set(table);
   const total = sizes.reduce((a, b) => a + b, 0);
   return {
     dtype,
     variables: members,
     offsets,
     fieldLength,
-    chunks: chunks.subarray(0, triples.length),
-    laneRanges: dealChunks(chunks.subarray(0, triples.length), total, block, lanes),
+    chunks: chunks.subarray(0, table.length),
+    laneRanges: dealChunks(chunks.subarray(0, table.length), total, block, lanes),
   };
 }
 
@@ -155,12 +171,12 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
  */
 function dealChunks(chunks: Int32Array, total: number, block: number, lanes: number): Int32Array {
   const ranges = new Int32Array(2 * lanes);
-  const count = chunks.length / 3;
+  const count = chunkCount(chunks);
   let lane = 0;
   let seen = 0;
   let previousBlock = -1;
   for (let c = 0; c < count; c++) {
-    const start = chunks[3 * c]!;
+    const start = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
     const blockIndex = Math.floor(start / block);
     if (blockIndex !== previousBlock) {
       while (lane < lanes - 1 && seen >= (total * (lane + 1)) / lanes) {
@@ -170,7 +186,7 @@ function dealChunks(chunks: Int32Array, total: number, block: number, lanes: num
       }
       previousBlock = blockIndex;
     }
-    seen += chunks[3 * c + 1]! - start;
+    seen += chunks[c * CHUNK_STRIDE + Chunk.End]! - start;
   }
   ranges[2 * lane + 1] = count;
   for (let rest = lane + 1; rest < lanes; rest++) {

@@ -31,7 +31,7 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { kerasConfig, loadCheckpoint, loadStore, saveCheckpoint, saveStore, type Persisted } from './persistence.js';
-import { FaultKind, Phase } from './protocol.js';
+import { Phase } from './protocol.js';
 import {
   buildState,
   checkBuildable,
@@ -268,13 +268,6 @@ export class RMSprop {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** @internal Test hook: the given lane fails at its next `phase`. */
-  _injectFault(lane: number, phase: 'norm' | 'update', kind: 'throw' | 'exit' | 'hang'): void {
-    const built = this.#requireBuilt('_injectFault');
-    const kinds = { throw: FaultKind.Throw, exit: FaultKind.Exit, hang: FaultKind.Hang } as const;
-    built.executor.injectFault(lane, phase === 'norm' ? Phase.Norm : Phase.Update, kinds[kind]);
   }
 
   // ---- the apply pipeline ----------------------------------------------------------------

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { quote } from './errors.js';
 import { checkKerasRules, checkKind, type Kind } from './option-checks.js';
-import { kernelSets, type KernelName } from './kernels/index.js';
+import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { deserializeSchedule, LearningRateSchedule, snakeToCamel } from './schedules.js';
 
@@ -53,7 +53,10 @@ export interface RMSpropOptions {
   workers?: number | 'auto';
   /** Bound on every wait for the worker threads, in milliseconds. Default 60000. */
   stepTimeoutMs?: number;
-  /** Kernel implementation: 'wasm' (default: WebAssembly SIMD) or 'js' (the reference kernels). */
+  /**
+   * Kernel implementation: 'wasm' (default: WebAssembly SIMD), 'js' (generated JavaScript), or
+   * the name {@link registerKernels} returned for a custom set registered on this thread.
+   */
   kernels?: KernelName;
   /**
    * Largest shared memory segment, in bytes (a multiple of 65536, at most 4 GiB: the wasm32
@@ -171,10 +174,21 @@ const OPTIONS = {
   },
   kernels: {
     kind: 'choice',
-    choices: Object.keys(kernelSets),
+    choices: ['wasm', 'js'] satisfies BuiltinKernelName[],
     fallback: 'wasm',
     runtime: true,
     help: 'kernel implementation',
+    check(value, what) {
+      if (!hasKernels(value)) {
+        const names = kernelNames()
+          .map((k) => `'${k}'`)
+          .join(', ');
+        throw new TypeError(
+          `${what} must be one of ${names}, got ${quote(value)}; ` +
+            "a custom set's module must call registerKernels(import.meta.url, set) and be imported first",
+        );
+      }
+    },
   },
   maxSegmentBytes: {
     kind: 'number',
@@ -265,9 +279,9 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
  * 'auto' uses threads only when each would get at least this many elements. Waking the pool
  * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
  * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
- * kernels (five times slower) much sooner.
+ * kernels (five times slower) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
  */
-export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<KernelName, number>> = Object.freeze({
+export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<BuiltinKernelName, number>> = Object.freeze({
   wasm: 1 << 18,
   js: 1 << 15,
 });
@@ -291,7 +305,8 @@ export function resolveLanes(
   kernels: KernelName = OPTIONS.kernels.fallback,
 ): number {
   if (workers !== 'auto') return workers;
-  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / MIN_ELEMENTS_PER_WORKER[kernels]));
+  const perWorker = MIN_ELEMENTS_PER_WORKER[isBuiltinKernels(kernels) ? kernels : 'js'];
+  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / perWorker));
   return lanes >= 2 ? lanes : 0;
 }
 

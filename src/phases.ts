@@ -1,5 +1,6 @@
 import type { ArenaDescriptor, GroupViews } from './arena.js';
 import type { KernelSet } from './kernels/types.js';
+import { chunkCount } from './layout.js';
 import { Phase } from './protocol.js';
 
 /** Every lane, for the calling-thread executor. */
@@ -20,7 +21,7 @@ export function runPhase(
     const group = arena.groups[g]!;
     const view = views[g]!;
     const begin = lane === ALL_CHUNKS ? 0 : group.laneRanges[2 * lane]!;
-    const end = lane === ALL_CHUNKS ? group.chunks.length / 3 : group.laneRanges[2 * lane + 1]!;
+    const end = lane === ALL_CHUNKS ? chunkCount(group.chunks) : group.laneRanges[2 * lane + 1]!;
     if (begin === end) continue;
     const kernel = kernels[view.dtype];
     if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, arena.scalars, arena.varParams);

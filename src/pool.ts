@@ -2,7 +2,9 @@
  * The worker pool: a piscina pool with one long-lived "lane" task per thread. A phase is
  * published through the shared control block (Atomics.store + notify), each lane runs the
  * kernels over its slice and counts itself done (Atomics.add + notify), and the coordinator
- * awaits the count with Atomics.waitAsync — a step costs no messages, only atomics.
+ * waits for the count — a step costs no messages, only atomics. One wait loop (`#settle`)
+ * serves both ways of waiting: awaiting (Atomics.waitAsync, bounded by a watchdog timer) and
+ * blocking the calling thread (Atomics.wait, bounded by a deadline).
  *
  * Lanes retire after lingering idle (so an idle optimizer lets the process exit) and are
  * relaunched through piscina on the next phase; see LaneState for the claim protocol. Their
@@ -13,13 +15,15 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
+import { phaseName, tally } from './lane-tally.js';
+import { Ctl, laneDoneIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {
   readonly arena: ArenaDescriptor;
   readonly lane: number;
   readonly lanes: number;
+  /** The kernel set's name; for a custom set, the URL of the module the lane's thread imports. */
   readonly kernels: KernelName;
   /** Control sequence number before the command the lane is launched for. */
   readonly seq: number;
@@ -33,30 +37,28 @@ export const DEFAULT_LINGER_MS = 250;
 /** How long a synchronous wait lets a lane take to begin before it does the lane's share itself. */
 const TAKE_OVER_AFTER_MS = 100;
 
-const PHASE_NAMES: Record<number, string> = {
-  [Phase.Norm]: 'norm',
-  [Phase.Update]: 'update',
-  [Phase.Exit]: 'exit',
-  [Phase.Warm]: 'warm-up',
-};
+/** What the wait loop asks its driver to block on. */
+type Block =
+  /** The Progress word while it still holds `progress`; when blocking the thread, at most `ms`. */
+  | { readonly progress: number; readonly ms: number }
+  /** The pool's teardown after a timeout: an awaiting driver lets the threads end first. */
+  | { readonly teardown: Promise<void> };
 
 export class PoolExecutor implements Executor {
   readonly lanes: number;
   readonly #arena: ArenaDescriptor;
-  /** Runs a synchronous phase on the calling thread when the lanes are not up. */
+  /** Runs on the calling thread a synchronous phase the lanes are not up for, or a lane's share. */
   readonly #inline: InlineExecutor;
   readonly #control: Int32Array;
   readonly #pool: Piscina;
   readonly #timeoutMs: number;
   readonly #lingerMs: number;
   readonly #kernels: KernelName;
-  /** Failures of the asynchronous command in flight, by lane. */
+  /** Failures of the command in flight, by lane (piscina's rejections, shares failed here). */
   readonly #laneErrors: Array<StepError | null>;
-  /** The first failure among the lanes counted by the last `#tally`. */
-  #failure: StepError | null = null;
   /** Per lane, the number of its current launch: a task that settles after a relaunch is old news. */
   readonly #launches: number[];
-  /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile fails it. */
+  /** Seq of the asynchronous command being awaited, 0 when none: a lane lost meanwhile is taken over or fails it. */
   #awaiting = 0;
   /**
    * Bounds an asynchronous phase: re-armed (`refresh`) and ref'd when a phase starts, unref'd
@@ -73,15 +75,21 @@ export class PoolExecutor implements Executor {
   readonly #cancels: Array<AbortController | null>;
   /** The warm-up command in flight, if any (it owns the lanes until it settles). */
   #warming: Promise<void> | null = null;
+  /** Set by a timeout or close(): the threads are being terminated and no command runs again. */
   #destroyed = false;
 
+  /**
+   * @param timeoutMs Bound on each phase's wait (stepTimeoutMs).
+   * @param threadIdleMs How long piscina keeps a thread after its lane retired before ending it,
+   *   so the next step's relaunch finds it started.
+   * @param lingerMs How long an idle lane waits for a command before it retires.
+   */
   constructor(
     arena: ArenaDescriptor,
     views: readonly GroupViews[],
     kernels: KernelName,
     lanes: number,
     timeoutMs: number,
-    /** How long piscina keeps a thread whose lane retired, for a quick relaunch, before ending it. */
     threadIdleMs: number,
     lingerMs = DEFAULT_LINGER_MS,
   ) {
@@ -103,7 +111,7 @@ export class PoolExecutor implements Executor {
       minThreads: 0,
       maxThreads: lanes,
       idleTimeout: threadIdleMs,
-      // a lane task may hold its thread for a whole training run
+      // never reached: a lane has at most one task (it is relaunched only once its task ended)
       maxQueue: 'auto',
     });
     // piscina reports a dead thread on the pool too; the lane's task rejection carries it to the step.
@@ -112,45 +120,25 @@ export class PoolExecutor implements Executor {
     this.#pool.on('workerDestroy', () => queueMicrotask(() => this.#rescueQueued()));
   }
 
+  /** Runs `phase` on the lanes, (re)launching those that are gone; settles when all have. */
   async run(phase: Phase): Promise<void> {
     if (this.#warming !== null) await this.#warming;
     this.#assertAlive();
-    const control = this.#control;
-    this.#laneErrors.fill(null);
-    const seq = Atomics.load(control, Ctl.Seq) + 1;
-    for (let lane = 0; lane < this.lanes; lane++) {
-      const previous = Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved);
-      this.#shareHere[lane] = 0;
-      if (previous !== LaneState.Gone) continue;
-      if (this.#taskLive[lane]) {
-        this.#shareHere[lane] = 1; // its old task has not ended yet: this command's share is done here
-      } else {
-        Atomics.store(control, Ctl.LaneState + lane, LaneState.Reserved);
-        this.#launch(lane, seq - 1);
-      }
-    }
-    this.#publish(phase, seq);
-    for (let lane = 0; lane < this.lanes; lane++) if (this.#shareHere[lane]) this.#runShareHere(phase, lane, seq);
-    this.#rescueQueued();
-    await this.#awaitLanes(phase, seq);
+    const seq = this.#claimAndPublish(phase, false)!; // an asynchronous claim always publishes
+    await this.#awaitSettled(phase, seq);
   }
 
   /**
    * The synchronous form. Lanes can only be started by piscina through the event loop, which a
-   * blocked thread does not run; so when every lane is up and idle they are claimed and the
-   * calling thread waits on the control block (Atomics.wait, bounded), and otherwise the calling
-   * thread runs the phase itself (the same bytes) and an asynchronous warm-up starts the lanes
-   * for the next call.
+   * blocked thread does not run; so when every lane is up and idle (and no warm-up is in flight)
+   * they are claimed and the calling thread waits on the control block (Atomics.wait, bounded),
+   * and otherwise the calling thread runs the phase itself (the same bytes) and an asynchronous
+   * warm-up starts the lanes for the next call.
    */
   runSync(phase: Phase): void {
     this.#assertAlive();
-    if (this.#warming === null && this.#claimAll()) {
-      this.#laneErrors.fill(null);
-      const seq = Atomics.load(this.#control, Ctl.Seq) + 1;
-      this.#publish(phase, seq);
-      this.#waitLanesSync(phase, seq);
-      return;
-    }
+    const seq = this.#warming === null ? this.#claimAndPublish(phase, true) : null;
+    if (seq !== null) return this.#waitSettled(phase, seq);
     this.#inline.runSync(phase);
     if (this.#warming === null) {
       this.#warming = this.run(Phase.Warm)
@@ -159,57 +147,107 @@ export class PoolExecutor implements Executor {
     }
   }
 
-  /** Claims every lane if all are idle (running and waiting), else claims none. */
-  #claimAll(): boolean {
+  /**
+   * Claims the lanes for the next command and publishes it; returns its seq. Each idle lane is
+   * claimed (Idle -> Reserved). Asynchronous: a Gone lane is relaunched, or, while its old task
+   * has not ended, its share is done here. Synchronous (`allIdle`): every lane must be idle — if
+   * one is not, none stays claimed, nothing is published and the result is null.
+   */
+  #claimAndPublish(phase: Phase, allIdle: boolean): number | null {
     const control = this.#control;
+    const seq = Atomics.load(control, Ctl.Seq) + 1;
     for (let lane = 0; lane < this.lanes; lane++) {
-      if (
-        Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved) !== LaneState.Idle
-      ) {
+      const previous = Atomics.compareExchange(control, Ctl.LaneState + lane, LaneState.Idle, LaneState.Reserved);
+      this.#shareHere[lane] = 0;
+      if (previous === LaneState.Idle) continue;
+      if (allIdle) {
         for (let claimed = 0; claimed < lane; claimed++)
           Atomics.store(control, Ctl.LaneState + claimed, LaneState.Idle);
-        return false;
+        return null;
+      }
+      if (previous !== LaneState.Gone) continue;
+      if (this.#taskLive[lane]) {
+        this.#shareHere[lane] = 1; // its old task has not ended yet: this command's share is done here
+      } else {
+        Atomics.store(control, Ctl.LaneState + lane, LaneState.Reserved);
+        this.#launch(lane, seq - 1);
       }
     }
-    return true;
-  }
-
-  #publish(phase: Phase, seq: number): void {
-    Atomics.store(this.#control, Ctl.Phase, phase);
-    Atomics.store(this.#control, Ctl.Seq, seq);
-    Atomics.notify(this.#control, Ctl.Seq);
+    this.#laneErrors.fill(null);
+    Atomics.store(control, Ctl.Phase, phase);
+    Atomics.store(control, Ctl.Seq, seq);
+    Atomics.notify(control, Ctl.Seq);
+    for (let lane = 0; lane < this.lanes; lane++) if (this.#shareHere[lane]) this.#runShareHere(phase, lane, seq);
+    if (!allIdle) this.#rescueQueued();
+    return seq;
   }
 
   /**
-   * A blocked coordinator never hears that a lane's thread ended, so a lane that has not begun
-   * after TAKE_OVER_AFTER_MS is revoked and its share done here (a live lane begins within
-   * microseconds of the notify; a late one finds itself revoked and ends).
+   * The wait for command `seq`, for both drivers: it counts the lanes and yields what to block
+   * on until every lane has completed or failed — even after a failure it waits for the others,
+   * so no lane is still working when the next command is published — then throws the first
+   * failure, or the timeout (destroying the pool). `sync`: the driver blocks the thread, which
+   * never hears that a lane's thread ended, so a lane that has not begun after
+   * TAKE_OVER_AFTER_MS is revoked and its share done here (a live lane begins within
+   * microseconds of the notify; a late one finds itself revoked and ends), and the deadline
+   * bounds the wait. Otherwise `#lost` hears of lost lanes and the watchdog bounds the wait.
    */
-  #waitLanesSync(phase: Phase, seq: number): void {
+  *#settle(phase: Phase, seq: number, sync: boolean): Generator<Block, void, void> {
     const start = performance.now();
     const deadline = start + this.#timeoutMs;
-    let tookOver = false;
+    let tookOver = !sync;
     for (;;) {
       const progress = Atomics.load(this.#control, Ctl.Progress);
-      const settled = this.#tally(phase, seq, true);
-      if (settled === this.lanes) return this.#throwIfFailed();
+      const { settled, failure } = tally(this.#control, this.lanes, this.#laneErrors, seq, phase, sync);
+      if (settled === this.lanes) {
+        if (failure !== null) throw failure;
+        return;
+      }
       const now = performance.now();
       if (!tookOver && now - start >= TAKE_OVER_AFTER_MS) {
         tookOver = true;
         for (let lane = 0; lane < this.lanes; lane++) this.#takeOver(phase, lane, seq);
         continue;
       }
-      const remaining = deadline - now;
-      if (remaining <= 0) {
-        void this.#destroy();
-        throw this.#timedOut(phase, settled);
+      if (sync ? now >= deadline : this.#expired === seq) {
+        yield { teardown: this.#destroy() };
+        throw this.#timedOut(phase, settled, failure);
       }
-      Atomics.wait(
-        this.#control,
-        Ctl.Progress,
-        progress,
-        tookOver ? remaining : Math.min(remaining, start + TAKE_OVER_AFTER_MS - now),
-      );
+      yield { progress, ms: Math.min(deadline, tookOver ? Infinity : start + TAKE_OVER_AFTER_MS) - now };
+    }
+  }
+
+  /**
+   * Drives `#settle` by awaiting. The bound is the pool's one watchdog timer, re-armed for the
+   * phase (a timeout given to each Atomics.waitAsync would stay queued in Node until it expires:
+   * a long run would pile up millions of them). The timer also keeps the process alive while
+   * the phase is in flight.
+   */
+  async #awaitSettled(phase: Phase, seq: number): Promise<void> {
+    this.#awaiting = seq;
+    this.#armWatchdog();
+    try {
+      const wait = this.#settle(phase, seq, false);
+      for (let next = wait.next(); next.done !== true; next = wait.next()) {
+        const block = next.value;
+        if ('teardown' in block) {
+          await block.teardown;
+        } else {
+          const progress = Atomics.waitAsync(this.#control, Ctl.Progress, block.progress);
+          if (progress.async) await progress.value;
+        }
+      }
+    } finally {
+      this.#awaiting = 0;
+      this.#watchdog?.unref(); // armed but idle: it neither keeps the process alive nor fires a phase
+    }
+  }
+
+  /** Drives `#settle` by blocking the calling thread (Atomics.wait, bounded). */
+  #waitSettled(phase: Phase, seq: number): void {
+    for (const block of this.#settle(phase, seq, true)) {
+      // a blocked thread cannot wait for the teardown: the threads end after the step has failed
+      if (!('teardown' in block)) Atomics.wait(this.#control, Ctl.Progress, block.progress, block.ms);
     }
   }
 
@@ -235,40 +273,11 @@ export class PoolExecutor implements Executor {
     }
   }
 
-  /**
-   * How many lanes have settled command `seq`: done, or failed (piscina's rejection, or — for a
-   * blocked coordinator, which never sees that rejection in time — the lane's LaneFailed word).
-   * The first failure is kept in #failure.
-   */
-  #tally(phase: Phase, seq: number, sync: boolean): number {
-    const control = this.#control;
-    this.#failure = null;
-    let settled = 0;
-    for (let lane = 0; lane < this.lanes; lane++) {
-      if (Atomics.load(control, laneDoneIndex(this.lanes, lane)) === seq) {
-        settled++;
-      } else if (this.#laneErrors[lane] !== null) {
-        settled++;
-        this.#failure ??= this.#laneErrors[lane]!;
-      } else if (sync && Atomics.load(control, laneFailedIndex(this.lanes, lane)) === seq) {
-        settled++;
-        this.#failure ??= new StepError(`worker lane ${lane} threw in the ${PHASE_NAMES[phase]} phase`, {
-          stateCorrupted: false,
-        });
-      }
-    }
-    return settled;
-  }
-
-  #throwIfFailed(): void {
-    if (this.#failure !== null) throw this.#failure;
-  }
-
-  #timedOut(phase: Phase, settled: number): StepError {
+  #timedOut(phase: Phase, settled: number, failure: StepError | null): StepError {
     return new StepError(
-      `${PHASE_NAMES[phase]} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
+      `${phaseName(phase)} phase timed out after ${this.#timeoutMs} ms (${settled} of ${this.lanes} lanes finished); ` +
         'the worker threads were terminated',
-      { stateCorrupted: true, cause: this.#failure ?? undefined },
+      { stateCorrupted: true, cause: failure ?? undefined },
     );
   }
 
@@ -319,11 +328,11 @@ export class PoolExecutor implements Executor {
 
   /**
    * A lane's task rejected: its phase threw, or its thread died (also while idle or starting,
-   * e.g. terminated from outside). A lane lost before it began the command in flight left its
+   * e.g. terminated from outside). A lane lost before it began the awaited command left its
    * slice untouched: its share is done here and the command goes on. Otherwise it is Gone, so
-   * the next command relaunches it, and the command in flight fails. A synchronous command
-   * already counted a throw through the LaneFailed word, and a task from before a relaunch is
-   * old news: both are ignored.
+   * the next command relaunches it, and the awaited command fails. With no command awaited
+   * (between commands, or after a synchronous one, which counted a throw through the LaneFailed
+   * word) it is only marked Gone; a task from before a relaunch is old news and is ignored.
    */
   #lost(lane: number, launch: number, cause: unknown): void {
     if (launch !== this.#launches[lane] || this.#destroyed) return;
@@ -343,40 +352,12 @@ export class PoolExecutor implements Executor {
     Atomics.notify(this.#control, Ctl.Progress);
   }
 
-  /**
-   * Waits until every lane has completed command `seq` or failed. Even after a failure it waits
-   * for the others to settle, so no lane is still working when the next command is published.
-   * The bound is the pool's one watchdog timer, re-armed for the phase (a timeout given to each
-   * Atomics.waitAsync would stay queued in Node until it expires: a long run would pile up
-   * millions of them). The timer also keeps the process alive while the phase is in flight.
-   */
-  async #awaitLanes(phase: Phase, seq: number): Promise<void> {
-    this.#awaiting = seq;
-    this.#armWatchdog();
-    try {
-      for (;;) {
-        const progress = Atomics.load(this.#control, Ctl.Progress);
-        const settled = this.#tally(phase, seq, false);
-        if (settled === this.lanes) return this.#throwIfFailed();
-        if (this.#expired === seq) {
-          await this.#destroy();
-          throw this.#timedOut(phase, settled);
-        }
-        const wait = Atomics.waitAsync(this.#control, Ctl.Progress, progress);
-        if (wait.async) await wait.value;
-      }
-    } finally {
-      this.#awaiting = 0;
-      this.#watchdog?.unref(); // armed but idle: it neither keeps the process alive nor fires a phase
-    }
-  }
-
   #armWatchdog(): void {
     if (this.#watchdog === null) {
       this.#watchdog = setTimeout(() => {
         if (this.#awaiting === 0) return; // fired after its phase settled
         this.#expired = this.#awaiting;
-        Atomics.notify(this.#control, Ctl.Progress); // wakes #awaitLanes
+        Atomics.notify(this.#control, Ctl.Progress); // wakes #awaitSettled
       }, this.#timeoutMs);
     } else {
       this.#watchdog.refresh();
@@ -384,12 +365,7 @@ export class PoolExecutor implements Executor {
     this.#watchdog.ref();
   }
 
-  injectFault(lane: number, phase: Phase, kind: (typeof FaultKind)[keyof typeof FaultKind]): void {
-    Atomics.store(this.#control, Ctl.FaultPhase, phase);
-    Atomics.store(this.#control, Ctl.FaultKind, kind);
-    Atomics.store(this.#control, Ctl.FaultLane, lane + 1);
-  }
-
+  /** Tells the lanes to exit and terminates the threads. */
   async close(): Promise<void> {
     if (this.#destroyed) return;
     const control = this.#control;

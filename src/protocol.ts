@@ -26,14 +26,8 @@ export const Ctl = {
   Phase: 1,
   /** Bumped (and notified) whenever a lane finishes or fails: the coordinator's wake-up word. */
   Progress: 2,
-  /** Test hook: lane index + 1 that must fail, 0 = none. */
-  FaultLane: 3,
-  /** Test hook: 1 = throw, 2 = exit the thread, 3 = hang. */
-  FaultKind: 4,
-  /** Test hook: the phase in which the fault fires. */
-  FaultPhase: 5,
   /** First of one state word per lane. */
-  LaneState: 8,
+  LaneState: 3,
 } as const;
 
 /** Per lane: the Seq of the last command it completed (after the LaneState words). */
@@ -54,5 +48,3 @@ export const controlLength = (lanes: number): number => Ctl.LaneState + 4 * lane
  * its old task has ended (until then the coordinator runs its share).
  */
 export const LaneState = { Gone: 0, Idle: 1, Reserved: 2, Running: 3 } as const;
-
-export const FaultKind = { None: 0, Throw: 1, Exit: 2, Hang: 3 } as const;

@@ -12,7 +12,7 @@ import { RMSprop, Variable, type StepError } from '../dist/src/index.js';
 import { writeCheckpointFile } from '../dist/src/checkpoint.js';
 import { randomValues, snapshot } from './helpers/state.js';
 import { checkpointDirectory } from './helpers/files.js';
-import { injectFault } from './helpers/faults.js';
+import { failNext, faultyKernels } from './helpers/faulty-kernels.mjs';
 
 const { fresh } = checkpointDirectory('reliability');
 
@@ -28,9 +28,15 @@ function resources(): Record<string, number> {
 }
 
 const dist = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
-/** Runs an ES module script in a fresh Node process with the built library as `lib`. */
+const faultsModule = new URL('./helpers/faulty-kernels.mjs', import.meta.url).href;
+/**
+ * Runs an ES module script in a fresh Node process with the built library as `lib` and the
+ * test's failing kernels (`failNext`, `faultyKernels`).
+ */
 function runScript(body: string, timeout = 60_000) {
-  const script = `import * as lib from ${JSON.stringify(dist)};\nconst { RMSprop, Variable } = lib;\n${body}`;
+  const script =
+    `import * as lib from ${JSON.stringify(dist)};\nconst { RMSprop, Variable } = lib;\n` +
+    `const { failNext, faultyKernels } = await import(${JSON.stringify(faultsModule)});\n${body}`;
   return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout });
 }
 
@@ -110,9 +116,9 @@ describe('steps nobody awaits', () => {
 describe('failures reach the caller', () => {
   const setup = `
     const v = new Variable(new Float32Array(${SIZE}).fill(1), { name: 'w' });
-    const opt = new RMSprop({ workers: 2 });
+    const opt = new RMSprop({ workers: 2, kernels: faultyKernels });
     await opt.apply([new Float32Array(${SIZE}).fill(0.5)], [v]);
-    opt._injectFault(1, 'update', 'throw');`;
+    failNext({ lane: 1, phase: 'update', kind: 'throw' });`;
 
   it('a step nobody awaits that fails is an unhandled rejection, and so is every call queued behind it', () => {
     const child = runScript(`
@@ -139,12 +145,12 @@ describe('failures reach the caller', () => {
 
   it('a save queued behind a step that breaks the state rejects and keeps the last good file', async () => {
     const vars = model();
-    const opt = new RMSprop({ workers: 2 });
+    const opt = new RMSprop({ workers: 2, kernels: faultyKernels });
     await opt.apply(gradient(1), vars);
     const path = fresh();
     await opt.save(path, { variables: true });
     const good = readFileSync(path);
-    injectFault(opt, 0, 'update', 'throw');
+    failNext({ lane: 0, phase: 'update', kind: 'throw' });
     const [step, save] = await Promise.allSettled([opt.step(), opt.save(path, { variables: true })]);
     expect(step.status).toBe('rejected');
     expect(((step as PromiseRejectedResult).reason as StepError).stateCorrupted).toBe(true);
@@ -176,9 +182,9 @@ describe('failures reach the caller', () => {
 
 describe('after a failure, the next step runs at full speed or rejects at once', () => {
   const OPTIONS = { clipnorm: 1, momentum: 0.5, stepTimeoutMs: 30_000 };
-  async function warm() {
+  async function warm(kernels?: string) {
     const vars = model();
-    const opt = new RMSprop({ workers: 2, ...OPTIONS });
+    const opt = new RMSprop({ workers: 2, ...OPTIONS, kernels });
     await opt.apply(gradient(1), vars); // the lanes are up and idle
     return { vars, opt };
   }
@@ -193,9 +199,9 @@ describe('after a failure, the next step runs at full speed or rejects at once',
   it.each(['step', 'stepSync'] as const)(
     'a norm-phase stepSync() failure changes nothing; %s() right after it succeeds',
     async (retry) => {
-      const { vars, opt } = await warm();
+      const { vars, opt } = await warm(faultyKernels);
       const before = snapshot(opt, vars);
-      injectFault(opt, 1, 'norm', 'throw');
+      failNext({ lane: 1, phase: 'norm', kind: 'throw' });
       expect(() => opt.stepSync()).toThrow(/norm phase: worker lane 1 threw in the norm phase; nothing was changed/);
       expect(snapshot(opt, vars).equals(before)).toBe(true);
       // the failed lane is not left Reserved: no wait for stepTimeoutMs (30 s), no timeout error
@@ -208,8 +214,8 @@ describe('after a failure, the next step runs at full speed or rejects at once',
   );
 
   it('a norm-phase step() failure: the next step() succeeds on relaunched lanes', async () => {
-    const { vars, opt } = await warm();
-    injectFault(opt, 0, 'norm', 'exit');
+    const { vars, opt } = await warm(faultyKernels);
+    failNext({ lane: 0, phase: 'norm', kind: 'exit' });
     await expect(opt.step()).rejects.toThrow(/worker lane 0 failed.*nothing was changed/);
     await opt.step();
     expect(snapshot(opt, vars).equals(await reference(1))).toBe(true);
@@ -256,9 +262,9 @@ describe('after a failure, the next step runs at full speed or rejects at once',
   it('while a step is in flight the process stays alive until it settles', () => {
     const child = runScript(`
       const v = new Variable(new Float32Array(${SIZE}).fill(1), { name: 'w' });
-      const opt = new RMSprop({ workers: 2, clipnorm: 1, stepTimeoutMs: 30000 });
+      const opt = new RMSprop({ workers: 2, clipnorm: 1, stepTimeoutMs: 30000, kernels: faultyKernels });
       await opt.apply([new Float32Array(${SIZE}).fill(0.5)], [v]);
-      opt._injectFault(1, 'norm', 'throw');
+      failNext({ lane: 1, phase: 'norm', kind: 'throw' });
       try { opt.stepSync(); } catch (e) { console.log('first:', e.stateCorrupted); }
       await opt.step();
       console.log('retried:', opt.iterations);`);

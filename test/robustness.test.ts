@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
-import { injectFault } from './helpers/faults.js';
+import { failNext, faultyKernels } from './helpers/faulty-kernels.mjs';
 
 const SIZE = 6000; // several chunks, so both lanes have work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
@@ -21,9 +21,9 @@ async function trained(options: ConstructorParameters<typeof RMSprop>[0]) {
 
 describe('a failing worker', () => {
   it('in the norm phase: the step rejects with the cause, nothing changed, the optimizer keeps working', async () => {
-    const { opt, vars } = await trained({ clipnorm: 1 });
+    const { opt, vars } = await trained({ clipnorm: 1, kernels: faultyKernels });
     const before = snapshot(opt, vars);
-    injectFault(opt, 1, 'norm', 'throw');
+    failNext({ lane: 1, phase: 'norm', kind: 'throw' });
     const failure = await opt.apply(gradient(2), vars).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(StepError);
     expect((failure as StepError).message).toMatch(
@@ -40,8 +40,8 @@ describe('a failing worker', () => {
   });
 
   it('in the update phase: the step rejects, and the optimizer says it must be rebuilt', async () => {
-    const { opt, vars } = await trained({});
-    injectFault(opt, 0, 'update', 'throw');
+    const { opt, vars } = await trained({ kernels: faultyKernels });
+    failNext({ lane: 0, phase: 'update', kind: 'throw' });
     const failure = (await opt.apply(gradient(2), vars).catch((e: unknown) => e)) as StepError;
     expect(failure.stateCorrupted).toBe(true);
     expect(failure.message).toMatch(
@@ -58,24 +58,25 @@ describe('a failing worker', () => {
   });
 
   it('whose thread exits: the step rejects instead of hanging', async () => {
-    const { opt, vars } = await trained({});
-    injectFault(opt, 1, 'update', 'exit');
+    const { opt, vars } = await trained({ kernels: faultyKernels });
+    failNext({ lane: 1, phase: 'update', kind: 'exit' });
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/worker lane 1 failed/);
     await opt.close();
   });
 
   it('that hangs: the wait is bounded by stepTimeoutMs and the threads are terminated', async () => {
-    const { opt, vars } = await trained({ stepTimeoutMs: 2000 }); // generous: the first step also starts the threads
-    injectFault(opt, 0, 'update', 'hang');
+    // generous: the first step also starts the threads
+    const { opt, vars } = await trained({ stepTimeoutMs: 2000, kernels: faultyKernels });
+    failNext({ lane: 0, phase: 'update', kind: 'hang' });
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/timed out after 2000 ms \(1 of 2 lanes finished\)/);
     await expect(opt.apply(gradient(3), vars)).rejects.toThrow(/must be rebuilt/);
     await opt.close();
   });
 
   it('on the calling thread (workers=0) a failure is reported the same way', async () => {
-    const { opt, vars } = await trained({ workers: 0, globalClipnorm: 1 });
+    const { opt, vars } = await trained({ workers: 0, globalClipnorm: 1, kernels: faultyKernels });
     const before = snapshot(opt, vars);
-    injectFault(opt, 0, 'norm', 'throw');
+    failNext({ phase: 'norm', kind: 'throw' });
     await expect(opt.apply(gradient(2), vars)).rejects.toThrow(/norm phase: injected fault; nothing was changed/);
     expect(snapshot(opt, vars).equals(before)).toBe(true);
   });

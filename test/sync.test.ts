@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable, type RMSpropOptions } from '../dist/src/index.js';
 import { randomValues, snapshot } from './helpers/state.js';
-import { injectFault } from './helpers/faults.js';
+import { failNext, faultyKernels } from './helpers/faulty-kernels.mjs';
 
 const SIZES = [5000, 1234, 3];
 const model = () => SIZES.map((n, i) => new Variable(randomValues(n, 10 + i), { name: `v${i}` }));
@@ -41,11 +41,11 @@ describe('stepSync / applySync', () => {
 
   it('run on the pool once its threads are up (a lane failure shows it), and report that failure', async () => {
     const vars = model();
-    const opt = new RMSprop({ workers: 2 });
+    const opt = new RMSprop({ workers: 2, kernels: faultyKernels });
     opt.applySync(grads(0), vars); // cold: the calling thread, and a warm-up starts
     await opt.apply(grads(0), vars); // waits for the warm-up, runs on the lanes: they are up and idle now
     const before = snapshot(opt, vars);
-    injectFault(opt, 1, 'update', 'throw');
+    failNext({ lane: 1, phase: 'update', kind: 'throw' });
     let failure: unknown;
     try {
       opt.applySync(grads(1), vars);
@@ -63,9 +63,9 @@ describe('stepSync / applySync', () => {
 
   it('a hanging lane: the synchronous wait is bounded by stepTimeoutMs', async () => {
     const vars = model();
-    const opt = new RMSprop({ workers: 2, stepTimeoutMs: 500 });
+    const opt = new RMSprop({ workers: 2, stepTimeoutMs: 500, kernels: faultyKernels });
     await opt.apply(grads(0), vars); // the lanes are up and idle
-    injectFault(opt, 0, 'update', 'hang');
+    failNext({ lane: 0, phase: 'update', kind: 'hang' });
     const started = performance.now();
     expect(() => opt.applySync(grads(1), vars)).toThrow(/timed out after 500 ms \(1 of 2 lanes finished\)/);
     // ended by the 500 ms bound, not the 60 s default (no tighter limit: the machine is shared)

@@ -4,15 +4,18 @@
  * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
 import { groupViews } from '../src/arena.js';
-import { kernelSets } from '../src/kernels/index.js';
+import { isBuiltinKernels, kernelSet } from '../src/kernels/index.js';
+import type { KernelSet } from '../src/kernels/types.js';
 import { runPhase } from '../src/phases.js';
 import type { LaneTask } from '../src/pool.js';
-import { Ctl, FaultKind, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
+import { Ctl, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
 
-export default function runLane({ arena, kernels, lane, lanes, seq, launch, lingerMs }: LaneTask): string {
+/** Runs the lane; `loadFailure`: its custom kernel module could not be imported (lane-entry.cts). */
+export default function runLane(task: LaneTask, loadFailure: Error | null = null): string {
+  const { arena, lane, lanes, seq, launch, lingerMs } = task;
   const control = arena.control;
   Atomics.store(control, laneLaunchIndex(lanes, lane), launch); // running: piscina no longer holds it queued
-  const kernelSet = kernelSets[kernels];
+  const kernels = loadFailure ?? laneKernels(task.kernels);
   const views = arena.groups.map(groupViews);
   const state = Ctl.LaneState + lane;
   const done = laneDoneIndex(lanes, lane);
@@ -34,8 +37,9 @@ export default function runLane({ arena, kernels, lane, lanes, seq, launch, ling
       return 'revoked'; // the coordinator took this command's share over: this task is done
     }
     try {
-      injectedFault(control, lane, phase);
-      if (phase !== Phase.Warm) runPhase(kernelSet, phase, arena, views, lane);
+      // a lane without its kernels fails the command it began, so the step reports why
+      if (kernels instanceof Error) throw kernels;
+      if (phase !== Phase.Warm) runPhase(kernels, phase, arena, views, lane);
     } catch (error) {
       // Gone before the count: a coordinator that sees the failure relaunches this lane, never waits on it
       Atomics.store(control, state, LaneState.Gone);
@@ -51,12 +55,19 @@ export default function runLane({ arena, kernels, lane, lanes, seq, launch, ling
   }
 }
 
-/** Test hook: fail as configured by the coordinator, once. */
-function injectedFault(control: Int32Array, lane: number, phase: Phase): void {
-  if (Atomics.load(control, Ctl.FaultLane) !== lane + 1 || Atomics.load(control, Ctl.FaultPhase) !== phase) return;
-  Atomics.store(control, Ctl.FaultLane, 0);
-  const kind = Atomics.load(control, Ctl.FaultKind);
-  if (kind === FaultKind.Throw) throw new Error(`injected fault in lane ${lane}`);
-  if (kind === FaultKind.Exit) process.exit(70);
-  if (kind === FaultKind.Hang) for (;;) Atomics.wait(control, Ctl.FaultKind, kind, 1000);
+/** For the entry: whether the kernel set `name` is a custom one, whose module the thread imports first. */
+export function needsImport(name: string): boolean {
+  return !isBuiltinKernels(name);
+}
+
+/** The lane's kernel set, or why this thread has none by that name. */
+function laneKernels(name: string): KernelSet | Error {
+  try {
+    return kernelSet(name);
+  } catch {
+    return new Error(
+      `the kernel module ${name} was imported on a worker thread but registered no kernel set under that URL: ` +
+        'it must call registerKernels(import.meta.url, set) at its top level',
+    );
+  }
 }
