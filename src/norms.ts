@@ -6,6 +6,7 @@
  */
 import type { GroupDescriptor } from './arena.js';
 import { roundingFor, type DType } from './dtype.js';
+import { Chunk, CHUNK_STRIDE } from './layout.js';
 import { ClipMode, type VariableWord } from './kernels/rmsprop.js';
 import type { VariableWords } from './kernels/words.js';
 import type { NormPlan, StepWords } from './step-plan.js';
@@ -30,7 +31,7 @@ export function reduceNorms(
 ): void {
   sums.fill(0);
   for (const { chunks, partials } of groups) {
-    for (let c = 0; c < partials.length; c++) sums[chunks[3 * c + 2]!]! += partials[c]!;
+    for (let c = 0; c < partials.length; c++) sums[chunks[c * CHUNK_STRIDE + Chunk.Variable]!]! += partials[c]!;
   }
   if (mode === ClipMode.Norm) {
     const clipnorm = Math.fround(limit);

@@ -11,7 +11,7 @@ import type { DType } from '../dist/src/dtype.js';
 import { jsKernels } from '../dist/src/kernels/js.js';
 import type { Kernels } from '../dist/src/kernels/types.js';
 import { wasmKernels } from '../dist/src/kernels/wasm/index.js';
-import { fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../dist/src/layout.js';
+import { Chunk, CHUNK_STRIDE, chunkCount, fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../dist/src/layout.js';
 import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../dist/src/kernels/rmsprop.js';
 
 const S = STEP_WORDS.index;
@@ -61,7 +61,7 @@ function arena(dtype: DType, setup: Setup) {
   return {
     built,
     views,
-    chunkCount: plans[0]!.chunks.length / 3,
+    chunkCount: chunkCount(plans[0]!.chunks),
     offsets: plans[0]!.offsets,
     chunks: plans[0]!.chunks,
   };
@@ -248,7 +248,9 @@ describe.each(['float32', 'float64'] as const)('both kernel sets match the plain
         setScalars(built.scalars, setup, mode);
         set[dtype].sumSquares(views, 0, chunkCount, built.scalars, built.varParams);
         for (let c = 0; c < chunkCount; c++) {
-          const [start, end, variable] = [chunks[3 * c]!, chunks[3 * c + 1]!, chunks[3 * c + 2]!];
+          const [start, end, variable] = [Chunk.Start, Chunk.End, Chunk.Variable].map(
+            (f) => chunks[c * CHUNK_STRIDE + f]!,
+          ) as [number, number, number];
           const settings = referenceSettings(dtype, setup, mode, variable);
           const elements = Array.from({ length: end - start }, (_, k) => elementAt(views, start + k));
           const expected = settings.hasGradient ? referenceSumOfSquares(elements, settings) : 0;

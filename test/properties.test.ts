@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { RMSprop, Variable, type Gradient, type RMSpropOptions } from '../dist/src/index.js';
 import { bytesPerElement } from '../dist/src/dtype.js';
-import { planGroups, BLOCK_BYTES } from '../dist/src/layout.js';
+import { Chunk, CHUNK_STRIDE, chunkCount, planGroups, BLOCK_BYTES } from '../dist/src/layout.js';
 import { randomValues, snapshot } from './helpers/state.js';
 
 const variableArb = fc.record({
@@ -107,10 +107,12 @@ describe('layout', () => {
         for (const plan of plans) {
           expect(fieldCount * plan.fieldLength * bytesPerElement(plan.dtype)).toBeLessThanOrEqual(maxSegmentBytes);
           const block = BLOCK_BYTES / bytesPerElement(plan.dtype);
-          const count = plan.chunks.length / 3;
+          const count = chunkCount(plan.chunks);
           const covered = new Map<number, number>();
           for (let c = 0; c < count; c++) {
-            const [start, end, v] = [plan.chunks[3 * c]!, plan.chunks[3 * c + 1]!, plan.chunks[3 * c + 2]!];
+            const [start, end, v] = [Chunk.Start, Chunk.End, Chunk.Variable].map(
+              (f) => plan.chunks[c * CHUNK_STRIDE + f]!,
+            ) as [number, number, number];
             expect(end).toBeGreaterThan(start);
             expect(Math.floor(start / block)).toBe(Math.floor((end - 1) / block)); // one block per chunk
             covered.set(v, (covered.get(v) ?? 0) + end - start);

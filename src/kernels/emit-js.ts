@@ -65,6 +65,7 @@ class JsOps implements Ops {
     return '0' as Expr;
   }
   bind(x: Expr): Expr {
+    if (/^t\d+$/.test(x)) return x; // bound already
     const name = `t${this.#locals++}`;
     this.statements.push(`const ${name} = ${x};`);
     return name as Expr;

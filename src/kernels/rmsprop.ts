@@ -79,11 +79,11 @@ function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, { reset }: {
 
 /** Keras's `_clip_gradients`: by this variable's norm, by the global norm, or elementwise. */
 function clipped(x: Ops, g: Expr, mode: number): Expr {
+  if (mode === ClipMode.Off) return g;
   const limit = x.step('clip');
   if (mode === ClipMode.Norm) return x.bind(x.div(x.mul(g, limit), x.variable('clipDivisor')));
   if (mode === ClipMode.GlobalNorm) return x.bind(x.mul(g, limit));
-  if (mode === ClipMode.Value) return x.bind(x.min(x.max(g, x.neg(limit)), limit));
-  return g;
+  return x.bind(x.min(x.max(g, x.neg(limit)), limit)); // ClipMode.Value
 }
 
 /** Keras's `_update_model_variables_moving_averages` (and the overwrite): returns the new value. */

@@ -52,21 +52,34 @@ export class KernelTable {
 const S = STEP_WORDS.index;
 const V = VARIABLE_WORDS.index;
 
+/** The end of the run of `variable`'s chunks that starts at chunk `c` (before `end`). */
+function runEnd(chunks: Int32Array, c: number, end: number, variable: number): number {
+  let next = c + 1;
+  while (next < end && chunks[next * CHUNK_STRIDE + Chunk.Variable] === variable) next++;
+  return next;
+}
+
 /** The Kernels of a set whose functions for a group come from `tableOf`. */
 export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kernels {
+  /** One sum per chunk; the specialisation is looked up once per run of a variable's chunks. */
   function sumSquares(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
     const table = tableOf(views);
     const { chunks, partials } = views;
-    for (let c = begin; c < end; c++) {
-      const at = c * CHUNK_STRIDE;
-      const base = chunks[at + Chunk.Variable]! * VARIABLE_WORDS.length;
+    for (let c = begin; c < end;) {
+      const variable = chunks[c * CHUNK_STRIDE + Chunk.Variable]!;
+      const next = runEnd(chunks, c, end, variable);
+      const base = variable * VARIABLE_WORDS.length;
       if (words[base + V.hasGradient] === 0) {
-        partials[c] = 0;
-        continue;
+        partials.fill(0, c, next);
+      } else {
+        const kernel = table.get(SUM_SQUARES, variantOf(SUM_SQUARES, step, words, base, views))!;
+        for (; c < next; c++) {
+          const first = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
+          const n = chunks[c * CHUNK_STRIDE + Chunk.End]! - first;
+          partials[c] = kernel(views, first, n, step, words, base) as number;
+        }
       }
-      const first = chunks[at + Chunk.Start]!;
-      const kernel = table.get(SUM_SQUARES, variantOf(SUM_SQUARES, step, words, base, views))!;
-      partials[c] = kernel(views, first, chunks[at + Chunk.End]! - first, step, words, base) as number;
+      c = next;
     }
   }
 
@@ -77,8 +90,7 @@ export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kerne
     const accumulating = step[S.accumulation] === AccumulationMode.Accumulate;
     for (let c = begin; c < end;) {
       const variable = chunks[c * CHUNK_STRIDE + Chunk.Variable]!;
-      let next = c + 1;
-      while (next < end && chunks[next * CHUNK_STRIDE + Chunk.Variable] === variable) next++;
+      const next = runEnd(chunks, c, end, variable);
       const first = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
       const n = chunks[(next - 1) * CHUNK_STRIDE + Chunk.End]! - first;
       const base = variable * VARIABLE_WORDS.length;

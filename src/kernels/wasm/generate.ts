@@ -105,6 +105,7 @@ class WatOps implements Ops {
     return (this.vector ? '(v128.const i64x2 0 0)' : `(${this.shape.t}.const 0)`) as Expr;
   }
   bind(x: Expr): Expr {
+    if (/^\(local\.get \$t\d+_[a-z0-9]+\)$/.test(x)) return x; // bound already
     const name = `$t${this.locals.length}${this.suffix}`;
     this.locals.push(`(local ${name} ${this.vector ? 'v128' : this.shape.t})`);
     this.statements.push(`(local.set ${name} ${x})`);
