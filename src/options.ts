@@ -279,7 +279,7 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
  * 'auto' uses threads only when each would get at least this many elements. Waking the pool
  * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
  * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
- * kernels (five times slower) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
+ * kernels (8-10 times slower on one thread) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
  */
 export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<BuiltinKernelName, number>> = Object.freeze({
   wasm: 1 << 18,
