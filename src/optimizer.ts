@@ -146,6 +146,15 @@ export class RMSprop {
     if (!isPairList(pairs)) {
       return Promise.reject(new TypeError('applyGradients: expected an array of [gradient, variable] pairs'));
     }
+    const swapped = pairs.findIndex((p) => p[0] instanceof Variable && !(p[1] instanceof Variable));
+    if (swapped >= 0) {
+      return Promise.reject(
+        new TypeError(
+          `applyGradients: pair ${swapped} is [variable, gradient]; pairs are [gradient, variable], ` +
+            "as in Keras's apply_gradients(zip(grads, variables))",
+        ),
+      );
+    }
     return this.apply(
       pairs.map((p) => p[0]),
       pairs.map((p) => p[1]),

@@ -260,7 +260,14 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   const unknown = Object.entries(options).filter(([k]) => !Object.hasOwn(OPTIONS, k));
   if (unknown.length > 0) {
     const listed = unknown.map(([k, v]) => `'${k}': ${String(v)}`).join(', ');
-    throw new TypeError(`RMSprop: Argument(s) not recognized: {${listed}}`);
+    // a Keras (snake_case) name passed as an option: say where it belongs
+    const keras = unknown.map(([k]) => k).filter((k) => k.includes('_') && Object.hasOwn(OPTIONS, snakeToCamel(k)));
+    const hint =
+      keras.length === 0
+        ? ''
+        : `; options are camelCase (${keras.map((k) => `'${snakeToCamel(k)}'`).join(', ')}): ` +
+          'for a Keras config (snake_case keys), use RMSprop.fromConfig(config)';
+    throw new TypeError(`RMSprop: Argument(s) not recognized: {${listed}}${hint}`);
   }
   const resolved: Record<string, unknown> = {};
   for (const [name, spec] of OPTION_SPECS) {
@@ -311,6 +318,22 @@ export function resolveLanes(
 }
 
 /**
+ * `keras.optimizers.serialize(optimizer)`'s form, `{module, class_name: 'RMSprop', config,
+ * registered_name}`, as the config inside it; any other object as it is.
+ */
+function unwrapSerialized(config: KerasConfig): KerasConfig {
+  if (!Object.hasOwn(config, 'class_name') || !Object.hasOwn(config, 'config')) return config;
+  const { class_name: className, config: inner } = config;
+  if (className !== 'RMSprop') {
+    throw new TypeError(`fromConfig: a serialized ${quote(className)} optimizer is not an RMSprop config`);
+  }
+  if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) {
+    throw new TypeError(`fromConfig: the serialized form's \`config\` must be an object, got ${quote(inner)}`);
+  }
+  return inner as KerasConfig;
+}
+
+/**
  * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule): a
  * config key is its option's name through camelToSnake, so snakeToCamel gives the name back.
  * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
@@ -318,6 +341,22 @@ export function resolveLanes(
 export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
+  }
+  config = unwrapSerialized(config);
+  if (Object.hasOwn(config, 'decay')) {
+    // Keras 3 pops the legacy `decay` argument: ignored, with a warning when it is not None
+    const { decay, ...rest } = config;
+    if (decay !== null && decay !== undefined) {
+      process.emitWarning('Argument `decay` is no longer supported and will be ignored.', {
+        code: 'RMSPROP_POOL_DECAY_IGNORED',
+      });
+    }
+    config = rest;
+  }
+  const unknown = Object.keys(config).filter((key) => !Object.hasOwn(OPTIONS, snakeToCamel(key)));
+  if (unknown.length > 0) {
+    const listed = unknown.map((k) => `'${k}': ${String(config[k])}`).join(', ');
+    throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}`);
   }
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
   if (runtime.length > 0) {

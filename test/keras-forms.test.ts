@@ -1,0 +1,74 @@
+/**
+ * The forms of a Keras optimizer config that Python Keras 3.16 writes or accepts, vendored from
+ * real Keras (test/fixtures/keras-forms.json, "made_by" says how): `serialize()`'s wrapped form,
+ * a config with the legacy `decay` key, an unknown key; and messages that point a user who wrote
+ * a Keras name, or swapped a pair, to what they meant.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import { RMSprop, Variable, type KerasConfig } from '../dist/src/index.js';
+
+interface KerasForms {
+  serialized: { module: string; class_name: string; config: KerasConfig; registered_name: null };
+  legacy_decay: { config: KerasConfig; get_config_after: KerasConfig; warnings: string[] };
+  unknown_key: { config: KerasConfig; error: string };
+}
+
+const forms = JSON.parse(readFileSync(new URL('./fixtures/keras-forms.json', import.meta.url), 'utf8')) as KerasForms;
+
+describe("Keras's config forms", () => {
+  it('fromConfig accepts keras.optimizers.serialize() output and reads the config inside', () => {
+    const opt = RMSprop.fromConfig(forms.serialized);
+    expect(opt.getConfig()).toEqual(forms.serialized.config);
+    expect(opt.name).toBe('mine');
+  });
+
+  it('a serialized optimizer of another class is refused, naming it', () => {
+    const adam = { ...forms.serialized, class_name: 'Adam' };
+    expect(() => RMSprop.fromConfig(adam as unknown as KerasConfig)).toThrow(/serialized "Adam" \(string\) optimizer/);
+  });
+
+  it('the legacy `decay` key is ignored with the warning Keras gives, and only when it is set', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const opt = RMSprop.fromConfig(forms.legacy_decay.config);
+      expect(opt.getConfig()).toEqual(forms.legacy_decay.get_config_after);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual(forms.legacy_decay.warnings);
+      warn.mockClear();
+      RMSprop.fromConfig({ ...forms.legacy_decay.config, decay: null });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('an unknown key is reported as the config spells it, as Keras reports it', () => {
+    const keras = forms.unknown_key.error.replace(/^ValueError: /, '');
+    expect(() => RMSprop.fromConfig(forms.unknown_key.config)).toThrow(keras);
+    expect(() => RMSprop.fromConfig(forms.unknown_key.config)).not.toThrow(/learningRat/);
+  });
+});
+
+describe('messages that point to what was meant', () => {
+  it('a Keras (snake_case) name given to the constructor points to the option and to fromConfig', () => {
+    expect(() => new RMSprop({ learning_rate: 0.01 } as never)).toThrow(
+      /not recognized: \{'learning_rate': 0.01\}; options are camelCase \('learningRate'\): .*RMSprop\.fromConfig/,
+    );
+  });
+
+  it('a wrong type is quoted with its type', () => {
+    expect(() => new RMSprop({ centered: 'true' as never })).toThrow(
+      /`centered` must be a boolean, got "true" \(string\)/,
+    );
+  });
+
+  it('applyGradients with [variable, gradient] pairs says the order is [gradient, variable], and changes nothing', async () => {
+    const w = new Variable(Float32Array.of(1, 2, 3), { name: 'w' });
+    const opt = new RMSprop({ workers: 0 });
+    await expect(opt.applyGradients([[w, Float32Array.of(0.1, 0.2, 0.3)]] as never)).rejects.toThrow(
+      /pair 0 is \[variable, gradient\]; pairs are \[gradient, variable\]/,
+    );
+    expect(Array.from(w.value)).toEqual([1, 2, 3]);
+    expect(opt.iterations).toBe(0);
+  });
+});
