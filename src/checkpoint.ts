@@ -209,6 +209,8 @@ function failure(path: string): (why: string) => never {
 
 export interface ArraySpec {
   readonly name: string;
+  /** A name earlier releases wrote for the same array, accepted when reading. */
+  readonly formerName?: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
 }
@@ -250,8 +252,12 @@ export function checkCheckpoint(
   savedSlots.forEach((saved, i) => expectArray(saved, expected.slots![i]!, fail));
 }
 
-function expectArray(saved: NamedArray, { name, shape, dtype }: ArraySpec, fail: (why: string) => never): void {
-  if (saved.name !== name) fail(`expected '${name}', found '${saved.name}'`);
+function expectArray(
+  saved: NamedArray,
+  { name, formerName, shape, dtype }: ArraySpec,
+  fail: (why: string) => never,
+): void {
+  if (saved.name !== name && saved.name !== formerName) fail(`expected '${name}', found '${saved.name}'`);
   if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i]))
     fail(`'${name}' has shape [${saved.shape.join(',')}], expected [${shape.join(',')}]`);
   if (!(saved.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) fail(`'${name}' is not ${dtype}`);

@@ -100,6 +100,7 @@ export function checkBuildable(variables: readonly Variable[], owner: VariableOw
   }
   if (new Set(variables).size !== variables.length) throw new Error(`${what}: the same Variable is listed twice`);
   const first = new Map<string, number>();
+  const firstSlotName = new Map<string, number>();
   variables.forEach((v, i) => {
     const j = first.get(v.name);
     if (j !== undefined)
@@ -107,6 +108,15 @@ export function checkBuildable(variables: readonly Variable[], owner: VariableOw
         `${what}: variables ${j} and ${i} are both named '${v.name}'; names must be unique (checkpoints key arrays by name)`,
       );
     first.set(v.name, i);
+    // their slots would share a name: Keras makes '/' in a path '_' (see slotSpecs)
+    const slotName = v.name.replaceAll('/', '_');
+    const k = firstSlotName.get(slotName);
+    if (k !== undefined)
+      throw new Error(
+        `${what}: variables ${k} ('${variables[k]!.name}') and ${i} ('${v.name}') would give their slots the same ` +
+          `names ('${slotName}_velocity', ...): Keras names slots by the path with '/' made '_'`,
+      );
+    firstSlotName.set(slotName, i);
   });
   for (const v of variables) v.assertAvailableTo(owner);
 }
@@ -222,10 +232,21 @@ export interface SlotSpec extends ArraySpec {
   readonly index: number;
 }
 
-/** Every slot array `fields` give `variables`, in Keras's order, named as Keras names them. */
+/**
+ * Every slot array `fields` give `variables`, in Keras's order, named as Keras names them: the
+ * variable's path with '/' made '_', then the slot (`dense/kernel` -> `dense_kernel_velocity`;
+ * Keras 3.16 keeps ':'). Releases before 0.2 kept the '/': `formerName`, still read.
+ */
 export function slotSpecs(fields: readonly Field[], variables: readonly ArraySpec[]): SlotSpec[] {
   return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([field, suffix]) =>
-    variables.map((v, index) => ({ field, index, name: `${v.name}_${suffix}`, shape: v.shape, dtype: v.dtype })),
+    variables.map((v, index) => ({
+      field,
+      index,
+      name: `${v.name.replaceAll('/', '_')}_${suffix}`,
+      formerName: `${v.name}_${suffix}`,
+      shape: v.shape,
+      dtype: v.dtype,
+    })),
   );
 }
 

@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
+import { readCheckpointFile, writeCheckpointFile } from '../dist/src/checkpoint.js';
 import { RMSprop, Variable, type KerasConfig } from '../dist/src/index.js';
+import { checkpointDirectory } from './helpers/files.js';
 
 interface KerasForms {
   serialized: { module: string; class_name: string; config: KerasConfig; registered_name: null };
@@ -70,5 +72,52 @@ describe('messages that point to what was meant', () => {
     );
     expect(Array.from(w.value)).toEqual([1, 2, 3]);
     expect(opt.iterations).toBe(0);
+  });
+});
+
+describe('slot names as Keras makes them', () => {
+  const { slot_names: fixture } = forms as unknown as {
+    slot_names: {
+      variables: { path: string; shape: number[] }[];
+      optimizer_variables: string[];
+    };
+  };
+  const model = () =>
+    fixture.variables.map(
+      (v) => new Variable(new Float32Array(v.shape.reduce((a, b) => a * b, 1)), { name: v.path, shape: v.shape }),
+    );
+  const options = { momentum: 0.5, centered: true, useEma: true, gradientAccumulationSteps: 2, workers: 0 };
+  const files = checkpointDirectory('forms');
+
+  it("the variable's path with '/' made '_' (Keras 3.16 keeps ':')", () => {
+    const opt = new RMSprop(options);
+    opt.build(model());
+    expect(opt.variables.map((v) => v.name)).toEqual(fixture.optimizer_variables);
+  });
+
+  it('a checkpoint written with the former names (dense/kernel_velocity) still loads, into the same state', async () => {
+    const vars = model();
+    const opt = new RMSprop(options);
+    await opt.apply(
+      vars.map((v) => v.value.map((_, i) => 0.1 * (i + 1))),
+      vars,
+    );
+    const path = files.fresh();
+    await opt.save(path, { variables: true });
+    const saved = await readCheckpointFile(path);
+    const former = saved.state.map((a) => ({ ...a, name: a.name.replace(/^dense_(kernel|bias)_/, 'dense/$1_') }));
+    expect(former.map((a) => a.name)).toContain('dense/kernel_velocity');
+    await writeCheckpointFile(path, { ...saved, state: former });
+    const loaded = await RMSprop.load(path, model(), { workers: 0 });
+    expect(loaded.variables.map((v) => v.name)).toEqual(fixture.optimizer_variables);
+    expect(loaded.variables.map((v) => Array.from(v.value))).toEqual(opt.variables.map((v) => Array.from(v.value)));
+  });
+
+  it('variables whose slots would share a name are refused at build, naming both', () => {
+    const a = new Variable(new Float32Array(2), { name: 'a/b' });
+    const b = new Variable(new Float32Array(2), { name: 'a_b' });
+    expect(() => new RMSprop({ workers: 0 }).build([a, b])).toThrow(
+      /variables 0 \('a\/b'\) and 1 \('a_b'\) would give their slots the same names \('a_b_velocity'/,
+    );
   });
 });
