@@ -1,0 +1,137 @@
+/**
+ * The package as users meet it: `npm pack`, installed into an empty app, then used from an ES
+ * module, from CommonJS (`require`, Node >= 20.19), and type-checked from strict TypeScript as
+ * an ES module (node16 resolution) and as CommonJS (nodenext, which allows require of ESM),
+ * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+let app = '';
+
+const run = (file: string, args: string[] = []): string =>
+  execFileSync(process.execPath, [...args, file], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+
+/** A step on two worker threads: the installed copy finds its worker entry and its kernels. */
+const USE = `
+const w = new Variable(new Float32Array(1 << 16).fill(1), { name: 'dense/kernel' });
+const opt = new RMSprop({ learningRate: 0.1, workers: 2 });
+opt.build([w]);
+w.grad.fill(0.5);
+`;
+
+function tsconfig(name: string, module: 'node16' | 'nodenext', file: string): void {
+  const compilerOptions = {
+    strict: true,
+    module,
+    moduleResolution: module,
+    target: 'ES2022',
+    noEmit: true,
+    skipLibCheck: false,
+    types: ['node'],
+    typeRoots: [join(root, 'node_modules/@types')],
+  };
+  writeFileSync(join(app, name), JSON.stringify({ compilerOptions, files: [file] }));
+}
+
+beforeAll(() => {
+  app = mkdtempSync(join(tmpdir(), 'rmsprop-pool-app-'));
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', app], { cwd: root, stdio: 'ignore' });
+  const tarball = readdirSync(app).find((f) => f.endsWith('.tgz'))!;
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+  execFileSync(
+    'npm',
+    ['install', `./${tarball}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-save'],
+    { cwd: app, stdio: 'ignore' },
+  );
+}, 120_000);
+
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+describe('the packed package, installed into an empty app', () => {
+  it('works from an ES module (import)', () => {
+    writeFileSync(
+      join(app, 'esm.mjs'),
+      `import { RMSprop, Variable } from 'rmsprop-pool';
+import { kernelSet } from 'rmsprop-pool/kernels';
+${USE}
+await opt.step();
+console.log(opt.workers, w.value[0], opt.variables[2].name, typeof kernelSet('js').float32.update);
+await opt.close();
+`,
+    );
+    expect(run('esm.mjs')).toBe('2 0.68377286195755 dense_kernel_velocity function\n');
+  });
+
+  it('works from CommonJS (require)', () => {
+    writeFileSync(
+      join(app, 'cjs.cjs'),
+      `const { RMSprop, Variable } = require('rmsprop-pool');
+const { kernelSet } = require('rmsprop-pool/kernels');
+${USE}
+opt.step().then(async () => {
+  console.log(opt.workers, w.value[0], opt.variables[2].name, typeof kernelSet('js').float32.update);
+  await opt.close();
+});
+`,
+    );
+    expect(run('cjs.cjs', ['--no-warnings'])).toBe('2 0.68377286195755 dense_kernel_velocity function\n');
+  });
+
+  it('type-checks from strict TypeScript, as an ES module (node16) and as CommonJS (nodenext)', () => {
+    writeFileSync(
+      join(app, 'consumer.mts'),
+      `import { RMSprop, Variable, type RMSpropOptions, type StepError } from 'rmsprop-pool';
+import { kernelSet, registerKernels, type KernelSet } from 'rmsprop-pool/kernels';
+const options: RMSpropOptions = { learningRate: 0.01, momentum: 0.9, workers: 0 };
+const w = new Variable(new Float32Array(8).fill(1), { name: 'w' });
+const opt = new RMSprop(options);
+opt.build([w]);
+w.grad?.fill(0.5);
+await opt.step();
+const set: KernelSet = kernelSet('js');
+const name: string = registerKernels(import.meta.url, set);
+const failure: StepError | null = null;
+console.log(w.value[0], opt.iterations, name, failure);
+`,
+    );
+    writeFileSync(
+      join(app, 'consumer.cts'),
+      `import { RMSprop, Variable } from 'rmsprop-pool';
+const w = new Variable(new Float32Array(8).fill(1), { name: 'w' });
+const opt = new RMSprop({ workers: 0 });
+opt.build([w]);
+void opt.step().then(() => console.log(w.value[0]));
+`,
+    );
+    tsconfig('tsconfig.esm.json', 'node16', 'consumer.mts');
+    tsconfig('tsconfig.cjs.json', 'nodenext', 'consumer.cts');
+    for (const project of ['tsconfig.esm.json', 'tsconfig.cjs.json']) {
+      expect(
+        () => execFileSync(process.execPath, [tsc, '-p', project], { cwd: app, encoding: 'utf8' }),
+        project,
+      ).not.toThrow();
+    }
+  });
+
+  it('a TypeScript error in a consumer is reported (the check is not vacuous)', () => {
+    writeFileSync(
+      join(app, 'wrong.mts'),
+      `import { RMSprop } from 'rmsprop-pool';\nnew RMSprop({ learningRate: 'fast' });\n`,
+    );
+    tsconfig('tsconfig.wrong.json', 'node16', 'wrong.mts');
+    let output = '';
+    try {
+      execFileSync(process.execPath, [tsc, '-p', 'tsconfig.wrong.json'], { cwd: app, encoding: 'utf8' });
+    } catch (error) {
+      output = String((error as { stdout?: unknown }).stdout);
+    }
+    expect(output).toMatch(/wrong\.mts.*error TS2322/);
+  });
+});
