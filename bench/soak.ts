@@ -41,7 +41,7 @@ const median = (xs: readonly number[]): number => {
 const variable = new Variable(new Float32Array(params).fill(0.5), { name: 'w' });
 const optimizer = new RMSprop({ workers, stepTimeoutMs });
 optimizer.build([variable]);
-variable.grad!.fill(0.25);
+variable.grad.fill(0.25);
 const rssStart = mib(process.memoryUsage().rss);
 
 const windows: Window[] = [];

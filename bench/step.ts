@@ -65,7 +65,7 @@ async function optimizerStep(size: number, options: RMSpropOptions): Promise<{ m
   const w = new Variable(new Float32Array(size).fill(0.1), { name: 'w' });
   const optimizer = new RMSprop(options);
   optimizer.build([w]);
-  w.grad!.fill(0.01);
+  w.grad.fill(0.01);
   try {
     return { ms: await measure(size, () => optimizer.step()), threads: optimizer.workers! };
   } finally {

@@ -73,8 +73,8 @@ function forward(layer: Dense, input: Float32Array, out: Float32Array, relu: boo
 function backward(layer: Dense, input: Float32Array, dOut: Float32Array, dInput: Float32Array | null): void {
   const { inputs, outputs } = layer;
   const w = layer.kernel.value;
-  const gw = layer.kernel.grad!;
-  const gb = layer.bias.grad!;
+  const gw = layer.kernel.grad;
+  const gb = layer.bias.grad;
   gw.fill(0);
   gb.fill(0);
   if (dInput) dInput.fill(0);
@@ -187,7 +187,7 @@ async function stepTimes(): Promise<void> {
     const w = new Variable(new Float32Array(size).fill(0.1), { name: 'big', shape: [size] });
     const optimizer = new RMSprop({ workers });
     optimizer.build([w]);
-    w.grad!.fill(0.01);
+    w.grad.fill(0.01);
     const times: number[] = [];
     for (let i = 0; i < 13; i++) {
       const t = performance.now();

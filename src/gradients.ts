@@ -64,7 +64,7 @@ export function stageGradients(
     if (g === null || g === undefined) return;
     const v = variables[k]!;
     words.set(indices[k]!, 'hasGradient', 1);
-    if (g !== v.grad) v.grad!.set(g);
+    if (g !== v.grad) v.grad.set(g);
   });
 }
 

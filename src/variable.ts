@@ -82,8 +82,18 @@ export class Variable {
     return this.#value;
   }
 
-  /** The gradient buffer the optimizer reads on `step()`; null until built. */
-  get grad(): FloatArray | null {
+  /**
+   * The gradient buffer the optimizer reads on `step()`: a view of shared memory, made when an
+   * optimizer builds the variable. Reading it before throws (typed non-null, so a training
+   * loop after `build` compiles under `strict`).
+   */
+  get grad(): FloatArray {
+    if (this.#grad === null) {
+      throw new Error(
+        `Variable '${this.name}' has no gradient buffer yet: an optimizer makes it when it builds the variable ` +
+          '(opt.build([...]) or the first apply())',
+      );
+    }
     return this.#grad;
   }
 

@@ -5,7 +5,7 @@
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,18 +26,18 @@ opt.build([w]);
 w.grad.fill(0.5);
 `;
 
-function tsconfig(name: string, module: 'node16' | 'nodenext', file: string): void {
+function tsconfig(name: string, module: 'node16' | 'nodenext', files: string[], skipLibCheck = false): void {
   const compilerOptions = {
     strict: true,
     module,
     moduleResolution: module,
     target: 'ES2022',
     noEmit: true,
-    skipLibCheck: false,
+    skipLibCheck,
     types: ['node'],
     typeRoots: [join(root, 'node_modules/@types')],
   };
-  writeFileSync(join(app, name), JSON.stringify({ compilerOptions, files: [file] }));
+  writeFileSync(join(app, name), JSON.stringify({ compilerOptions, files }));
 }
 
 beforeAll(() => {
@@ -50,6 +50,8 @@ beforeAll(() => {
     ['install', `./${tarball}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-save'],
     { cwd: app, stdio: 'ignore' },
   );
+  // the optional tfjs peers, as a tfjs user has them (the README's tfjs example imports them)
+  symlinkSync(join(root, 'node_modules/@tensorflow'), join(app, 'node_modules/@tensorflow'));
 }, 120_000);
 
 afterAll(() => rmSync(app, { recursive: true, force: true }));
@@ -110,8 +112,8 @@ opt.build([w]);
 void opt.step().then(() => console.log(w.value[0]));
 `,
     );
-    tsconfig('tsconfig.esm.json', 'node16', 'consumer.mts');
-    tsconfig('tsconfig.cjs.json', 'nodenext', 'consumer.cts');
+    tsconfig('tsconfig.esm.json', 'node16', ['consumer.mts']);
+    tsconfig('tsconfig.cjs.json', 'nodenext', ['consumer.cts']);
     for (const project of ['tsconfig.esm.json', 'tsconfig.cjs.json']) {
       expect(
         () => execFileSync(process.execPath, [tsc, '-p', project], { cwd: app, encoding: 'utf8' }),
@@ -120,12 +122,31 @@ void opt.step().then(() => console.log(w.value[0]));
     }
   });
 
+  it("the README's examples type-check under strict TypeScript, as written", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(3);
+    const files = blocks.map((code, i) => {
+      writeFileSync(join(app, `readme-${i + 1}.mts`), code);
+      return `readme-${i + 1}.mts`;
+    });
+    // tfjs's own declarations do not pass lib checks (ours do: the consumers above check them)
+    tsconfig('tsconfig.readme.json', 'node16', files, true);
+    let output = '';
+    try {
+      execFileSync(process.execPath, [tsc, '-p', 'tsconfig.readme.json'], { cwd: app, encoding: 'utf8' });
+    } catch (error) {
+      output = String((error as { stdout?: unknown }).stdout);
+    }
+    expect(output).toBe('');
+  });
+
   it('a TypeScript error in a consumer is reported (the check is not vacuous)', () => {
     writeFileSync(
       join(app, 'wrong.mts'),
       `import { RMSprop } from 'rmsprop-pool';\nnew RMSprop({ learningRate: 'fast' });\n`,
     );
-    tsconfig('tsconfig.wrong.json', 'node16', 'wrong.mts');
+    tsconfig('tsconfig.wrong.json', 'node16', ['wrong.mts']);
     let output = '';
     try {
       execFileSync(process.execPath, [tsc, '-p', 'tsconfig.wrong.json'], { cwd: app, encoding: 'utf8' });

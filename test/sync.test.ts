@@ -31,7 +31,7 @@ describe('stepSync / applySync', () => {
       opt.applySync(grads(1), vars);
       await opt.apply(grads(2), vars); // waits for the warm-up the cold calls started: the threads are up
       for (let s = 3; s < 5; s++) opt.applySync(grads(s), vars);
-      vars.forEach((v, i) => v.grad!.set(grads(5)[i]!));
+      vars.forEach((v, i) => v.grad.set(grads(5)[i]!));
       opt.stepSync();
       expect(opt.iterations).toBe(6);
       expect(snapshot(opt, vars).equals(snapshot(async, reference))).toBe(true);

@@ -80,7 +80,7 @@ async function trainStep(
   const value = tf.tidy(() => {
     const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
     const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
-    grads.forEach((g, i) => variables[i]!.grad!.set(g.dataSync()));
+    grads.forEach((g, i) => variables[i]!.grad.set(g.dataSync()));
     return value.dataSync()[0]!;
   });
   const started = performance.now();
