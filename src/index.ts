@@ -1,7 +1,6 @@
 export { RMSprop, rmsprop } from './optimizer.js';
 export type { Gradient } from './gradients.js';
 export type { StateVariable } from './state.js';
-export { resolveLanes, MIN_ELEMENTS_PER_WORKER } from './options.js';
 export { Variable } from './variable.js';
 export type { VariableOptions, VariableOwner } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';

@@ -8,7 +8,8 @@ import { quote } from './errors.js';
 import { checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
-import { deserializeSchedule, LearningRateSchedule, snakeToCamel } from './schedules.js';
+import { snakeToCamel } from './keras-names.js';
+import { deserializeSchedule, LearningRateSchedule } from './schedules.js';
 
 export type LearningRate = number | LearningRateSchedule | (() => number);
 
@@ -284,7 +285,7 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
 
 /**
  * 'auto' uses threads only when each would get at least this many elements. Waking the pool
- * costs tens of microseconds a phase (bench/step.ts measures it); on the 2-core development VM
+ * costs tens of microseconds a phase (bench/step.ts measures it); on a 2-core machine
  * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
  * kernels (8-10 times slower on one thread) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
  */

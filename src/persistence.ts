@@ -7,7 +7,8 @@ import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type Checkpoi
 import type { FloatArray } from './dtype.js';
 import { quote } from './errors.js';
 import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
-import { camelToSnake, type SerializedSchedule } from './schedules.js';
+import { camelToSnake } from './keras-names.js';
+import type { SerializedSchedule } from './schedules.js';
 import {
   checkBuildable,
   checkState,

@@ -5,6 +5,7 @@
  * versions in the last bit).
  */
 
+import { snakeToCamel } from './keras-names.js';
 import { quote } from './errors.js';
 
 const f = Math.fround;
@@ -382,12 +383,4 @@ export function deserializeSchedule(serialized: unknown): LearningRateSchedule {
   }
   const options = Object.fromEntries(Object.entries(config).map(([k, v]) => [snakeToCamel(k), v]));
   return new (Class as unknown as new (o: Record<string, unknown>) => LearningRateSchedule)(options);
-}
-
-export function snakeToCamel(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-export function camelToSnake(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }

@@ -109,7 +109,7 @@ export class Variable {
     return this.#owner;
   }
 
-  /** Throws unless `owner` may build this variable (no other open optimizer holds it). */
+  /** @internal Throws unless `owner` may build this variable (no other open optimizer holds it). */
   assertAvailableTo(owner: VariableOwner): void {
     if (this.#owner !== null && !this.#owner.closed && this.#owner !== owner) {
       throw new Error(

@@ -13,3 +13,13 @@ it('typedoc documents every exported symbol without warnings', () => {
   });
   expect(run.status, run.stdout + run.stderr).toBe(0);
 });
+
+it('exports no internals (option plumbing, name conversion, build-time checks)', async () => {
+  const api: Record<string, unknown> = await import('../dist/src/index.js');
+  for (const name of ['resolveLanes', 'MIN_ELEMENTS_PER_WORKER', 'camelToSnake', 'snakeToCamel']) {
+    expect(api, name).not.toHaveProperty(name);
+    expect(api.schedules, `schedules.${name}`).not.toHaveProperty(name);
+  }
+  expect(api).toHaveProperty('RMSprop');
+  expect(api.schedules).toHaveProperty('CosineDecay');
+});

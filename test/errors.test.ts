@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { maxWorkers, RMSprop } from '../dist/src/index.js';
-import { snakeToCamel } from '../dist/src/schedules.js';
+import { snakeToCamel } from '../dist/src/keras-names.js';
 import { readFixture } from './helpers/keras-cases.js';
 
 interface ErrorCase {

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RMSprop } from '../optimizer.js';
 import { OPTION_SPECS, optionsFromConfig, type KerasConfig, type RMSpropOptions } from '../options.js';
-import { camelToSnake, deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
+import { camelToSnake } from '../keras-names.js';
+import { deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
 
 const SCHEDULE_NAMES: Record<string, string> = {
   exponential: 'ExponentialDecay',
