@@ -1,4 +1,6 @@
 export { RMSprop, rmsprop } from './optimizer.js';
+export type { SaveOptions } from './persistence.js';
+export type { ExcludeFromWeightDecay } from './state.js';
 export type { Gradient } from './gradients.js';
 export type { StateVariable } from './state.js';
 export { Variable } from './variable.js';

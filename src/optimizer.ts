@@ -30,7 +30,15 @@ import {
   type RMSpropOptions,
   type RuntimeOptions,
 } from './options.js';
-import { kerasConfig, loadCheckpoint, loadStore, saveCheckpoint, saveStore, type Persisted } from './persistence.js';
+import {
+  kerasConfig,
+  loadCheckpoint,
+  loadStore,
+  saveCheckpoint,
+  saveStore,
+  type Persisted,
+  type SaveOptions,
+} from './persistence.js';
 import { Phase } from './protocol.js';
 import {
   buildState,
@@ -45,6 +53,7 @@ import {
   type StateVariable,
   takeAverages,
   weightDecayExclusions,
+  type ExcludeFromWeightDecay,
 } from './state.js';
 import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
 import { isVariableArray, Variable } from './variable.js';
@@ -112,15 +121,12 @@ export class RMSprop {
   }
 
   /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
-  excludeFromWeightDecay({
-    varList,
-    varNames,
-  }: { varList?: readonly Variable[]; varNames?: readonly string[] } = {}): void {
+  excludeFromWeightDecay(exclusions: ExcludeFromWeightDecay = {}): void {
     this.#assertUsable();
     if (this.#built !== null) {
       throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
     }
-    this.#excluded = weightDecayExclusions(varList, varNames);
+    this.#excluded = weightDecayExclusions(exclusions);
   }
 
   /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
@@ -232,8 +238,8 @@ export class RMSprop {
    * safetensors layout (Python's `safetensors` reads it), atomically; with `variables: true`
    * also the values of the built variables. Runs after any pending step.
    */
-  save(path: string, { variables = false }: { variables?: boolean } = {}): Promise<void> {
-    return this.#serialized(() => saveCheckpoint(path, variables, this.#persisted()));
+  save(path: string, options: SaveOptions = {}): Promise<void> {
+    return this.#serialized(() => saveCheckpoint(path, options, this.#persisted()));
   }
 
   /**

@@ -23,6 +23,12 @@ import {
 } from './state.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
+/** How `save` writes a checkpoint. */
+export interface SaveOptions {
+  /** Also write the built variables' values (default false: the optimizer's state only). */
+  readonly variables?: boolean;
+}
+
 /** Keras's `get_config()`: snake_case keys and values as Keras writes them, `learning_rate` after `name`. */
 export function kerasConfig(options: ResolvedOptions, learningRate: number | SerializedSchedule): KerasConfig {
   const config: KerasConfig = {};
@@ -53,9 +59,12 @@ export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
 }
 
 /** `save()`: the config, the counters and the state arrays (and the built variables' values) to `path`. */
-export async function saveCheckpoint(path: string, withVariables: unknown, target: Persisted): Promise<void> {
+export async function saveCheckpoint(path: string, options: SaveOptions, target: Persisted): Promise<void> {
   if (typeof path !== 'string' || path.length === 0)
     throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`save: \`options\` must be an object, got ${quote(options)}`);
+  const withVariables: unknown = options.variables ?? false;
   if (typeof withVariables !== 'boolean')
     throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(withVariables)}`);
   const { built } = target;

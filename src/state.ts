@@ -22,6 +22,13 @@ import { PoolExecutor } from './pool.js';
 import { writeConstants, type StepWords } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
+/** What `excludeFromWeightDecay` excludes: these variables, and those whose names match any of these patterns. */
+export interface ExcludeFromWeightDecay {
+  readonly varList?: readonly Variable[];
+  /** Regular expressions, searched in each variable's name (as Keras does). */
+  readonly varNames?: readonly string[];
+}
+
 // ---- where the state lives: build ----------------------------------------------------
 
 /** The arrays the options need: value, grad, velocity, then the optional slots. */
@@ -46,10 +53,11 @@ export const NO_EXCLUSIONS: WeightDecayExclusions = { variables: new Set(), patt
  * Keras's `exclude_from_weight_decay(var_list, var_names)`, checked: the names form one pattern
  * (alternatives, searched in each variable's name).
  */
-export function weightDecayExclusions(
-  varList: readonly Variable[] | undefined,
-  varNames: readonly string[] | undefined,
-): WeightDecayExclusions {
+export function weightDecayExclusions(exclusions: ExcludeFromWeightDecay): WeightDecayExclusions {
+  if (exclusions === null || typeof exclusions !== 'object') {
+    throw new TypeError(`excludeFromWeightDecay: expected { varList?, varNames? }, got ${quote(exclusions)}`);
+  }
+  const { varList, varNames } = exclusions;
   if (varList !== undefined && !isVariableArray(varList)) {
     throw new TypeError('excludeFromWeightDecay: `varList` must be an array of Variables');
   }
