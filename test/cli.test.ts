@@ -212,6 +212,11 @@ describe('rmsprop-pool CLI', () => {
     );
     expect(synthetic.code, synthetic.err).toBe(0);
     expect(synthetic.out).toMatch(/synthetic: 8,752 parameters, 4 steps, optimizer on 2 worker threads/);
+    // the run's settings come first: the job, the data, and the options that differ from Keras's defaults
+    expect(synthetic.out).toMatch(/^settings: synthetic 4 steps, hidden 32; tfjs cpu backend, batch 4, seed 1\n/);
+    expect(synthetic.out).toMatch(
+      /\noptimizer: RMSprop \{"learning_rate":0\.00100000\d*,"centered":true\} \(other options/,
+    );
     expect(synthetic.out).toMatch(/tf\.train\.rmsprop, same update on the same tfjs backend: \d+\.\d+ ms\/step/);
     expect(synthetic.out).not.toContain('┤');
   });

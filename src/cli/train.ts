@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
 import cliProgress from 'cli-progress';
-import type { RMSprop } from '../optimizer.js';
+import { RMSprop } from '../optimizer.js';
 import { Variable } from '../variable.js';
 import { lineChartSvg, terminalChart } from './charts.js';
 import { optional, requirePeers } from './optional.js';
@@ -277,6 +277,24 @@ function summary(
   };
 }
 
+/** What this run does, printed first: the jobs and data, and the optimizer's options that differ from Keras's defaults. */
+function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
+  const jobs = s.jobs.map((job) =>
+    job === 'iris' ? `iris ${s.epochs} epochs` : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}`,
+  );
+  const defaults = new RMSprop().getConfig();
+  const config = optimizer.getConfig();
+  const set = Object.fromEntries(
+    Object.entries(config).filter(
+      ([key, value]) => key === 'learning_rate' || JSON.stringify(value) !== JSON.stringify(defaults[key]),
+    ),
+  );
+  return [
+    `settings: ${jobs.join('; ')}; tfjs ${s.backend} backend, batch ${s.batchSize}, seed ${s.seed}`,
+    `optimizer: RMSprop ${JSON.stringify(set)} (other options Keras's defaults), ${optimizer.kernels} kernels`,
+  ];
+}
+
 export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Promise<JobResult[]> {
   requirePeers(
     [
@@ -295,6 +313,9 @@ export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Pro
   tf.enableProdMode();
   if (!(await tf.setBackend(s.backend))) throw new Error(`the tfjs ${s.backend} backend did not start`);
   await tf.ready();
+  const described = makeOptimizer(); // never built: no threads, nothing to release but the handle
+  for (const line of settingsLines(described, s)) console.log(line);
+  await described.close();
   const results: JobResult[] = [];
   for (const job of s.jobs) {
     const result = job === 'iris' ? await irisJob(tf, makeOptimizer, s) : await syntheticJob(tf, makeOptimizer, s);
