@@ -117,7 +117,7 @@ export function checkBuildable(variables: readonly Variable[], owner: VariableOw
       );
     first.set(v.name, i);
     // their slots would share a name: Keras makes '/' in a path '_' (see slotSpecs)
-    const slotName = v.name.replaceAll('/', '_');
+    const slotName = slotPrefix(v.name);
     const k = firstSlotName.get(slotName);
     if (k !== undefined)
       throw new Error(
@@ -240,6 +240,11 @@ export interface SlotSpec extends ArraySpec {
   readonly index: number;
 }
 
+/** What Keras puts before a slot's name: the variable's path with '/' made '_' (':' kept). */
+export function slotPrefix(path: string): string {
+  return path.replaceAll('/', '_');
+}
+
 /**
  * Every slot array `fields` give `variables`, in Keras's order, named as Keras names them: the
  * variable's path with '/' made '_', then the slot (`dense/kernel` -> `dense_kernel_velocity`;
@@ -250,7 +255,7 @@ export function slotSpecs(fields: readonly Field[], variables: readonly ArraySpe
     variables.map((v, index) => ({
       field,
       index,
-      name: `${v.name.replaceAll('/', '_')}_${suffix}`,
+      name: `${slotPrefix(v.name)}_${suffix}`,
       formerName: `${v.name}_${suffix}`,
       shape: v.shape,
       dtype: v.dtype,

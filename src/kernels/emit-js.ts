@@ -14,7 +14,8 @@ import type { Kernel } from './run.js';
 /** Writes one element's program as JavaScript statements over element `index`. */
 class JsOps implements Ops {
   readonly statements: string[] = [];
-  #locals = 0;
+  /** The locals made so far: binding one again would only copy. */
+  readonly #bound = new Set<Expr>();
   constructor(
     readonly index: string,
     readonly float32: boolean,
@@ -65,10 +66,11 @@ class JsOps implements Ops {
     return '0' as Expr;
   }
   bind(x: Expr): Expr {
-    if (/^t\d+$/.test(x)) return x; // bound already
-    const name = `t${this.#locals++}`;
+    if (this.#bound.has(x)) return x;
+    const name = `t${this.#bound.size}` as Expr;
     this.statements.push(`const ${name} = ${x};`);
-    return name as Expr;
+    this.#bound.add(name);
+    return name;
   }
   pick(word: StepWord, a: Expr, b: Expr): Expr {
     return `(k_${word} ? ${a} : ${b})` as Expr;

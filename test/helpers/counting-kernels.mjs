@@ -3,19 +3,14 @@
  * thread in shared memory (handed to the pool's threads as `worker_threads` environment data,
  * created by the first import, on the test's thread). Registered by this module's URL.
  */
-import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
+import { threadId } from 'node:worker_threads';
 import { kernelSet, registerKernels } from '../../dist/src/kernels/index.js'; // rmsprop-pool/kernels
+import { environmentWords } from './environment-words.mjs';
 
 const KEY = 'rmsprop-pool/test/counting-kernels';
 const Word = { Owner: 0, CallingThread: 1, PoolThreads: 2, Length: 3 };
 
-let shared = /** @type {SharedArrayBuffer | undefined} */ (getEnvironmentData(KEY));
-if (shared === undefined) {
-  shared = new SharedArrayBuffer(Word.Length * Int32Array.BYTES_PER_ELEMENT);
-  new Int32Array(shared)[Word.Owner] = threadId;
-  setEnvironmentData(KEY, shared);
-}
-const counts = new Int32Array(shared);
+const counts = environmentWords(KEY, Word.Length, Word.Owner);
 
 /** Kernel calls since the last reset, on the test's thread and on every other thread. */
 export function kernelCalls() {

@@ -10,8 +10,9 @@
  *   new RMSprop({ workers: 2, kernels: faultyKernels });
  *   failNext({ phase: 'update', kind: 'throw', lane: 1 });
  */
-import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
+import { threadId } from 'node:worker_threads';
 import { kernelSet, registerKernels } from '../../dist/src/kernels/index.js'; // rmsprop-pool/kernels
+import { environmentWords } from './environment-words.mjs';
 
 const KEY = 'rmsprop-pool/test/faulty-kernels';
 /** Words of the plan (Int32). */
@@ -32,14 +33,7 @@ const CALLING_THREAD = -1;
 const PHASES = { norm: 1, update: 2 };
 const KINDS = { throw: 1, exit: 2, hang: 3 };
 
-/** @type {SharedArrayBuffer | undefined} */
-let shared = /** @type {SharedArrayBuffer | undefined} */ (getEnvironmentData(KEY));
-if (shared === undefined) {
-  shared = new SharedArrayBuffer(Word.Length * Int32Array.BYTES_PER_ELEMENT);
-  new Int32Array(shared)[Word.Owner] = threadId;
-  setEnvironmentData(KEY, shared);
-}
-const plan = new Int32Array(shared);
+const plan = environmentWords(KEY, Word.Length, Word.Owner);
 
 /**
  * Makes the next matching kernel call fail, once: on pool lane `lane` (a worker thread), or

@@ -40,6 +40,8 @@ class WatOps implements Ops {
   /** Parameters the vector form splats once before its loop: [local, setup]. */
   readonly splats = new Map<string, string>();
   readonly locals: string[] = [];
+  /** Expressions that are a local already: binding them again would only copy. */
+  readonly #bound = new Set<Expr>();
   constructor(
     readonly shape: SimdShape,
     readonly vector: boolean,
@@ -105,11 +107,13 @@ class WatOps implements Ops {
     return (this.vector ? '(v128.const i64x2 0 0)' : `(${this.shape.t}.const 0)`) as Expr;
   }
   bind(x: Expr): Expr {
-    if (/^\(local\.get \$t\d+_[a-z0-9]+\)$/.test(x)) return x; // bound already
+    if (this.#bound.has(x)) return x;
     const name = `$t${this.locals.length}${this.suffix}`;
     this.locals.push(`(local ${name} ${this.vector ? 'v128' : this.shape.t})`);
     this.statements.push(`(local.set ${name} ${x})`);
-    return `(local.get ${name})` as Expr;
+    const local = `(local.get ${name})` as Expr;
+    this.#bound.add(local);
+    return local;
   }
   pick(word: StepWord, a: Expr, b: Expr): Expr {
     if (!this.vector) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;
