@@ -14,13 +14,30 @@ export class StepError extends Error {
 /** A value as error messages show it: quoted as JSON would print it, with its type. */
 export function quote(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-  let shown: string;
-  if (typeof value === 'string') shown = JSON.stringify(value);
-  else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value == null)
-    shown = String(value);
-  else if (typeof value === 'function') shown = `[function ${value.name || 'anonymous'}]`;
-  else shown = Object.prototype.toString.call(value);
-  return `${shown} (${type})`;
+  return `${shown(value)} (${type})`;
+}
+
+/** A value as error messages show it, without its type: strings quoted, arrays and object literals as (short) JSON. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || value == null)
+    return String(value);
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  return (isPlain(value) && json(value)) || Object.prototype.toString.call(value);
+}
+
+/** An array or an object literal: its JSON says what it holds. */
+const isPlain = (value: object): boolean =>
+  Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null;
+
+/** Short JSON, or undefined where there is none (cycles, bigints). */
+function json(value: object): string | undefined {
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
 import { availableParallelism } from 'node:os';
-import { quote } from './errors.js';
+import { quote, shown } from './errors.js';
 import { checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
@@ -260,7 +260,7 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   }
   const unknown = Object.entries(options).filter(([k]) => !Object.hasOwn(OPTIONS, k));
   if (unknown.length > 0) {
-    const listed = unknown.map(([k, v]) => `'${k}': ${String(v)}`).join(', ');
+    const listed = unknown.map(([k, v]) => `'${k}': ${shown(v)}`).join(', ');
     // a Keras (snake_case) name passed as an option: say where it belongs
     const keras = unknown.map(([k]) => k).filter((k) => k.includes('_') && Object.hasOwn(OPTIONS, snakeToCamel(k)));
     const hint =
@@ -356,7 +356,7 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
   }
   const unknown = Object.keys(config).filter((key) => !Object.hasOwn(OPTIONS, snakeToCamel(key)));
   if (unknown.length > 0) {
-    const listed = unknown.map((k) => `'${k}': ${String(config[k])}`).join(', ');
+    const listed = unknown.map((k) => `'${k}': ${shown(config[k])}`).join(', ');
     throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}`);
   }
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));

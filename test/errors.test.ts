@@ -68,6 +68,8 @@ describe('refusals beyond Keras: types, NaN and infinities (quoted with their ty
     ['segment not whole pages', { maxSegmentBytes: 100_000 }, /`maxSegmentBytes` must be a positive multiple of 65536/],
     ['segment over 4 GiB', { maxSegmentBytes: 2 ** 32 + 65536 }, /`maxSegmentBytes`/],
     ['unknown option', { learning_rate: 0.1 }, /Argument\(s\) not recognized: \{'learning_rate': 0.1\}/],
+    ['unknown option holding an object', { extra: { a: [1, 2] } }, /not recognized: \{'extra': \{"a":\[1,2\]\}\}/],
+    ['a schedule-like object for a number', { rho: { value: 1 } }, /`rho` must be .*, got \{"value":1\} \(object\)/],
   ];
   it.each(bad)('%s', (_label, options, message) => {
     expect(() => new RMSprop(options as never)).toThrow(message);

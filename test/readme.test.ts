@@ -13,7 +13,7 @@ const expectedOutput = [
   /^3 \[[^\]]+\]\n\[ 'iteration', 'learning_rate', 'w_velocity', 'b_velocity' \]\n$/,
   /^2 0\.00\d+\n$/,
   /"global_clipnorm":1,/,
-  /^true 240\n$/,
+  /^true 240\n248\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
 ];
 
