@@ -2,16 +2,36 @@
 import { plot } from 'asciichart';
 import { optional } from './optional.js';
 
-/** `values` resampled to at most `width` points (means of equal slices), plotted `height` rows high. */
-export function terminalChart(values: readonly number[], width = 64, height = 10): string {
-  const points = Math.min(width, values.length);
-  const sampled = Array.from({ length: points }, (_, i) => {
-    const from = Math.floor((i * values.length) / points);
-    const to = Math.max(from + 1, Math.floor(((i + 1) * values.length) / points));
-    return values.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+/**
+ * A titled terminal line chart of `values` by step: resampled to at most `width` columns (each
+ * the mean of its slice of steps), `height` rows high, with a step axis under it.
+ */
+export function terminalChart(title: string, values: readonly number[], width = 64, height = 10): string {
+  const columns = Math.min(width, values.length);
+  const slices = Array.from({ length: columns }, (_, i) => {
+    const from = Math.floor((i * values.length) / columns);
+    return [from, Math.max(from + 1, Math.floor(((i + 1) * values.length) / columns))] as const;
   });
-  return plot(sampled, { height, format: (x) => x.toPrecision(3).padStart(9) });
+  const sampled = slices.map(([from, to]) => values.slice(from, to).reduce((a, b) => a + b, 0) / (to - from));
+  const chart = plot(sampled, { height, format: (x) => x.toPrecision(3).padStart(LABEL_WIDTH) });
+  // the step axis: the first, middle and last columns' last step, under their columns
+  const start = LABEL_WIDTH + 2;
+  const axis = `${' '.repeat(start - 1)}└${'─'.repeat(columns)}`;
+  const ticks = Array.from({ length: start + columns + 8 }, () => ' ');
+  const place = (column: number, text: string, align: 'left' | 'right') => {
+    const at = align === 'left' ? start + column : start + column - text.length + 1;
+    [...text].forEach((c, k) => (ticks[at + k] = c));
+  };
+  place(0, '1', 'left');
+  if (columns >= 24) place(columns >> 1, String(slices[columns >> 1]![1]), 'left');
+  if (columns > 1) place(columns - 1, String(values.length), 'right');
+  const perColumn = values.length / columns;
+  const note = perColumn > 1 ? ` (each column: the mean of ${perColumn.toFixed(perColumn % 1 ? 1 : 0)} steps)` : '';
+  return [`${title}${note}`, chart, axis, `${ticks.join('').trimEnd()}  step`].join('\n');
 }
+
+/** The width of the terminal chart's value labels. */
+const LABEL_WIDTH = 9;
 
 export interface LineChartSpec {
   readonly title: string;
@@ -26,8 +46,6 @@ export interface LineChartSpec {
 }
 
 export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
-  const vega = await optional<typeof import('vega')>('vega', 'SVG charts');
-  const { compile } = await optional<typeof import('vega-lite')>('vega-lite', 'SVG charts');
   const axis = (a: LineChartSpec['x'], format?: string) => ({
     field: a.field,
     type: 'quantitative' as const,
@@ -73,7 +91,14 @@ export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
         }
       : layer),
   };
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return renderSvg(spec);
+}
+
+/** Renders a Vega-Lite spec to SVG text, headless. */
+export async function renderSvg(spec: object): Promise<string> {
+  const vega = await optional<typeof import('vega')>('vega', 'SVG charts');
+  const { compile } = await optional<typeof import('vega-lite')>('vega-lite', 'SVG charts');
+  const view = new vega.View(vega.parse(compile(spec as Parameters<typeof compile>[0]).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {

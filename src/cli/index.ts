@@ -40,9 +40,17 @@ addOptimizerFlags(
     .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
     .option('--hidden <sizes>', 'synthetic: hidden layer sizes', hidden, [2048, 1024])
     .option('--seed <n>', 'seed of the data, the split and the initial weights', integer('--seed'), 1)
-    .option('--out-dir <dir>', 'where the loss-curve SVG goes', 'rmsprop-pool-out')
+    .option('--out-dir <dir>', 'where the SVG of the charts (training.svg) goes', 'rmsprop-pool-out')
     .option('--no-svg', 'do not write the SVG')
-    .option('--no-chart', 'no loss chart in the terminal'),
+    .option('--no-chart', 'no loss chart in the terminal')
+    .option(
+      '--save <file>',
+      'save a checkpoint with the variables at the end (with both jobs: <file>-iris, <file>-synthetic)',
+    )
+    .option(
+      '--json',
+      'end with a JSON summary line: per job steps, final loss, ms per training step, optimizer ms per step, Gparam/s',
+    ),
 ).action(async (flags: Record<string, unknown>, command: Command) => {
   const makeOptimizer = () => optimizerFromFlags(command);
   makeOptimizer(); // refuse bad optimizer flags before any work
@@ -56,6 +64,8 @@ addOptimizerFlags(
     seed: flags.seed as number,
     outDir: flags.svg === false ? null : (flags.outDir as string),
     chart: flags.chart !== false,
+    json: flags.json === true,
+    save: typeof flags.save === 'string' ? flags.save : null,
   });
 });
 

@@ -1,0 +1,132 @@
+/**
+ * What `rmsprop-pool train` reports, from recorded runs written here by hand: the figures, their
+ * units at every size, the smoothing, the checkpoint names and the SVG's spec.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  duration,
+  jobFigures,
+  median,
+  reportLines,
+  rollingMedian,
+  smooth,
+  throughput,
+  type JobResult,
+} from '../dist/src/cli/figures.js';
+import { checkpointPath, shortestFloat32 } from '../dist/src/cli/train.js';
+import { trainingChartSpec } from '../dist/src/cli/training-chart.js';
+
+const run = (over: Partial<JobResult> = {}): JobResult => ({
+  job: 'synthetic',
+  parameters: 2_000_000,
+  losses: [4, 3, 2, 1],
+  optimizerMs: [50, 2, 4, 3], // the first step starts the threads
+  accuracy: null,
+  seconds: 0.4,
+  workers: 2,
+  tfjsStepMs: 30,
+  savedTo: null,
+  ...over,
+});
+
+describe('figures', () => {
+  it('medians, a debiased moving average and a rolling median', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(smooth([5, 5, 5], 10)).toEqual([5, 5, 5]); // debiased: starts where the data starts
+    expect(smooth([1, 2, 3], 1)).toEqual([1, 2, 3]);
+    // window 2: decay 1/2; weights 1/2, 3/4
+    expect(smooth([0, 4], 2)).toEqual([0, 2 / 0.75]);
+    expect(rollingMedian([50, 2, 4, 3], 3)).toEqual([50, 26, 4, 3]);
+  });
+
+  it('a job: per-step medians, the whole-run means, and throughput from the median step', () => {
+    const f = jobFigures(run());
+    expect(f).toMatchObject({ steps: 4, finalLoss: 1, lossFirstTenth: 4, lossLastTenth: 1, heldOutAccuracy: null });
+    expect(f.msPerTrainingStep).toBe(100);
+    expect(f.optimizerMsPerStep).toBe(3.5);
+    expect(f.optimizerShare).toBeCloseTo(59 / 400, 12);
+    expect(f.gparamPerSecond).toBeCloseTo(2e6 / 3.5e-3 / 1e9, 12);
+    const accuracy = [
+      { epoch: 1, train: 0.5, heldOut: 0.4 },
+      { epoch: 2, train: 0.9, heldOut: 0.8 },
+    ];
+    expect(jobFigures(run({ accuracy })).heldOutAccuracy).toBe(0.8);
+  });
+
+  it('units that fit every size', () => {
+    expect(duration(0.0286)).toBe('28.6 µs');
+    expect(duration(4.617)).toBe('4.62 ms');
+    expect(duration(1250)).toBe('1.25 s');
+    expect(throughput(4.57e6)).toBe('4.57 Mparam/s');
+    expect(throughput(5.72e8)).toBe('0.572 Gparam/s');
+    expect(throughput(2.5e3)).toBe('2.50 kparam/s');
+    expect(throughput(12)).toBe('12.0 param/s');
+  });
+
+  it('the report says which figure to read at a small size, and compares with tf.train.rmsprop in words', () => {
+    const big = reportLines(jobFigures(run()));
+    expect(big).toContain('  optimizer throughput 0.571 Gparam/s');
+    expect(big).toContain(
+      "  tf.train.rmsprop, the same update of these variables on the same tfjs backend: 30.0 ms per step, 8.6x as long as this optimizer's 3.50 ms",
+    );
+    const small = reportLines(jobFigures(run({ parameters: 131, optimizerMs: [0.03], tfjsStepMs: 0.015 })));
+    expect(small.join('\n')).toContain('4.37 Mparam/s: at 131 parameters a step is mostly fixed overhead');
+    expect(small.join('\n')).toContain("15.0 µs per step, 2.0x faster than this optimizer's 30.0 µs");
+  });
+});
+
+describe('train helpers', () => {
+  it('one checkpoint per job, named after it when there are several', () => {
+    expect(checkpointPath('out/ck.safetensors', 'iris', ['iris'])).toBe('out/ck.safetensors');
+    expect(checkpointPath('out/ck.safetensors', 'iris', ['iris', 'synthetic'])).toBe('out/ck-iris.safetensors');
+    expect(checkpointPath('ck', 'synthetic', ['iris', 'synthetic'])).toBe('ck-synthetic');
+  });
+
+  it('numbers as the user wrote them: the shortest decimal of a float32', () => {
+    expect(shortestFloat32(Math.fround(0.001))).toBe(0.001);
+    expect(shortestFloat32(Math.fround(0.9))).toBe(0.9);
+    expect(shortestFloat32(0.1)).toBe(0.1); // not a float32: as it is
+    expect(shortestFloat32(3)).toBe(3);
+  });
+});
+
+describe('the training chart', () => {
+  type Panel = Record<string, unknown> & {
+    title: unknown;
+    layer?: Panel[];
+    encoding?: Record<string, { scale?: object }>;
+  };
+  const spec = trainingChartSpec(
+    [run({ job: 'iris', accuracy: [{ epoch: 1, train: 0.5, heldOut: 0.4 }] }), run()],
+    ['settings: ...', 'optimizer: ...'],
+  ) as { vconcat: Array<{ hconcat: Panel[] }> };
+
+  it('a row per job: loss, accuracy where there is one, optimizer time', () => {
+    const titles = spec.vconcat.map((row) =>
+      row.hconcat.map((p) => (typeof p.title === 'string' ? p.title : (p.title as { text: string }).text)),
+    );
+    expect(titles).toEqual([
+      ['training loss (log scale)', 'accuracy after each epoch', 'optimizer time per step (ms, log scale)'],
+      ['training loss (log scale)', 'optimizer time per step (ms, log scale)'],
+    ]);
+  });
+
+  it('each panel fits its own data: no fixed domain, no zero, no rounding out', () => {
+    const [loss, accuracy] = spec.vconcat[0]!.hconcat;
+    expect(loss!.layer![0]!.encoding!.y!.scale).toEqual({ type: 'log', nice: false });
+    expect(accuracy!.encoding!.y!.scale).toEqual({ zero: false, nice: false });
+    expect(JSON.stringify(spec)).not.toContain('"domain":[0');
+  });
+
+  it('the loss panel draws each step and the smoothed trend; the time panel a rule at tf.train.rmsprop', () => {
+    const [loss, , time] = spec.vconcat[0]!.hconcat;
+    const values = (loss!.data as { values: Array<{ loss: number; smoothed: number }> }).values;
+    expect(values.map((v) => v.loss)).toEqual([4, 3, 2, 1]);
+    expect(values.map((v) => v.smoothed)).toEqual(smooth([4, 3, 2, 1], 1));
+    const rule = time!.layer![1]!;
+    expect(rule.mark).toMatchObject({ type: 'rule' });
+    expect(rule.data).toEqual({ values: [{ ms: 30 }] });
+    expect(JSON.stringify(time!.title)).toContain('tf.train.rmsprop takes 8.6x as long');
+  });
+});
