@@ -1,4 +1,5 @@
 import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from './dtype.js';
+import { quote } from './errors.js';
 
 export interface VariableOptions {
   /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
@@ -49,19 +50,21 @@ export class Variable {
   constructor(init: ArrayLike<number>, options: VariableOptions = {}) {
     const isTyped = init instanceof Float32Array || init instanceof Float64Array;
     if (!isTyped && !Array.isArray(init)) {
-      throw new TypeError('Variable: `init` must be a number[], Float32Array or Float64Array');
+      throw new TypeError(`Variable: \`init\` must be a number[], Float32Array or Float64Array, got ${quote(init)}`);
     }
     if (options.dtype !== undefined && !isDType(options.dtype)) {
-      throw new TypeError(`Variable: \`dtype\` must be 'float32' or 'float64', got ${String(options.dtype)}`);
+      throw new TypeError(`Variable: \`dtype\` must be 'float32' or 'float64', got ${quote(options.dtype)}`);
     }
     this.dtype = options.dtype ?? (init instanceof Float64Array ? 'float64' : 'float32');
     this.name = options.name ?? uniqueName('variable');
     if (typeof this.name !== 'string' || this.name.length === 0) {
-      throw new TypeError('Variable: `name` must be a non-empty string');
+      throw new TypeError(`Variable: \`name\` must be a non-empty string, got ${quote(this.name)}`);
     }
     const shape = options.shape ?? [init.length];
     if (!isShape(shape)) {
-      throw new TypeError(`Variable '${this.name}': \`shape\` must be an array of non-negative integers`);
+      throw new TypeError(
+        `Variable '${this.name}': \`shape\` must be an array of non-negative integers, got ${quote(shape)}`,
+      );
     }
     const size = shapeSize(shape);
     if (size !== init.length) {

@@ -3,7 +3,7 @@
  * and runaway runtime options.
  */
 import { describe, expect, it } from 'vitest';
-import { maxWorkers, RMSprop } from '../dist/src/index.js';
+import { maxWorkers, RMSprop, Variable } from '../dist/src/index.js';
 import { snakeToCamel } from '../dist/src/keras-names.js';
 import { readFixture } from './helpers/keras-cases.js';
 
@@ -73,6 +73,17 @@ describe('refusals beyond Keras: types, NaN and infinities (quoted with their ty
   ];
   it.each(bad)('%s', (_label, options, message) => {
     expect(() => new RMSprop(options as never)).toThrow(message);
+  });
+
+  it('Variable quotes what it refuses, with its type', () => {
+    expect(() => new Variable([1], { dtype: 'float16' as never })).toThrow(
+      "`dtype` must be 'float32' or 'float64', got \"float16\" (string)",
+    );
+    expect(() => new Variable([1], { shape: [-1] })).toThrow(
+      'must be an array of non-negative integers, got [-1] (array)',
+    );
+    expect(() => new Variable('abc' as never)).toThrow('got "abc" (string)');
+    expect(() => new Variable([1], { name: '' })).toThrow('`name` must be a non-empty string, got "" (string)');
   });
 
   it('bounds workers by maxWorkers() with a RangeError, and accepts the bound itself', () => {
