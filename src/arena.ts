@@ -35,13 +35,21 @@ export interface ArenaDescriptor {
  */
 export interface GroupViews {
   readonly dtype: DType;
+  /** The shared segment every view below is over (the wasm kernels' memory). */
   readonly memory: WebAssembly.Memory;
+  /** The variables' values. */
   readonly value: FloatArray;
+  /** The gradients (`.grad` of each variable). */
   readonly grad: FloatArray;
+  /** Keras's `velocities`: the moving average of squared gradients. */
   readonly velocity: FloatArray;
+  /** Keras's `momentums` (with `momentum > 0`). */
   readonly momentum: FloatArray | null;
+  /** Keras's `average_gradients` (with `centered`). */
   readonly averageGradient: FloatArray | null;
+  /** The EMA of the values (with `useEma`). */
   readonly average: FloatArray | null;
+  /** The summed gradients (with `gradientAccumulationSteps`). */
   readonly accumulator: FloatArray | null;
   /** The chunk table: per chunk [start, end) of its elements and its variable's index, flat. */
   readonly chunks: Int32Array;

@@ -44,12 +44,16 @@ const WRITE_PIECE_BYTES = 64 * 2 ** 20;
 /** Largest piece asked of one read (Linux returns at most ~2 GiB per read anyway). */
 const READ_PIECE_BYTES = 2 ** 30;
 
+/** One tensor of a checkpoint. */
 export interface NamedArray {
+  /** Keras's name: 'iteration', 'learning_rate', 'w_velocity', ... or a variable's name. */
   readonly name: string;
   readonly shape: readonly number[];
+  /** The values, in the dtype the file stores (int64 as BigInt64Array). */
   readonly data: TensorData;
 }
 
+/** What `readCheckpoint` returns: a checkpoint file, checked (checksums included). */
 export interface Checkpoint {
   /** Keras's `get_config()` of the optimizer. */
   readonly config: Record<string, unknown>;
@@ -59,6 +63,7 @@ export interface Checkpoint {
   readonly variables: readonly NamedArray[] | null;
 }
 
+/** A checkpoint file that cannot be trusted or does not fit: damaged, truncated, or for other variables. Nothing was changed. */
 export class CheckpointError extends Error {
   override readonly name = 'CheckpointError';
 }

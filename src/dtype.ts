@@ -1,5 +1,6 @@
 /** Element types a variable can hold, and what each means for the arithmetic. */
 export type DType = 'float32' | 'float64';
+/** The typed array of a `DType`. */
 export type FloatArray = Float32Array | Float64Array;
 
 /** Elements in an array of this shape (1 for a scalar's empty shape). */

@@ -5,14 +5,27 @@
 import type { VariableWord } from './kernels/rmsprop.js';
 import type { VariableWords } from './kernels/words.js';
 import { quote } from './errors.js';
-import { isVariableArray, type Variable } from './variable.js';
+import { isVariableArray, Variable } from './variable.js';
 
 /** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
 export type Gradient = Float32Array | Float64Array | readonly number[] | null | undefined;
 
 /** `apply_gradients`'s argument: a list of `[gradient, variable]` pairs (their contents are `apply`'s to check). */
-export function isPairList(x: unknown): x is ReadonlyArray<readonly [Gradient, Variable]> {
+function isPairList(x: unknown): x is ReadonlyArray<readonly [Gradient, Variable]> {
   return Array.isArray(x) && x.every((p) => Array.isArray(p) && p.length === 2);
+}
+
+/** `applyGradients`' pairs as `apply`'s two lists; throws naming a pair given as [variable, gradient]. */
+export function splitPairs(pairs: ReadonlyArray<readonly [Gradient, Variable]>): [Gradient[], Variable[]] {
+  if (!isPairList(pairs)) throw new TypeError('applyGradients: expected an array of [gradient, variable] pairs');
+  const swapped = pairs.findIndex((p) => p[0] instanceof Variable && !(p[1] instanceof Variable));
+  if (swapped >= 0) {
+    throw new TypeError(
+      `applyGradients: pair ${swapped} is [variable, gradient]; pairs are [gradient, variable], ` +
+        "as in Keras's apply_gradients(zip(grads, variables))",
+    );
+  }
+  return [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
 }
 
 /**

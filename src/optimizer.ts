@@ -1,16 +1,11 @@
 /**
- * The RMSprop optimizer: Keras's API, laid out like Keras's `base_optimizer.py`, over modules
- * that each do one job: `build` allocates the shared arena and its views (state.ts); apply()'s
- * gradients are checked and staged (gradients.ts); `#applyStep` runs Keras's pipeline top to
- * bottom — plan the step (step-plan.ts), write its words, the norm phase and its reduction
- * (norms.ts), the update phase, the count — on an executor (the calling thread or the worker
- * pool); calls run one at a time (call-queue.ts); the config, checkpoints and state dicts are
- * persistence.ts's. Everything that can be refused is checked before anything changes.
+ * The RMSprop optimizer: Keras's API over modules that each do one job, laid out like Keras's
+ * `base_optimizer.py`; ARCHITECTURE.md maps them. `#applyStep` is Keras's pipeline, top to bottom.
  */
 import { CallQueue } from './call-queue.js';
 import type { FloatArray } from './dtype.js';
 import { phaseFailure, quote, type StepError } from './errors.js';
-import { checkGradients, isPairList, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
+import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
 import type { KernelName } from './kernels/index.js';
 import {
   currentLearningRate,
@@ -58,6 +53,21 @@ import {
 import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
 import { isVariableArray, Variable } from './variable.js';
 
+/**
+ * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared
+ * memory. Every Keras argument is an option, in camelCase; the numbers are Keras's, and the same
+ * for any number of threads. Keras configs load with `RMSprop.fromConfig`.
+ *
+ * @example
+ * ```ts
+ * const w = new Variable(new Float32Array(1024).fill(1), { name: 'w' });
+ * const opt = new RMSprop({ learningRate: 1e-3, momentum: 0.9, centered: true });
+ * opt.build([w]); // w's values move into shared memory
+ * w.grad.fill(0.5); // your gradients, written in place
+ * await opt.step(); // the zero-copy step
+ * await opt.close(); // the worker threads end
+ * ```
+ */
 export class RMSprop {
   readonly #options: ResolvedOptions;
   #learningRate: LearningRateSource;
@@ -75,10 +85,12 @@ export class RMSprop {
     this.#learningRate = learningRateSource(this.#options.learningRate);
   }
 
+  /** Keras's `name` (default 'rmsprop'). */
   get name(): string {
     return this.#options.name;
   }
 
+  /** After `close()`: its threads have ended and its variables may be built into another optimizer. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -106,7 +118,7 @@ export class RMSprop {
     return this.#built?.executor.lanes ?? null;
   }
 
-  /** The current learning rate (float32), as the next step will use it. */
+  /** The current learning rate (float32), as the next step will use it; assignable (a number, schedule or function) unless it is a schedule. */
   get learningRate(): number {
     return currentLearningRate(this.#learningRate, this.#steps);
   }
@@ -148,23 +160,9 @@ export class RMSprop {
   }
 
   /** Keras's `apply_gradients([(grad, variable), ...])`. */
-  applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
-    if (!isPairList(pairs)) {
-      return Promise.reject(new TypeError('applyGradients: expected an array of [gradient, variable] pairs'));
-    }
-    const swapped = pairs.findIndex((p) => p[0] instanceof Variable && !(p[1] instanceof Variable));
-    if (swapped >= 0) {
-      return Promise.reject(
-        new TypeError(
-          `applyGradients: pair ${swapped} is [variable, gradient]; pairs are [gradient, variable], ` +
-            "as in Keras's apply_gradients(zip(grads, variables))",
-        ),
-      );
-    }
-    return this.apply(
-      pairs.map((p) => p[0]),
-      pairs.map((p) => p[1]),
-    );
+  async applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
+    // apply() queues the call before this function's first await: the order of calls is kept
+    return await this.apply(...splitPairs(pairs));
   }
 
   /** The zero-copy step: every built variable's `.grad` is its gradient. */

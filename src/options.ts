@@ -11,11 +11,16 @@ import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { snakeToCamel } from './keras-names.js';
 import { deserializeSchedule, LearningRateSchedule } from './schedules.js';
 
+/** Keras's `learning_rate`: a number, a schedule (called with the iteration count), or a function of no arguments called every step. */
 export type LearningRate = number | LearningRateSchedule | (() => number);
 
 /** A Keras optimizer config: `get_config()`'s snake_case keys. */
 export type KerasConfig = Record<string, unknown>;
 
+/**
+ * `keras.optimizers.RMSprop`'s arguments in camelCase, with Keras's defaults, plus this
+ * library's runtime options (`RuntimeOptions`: threads, kernels, timeouts).
+ */
 export interface RMSpropOptions {
   /** A number, a schedule, or a zero-argument function. Default 0.001. */
   learningRate?: LearningRate;

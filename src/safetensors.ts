@@ -9,6 +9,7 @@
 import { shapeSize } from './dtype.js';
 
 export type SafetensorsDType = 'F32' | 'F64' | 'I64';
+/** A tensor's values as read from a file. */
 export type TensorData = Float32Array | Float64Array | BigInt64Array;
 
 export interface Tensor {
@@ -28,6 +29,7 @@ const BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, I64: 8 };
 /** Largest header this reader accepts (the reference implementation's limit). */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** A file that is not valid safetensors (header, offsets, dtypes); refused before anything is allocated for it. */
 export class SafetensorsError extends Error {
   override readonly name = 'SafetensorsError';
 }

@@ -7,24 +7,43 @@
 
 import { snakeToCamel } from './keras-names.js';
 import { quote } from './errors.js';
+import type {
+  CosineDecayOptions,
+  CosineDecayRestartsOptions,
+  ExponentialDecayOptions,
+  InverseTimeDecayOptions,
+  PiecewiseConstantDecayOptions,
+  PolynomialDecayOptions,
+} from './schedule-options.js';
+
+export type * from './schedule-options.js';
 
 const f = Math.fround;
 
 /** A field of a schedule's configuration: camelCase option, Keras snake_case key, default. */
+/** One argument of a schedule: its option name, its Keras config key, its default and its kind (how it is checked). */
 export interface ConfigField {
+  /** The camelCase option. */
   readonly option: string;
+  /** The snake_case key in Keras's config. */
   readonly key: string;
   /** undefined = required */
   readonly fallback?: unknown;
+  /** How the value is checked. */
   readonly kind: 'number' | 'positive' | 'nonnegative' | 'boolean' | 'numbers' | 'nullable-number';
 }
 
+/** A schedule's Keras config: snake_case keys. */
 export type ScheduleConfig = Record<string, unknown>;
 
+/** A schedule as `keras.optimizers.schedules.serialize` writes it. */
 export interface SerializedSchedule {
+  /** Always 'keras.optimizers.schedules'. */
   module: string;
+  /** The schedule's class, e.g. 'ExponentialDecay'. */
   class_name: string;
   config: ScheduleConfig;
+  /** null: one of Keras's own classes. */
   registered_name: null;
 }
 
@@ -39,10 +58,19 @@ export interface LearningRateSchedule {
 /**
  * Base of every schedule. Instances are functions (`schedule(step)`), like Keras's `__call__`.
  * Subclasses declare their fields once; validation and `getConfig()` derive from them.
+ *
+ * @example
+ * ```ts
+ * const lr = new schedules.ExponentialDecay({ initialLearningRate: 0.01, decaySteps: 100, decayRate: 0.5 });
+ * lr(200); // 0.0024999999441206455: 0.0025 in float32, as Keras computes it
+ * const optimizer = new RMSprop({ learningRate: lr }); // getConfig() serializes it as Keras does
+ * ```
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export abstract class LearningRateSchedule {
+  /** Keras's `name` argument. */
   declare readonly name: string;
+  /** The options with their defaults filled in, checked. */
   declare protected readonly options: Readonly<Record<string, unknown>>;
 
   protected constructor(fields: readonly ConfigField[], defaultName: string, options: Record<string, unknown>) {
@@ -135,14 +163,6 @@ const decaySteps: ConfigField = { option: 'decaySteps', key: 'decay_steps', kind
 const decayRate: ConfigField = { option: 'decayRate', key: 'decay_rate', kind: 'number' };
 const staircase: ConfigField = { option: 'staircase', key: 'staircase', fallback: false, kind: 'boolean' };
 
-export interface ExponentialDecayOptions {
-  initialLearningRate: number;
-  decaySteps: number;
-  decayRate: number;
-  staircase?: boolean;
-  name?: string;
-}
-
 /** step / decaySteps in float32, floored with `staircase`. */
 function decayProgress(o: Required<ExponentialDecayOptions>, step: number): number {
   const p = f(f(step) / f(o.decaySteps));
@@ -158,12 +178,6 @@ export class ExponentialDecay extends LearningRateSchedule {
     const o = this.options as Required<ExponentialDecayOptions>;
     return f(f(o.initialLearningRate) * f(Math.pow(f(o.decayRate), decayProgress(o, step))));
   }
-}
-
-export interface PiecewiseConstantDecayOptions {
-  boundaries: number[];
-  values: number[];
-  name?: string;
 }
 
 /** `values[0]` up to `boundaries[0]`, `values[i]` on `(boundaries[i-1], boundaries[i]]`, then the last value. */
@@ -192,15 +206,6 @@ export class PiecewiseConstantDecay extends LearningRateSchedule {
     while (i < boundaries.length && step > boundaries[i]!) i++;
     return f(values[i]!);
   }
-}
-
-export interface PolynomialDecayOptions {
-  initialLearningRate: number;
-  decaySteps: number;
-  endLearningRate?: number;
-  power?: number;
-  cycle?: boolean;
-  name?: string;
 }
 
 /** `(initial - end) * (1 - step/decaySteps)^power + end`, step clamped (or cycled) to decaySteps. */
@@ -235,8 +240,6 @@ export class PolynomialDecay extends LearningRateSchedule {
   }
 }
 
-export type InverseTimeDecayOptions = ExponentialDecayOptions;
-
 /** `initial / (1 + decayRate * step / decaySteps)` (quotient floored with `staircase`). */
 export class InverseTimeDecay extends LearningRateSchedule {
   constructor(options: InverseTimeDecayOptions) {
@@ -246,15 +249,6 @@ export class InverseTimeDecay extends LearningRateSchedule {
     const o = this.options as Required<InverseTimeDecayOptions>;
     return f(f(o.initialLearningRate) / f(1 + f(f(o.decayRate) * decayProgress(o, step))));
   }
-}
-
-export interface CosineDecayOptions {
-  initialLearningRate: number;
-  decaySteps: number;
-  alpha?: number;
-  warmupTarget?: number | null;
-  warmupSteps?: number;
-  name?: string;
 }
 
 const PI32 = f(Math.PI);
@@ -299,15 +293,6 @@ export class CosineDecay extends LearningRateSchedule {
   }
 }
 
-export interface CosineDecayRestartsOptions {
-  initialLearningRate: number;
-  firstDecaySteps: number;
-  tMul?: number;
-  mMul?: number;
-  alpha?: number;
-  name?: string;
-}
-
 /** SGDR: cosine decay restarted every period, periods growing by `tMul`, peaks by `mMul`. */
 export class CosineDecayRestarts extends LearningRateSchedule {
   constructor(options: CosineDecayRestartsOptions) {
@@ -344,6 +329,7 @@ export class CosineDecayRestarts extends LearningRateSchedule {
   }
 }
 
+/** The schedule classes by Keras class name: what deserialization looks a `class_name` up in. */
 export const scheduleClasses = {
   ExponentialDecay,
   PiecewiseConstantDecay,
@@ -353,6 +339,7 @@ export const scheduleClasses = {
   CosineDecayRestarts,
 } as const;
 
+/** The Keras class names of the schedules. */
 export type ScheduleClassName = keyof typeof scheduleClasses;
 
 /** Keras's `keras.optimizers.schedules.serialize`. */

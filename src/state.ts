@@ -24,6 +24,7 @@ import { isVariableArray, type Variable, type VariableOwner } from './variable.j
 
 /** What `excludeFromWeightDecay` excludes: these variables, and those whose names match any of these patterns. */
 export interface ExcludeFromWeightDecay {
+  /** These variables (by identity). */
   readonly varList?: readonly Variable[];
   /** Regular expressions, searched in each variable's name (as Keras does). */
   readonly varNames?: readonly string[];
@@ -218,6 +219,7 @@ export function variableView(built: Built, i: number, field: Field): FloatArray 
 
 /** One entry of `optimizer.variables`, Keras's optimizer state. */
 export interface StateVariable {
+  /** Keras's name: 'iteration', 'learning_rate', or the variable's name with '/' as '_' and the slot, e.g. 'dense_kernel_velocity'. */
   readonly name: string;
   readonly shape: readonly number[];
   /** Slots are live views into the arena; `iteration` and `learning_rate` are snapshots. */

@@ -32,6 +32,7 @@ interface HeldWeights {
 
 /** A tfjs-layers callback (`CustomCallbackArgs`): pass it in `model.fit(x, y, { callbacks })`. */
 export interface TrainEndCallback {
+  /** Called by tfjs when `fit` ends. */
   onTrainEnd(): void;
 }
 
@@ -47,6 +48,7 @@ export interface TrainEndCallback {
  * ```
  */
 export class TfjsRMSprop extends tf.Optimizer {
+  /** The name tfjs registers and serializes this class under. */
   static className = 'RMSpropPool';
   /**
    * The wrapped optimizer (close it when done: its threads are its own). Its variables are the

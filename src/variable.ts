@@ -1,6 +1,7 @@
 import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from './dtype.js';
 import { quote } from './errors.js';
 
+/** How to make a `Variable`: its shape, dtype and name. */
 export interface VariableOptions {
   /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
   shape?: readonly number[];
@@ -15,7 +16,9 @@ export interface VariableOptions {
 
 /** Anything that marks a variable as belonging to an optimizer's arena. */
 export interface VariableOwner {
+  /** The optimizer's name, for error messages. */
   readonly name: string;
+  /** A closed owner releases its variables: they can be built into another optimizer. */
   readonly closed: boolean;
 }
 
@@ -37,11 +40,20 @@ export function uniqueName(base: string): string {
  * A trainable tensor. Before `build` it owns a private typed array; `build` moves its values
  * into the optimizer's shared arena, after which `value` and `grad` are zero-copy views into
  * shared memory (re-read them after building: older references see the old private copy).
+ *
+ * @example
+ * ```ts
+ * const kernel = new Variable(new Float32Array(784 * 128), { shape: [784, 128], name: 'dense/kernel' });
+ * optimizer.build([kernel]);
+ * kernel.grad.set(gradient); // write the gradient in place, then optimizer.step()
+ * ```
  */
 export class Variable {
+  /** Keras's variable path: what slots and checkpoints are named from. Unique within an optimizer. */
   readonly name: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /** The number of elements (the product of the shape). */
   readonly size: number;
   #value: FloatArray;
   #grad: FloatArray | null = null;
@@ -108,6 +120,7 @@ export class Variable {
     this.#value.set(values);
   }
 
+  /** The optimizer this variable was built into (null before build); once that one is closed, another may build it. */
   get owner(): VariableOwner | null {
     return this.#owner;
   }

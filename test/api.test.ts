@@ -125,13 +125,20 @@ describe('Variable', () => {
 });
 
 describe('apply and step', () => {
-  it('step() on .grad gives the same bytes as apply(grads) and applyGradients()', async () => {
+  it('step() on .grad gives the same bytes as apply(grads) and applyGradients(), awaited or not', async () => {
     const runs = await Promise.all(
-      (['step', 'apply', 'pairs'] as const).map(async (how) => {
+      (['step', 'apply', 'pairs', 'unawaited'] as const).map(async (how) => {
         const vars = model();
         const opt = rmsprop({ workers: 0, momentum: 0.9, centered: true, learningRate: 0.01 });
         opt.build(vars);
-        for (let s = 0; s < 4; s++) {
+        if (how === 'unawaited') {
+          // queued in call order, although applyGradients is async
+          const calls = [0, 1, 2, 3].map((s) =>
+            opt.applyGradients(vars.map((v, i) => [grads(10 + s)[i]!, v] as const)),
+          );
+          await Promise.all(calls);
+        }
+        for (let s = 0; s < 4 && how !== 'unawaited'; s++) {
           const g = grads(10 + s);
           if (how === 'step') {
             vars.forEach((v, i) => v.grad.set(g[i]!));
@@ -148,6 +155,7 @@ describe('apply and step', () => {
     );
     expect(runs[1]!.equals(runs[0]!)).toBe(true);
     expect(runs[2]!.equals(runs[0]!)).toBe(true);
+    expect(runs[3]!.equals(runs[0]!)).toBe(true);
   });
 
   it('apply() builds implicitly and accepts number[] and Float64Array gradients', async () => {

@@ -14,6 +14,23 @@ it('typedoc documents every exported symbol without warnings', () => {
   expect(run.status, run.stdout + run.stderr).toBe(0);
 });
 
+it('every exported class, interface, type, function and method has a summary', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const typedoc = fileURLToPath(new URL('../node_modules/typedoc/bin/typedoc', import.meta.url));
+  const run = spawnSync(process.execPath, [typedoc, '--emit', 'none', '--validation.notDocumented'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  expect(run.status, run.stderr).toBe(0);
+  const undocumented = (run.stdout + run.stderr)
+    .split('\n')
+    .filter((line) =>
+      / \((Class|Interface|TypeAlias|Function|Method|Accessor|Constructor|Namespace)\), defined in /.test(line),
+    );
+  expect(undocumented).toEqual([]);
+});
+
 it('exports no internals (option plumbing, name conversion, build-time checks)', async () => {
   const api: Record<string, unknown> = await import('../dist/src/index.js');
   for (const name of ['resolveLanes', 'MIN_ELEMENTS_PER_WORKER', 'camelToSnake', 'snakeToCamel']) {

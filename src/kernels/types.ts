@@ -14,4 +14,5 @@ export interface Kernels {
   update(views: GroupViews, begin: number, end: number, scalars: Float64Array, varParams: Float64Array): void;
 }
 
+/** A kernel implementation: `Kernels` for each dtype. */
 export type KernelSet = Readonly<Record<DType, Kernels>>;
