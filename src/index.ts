@@ -4,7 +4,7 @@ export type { ExcludeFromWeightDecay } from './state.js';
 export type { Gradient } from './gradients.js';
 export type { StateVariable } from './state.js';
 export { Variable } from './variable.js';
-export type { VariableOptions, VariableOwner } from './variable.js';
+export type { Initializer, VariableOptions, VariableOwner } from './variable.js';
 export type { DType, FloatArray } from './dtype.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './options.js';
 export { maxWorkers } from './options.js';

@@ -147,7 +147,9 @@ export class RMSprop {
     if (isBuiltWith(this.#built, variables, this.name)) return;
     checkBuildable(variables, this, 'build');
     const built = buildState(variables, this.#options, this.#excluded);
-    variables.forEach((v, i) => v.attach(this, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
+    // every value first (an initializer may throw: then nothing is bound, and no thread has started)
+    variables.forEach((v, i) => v.writeInitial(variableView(built, i, 'value')!));
+    variables.forEach((v, i) => v.bind(this, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
     this.#built = built;
   }
 

@@ -1,9 +1,17 @@
 import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from './dtype.js';
 import { quote } from './errors.js';
 
+/**
+ * Initial values that need no array, as Keras's initializers: `'zeros'`, `'ones'`, or a fill
+ * function. A fill function is called once with the variable's storage (zeros) and its shape,
+ * and writes the values in place: at `build`, into the optimizer's shared memory — or earlier,
+ * into a private array, if `value` is read before. It must not keep `values` (a view).
+ */
+export type Initializer = 'zeros' | 'ones' | ((values: FloatArray, shape: readonly number[]) => void);
+
 /** How to make a `Variable`: its shape, dtype and name. */
 export interface VariableOptions {
-  /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`. */
+  /** Dimensions; their product must equal the number of initial values. Default: `[init.length]`; required with an initializer. */
   shape?: readonly number[];
   /**
    * Name used in errors, optimizer slot names and weight-decay exclusion. Default: Keras-style
@@ -37,9 +45,12 @@ export function uniqueName(base: string): string {
 }
 
 /**
- * A trainable tensor. Before `build` it owns a private typed array; `build` moves its values
- * into the optimizer's shared arena, after which `value` and `grad` are zero-copy views into
+ * A trainable tensor. Its initial values come from an array or an `Initializer`; `build` writes
+ * them into the optimizer's shared arena, after which `value` and `grad` are zero-copy views into
  * shared memory (re-read them after building: older references see the old private copy).
+ * Nothing is allocated or copied before: an initializer fills the arena in place, and an initial
+ * array is copied once, into the arena, at build — so leave it unchanged until then (or read
+ * `value` first, which takes a private copy).
  *
  * @example
  * ```ts
@@ -55,14 +66,20 @@ export class Variable {
   readonly dtype: DType;
   /** The number of elements (the product of the shape). */
   readonly size: number;
-  #value: FloatArray;
+  /** The values, once there are any: a private array, or after build the arena's view. */
+  #value: FloatArray | null = null;
+  /** Where the values come from until then. */
+  #init: ArrayLike<number> | Initializer;
   #grad: FloatArray | null = null;
   #owner: VariableOwner | null = null;
 
-  constructor(init: ArrayLike<number>, options: VariableOptions = {}) {
+  constructor(init: ArrayLike<number> | Initializer, options: VariableOptions = {}) {
     const isTyped = init instanceof Float32Array || init instanceof Float64Array;
-    if (!isTyped && !Array.isArray(init)) {
-      throw new TypeError(`Variable: \`init\` must be a number[], Float32Array or Float64Array, got ${quote(init)}`);
+    const isInitializer = init === 'zeros' || init === 'ones' || typeof init === 'function';
+    if (!isTyped && !isInitializer && !Array.isArray(init)) {
+      throw new TypeError(
+        `Variable: \`init\` must be a number[], Float32Array, Float64Array, 'zeros', 'ones' or a fill function, got ${quote(init)}`,
+      );
     }
     if (options.dtype !== undefined && !isDType(options.dtype)) {
       throw new TypeError(`Variable: \`dtype\` must be 'float32' or 'float64', got ${quote(options.dtype)}`);
@@ -72,28 +89,36 @@ export class Variable {
     if (typeof this.name !== 'string' || this.name.length === 0) {
       throw new TypeError(`Variable: \`name\` must be a non-empty string, got ${quote(this.name)}`);
     }
-    const shape = options.shape ?? [init.length];
+    if (isInitializer && options.shape === undefined) {
+      throw new TypeError(`Variable '${this.name}': \`shape\` is required with an initializer (${quote(init)})`);
+    }
+    const shape = options.shape ?? [(init as ArrayLike<number>).length];
     if (!isShape(shape)) {
       throw new TypeError(
         `Variable '${this.name}': \`shape\` must be an array of non-negative integers, got ${quote(shape)}`,
       );
     }
     const size = shapeSize(shape);
-    if (size !== init.length) {
+    if (!isInitializer && size !== (init as ArrayLike<number>).length) {
       throw new RangeError(
-        `Variable '${this.name}': shape [${shape.join(', ')}] holds ${size} values but init has ${init.length}`,
+        `Variable '${this.name}': shape [${shape.join(', ')}] holds ${size} values but init has ${(init as ArrayLike<number>).length}`,
       );
     }
-    if (!isTyped && !(init as readonly unknown[]).every((x) => typeof x === 'number')) {
+    if (Array.isArray(init) && !(init as readonly unknown[]).every((x) => typeof x === 'number')) {
       throw new TypeError(`Variable '${this.name}': every initial value must be a number`);
     }
     this.shape = Object.freeze([...shape]);
     this.size = size;
-    this.#value = arrayConstructor(this.dtype).from(init);
+    this.#init = init;
   }
 
-  /** The values: a live view (into shared memory once built). */
+  /** The values: a live view into shared memory once built (before, a private array made on first read). */
   get value(): FloatArray {
+    if (this.#value === null) {
+      const values = new (arrayConstructor(this.dtype))(this.size);
+      this.writeInitial(values);
+      this.#value = values;
+    }
     return this.#value;
   }
 
@@ -117,7 +142,7 @@ export class Variable {
     if (values.length !== this.size) {
       throw new RangeError(`Variable '${this.name}': assign() needs ${this.size} values, got ${values.length}`);
     }
-    this.#value.set(values);
+    this.value.set(values);
   }
 
   /** The optimizer this variable was built into (null before build); once that one is closed, another may build it. */
@@ -134,11 +159,32 @@ export class Variable {
     }
   }
 
-  /** @internal Rebinds storage to arena views. Called by the optimizer's build only. */
-  attach(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
+  /**
+   * @internal Writes the values into `target`, zeroed storage of this variable's size: the
+   * current values, else the initial array or the initializer's. Changes nothing here (a fill
+   * function that throws leaves the variable as it was).
+   */
+  writeInitial(target: FloatArray): void {
+    const from = this.#value ?? this.#init;
+    if (from === 'zeros') return;
+    if (from === 'ones') target.fill(1);
+    else if (typeof from === 'function') {
+      try {
+        from(target, this.shape);
+      } catch (cause) {
+        throw new Error(
+          `Variable '${this.name}': its initializer threw: ${(cause as Error)?.message ?? String(cause)}`,
+          {
+            cause,
+          },
+        );
+      }
+    } else target.set(from);
+  }
+
+  /** @internal Rebinds storage to arena views holding its values (`writeInitial`). Called by the optimizer's build only. */
+  bind(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
     this.assertAvailableTo(owner);
-    value.set(this.#value);
-    grad.fill(0);
     this.#value = value;
     this.#grad = grad;
     this.#owner = owner;
