@@ -72,8 +72,8 @@ export function allocateArena(
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = fields.length * plan.fieldLength * bytesPerElement(plan.dtype);
     const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);
+    // reserved, not committed: the first step's commit phase touches the pages on the lanes
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    commit(memory.buffer);
     return {
       dtype: plan.dtype,
       memory,
@@ -90,15 +90,6 @@ export function allocateArena(
     scalars: sharedFloat64(STEP_WORDS.length),
     varParams: sharedFloat64(variableCount * VARIABLE_WORDS.length),
   };
-}
-
-/**
- * Touches every page, so the OS commits the memory now (at build) rather than during the first
- * steps, whose timing would otherwise include a page fault per 4 KiB of state.
- */
-function commit(buffer: ArrayBufferLike): void {
-  const bytes = new Uint8Array(buffer);
-  for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
 }
 
 /** A whole field of a group (every variable's part of it), or null when the options do not need that slot. */

@@ -41,7 +41,8 @@ export class InlineExecutor implements Executor {
 
   /** One lane's share of a phase, on the calling thread (for a pool lane that never began it). */
   runShare(phase: Phase, lane: number): void {
-    if (phase === Phase.Norm || phase === Phase.Update) runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
+    if (phase === Phase.Norm || phase === Phase.Update || phase === Phase.Commit)
+      runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
   }
 
   close(): Promise<void> {

@@ -4,16 +4,7 @@
  * synchronous waits count the same way.
  */
 import { StepError } from './errors.js';
-import { laneDoneIndex, laneFailedIndex, Phase } from './protocol.js';
-
-const PHASE_NAMES: Record<number, string> = {
-  [Phase.Norm]: 'norm',
-  [Phase.Update]: 'update',
-  [Phase.Exit]: 'exit',
-  [Phase.Warm]: 'warm-up',
-};
-
-export const phaseName = (phase: Phase): string => PHASE_NAMES[phase] ?? `phase ${phase}`;
+import { laneDoneIndex, laneFailedIndex, phaseName, Phase } from './protocol.js';
 
 export interface Tally {
   /** Lanes done with the command or failed. */

@@ -161,9 +161,8 @@ export class RMSprop {
     });
   }
 
-  /** Keras's `apply_gradients([(grad, variable), ...])`. */
+  /** Keras's `apply_gradients([(grad, variable), ...])`; queued in call order (apply() runs before the first await). */
   async applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
-    // apply() queues the call before this function's first await: the order of calls is kept
     return await this.apply(...splitPairs(pairs));
   }
 
@@ -335,12 +334,14 @@ export class RMSprop {
   }
 
   /**
-   * One Keras apply() after gradients are in place: plan, write, norm phase and reduction (when
-   * norm clipping applies), update phase, count. It yields each phase for the caller to run
+   * One Keras apply() after gradients are in place: (the first time, commit the arena's pages)
+   * plan, write, norm phase and reduction (when norm clipping applies), update phase, count. It yields each phase for the caller to run
    * (awaited, or synchronously), so both drivers follow the same pipeline; a phase that fails
    * ends it before the count.
    */
   *#applyStep(built: Built): Generator<Phase, void, void> {
+    if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
+    built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
     writeStep(built.words.step, plan);
     if (plan.norm !== null) {

@@ -1,6 +1,6 @@
 import type { ArenaDescriptor, GroupViews } from './arena.js';
 import type { KernelSet } from './kernels/types.js';
-import { chunkCount } from './layout.js';
+import { Chunk, CHUNK_STRIDE, chunkCount } from './layout.js';
 import { Phase } from './protocol.js';
 
 /** Every lane, for the calling-thread executor. */
@@ -25,6 +25,36 @@ export function runPhase(
     if (begin === end) continue;
     const kernel = kernels[view.dtype];
     if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, arena.scalars, arena.varParams);
+    else if (phase === Phase.Commit) commitPages(view, begin, end);
     else kernel.update(view, begin, end, arena.scalars, arena.varParams);
+  }
+}
+
+const PAGE_BYTES = 4096;
+
+/**
+ * Writes one byte per page of chunks [begin, end) back unchanged, in every field: the OS commits
+ * those pages now, on this thread, instead of faulting them in during the first update.
+ */
+function commitPages(view: GroupViews, begin: number, end: number): void {
+  const bytes = new Uint8Array(view.memory.buffer);
+  const width = view.value.BYTES_PER_ELEMENT;
+  const fields = [
+    view.value,
+    view.grad,
+    view.velocity,
+    view.momentum,
+    view.averageGradient,
+    view.average,
+    view.accumulator,
+  ];
+  for (let c = begin; c < end; c++) {
+    const first = view.chunks[c * CHUNK_STRIDE + Chunk.Start]! * width;
+    const last = view.chunks[c * CHUNK_STRIDE + Chunk.End]! * width - 1;
+    for (const field of fields) {
+      if (field === null || last < first) continue;
+      for (let b = field.byteOffset + first; b < field.byteOffset + last; b += PAGE_BYTES) bytes[b] = bytes[b]!;
+      bytes[field.byteOffset + last] = bytes[field.byteOffset + last]!;
+    }
   }
 }

@@ -15,8 +15,8 @@ import type { ArenaDescriptor, GroupViews } from './arena.js';
 import { StepError } from './errors.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
-import { phaseName, tally } from './lane-tally.js';
-import { Ctl, laneDoneIndex, laneLaunchIndex, LaneState, Phase } from './protocol.js';
+import { tally } from './lane-tally.js';
+import { Ctl, laneDoneIndex, laneLaunchIndex, LaneState, Phase, phaseName } from './protocol.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {

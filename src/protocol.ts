@@ -15,8 +15,23 @@ export const Phase = {
   Exit: 3,
   /** Nothing: starts the lanes (so synchronous steps find them running). */
   Warm: 4,
+  /**
+   * Before the first step: one byte per page of the lane's chunks, in every field, written back
+   * unchanged, so the OS commits the arena in parallel, each page on the thread that updates it.
+   */
+  Commit: 5,
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
+
+const PHASE_NAMES: Record<number, string> = {
+  [Phase.Norm]: 'norm',
+  [Phase.Update]: 'update',
+  [Phase.Exit]: 'exit',
+  [Phase.Warm]: 'warm-up',
+  [Phase.Commit]: 'commit',
+};
+
+export const phaseName = (phase: Phase): string => PHASE_NAMES[phase] ?? `phase ${phase}`;
 
 /** Control block (Int32Array) slots. */
 export const Ctl = {

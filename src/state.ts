@@ -97,6 +97,8 @@ export interface Built {
   readonly executor: Executor;
   /** What norm clipping's reduction reads and writes (its scratch sized once). */
   readonly norms: NormInputs;
+  /** Whether the arena's pages are committed (the first step's commit phase ran). */
+  committed: boolean;
 }
 
 /**
@@ -189,6 +191,7 @@ export function buildState(
       step: words.step,
       variables: words.variables,
     },
+    committed: false,
   };
 }
 

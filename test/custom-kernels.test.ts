@@ -88,7 +88,7 @@ describe('a kernel module the worker threads cannot use', () => {
     const missing = new URL('./helpers/no-such-kernels.mjs', import.meta.url);
     const name = registerKernels(missing, kernelSet('js')); // on this thread only
     expect((await failure(name)).message).toMatch(
-      /norm phase: worker lane \d failed: the kernel module file:.*no-such-kernels\.mjs failed to import on a worker thread: .*no-such-kernels\.mjs/,
+      /commit phase: worker lane \d failed: the kernel module file:.*no-such-kernels\.mjs failed to import on a worker thread: .*no-such-kernels\.mjs/,
     );
   });
 

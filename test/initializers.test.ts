@@ -118,3 +118,21 @@ describe('initializers', () => {
     );
   });
 });
+
+describe('committing the arena', () => {
+  it('build reserves the arena; the first step commits it (on the lanes), values unchanged', async () => {
+    const n = 16 * MIB; // 64 MiB per field: value, grad, velocity
+    const rss = () => process.memoryUsage().rss;
+    const w = new Variable((values) => values.fill(0.5), { shape: [n], name: 'w' });
+    const optimizer = new RMSprop({ workers: 2 });
+    const beforeBuild = rss();
+    optimizer.build([w]); // writes the values: their pages, and only theirs
+    const afterBuild = rss();
+    expect(afterBuild - beforeBuild).toBeGreaterThan(60 * MIB);
+    expect(afterBuild - beforeBuild).toBeLessThan(100 * MIB);
+    await optimizer.step(); // zero gradients: the values stay 0.5
+    expect(rss() - afterBuild).toBeGreaterThan(120 * MIB); // grad and velocity, committed by the first step
+    expect(w.value.every((x) => x === 0.5)).toBe(true);
+    await optimizer.close();
+  });
+});

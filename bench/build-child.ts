@@ -1,0 +1,42 @@
+/**
+ * One build, measured alone in its own process (`npm run bench` runs it per size): `size`
+ * float32 parameters from 'zeros' in `variables` variables, built with the default options;
+ * prints JSON: build ms, the first step's ms, the median of later steps, the arena's bytes and
+ * the process's peak resident memory (ru_maxrss) above what it held before.
+ *
+ *   node dist/bench/build-child.js <size> [variables] [workers]
+ */
+import { RMSprop, Variable } from '../src/index.js';
+
+const [size, variables = 1, workers = 'auto'] = process.argv.slice(2).map((a) => (a === 'auto' ? a : Number(a)));
+const total = Number(size);
+const parts = Number(variables);
+const rssBefore = process.resourceUsage().maxRSS * 1024;
+const started = performance.now();
+const vars = Array.from({ length: parts }, (_, i) => {
+  const n = Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+  return new Variable('zeros', { shape: [n], name: `w${i}` });
+});
+const optimizer = new RMSprop({ workers: workers as number | 'auto' });
+optimizer.build(vars);
+const buildMs = performance.now() - started;
+for (const v of vars) v.grad.fill(0.01);
+const stepMs: number[] = [];
+for (let s = 0; s < 6; s++) {
+  const t = performance.now();
+  await optimizer.step();
+  stepMs.push(performance.now() - t);
+}
+const later = stepMs.slice(1).sort((a, b) => a - b);
+console.log(
+  JSON.stringify({
+    size: total,
+    buildMs,
+    firstStepMs: stepMs[0],
+    stepMs: later[later.length >> 1],
+    threads: optimizer.workers,
+    arenaBytes: optimizer.memoryBytes,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024 - rssBefore,
+  }),
+);
+await optimizer.close();
