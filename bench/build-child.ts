@@ -17,7 +17,7 @@ const vars = Array.from({ length: parts }, (_, i) => {
   const n = Math.floor(total / parts) + (i < total % parts ? 1 : 0);
   return new Variable('zeros', { shape: [n], name: `w${i}` });
 });
-const optimizer = new RMSprop({ workers: workers as number | 'auto' });
+const optimizer = new RMSprop({ workers: workers });
 optimizer.build(vars);
 const buildMs = performance.now() - started;
 for (const v of vars) v.grad.fill(0.01);
