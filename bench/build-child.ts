@@ -2,16 +2,29 @@
  * One build, measured alone in its own process (`npm run bench` runs it per size): `size`
  * float32 parameters from 'zeros' in `variables` variables, built with the default options;
  * prints JSON: build ms, the first step's ms, the median of later steps, the arena's bytes and
- * the process's peak resident memory (ru_maxrss) above what it held before.
+ * the process's peak resident memory above what it held before (Linux's VmHWM, which starts
+ * afresh in a new process; ru_maxrss would carry the parent's peak over exec).
  *
  *   node dist/bench/build-child.js <size> [variables] [workers]
  */
+import { readFileSync } from 'node:fs';
 import { RMSprop, Variable } from '../src/index.js';
+
+/** This process's peak resident bytes. */
+function peakResident(): number {
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) * 1024;
+  } catch {
+    // not Linux: the resource usage is the best there is
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 const [size, variables = 1, workers = 'auto'] = process.argv.slice(2).map((a) => (a === 'auto' ? a : Number(a)));
 const total = Number(size);
 const parts = Number(variables);
-const rssBefore = process.resourceUsage().maxRSS * 1024;
+const rssBefore = peakResident();
 const started = performance.now();
 const vars = Array.from({ length: parts }, (_, i) => {
   const n = Math.floor(total / parts) + (i < total % parts ? 1 : 0);
@@ -36,7 +49,7 @@ console.log(
     stepMs: later[later.length >> 1],
     threads: optimizer.workers,
     arenaBytes: optimizer.memoryBytes,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024 - rssBefore,
+    peakRssBytes: peakResident() - rssBefore,
   }),
 );
 await optimizer.close();

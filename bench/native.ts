@@ -42,7 +42,12 @@ export function buildNative(): NativeBuild[] | string {
 }
 
 /** Median ms of the basic and the full step at `size` on `threads` threads. */
-export function nativeStep(build: NativeBuild, size: number, threads: number, reps: number): { basic: number; full: number } {
+export function nativeStep(
+  build: NativeBuild,
+  size: number,
+  threads: number,
+  reps: number,
+): { basic: number; full: number } {
   const out = execFileSync(build.binary, [String(size), String(threads), String(reps)], { encoding: 'utf8' });
   return JSON.parse(out) as { basic: number; full: number };
 }

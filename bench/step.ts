@@ -1,9 +1,12 @@
 /**
- * `npm run bench [-- --quick]`: the optimizer step by model size (1e4 .. 1e8 float32
+ * `npm run bench [-- --quick] [-- --large]`: the optimizer step by model size (1e4 .. 1e8 float32
  * parameters), variant and workers, next to a naive JS loop doing the same work, tfjs-core's
- * rmsprop (cpu and wasm backends) and the machine's memory roofline, all measured in this run.
+ * rmsprop (cpu and wasm backends), a native fused C loop (when a C compiler is present) and the
+ * machine's memory roofline; then build time and peak memory per size, each build alone in a
+ * child process (`--large`: also 1e9 parameters, where memory allows). All measured in this run.
  * Writes a markdown table and an SVG chart to bench/results/. Reports only; no thresholds.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -12,8 +15,11 @@ import { RMSprop, Variable, type RMSpropOptions } from '../src/index.js';
 import { naiveBasic, naiveFull, naiveState, TFJS_MAX_SIZE, tfjsStep, type TfjsBackend } from './baselines.js';
 import { lineChartSvg } from '../src/cli/charts.js';
 import { copyBandwidth } from './roofline.js';
+import { buildNative, nativeStep } from './native.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, large: { type: 'boolean', default: false } },
+});
 const quick = args.quick;
 const cores = availableParallelism();
 /** The sizes the targets are stated at. */
@@ -116,6 +122,46 @@ for (const size of sizes) {
   log(`measured ${size.toExponential(0)} parameters (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
+// The native reference: the same update as one fused C loop, at this CPU's widest vectors and at 128 bits
+const native = buildNative();
+if (typeof native === 'string') log(`native reference skipped: ${native}`);
+else {
+  for (const size of sizes) {
+    for (const threads of [1, cores]) {
+      for (const build of native) {
+        const ms = nativeStep(build, size, threads, quick ? 5 : size >= 1e7 ? 9 : 31);
+        const setup = `${build.label}, ${threads} thread${threads > 1 ? 's' : ''}`;
+        rows.push(
+          { size, variant: 'basic', setup, medianMs: ms.basic },
+          { size, variant: 'full', setup, medianMs: ms.full },
+        );
+      }
+    }
+  }
+  log(`native reference measured (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+}
+
+// Build and the first step (which commits the arena) per size, each in its own process
+interface BuildRow {
+  size: number;
+  variables: number;
+  buildMs: number;
+  firstStepMs: number;
+  stepMs: number;
+  threads: number;
+  arenaBytes: number;
+  peakRssBytes: number;
+}
+const buildRows: BuildRow[] = [];
+const buildSizes = [1e7, 1e8, ...(args.large ? [1e9] : [])].filter((n) => n * 12 * 1.2 < totalmem());
+for (const size of quick ? [1e7] : buildSizes) {
+  const variables = size >= 1e9 ? 8 : 1;
+  const child = new URL('./build-child.js', import.meta.url);
+  const out = execFileSync(process.execPath, [child.pathname, String(size), String(variables)], { encoding: 'utf8' });
+  buildRows.push({ ...(JSON.parse(out) as BuildRow), variables });
+  log(`built ${size.toExponential(0)} parameters (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+}
+
 const find = (size: number, variant: Variant, setup: string) =>
   rows.find((r) => r.size === size && r.variant === variant && r.setup === setup);
 const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? `${(a.medianMs / b.medianMs).toFixed(2)}x` : 'n/a');
@@ -157,6 +203,18 @@ if (sizes.includes(TARGET_SIZE)) {
     `- basic, workers=1 -> workers=2: ` +
       ratio(find(TARGET_SIZE, 'basic', 'workers=1'), find(TARGET_SIZE, 'basic', 'workers=2')),
   );
+  if (typeof native !== 'string') {
+    for (const variant of ['basic', 'full'] as const) {
+      const ours = best(TARGET_SIZE, variant);
+      const against = native.map((b) => {
+        const reference = find(TARGET_SIZE, variant, `${b.label}, ${cores} threads`);
+        return `${reference && ours ? (reference.medianMs / ours.medianMs).toFixed(2) : 'n/a'}x ${b.label}`;
+      });
+      lines.push(
+        `- ${variant}, fastest vs native C on ${cores} threads (speed ratio, 1 = as fast): ${against.join(', ')}`,
+      );
+    }
+  }
 } else {
   lines.push("- not measured: 5e7 parameters do not fit in this machine's memory");
 }
@@ -176,6 +234,35 @@ for (const row of rows) {
   const cells = [row.size.toExponential(0), row.variant, row.setup, row.medianMs.toFixed(3), gparams(row).toFixed(3)];
   lines.push(`| ${[...cells, gb, vsNaive, vsTfjs].join(' | ')} |`);
 }
+lines.push(
+  '',
+  '## Build and first step',
+  '',
+  "Each build alone in a child process, from 'zeros', default options, `workers: 'auto'`: build only " +
+    'reserves the arena and writes the initial values; the first step commits its pages on the lanes. ' +
+    "Peak is the growth of the child's peak resident memory (VmHWM) over the build and six steps.",
+  '',
+  '| parameters | variables | threads | build ms | first step ms | step ms | Gparam/s | arena GiB | peak GiB | peak - arena MiB |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+);
+for (const b of buildRows) {
+  const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
+  lines.push(
+    `| ${[
+      b.size.toExponential(0),
+      b.variables,
+      b.threads,
+      b.buildMs.toFixed(0),
+      b.firstStepMs.toFixed(0),
+      b.stepMs.toFixed(1),
+      (b.size / b.stepMs / 1e6).toFixed(3),
+      gib(b.arenaBytes),
+      gib(b.peakRssBytes),
+      ((b.peakRssBytes - b.arenaBytes) / 2 ** 20).toFixed(0),
+    ].join(' | ')} |`,
+  );
+}
+if (!args.large) lines.push('', 'With `--large`: also 1e9 parameters (8 variables), where memory allows.');
 lines.push(
   '',
   `Chart: step${quick ? '-quick' : ''}.svg. ` +
