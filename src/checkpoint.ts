@@ -11,38 +11,25 @@
  * Any size: both sides stream. A write goes to a temporary file in the target's directory,
  * straight from the (shared) arrays in pieces, then fsync, rename, fsync of the directory, so a
  * reader sees the old file or the new one, never a part; temporary files that killed writers
- * left behind are removed by the next save into the same directory. A read allocates one fresh array
- * per tensor and fills it with bounded reads, so files over 2 GiB load.
+ * left behind are removed by the next save into the same directory. Reading is
+ * `checkpoint-read.ts`'s.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { writeFileAtomically } from './atomic-file.js';
 import { shapeSize, type DType } from './dtype.js';
-import {
-  dtypeOf,
-  encodeHeader,
-  headerLengthOf,
-  parseHeader,
-  SafetensorsError,
-  tensorData,
-  type SafetensorsHeader,
-  type Tensor,
-  type TensorData,
-  type TensorEntry,
-} from './safetensors.js';
+import { dtypeOf, encodeHeader, type Tensor, type TensorData } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'rmsprop-pool/checkpoint';
 export const CHECKPOINT_VERSION = '2';
 /** '1': the previous release, without checksums (read, not verified); '2': with checksums, required. */
-const READABLE_VERSIONS: readonly string[] = ['1', '2'];
+export const READABLE_VERSIONS: readonly string[] = ['1', '2'];
 /** Tensor-name prefix of the model's variables (the state arrays keep Keras's names). */
 export const VARIABLE_PREFIX = 'variables/';
 /** Metadata keys that `metadata_crc32` covers, in this order (absent ones are skipped). */
 const COVERED_KEYS = ['format', 'version', 'config', 'state', 'variables', 'checksums'] as const;
 /** Largest piece handed to one write: bounds what the OS and libuv hold per call, copies nothing. */
 const WRITE_PIECE_BYTES = 64 * 2 ** 20;
-/** Largest piece asked of one read (Linux returns at most ~2 GiB per read anyway). */
-const READ_PIECE_BYTES = 2 ** 30;
 
 /** One tensor of a checkpoint. */
 export interface NamedArray {
@@ -51,6 +38,13 @@ export interface NamedArray {
   readonly shape: readonly number[];
   /** The values, in the dtype the file stores (int64 as BigInt64Array). */
   readonly data: TensorData;
+}
+
+/** A saved array as the header describes it: what it is, before any of its data is read. */
+export interface SavedArray {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType | 'int64';
 }
 
 /** What `readCheckpoint` returns: a checkpoint file, checked (checksums included). */
@@ -69,7 +63,7 @@ export class CheckpointError extends Error {
 }
 
 /** A CRC-32 as the checkpoint stores it: 8 lowercase hex digits (Python: `f'{zlib.crc32(b):08x}'`). */
-function hex(crc: number): string {
+export function hex(crc: number): string {
   return (crc >>> 0).toString(16).padStart(8, '0');
 }
 
@@ -123,90 +117,7 @@ function metadataOf(
   return metadata;
 }
 
-/**
- * Checks the metadata of a parsed header: the metadata CRC first (so a damaged word is reported
- * as damage), then format and version, then the checksums' coverage of exactly the file's
- * tensors. Returns the stored CRC per tensor name, or null for a version 1 file without them.
- */
-function checkedChecksums(header: SafetensorsHeader, path: string): Map<string, string> | null {
-  const fail = failure(path);
-  const m = header.metadata;
-  if (m.metadata_crc32 !== undefined) {
-    const computed = metadataCrc32(m);
-    if (computed !== m.metadata_crc32)
-      fail(`metadata fails its CRC-32 check (stored ${m.metadata_crc32}, computed ${computed}): the file is damaged`);
-  }
-  if (m.format !== CHECKPOINT_FORMAT)
-    fail(`not an rmsprop-pool checkpoint (metadata format ${JSON.stringify(m.format)})`);
-  if (!READABLE_VERSIONS.includes(m.version!)) {
-    fail(`unsupported version ${JSON.stringify(m.version)} (this library reads ${READABLE_VERSIONS.join(' and ')})`);
-  }
-  if (m.version === '1' && m.checksums === undefined && m.metadata_crc32 === undefined) return null; // written unverifiable
-  if (m.checksums === undefined || m.metadata_crc32 === undefined)
-    fail(`version ${m.version} needs the metadata 'checksums' and 'metadata_crc32'`);
-  let stored: unknown;
-  try {
-    stored = JSON.parse(m.checksums!);
-  } catch {
-    return fail("metadata 'checksums' is not JSON");
-  }
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored))
-    fail("metadata 'checksums' is not an object of CRCs");
-  const checksums = new Map(Object.entries(stored as Record<string, unknown>));
-  for (const [name, crc] of checksums) {
-    if (typeof crc !== 'string' || !/^[0-9a-f]{8}$/.test(crc))
-      fail(`tensor '${name}' has an invalid checksum ${JSON.stringify(crc)}`);
-  }
-  for (const { name } of header.entries) if (!checksums.has(name)) fail(`tensor '${name}' has no checksum`);
-  if (checksums.size !== header.entries.length) fail("metadata 'checksums' names tensors the file does not hold");
-  return checksums as Map<string, string>;
-}
-
-/** Where each array of the checkpoint is in the file: the contents checked before any data is read. */
-interface Plan {
-  readonly config: Record<string, unknown>;
-  readonly state: ReadonlyArray<readonly [name: string, entry: TensorEntry]>;
-  readonly variables: ReadonlyArray<readonly [name: string, entry: TensorEntry]> | null;
-}
-
-function planOf(header: SafetensorsHeader, path: string): Plan {
-  const fail = failure(path);
-  const m = header.metadata;
-  const byName = new Map(header.entries.map((t) => [t.name, t]));
-  const list = (key: string, prefix: string): Array<[string, TensorEntry]> => {
-    let names: unknown;
-    try {
-      names = JSON.parse(m[key]!);
-    } catch {
-      return fail(`metadata '${key}' is not a JSON list of names`);
-    }
-    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
-      return fail(`metadata '${key}' is not a list of names`);
-    return names.map((name: string) => {
-      const t = byName.get(prefix + name) ?? fail(`tensor '${prefix + name}' is listed but missing`);
-      byName.delete(prefix + name);
-      return [name, t];
-    });
-  };
-  let config: unknown;
-  try {
-    config = JSON.parse(m.config ?? 'null');
-  } catch {
-    fail('metadata config is not JSON');
-  }
-  if (config === null || typeof config !== 'object' || Array.isArray(config))
-    fail('metadata config is not a Keras optimizer config');
-  const state = list('state', '');
-  const variables = m.variables === undefined ? null : list('variables', VARIABLE_PREFIX);
-  if (byName.size > 0) fail(`unexpected tensors ${[...byName.keys()].map((n) => `'${n}'`).join(', ')}`);
-  const iteration = state[0];
-  if (iteration?.[0] !== 'iteration' || iteration[1].dtype !== 'I64' || shapeSize(iteration[1].shape) !== 1) {
-    fail("the first state array must be 'iteration', one int64");
-  }
-  return { config: config as Record<string, unknown>, state, variables };
-}
-
-function failure(path: string): (why: string) => never {
+export function failure(path: string): (why: string) => never {
   return (why) => {
     throw new CheckpointError(`checkpoint '${path}': ${why}`);
   };
@@ -226,7 +137,7 @@ export interface ArraySpec {
  * shape and dtype. Throws a CheckpointError naming the first mismatch.
  */
 export function checkCheckpoint(
-  checkpoint: Checkpoint,
+  checkpoint: { readonly state: readonly SavedArray[]; readonly variables: readonly SavedArray[] | null },
   path: string,
   expected: {
     counters: readonly string[];
@@ -258,14 +169,14 @@ export function checkCheckpoint(
 }
 
 function expectArray(
-  saved: NamedArray,
+  saved: SavedArray,
   { name, formerName, shape, dtype }: ArraySpec,
   fail: (why: string) => never,
 ): void {
   if (saved.name !== name && saved.name !== formerName) fail(`expected '${name}', found '${saved.name}'`);
   if (saved.shape.length !== shape.length || saved.shape.some((d, i) => d !== shape[i]))
     fail(`'${name}' has shape [${saved.shape.join(',')}], expected [${shape.join(',')}]`);
-  if (!(saved.data instanceof (dtype === 'float32' ? Float32Array : Float64Array))) fail(`'${name}' is not ${dtype}`);
+  if (saved.dtype !== dtype) fail(`'${name}' is not ${dtype}`);
 }
 
 /**
@@ -311,77 +222,4 @@ async function writeFully(file: FileHandle, bytes: Uint8Array, position: number)
     if (bytesWritten === 0) throw new Error(`writing a checkpoint: the file took 0 of ${bytes.length - done} bytes`);
     done += bytesWritten;
   }
-}
-
-/**
- * Reads and checks a checkpoint file of any size: the header (bounded by the file's size and
- * MAX_HEADER_BYTES before anything is allocated for it), the metadata and its CRC, the contents,
- * then each tensor into a fresh array, verifying its CRC-32. Throws a CheckpointError or
- * SafetensorsError naming the file and what is wrong; returns only a fully verified checkpoint.
- */
-export async function readCheckpointFile(path: string): Promise<Checkpoint> {
-  const what = `checkpoint '${path}'`;
-  const file = await open(path, 'r');
-  try {
-    const { size } = await file.stat();
-    const headerLength = headerLengthOf(await readExactly(file, Math.min(8, size), 0, path), size, what);
-    const header = parseHeader(await readExactly(file, headerLength, 8, path), size - 8 - headerLength, what);
-    const checksums = checkedChecksums(header, path);
-    const plan = planOf(header, path);
-    const data = new Map<string, TensorData>();
-    for (const entry of header.entries) {
-      data.set(entry.name, await readTensor(file, entry, 8 + headerLength, checksums?.get(entry.name) ?? null, path));
-    }
-    const arrays = (list: Plan['state']): NamedArray[] =>
-      list.map(([name, entry]) => ({ name, shape: entry.shape, data: data.get(entry.name)! }));
-    return {
-      config: plan.config,
-      state: arrays(plan.state),
-      variables: plan.variables === null ? null : arrays(plan.variables),
-    };
-  } finally {
-    await file.close();
-  }
-}
-
-/** One tensor into its own, aligned array, read in bounded pieces while its CRC-32 is chained, then verified. */
-async function readTensor(
-  file: FileHandle,
-  entry: TensorEntry,
-  dataStart: number,
-  stored: string | null,
-  path: string,
-): Promise<TensorData> {
-  const bytes = new Uint8Array(entry.end - entry.begin);
-  let crc = 0;
-  for (let done = 0; done < bytes.length;) {
-    const length = Math.min(READ_PIECE_BYTES, bytes.length - done);
-    const { bytesRead } = await file.read(bytes, done, length, dataStart + entry.begin + done);
-    if (bytesRead === 0)
-      failure(path)(
-        `the file is truncated: it ends inside tensor '${entry.name}' (read ${done} of its ${bytes.length} bytes)`,
-      );
-    crc = crc32(bytes.subarray(done, done + bytesRead), crc);
-    done += bytesRead;
-  }
-  if (stored !== null && hex(crc) !== stored) {
-    failure(path)(
-      `tensor '${entry.name}' fails its CRC-32 check (stored ${stored}, computed ${hex(crc)}): the file is damaged`,
-    );
-  }
-  return tensorData(entry.dtype, bytes);
-}
-
-/** `length` bytes at `position`, or a SafetensorsError saying the file is truncated. */
-async function readExactly(file: FileHandle, length: number, position: number, path: string): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  for (let done = 0; done < length;) {
-    const { bytesRead } = await file.read(bytes, done, Math.min(READ_PIECE_BYTES, length - done), position + done);
-    if (bytesRead === 0)
-      throw new SafetensorsError(
-        `checkpoint '${path}' is truncated: it ends at byte ${position + done}, inside its header`,
-      );
-    done += bytesRead;
-  }
-  return bytes;
 }

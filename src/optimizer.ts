@@ -36,6 +36,7 @@ import {
 } from './persistence.js';
 import { Phase } from './protocol.js';
 import {
+  bindVariables,
   buildState,
   checkBuildable,
   indexOfVariable,
@@ -43,11 +44,11 @@ import {
   NO_EXCLUSIONS,
   stateCounters,
   stateVariables,
-  variableView,
   type Built,
   type StateVariable,
   takeAverages,
   weightDecayExclusions,
+  writeInitialValues,
   type ExcludeFromWeightDecay,
 } from './state.js';
 import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
@@ -147,9 +148,8 @@ export class RMSprop {
     if (isBuiltWith(this.#built, variables, this.name)) return;
     checkBuildable(variables, this, 'build');
     const built = buildState(variables, this.#options, this.#excluded);
-    // every value first (an initializer may throw: then nothing is bound, and no thread has started)
-    variables.forEach((v, i) => v.writeInitial(variableView(built, i, 'value')!));
-    variables.forEach((v, i) => v.bind(this, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
+    writeInitialValues(built); // an initializer may throw: then nothing is bound, and no thread has started
+    bindVariables(built, this);
     this.#built = built;
   }
 
@@ -221,31 +221,21 @@ export class RMSprop {
     return saveStore(this.variables);
   }
 
-  /**
-   * Keras's `load_own_variables`: assigns a store made by `saveOwnVariables` (or Keras) to
-   * `variables` in order. Unlike Keras, which warns and skips, a store that does not fit is
-   * refused with an error naming the entry, and nothing is assigned.
-   */
+  /** Keras's `load_own_variables`; unlike Keras (which warns and skips), a store that does not fit is refused, nothing assigned. */
   loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
     this.#assertUsable();
     this.#calls.assertIdle('loadOwnVariables');
     loadStore(store, this.#persisted());
   }
 
-  /**
-   * Checkpoints the config, the iteration counter and every state array to `path` in the
-   * safetensors layout (Python's `safetensors` reads it), atomically; with `variables: true`
-   * also the values of the built variables. Runs after any pending step.
-   */
+  /** Checkpoints config, counters and state (`variables: true`: and the variables) to `path`, atomically, after pending steps. */
   save(path: string, options: SaveOptions = {}): Promise<void> {
     return this.#serialized(() => saveCheckpoint(path, options, this.#persisted()));
   }
 
   /**
-   * Restores an optimizer saved by `save()`: its config, iteration counter and state arrays,
-   * built over `variables` (which must have the saved names, shapes and dtypes, in order) —
-   * and, if the checkpoint holds them, the variables' values. Continuing from it gives the same
-   * bytes as never having stopped. Everything is checked before anything changes.
+   * Restores what `save()` wrote, built over `variables` (the saved names, shapes, dtypes, in order), streamed
+   * into its memory: continuing gives the bytes of never stopping. All or nothing: a refused file changes nothing.
    */
   static load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
     return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).#persisted());
@@ -258,6 +248,12 @@ export class RMSprop {
       options: this.#options,
       counters: stateCounters(this.#steps, this.#learningRate),
       built: this.#built,
+      buildFrom: async (variables, fill) => {
+        const built = buildState(variables, this.#options, this.#excluded);
+        await fill(built); // a failure drops the arena: nothing is bound, no thread has started
+        bindVariables(built, this);
+        this.#built = built;
+      },
       setCounters: ({ steps, learningRate }) => {
         this.#steps = steps;
         if (learningRate !== null) this.#learningRate = learningRateSource(learningRate);

@@ -3,7 +3,8 @@
  * `save_own_variables`/`load_own_variables` stores. Everything a checkpoint or a store promises
  * is checked against the options and the variables before anything is built or assigned.
  */
-import { checkCheckpoint, readCheckpointFile, writeCheckpointFile, type Checkpoint } from './checkpoint.js';
+import { checkCheckpoint, writeCheckpointFile } from './checkpoint.js';
+import { openCheckpoint, type CheckpointReader } from './checkpoint-read.js';
 import type { FloatArray } from './dtype.js';
 import { quote } from './errors.js';
 import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
@@ -16,6 +17,8 @@ import {
   fieldsNeeded,
   slotSpecs,
   stateLayout,
+  variableView,
+  writeInitialValues,
   type Built,
   type StateArray,
   type StateCounters,
@@ -55,6 +58,8 @@ export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
   /** `learningRate` is null when the learning rate is not a number: the state has no 'learning_rate' then. */
   readonly counters: StateCounters;
   readonly built: Built | null;
+  /** Builds over `variables` with `fill` writing the arena (values and slots); binds them only if it succeeds. */
+  buildFrom(variables: readonly Variable[], fill: (built: Built) => Promise<void>): Promise<void>;
   setCounters(counters: StateCounters): void;
 }
 
@@ -95,41 +100,60 @@ export async function loadCheckpoint<T extends PersistedOptimizer>(
   if (variables !== undefined && !isVariableArray(variables)) {
     throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
   }
-  const checkpoint = await readCheckpointFile(path);
-  const target = create(checkpoint.config);
+  const reader = await openCheckpoint(path);
   try {
-    restoreCheckpoint(checkpoint, path, variables, target);
-  } catch (error) {
-    await target.optimizer.close();
-    throw error;
+    const target = create(reader.config);
+    try {
+      await restoreCheckpoint(reader, variables, target);
+    } catch (error) {
+      await target.optimizer.close();
+      throw error;
+    }
+    return target.optimizer;
+  } finally {
+    await reader.close();
   }
-  return target.optimizer;
 }
 
 /**
- * Checks everything the checkpoint promises against the options and `variables`, then builds
- * over `variables` and assigns the saved variables' values (if any) and the state.
+ * Checks everything the checkpoint's header promises against the options and `variables`, and
+ * the counters' values; then builds over `variables` while the saved variables' values (else
+ * their own) and slots stream from the file straight into the new arena, each tensor's CRC-32
+ * verified. The variables are bound, and the counters set, only once all of it has succeeded.
  */
-function restoreCheckpoint(
-  checkpoint: Checkpoint,
-  path: string,
+async function restoreCheckpoint(
+  reader: CheckpointReader,
   variables: readonly Variable[] | undefined,
   target: Persisted,
-): void {
+): Promise<void> {
   if (variables !== undefined) checkBuildable(variables, target.optimizer, 'load');
   const slots = slotSpecs(fieldsNeeded(target.options), variables ?? []);
-  checkCheckpoint(checkpoint, path, {
+  const counterCount = counterNames(learningRateIsVariable(target)).length;
+  checkCheckpoint(reader, reader.path, {
     counters: counterNames(learningRateIsVariable(target)),
     variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
     slots: variables === undefined ? undefined : slots,
   });
-  const layout = stateLayout(learningRateIsVariable(target), slots);
-  const arrays = checkpoint.state.map((a) => a.data);
-  const counters = checkState(arrays, layout, `checkpoint '${path}'`);
-  // checked: from here on the load takes effect
-  if (variables !== undefined) target.optimizer.build(variables);
-  checkpoint.variables?.forEach((saved, i) => variables![i]!.value.set(saved.data as FloatArray));
-  assignState(target, arrays, counters);
+  const counterArrays: StateArray[] = [];
+  for (const saved of reader.state.slice(0, counterCount)) counterArrays.push(await reader.read(saved));
+  const counters = checkState(
+    counterArrays,
+    stateLayout(learningRateIsVariable(target), slots),
+    `checkpoint '${reader.path}'`,
+  );
+  if (variables !== undefined) {
+    await target.buildFrom(variables, async (built) => {
+      if (reader.variables === null) writeInitialValues(built);
+      else
+        for (const [i, saved] of reader.variables.entries())
+          await reader.readInto(saved, variableView(built, i, 'value')!);
+      const savedSlots = reader.state.slice(counterCount);
+      for (const [k, saved] of savedSlots.entries()) {
+        await reader.readInto(saved, variableView(built, slots[k]!.index, slots[k]!.field)!);
+      }
+    });
+  }
+  target.setCounters(counters);
 }
 
 /** Keras's `save_own_variables`: copies of the state, keyed '0', '1', ... in Keras's order. */

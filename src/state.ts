@@ -195,6 +195,16 @@ export function buildState(
   };
 }
 
+/** Each variable's values into the fresh arena (an initializer may throw: nothing is bound then). */
+export function writeInitialValues(built: Built): void {
+  built.variables.forEach((v, i) => v.writeInitial(variableView(built, i, 'value')!));
+}
+
+/** The variables take the arena's views as their storage: the last step of a build. */
+export function bindVariables(built: Built, owner: VariableOwner): void {
+  built.variables.forEach((v, i) => v.bind(owner, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
+}
+
 /** Where `v` is in `built`; throws when the optimizer was built without it. */
 export function indexOfVariable(built: Built, v: Variable, optimizer: string): number {
   const i = built.index.get(v);

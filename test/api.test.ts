@@ -29,7 +29,7 @@ describe('Variable', () => {
   });
   it('refuses inconsistent input, naming the variable', () => {
     expect(() => new Variable([1, 2, 3], { shape: [2, 2], name: 'w' })).toThrow(/'w'.*holds 4 values but init has 3/);
-    expect(() => new Variable([1, 'x'], { name: 'w' })).toThrow(/'w'.*number/);
+    expect(() => new Variable([1, 'x'] as never, { name: 'w' })).toThrow(/'w'.*number/);
     expect(() => new Variable([1], { dtype: 'int8' as never })).toThrow(/dtype/);
   });
   it('becomes a view into shared memory when built, keeping its values', () => {

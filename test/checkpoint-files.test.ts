@@ -174,6 +174,32 @@ describe('checksums', () => {
 });
 
 describe('files of any size', () => {
+  it('a load streams the file into the arena: memory beyond the arena stays small (peak resident memory of a child)', () => {
+    const path = fresh();
+    const n = 24 * 2 ** 20; // 96 MiB per array; the file holds three: 288 MiB
+    const child = (...args: string[]) => {
+      const run = spawnSync(
+        process.execPath,
+        [fileURLToPath(new URL('./helpers/load-peak.mjs', import.meta.url)), ...args],
+        {
+          encoding: 'utf8',
+          timeout: 120_000,
+        },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      return run.stdout;
+    };
+    child('save', path, String(n));
+    const { grown, arena, ok, iterations } = JSON.parse(child('load', path, String(n))) as Record<
+      string,
+      number | boolean
+    >;
+    expect(ok).toBe(true);
+    expect(iterations).toBe(1);
+    expect(grown).toBeGreaterThan(3 * 96 * 2 ** 20); // the arena's pages the file filled are resident
+    expect(grown as number).toBeLessThan((arena as number) + 64 * 2 ** 20); // and next to nothing more
+  });
+
   it('a checkpoint over 2 GiB loads (a sparse file of zeros, checksummed in pieces)', async () => {
     // float32: 2 GiB + 256 KiB (first touches of fresh memory are what this test spends its time on)
     const n = 2 ** 29 + 2 ** 16;

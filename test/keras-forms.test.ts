@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { readCheckpointFile, writeCheckpointFile } from '../dist/src/checkpoint.js';
+import { writeCheckpointFile } from '../dist/src/checkpoint.js';
+import { readCheckpointFile } from '../dist/src/checkpoint-read.js';
 import { RMSprop, Variable, type KerasConfig } from '../dist/src/index.js';
 import { checkpointDirectory } from './helpers/files.js';
 
