@@ -96,22 +96,21 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     program.body(ops, flags);
     body = ['for (let i = first; i < end; i++) {', ...ops.statements.map((s) => `  ${s}`), '}'];
   } else {
-    // element k of the run to accumulator k mod 4 (see sumOfSquares in program.ts)
+    // element k of the run to accumulator k mod 8 (see sumOfSquares in program.ts)
     const term = (offset: number, accumulator: number): string => {
       const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, float32);
       const g = program.body(ops, flags) as Expr;
       return `{ ${[...ops.statements, `s${accumulator} += ${ops.mul(g, g)};`].join(' ')} }`;
     };
+    const eight = [0, 1, 2, 3, 4, 5, 6, 7];
     body = [
-      'let s0 = 0, s1 = 0, s2 = 0, s3 = 0;',
+      'let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;',
       'let i = first;',
-      'for (const whole = first + (n & ~3); i < whole; i += 4) {',
-      ...[0, 1, 2, 3].map((k) => `  ${term(k, k)}`),
+      'for (const whole = first + (n & ~7); i < whole; i += 8) {',
+      ...eight.map((k) => `  ${term(k, k)}`),
       '}',
-      `if (i < end) ${term(0, 0)}`,
-      `if (i + 1 < end) ${term(1, 1)}`,
-      `if (i + 2 < end) ${term(2, 2)}`,
-      'return s0 + s1 + (s2 + s3);',
+      ...eight.slice(0, 7).map((k) => `if (i + ${k} < end) ${term(k, k)}`),
+      'return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));',
     ];
   }
   const name = `${program.name}_${dtype}_${variant}`;

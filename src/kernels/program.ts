@@ -66,8 +66,9 @@ export function elementwise<const N extends string>(
 
 /**
  * A sum of squares: the program returns the element's value `g`; kernels add fround(g*g) (in
- * the dtype) in float64 with four accumulators — element k to accumulator k mod 4, then
- * (s0 + s1) + (s2 + s3) — an order the SIMD lanes can follow for any partition into chunks.
+ * the dtype) in float64 with eight accumulators — element k to accumulator k mod 8, then
+ * ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) — an order the SIMD lanes can follow for any
+ * partition into chunks, with four independent vector sums in flight.
  */
 export function sumOfSquares<const N extends string>(
   name: string,

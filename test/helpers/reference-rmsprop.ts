@@ -113,14 +113,16 @@ export function referenceApply(input: ReferenceElement, s: ReferenceSettings): R
 
 /**
  * Norm clipping's partial sum over a chunk's elements: fround(g*g) of each gradient before
- * clipping, summed in float64 with element k to accumulator k mod 4, then (s0 + s1) + (s2 + s3).
+ * clipping, summed in float64 with element k to accumulator k mod 8, then
+ * ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
  */
 export function referenceSumOfSquares(elements: readonly ReferenceElement[], s: ReferenceSettings): number {
   const r = rounding(s.dtype);
-  const sums = [0, 0, 0, 0];
+  const sums = [0, 0, 0, 0, 0, 0, 0, 0];
   elements.forEach((e, k) => {
     const g = scaledGradient(e, s);
-    sums[k % 4]! += r(g * g);
+    sums[k % 8]! += r(g * g);
   });
-  return sums[0]! + sums[1]! + (sums[2]! + sums[3]!);
+  const [s0, s1, s2, s3, s4, s5, s6, s7] = sums as [number, number, number, number, number, number, number, number];
+  return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));
 }

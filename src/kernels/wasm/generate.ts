@@ -176,9 +176,10 @@ function elementwiseFunction(shape: SimdShape, program: Program, variant: number
 }
 
 /**
- * A sum of squares (see `sumOfSquares` in program.ts): four elements per iteration, element k
- * of the run to accumulator k mod 4 — accumulators 0,1 in the float64 lanes of $A, 2,3 in $B —
- * and (s0 + s1) + (s2 + s3) at the end: the JS kernels' order.
+ * A sum of squares (see `sumOfSquares` in program.ts): eight elements per iteration, element k
+ * of the run to accumulator k mod 8 — accumulators 2j and 2j+1 in the float64 lanes of register
+ * j of $A, $B, $C, $D (four independent sums in flight) — and ((s0 + s1) + (s2 + s3)) +
+ * ((s4 + s5) + (s6 + s7)) at the end: the JS kernels' order.
  */
 function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: number): string {
   const flags = flagsOf(program, variant);
@@ -193,56 +194,59 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
     return e;
   };
   const b = shape.bytes;
-  let quad: string[];
+  const registers = ['A', 'B', 'C', 'D'] as const;
+  const add = (register: string, x: string) => `(local.set $${register} (f64x2.add (local.get $${register}) ${x}))`;
+  const eight: string[] = [];
   if (shape.t === 'f32') {
-    const e = emitter(true, '_v', 0);
-    const sq = e.bind(square(e));
-    quad = [
-      ...e.statements,
-      `(local.set $A (f64x2.add (local.get $A) (f64x2.promote_low_f32x4 ${sq})))`,
-      `(local.set $B (f64x2.add (local.get $B) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${sq} ${sq}))))`,
-    ];
+    // two f32x4 vectors: lanes 0,1 and 2,3 of each, widened, to two registers
+    for (const k of [0, 1]) {
+      const e = emitter(true, `_v${k}`, 16 * k);
+      const sq = e.bind(square(e));
+      const high = `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${sq} ${sq})`;
+      eight.push(
+        ...e.statements,
+        add(registers[2 * k]!, `(f64x2.promote_low_f32x4 ${sq})`),
+        add(registers[2 * k + 1]!, `(f64x2.promote_low_f32x4 ${high})`),
+      );
+    }
   } else {
-    const low = emitter(true, '_v0', 0);
-    const high = emitter(true, '_v1', 16);
-    const lowSquare = square(low);
-    const highSquare = square(high);
-    quad = [
-      ...low.statements,
-      `(local.set $A (f64x2.add (local.get $A) ${lowSquare}))`,
-      ...high.statements,
-      `(local.set $B (f64x2.add (local.get $B) ${highSquare}))`,
-    ];
+    // four f64x2 vectors, one per register
+    for (const k of [0, 1, 2, 3]) {
+      const e = emitter(true, `_v${k}`, 16 * k);
+      const sq = square(e);
+      eight.push(...e.statements, add(registers[k]!, sq));
+    }
   }
-  const addToLane = (accumulator: 'A' | 'B', lane: 0 | 1, k: number): string => {
+  const addToLane = (k: number): string => {
     const e = emitter(false, `_s${k}`, k * b);
     const sq = square(e);
     const term = shape.t === 'f32' ? `(f64.promote_f32 ${sq})` : sq;
-    const sum = `(f64.add (f64x2.extract_lane ${lane} (local.get $${accumulator})) ${term})`;
+    const register = registers[k >> 1]!;
+    const sum = `(f64.add (f64x2.extract_lane ${k & 1} (local.get $${register})) ${term})`;
     return [
       ...e.statements,
-      `(local.set $${accumulator} (f64x2.replace_lane ${lane} (local.get $${accumulator}) ${sum}))`,
+      `(local.set $${register} (f64x2.replace_lane ${k & 1} (local.get $${register}) ${sum}))`,
     ].join(' ');
   };
-  const tail = [addToLane('A', 0, 0), addToLane('A', 1, 1), addToLane('B', 0, 2)];
+  const tail = [0, 1, 2, 3, 4, 5, 6].map(
+    (k) => `(if (i32.ge_u (local.get $rest) (i32.const ${k + 1})) (then ${addToLane(k)}))`,
+  );
+  const pair = (register: string) =>
+    `(f64.add (f64x2.extract_lane 0 (local.get $${register})) (f64x2.extract_lane 1 (local.get $${register})))`;
   const { locals, setup } = prologue(emitters);
   return `
   (func (export "${exportName(shape.dtype, program, variant)}") ${parameters(shape, program)} (result f64)
-    (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128) ${locals}
+    (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128) (local $C v128) (local $D v128) ${locals}
     ${setup}
-    (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -4)) (i32.const ${b})))
-    (block $done (loop $quad
+    (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -8)) (i32.const ${b})))
+    (block $done (loop $eight
       (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-      ${quad.join('\n      ')}
-      (local.set $o (i32.add (local.get $o) (i32.const ${4 * b})))
-      (br $quad)))
-    (local.set $rest (i32.and (local.get $n) (i32.const 3)))
-    (if (i32.ge_u (local.get $rest) (i32.const 1)) (then ${tail[0]}))
-    (if (i32.ge_u (local.get $rest) (i32.const 2)) (then ${tail[1]}))
-    (if (i32.ge_u (local.get $rest) (i32.const 3)) (then ${tail[2]}))
-    (f64.add
-      (f64.add (f64x2.extract_lane 0 (local.get $A)) (f64x2.extract_lane 1 (local.get $A)))
-      (f64.add (f64x2.extract_lane 0 (local.get $B)) (f64x2.extract_lane 1 (local.get $B)))))`;
+      ${eight.join('\n      ')}
+      (local.set $o (i32.add (local.get $o) (i32.const ${8 * b})))
+      (br $eight)))
+    (local.set $rest (i32.and (local.get $n) (i32.const 7)))
+    ${tail.join('\n    ')}
+    (f64.add (f64.add ${pair('A')} ${pair('B')}) (f64.add ${pair('C')} ${pair('D')})))`;
 }
 
 /** The whole module: every specialisation that does something, of every program and dtype, over one shared memory. */
