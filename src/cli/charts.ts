@@ -60,7 +60,13 @@ export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
     encoding: {
       x: axis(chart.x, chart.x.log ? '.0e' : undefined),
       y: axis(chart.y),
-      color: { field: chart.color, type: 'nominal' as const },
+      // up to 20 series told apart by color, their names in full
+      color: {
+        field: chart.color,
+        type: 'nominal' as const,
+        scale: { scheme: 'tableau20' },
+        legend: { labelLimit: 400 },
+      },
       ...(chart.dash
         ? {
             strokeDash: {
