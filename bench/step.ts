@@ -141,6 +141,29 @@ else {
   log(`native reference measured (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
+/**
+ * The ratio to the native loop (this CPU's build) at the target size, from pairs measured back to
+ * back on all cores — so a change in the shared machine's load between the table's rows does not
+ * decide it: the median of PAIRS pairs per variant.
+ */
+const PAIRS = quick ? 2 : 5;
+const pairedRatios = new Map<Variant, number[]>();
+if (typeof native !== 'string' && sizes.includes(TARGET_SIZE)) {
+  for (const [variant, spec] of Object.entries(VARIANTS) as Array<[Variant, (typeof VARIANTS)[Variant]]>) {
+    const ratios: number[] = [];
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const ours = await optimizerStep(TARGET_SIZE, { ...spec.options, workers: cores });
+      const reference = nativeStep(native[0]!, TARGET_SIZE, cores, 5)[variant];
+      ratios.push(reference / ours.ms);
+    }
+    pairedRatios.set(
+      variant,
+      ratios.sort((a, b) => a - b),
+    );
+  }
+  log(`paired with the native loop (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+}
+
 // Build and the first step (which commits the arena) per size, each in its own process
 interface BuildRow {
   size: number;
@@ -214,6 +237,14 @@ if (sizes.includes(TARGET_SIZE)) {
       lines.push(
         `- ${variant}, fastest vs native C on ${cores} threads (speed ratio, 1 = as fast): ${against.join(', ')}`,
       );
+      const paired = pairedRatios.get(variant);
+      if (paired) {
+        const median = paired[paired.length >> 1]!;
+        lines.push(
+          `- ${variant}, workers=${cores} vs ${native[0]!.label} on ${cores} threads, ${paired.length} pairs measured ` +
+            `back to back: median ${median.toFixed(2)}x (${paired.map((r) => r.toFixed(2)).join(', ')})`,
+        );
+      }
     }
   }
 } else {
