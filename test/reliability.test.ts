@@ -251,6 +251,44 @@ describe('after a failure, the next step runs at full speed or rejects at once',
     }
   });
 
+  it('a pool thread terminated from outside while the first step commits the arena: nothing half done, the run goes on with the right bytes', async () => {
+    // 30M parameters: committing their 360 MB takes long enough here for the kill to land inside it
+    const n = 30_000_000;
+    const threads: Worker[] = [];
+    const kill = (worker: Worker) => {
+      threads.push(worker);
+      if (threads.length === 1) worker.once('online', () => setTimeout(() => void worker.terminate(), 300));
+    };
+    process.on('worker', kill);
+    try {
+      const w = new Variable('ones', { shape: [n], name: 'w' });
+      const opt = new RMSprop({ workers: 2, momentum: 0.9 });
+      const grads = [new Float32Array(n).fill(0.1)];
+      const first = await opt.apply(grads, [w]).then(
+        () => null,
+        (e: unknown) => e as StepError,
+      );
+      if (first !== null) {
+        // the commit phase writes bytes back unchanged: a failure there changes nothing
+        expect(first.message).toMatch(/commit phase: .*nothing was changed/);
+        expect(first.stateCorrupted).toBe(false);
+        expect(opt.iterations).toBe(0);
+        expect(w.value.every((x) => x === 1)).toBe(true);
+        await opt.apply(grads, [w]);
+      }
+      await opt.apply(grads, [w]);
+      expect(threads.length).toBeGreaterThanOrEqual(3); // the killed lane was relaunched
+      // every element saw the same two steps: one element on the calling thread is the reference
+      const one = new Variable('ones', { shape: [1], name: 'w' });
+      const reference = new RMSprop({ workers: 0, momentum: 0.9 });
+      for (let s = 0; s < 2; s++) await reference.apply([Float32Array.of(0.1)], [one]);
+      expect(w.value.every((x) => x === one.value[0])).toBe(true);
+      await opt.close();
+    } finally {
+      process.off('worker', kill);
+    }
+  });
+
   it('a pool thread terminated just before a synchronous step: the calling thread does its share, no timeout', async () => {
     const threads: Worker[] = [];
     const track = (worker: Worker) => threads.push(worker);
