@@ -8,6 +8,7 @@
  *   node dist/bench/build-child.js <size> [variables] [workers]
  */
 import { readFileSync } from 'node:fs';
+import { median } from '../src/cli/figures.js';
 import { RMSprop, Variable } from '../src/index.js';
 
 /** This process's peak resident bytes. */
@@ -40,13 +41,12 @@ for (let s = 0; s < 6; s++) {
   await optimizer.step();
   stepMs.push(performance.now() - t);
 }
-const later = stepMs.slice(1).sort((a, b) => a - b);
 console.log(
   JSON.stringify({
     size: total,
     buildMs,
     firstStepMs: stepMs[0],
-    stepMs: later[later.length >> 1],
+    stepMs: median(stepMs.slice(1)),
     threads: optimizer.workers,
     arenaBytes: optimizer.memoryBytes,
     peakRssBytes: peakResident() - rssBefore,

@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { median } from '../src/cli/figures.js';
 import { RMSprop, Variable } from '../src/index.js';
 
 const { values: args } = parseArgs({
@@ -31,12 +32,6 @@ interface Window {
 }
 
 const mib = (bytes: number): number => bytes / 2 ** 20;
-const median = (xs: readonly number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted.length % 2
-    ? sorted[sorted.length >> 1]!
-    : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-};
 
 const variable = new Variable(new Float32Array(params).fill(0.5), { name: 'w' });
 const optimizer = new RMSprop({ workers, stepTimeoutMs });

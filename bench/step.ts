@@ -15,6 +15,7 @@ import { RMSprop, Variable, type RMSpropOptions } from '../src/index.js';
 import { naiveBasic, naiveFull, naiveState, TFJS_MAX_SIZE, tfjsStep, type TfjsBackend } from './baselines.js';
 import { lineChartSvg } from '../src/cli/charts.js';
 import { copyBandwidth } from './roofline.js';
+import { median } from '../src/cli/figures.js';
 import { buildNative, nativeStep } from './native.js';
 
 const { values: args } = parseArgs({
@@ -239,10 +240,10 @@ if (sizes.includes(TARGET_SIZE)) {
       );
       const paired = pairedRatios.get(variant);
       if (paired) {
-        const median = paired[paired.length >> 1]!;
+        const middle = median(paired);
         lines.push(
           `- ${variant}, workers=${cores} vs ${native[0]!.label} on ${cores} threads, ${paired.length} pairs measured ` +
-            `back to back: median ${median.toFixed(2)}x (${paired.map((r) => r.toFixed(2)).join(', ')})`,
+            `back to back: median ${middle.toFixed(2)}x (${paired.map((r) => r.toFixed(2)).join(', ')})`,
         );
       }
     }
