@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RMSprop, Variable, type FloatArray } from '../dist/src/index.js';
+import { newMapping, smapsAvailable } from './helpers/mappings.js';
 
 const MIB = 2 ** 20;
 
@@ -88,7 +89,8 @@ describe('initializers', () => {
     const fromArray = new Variable(array, { name: 'a' });
     const afterVariable = process.memoryUsage().arrayBuffers;
     expect(afterInitializers - before).toBeLessThan(MIB);
-    expect(afterArray - afterInitializers).toBeGreaterThanOrEqual(100 * MIB); // the measure sees an allocation
+    // The measure sees the caller's allocation (less what a collection it triggers may free).
+    expect(afterArray - afterInitializers).toBeGreaterThan(90 * MIB);
     expect(afterVariable - afterArray).toBeLessThan(MIB); // and the variable makes none
     expect(lazy.length + fromArray.size).toBeGreaterThan(0);
   });
@@ -119,19 +121,18 @@ describe('initializers', () => {
   });
 });
 
-describe('committing the arena', () => {
+describe.runIf(smapsAvailable)('committing the arena', () => {
   it('build reserves the arena; the first step commits it (on the lanes), values unchanged', async () => {
     const n = 16 * MIB; // 64 MiB per field: value, grad, velocity
-    const rss = () => process.memoryUsage().rss;
     const w = new Variable((values) => values.fill(0.5), { shape: [n], name: 'w' });
     const optimizer = new RMSprop({ workers: 2 });
-    const beforeBuild = rss();
-    optimizer.build([w]); // writes the values: their pages, and only theirs
-    const afterBuild = rss();
-    expect(afterBuild - beforeBuild).toBeGreaterThan(60 * MIB);
-    expect(afterBuild - beforeBuild).toBeLessThan(100 * MIB);
+    // The arena's own mapping, not process RSS: a GC elsewhere in the process cannot move it.
+    const arenaResident = newMapping(3 * 64 * MIB, () => optimizer.build([w])); // writes the values
+    const afterBuild = arenaResident();
+    expect(afterBuild).toBeGreaterThanOrEqual(64 * MIB); // the values' pages, and only theirs
+    expect(afterBuild).toBeLessThan(66 * MIB);
     await optimizer.step(); // zero gradients: the values stay 0.5
-    expect(rss() - afterBuild).toBeGreaterThan(120 * MIB); // grad and velocity, committed by the first step
+    expect(arenaResident()).toBeGreaterThanOrEqual(3 * 64 * MIB); // grad and velocity, committed by the first step
     expect(w.value.every((x) => x === 0.5)).toBe(true);
     await optimizer.close();
   });
