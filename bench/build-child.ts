@@ -36,7 +36,7 @@ optimizer.build(vars);
 const buildMs = performance.now() - started;
 for (const v of vars) v.grad.fill(0.01);
 const stepMs: number[] = [];
-for (let s = 0; s < 6; s++) {
+for (let s = 0; s < 11; s++) {
   const t = performance.now();
   await optimizer.step();
   stepMs.push(performance.now() - t);

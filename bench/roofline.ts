@@ -1,11 +1,13 @@
 /**
  * The memory roofline of this machine, measured in the same run as the optimizer: parallel
  * TypedArray copies over shared memory on the same number of threads, reported as GB/s of
- * bytes read plus written (what an optimizer step moves).
+ * bytes read plus written (what an optimizer step moves); and how fast the kernel hands out
+ * fresh pages (what committing a new arena costs, whoever does it).
  */
 import { Piscina } from 'piscina';
 
 const COPY_WORKER = new URL('./copy-worker.js', import.meta.url).href;
+const TOUCH_WORKER = new URL('./touch-worker.js', import.meta.url).href;
 
 /** Median GB/s of `threads` threads each copying its share of `bytes` (read + write counted). */
 export async function copyBandwidth(threads: number, bytes: number, samples: number): Promise<number> {
@@ -29,6 +31,31 @@ export async function copyBandwidth(threads: number, bytes: number, samples: num
     }
     times.sort((a, b) => a - b);
     return (2 * n * threads * 4) / (times[times.length >> 1]! * 1e6);
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/**
+ * GiB/s at which `threads` threads commit a fresh shared wasm memory of `bytes` (one write per
+ * 4 KiB page, each thread its own contiguous share): the page-fault bound on an arena's first
+ * touch, with no optimizer code involved.
+ */
+export async function pageCommitRate(threads: number, bytes: number): Promise<number> {
+  const pool = new Piscina({ filename: TOUCH_WORKER, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  try {
+    const warmUp = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    await Promise.all(Array.from({ length: threads }, () => pool.run({ memory: warmUp, start: 0, end: 0 })));
+    const pages = Math.ceil(bytes / 65536);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const share = Math.ceil(pages / threads) * 65536;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: threads }, (_, t) =>
+        pool.run({ memory, start: t * share, end: Math.min((t + 1) * share, pages * 65536) }),
+      ),
+    );
+    return (pages * 65536) / 2 ** 30 / ((performance.now() - t0) / 1000);
   } finally {
     await pool.destroy();
   }

@@ -14,7 +14,7 @@ import { Bench } from 'tinybench';
 import { RMSprop, Variable, type RMSpropOptions } from '../src/index.js';
 import { naiveBasic, naiveFull, naiveState, TFJS_MAX_SIZE, tfjsStep, type TfjsBackend } from './baselines.js';
 import { lineChartSvg } from '../src/cli/charts.js';
-import { copyBandwidth } from './roofline.js';
+import { copyBandwidth, pageCommitRate } from './roofline.js';
 import { median } from '../src/cli/figures.js';
 import { buildNative, nativeStep } from './native.js';
 
@@ -177,7 +177,7 @@ interface BuildRow {
   peakRssBytes: number;
 }
 const buildRows: BuildRow[] = [];
-const buildSizes = [1e7, 1e8, ...(args.large ? [1e9] : [])].filter((n) => n * 12 * 1.2 < totalmem());
+const buildSizes = [1e7, TARGET_SIZE, 1e8, ...(args.large ? [1e9] : [])].filter((n) => n * 12 * 1.2 < totalmem());
 for (const size of quick ? [1e7] : buildSizes) {
   const variables = size >= 1e9 ? 8 : 1;
   const child = new URL('./build-child.js', import.meta.url);
@@ -185,6 +185,9 @@ for (const size of quick ? [1e7] : buildSizes) {
   buildRows.push({ ...(JSON.parse(out) as BuildRow), variables });
   log(`built ${size.toExponential(0)} parameters (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
+// What committing fresh pages costs on this machine, with no optimizer code: the first step's floor
+const commitGiBps = await pageCommitRate(cores, quick ? 2 ** 28 : 2 ** 30);
+log(`fresh pages committed at ${commitGiBps.toFixed(2)} GiB/s on ${cores} threads`);
 
 const find = (size: number, variant: Variant, setup: string) =>
   rows.find((r) => r.size === size && r.variant === variant && r.setup === setup);
@@ -273,10 +276,13 @@ lines.push(
   '',
   "Each build alone in a child process, from 'zeros', default options, `workers: 'auto'`: build only " +
     'reserves the arena and writes the initial values; the first step commits its pages on the lanes. ' +
-    "Peak is the growth of the child's peak resident memory (VmHWM) over the build and six steps.",
+    "Peak is the growth of the child's peak resident memory (VmHWM) over the build and eleven steps; " +
+    'step ms is the median of the ten after the first. ' +
+    `Commit floor: the arena's size at the rate ${cores} threads commit a fresh shared wasm memory with no ` +
+    `optimizer code (one write per 4 KiB page), measured in this run: ${commitGiBps.toFixed(2)} GiB/s.`,
   '',
-  '| parameters | variables | threads | build ms | first step ms | step ms | Gparam/s | arena GiB | peak GiB | peak - arena MiB |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| parameters | variables | threads | build ms | first step ms | commit floor ms | step ms | Gparam/s | arena GiB | peak GiB | peak - arena MiB |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 );
 for (const b of buildRows) {
   const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
@@ -287,12 +293,22 @@ for (const b of buildRows) {
       b.threads,
       b.buildMs.toFixed(0),
       b.firstStepMs.toFixed(0),
+      ((b.arenaBytes / 2 ** 30 / commitGiBps) * 1000).toFixed(0),
       b.stepMs.toFixed(1),
       (b.size / b.stepMs / 1e6).toFixed(3),
       gib(b.arenaBytes),
       gib(b.peakRssBytes),
       ((b.peakRssBytes - b.arenaBytes) / 2 ** 20).toFixed(0),
     ].join(' | ')} |`,
+  );
+}
+const stepOf = (size: number) => buildRows.find((b) => b.size === size);
+const [target, billion] = [stepOf(TARGET_SIZE), stepOf(1e9)];
+if (target && billion) {
+  lines.push(
+    '',
+    `1e9 vs 5e7 parameters, Gparam/s of the step measured the same way (above): ` +
+      `${(billion.size / billion.stepMs / (target.size / target.stepMs)).toFixed(2)}x.`,
   );
 }
 if (!args.large) lines.push('', 'With `--large`: also 1e9 parameters (8 variables), where memory allows.');

@@ -15,6 +15,8 @@ export interface GroupDescriptor {
   readonly memory: WebAssembly.Memory;
   readonly fields: readonly Field[];
   readonly fieldLength: number;
+  /** Gradient shards (micro-batches): the grad field is this many field regions, back to back. */
+  readonly gradShards: number;
   readonly chunks: Int32Array;
   /** One float64 sum of squares per chunk, written by the Norm phase. */
   readonly partials: Float64Array;
@@ -39,8 +41,13 @@ export interface GroupViews {
   readonly memory: WebAssembly.Memory;
   /** The variables' values. */
   readonly value: FloatArray;
-  /** The gradients (`.grad` of each variable). */
+  /** The gradients (`.grad` of each variable): shard 0 when there are several. */
   readonly grad: FloatArray;
+  /** Every gradient shard, back to back: shard j of element i at `i + j * shardStride` (one shard: `grad`). */
+  readonly gradShards: FloatArray;
+  readonly shardCount: number;
+  /** Elements from one shard to the next: a field's length. */
+  readonly shardStride: number;
   /** Keras's `velocities`: the moving average of squared gradients. */
   readonly velocity: FloatArray;
   /** Keras's `momentums` (with `momentum > 0`). */
@@ -68,9 +75,10 @@ export function allocateArena(
   fields: readonly Field[],
   variableCount: number,
   lanes: number,
+  gradShards: number,
 ): ArenaDescriptor {
   const groups = plans.map((plan): GroupDescriptor => {
-    const bytes = fields.length * plan.fieldLength * bytesPerElement(plan.dtype);
+    const bytes = regionCount(fields, gradShards) * plan.fieldLength * bytesPerElement(plan.dtype);
     const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);
     // reserved, not committed: the first step's commit phase touches the pages on the lanes
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -79,6 +87,7 @@ export function allocateArena(
       memory,
       fields,
       fieldLength: plan.fieldLength,
+      gradShards,
       chunks: plan.chunks,
       partials: sharedFloat64(chunkCount(plan.chunks)),
       laneRanges: plan.laneRanges,
@@ -92,12 +101,21 @@ export function allocateArena(
   };
 }
 
-/** A whole field of a group (every variable's part of it), or null when the options do not need that slot. */
-function groupField(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field): FloatArray | null {
+/** Field regions of a group: one per field, the grad field's one per shard. */
+export function regionCount(fields: readonly Field[], gradShards: number): number {
+  return fields.length + gradShards - 1;
+}
+
+/**
+ * A whole field of a group (every variable's part of it; for grad, `regions` shards of it), or
+ * null when the options do not need that slot.
+ */
+function groupField(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Field, regions = 1): FloatArray | null {
   const index = group.fields.indexOf(field);
   if (index < 0) return null;
+  const region = index > group.fields.indexOf('grad') ? index + group.gradShards - 1 : index;
   const bytes = group.fieldLength * bytesPerElement(group.dtype);
-  return viewOf(group.dtype, buffer, index * bytes, group.fieldLength);
+  return viewOf(group.dtype, buffer, region * bytes, regions * group.fieldLength);
 }
 
 export function groupViews(group: GroupDescriptor): GroupViews {
@@ -109,6 +127,9 @@ export function groupViews(group: GroupDescriptor): GroupViews {
     memory: group.memory,
     value: must('value'),
     grad: must('grad'),
+    gradShards: groupField(group, buffer, 'grad', group.gradShards)!,
+    shardCount: group.gradShards,
+    shardStride: group.fieldLength,
     velocity: must('velocity'),
     momentum: slot('momentum'),
     averageGradient: slot('averageGradient'),

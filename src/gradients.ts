@@ -29,11 +29,22 @@ export function splitPairs(pairs: ReadonlyArray<readonly [Gradient, Variable]>):
 }
 
 /**
- * Checks `grads[k]` against `variables[k]` (the list, counts, repeats, types, lengths; not every gradient
- * missing) and returns the names of the variables without one, or null when there is nothing to
+ * Checks `grads[k]` against `variables[k]` (the form: one list, so no micro-batches; the list,
+ * counts, repeats, types, lengths; not every gradient missing) and returns the names of the variables without one, or null when there is nothing to
  * apply. Changes nothing.
  */
-export function checkGradients(grads: readonly Gradient[], variables: readonly Variable[]): string[] | null {
+export function checkGradients(
+  grads: readonly Gradient[],
+  variables: readonly Variable[],
+  microBatches = 1,
+): string[] | null {
+  if (microBatches > 1) {
+    throw new Error(
+      `apply: with microBatches ${microBatches} the gradients are shards: write micro-batch j's into ` +
+        "each variable's gradShards[j], then call step()",
+    );
+  }
+  if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
   if (!isVariableArray(variables)) {
     throw new TypeError(`apply: \`variables\` must be an array of Variable, got ${quote(variables)}`);
   }

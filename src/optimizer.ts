@@ -288,9 +288,8 @@ export class RMSprop {
    */
   #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
-    if (!Array.isArray(grads)) throw new TypeError('apply: `grads` must be an array');
     if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;
-    const missing = checkGradients(grads, variables);
+    const missing = checkGradients(grads, variables, this.#options.microBatches);
     if (missing === null) return null;
     // the gradients fit their variables; now the variables must belong to this optimizer
     if (this.#built === null) this.build(variables);

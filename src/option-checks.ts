@@ -53,6 +53,13 @@ export function checkKind(kind: Kind, value: unknown, what: string, choices: rea
   }
 }
 
+/** Throws a TypeError naming the option unless `value` is an integer from `min` to `max`. */
+export function checkCount(value: unknown, what: string, min: number, max: number): void {
+  if (!(Number.isInteger(value) && (value as number) >= min && (value as number) <= max)) {
+    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${quote(value)}`);
+  }
+}
+
 /** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
 export function checkKerasRules(o: ResolvedOptions): void {
   const refuse = (rule: string, received: string) => new RangeError(`RMSprop: ${rule}. Received: ${received}`);

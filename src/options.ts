@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { quote, shown } from './errors.js';
-import { checkKerasRules, checkKind, type Kind } from './option-checks.js';
+import { checkCount, checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { snakeToCamel } from './keras-names.js';
@@ -76,6 +76,12 @@ export interface RMSpropOptions {
    * Default 10000: a thread restart costs at most ~1% of a step interval that long.
    */
   threadIdleMs?: number;
+  /**
+   * Gradient shards, one per micro-batch: each variable's `gradShards` holds this many gradient
+   * arrays, and `step()` applies their mean (summed in shard order, then divided, inside the
+   * update's one pass over memory). Default 1; see {@link DataParallelTrainer}.
+   */
+  microBatches?: number;
 }
 
 /** The value an option holds once resolved (null stays: it means "off" for the nullable ones). */
@@ -99,14 +105,17 @@ interface OptionSpec<T> {
 
 // Spelled out for the API reference; the table's `satisfies` holds its `runtime` rows to it.
 /**
- * Options of this library (not Keras's): how the update runs, never what it computes. They
- * belong to the caller: a Keras config or a checkpoint never sets them.
+ * Options of this library (not Keras's): how the update runs and takes its gradients, never
+ * what it computes from them. They belong to the caller: a Keras config or a checkpoint never
+ * sets them.
  */
 export type RuntimeOptions = Pick<
   RMSpropOptions,
-  'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs'
+  'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs' | 'microBatches'
 >;
 
+/** Most gradient shards (each is a full gradient array in the arena). */
+export const MAX_MICRO_BATCHES = 1024;
 /** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -219,6 +228,13 @@ const OPTIONS = {
         throw new TypeError(`${what} must be a number from 0 to ${MAX_TIMER_MS}, got ${quote(value)}`);
       }
     },
+  },
+  microBatches: {
+    kind: 'number',
+    fallback: 1,
+    runtime: true,
+    help: 'micro-batches per step: gradient shards whose mean the step applies',
+    check: (value, what) => checkCount(value, what, 1, MAX_MICRO_BATCHES),
   },
 } as const satisfies {
   readonly [K in keyof RMSpropOptions]-?: OptionSpec<Value<K>> &

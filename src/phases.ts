@@ -41,7 +41,7 @@ function commitPages(view: GroupViews, begin: number, end: number): void {
   const width = view.value.BYTES_PER_ELEMENT;
   const fields = [
     view.value,
-    view.grad,
+    ...Array.from({ length: view.shardCount }, (_, j) => view.gradShards.subarray(j * view.shardStride)),
     view.velocity,
     view.momentum,
     view.averageGradient,

@@ -6,7 +6,7 @@
  * in Keras's order and names; that layout and its checks are shared by the state getter,
  * checkpoints and state dicts, so a refused file or dict changes nothing.
  */
-import { allocateArena, groupViews, type ArenaDescriptor, type GroupViews } from './arena.js';
+import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from './arena.js';
 import type { ArraySpec } from './checkpoint.js';
 import { roundingFor, shapeSize, type FloatArray } from './dtype.js';
 import { quote } from './errors.js';
@@ -160,8 +160,9 @@ export function buildState(
     options.kernels,
   );
   const fields = fieldsNeeded(options);
-  const plans = planGroups(variables, Math.max(1, lanes), fields.length, options.maxSegmentBytes);
-  const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes));
+  const shards = options.microBatches;
+  const plans = planGroups(variables, Math.max(1, lanes), regionCount(fields, shards), options.maxSegmentBytes);
+  const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes), shards);
   const placement = new Array<readonly [number, number]>(variables.length);
   plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
   const words = {
@@ -202,7 +203,17 @@ export function writeInitialValues(built: Built): void {
 
 /** The variables take the arena's views as their storage: the last step of a build. */
 export function bindVariables(built: Built, owner: VariableOwner): void {
-  built.variables.forEach((v, i) => v.bind(owner, variableView(built, i, 'value')!, variableView(built, i, 'grad')!));
+  built.variables.forEach((v, i) => v.bind(owner, variableView(built, i, 'value')!, gradientShards(built, i)));
+}
+
+/** Variable `i`'s gradient shards (one per micro-batch; the first is its `grad`), as live views. */
+export function gradientShards(built: Built, i: number): FloatArray[] {
+  const [group, offset] = built.placement[i]!;
+  const { gradShards, shardCount, shardStride } = built.views[group]!;
+  const size = built.variables[i]!.size;
+  return Array.from({ length: shardCount }, (_, j) =>
+    gradShards.subarray(j * shardStride + offset, j * shardStride + offset + size),
+  );
 }
 
 /** Where `v` is in `built`; throws when the optimizer was built without it. */

@@ -70,7 +70,7 @@ export class Variable {
   #value: FloatArray | null = null;
   /** Where the values come from until then. */
   #init: ArrayLike<number> | Initializer;
-  #grad: FloatArray | null = null;
+  #gradShards: readonly FloatArray[] = [];
   #owner: VariableOwner | null = null;
 
   constructor(init: ArrayLike<number> | Initializer, options: VariableOptions = {}) {
@@ -128,13 +128,22 @@ export class Variable {
    * loop after `build` compiles under `strict`).
    */
   get grad(): FloatArray {
-    if (this.#grad === null) {
+    return this.gradShards[0]!;
+  }
+
+  /**
+   * The gradient shards, one per micro-batch (the optimizer's `microBatches`; the first is
+   * `grad`): `step()` applies their mean. Views of shared memory, made when an optimizer builds
+   * the variable; reading them before throws.
+   */
+  get gradShards(): readonly FloatArray[] {
+    if (this.#gradShards.length === 0) {
       throw new Error(
         `Variable '${this.name}' has no gradient buffer yet: an optimizer makes it when it builds the variable ` +
           '(opt.build([...]) or the first apply())',
       );
     }
-    return this.#grad;
+    return this.#gradShards;
   }
 
   /** Set values in place (same length); works before and after build. */
@@ -183,10 +192,10 @@ export class Variable {
   }
 
   /** @internal Rebinds storage to arena views holding its values (`writeInitial`). Called by the optimizer's build only. */
-  bind(owner: VariableOwner, value: FloatArray, grad: FloatArray): void {
+  bind(owner: VariableOwner, value: FloatArray, gradShards: readonly FloatArray[]): void {
     this.assertAvailableTo(owner);
     this.#value = value;
-    this.#grad = grad;
+    this.#gradShards = Object.freeze([...gradShards]);
     this.#owner = owner;
   }
 }

@@ -43,7 +43,7 @@ function arena(dtype: DType, setup: Setup) {
   const fields = fieldsFor({ ...setup, accumulation: true });
   const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
   const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
-  const built = allocateArena(plans, fields, SIZES.length, 1);
+  const built = allocateArena(plans, fields, SIZES.length, 1, 1);
   const views = groupViews(built.groups[0]!);
   const seedBase = 1000 * fields.length;
   fields.forEach((field, f) => {

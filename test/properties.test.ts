@@ -78,6 +78,75 @@ describe('determinism across kernels, worker counts and segments', () => {
   });
 });
 
+/** Micro-batch j's gradient for variable i at step `step`. */
+const shardValues = (s: Scenario, size: number, step: number, i: number, j: number): Float32Array =>
+  randomValues(size, s.seed * 31 + step * 7 + i + 1009 * j);
+
+/** The scenario's steps with `shards` gradient shards per variable, written in place, then step(). */
+async function runSharded(s: Scenario, shards: number, runtime: RMSpropOptions): Promise<Buffer> {
+  const vars = s.variables.map(
+    (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
+  );
+  const opt = new RMSprop({ ...s.options, ...runtime, microBatches: shards });
+  try {
+    opt.build(vars);
+    for (let step = 0; step < s.steps; step++) {
+      vars.forEach((v, i) => v.gradShards.forEach((g, j) => g.set(shardValues(s, v.size, step, i, j))));
+      await opt.step();
+    }
+    return snapshot(opt, vars);
+  } finally {
+    await opt.close();
+  }
+}
+
+/** The same steps with one gradient: the shards' mean, ((g0 + g1) + g2) / 3 rounded to the dtype at each operation. */
+async function runMean(s: Scenario, shards: number): Promise<Buffer> {
+  const vars = s.variables.map(
+    (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
+  );
+  const opt = new RMSprop({ ...s.options, kernels: 'js', workers: 0 });
+  try {
+    for (let step = 0; step < s.steps; step++) {
+      const grads = vars.map((v, i) => {
+        const round = v.dtype === 'float32' ? Math.fround : (x: number) => x;
+        const sum = Float64Array.from(shardValues(s, v.size, step, i, 0));
+        for (let j = 1; j < shards; j++) {
+          const g = shardValues(s, v.size, step, i, j);
+          for (let k = 0; k < sum.length; k++) sum[k] = round(sum[k]! + g[k]!);
+        }
+        return sum.map((x) => round(x / shards));
+      });
+      await opt.apply(grads, vars);
+    }
+    return snapshot(opt, vars);
+  } finally {
+    await opt.close();
+  }
+}
+
+describe('gradient shards (micro-batches)', () => {
+  it("step() applies the shards' mean, summed in shard order: the bytes of apply(mean), any kernels and workers", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        scenarioArb,
+        fc.constantFrom(2, 3, 5),
+        fc.constantFrom('js' as const, 'wasm' as const),
+        async (s, shards, kernels) => {
+          const reference = await runMean(s, shards);
+          const sharded = await runSharded(s, shards, {
+            kernels,
+            workers: s.workers,
+            maxSegmentBytes: s.maxSegmentBytes,
+          });
+          expect(sharded.equals(reference)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('layout', () => {
   it('chunks tile each variable, lanes tile the chunks, cuts fall on blocks, segments hold whole variables', () => {
     const layoutArb = fc.record({

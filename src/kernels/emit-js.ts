@@ -27,6 +27,15 @@ class JsOps implements Ops {
   load(array: Field): Expr {
     return this.bind(`a_${array}[${this.index}]` as Expr); // read where the program reads it, before later stores
   }
+  shardMean(array: Field): Expr {
+    const sum = `m${this.statements.length}`;
+    this.statements.push(
+      `let ${sum} = a_${array}_shards[${this.index}];`,
+      `for (let k = 1, j = ${this.index} + shardStride; k < shardCount; k++, j += shardStride) ` +
+        `${sum} = ${this.#round(`${sum} + a_${array}_shards[j]`)};`,
+    );
+    return this.bind(this.#round(`${sum} / shardCount`));
+  }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
     this.statements.push(`a_${array}[${this.index}] = ${bound};`);
@@ -88,6 +97,9 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     ...sig.stepWords.map((w) => `const s_${w} = ${R(`step[${STEP_WORDS.index[w]}]`)};`),
     ...sig.variableWords.map((w) => `const w_${w} = ${R(`words[base + ${VARIABLE_WORDS.index[w]}]`)};`),
     ...sig.switches.map((w) => `const k_${w} = step[${STEP_WORDS.index[w]}] !== 0;`),
+    ...(sig.shards
+      ? ['const a_grad_shards = views.gradShards, shardCount = views.shardCount, shardStride = views.shardStride;']
+      : []),
     'const end = first + n;',
   ];
   let body: string[];

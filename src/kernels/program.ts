@@ -14,6 +14,11 @@ export type Expr = string & { readonly __expr: unique symbol };
 export interface Ops {
   /** This element of an array, read here (before any later store). */
   load(array: Field): Expr;
+  /**
+   * The mean of this element over the array's shards (micro-batch gradients): summed in shard
+   * order, ((s0 + s1) + s2) + ..., then divided by the shard count. Only with two or more shards.
+   */
+  shardMean(array: Field): Expr;
   /** Writes this element of an array; returns the value, bound (usable again). */
   store(array: Field, x: Expr): Expr;
   /** A step word, as the dtype. */

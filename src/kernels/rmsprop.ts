@@ -65,10 +65,19 @@ const decay = when((s, v, base) => s[S.weightDecayOn] !== 0 && v[base + V.decay]
 const centered = when((_s, _v, _base, views) => views.averageGradient !== null);
 const momentum = when((_s, _v, _base, views) => views.momentum !== null);
 const ema = when((s) => s[S.ema] !== 0);
+const sharded = when((_s, _v, _base, views) => views.shardCount > 1);
 
-/** The gradient the update sees: unscaled (loss scaling), then the accumulated mean (resetting the accumulator). */
-function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, { reset }: { reset: boolean }): Expr {
-  let g = x.load('grad');
+/** This element's gradient: the mean of the micro-batch shards when there are several. */
+function rawGradient(x: Ops, f: Flags<'sharded'>): Expr {
+  return f.sharded ? x.shardMean('grad') : x.load('grad');
+}
+
+/**
+ * The gradient the update sees: the micro-batches' mean, unscaled (loss scaling), then the
+ * accumulated mean (resetting the accumulator).
+ */
+function gradient(x: Ops, f: Flags<'sharded' | 'unscale' | 'applyAccumulated'>, { reset }: { reset: boolean }): Expr {
+  let g = rawGradient(x, f);
   if (f.unscale) g = x.div(g, x.step('lossScale'));
   if (f.applyAccumulated) {
     g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
@@ -99,7 +108,7 @@ function movingAverage(x: Ops, p: Expr): Expr {
  */
 export const UPDATE = elementwise(
   'update',
-  { unscale, applyAccumulated, clip, decay, centered, momentum, ema },
+  { unscale, applyAccumulated, clip, decay, centered, momentum, ema, sharded },
   (x, f) => {
     const g = clipped(x, gradient(x, f, { reset: true }), f.clip);
     const lr = x.step('learningRate');
@@ -128,8 +137,8 @@ export const UPDATE = elementwise(
 );
 
 /** A call that only accumulates (gradient accumulation, not the k-th call): the EMA still runs. */
-export const ACCUMULATE = elementwise('accumulate', { unscale, ema }, (x, f) => {
-  const g = f.unscale ? x.div(x.load('grad'), x.step('lossScale')) : x.load('grad');
+export const ACCUMULATE = elementwise('accumulate', { unscale, ema, sharded }, (x, f) => {
+  const g = f.unscale ? x.div(rawGradient(x, f), x.step('lossScale')) : rawGradient(x, f);
   x.store('accumulator', x.add(x.load('accumulator'), g));
   if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });
@@ -141,7 +150,7 @@ export const NO_GRADIENT = elementwise('noGradient', { applyAccumulated, ema }, 
 });
 
 /** Norm clipping's per-element term: the effective gradient before clipping. */
-export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulated }, (x, f) =>
+export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulated, sharded }, (x, f) =>
   gradient(x, f, { reset: false }),
 );
 

@@ -14,6 +14,8 @@ export interface Signature {
   readonly variableWords: readonly VariableWord[];
   /** Step words used as switches (passed as integers). */
   readonly switches: readonly StepWord[];
+  /** Whether some variant takes a shard mean (it is passed the shard count and stride). */
+  readonly shards: boolean;
   /** Per variant: whether it writes anything (a kernel that would do nothing is not called). */
   readonly writes: readonly boolean[];
 }
@@ -39,11 +41,13 @@ export function signatureOf(program: Program): Signature {
     const variableWords = new Set<VariableWord>();
     const switches = new Set<StepWord>();
     const writes: boolean[] = [];
+    let shards = false;
     const e = '' as Expr;
     for (let variant = 0; variant < variantCount(program); variant++) {
       let stored = false;
       const recorder: Ops = {
         load: (a) => (arrays.add(a), e),
+        shardMean: (a) => (arrays.add(a), (shards = true), e),
         store: (a) => (arrays.add(a), (stored = true), e),
         step: (w) => (stepWords.add(w), e),
         variable: (w) => (variableWords.add(w), e),
@@ -67,6 +71,7 @@ export function signatureOf(program: Program): Signature {
       stepWords: STEP_WORDS.names.filter((w) => stepWords.has(w)),
       variableWords: VARIABLE_WORDS.names.filter((w) => variableWords.has(w)),
       switches: STEP_WORDS.names.filter((w) => switches.has(w)),
+      shards,
       writes,
     };
     signatures.set(program, signature);

@@ -68,6 +68,28 @@ class WatOps implements Ops {
   load(array: Field): Expr {
     return this.bind(`(${this.vector ? 'v128' : this.shape.t}.load ${this.#address(array)})` as Expr);
   }
+  shardMean(array: Field): Expr {
+    const type = this.vector ? 'v128' : this.shape.t;
+    const id = `${this.locals.length}${this.suffix}`;
+    const [sum, at, k] = [`$m${id}`, `$mp${id}`, `$mk${id}`];
+    this.locals.push(`(local ${sum} ${type})`, `(local ${at} i32)`, `(local ${k} i32)`);
+    const asFloat = `(${this.shape.t}.convert_i32_u (local.get $shardCount))`;
+    let count = asFloat as Expr;
+    if (this.vector) {
+      this.splats.set('$shardCount_v', `(local.set $shardCount_v (${this.shape.v}.splat ${asFloat}))`);
+      count = '(local.get $shardCount_v)' as Expr;
+    }
+    this.statements.push(
+      `(local.set ${sum} (${type}.load ${this.#address(array)}))`,
+      `(local.set ${at} (i32.add ${this.#address(array)} (local.get $shardStride)))`,
+      `(local.set ${k} (i32.const 1))`,
+      `(loop $shards${id}`,
+      `  (local.set ${sum} ${this.#op('add', `(local.get ${sum})` as Expr, `(${type}.load (local.get ${at}))` as Expr)})`,
+      `  (local.set ${at} (i32.add (local.get ${at}) (local.get $shardStride)))`,
+      `  (br_if $shards${id} (i32.lt_u (local.tee ${k} (i32.add (local.get ${k}) (i32.const 1))) (local.get $shardCount))))`,
+    );
+    return this.bind(this.div(`(local.get ${sum})` as Expr, count));
+  }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
     this.statements.push(`(${this.vector ? 'v128' : this.shape.t}.store ${this.#address(array)} ${bound})`);
@@ -135,6 +157,7 @@ function parameters(shape: SimdShape, program: Program): string {
     ...sig.stepWords.map((w) => `(param $s_${w} ${shape.t})`),
     ...sig.variableWords.map((w) => `(param $w_${w} ${shape.t})`),
     ...sig.switches.map((w) => `(param $k_${w} i32)`),
+    ...(sig.shards ? ['(param $shardCount i32) (param $shardStride i32)'] : []),
   ].join(' ');
 }
 

@@ -1,0 +1,242 @@
+/**
+ * Data-parallel training on every core: replicas (long-lived worker threads, each holding the
+ * model through a replica module, see replica.ts) compute the gradients of the batch's M
+ * micro-batches, each into its own gradient shard of the optimizer's arena; then the
+ * optimizer's `step()` applies their mean, summed in shard order inside its one fused pass.
+ * Micro-batch j's gradient depends only on the values and its rows, never on which replica
+ * computed it, so the bytes after a step are the same for any number of replicas and lanes.
+ *
+ * A step: the batch is copied once into shared memory; each replica computes its micro-batches
+ * (j, j + R, ...) in turn; when all are in, the optimizer steps. A replica that throws, dies or
+ * overruns `stepTimeoutMs` fails the step before the optimizer runs: nothing has changed.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { wrap, type Remote } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { CallQueue } from './call-queue.js';
+import { quote, StepError } from './errors.js';
+import { checkCount } from './option-checks.js';
+import type { RMSprop } from './optimizer.js';
+import type { ReplicaStart, VariablePlacement } from './replica.js';
+import type { Variable } from './variable.js';
+import type { ReplicaHost } from '../workers/replica.js';
+
+export interface TrainerOptions {
+  /** The optimizer; built over `variables` here if it is not yet. Its `microBatches` is M. */
+  readonly optimizer: RMSprop;
+  readonly variables: readonly Variable[];
+  /** The replica module (an ESM file exporting `createReplica`): a file URL or an absolute path. */
+  readonly replica: string | URL;
+  /** Passed to `createReplica` (structured-cloned to each thread). */
+  readonly replicaOptions?: unknown;
+  /** Replica threads: a number (at most M), or 'auto' (default): one per core, at most M. */
+  readonly replicas?: number | 'auto';
+  /** Bound on one step's gradients, in milliseconds: past it the replicas are ended. Default 60000. */
+  readonly stepTimeoutMs?: number;
+}
+
+/** One training batch: `rows` rows, row-major. M must divide `rows`. */
+export interface Batch {
+  readonly inputs: Float32Array;
+  readonly targets: Float32Array;
+  readonly rows: number;
+}
+
+interface ReplicaThread {
+  readonly worker: Worker;
+  readonly remote: Remote<ReplicaHost>;
+  /** Rejects when the thread ends or fails outside a call. */
+  readonly ended: Promise<never>;
+  alive: boolean;
+}
+
+const HOST = new URL('../workers/replica.js', import.meta.url);
+
+export class DataParallelTrainer {
+  readonly optimizer: RMSprop;
+  readonly microBatches: number;
+  /** Replica threads used per step. */
+  readonly replicas: number;
+  readonly #start: Omit<ReplicaStart, 'replica'>;
+  readonly #timeoutMs: number;
+  readonly #threads: Array<ReplicaThread | null>;
+  readonly #queue = new CallQueue();
+  /** The batch in shared memory: grown when a larger batch comes, else reused. */
+  #inputs = new Float32Array(new SharedArrayBuffer(4));
+  #targets = new Float32Array(new SharedArrayBuffer(4));
+  /** Inputs and targets per row of the staged batch. */
+  #batchShape: [number, number] = [0, 0];
+  #steps = 0;
+  #closed = false;
+
+  constructor(options: TrainerOptions) {
+    const { optimizer, variables, replica } = options;
+    if (typeof replica !== 'string' && !(replica instanceof URL)) {
+      throw new TypeError(`DataParallelTrainer: \`replica\` must be a module URL or path, got ${quote(replica)}`);
+    }
+    const replicas = options.replicas ?? 'auto';
+    this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
+    checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
+    optimizer.build([...variables]);
+    this.optimizer = optimizer;
+    this.microBatches = variables[0]!.gradShards.length;
+    if (replicas !== 'auto') checkCount(replicas, 'DataParallelTrainer: `replicas`', 1, this.microBatches);
+    this.replicas = replicas === 'auto' ? Math.min(availableParallelism(), this.microBatches) : replicas;
+    const module = replica instanceof URL ? replica.href : new URL(replica, 'file:///').href;
+    this.#start = { module, options: options.replicaOptions, variables: variables.map(placement) };
+    this.#threads = Array.from({ length: this.replicas }, () => null);
+  }
+
+  /** Steps taken. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  /**
+   * One training step: the gradients of the batch's micro-batches on the replicas, then the
+   * optimizer's step with their mean. Resolves to the mean of the micro-batches' losses.
+   */
+  step(batch: Batch): Promise<number> {
+    let loss = NaN;
+    const done = this.#queue.run(async () => {
+      loss = await this.#step(batch);
+    });
+    return done.then(() => loss);
+  }
+
+  async #step(batch: Batch): Promise<number> {
+    if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
+    const rows = this.#stage(batch);
+    const losses = new Float64Array(this.microBatches);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
+    const timedOut = new Promise<never>((_, reject) =>
+      timeout.signal.addEventListener('abort', () => reject(new Error(`timed out after ${this.#timeoutMs} ms`))),
+    );
+    timedOut.catch(() => {}); // raced below; the step reports it
+    for (const t of this.#threads) t?.worker.ref(); // a step in flight keeps the process alive
+    try {
+      // every replica's calls settle before the step fails: none is left writing a shard
+      const outcomes = await Promise.allSettled(
+        this.#threads.map(async (_, r) => {
+          for (let j = r; j < this.microBatches; j += this.replicas) {
+            losses[j] = await this.#gradients(r, j, rows, timedOut).catch((cause: unknown) => {
+              throw new StepError(
+                `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}: ` +
+                  `${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
+                { cause, stateCorrupted: false },
+              );
+            });
+          }
+        }),
+      );
+      const failed = outcomes.find((o) => o.status === 'rejected');
+      if (failed) {
+        if (timeout.signal.aborted) await this.#endAll(); // a stuck replica: end them all
+        throw failed.reason;
+      }
+    } finally {
+      clearTimeout(timer);
+      for (const t of this.#threads) t?.worker.unref(); // idle replicas do not keep it alive
+    }
+    await this.optimizer.step();
+    this.#steps++;
+    let sum = 0;
+    for (const loss of losses) sum += loss;
+    return sum / this.microBatches;
+  }
+
+  /** Copies the batch into the shared buffers (growing them only for a larger batch); returns rows per micro-batch. */
+  #stage({ inputs, targets, rows }: Batch): number {
+    if (!(inputs instanceof Float32Array) || !(targets instanceof Float32Array)) {
+      throw new TypeError('DataParallelTrainer.step: `inputs` and `targets` must be Float32Arrays');
+    }
+    if (!Number.isInteger(rows) || rows <= 0 || rows % this.microBatches !== 0) {
+      throw new RangeError(
+        `DataParallelTrainer.step: \`rows\` must be a positive multiple of microBatches (${this.microBatches}), ` +
+          `got ${quote(rows)}`,
+      );
+    }
+    if (inputs.length % rows !== 0 || targets.length % rows !== 0) {
+      throw new RangeError(
+        `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
+      );
+    }
+    if (this.#inputs.length < inputs.length) this.#inputs = new Float32Array(new SharedArrayBuffer(inputs.byteLength));
+    if (this.#targets.length < targets.length) {
+      this.#targets = new Float32Array(new SharedArrayBuffer(targets.byteLength));
+    }
+    this.#inputs.set(inputs);
+    this.#targets.set(targets);
+    this.#batchShape = [inputs.length / rows, targets.length / rows];
+    return rows / this.microBatches;
+  }
+
+  /** Micro-batch `j` on replica `r` (started first if it is not running). */
+  async #gradients(r: number, j: number, rows: number, timedOut: Promise<never>): Promise<number> {
+    const thread = await Promise.race([this.#thread(r), timedOut]);
+    const [inputWidth, targetWidth] = this.#batchShape;
+    const inputs = this.#inputs.subarray(j * rows * inputWidth, (j + 1) * rows * inputWidth);
+    const targets = this.#targets.subarray(j * rows * targetWidth, (j + 1) * rows * targetWidth);
+    return await Promise.race([thread.remote.gradients(this.#steps, j, inputs, targets, rows), thread.ended, timedOut]);
+  }
+
+  /** Replica `r`'s thread, started (and its replica created) when it is not running. */
+  async #thread(r: number): Promise<ReplicaThread> {
+    const current = this.#threads[r];
+    if (current?.alive) return current;
+    const worker = new Worker(HOST);
+    const thread: ReplicaThread = {
+      worker,
+      remote: wrap<ReplicaHost>(nodeEndpoint(worker)),
+      alive: true,
+      ended: new Promise<never>((_, reject) => {
+        worker.once('error', (error) => reject(error));
+        worker.once('exit', (code) => reject(new Error(`its thread ended (exit code ${code})`)));
+      }),
+    };
+    thread.ended.catch(() => (thread.alive = false));
+    this.#threads[r] = thread;
+    await Promise.race([thread.remote.start({ ...this.#start, replica: r }), thread.ended]).catch(
+      async (error: unknown) => {
+        thread.alive = false;
+        await worker.terminate();
+        throw error;
+      },
+    );
+    return thread;
+  }
+
+  async #endAll(): Promise<void> {
+    const threads = this.#threads.splice(0, this.#threads.length, ...this.#threads.map(() => null));
+    await Promise.all(threads.map(async (t) => t && (await t.worker.terminate())));
+  }
+
+  /** Ends the replica threads (after the steps queued before it). The optimizer stays open: it is the caller's. */
+  close(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      await Promise.all(
+        this.#threads.map(async (t) => {
+          if (t?.alive) await Promise.race([t.remote.close(), t.ended]).catch(() => {});
+        }),
+      );
+      await this.#endAll();
+    });
+  }
+}
+
+/** Where a built variable's value and gradient shards are, for a replica thread. */
+function placement(v: Variable): VariablePlacement {
+  return {
+    name: v.name,
+    shape: v.shape,
+    dtype: v.dtype,
+    buffer: v.value.buffer as SharedArrayBuffer,
+    valueOffset: v.value.byteOffset,
+    shardOffsets: v.gradShards.map((g) => g.byteOffset),
+    size: v.size,
+  };
+}
