@@ -233,7 +233,7 @@ const OPTIONS = {
     kind: 'number',
     fallback: 1,
     runtime: true,
-    help: 'micro-batches per step: gradient shards whose mean the step applies',
+    help: null, // the train command has its own --micro-batches
     check: (value, what) => checkCount(value, what, 1, MAX_MICRO_BATCHES),
   },
 } as const satisfies {

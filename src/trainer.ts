@@ -58,6 +58,8 @@ export class DataParallelTrainer {
   readonly microBatches: number;
   /** Replica threads used per step. */
   readonly replicas: number;
+  /** The last step's parts, in ms: the replicas' gradients (batch staging included), the optimizer's update. */
+  readonly timings = { gradientsMs: 0, updateMs: 0 };
   readonly #start: Omit<ReplicaStart, 'replica'>;
   readonly #timeoutMs: number;
   readonly #threads: Array<ReplicaThread | null>;
@@ -107,6 +109,7 @@ export class DataParallelTrainer {
 
   async #step(batch: Batch): Promise<number> {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
+    const started = performance.now();
     const rows = this.#stage(batch);
     const losses = new Float64Array(this.microBatches);
     const timeout = new AbortController();
@@ -140,7 +143,10 @@ export class DataParallelTrainer {
       clearTimeout(timer);
       for (const t of this.#threads) t?.worker.unref(); // idle replicas do not keep it alive
     }
+    const updating = performance.now();
     await this.optimizer.step();
+    this.timings.gradientsMs = updating - started;
+    this.timings.updateMs = performance.now() - updating;
     this.#steps++;
     let sum = 0;
     for (const loss of losses) sum += loss;
@@ -220,6 +226,7 @@ export class DataParallelTrainer {
       this.#closed = true;
       await Promise.all(
         this.#threads.map(async (t) => {
+          t?.worker.ref(); // awaited: keeps the process alive until the replica answers
           if (t?.alive) await Promise.race([t.remote.close(), t.ended]).catch(() => {});
         }),
       );

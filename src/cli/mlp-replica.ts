@@ -25,9 +25,10 @@ export function mlpForward(tf: Tf, weights: readonly TF.Tensor[], x: TF.Tensor, 
   return h;
 }
 
-/** tfjs on this thread, with gradients (tfjs-layers' bundle registers them) and the backend started. */
+/** tfjs on this thread, with gradients and the backend started. */
 export async function startTfjs(backend: 'cpu' | 'wasm', purpose: string): Promise<Tf> {
   const tf = await optional<Tf>('@tensorflow/tfjs-core', purpose);
+  // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them
   await optional('@tensorflow/tfjs-layers', "tfjs's gradients");
   await optional(`@tensorflow/tfjs-backend-${backend}`, `the ${backend} backend`);
   tf.enableProdMode();

@@ -116,8 +116,8 @@ export function addOptimizerFlags(command: Command): Command {
   return command;
 }
 
-/** The RMSprop the flags describe (throws with the culprit named when they are invalid). */
-export function optimizerFromFlags(command: Command): RMSprop {
+/** The RMSprop the flags describe, with `overrides` (throws with the culprit named when they are invalid). */
+export function optimizerFromFlags(command: Command, overrides: RMSpropOptions = {}): RMSprop {
   const values = command.opts<Record<string, unknown>>();
   const options: Record<string, unknown> = {};
   for (const [option, key] of FLAGS) {
@@ -127,12 +127,12 @@ export function optimizerFromFlags(command: Command): RMSprop {
   if (values.schedule !== undefined && values.learningRate !== undefined) {
     throw new InvalidArgumentError('--learning-rate and --schedule both set the learning rate: give one');
   }
-  if (typeof values.config !== 'string') return new RMSprop(options);
+  if (typeof values.config !== 'string') return new RMSprop({ ...options, ...overrides });
   let config: KerasConfig; // optionsFromConfig checks that it is one
   try {
     config = JSON.parse(readFileSync(values.config, 'utf8')) as KerasConfig;
   } catch (error) {
     throw new InvalidArgumentError(`--config ${values.config}: ${(error as Error).message}`);
   }
-  return new RMSprop({ ...optionsFromConfig(config), ...options });
+  return new RMSprop({ ...optionsFromConfig(config), ...options, ...overrides });
 }

@@ -8,8 +8,9 @@ import { extname, join } from 'node:path';
 import { RMSprop } from '../optimizer.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
-import { irisJob, syntheticJob, type Tf } from './jobs.js';
-import { optional, requirePeers } from './optional.js';
+import { irisJob, syntheticJob, type MakeOptimizer } from './jobs.js';
+import { startTfjs } from './mlp-replica.js';
+import { requirePeers } from './optional.js';
 import { trainingChartSvg } from './training-chart.js';
 
 export type Job = JobResult['job'];
@@ -17,6 +18,9 @@ export type Job = JobResult['job'];
 export interface TrainSettings {
   readonly jobs: readonly Job[];
   readonly backend: 'cpu' | 'wasm';
+  /** Synthetic job: replica threads ('auto': one per core, at most `microBatches`) and micro-batches per step. */
+  readonly replicas: number | 'auto';
+  readonly microBatches: number;
   readonly epochs: number;
   readonly steps: number;
   readonly batchSize: number;
@@ -51,7 +55,9 @@ export function shortestFloat32(value: number): number {
 /** What this run does, printed first: the jobs and data, and the optimizer's options that differ from Keras's defaults. */
 function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
   const jobs = s.jobs.map((job) =>
-    job === 'iris' ? `iris ${s.epochs} epochs` : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}`,
+    job === 'iris'
+      ? `iris ${s.epochs} epochs`
+      : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}, ${s.microBatches} micro-batches on ${s.replicas} replicas`,
   );
   const defaults = new RMSprop().getConfig();
   const config = optimizer.getConfig();
@@ -66,7 +72,7 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
   ];
 }
 
-export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Promise<JobResult[]> {
+export async function train(makeOptimizer: MakeOptimizer, s: TrainSettings): Promise<JobResult[]> {
   requirePeers(
     [
       '@tensorflow/tfjs-core',
@@ -77,13 +83,7 @@ export async function train(makeOptimizer: () => RMSprop, s: TrainSettings): Pro
     ],
     'rmsprop-pool train',
   );
-  const tf = await optional<Tf>('@tensorflow/tfjs-core', 'rmsprop-pool train');
-  // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them
-  await optional('@tensorflow/tfjs-layers', "tfjs's gradients");
-  await optional(`@tensorflow/tfjs-backend-${s.backend}`, `the ${s.backend} backend`);
-  tf.enableProdMode();
-  if (!(await tf.setBackend(s.backend))) throw new Error(`the tfjs ${s.backend} backend did not start`);
-  await tf.ready();
+  const tf = await startTfjs(s.backend, 'rmsprop-pool train');
   const described = makeOptimizer(); // never built: no threads, nothing to release but the handle
   const settings = settingsLines(described, s);
   for (const line of settings) console.log(line);
