@@ -225,7 +225,8 @@ export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobS
   const optimizer = makeOptimizer({ microBatches: s.microBatches });
   const run = new Run(tf, 'synthetic', student, optimizer, s.steps, { count: s.replicas, options });
   for (let step = 0; step < s.steps; step++) await run.stepOnReplicas(batch());
-  const oneReplicaStepMs = run.trainer!.replicas > 1 ? await oneReplicaStep(run, makeOptimizer, options, batch()) : null;
+  const oneReplicaStepMs =
+    run.trainer!.replicas > 1 ? await oneReplicaStep(run, makeOptimizer, options, batch()) : null;
   tf.dispose(teacher);
   return run.finish(null, s.save('synthetic'), oneReplicaStepMs);
 }

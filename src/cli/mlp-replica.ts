@@ -16,7 +16,12 @@ export interface MlpReplicaOptions {
 }
 
 /** The MLP's output: dense layers as [kernel, bias] pairs, `activation` between them. */
-export function mlpForward(tf: Tf, weights: readonly TF.Tensor[], x: TF.Tensor, activation: 'relu' | 'tanh'): TF.Tensor {
+export function mlpForward(
+  tf: Tf,
+  weights: readonly TF.Tensor[],
+  x: TF.Tensor,
+  activation: 'relu' | 'tanh',
+): TF.Tensor {
   let h = x;
   for (let i = 0; i < weights.length; i += 2) {
     h = tf.add(tf.matMul(h as TF.Tensor2D, weights[i] as TF.Tensor2D), weights[i + 1]!);
@@ -55,7 +60,8 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
       return tf.tidy(() => {
         const x = tf.tensor2d(batch.inputs, [batch.rows, inputWidth]);
         const y = tf.tensor2d(batch.targets, [batch.rows, outputWidth]);
-        const lossOf = (...w: TF.Tensor[]) => tf.losses[loss]<TF.Tensor, TF.Scalar>(y, mlpForward(tf, w, x, activation));
+        const lossOf = (...w: TF.Tensor[]) =>
+          tf.losses[loss]<TF.Tensor, TF.Scalar>(y, mlpForward(tf, w, x, activation));
         const { value, grads: g } = tf.valueAndGrads(lossOf)(weights);
         g.forEach((gradient, k) => grads[k]!.set(gradient.dataSync()));
         return value.dataSync()[0]!;
