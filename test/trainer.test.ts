@@ -4,6 +4,7 @@
  * a replica that throws, dies or overruns fails the step before anything changes.
  */
 import type { Worker } from 'node:worker_threads';
+import type * as TF from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop, StepError, Variable, type RMSpropOptions } from '../dist/src/index.js';
@@ -236,5 +237,77 @@ describe('data-parallel trainer', () => {
     await expect(t.step({ inputs: new Float32Array(2), targets: new Float32Array(2), rows: 2 })).rejects.toThrow(
       /does not export a function createReplica\(context\)/,
     );
+  });
+});
+
+describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
+  it('trains a tfjs-layers model: the bytes of its micro-batch gradients averaged on this thread, for 1 and 2 replicas', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-layers');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    const { tfjsReplica, modelVariables, assignToModel } = await import('../dist/src/tfjs.js');
+    const { createModel } = await import('./helpers/tfjs-model.mjs');
+    const factory = new URL('./helpers/tfjs-model.mjs', import.meta.url).href;
+    const model = createModel();
+    const rows = 8;
+    const M = 4;
+    const batches = [0, 1, 2].map((s) => ({
+      inputs: randomValues(rows * 6, 100 + s),
+      targets: randomValues(rows * 3, 200 + s),
+      rows,
+    }));
+    const options = { learningRate: 0.01, momentum: 0.9, microBatches: M };
+
+    const start = modelVariables(model); // the model's initial weights, copied
+    const fromStart = () => start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
+
+    // on this thread: each micro-batch's gradient by tfjs, their float32 mean, apply()
+    const local = fromStart();
+    const reference = new RMSprop({ ...options, microBatches: 1, workers: 0, kernels: 'js' });
+    open.push(reference);
+    const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
+    for (const batch of batches) {
+      assignToModel(model, local);
+      const sums = local.map((v) => new Float32Array(v.size));
+      for (let j = 0; j < M; j++) {
+        const r = rows / M;
+        tf.tidy(() => {
+          const x = tf.tensor2d(batch.inputs.subarray(j * r * 6, (j + 1) * r * 6), [r, 6]);
+          const y = tf.tensor2d(batch.targets.subarray(j * r * 3, (j + 1) * r * 3), [r, 3]);
+          const { grads } = tf.variableGrads(
+            () => tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, model.apply(x, { training: true }) as TF.Tensor),
+            weights,
+          );
+          weights.forEach((w, k) => {
+            const g = grads[w.name]!.dataSync();
+            sums[k]!.forEach((s, e) => (sums[k]![e] = j === 0 ? g[e]! : s + g[e]!));
+          });
+        });
+      }
+      await reference.apply(
+        sums.map((s) => s.map((x) => x / M)),
+        local,
+      );
+    }
+    const expected = snapshot(reference, local);
+
+    const losses: number[][] = [];
+    for (const replicas of [1, 2]) {
+      const variables = fromStart();
+      const optimizer = new RMSprop(options);
+      const t = new DataParallelTrainer({
+        optimizer,
+        variables,
+        replica: tfjsReplica,
+        replicaOptions: { factory, loss: 'meanSquaredError' },
+        replicas,
+      });
+      open.push(t, optimizer);
+      losses.push([]);
+      for (const batch of batches) losses.at(-1)!.push(await t.step(batch));
+      expect(snapshot(optimizer, variables).equals(expected), `replicas ${replicas}`).toBe(true);
+    }
+    expect(losses[1]).toEqual(losses[0]);
   });
 });
