@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --large]`: the optimizer step by model size (1e4 .. 1e8 float32
+ * `npm run bench [-- --quick] [-- --large]` (through index.ts): the optimizer step by model size (1e4 .. 1e8 float32
  * parameters), variant and workers, next to a naive JS loop doing the same work, tfjs-core's
  * rmsprop (cpu and wasm backends), a native fused C loop (when a C compiler is present) and the
  * machine's memory roofline; then build time and peak memory per size, each build alone in a
@@ -20,6 +20,7 @@ import { buildNative, nativeStep } from './native.js';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, large: { type: 'boolean', default: false } },
+  strict: false, // index.ts has checked the flags
 });
 const quick = args.quick;
 const cores = availableParallelism();

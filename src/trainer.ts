@@ -22,6 +22,7 @@ import type { ReplicaStart, VariablePlacement } from './replica.js';
 import type { Variable } from './variable.js';
 import type { ReplicaHost } from '../workers/replica.js';
 
+/** What a {@link DataParallelTrainer} trains, and with what. */
 export interface TrainerOptions {
   /** The optimizer; built over `variables` here if it is not yet. Its `microBatches` is M. */
   readonly optimizer: RMSprop;
@@ -53,6 +54,19 @@ interface ReplicaThread {
 
 const HOST = new URL('../workers/replica.js', import.meta.url);
 
+/**
+ * Data-parallel training: replica threads compute the gradients of a batch's micro-batches into
+ * the optimizer's gradient shards, then the optimizer steps with their mean. The optimizer's
+ * `microBatches` is the number of micro-batches per step.
+ *
+ * @example
+ * ```ts
+ * const optimizer = new RMSprop({ microBatches: 4 });
+ * const trainer = new DataParallelTrainer({ optimizer, variables, replica: new URL('./replica.mjs', import.meta.url) });
+ * const loss = await trainer.step({ inputs, targets, rows: 128 });
+ * await trainer.close(); // the replica threads; then optimizer.close()
+ * ```
+ */
 export class DataParallelTrainer {
   readonly optimizer: RMSprop;
   readonly microBatches: number;
@@ -192,7 +206,8 @@ export class DataParallelTrainer {
   async #thread(r: number): Promise<ReplicaThread> {
     const current = this.#threads[r];
     if (current?.alive) return current;
-    const worker = new Worker(HOST);
+    // not the flags of a script given by -e (--input-type would refuse the module's file)
+    const worker = new Worker(HOST, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
     const thread: ReplicaThread = {
       worker,
       remote: wrap<ReplicaHost>(nodeEndpoint(worker)),

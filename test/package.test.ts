@@ -30,6 +30,7 @@ w.grad.fill(0.5);
 function tsconfig(name: string, module: 'node16' | 'nodenext', files: string[], skipLibCheck = false): void {
   const compilerOptions = {
     strict: true,
+    checkJs: true, // a .mjs file listed is checked too, from its JSDoc
     module,
     moduleResolution: module,
     target: 'ES2022',
@@ -139,8 +140,10 @@ void opt.step().then(() => console.log(w.value[0]));
     const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThan(3);
     const files = blocks.map((code, i) => {
-      writeFileSync(join(app, `readme-${i + 1}.mts`), code);
-      return `readme-${i + 1}.mts`;
+      // a module the examples import (`// file: NAME`) keeps its name; it is JavaScript with JSDoc types
+      const name = /^\/\/ file: (\S+)/.exec(code)?.[1] ?? `readme-${i + 1}.mts`;
+      writeFileSync(join(app, name), code);
+      return name;
     });
     // tfjs's own declarations do not pass lib checks (ours do: the consumers above check them)
     tsconfig('tsconfig.readme.json', 'node16', files, true);

@@ -4,7 +4,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const all = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+/** A block that starts `// file: NAME` is a module the next examples import: written, not run. */
+const fileName = (code: string) => /^\/\/ file: (\S+)/.exec(code)?.[1];
+const modules = all.filter((code) => fileName(code) !== undefined);
+const blocks = all.filter((code) => fileName(code) === undefined);
 const dir = new URL('./.readme/', import.meta.url);
 
 /** What each example must print, in README order. */
@@ -14,15 +18,18 @@ const expectedOutput = [
   /^2 0\.00\d+\n$/,
   /"global_clipnorm":1,/,
   /^true 240\n248\n$/,
+  /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
 ];
 
 describe('README examples', () => {
   it('has the examples this test knows about', () => {
     expect(blocks.length).toBe(expectedOutput.length);
+    expect(modules.map(fileName)).toEqual(['linear-replica.mjs']);
   });
   it.each(blocks.map((code, i) => [i + 1, code] as const))('example %i runs and prints what it claims', (i, code) => {
     mkdirSync(dir, { recursive: true });
+    for (const module of modules) writeFileSync(new URL(fileName(module)!, dir), module);
     const file = new URL(`example-${i}.mjs`, dir);
     writeFileSync(file, code);
     const run = spawnSync(process.execPath, [file.pathname], { encoding: 'utf8', timeout: 60_000 });

@@ -3,6 +3,7 @@
  * the optimizer applies their mean. The bytes do not depend on how many replicas or lanes run;
  * a replica that throws, dies or overruns fails the step before anything changes.
  */
+import { spawnSync } from 'node:child_process';
 import type { Worker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
@@ -309,5 +310,42 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
       expect(snapshot(optimizer, variables).equals(expected), `replicas ${replicas}`).toBe(true);
     }
     expect(losses[1]).toEqual(losses[0]);
+  });
+});
+
+describe('the trainer in a process', () => {
+  const script = (body: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { DataParallelTrainer, RMSprop, Variable } from ${JSON.stringify(new URL('../dist/src/index.js', import.meta.url).href)};
+const variables = [new Variable([0.5, -0.5], { name: 'w', shape: [2, 1] }), new Variable([0], { name: 'b', shape: [1] })];
+const batch = { inputs: new Float32Array([1, 2, 3, 4]), targets: new Float32Array([1, 0]), rows: 2 };
+${body}`,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+  const setup = (replicaOptions: string) =>
+    `const optimizer = new RMSprop({ microBatches: 2, workers: 2 });
+const trainer = new DataParallelTrainer({ optimizer, variables, replica: ${JSON.stringify(REPLICA.href)}, replicas: 2, replicaOptions: ${replicaOptions} });`;
+
+  it('exits by itself after its steps when nobody closes the trainer (idle replicas hold nothing)', () => {
+    const run = script(`${setup('{}')}
+for (let i = 0; i < 3; i++) await trainer.step(batch);
+console.log('stepped', trainer.steps);`);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe('stepped 3\n');
+  });
+
+  it('a failing step nobody awaits is an unhandled rejection: Node reports it and exits non-zero', () => {
+    const run = script(`const fail = new Int32Array(new SharedArrayBuffer(4)); fail[0] = 1;
+${setup('{ fail }')}
+trainer.step(batch);`);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(
+      'step 1 of the trainer failed: replica 0 on micro-batch 0: micro-batch 0 refused on purpose',
+    );
   });
 });

@@ -104,13 +104,17 @@ addOptimizerFlags(
 
 program
   .command('bench')
-  .description('run the benchmark suite (writes bench/results/step.md and step.svg)')
+  .description(
+    'run the benchmark suite (writes bench/results/step.md and step.svg; with --train, train.md and train.svg)',
+  )
   .option('--quick', 'a shorter run (under a minute)')
-  .action((flags: { quick?: boolean }) => {
-    const script = fileURLToPath(new URL('../../bench/step.js', import.meta.url));
+  .option('--train', 'the whole data-parallel training step against replicas, next to tfjs-layers on one thread')
+  .action((flags: { quick?: boolean; train?: boolean }) => {
+    const script = fileURLToPath(new URL('../../bench/index.js', import.meta.url));
     if (!existsSync(script))
       throw new Error('the benchmark suite comes with the repository: clone it, then npm ci && npm run bench');
-    const run = spawnSync(process.execPath, [script, ...(flags.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+    const args = [...(flags.quick ? ['--quick'] : []), ...(flags.train ? ['--train'] : [])];
+    const run = spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' });
     process.exitCode = run.status ?? 1;
   });
 
