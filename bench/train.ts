@@ -7,7 +7,6 @@
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import type * as TFL from '@tensorflow/tfjs-layers';
 import { lineChartSvg } from '../src/cli/charts.js';
 import { median } from '../src/cli/figures.js';
 import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
@@ -25,7 +24,7 @@ export async function trainBench(quick: boolean): Promise<void> {
   const microBatches = cores;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const tf = await startTfjs(BACKEND, 'npm run bench -- --train');
-  const tfl = (await import('@tensorflow/tfjs-layers')) as typeof TFL;
+  const tfl = await import('@tensorflow/tfjs-layers');
   const random = uniform(7);
   const batch: Batch = {
     inputs: Float32Array.from({ length: ROWS * SIZES[0]! }, () => 2 * random() - 1),
