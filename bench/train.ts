@@ -124,8 +124,8 @@ export async function trainBench(quick: boolean): Promise<void> {
   const svg = await lineChartSvg({
     title: `Training step of a ${(parameters / 1e6).toFixed(1)}M-parameter MLP, batch ${ROWS} (lower is better)`,
     points,
-    x: { field: 'replicas', title: 'replica threads' },
-    y: { field: 'ms', title: 'ms per training step' },
+    x: { field: 'replicas', title: 'replica threads', integer: true },
+    y: { field: 'ms', title: 'ms per training step', zero: true },
     color: 'setup',
     dash: { field: 'kind', domain: ['measured', 'reference'] },
   });

@@ -33,11 +33,21 @@ export function terminalChart(title: string, values: readonly number[], width = 
 /** The width of the terminal chart's value labels. */
 const LABEL_WIDTH = 9;
 
+export interface ChartAxis {
+  readonly field: string;
+  readonly title: string;
+  readonly log?: boolean;
+  /** Counts (threads, say): whole-number ticks only. */
+  readonly integer?: boolean;
+  /** A linear scale from zero (times, whose ratios should read true). */
+  readonly zero?: boolean;
+}
+
 export interface LineChartSpec {
   readonly title: string;
   readonly points: ReadonlyArray<Record<string, string | number>>;
-  readonly x: { field: string; title: string; log?: boolean };
-  readonly y: { field: string; title: string; log?: boolean };
+  readonly x: ChartAxis;
+  readonly y: ChartAxis;
   readonly color: string;
   /** One panel per value of this field. */
   readonly column?: string;
@@ -46,13 +56,19 @@ export interface LineChartSpec {
 }
 
 export async function lineChartSvg(chart: LineChartSpec): Promise<string> {
-  const axis = (a: LineChartSpec['x'], format?: string) => ({
+  const axis = (a: ChartAxis, format?: string) => ({
     field: a.field,
     type: 'quantitative' as const,
     title: a.title,
-    scale: a.log ? { type: 'log' as const } : { zero: false },
-    ...(format ? { axis: { format } } : {}),
+    scale: a.log ? { type: 'log' as const } : { zero: a.zero === true },
+    ...(format ? { axis: { format } } : a.integer ? { axis: { values: wholeNumbers(a.field), format: 'd' } } : {}),
   });
+  /** The field's whole numbers from its least to its greatest value: the ticks of a count axis. */
+  const wholeNumbers = (field: string): number[] => {
+    const values = chart.points.map((p) => Number(p[field]));
+    const [low, high] = [Math.ceil(Math.min(...values)), Math.floor(Math.max(...values))];
+    return Array.from({ length: Math.max(0, high - low + 1) }, (_, i) => low + i);
+  };
   const layer = {
     width: 360,
     height: 240,
