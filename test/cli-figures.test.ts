@@ -114,18 +114,36 @@ describe('the training chart', () => {
     encoding?: Record<string, { scale?: object }>;
   };
   const spec = trainingChartSpec(
-    [run({ job: 'iris', accuracy: [{ epoch: 1, train: 0.5, heldOut: 0.4 }] }), run()],
+    [
+      run({ job: 'iris', accuracy: [{ epoch: 1, train: 0.5, heldOut: 0.4 }], replicas: 0, oneReplicaStepMs: null }),
+      run(),
+    ],
     ['settings: ...', 'optimizer: ...'],
   ) as { vconcat: Array<{ hconcat: Panel[] }> };
 
-  it('a row per job: loss, accuracy where there is one, optimizer time', () => {
+  it('a row per job: loss, accuracy where there is one, the training step where replicas ran, optimizer time', () => {
     const titles = spec.vconcat.map((row) =>
       row.hconcat.map((p) => (typeof p.title === 'string' ? p.title : (p.title as { text: string }).text)),
     );
     expect(titles).toEqual([
       ['training loss (log scale)', 'accuracy after each epoch', 'optimizer time per step (ms, log scale)'],
-      ['training loss (log scale)', 'optimizer time per step (ms, log scale)'],
+      [
+        'training loss (log scale)',
+        'training step (ms): gradients and update',
+        'optimizer time per step (ms, log scale)',
+      ],
     ]);
+    expect((spec.vconcat[1] as unknown as { title: { text: string } }).title.text).toBe(
+      'synthetic: 2,000,000 parameters, 4 steps, gradients of 4 micro-batches per step on 2 replica threads, optimizer on 2 worker threads',
+    );
+  });
+
+  it("the training step panel: each step, its rolling median, and a rule at one replica's median", () => {
+    const step = spec.vconcat[1]!.hconcat[1]!;
+    const values = (step.layer![0]!.data as { values: Array<{ ms: number }> }).values;
+    expect(values.map((v) => v.ms)).toEqual([300, 90, 100, 110]);
+    expect(step.layer![1]).toMatchObject({ mark: { type: 'rule' }, data: { values: [{ ms: 180 }] } });
+    expect(JSON.stringify(step.title)).toContain('1.80x as fast as one replica (medians, 4 micro-batches)');
   });
 
   it('each panel fits its own data: no fixed domain, no zero, no rounding out', () => {
@@ -136,7 +154,7 @@ describe('the training chart', () => {
   });
 
   it('the loss panel draws each step and the smoothed trend; the time panel a rule at tf.train.rmsprop', () => {
-    const [loss, , time] = spec.vconcat[0]!.hconcat;
+    const [loss, , time] = spec.vconcat[0]!.hconcat; // iris: loss, accuracy, time
     const values = (loss!.data as { values: Array<{ loss: number; smoothed: number }> }).values;
     expect(values.map((v) => v.loss)).toEqual([4, 3, 2, 1]);
     expect(values.map((v) => v.smoothed)).toEqual(smooth([4, 3, 2, 1], 1));

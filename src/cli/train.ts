@@ -102,7 +102,7 @@ export async function train(makeOptimizer: MakeOptimizer, s: TrainSettings): Pro
     mkdirSync(s.outDir, { recursive: true });
     svg = join(s.outDir, 'training.svg');
     writeFileSync(svg, await trainingChartSvg(results, settings));
-    console.log(`\ncharts (loss, accuracy, optimizer time per step): ${svg}`);
+    console.log(`\ncharts (loss, accuracy, training step, optimizer time per step): ${svg}`);
   }
   if (s.json) console.log(JSON.stringify({ jobs: results.map(jobFigures), svg }));
   return results;

@@ -1,11 +1,12 @@
 /**
  * The SVG `rmsprop-pool train` writes: a row per job, each panel with its own y range — the
  * loss (each step, faint, and its smoothed trend), the accuracy by epoch where the job
- * classifies, and the optimizer's time per step against tf.train.rmsprop's on the same
- * variables. The Vega-Lite spec is built here (pure); `renderSvg` draws it.
+ * classifies, a data-parallel job's training step against one replica's, and the optimizer's
+ * time per step against tf.train.rmsprop's on the same variables. The Vega-Lite spec is built
+ * here (pure); `renderSvg` draws it.
  */
 import { renderSvg } from './charts.js';
-import { jobFigures, rollingMedian, smooth, type JobResult } from './figures.js';
+import { jobFigures, reportLines, rollingMedian, smooth, type JobResult } from './figures.js';
 
 const PANEL = { width: 300, height: 170 } as const;
 const [LIGHT_BLUE, BLUE, ORANGE, GREEN] = ['#9ecae9', '#1f77b4', '#ff7f0e', '#2ca02c'];
@@ -111,19 +112,65 @@ function timePanel(r: JobResult) {
   };
 }
 
+/** A data-parallel job's training step (gradients on the replicas and the update) against one replica's. */
+function stepPanel(r: JobResult) {
+  const span = window(r.stepMs.length);
+  const smoothed = rollingMedian(r.stepMs, span);
+  const f = jobFigures(r);
+  const replicas = `${f.replicas} replica${f.replicas > 1 ? 's' : ''}`;
+  const names = [`${replicas}, each step`, `${replicas}, median of ${span}`, 'one replica (median)'] as const;
+  const color = { ...series(names, [BLUE, BLUE, ORANGE]), legend: { ...LEGEND, columns: 2 } };
+  return {
+    ...PANEL,
+    title: {
+      text: 'training step (ms): gradients and update',
+      subtitle:
+        f.speedupOverOneReplica === null
+          ? `${f.microBatches} micro-batches per step`
+          : `${f.speedupOverOneReplica.toFixed(2)}x as fast as one replica (medians, ${f.microBatches} micro-batches)`,
+    },
+    layer: [
+      {
+        data: { values: r.stepMs.map((ms, i) => ({ step: i + 1, ms, smoothed: smoothed[i]! })) },
+        encoding: { x: stepAxis },
+        layer: [
+          {
+            mark: { type: 'point' as const, size: 10, filled: true, opacity: 0.35 },
+            encoding: { y: yAxis('ms', 'ms per step', true), color: { datum: names[0], ...color } },
+          },
+          {
+            mark: { type: 'line' as const, strokeWidth: 2.5 },
+            encoding: { y: { field: 'smoothed', type: 'quantitative' as const }, color: { datum: names[1], ...color } },
+          },
+        ],
+      },
+      ...(r.oneReplicaStepMs === null
+        ? []
+        : [
+            {
+              data: { values: [{ ms: r.oneReplicaStepMs }] },
+              mark: { type: 'rule' as const, strokeDash: [6, 4], strokeWidth: 2 },
+              encoding: { y: { field: 'ms', type: 'quantitative' as const }, color: { datum: names[2], ...color } },
+            },
+          ]),
+    ],
+  };
+}
+
 /** The whole figure's Vega-Lite spec: a row per job. */
 export function trainingChartSpec(results: readonly JobResult[], subtitle: readonly string[]): object {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: 'rmsprop-pool train', subtitle: [...subtitle], anchor: 'start' as const },
     vconcat: results.map((r) => {
-      const where = r.workers === 0 ? 'the calling thread' : `${r.workers} worker threads`;
       return {
-        title: {
-          text: `${r.job}: ${r.parameters.toLocaleString('en')} parameters, ${r.losses.length} steps, optimizer on ${where}`,
-          anchor: 'start' as const,
-        },
-        hconcat: [lossPanel(r), ...(r.accuracy === null ? [] : [accuracyPanel(r.accuracy)]), timePanel(r)],
+        title: { text: reportLines(jobFigures(r))[0]!, anchor: 'start' as const },
+        hconcat: [
+          lossPanel(r),
+          ...(r.accuracy === null ? [] : [accuracyPanel(r.accuracy)]),
+          ...(r.replicas === 0 ? [] : [stepPanel(r)]),
+          timePanel(r),
+        ],
         resolve: { scale: { color: 'independent' as const }, legend: { color: 'independent' as const } },
       };
     }),
