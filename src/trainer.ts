@@ -11,16 +11,13 @@
  * overruns `stepTimeoutMs` fails the step before the optimizer runs: nothing has changed.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { wrap, type Remote } from 'comlink';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { CallQueue } from './call-queue.js';
 import { quote, StepError } from './errors.js';
 import { checkCount } from './option-checks.js';
 import type { RMSprop } from './optimizer.js';
 import type { ReplicaStart, VariablePlacement } from './replica.js';
+import { ReplicaThread } from './replica-thread.js';
 import type { Variable } from './variable.js';
-import type { ReplicaHost } from '../workers/replica.js';
 
 /** What a {@link DataParallelTrainer} trains, and with what. */
 export interface TrainerOptions {
@@ -43,16 +40,6 @@ export interface Batch {
   readonly targets: Float32Array;
   readonly rows: number;
 }
-
-interface ReplicaThread {
-  readonly worker: Worker;
-  readonly remote: Remote<ReplicaHost>;
-  /** Rejects when the thread ends or fails outside a call. */
-  readonly ended: Promise<never>;
-  alive: boolean;
-}
-
-const HOST = new URL('../workers/replica.js', import.meta.url);
 
 /**
  * Data-parallel training: replica threads compute the gradients of a batch's micro-batches into
@@ -81,8 +68,11 @@ export class DataParallelTrainer {
   /** The batch in shared memory: grown when a larger batch comes, else reused. */
   #inputs = new Float32Array(new SharedArrayBuffer(4));
   #targets = new Float32Array(new SharedArrayBuffer(4));
-  /** Inputs and targets per row of the staged batch. */
-  #batchShape: [number, number] = [0, 0];
+  /** Per micro-batch: its rows of the staged batch (views, remade only when the batch's shape changes). */
+  #slices: Array<{ inputs: Float32Array; targets: Float32Array }> = [];
+  #rowsPerMicroBatch = 0;
+  /** The micro-batches' losses of the step in flight. */
+  readonly #losses: Float64Array;
   #steps = 0;
   #closed = false;
 
@@ -102,6 +92,7 @@ export class DataParallelTrainer {
     const module = replica instanceof URL ? replica.href : new URL(replica, 'file:///').href;
     this.#start = { module, options: options.replicaOptions, variables: variables.map(placement) };
     this.#threads = Array.from({ length: this.replicas }, () => null);
+    this.#losses = new Float64Array(this.microBatches);
   }
 
   /** Steps taken. */
@@ -124,38 +115,24 @@ export class DataParallelTrainer {
   async #step(batch: Batch): Promise<number> {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
-    const rows = this.#stage(batch);
-    const losses = new Float64Array(this.microBatches);
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
-    const timedOut = new Promise<never>((_, reject) =>
-      timeout.signal.addEventListener('abort', () => reject(new Error(`timed out after ${this.#timeoutMs} ms`))),
-    );
-    timedOut.catch(() => {}); // raced below; the step reports it
-    for (const t of this.#threads) t?.worker.ref(); // a step in flight keeps the process alive
+    this.#stage(batch);
+    for (const t of this.#threads) t?.hold(true); // a step in flight keeps the process alive
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      for (const t of this.#threads) t?.fail(new Error(`timed out after ${this.#timeoutMs} ms`));
+    }, this.#timeoutMs);
     try {
       // every replica's calls settle before the step fails: none is left writing a shard
-      const outcomes = await Promise.allSettled(
-        this.#threads.map(async (_, r) => {
-          for (let j = r; j < this.microBatches; j += this.replicas) {
-            losses[j] = await this.#gradients(r, j, rows, timedOut).catch((cause: unknown) => {
-              throw new StepError(
-                `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}: ` +
-                  `${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
-                { cause, stateCorrupted: false },
-              );
-            });
-          }
-        }),
-      );
+      const outcomes = await Promise.allSettled(this.#threads.map((_, r) => this.#replicaShare(r)));
       const failed = outcomes.find((o) => o.status === 'rejected');
       if (failed) {
-        if (timeout.signal.aborted) await this.#endAll(); // a stuck replica: end them all
+        if (timedOut) await this.#endAll(); // a stuck replica: end them all
         throw failed.reason;
       }
     } finally {
       clearTimeout(timer);
-      for (const t of this.#threads) t?.worker.unref(); // idle replicas do not keep it alive
+      for (const t of this.#threads) t?.hold(false); // idle replicas do not keep it alive
     }
     const updating = performance.now();
     await this.optimizer.step();
@@ -163,12 +140,29 @@ export class DataParallelTrainer {
     this.timings.updateMs = performance.now() - updating;
     this.#steps++;
     let sum = 0;
-    for (const loss of losses) sum += loss;
+    for (const loss of this.#losses) sum += loss;
     return sum / this.microBatches;
   }
 
-  /** Copies the batch into the shared buffers (growing them only for a larger batch); returns rows per micro-batch. */
-  #stage({ inputs, targets, rows }: Batch): number {
+  /** Replica `r`'s micro-batches of the step, r, r + R, ..., one after another. */
+  async #replicaShare(r: number): Promise<void> {
+    for (let j = r; j < this.microBatches; j += this.replicas) {
+      try {
+        const thread = await this.#thread(r);
+        const { inputs, targets } = this.#slices[j]!;
+        this.#losses[j] = await thread.gradients(this.#steps, j, inputs, targets, this.#rowsPerMicroBatch);
+      } catch (cause) {
+        throw new StepError(
+          `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}: ` +
+            `${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
+          { cause, stateCorrupted: false },
+        );
+      }
+    }
+  }
+
+  /** Copies the batch into the shared buffers (growing them only for a larger batch) and cuts it into micro-batches. */
+  #stage({ inputs, targets, rows }: Batch): void {
     if (!(inputs instanceof Float32Array) || !(targets instanceof Float32Array)) {
       throw new TypeError('DataParallelTrainer.step: `inputs` and `targets` must be Float32Arrays');
     }
@@ -183,55 +177,45 @@ export class DataParallelTrainer {
         `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
       );
     }
-    if (this.#inputs.length < inputs.length) this.#inputs = new Float32Array(new SharedArrayBuffer(inputs.byteLength));
-    if (this.#targets.length < targets.length) {
-      this.#targets = new Float32Array(new SharedArrayBuffer(targets.byteLength));
+    const [inputWidth, targetWidth] = [inputs.length / rows, targets.length / rows];
+    const perMicroBatch = rows / this.microBatches;
+    const first = this.#slices[0];
+    if (first?.inputs.length !== perMicroBatch * inputWidth || first.targets.length !== perMicroBatch * targetWidth) {
+      if (this.#inputs.length < inputs.length)
+        this.#inputs = new Float32Array(new SharedArrayBuffer(inputs.byteLength));
+      if (this.#targets.length < targets.length) {
+        this.#targets = new Float32Array(new SharedArrayBuffer(targets.byteLength));
+      }
+      const cut = (array: Float32Array, width: number, j: number) =>
+        array.subarray(j * perMicroBatch * width, (j + 1) * perMicroBatch * width);
+      this.#slices = Array.from({ length: this.microBatches }, (_, j) => ({
+        inputs: cut(this.#inputs, inputWidth, j),
+        targets: cut(this.#targets, targetWidth, j),
+      }));
+      this.#rowsPerMicroBatch = perMicroBatch;
     }
     this.#inputs.set(inputs);
     this.#targets.set(targets);
-    this.#batchShape = [inputs.length / rows, targets.length / rows];
-    return rows / this.microBatches;
-  }
-
-  /** Micro-batch `j` on replica `r` (started first if it is not running). */
-  async #gradients(r: number, j: number, rows: number, timedOut: Promise<never>): Promise<number> {
-    const thread = await Promise.race([this.#thread(r), timedOut]);
-    const [inputWidth, targetWidth] = this.#batchShape;
-    const inputs = this.#inputs.subarray(j * rows * inputWidth, (j + 1) * rows * inputWidth);
-    const targets = this.#targets.subarray(j * rows * targetWidth, (j + 1) * rows * targetWidth);
-    return await Promise.race([thread.remote.gradients(this.#steps, j, inputs, targets, rows), thread.ended, timedOut]);
   }
 
   /** Replica `r`'s thread, started (and its replica created) when it is not running. */
   async #thread(r: number): Promise<ReplicaThread> {
     const current = this.#threads[r];
     if (current?.alive) return current;
-    // not the flags of a script given by -e (--input-type would refuse the module's file)
-    const worker = new Worker(HOST, { execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')) });
-    const thread: ReplicaThread = {
-      worker,
-      remote: wrap<ReplicaHost>(nodeEndpoint(worker)),
-      alive: true,
-      ended: new Promise<never>((_, reject) => {
-        worker.once('error', (error) => reject(error));
-        worker.once('exit', (code) => reject(new Error(`its thread ended (exit code ${code})`)));
-      }),
-    };
-    thread.ended.catch(() => (thread.alive = false));
+    const thread = new ReplicaThread();
     this.#threads[r] = thread;
-    await Promise.race([thread.remote.start({ ...this.#start, replica: r }), thread.ended]).catch(
-      async (error: unknown) => {
-        thread.alive = false;
-        await worker.terminate();
-        throw error;
-      },
-    );
+    try {
+      await thread.start({ ...this.#start, replica: r });
+    } catch (error) {
+      await thread.terminate();
+      throw error;
+    }
     return thread;
   }
 
   async #endAll(): Promise<void> {
     const threads = this.#threads.splice(0, this.#threads.length, ...this.#threads.map(() => null));
-    await Promise.all(threads.map(async (t) => t && (await t.worker.terminate())));
+    await Promise.all(threads.map(async (t) => await t?.terminate()));
   }
 
   /** Ends the replica threads (after the steps queued before it). The optimizer stays open: it is the caller's. */
@@ -239,12 +223,8 @@ export class DataParallelTrainer {
     return this.#queue.run(async () => {
       if (this.#closed) return;
       this.#closed = true;
-      await Promise.all(
-        this.#threads.map(async (t) => {
-          t?.worker.ref(); // awaited: keeps the process alive until the replica answers
-          if (t?.alive) await Promise.race([t.remote.close(), t.ended]).catch(() => {});
-        }),
-      );
+      for (const t of this.#threads) t?.hold(true); // awaited: keeps the process alive until the replicas answer
+      await Promise.all(this.#threads.map(async (t) => await t?.close()));
       await this.#endAll();
     });
   }

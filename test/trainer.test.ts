@@ -205,6 +205,22 @@ describe('data-parallel trainer', () => {
     expect(snapshot(optimizer, variables).equals(before)).toBe(true);
   });
 
+  it('steps for over three stepTimeoutMs: every step completes (a finished step leaves no timer armed)', async () => {
+    const m = { inputs: 3, outputs: 2, rows: 4, seed: 6 };
+    const variables = variablesOf(m);
+    const optimizer = new RMSprop({ microBatches: 2, workers: 2 });
+    const t = new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas: 2, stepTimeoutMs: 150 });
+    open.push(t, optimizer);
+    const started = performance.now();
+    let steps = 0;
+    while (performance.now() - started < 3 * 150 || steps < 10) {
+      await t.step(batchOf(m, 0));
+      steps++;
+    }
+    expect(t.steps).toBe(steps);
+    expect(optimizer.iterations).toBe(steps);
+  });
+
   it('refuses bad arguments, naming them', async () => {
     const m = { inputs: 2, outputs: 1, rows: 4, seed: 1 };
     const { t } = trainer(m, { microBatches: 2, workers: 0 }, 1);
