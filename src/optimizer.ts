@@ -114,6 +114,11 @@ export class RMSprop {
     return this.#options.kernels;
   }
 
+  /** Gradient shards per variable (the `microBatches` option): `step()` applies their mean. */
+  get microBatches(): number {
+    return this.#options.microBatches;
+  }
+
   /** Worker threads in use (0 = the calling thread); null before build. */
   get workers(): number | null {
     return this.#built?.executor.lanes ?? null;

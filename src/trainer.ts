@@ -11,6 +11,8 @@
  * overruns `stepTimeoutMs` fails the step before the optimizer runs: nothing has changed.
  */
 import { availableParallelism } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CallQueue } from './call-queue.js';
 import { quote, StepError } from './errors.js';
 import { checkCount } from './option-checks.js';
@@ -77,19 +79,17 @@ export class DataParallelTrainer {
   #closed = false;
 
   constructor(options: TrainerOptions) {
-    const { optimizer, variables, replica } = options;
-    if (typeof replica !== 'string' && !(replica instanceof URL)) {
-      throw new TypeError(`DataParallelTrainer: \`replica\` must be a module URL or path, got ${quote(replica)}`);
-    }
+    const { optimizer, variables } = options;
+    // every argument checked before the optimizer is built over the variables
+    const module = moduleUrl(options.replica);
     const replicas = options.replicas ?? 'auto';
     this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
     checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
-    optimizer.build([...variables]);
-    this.optimizer = optimizer;
-    this.microBatches = variables[0]!.gradShards.length;
+    this.microBatches = optimizer.microBatches;
     if (replicas !== 'auto') checkCount(replicas, 'DataParallelTrainer: `replicas`', 1, this.microBatches);
     this.replicas = replicas === 'auto' ? Math.min(availableParallelism(), this.microBatches) : replicas;
-    const module = replica instanceof URL ? replica.href : new URL(replica, 'file:///').href;
+    optimizer.build([...variables]);
+    this.optimizer = optimizer;
     this.#start = { module, options: options.replicaOptions, variables: variables.map(placement) };
     this.#threads = Array.from({ length: this.replicas }, () => null);
     this.#losses = new Float64Array(this.microBatches);
@@ -228,6 +228,18 @@ export class DataParallelTrainer {
       await this.#endAll();
     });
   }
+}
+
+/** The replica module's URL: a URL, or an absolute path (a relative one would depend on the working directory). */
+function moduleUrl(replica: unknown): string {
+  if (replica instanceof URL) return replica.href;
+  if (typeof replica === 'string') {
+    if (isAbsolute(replica)) return pathToFileURL(replica).href;
+    if (URL.canParse(replica)) return replica;
+  }
+  throw new TypeError(
+    `DataParallelTrainer: \`replica\` must be the module's URL or absolute path, got ${quote(replica)}`,
+  );
 }
 
 /** Where a built variable's value and gradient shards are, for a replica thread. */

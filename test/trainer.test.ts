@@ -237,9 +237,16 @@ describe('data-parallel trainer', () => {
     );
     const optimizer = new RMSprop({ microBatches: 2 });
     open.push(optimizer);
-    expect(
-      () => new DataParallelTrainer({ optimizer, variables: variablesOf(m), replica: REPLICA, replicas: 3 }),
-    ).toThrow('`replicas` must be an integer from 1 to 2, got 3 (number)');
+    const variables = variablesOf(m);
+    expect(() => new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas: 3 })).toThrow(
+      '`replicas` must be an integer from 1 to 2, got 3 (number)',
+    );
+    expect(() => new DataParallelTrainer({ optimizer, variables, replica: 'linear-replica.mjs' })).toThrow(
+      '`replica` must be the module\'s URL or absolute path, got "linear-replica.mjs" (string)',
+    );
+    // refused before anything was built: the variables are free, the optimizer holds no threads
+    expect(variables.map((v) => v.owner)).toEqual([null, null]);
+    expect(optimizer.workers).toBeNull();
     expect(() => new RMSprop({ microBatches: 0 })).toThrow('`microBatches` must be an integer from 1 to 1024, got 0');
     const sharded = new RMSprop({ microBatches: 2, workers: 0 });
     open.push(sharded);
