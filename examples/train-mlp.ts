@@ -6,93 +6,17 @@
  */
 import { shuffle, uniform } from '../src/cli/random.js';
 import { RMSprop, Variable } from '../src/index.js';
+import { CLASSES, heNormal, lossAndGradients, Scratch, spiral, type Layer } from './mlp.js';
 
-const CLASSES = 3;
 const HIDDEN = 512;
 const BATCH = 96;
 const STEPS = 150;
 
-function spiral(perClass: number, seed: number): { x: Float32Array; y: Int32Array } {
-  const random = uniform(seed);
-  const x = new Float32Array(perClass * CLASSES * 2);
-  const y = new Int32Array(perClass * CLASSES);
-  for (let c = 0; c < CLASSES; c++) {
-    for (let i = 0; i < perClass; i++) {
-      const r = i / perClass;
-      const t = c * 4 + 4 * r + (random() - 0.5) * 0.4;
-      const n = c * perClass + i;
-      x[2 * n] = r * Math.sin(t);
-      x[2 * n + 1] = r * Math.cos(t);
-      y[n] = c;
-    }
-  }
-  return { x, y };
-}
-
-// ---- model ---------------------------------------------------------------------------------
-interface Dense {
-  kernel: Variable;
-  bias: Variable;
-  inputs: number;
-  outputs: number;
-}
-
-function dense(name: string, inputs: number, outputs: number, seed: number): Dense {
-  const random = uniform(seed);
-  const scale = Math.sqrt(2 / inputs);
-  // Box-Muller; 1 - random() is in (0, 1], so the log is finite
-  const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const init = Float32Array.from({ length: inputs * outputs }, () => normal() * scale);
-  return {
-    kernel: new Variable(init, { shape: [inputs, outputs], name: `${name}_kernel` }),
-    bias: new Variable(new Float32Array(outputs), { shape: [outputs], name: `${name}_bias` }),
-    inputs,
-    outputs,
-  };
-}
-
-/** out[b, o] = act(in[b, :] . kernel[:, o] + bias[o]) */
-function forward(layer: Dense, input: Float32Array, out: Float32Array, relu: boolean): void {
-  const { inputs, outputs } = layer;
-  const w = layer.kernel.value;
-  const b = layer.bias.value;
-  for (let n = 0; n < BATCH; n++) {
-    const row = n * outputs;
-    for (let o = 0; o < outputs; o++) out[row + o] = b[o]!;
-    for (let i = 0; i < inputs; i++) {
-      const a = input[n * inputs + i]!;
-      if (a === 0) continue;
-      const wr = i * outputs;
-      for (let o = 0; o < outputs; o++) out[row + o]! += a * w[wr + o]!;
-    }
-    if (relu) for (let o = 0; o < outputs; o++) if (out[row + o]! < 0) out[row + o] = 0;
-  }
-}
-
-/** Writes dL/dkernel and dL/dbias into the variables' shared .grad; returns dL/dinput in `dInput`. */
-function backward(layer: Dense, input: Float32Array, dOut: Float32Array, dInput: Float32Array | null): void {
-  const { inputs, outputs } = layer;
-  const w = layer.kernel.value;
-  const gw = layer.kernel.grad;
-  const gb = layer.bias.grad;
-  gw.fill(0);
-  gb.fill(0);
-  if (dInput) dInput.fill(0);
-  for (let n = 0; n < BATCH; n++) {
-    const row = n * outputs;
-    for (let o = 0; o < outputs; o++) gb[o]! += dOut[row + o]!;
-    for (let i = 0; i < inputs; i++) {
-      const a = input[n * inputs + i]!;
-      const wr = i * outputs;
-      let back = 0;
-      for (let o = 0; o < outputs; o++) {
-        const d = dOut[row + o]!;
-        gw[wr + o]! += a * d;
-        back += w[wr + o]! * d;
-      }
-      if (dInput) dInput[n * inputs + i] = back;
-    }
-  }
+/** A dense layer's variables, and the layer as the model sees it (views of their values). */
+function dense(name: string, inputs: number, outputs: number, seed: number) {
+  const kernel = new Variable(heNormal(inputs, outputs, seed), { shape: [inputs, outputs], name: `${name}_kernel` });
+  const bias = new Variable(new Float32Array(outputs), { shape: [outputs], name: `${name}_bias` });
+  return { kernel, bias, layer: (): Layer => ({ kernel: kernel.value, bias: bias.value, inputs, outputs }) };
 }
 
 async function train(): Promise<void> {
@@ -109,8 +33,14 @@ async function train(): Promise<void> {
   const model = `${parameters.toLocaleString()} parameters, ${data.y.length} points`;
   console.log(`spiral MLP: ${model}, optimizer workers: ${optimizer.workers}`);
 
-  const activations = [new Float32Array(BATCH * 2), ...layers.map((l) => new Float32Array(BATCH * l.outputs))];
-  const deltas = layers.map((l) => new Float32Array(BATCH * l.outputs));
+  // after build: the values and gradients are views of the optimizer's shared memory
+  const scratch = new Scratch(
+    layers.map((l) => l.layer()),
+    BATCH,
+  );
+  const grads = layers.map((l) => ({ kernel: l.kernel.grad, bias: l.bias.grad }));
+  const x = new Float32Array(BATCH * 2);
+  const labels = new Int32Array(BATCH);
   const order = Int32Array.from({ length: data.y.length }, (_, i) => i);
   let cursor = order.length;
   const shuffleRandom = uniform(11);
@@ -119,47 +49,20 @@ async function train(): Promise<void> {
   let correct = 0;
   const started = performance.now();
   for (let step = 1; step <= STEPS; step++) {
-    const input = activations[0]!;
-    const labels = new Int32Array(BATCH);
     for (let n = 0; n < BATCH; n++) {
       if (cursor === order.length) {
         shuffle(order, shuffleRandom);
         cursor = 0;
       }
       const k = order[cursor++]!;
-      input[2 * n] = data.x[2 * k]!;
-      input[2 * n + 1] = data.x[2 * k + 1]!;
+      x[2 * n] = data.x[2 * k]!;
+      x[2 * n + 1] = data.x[2 * k + 1]!;
       labels[n] = data.y[k]!;
     }
-    layers.forEach((l, i) => forward(l, activations[i]!, activations[i + 1]!, i < layers.length - 1));
-    // softmax cross-entropy
-    const logits = activations[layers.length]!;
-    const dLogits = deltas[layers.length - 1]!;
-    let loss = 0;
-    for (let n = 0; n < BATCH; n++) {
-      const row = logits.subarray(n * CLASSES, (n + 1) * CLASSES);
-      const max = Math.max(...row);
-      let sum = 0;
-      for (let c = 0; c < CLASSES; c++) sum += Math.exp(row[c]! - max);
-      let best = 0;
-      for (let c = 0; c < CLASSES; c++) {
-        const p = Math.exp(row[c]! - max) / sum;
-        dLogits[n * CLASSES + c] = (p - (c === labels[n] ? 1 : 0)) / BATCH;
-        if (row[c]! > row[best]!) best = c;
-      }
-      loss -= Math.log(Math.exp(row[labels[n]!]! - max) / sum) / BATCH;
-      if (best === labels[n]) correct++;
-    }
-    for (let i = layers.length - 1; i >= 0; i--) {
-      if (i > 0) {
-        backward(layers[i]!, activations[i]!, deltas[i]!, deltas[i - 1]!);
-        const a = activations[i]!;
-        const d = deltas[i - 1]!;
-        for (let j = 0; j < d.length; j++) if (a[j]! <= 0) d[j] = 0; // relu'
-      } else {
-        backward(layers[i]!, activations[i]!, deltas[i]!, null);
-      }
-    }
+    // the backward pass writes straight into each variable's shared .grad
+    const pass = lossAndGradients(scratch, grads, x, labels);
+    const loss = pass.loss;
+    correct += pass.correct;
     const t = performance.now();
     await optimizer.step(); // gradients are already in shared memory: nothing is copied
     optimizerMs += performance.now() - t;
