@@ -88,6 +88,10 @@ export async function trainBench(quick: boolean): Promise<void> {
     log(`trainer, ${replicas} replica(s): ${median(times).toFixed(1)} ms`);
   }
 
+  // the control plane alone: replicas that compute nothing, a 4-parameter model, the same micro-batches
+  const controlMs = await noopStepMs(microBatches, Math.min(cores, microBatches), quick ? 200 : 2000);
+  log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
+
   const one = rows[0]!.ms;
   const lines = [
     '# Training step, data-parallel',
@@ -112,6 +116,11 @@ export async function trainBench(quick: boolean): Promise<void> {
     '',
     'Speed ratios: how many times as fast as the reference (above 1: faster). Chart: train.svg.',
     '',
+    `Control plane: a step whose replicas compute nothing (bench/noop-replica.ts, the same ${microBatches} ` +
+      `micro-batches on ${Math.min(cores, microBatches)} replicas, a 4-parameter model) took a median ` +
+      `${(controlMs * 1000).toFixed(0)} µs: the comlink calls, the staging and the update, ` +
+      `${((100 * controlMs) / rows.at(-1)!.ms).toFixed(3)}% of the fastest training step above.`,
+    '',
   ];
   const report = lines.join('\n');
   console.log(report);
@@ -130,4 +139,28 @@ export async function trainBench(quick: boolean): Promise<void> {
     dash: { field: 'kind', domain: ['measured', 'reference'] },
   });
   writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), svg);
+}
+
+/** Median ms of a trainer step whose replicas compute nothing. */
+async function noopStepMs(microBatches: number, replicas: number, steps: number): Promise<number> {
+  const optimizer = new RMSprop({ microBatches, workers: 0 });
+  const trainer = new DataParallelTrainer({
+    optimizer,
+    variables: [new Variable('zeros', { name: 'w', shape: [4] })],
+    replica: new URL('./noop-replica.js', import.meta.url),
+    replicas,
+  });
+  const batch = { inputs: new Float32Array(microBatches), targets: new Float32Array(microBatches), rows: microBatches };
+  const times: number[] = [];
+  try {
+    for (let s = 0; s < steps + 20; s++) {
+      const started = performance.now();
+      await trainer.step(batch);
+      if (s >= 20) times.push(performance.now() - started);
+    }
+  } finally {
+    await trainer.close();
+    await optimizer.close();
+  }
+  return median(times);
 }
