@@ -104,6 +104,36 @@ opt.step().then(async () => {
     expect(run('cjs.cjs', ['--no-warnings'])).toBe('2 0.68377286195755 dense_kernel_velocity function\n');
   });
 
+  it('trains data-parallel from ES modules and from CommonJS: the installed copy starts its replica threads', () => {
+    // the README's replica module and example, in the app
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const replica = blocks.find((code) => code.startsWith('// file: linear-replica.mjs'))!;
+    const example = blocks.find((code) => code.includes('new DataParallelTrainer('))!;
+    writeFileSync(join(app, 'linear-replica.mjs'), replica);
+    writeFileSync(join(app, 'parallel.mjs'), example);
+    expect(run('parallel.mjs')).toBe('true 1.0 -2.0 0.5 3.0\n');
+    writeFileSync(
+      join(app, 'parallel.cjs'),
+      `const { DataParallelTrainer, RMSprop, Variable } = require('rmsprop-pool');
+const { pathToFileURL } = require('node:url');
+const w = new Variable('zeros', { name: 'w', shape: [3] });
+const b = new Variable('zeros', { name: 'b', shape: [1] });
+const optimizer = new RMSprop({ microBatches: 2 });
+const trainer = new DataParallelTrainer({
+  optimizer, variables: [w, b], replicas: 2, replica: pathToFileURL(__dirname + '/linear-replica.mjs'),
+});
+const batch = { inputs: new Float32Array([1, 0, 0, 0, 1, 0]), targets: new Float32Array([1, 1]), rows: 2 };
+trainer.step(batch).then(async (loss) => {
+  console.log(loss, trainer.replicas, w.value[0] > 0);
+  await trainer.close();
+  await optimizer.close();
+});
+`,
+    );
+    expect(run('parallel.cjs', ['--no-warnings'])).toBe('1 2 true\n');
+  });
+
   it('type-checks from strict TypeScript, as an ES module (node16) and as CommonJS (nodenext)', () => {
     writeFileSync(
       join(app, 'consumer.mts'),
