@@ -42,22 +42,32 @@ const scenarioArb = fc.record({
 
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
-async function run(s: Scenario, runtime: RMSpropOptions): Promise<Buffer> {
+/** The scenario's variables under its options and `runtime`; `step` does step k. Returns every byte the optimizer owns. */
+async function runScenario(
+  s: Scenario,
+  runtime: RMSpropOptions,
+  step: (opt: RMSprop, vars: Variable[], k: number) => Promise<void>,
+): Promise<Buffer> {
   const vars = s.variables.map(
     (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
   );
   const opt = new RMSprop({ ...s.options, ...runtime });
   try {
-    for (let step = 0; step < s.steps; step++) {
-      const grads: Gradient[] = vars.map((v, i) =>
-        i === s.dropped && step % 2 === 1 && vars.length > 1 ? null : randomValues(v.size, s.seed * 31 + step * 7 + i),
-      );
-      await opt.apply(grads, vars);
-    }
+    for (let k = 0; k < s.steps; k++) await step(opt, vars, k);
     return snapshot(opt, vars);
   } finally {
     await opt.close();
   }
+}
+
+/** The scenario's steps through apply(), a variable's gradient dropped every other step when asked. */
+function run(s: Scenario, runtime: RMSpropOptions): Promise<Buffer> {
+  return runScenario(s, runtime, (opt, vars, step) => {
+    const grads: Gradient[] = vars.map((v, i) =>
+      i === s.dropped && step % 2 === 1 && vars.length > 1 ? null : randomValues(v.size, s.seed * 31 + step * 7 + i),
+    );
+    return opt.apply(grads, vars);
+  });
 }
 
 describe('determinism across kernels, worker counts and segments', () => {
@@ -83,46 +93,28 @@ const shardValues = (s: Scenario, size: number, step: number, i: number, j: numb
   randomValues(size, s.seed * 31 + step * 7 + i + 1009 * j);
 
 /** The scenario's steps with `shards` gradient shards per variable, written in place, then step(). */
-async function runSharded(s: Scenario, shards: number, runtime: RMSpropOptions): Promise<Buffer> {
-  const vars = s.variables.map(
-    (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
-  );
-  const opt = new RMSprop({ ...s.options, ...runtime, microBatches: shards });
-  try {
-    opt.build(vars);
-    for (let step = 0; step < s.steps; step++) {
-      vars.forEach((v, i) => v.gradShards.forEach((g, j) => g.set(shardValues(s, v.size, step, i, j))));
-      await opt.step();
-    }
-    return snapshot(opt, vars);
-  } finally {
-    await opt.close();
-  }
+function runSharded(s: Scenario, shards: number, runtime: RMSpropOptions): Promise<Buffer> {
+  return runScenario(s, { ...runtime, microBatches: shards }, (opt, vars, step) => {
+    if (step === 0) opt.build(vars);
+    vars.forEach((v, i) => v.gradShards.forEach((g, j) => g.set(shardValues(s, v.size, step, i, j))));
+    return opt.step();
+  });
 }
 
 /** The same steps with one gradient: the shards' mean, ((g0 + g1) + g2) / 3 rounded to the dtype at each operation. */
-async function runMean(s: Scenario, shards: number): Promise<Buffer> {
-  const vars = s.variables.map(
-    (v, i) => new Variable(randomValues(v.size, s.seed + i), { name: `v${i}`, dtype: v.dtype }),
-  );
-  const opt = new RMSprop({ ...s.options, kernels: 'js', workers: 0 });
-  try {
-    for (let step = 0; step < s.steps; step++) {
-      const grads = vars.map((v, i) => {
-        const round = v.dtype === 'float32' ? Math.fround : (x: number) => x;
-        const sum = Float64Array.from(shardValues(s, v.size, step, i, 0));
-        for (let j = 1; j < shards; j++) {
-          const g = shardValues(s, v.size, step, i, j);
-          for (let k = 0; k < sum.length; k++) sum[k] = round(sum[k]! + g[k]!);
-        }
-        return sum.map((x) => round(x / shards));
-      });
-      await opt.apply(grads, vars);
-    }
-    return snapshot(opt, vars);
-  } finally {
-    await opt.close();
-  }
+function runMean(s: Scenario, shards: number): Promise<Buffer> {
+  return runScenario(s, { kernels: 'js', workers: 0 }, (opt, vars, step) => {
+    const grads = vars.map((v, i) => {
+      const round = v.dtype === 'float32' ? Math.fround : (x: number) => x;
+      const sum = Float64Array.from(shardValues(s, v.size, step, i, 0));
+      for (let j = 1; j < shards; j++) {
+        const g = shardValues(s, v.size, step, i, j);
+        for (let k = 0; k < sum.length; k++) sum[k] = round(sum[k]! + g[k]!);
+      }
+      return sum.map((x) => round(x / shards));
+    });
+    return opt.apply(grads, vars);
+  });
 }
 
 describe('gradient shards (micro-batches)', () => {

@@ -8,24 +8,16 @@ import { extname, join } from 'node:path';
 import { RMSprop } from '../optimizer.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
-import { irisJob, syntheticJob, type MakeOptimizer } from './jobs.js';
+import { irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';
 import { startTfjs } from './mlp-replica.js';
 import { requirePeers } from './optional.js';
 import { trainingChartSvg } from './training-chart.js';
 
 export type Job = JobResult['job'];
 
-export interface TrainSettings {
+/** What `train` runs: the jobs' settings (the save path comes as one path, see `checkpointPath`), and what it prints. */
+export interface TrainSettings extends Omit<JobSettings, 'save'> {
   readonly jobs: readonly Job[];
-  readonly backend: 'cpu' | 'wasm';
-  /** Synthetic job: replica threads ('auto': one per core, at most `microBatches`) and micro-batches per step. */
-  readonly replicas: number | 'auto';
-  readonly microBatches: number;
-  readonly epochs: number;
-  readonly steps: number;
-  readonly batchSize: number;
-  readonly hidden: readonly number[];
-  readonly seed: number;
   /** Where the SVG goes; null: no SVG. */
   readonly outDir: string | null;
   readonly chart: boolean;

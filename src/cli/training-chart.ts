@@ -74,23 +74,27 @@ function accuracyPanel(accuracy: NonNullable<JobResult['accuracy']>) {
   };
 }
 
-function timePanel(r: JobResult) {
-  // a rolling median: the first steps (threads starting, code warming up) do not drag the trend
-  const span = window(r.optimizerMs.length);
-  const smoothed = rollingMedian(r.optimizerMs, span);
-  const f = jobFigures(r);
-  const names = ['rmsprop-pool, each step', `rmsprop-pool, median of ${span}`, 'tf.train.rmsprop (median)'] as const;
+/**
+ * Times per step on a log scale: each step (points), its rolling median (a line: the first
+ * steps, threads starting and code warming up, do not drag the trend), and a reference median
+ * as a dashed rule when there is one.
+ */
+function perStepPanel(
+  times: readonly number[],
+  title: { text: string; subtitle: string },
+  labels: { each: string; reference: string },
+  referenceMs: number | null,
+) {
+  const span = window(times.length);
+  const smoothed = rollingMedian(times, span);
+  const names = [`${labels.each}, each step`, `${labels.each}, median of ${span}`, labels.reference] as const;
   const color = { ...series(names, [BLUE, BLUE, ORANGE]), legend: { ...LEGEND, columns: 2 } };
-  const ratio = f.tfjsRmspropMsPerStep / f.optimizerMsPerStep;
   return {
     ...PANEL,
-    title: {
-      text: 'optimizer time per step (ms, log scale)',
-      subtitle: `tf.train.rmsprop takes ${ratio.toFixed(1)}x as long (medians)`,
-    },
+    title,
     layer: [
       {
-        data: { values: r.optimizerMs.map((ms, i) => ({ step: i + 1, ms, smoothed: smoothed[i]! })) },
+        data: { values: times.map((ms, i) => ({ step: i + 1, ms, smoothed: smoothed[i]! })) },
         encoding: { x: stepAxis },
         layer: [
           {
@@ -103,58 +107,47 @@ function timePanel(r: JobResult) {
           },
         ],
       },
-      {
-        data: { values: [{ ms: f.tfjsRmspropMsPerStep }] },
-        mark: { type: 'rule' as const, strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: { y: { field: 'ms', type: 'quantitative' as const }, color: { datum: names[2], ...color } },
-      },
-    ],
-  };
-}
-
-/** A data-parallel job's training step (gradients on the replicas and the update) against one replica's. */
-function stepPanel(r: JobResult) {
-  const span = window(r.stepMs.length);
-  const smoothed = rollingMedian(r.stepMs, span);
-  const f = jobFigures(r);
-  const replicas = `${f.replicas} replica${f.replicas > 1 ? 's' : ''}`;
-  const names = [`${replicas}, each step`, `${replicas}, median of ${span}`, 'one replica (median)'] as const;
-  const color = { ...series(names, [BLUE, BLUE, ORANGE]), legend: { ...LEGEND, columns: 2 } };
-  return {
-    ...PANEL,
-    title: {
-      text: 'training step (ms): gradients and update',
-      subtitle:
-        f.speedupOverOneReplica === null
-          ? `${f.microBatches} micro-batches per step`
-          : `${f.speedupOverOneReplica.toFixed(2)}x as fast as one replica (medians, ${f.microBatches} micro-batches)`,
-    },
-    layer: [
-      {
-        data: { values: r.stepMs.map((ms, i) => ({ step: i + 1, ms, smoothed: smoothed[i]! })) },
-        encoding: { x: stepAxis },
-        layer: [
-          {
-            mark: { type: 'point' as const, size: 10, filled: true, opacity: 0.35 },
-            encoding: { y: yAxis('ms', 'ms per step', true), color: { datum: names[0], ...color } },
-          },
-          {
-            mark: { type: 'line' as const, strokeWidth: 2.5 },
-            encoding: { y: { field: 'smoothed', type: 'quantitative' as const }, color: { datum: names[1], ...color } },
-          },
-        ],
-      },
-      ...(r.oneReplicaStepMs === null
+      ...(referenceMs === null
         ? []
         : [
             {
-              data: { values: [{ ms: r.oneReplicaStepMs }] },
+              data: { values: [{ ms: referenceMs }] },
               mark: { type: 'rule' as const, strokeDash: [6, 4], strokeWidth: 2 },
               encoding: { y: { field: 'ms', type: 'quantitative' as const }, color: { datum: names[2], ...color } },
             },
           ]),
     ],
   };
+}
+
+/** The optimizer's time per step against tf.train.rmsprop's median on the same variables. */
+function timePanel(r: JobResult) {
+  const f = jobFigures(r);
+  const ratio = f.tfjsRmspropMsPerStep / f.optimizerMsPerStep;
+  return perStepPanel(
+    r.optimizerMs,
+    {
+      text: 'optimizer time per step (ms, log scale)',
+      subtitle: `tf.train.rmsprop takes ${ratio.toFixed(1)}x as long (medians)`,
+    },
+    { each: 'rmsprop-pool', reference: 'tf.train.rmsprop (median)' },
+    f.tfjsRmspropMsPerStep,
+  );
+}
+
+/** A data-parallel job's training step (gradients on the replicas and the update) against one replica's. */
+function stepPanel(r: JobResult) {
+  const f = jobFigures(r);
+  const subtitle =
+    f.speedupOverOneReplica === null
+      ? `${f.microBatches} micro-batches per step`
+      : `${f.speedupOverOneReplica.toFixed(2)}x as fast as one replica (medians, ${f.microBatches} micro-batches)`;
+  return perStepPanel(
+    r.stepMs,
+    { text: 'training step (ms): gradients and update', subtitle },
+    { each: `${f.replicas} replica${f.replicas > 1 ? 's' : ''}`, reference: 'one replica (median)' },
+    r.oneReplicaStepMs,
+  );
 }
 
 /** The whole figure's Vega-Lite spec: a row per job. */
