@@ -29,9 +29,9 @@ export function splitPairs(pairs: ReadonlyArray<readonly [Gradient, Variable]>):
 }
 
 /**
- * Checks `grads[k]` against `variables[k]` (the form: one list, so no micro-batches; the list,
- * counts, repeats, types, lengths; not every gradient missing) and returns the names of the variables without one, or null when there is nothing to
- * apply. Changes nothing.
+ * Checks `grads[k]` against `variables[k]` (one list, so no micro-batches; counts, repeats,
+ * types, lengths; not every gradient missing) and returns the names of the variables without
+ * one, or null when there is nothing to apply. Changes nothing.
  */
 export function checkGradients(
   grads: readonly Gradient[],
