@@ -9,10 +9,18 @@ import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from '.
 import { STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
 import { controlLength } from './protocol.js';
 
+/**
+ * A shared `WebAssembly.Memory`, typed by what this library reads of it: TypeScript declares
+ * WebAssembly only in lib.dom, which a Node project may leave out, and these types are public.
+ */
+export interface SharedMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+
 export interface GroupDescriptor {
   readonly dtype: DType;
-  /** Shared, fixed size (initial = maximum), so its buffer never detaches. */
-  readonly memory: WebAssembly.Memory;
+  /** A shared `WebAssembly.Memory`, fixed size (initial = maximum), so its buffer never detaches. */
+  readonly memory: SharedMemory;
   readonly fields: readonly Field[];
   readonly fieldLength: number;
   /** Gradient shards (micro-batches): the grad field is this many field regions, back to back. */
@@ -37,8 +45,8 @@ export interface ArenaDescriptor {
  */
 export interface GroupViews {
   readonly dtype: DType;
-  /** The shared segment every view below is over (the wasm kernels' memory). */
-  readonly memory: WebAssembly.Memory;
+  /** The shared segment every view below is over: a `WebAssembly.Memory`, the wasm kernels' memory. */
+  readonly memory: SharedMemory;
   /** The variables' values. */
   readonly value: FloatArray;
   /** The gradients (`.grad` of each variable): shard 0 when there are several. */

@@ -22,4 +22,4 @@ export { LearningRateSchedule } from './schedules.js';
 export { registerKernels, kernelSet } from './kernels/index.js';
 export type { KernelName, BuiltinKernelName } from './kernels/index.js';
 export type { Kernels, KernelSet } from './kernels/types.js';
-export type { GroupViews } from './arena.js';
+export type { GroupViews, SharedMemory } from './arena.js';

@@ -3,7 +3,7 @@
  * of their own, and Keras's rules across options, which no single row can hold.
  */
 import { quote } from './errors.js';
-import type { ResolvedOptions } from './options.js';
+import type { OptionNaming, ResolvedOptions } from './options.js';
 
 /**
  * What an option's value is. It picks the option's check (unless the option brings its own) and
@@ -61,26 +61,26 @@ export function checkCount(value: unknown, what: string, min: number, max: numbe
 }
 
 /** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
-export function checkKerasRules(o: ResolvedOptions): void {
-  const refuse = (rule: string, received: string) => new RangeError(`RMSprop: ${rule}. Received: ${received}`);
+export function checkKerasRules(o: ResolvedOptions, naming: OptionNaming): void {
+  const refuse = (rule: string, received: string) => new RangeError(`${naming.caller}: ${rule}. Received: ${received}`);
+  const is = (option: keyof ResolvedOptions) => `${naming.key(option)}=${String(o[option])}`;
+  const quoted = (option: keyof ResolvedOptions) => `\`${naming.key(option)}\``;
   const steps = o.gradientAccumulationSteps;
   if (steps && !(steps >= 2)) {
-    throw refuse('`gradientAccumulationSteps` must be an integer >= 2', `gradientAccumulationSteps=${steps}`);
+    throw refuse(`${quoted('gradientAccumulationSteps')} must be an integer >= 2`, is('gradientAccumulationSteps'));
   }
   if (o.useEma) {
     if (o.emaMomentum > 1 || o.emaMomentum < 0) {
-      throw refuse('`emaMomentum` must be in the range [0, 1]', `emaMomentum=${o.emaMomentum}`);
+      throw refuse(`${quoted('emaMomentum')} must be in the range [0, 1]`, is('emaMomentum'));
     }
     const frequency = o.emaOverwriteFrequency;
     if (frequency && frequency < 1) {
-      throw refuse('`emaOverwriteFrequency` must be an integer >= 1 or null', `emaOverwriteFrequency=${frequency}`);
+      throw refuse(`${quoted('emaOverwriteFrequency')} must be an integer >= 1 or null`, is('emaOverwriteFrequency'));
     }
   }
-  const { clipnorm, clipvalue, globalClipnorm } = o;
-  if ([clipnorm, clipvalue, globalClipnorm].filter((c) => c !== null).length > 1) {
-    throw refuse(
-      'Only one of `clipnorm`, `clipvalue` and `globalClipnorm` can be set',
-      `clipnorm=${clipnorm}, clipvalue=${clipvalue}, globalClipnorm=${globalClipnorm}`,
-    );
+  const clips = ['clipnorm', 'clipvalue', 'globalClipnorm'] as const;
+  if (clips.filter((clip) => o[clip] !== null).length > 1) {
+    const [a, b, c] = clips.map(quoted);
+    throw refuse(`Only one of ${a}, ${b} and ${c} can be set`, clips.map(is).join(', '));
   }
 }

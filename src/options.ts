@@ -8,7 +8,7 @@ import { quote, shown } from './errors.js';
 import { checkCount, checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
-import { snakeToCamel } from './keras-names.js';
+import { camelToSnake, snakeToCamel } from './keras-names.js';
 import { deserializeSchedule, LearningRateSchedule } from './schedules.js';
 
 /** Keras's `learning_rate`: a number, a schedule (called with the iteration count), or a function of no arguments called every step. */
@@ -274,10 +274,21 @@ export function isLearningRate(x: unknown): x is LearningRate {
   return (typeof x === 'number' && Number.isFinite(Math.fround(x))) || typeof x === 'function';
 }
 
+/** How an error names an option: the constructor's camelCase, or a Keras config's key as written. */
+export interface OptionNaming {
+  readonly caller: string;
+  readonly key: (option: string) => string;
+}
+const CONSTRUCTOR_NAMING: OptionNaming = { caller: 'RMSprop', key: (option) => option };
+const CONFIG_NAMING: OptionNaming = { caller: 'fromConfig', key: camelToSnake };
+
 /** Validates every option (naming the culprit) and fills in the defaults. Throws; never partial. */
-export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
+export function resolveOptions(
+  options: RMSpropOptions = {},
+  naming: OptionNaming = CONSTRUCTOR_NAMING,
+): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('RMSprop: options must be an object');
+    throw new TypeError(`${naming.caller}: options must be an object`);
   }
   const unknown = Object.entries(options).filter(([k]) => !Object.hasOwn(OPTIONS, k));
   if (unknown.length > 0) {
@@ -295,12 +306,12 @@ export function resolveOptions(options: RMSpropOptions = {}): ResolvedOptions {
   for (const [name, spec] of OPTION_SPECS) {
     // only undefined means the default: null is a value ("off" where the option allows it)
     const value = options[name] === undefined ? spec.fallback : options[name];
-    const what = `RMSprop: \`${name}\``;
+    const what = `${naming.caller}: \`${naming.key(name)}\``;
     if (spec.check) spec.check(value, what);
     else checkKind(spec.kind, value, what, spec.choices);
     resolved[name] = value;
   }
-  checkKerasRules(resolved as ResolvedOptions);
+  checkKerasRules(resolved as ResolvedOptions, naming);
   return Object.freeze(resolved as ResolvedOptions);
 }
 
@@ -355,6 +366,9 @@ function unwrapSerialized(config: KerasConfig): KerasConfig {
   return inner as KerasConfig;
 }
 
+/** Every option's config key (camelToSnake of its name): Keras's arguments, and the runtime options a config may not set. */
+const CONFIG_KEYS = new Set(OPTION_SPECS.map(([name]) => camelToSnake(name)));
+
 /**
  * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule): a
  * config key is its option's name through camelToSnake, so snakeToCamel gives the name back.
@@ -375,10 +389,14 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
     }
     config = rest;
   }
-  const unknown = Object.keys(config).filter((key) => !Object.hasOwn(OPTIONS, snakeToCamel(key)));
+  const unknown = Object.keys(config).filter((key) => !CONFIG_KEYS.has(key));
   if (unknown.length > 0) {
     const listed = unknown.map((k) => `'${k}': ${shown(config[k])}`).join(', ');
-    throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}`);
+    // an option's camelCase name in a config: say how Keras spells it
+    const camel = unknown.filter((k) => Object.hasOwn(OPTIONS, k) && camelToSnake(k) !== k);
+    const hint =
+      camel.length === 0 ? '' : `; a Keras config's keys are snake_case (${camel.map((k) => `'${camelToSnake(k)}'`).join(', ')})`;
+    throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}${hint}`);
   }
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
   if (runtime.length > 0) {
@@ -394,5 +412,6 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
     options[snakeToCamel(key)] =
       key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value) : value;
   }
+  resolveOptions(options, CONFIG_NAMING); // its errors name the keys as the config writes them
   return options;
 }

@@ -12,7 +12,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
 import { quote } from './errors.js';
+import { camelToSnake } from './keras-names.js';
 import { RMSprop } from './optimizer.js';
+import type { KerasConfig } from './options.js';
 import { checkSameWeights, type TrainableModel } from './tfjs-replica.js';
 import { Variable } from './variable.js';
 
@@ -103,6 +105,13 @@ export class TfjsRMSprop extends tf.Optimizer {
    * their moving averages. Does nothing before the first step or without `useEma`.
    */
   finalizeVariableValues(): void {
+    if (this.#held !== null) {
+      // the loaded state is applied when the first step names the variables: nothing to finalize yet
+      throw new Error(
+        'tfjsOptimizer: finalizeVariableValues() before the first step of a loaded model: its optimizer ' +
+          'state is applied at that step; finalize after training (finalizeOnTrainEnd does)',
+      );
+    }
     if (this.#mirrors.length === 0) return;
     this.#pull();
     this.optimizer.finalizeVariableValues(this.#ours);
@@ -206,7 +215,8 @@ export class TfjsRMSprop extends tf.Optimizer {
     const store: Record<string, ArrayLike<number>> = {};
     arrays.forEach((values, i) => (store[String(i)] = values));
     this.optimizer.loadOwnVariables(store);
-    this.iterations_ = this.optimizer.iterations;
+    // tfjs counts applyGradients calls: Keras's raw counter, not `iterations` (updates, with accumulation)
+    this.iterations_ = this.optimizer.variables[0]!.value[0]!;
   }
 
   /** Keras's config of the wrapped optimizer (snake_case), so `fromConfig` restores it. */
@@ -223,8 +233,19 @@ export class TfjsRMSprop extends tf.Optimizer {
     config: tf.serialization.ConfigDict,
   ): T {
     const { customObjects: _tfjsOwn, ...keras } = config;
-    return new cls(RMSprop.fromConfig(keras));
+    return new cls(RMSprop.fromConfig(kerasKeys(keras) as KerasConfig));
   }
+}
+
+/**
+ * tfjs-layers hands a loaded model's configs over with camelCase keys (`learningRate`, a
+ * schedule's `className` and `initialLearningRate`); Keras's keys are snake_case. Our configs
+ * hold no string that tfjs changes on the way (it keeps `name`; class and module names have no '_').
+ */
+function kerasKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(kerasKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [camelToSnake(key), kerasKeys(inner)]));
 }
 
 tf.serialization.registerClass(TfjsRMSprop);

@@ -27,6 +27,28 @@ describe('constructor options as Keras judges them (errors.json)', () => {
   });
 });
 
+describe('configs as Keras judges them (errors.json): fromConfig names the keys as the config writes them', () => {
+  it.each(cases.map((c) => [JSON.stringify(c.options), c] as const))('%s', (_label, c) => {
+    if (c.keras_raises === null) {
+      expect(() => RMSprop.fromConfig(c.options, { workers: 0 })).not.toThrow();
+    } else {
+      // Keras's sentence, word for word, up to the values it received (Python prints those its own way)
+      const rule = c.keras_raises.replace(/^ValueError: /, '').split(/\. Received: | \{/)[0]!;
+      expect(() => RMSprop.fromConfig(c.options)).toThrow(`fromConfig: ${rule}`);
+    }
+  });
+
+  it("a value's error names the key as written, and a camelCase key is refused as Keras refuses it", () => {
+    expect(() => RMSprop.fromConfig({ learning_rate: '0.1' })).toThrow(
+      /^fromConfig: `learning_rate` must be a finite float32 number.*got "0\.1" \(string\)/,
+    );
+    expect(() => RMSprop.fromConfig({ use_ema: 'yes' })).toThrow(/`use_ema` must be a boolean/);
+    expect(() => RMSprop.fromConfig({ learningRate: 0.3 })).toThrow(
+      /not recognized: \{'learningRate': 0\.3\}; a Keras config's keys are snake_case \('learning_rate'\)/,
+    );
+  });
+});
+
 describe('refusals beyond Keras: types, NaN and infinities (quoted with their type)', () => {
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['NaN rho', { rho: NaN }, /`rho` must be a finite number, got NaN \(number\)/],

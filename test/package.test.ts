@@ -1,7 +1,7 @@
 /**
  * The package as users meet it: `npm pack`, installed into an empty app, then used from an ES
  * module, from CommonJS (`require`, Node >= 20.19), and type-checked from strict TypeScript as
- * an ES module (node16 resolution) and as CommonJS (nodenext, which allows require of ESM),
+ * an ES module (node16 resolution) and as CommonJS (node20 and nodenext, which allow require of ESM),
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -27,13 +27,14 @@ opt.build([w]);
 w.grad.fill(0.5);
 `;
 
-function tsconfig(name: string, module: 'node16' | 'nodenext', files: string[], skipLibCheck = false): void {
+function tsconfig(name: string, module: 'node16' | 'node20' | 'nodenext', files: string[], skipLibCheck = false): void {
   const compilerOptions = {
     strict: true,
     checkJs: true, // a .mjs file listed is checked too, from its JSDoc
     module,
-    moduleResolution: module,
+    moduleResolution: module === 'node20' ? 'node16' : module, // node20 resolves as node16 does
     target: 'ES2022',
+    lib: ['ES2022'], // a Node project's: no lib.dom (where TypeScript declares WebAssembly)
     noEmit: true,
     skipLibCheck,
     types: ['node'],
@@ -134,7 +135,7 @@ trainer.step(batch).then(async (loss) => {
     expect(run('parallel.cjs', ['--no-warnings'])).toBe('1 2 true\n');
   });
 
-  it('type-checks from strict TypeScript, as an ES module (node16) and as CommonJS (nodenext)', () => {
+  it('type-checks from strict TypeScript without lib.dom, as an ES module (node16) and as CommonJS (node20, nodenext)', () => {
     writeFileSync(
       join(app, 'consumer.mts'),
       `import { RMSprop, Variable, type RMSpropOptions, type StepError } from 'rmsprop-pool';
@@ -161,8 +162,11 @@ void opt.step().then(() => console.log(w.value[0]));
 `,
     );
     tsconfig('tsconfig.esm.json', 'node16', ['consumer.mts']);
+    // CommonJS may import this ES module where TypeScript models require(esm): node20 and nodenext (TS >= 5.8)
     tsconfig('tsconfig.cjs.json', 'nodenext', ['consumer.cts']);
-    for (const project of ['tsconfig.esm.json', 'tsconfig.cjs.json']) expect(typeCheck(project), project).toBe('');
+    tsconfig('tsconfig.cjs20.json', 'node20', ['consumer.cts']);
+    for (const project of ['tsconfig.esm.json', 'tsconfig.cjs.json', 'tsconfig.cjs20.json'])
+      expect(typeCheck(project), project).toBe('');
   });
 
   it("the README's examples type-check under strict TypeScript, as written", () => {

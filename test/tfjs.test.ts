@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RMSprop, Variable, type RMSpropOptions } from '../dist/src/index.js';
+import { RMSprop, schedules, Variable, type RMSpropOptions } from '../dist/src/index.js';
 import { tfjsOptimizer, TfjsRMSprop } from '../dist/src/tfjs.js';
 import { bytesOf } from './helpers/compare.js';
 import { randomValues } from './helpers/state.js';
@@ -185,10 +185,18 @@ describe('tfjsOptimizer', () => {
   it.each<[string, RMSpropOptions]>([
     ['centered, momentum, a constant learning rate', { centered: true, momentum: 0.9 }],
     ['EMA overwriting every 4 steps, weight decay', { useEma: true, emaOverwriteFrequency: 4, weightDecay: 0.05 }],
+    [
+      // tfjs hands the loaded config over camelCased, the schedule's keys too
+      'an ExponentialDecay schedule, gradients accumulated over 4 calls',
+      {
+        learningRate: new schedules.ExponentialDecay({ initialLearningRate: 0.02, decaySteps: 2, decayRate: 0.5 }),
+        gradientAccumulationSteps: 4,
+      },
+    ],
   ])(
     'model.save({ includeOptimizer }) then tf.loadLayersModel and fit again equals never stopping, bit for bit (%s)',
     async (_label, options) => {
-      const make = () => tfjsOptimizer(new RMSprop({ ...options, learningRate: 0.01, workers: 0 }));
+      const make = () => tfjsOptimizer(new RMSprop({ learningRate: 0.01, ...options, workers: 0 }));
       const model = makeModel();
       model.compile({ optimizer: make(), loss: 'meanSquaredError' });
       const fit = (m: tfl.LayersModel, epochs: number) =>
@@ -215,9 +223,13 @@ describe('tfjsOptimizer', () => {
       expect(held.map((w) => w.name)).toEqual(
         saved!.weightSpecs!.filter((s) => s.group === 'optimizer').map((s) => s.name),
       );
+      expect(() => restored.finalizeVariableValues()).toThrow(/before the first step of a loaded model/);
       await fit(loaded, 2);
       sameBytes(weightsOf(loaded), uninterrupted);
-      expect(restored.optimizer.iterations).toBe(12);
+      // tfjs's count of calls and Keras's of updates, both as if never stopped
+      const original = model.optimizer as TfjsRMSprop;
+      expect([restored.iterations, restored.optimizer.iterations]).toEqual([12, original.optimizer.iterations]);
+      expect(original.iterations).toBe(12);
       await restored.optimizer.close();
     },
   );
