@@ -354,15 +354,23 @@ export class PoolExecutor implements Executor {
 
   #armWatchdog(): void {
     if (this.#watchdog === null) {
+      // the idle timer stays queued until it fires: through a WeakRef it does not keep an
+      // unreachable pool (and its arena) alive that long
+      const self = new WeakRef(this);
       this.#watchdog = setTimeout(() => {
-        if (this.#awaiting === 0) return; // fired after its phase settled
-        this.#expired = this.#awaiting;
-        Atomics.notify(this.#control, Ctl.Progress); // wakes #awaitSettled
+        const pool = self.deref();
+        if (pool !== undefined) pool.#expire();
       }, this.#timeoutMs);
     } else {
       this.#watchdog.refresh();
     }
     this.#watchdog.ref();
+  }
+
+  #expire(): void {
+    if (this.#awaiting === 0) return; // fired after its phase settled
+    this.#expired = this.#awaiting;
+    Atomics.notify(this.#control, Ctl.Progress); // wakes #awaitSettled
   }
 
   /** Tells the lanes to exit and terminates the threads. */

@@ -465,21 +465,23 @@ describe('no leak without close(), in memory', () => {
       const registry = new FinalizationRegistry(() => collected++);
       async function trainAndForget() {
         const v = new Variable(new Float32Array(1_000_000).fill(1), { name: 'w' });
-        const opt = new RMSprop({ workers: 2, threadIdleMs: 300 });
+        // a step timeout far longer than the test: nothing pending may hold the arena that long
+        const opt = new RMSprop({ workers: 2, threadIdleMs: 300, stepTimeoutMs: 600_000 });
         await opt.apply([new Float32Array(1_000_000).fill(0.5)], [v]);
         registry.register(opt, 'optimizer');
         registry.register(v, 'variable');
+        registry.register(v.value.buffer, 'arena'); // the shared memory itself
       }
       for (let i = 0; i < 20; i++) await trainAndForget();
       for (let waited = 0; live > 0 && waited < 20000; waited += 100) await new Promise((r) => setTimeout(r, 100));
-      for (let i = 0; i < 10 && collected < 40; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
+      for (let i = 0; i < 10 && collected < 60; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
       console.log(JSON.stringify({ live, collected }));`;
     const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
       encoding: 'utf8',
       timeout: 60_000,
     });
     expect(child.stderr).toBe('');
-    expect(JSON.parse(child.stdout)).toEqual({ live: 0, collected: 40 });
+    expect(JSON.parse(child.stdout)).toEqual({ live: 0, collected: 60 });
   });
 });
 

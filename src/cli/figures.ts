@@ -42,8 +42,9 @@ export interface JobFigures {
   readonly heldOutAccuracy: number | null;
   /** Median over the steps after the first (which starts the threads): gradients and update. */
   readonly msPerTrainingStep: number;
-  /** Median over the steps, so the first steps' thread start-up does not count. */
+  /** Median over the steps after the first, as `msPerTrainingStep`. */
   readonly optimizerMsPerStep: number;
+  /** `optimizerMsPerStep / msPerTrainingStep`: the two medians printed beside it. */
   readonly optimizerShare: number;
   readonly gparamPerSecond: number;
   readonly tfjsRmspropMsPerStep: number;
@@ -87,9 +88,10 @@ export function rollingMedian(values: readonly number[], span: number): number[]
 export function jobFigures(r: JobResult): JobFigures {
   const steps = r.losses.length;
   const tenth = Math.max(1, Math.ceil(steps / 10));
-  const optimizerMsPerStep = median(r.optimizerMs);
-  const msPerTrainingStep = median(r.stepMs.length > 1 ? r.stepMs.slice(1) : r.stepMs);
-  const total = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+  // the first step starts threads and commits memory: the steady figures leave it out
+  const steady = (values: readonly number[]) => median(values.length > 1 ? values.slice(1) : values);
+  const optimizerMsPerStep = steady(r.optimizerMs);
+  const msPerTrainingStep = steady(r.stepMs);
   return {
     job: r.job,
     parameters: r.parameters,
@@ -100,7 +102,7 @@ export function jobFigures(r: JobResult): JobFigures {
     heldOutAccuracy: r.accuracy?.[r.accuracy.length - 1]?.heldOut ?? null,
     msPerTrainingStep,
     optimizerMsPerStep,
-    optimizerShare: total(r.optimizerMs) / total(r.stepMs),
+    optimizerShare: optimizerMsPerStep / msPerTrainingStep,
     gparamPerSecond: r.parameters / optimizerMsPerStep / 1e6,
     tfjsRmspropMsPerStep: r.tfjsStepMs,
     workers: r.workers,
