@@ -164,6 +164,6 @@ describe('the training chart', () => {
     const rule = time!.layer![1]!;
     expect(rule.mark).toMatchObject({ type: 'rule' });
     expect(rule.data).toEqual({ values: [{ ms: 30 }] });
-    expect(JSON.stringify(time!.title)).toContain('tf.train.rmsprop takes 8.6x as long');
+    expect(JSON.stringify(time!.title)).toContain('tf.train.rmsprop takes 10.0x as long');
   });
 });
