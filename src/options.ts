@@ -395,7 +395,9 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
     // an option's camelCase name in a config: say how Keras spells it
     const camel = unknown.filter((k) => Object.hasOwn(OPTIONS, k) && camelToSnake(k) !== k);
     const hint =
-      camel.length === 0 ? '' : `; a Keras config's keys are snake_case (${camel.map((k) => `'${camelToSnake(k)}'`).join(', ')})`;
+      camel.length === 0
+        ? ''
+        : `; a Keras config's keys are snake_case (${camel.map((k) => `'${camelToSnake(k)}'`).join(', ')})`;
     throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}${hint}`);
   }
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));

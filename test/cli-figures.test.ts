@@ -149,18 +149,50 @@ describe('the training chart', () => {
     expect(JSON.stringify(step.title)).toContain('1.80x as fast as one replica (medians, 4 micro-batches)');
   });
 
-  it('each panel fits its own data: no fixed domain, no zero, no rounding out', () => {
+  it('each panel fits its own data: no fixed domain, no zero, no rounding out, steps from 1', () => {
     const [loss, accuracy] = spec.vconcat[0]!.hconcat;
-    expect(loss!.layer![0]!.encoding!.y!.scale).toEqual({ type: 'log', nice: false });
-    expect(accuracy!.encoding!.y!.scale).toEqual({ zero: false, nice: false });
+    expect(loss!.encoding!.y!.scale).toEqual({ type: 'log', nice: false, padding: 6 });
+    expect(loss!.encoding!.x!.scale).toEqual({ domain: [1, 4], nice: false });
+    expect(accuracy!.encoding!.y!.scale).toEqual({ zero: false, nice: false, padding: 6 });
     expect(JSON.stringify(spec)).not.toContain('"domain":[0');
   });
 
-  it('the loss panel draws each step and the smoothed trend; the time panel a rule at tf.train.rmsprop', () => {
+  it("columns line up: every y axis as wide, each row placed by its plots' size", () => {
+    const extents = JSON.stringify(spec).match(/"minExtent":\d+,"maxExtent":\d+/g)!;
+    expect(new Set(extents).size).toBe(1);
+    expect(extents.length).toBeGreaterThanOrEqual(6);
+    for (const row of spec.vconcat) expect(row).toMatchObject({ bounds: 'flush' });
+  });
+
+  it('a long run: the loss smoothed over the raw curve, the times as dots under their rolling median', () => {
+    const steps = 600;
+    const long = run({
+      losses: Array.from({ length: steps }, (_, i) => 1 / (i + 1)),
+      stepMs: Array.from({ length: steps }, () => 100),
+      optimizerMs: Array.from({ length: steps }, () => 3),
+    });
+    const [row] = (trainingChartSpec([long], []) as { vconcat: Array<{ hconcat: Panel[] }> }).vconcat;
+    const [loss, , time] = row!.hconcat;
+    expect(loss!.layer!.map((l) => (l.mark as { strokeWidth: number }).strokeWidth)).toEqual([1, 2.5]);
+    expect(JSON.stringify(loss)).toContain('smoothed (EMA over ~30 steps)');
+    expect(time!.title).toMatchObject({
+      subtitle: [
+        expect.any(String),
+        'dots: each step; line: median of the last 30',
+        "dashed: tf.train.rmsprop's median",
+      ],
+    });
+  });
+
+  it('a short run: the loss and the times as plain lines; the time panel a rule at tf.train.rmsprop', () => {
     const [loss, , time] = spec.vconcat[0]!.hconcat; // iris: loss, accuracy, time
     const values = (loss!.data as { values: Array<{ loss: number; smoothed: number }> }).values;
     expect(values.map((v) => v.loss)).toEqual([4, 3, 2, 1]);
     expect(values.map((v) => v.smoothed)).toEqual(smooth([4, 3, 2, 1], 1));
+    // 4 steps are too few to smooth: one line, no legend naming a second
+    expect(loss!.layer).toBeUndefined();
+    expect(JSON.stringify(loss)).not.toContain('smoothed (');
+    expect(time!.title).toMatchObject({ subtitle: [expect.any(String), 'line: each step', expect.any(String)] });
     const rule = time!.layer![1]!;
     expect(rule.mark).toMatchObject({ type: 'rule' });
     expect(rule.data).toEqual({ values: [{ ms: 30 }] });

@@ -204,7 +204,7 @@ describe('rmsprop-pool CLI', () => {
       /tf\.train\.rmsprop, the same update of these variables on the same tfjs backend: \d[\d.]* (µs|ms) per step, \d+\.\dx (as long as|faster than) this optimizer's \d[\d.]* (µs|ms)/,
     );
     // the terminal chart: titled, with a step axis from 1 to the last step
-    expect(iris.out).toMatch(/iris: training loss by step \(each column: the mean of 1\.3 steps\)\n/);
+    expect(iris.out).toMatch(/iris: training loss by step \(each column: the mean of 2 steps\)\n/);
     expect(iris.out).toMatch(/└─+\n +1 +\d+ +80 {2}step\n/);
     const svg = readFileSync(join(dir, 'out', 'training.svg'), 'utf8');
     expect(svg).toMatch(/^<svg[\s\S]*<\/svg>$/);

@@ -3,15 +3,17 @@ import { plot } from 'asciichart';
 import { optional } from './optional.js';
 
 /**
- * A titled terminal line chart of `values` by step: resampled to at most `width` columns (each
- * the mean of its slice of steps), `height` rows high, with a step axis under it.
+ * A titled terminal line chart of `values` by step: at most `width` columns, each the mean of
+ * the same whole number of steps (the last may have fewer), `height` rows high, with a step
+ * axis under it.
  */
 export function terminalChart(title: string, values: readonly number[], width = 64, height = 10): string {
-  const columns = Math.min(width, values.length);
-  const slices = Array.from({ length: columns }, (_, i) => {
-    const from = Math.floor((i * values.length) / columns);
-    return [from, Math.max(from + 1, Math.floor(((i + 1) * values.length) / columns))] as const;
-  });
+  const perColumn = Math.max(1, Math.ceil(values.length / width));
+  const columns = Math.ceil(values.length / perColumn);
+  const slices = Array.from(
+    { length: columns },
+    (_, i) => [i * perColumn, Math.min(values.length, (i + 1) * perColumn)] as const,
+  );
   const sampled = slices.map(([from, to]) => values.slice(from, to).reduce((a, b) => a + b, 0) / (to - from));
   const chart = plot(sampled, { height, format: (x) => x.toPrecision(3).padStart(LABEL_WIDTH) });
   // the step axis: the first, middle and last columns' last step, under their columns
@@ -25,8 +27,7 @@ export function terminalChart(title: string, values: readonly number[], width = 
   place(0, '1', 'left');
   if (columns >= 24) place(columns >> 1, String(slices[columns >> 1]![1]), 'left');
   if (columns > 1) place(columns - 1, String(values.length), 'right');
-  const perColumn = values.length / columns;
-  const note = perColumn > 1 ? ` (each column: the mean of ${perColumn.toFixed(perColumn % 1 ? 1 : 0)} steps)` : '';
+  const note = perColumn > 1 ? ` (each column: the mean of ${perColumn} steps)` : '';
   return [`${title}${note}`, chart, axis, `${ticks.join('').trimEnd()}  step`].join('\n');
 }
 

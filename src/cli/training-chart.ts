@@ -18,35 +18,56 @@ function series(domain: readonly string[], range: readonly string[]) {
 
 const LEGEND = { orient: 'top' as const, title: null, labelLimit: 260 };
 
-/** A y axis fitted to this panel's data (no zero, no rounding out to a power of ten). */
+/**
+ * A y axis fitted to this panel's data (no zero, no rounding out to a power of ten), a few
+ * pixels clear of the frame, and as wide in every panel, so the rows' columns line up.
+ */
 function yAxis(field: string, title: string, log: boolean, format?: string) {
   return {
     field,
     type: 'quantitative' as const,
     title,
-    scale: log ? { type: 'log' as const, nice: false } : { zero: false, nice: false },
-    ...(format === undefined ? {} : { axis: { format } }),
+    scale: log ? { type: 'log' as const, nice: false, padding: 6 } : { zero: false, nice: false, padding: 6 },
+    axis: { tickCount: 6, minExtent: Y_LABELS, maxExtent: Y_LABELS, ...(format === undefined ? {} : { format }) },
   };
 }
 
-const stepAxis = { field: 'step', type: 'quantitative' as const, title: 'step', scale: { nice: false } };
+/** The width of every y axis's labels, in pixels. */
+const Y_LABELS = 40;
 
-/** About 1/20 of the run, at least 1: enough to follow the trend, not so much that it lags. */
+/** Steps 1 to `steps` (the data's own range: not from 0, not rounded out). */
+const stepAxis = (steps: number, field = 'step') => ({
+  field,
+  type: 'quantitative' as const,
+  title: field,
+  scale: { domain: [1, Math.max(2, steps)], nice: false },
+  axis: { tickMinStep: 1, format: 'd' }, // whole steps only
+});
+
+/** About 1/20 of the run: enough to follow the trend, not so much that it lags; 1 (none) below 30 steps. */
 const window = (steps: number) => Math.max(1, Math.round(steps / 20));
 
 function lossPanel(r: JobResult) {
-  const smoothed = smooth(r.losses, window(r.losses.length));
-  const names = ['each step', `smoothed (EMA over ~${window(r.losses.length)} steps)`] as const;
+  const span = window(r.losses.length);
+  const smoothed = smooth(r.losses, span);
+  const data = { values: r.losses.map((loss, i) => ({ step: i + 1, loss, smoothed: smoothed[i]! })) };
+  const y = yAxis('loss', 'loss', true);
+  if (span === 1) {
+    // too few steps to smooth: each step, as the one line
+    const mark = { type: 'line' as const, strokeWidth: 2, clip: true, color: BLUE };
+    return { ...PANEL, title: 'training loss (log scale)', data, mark, encoding: { x: stepAxis(r.losses.length), y } };
+  }
+  const names = ['each step', `smoothed (EMA over ~${span} steps)`] as const;
   const color = series(names, [LIGHT_BLUE, BLUE]);
   return {
     ...PANEL,
     title: 'training loss (log scale)',
-    data: { values: r.losses.map((loss, i) => ({ step: i + 1, loss, smoothed: smoothed[i]! })) },
-    encoding: { x: stepAxis },
+    data,
+    encoding: { x: stepAxis(r.losses.length) },
     layer: [
       {
         mark: { type: 'line' as const, strokeWidth: 1, clip: true },
-        encoding: { y: yAxis('loss', 'loss', true), color: { datum: names[0], ...color } },
+        encoding: { y, color: { datum: names[0], ...color } },
       },
       {
         mark: { type: 'line' as const, strokeWidth: 2.5, clip: true },
@@ -67,7 +88,7 @@ function accuracyPanel(accuracy: NonNullable<JobResult['accuracy']>) {
     data: { values },
     mark: { type: 'line' as const, strokeWidth: 2 },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', scale: { nice: false } },
+      x: stepAxis(accuracy.length, 'epoch'),
       y: yAxis('accuracy', 'accuracy', false, '.0%'),
       color: { field: 'split', type: 'nominal' as const, ...series(['training set', 'held-out set'], [BLUE, GREEN]) },
     },
@@ -75,45 +96,52 @@ function accuracyPanel(accuracy: NonNullable<JobResult['accuracy']>) {
 }
 
 /**
- * Times per step on a log scale: each step (points), its rolling median (a line: the first
+ * Times per step on a log scale: each step (dots), its rolling median (a line: the first
  * steps, threads starting and code warming up, do not drag the trend), and a reference median
- * as a dashed rule when there is one.
+ * as a dashed rule when there is one. The key is a line of the subtitle: a legend would draw
+ * every entry with the dots' symbol.
  */
 function perStepPanel(
   times: readonly number[],
   title: { text: string; subtitle: string },
-  labels: { each: string; reference: string },
-  referenceMs: number | null,
+  reference: { label: string; ms: number | null },
 ) {
   const span = window(times.length);
   const smoothed = rollingMedian(times, span);
-  const names = [`${labels.each}, each step`, `${labels.each}, median of ${span}`, labels.reference] as const;
-  const color = { ...series(names, [BLUE, BLUE, ORANGE]), legend: { ...LEGEND, columns: 2 } };
+  const key = [
+    span === 1 ? 'line: each step' : `dots: each step; line: median of the last ${span}`,
+    ...(reference.ms === null ? [] : [`dashed: ${reference.label}`]),
+  ];
+  const y = yAxis('ms', 'ms per step', true);
   return {
     ...PANEL,
-    title,
+    title: { text: title.text, subtitle: [title.subtitle, ...key] },
     layer: [
       {
         data: { values: times.map((ms, i) => ({ step: i + 1, ms, smoothed: smoothed[i]! })) },
-        encoding: { x: stepAxis },
+        encoding: { x: stepAxis(times.length) },
         layer: [
+          ...(span === 1
+            ? []
+            : [
+                {
+                  mark: { type: 'point' as const, size: 10, filled: true, opacity: 0.35, color: BLUE },
+                  encoding: { y },
+                },
+              ]),
           {
-            mark: { type: 'point' as const, size: 10, filled: true, opacity: 0.35 },
-            encoding: { y: yAxis('ms', 'ms per step', true), color: { datum: names[0], ...color } },
-          },
-          {
-            mark: { type: 'line' as const, strokeWidth: 2.5 },
-            encoding: { y: { field: 'smoothed', type: 'quantitative' as const }, color: { datum: names[1], ...color } },
+            mark: { type: 'line' as const, strokeWidth: span === 1 ? 2 : 2.5, color: BLUE },
+            encoding: { y: span === 1 ? y : { field: 'smoothed', type: 'quantitative' as const } },
           },
         ],
       },
-      ...(referenceMs === null
+      ...(reference.ms === null
         ? []
         : [
             {
-              data: { values: [{ ms: referenceMs }] },
-              mark: { type: 'rule' as const, strokeDash: [6, 4], strokeWidth: 2 },
-              encoding: { y: { field: 'ms', type: 'quantitative' as const }, color: { datum: names[2], ...color } },
+              data: { values: [{ ms: reference.ms }] },
+              mark: { type: 'rule' as const, strokeDash: [6, 4], strokeWidth: 2, color: ORANGE },
+              encoding: { y: { field: 'ms', type: 'quantitative' as const } },
             },
           ]),
     ],
@@ -130,8 +158,7 @@ function timePanel(r: JobResult) {
       text: 'optimizer time per step (ms, log scale)',
       subtitle: `tf.train.rmsprop takes ${ratio.toFixed(1)}x as long (medians)`,
     },
-    { each: 'rmsprop-pool', reference: 'tf.train.rmsprop (median)' },
-    f.tfjsRmspropMsPerStep,
+    { label: "tf.train.rmsprop's median", ms: f.tfjsRmspropMsPerStep },
   );
 }
 
@@ -145,8 +172,7 @@ function stepPanel(r: JobResult) {
   return perStepPanel(
     r.stepMs,
     { text: 'training step (ms): gradients and update', subtitle },
-    { each: `${f.replicas} replica${f.replicas > 1 ? 's' : ''}`, reference: 'one replica (median)' },
-    r.oneReplicaStepMs,
+    { label: "one replica's median", ms: r.oneReplicaStepMs },
   );
 }
 
@@ -165,6 +191,9 @@ export function trainingChartSpec(results: readonly JobResult[], subtitle: reado
           timePanel(r),
         ],
         resolve: { scale: { color: 'independent' as const }, legend: { color: 'independent' as const } },
+        // place the plots by their own size (not their titles'), so every row's columns line up
+        bounds: 'flush' as const,
+        spacing: 110,
       };
     }),
     spacing: 30,
