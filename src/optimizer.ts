@@ -14,11 +14,11 @@ import {
   reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
+import { optionsFromConfig } from './keras-config.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
-  optionsFromConfig,
-  resolveOptions,
+  resolveNamedOptions,
   type KerasConfig,
   type LearningRate,
   type ResolvedOptions,
@@ -82,11 +82,11 @@ export class RMSprop {
   readonly #warnedMissing = new Set<string>();
 
   constructor(options: RMSpropOptions = {}) {
-    this.#options = resolveOptions(options);
+    this.#options = resolveNamedOptions(options);
     this.#learningRate = learningRateSource(this.#options.learningRate);
   }
 
-  /** Keras's `name` (default 'rmsprop'). */
+  /** Keras's `name` (default: Keras's auto name, 'rm_sprop', 'rm_sprop_1', ...). */
   get name(): string {
     return this.#options.name;
   }

@@ -8,8 +8,8 @@ import { quote, shown } from './errors.js';
 import { checkCount, checkKerasRules, checkKind, type Kind } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
-import { camelToSnake, snakeToCamel } from './keras-names.js';
-import { deserializeSchedule, LearningRateSchedule } from './schedules.js';
+import { snakeToCamel } from './keras-names.js';
+import { LearningRateSchedule } from './schedules.js';
 
 /** Keras's `learning_rate`: a number, a schedule (called with the iteration count), or a function of no arguments called every step. */
 export type LearningRate = number | LearningRateSchedule | (() => number);
@@ -50,7 +50,7 @@ export interface RMSpropOptions {
   lossScaleFactor?: number | null;
   /** Apply the mean gradient every this many calls (>= 2). */
   gradientAccumulationSteps?: number | null;
-  /** Default 'rmsprop'. */
+  /** Default: Keras's auto name, 'rm_sprop', then 'rm_sprop_1', 'rm_sprop_2', ... in creation order. */
   name?: string;
   /**
    * 0 = the calling thread, n = n worker threads (at most `maxWorkers()`), 'auto' (default) = all
@@ -127,7 +127,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * `runtime` mark that disagrees with `RuntimeOptions`.
  */
 const OPTIONS = {
-  name: { kind: 'string', fallback: 'rmsprop', help: 'optimizer name' },
+  name: { kind: 'string', fallback: 'rm_sprop', help: "optimizer name (Keras's auto name when not given)" },
   learningRate: {
     kind: 'number',
     fallback: 0.001,
@@ -248,7 +248,7 @@ export const OPTION_SPECS = Object.entries(OPTIONS) as ReadonlyArray<[OptionName
 export const RUNTIME_OPTIONS = OPTION_SPECS.filter(([, spec]) => spec.runtime).map(
   ([name]) => name as keyof RuntimeOptions,
 );
-const isRuntimeOption = (key: string): boolean => (RUNTIME_OPTIONS as readonly string[]).includes(key);
+export const isRuntimeOption = (key: string): boolean => (RUNTIME_OPTIONS as readonly string[]).includes(key);
 
 /**
  * Keras's arguments but `learning_rate` (whose config is the schedule's or the value's: see
@@ -280,7 +280,23 @@ export interface OptionNaming {
   readonly key: (option: string) => string;
 }
 const CONSTRUCTOR_NAMING: OptionNaming = { caller: 'RMSprop', key: (option) => option };
-const CONFIG_NAMING: OptionNaming = { caller: 'fromConfig', key: camelToSnake };
+
+let unnamed = 0;
+
+/**
+ * Keras's `auto_name('RMSprop')` for an optimizer given no name: 'rm_sprop', then 'rm_sprop_1',
+ * 'rm_sprop_2', ... (one count per process, taken before the other checks, as Keras takes it).
+ */
+function withAutoName(options: RMSpropOptions): RMSpropOptions {
+  if (options === null || typeof options !== 'object' || options.name !== undefined) return options;
+  const uid = unnamed++;
+  return { ...options, name: uid === 0 ? 'rm_sprop' : `rm_sprop_${uid}` };
+}
+
+/** The constructor's options: named as Keras names an optimizer, then resolved. */
+export function resolveNamedOptions(options: RMSpropOptions = {}): ResolvedOptions {
+  return resolveOptions(withAutoName(options));
+}
 
 /** Validates every option (naming the culprit) and fills in the defaults. Throws; never partial. */
 export function resolveOptions(
@@ -348,72 +364,4 @@ export function resolveLanes(
   const perWorker = MIN_ELEMENTS_PER_WORKER[isBuiltinKernels(kernels) ? kernels : 'js'];
   const lanes = Math.min(availableParallelism(), Math.floor(totalElements / perWorker));
   return lanes >= 2 ? lanes : 0;
-}
-
-/**
- * `keras.optimizers.serialize(optimizer)`'s form, `{module, class_name: 'RMSprop', config,
- * registered_name}`, as the config inside it; any other object as it is.
- */
-function unwrapSerialized(config: KerasConfig): KerasConfig {
-  if (!Object.hasOwn(config, 'class_name') || !Object.hasOwn(config, 'config')) return config;
-  const { class_name: className, config: inner } = config;
-  if (className !== 'RMSprop') {
-    throw new TypeError(`fromConfig: a serialized ${quote(className)} optimizer is not an RMSprop config`);
-  }
-  if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) {
-    throw new TypeError(`fromConfig: the serialized form's \`config\` must be an object, got ${quote(inner)}`);
-  }
-  return inner as KerasConfig;
-}
-
-/** Every option's config key (camelToSnake of its name): Keras's arguments, and the runtime options a config may not set. */
-const CONFIG_KEYS = new Set(OPTION_SPECS.map(([name]) => camelToSnake(name)));
-
-/**
- * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule): a
- * config key is its option's name through camelToSnake, so snakeToCamel gives the name back.
- * Runtime options (threads, kernels, timeouts) are the caller's: a config naming one is refused.
- */
-export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`fromConfig: config must be an object, got ${quote(config)}`);
-  }
-  config = unwrapSerialized(config);
-  if (Object.hasOwn(config, 'decay')) {
-    // Keras 3 pops the legacy `decay` argument: ignored, with a warning when it is not None
-    const { decay, ...rest } = config;
-    if (decay !== null && decay !== undefined) {
-      process.emitWarning('Argument `decay` is no longer supported and will be ignored.', {
-        code: 'RMSPROP_POOL_DECAY_IGNORED',
-      });
-    }
-    config = rest;
-  }
-  const unknown = Object.keys(config).filter((key) => !CONFIG_KEYS.has(key));
-  if (unknown.length > 0) {
-    const listed = unknown.map((k) => `'${k}': ${shown(config[k])}`).join(', ');
-    // an option's camelCase name in a config: say how Keras spells it
-    const camel = unknown.filter((k) => Object.hasOwn(OPTIONS, k) && camelToSnake(k) !== k);
-    const hint =
-      camel.length === 0
-        ? ''
-        : `; a Keras config's keys are snake_case (${camel.map((k) => `'${camelToSnake(k)}'`).join(', ')})`;
-    throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}${hint}`);
-  }
-  const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
-  if (runtime.length > 0) {
-    const named = runtime.map((k) => `'${k}'`).join(', ');
-    const are = runtime.length > 1 ? 'are runtime options' : 'is a runtime option';
-    throw new TypeError(
-      `fromConfig: ${named} ${are} of this library, not a Keras argument: ` +
-        'a config or a checkpoint never sets it; pass it as the runtime argument',
-    );
-  }
-  const options: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    options[snakeToCamel(key)] =
-      key === 'learning_rate' && value !== null && typeof value === 'object' ? deserializeSchedule(value) : value;
-  }
-  resolveOptions(options, CONFIG_NAMING); // its errors name the keys as the config writes them
-  return options;
 }

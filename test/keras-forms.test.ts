@@ -4,6 +4,7 @@
  * a config with the legacy `decay` key, an unknown key; and messages that point a user who wrote
  * a Keras name, or swapped a pair, to what they meant.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpointFile } from '../dist/src/checkpoint.js';
@@ -15,11 +16,25 @@ interface KerasForms {
   serialized: { module: string; class_name: string; config: KerasConfig; registered_name: null };
   legacy_decay: { config: KerasConfig; get_config_after: KerasConfig; warnings: string[] };
   unknown_key: { config: KerasConfig; error: string };
+  auto_names: { made: string[]; names: string[] };
 }
 
 const forms = JSON.parse(readFileSync(new URL('./fixtures/keras-forms.json', import.meta.url), 'utf8')) as KerasForms;
 
 describe("Keras's config forms", () => {
+  it('an optimizer given no name is named as Keras names it, one count per process', () => {
+    // a fresh process: the count starts there, as Keras's does
+    const script = `import { RMSprop } from ${JSON.stringify(new URL('../dist/src/index.js', import.meta.url).href)};
+      const first = new RMSprop();
+      const made = [first, new RMSprop({ name: 'x' }), new RMSprop(), RMSprop.fromConfig(first.getConfig())];
+      const { name: _, ...unnamed } = first.getConfig();
+      made.push(RMSprop.fromConfig(unnamed));
+      console.log(JSON.stringify(made.map((o) => o.name)));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual(forms.auto_names.names);
+  });
+
   it('fromConfig accepts keras.optimizers.serialize() output and reads the config inside', () => {
     const opt = RMSprop.fromConfig(forms.serialized);
     expect(opt.getConfig()).toEqual(forms.serialized.config);

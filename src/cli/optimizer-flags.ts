@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RMSprop } from '../optimizer.js';
-import { OPTION_SPECS, optionsFromConfig, type KerasConfig, type RMSpropOptions } from '../options.js';
+import { optionsFromConfig } from '../keras-config.js';
+import { OPTION_SPECS, type KerasConfig, type RMSpropOptions } from '../options.js';
 import { camelToSnake } from '../keras-names.js';
 import { deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
 

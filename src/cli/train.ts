@@ -51,8 +51,10 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
       ? `iris ${s.epochs} epochs`
       : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}, ${s.microBatches} micro-batches on ${s.replicas} replicas`,
   );
-  const defaults = new RMSprop().getConfig();
   const config = optimizer.getConfig();
+  // named as the optimizer is: Keras's auto name ('rm_sprop', 'rm_sprop_1', ...) is a default too
+  const autoNamed = /^rm_sprop(_\d+)?$/.test(optimizer.name);
+  const defaults = new RMSprop({ name: autoNamed ? optimizer.name : 'rm_sprop' }).getConfig();
   const set = Object.fromEntries(
     Object.entries(config)
       .filter(([key, value]) => key === 'learning_rate' || JSON.stringify(value) !== JSON.stringify(defaults[key]))
