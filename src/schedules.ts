@@ -20,8 +20,10 @@ export type * from './schedule-options.js';
 
 const f = Math.fround;
 
-/** A field of a schedule's configuration: camelCase option, Keras snake_case key, default. */
-/** One argument of a schedule: its option name, its Keras config key, its default and its kind (how it is checked). */
+/**
+ * @internal One argument of a schedule: its option name, its Keras config key, its default and
+ * its kind (how it is checked).
+ */
 export interface ConfigField {
   /** The camelCase option. */
   readonly option: string;
@@ -73,6 +75,7 @@ export abstract class LearningRateSchedule {
   /** The options with their defaults filled in, checked. */
   declare protected readonly options: Readonly<Record<string, unknown>>;
 
+  /** @internal Each subclass passes its fields, its Keras class name's default `name`, and the options given. */
   protected constructor(fields: readonly ConfigField[], defaultName: string, options: Record<string, unknown>) {
     const fn = ((step: number) => (fn as unknown as LearningRateSchedule).evaluate(checkStep(step))) as unknown as this;
     Object.setPrototypeOf(fn, new.target.prototype);
@@ -329,18 +332,24 @@ export class CosineDecayRestarts extends LearningRateSchedule {
   }
 }
 
+/** The Keras class names of the schedules. */
+export type ScheduleClassName =
+  | 'ExponentialDecay'
+  | 'PiecewiseConstantDecay'
+  | 'PolynomialDecay'
+  | 'InverseTimeDecay'
+  | 'CosineDecay'
+  | 'CosineDecayRestarts';
+
 /** The schedule classes by Keras class name: what deserialization looks a `class_name` up in. */
-export const scheduleClasses = {
+const scheduleClasses = {
   ExponentialDecay,
   PiecewiseConstantDecay,
   PolynomialDecay,
   InverseTimeDecay,
   CosineDecay,
   CosineDecayRestarts,
-} as const;
-
-/** The Keras class names of the schedules. */
-export type ScheduleClassName = keyof typeof scheduleClasses;
+} as const satisfies Record<ScheduleClassName, unknown>;
 
 /** Keras's `keras.optimizers.schedules.serialize`. */
 export function serializeSchedule(schedule: LearningRateSchedule): SerializedSchedule {

@@ -32,7 +32,7 @@ it('every exported class, interface, type, function and method has a summary', (
 
 it('exports no internals (option plumbing, name conversion, build-time checks)', async () => {
   const api: Record<string, unknown> = await import('../dist/src/index.js');
-  for (const name of ['resolveLanes', 'MIN_ELEMENTS_PER_WORKER', 'camelToSnake', 'snakeToCamel']) {
+  for (const name of ['resolveLanes', 'MIN_ELEMENTS_PER_WORKER', 'camelToSnake', 'snakeToCamel', 'scheduleClasses']) {
     expect(api, name).not.toHaveProperty(name);
     expect(api.schedules, `schedules.${name}`).not.toHaveProperty(name);
   }
