@@ -26,7 +26,7 @@ export async function writeFileAtomically(path: string, write: (file: FileHandle
     await rename(temporary, target);
   } catch (cause) {
     await rm(temporary, { force: true });
-    throw cause;
+    throw naming(target, cause);
   }
   const directory = await open(dirname(target), 'r');
   try {
@@ -34,6 +34,19 @@ export async function writeFileAtomically(path: string, write: (file: FileHandle
   } finally {
     await directory.close();
   }
+}
+
+/**
+ * The error with the target in its message: Node's names the temporary file, which the caller
+ * never chose (a missing directory read as "open '/dir/.ck.safetensors.4242.<uuid>.tmp'").
+ * The code (ENOENT, ENOSPC, ...) and the original error stay.
+ */
+function naming(target: string, cause: unknown): unknown {
+  if (!(cause instanceof Error) || !('code' in cause)) return cause;
+  // "ENOENT: no such file or directory, open '<temporary>'": the reason, without the temporary's name
+  const reason = cause.message.replace(/, \w+ '[^']*'$/, '');
+  const error = new Error(`cannot write '${target}': ${reason}`, { cause });
+  return Object.assign(error, { code: cause.code });
 }
 
 /**

@@ -17,7 +17,8 @@ function isPairList(x: unknown): x is ReadonlyArray<readonly [Gradient, Variable
 
 /** `applyGradients`' pairs as `apply`'s two lists; throws naming a pair given as [variable, gradient]. */
 export function splitPairs(pairs: ReadonlyArray<readonly [Gradient, Variable]>): [Gradient[], Variable[]] {
-  if (!isPairList(pairs)) throw new TypeError('applyGradients: expected an array of [gradient, variable] pairs');
+  if (!isPairList(pairs))
+    throw new TypeError(`applyGradients: expected an array of [gradient, variable] pairs, got ${quote(pairs)}`);
   const swapped = pairs.findIndex((p) => p[0] instanceof Variable && !(p[1] instanceof Variable));
   if (swapped >= 0) {
     throw new TypeError(

@@ -271,7 +271,7 @@ export class RMSprop {
     return new RMSprop({ ...optionsFromConfig(config), ...checkRuntimeOptions(runtime, 'fromConfig') });
   }
 
-  /** Stops every worker thread. Variables keep their values (and remain usable with another optimizer). */
+  /** After the calls already queued (each bounded by `stepTimeoutMs`), stops every worker thread; variables keep their values. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return this.#calls.run(async () => {

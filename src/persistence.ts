@@ -102,7 +102,7 @@ export async function loadCheckpoint<T extends PersistedOptimizer>(
   }
   const reader = await openCheckpoint(path);
   try {
-    const target = create(reader.config);
+    const target = inFile(path, () => create(reader.config));
     try {
       await restoreCheckpoint(reader, variables, target);
     } catch (error) {
@@ -112,6 +112,17 @@ export async function loadCheckpoint<T extends PersistedOptimizer>(
     return target.optimizer;
   } finally {
     await reader.close();
+  }
+}
+
+/** `make()`, its error (a config the options refuse) saying which checkpoint, as the file's own checks do. */
+function inFile<T>(path: string, make: () => T): T {
+  try {
+    return make();
+  } catch (cause) {
+    if (!(cause instanceof Error)) throw cause;
+    const Class = cause.constructor as ErrorConstructor;
+    throw new Class(`checkpoint '${path}': ${cause.message}`, { cause });
   }
 }
 

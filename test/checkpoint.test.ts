@@ -144,7 +144,12 @@ describe('save and load', () => {
     await opt.save(path);
     expect((await readCheckpoint(path)).state[0]!.name).toBe('iteration');
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    await expect(opt.save(join(dir, 'no-such-dir', 'x.safetensors'))).rejects.toThrow(/ENOENT/);
+    // the error names the file asked for (not the temporary one) and keeps Node's code
+    const missing = join(dir, 'no-such-dir', 'x.safetensors');
+    const refusal = (await opt.save(missing).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(refusal.message).toMatch(new RegExp(`^cannot write '${missing.replace(/[.]/g, '\\.')}': ENOENT`));
+    expect(refusal.message).not.toMatch(/\.tmp/);
+    expect(refusal.code).toBe('ENOENT');
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

@@ -88,6 +88,10 @@ describe('messages that point to what was meant', () => {
     );
     expect(Array.from(w.value)).toEqual([1, 2, 3]);
     expect(opt.iterations).toBe(0);
+    // one pair, not a list of pairs: the value is shown
+    await expect(opt.applyGradients([Float32Array.of(0.1, 0.2, 0.3), w] as never)).rejects.toThrow(
+      /expected an array of \[gradient, variable\] pairs, got \["Float32Array\(3\)","Variable 'w'"\] \(array\)/,
+    );
   });
 });
 

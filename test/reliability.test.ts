@@ -404,7 +404,11 @@ describe('runtime options belong to the caller', () => {
       { name: 'learning_rate', shape: [], data: Float32Array.of(0.001) },
     ];
     await writeCheckpointFile(path, { config, state, variables: null });
-    await expect(RMSprop.load(path)).rejects.toThrow(new RegExp(`'${key}' is a runtime option`));
+    // the load's error says which file, as the file's own checks do
+    const escaped = path.replace(/[.]/g, '\\.');
+    await expect(RMSprop.load(path)).rejects.toThrow(
+      new RegExp(`^checkpoint '${escaped}': fromConfig: '${key}' is a runtime option`),
+    );
   });
 
   it('the runtime argument sets them, and only them', () => {
@@ -513,6 +517,13 @@ describe('finalizeVariableValues', () => {
     expect(vars[0]!.value).toEqual(before);
     expect(() => opt.finalizeVariableValues('w' as never)).toThrow(
       /`variables` must be an array of Variable, got "w" \(string\)/,
+    );
+    // an instance is shown by its class and name, a typed array by its length
+    expect(() => opt.finalizeVariableValues(vars[0] as never)).toThrow(
+      new RegExp(`got Variable '${vars[0]!.name}' \\(object\\)`),
+    );
+    expect(() => opt.finalizeVariableValues([new Float32Array(3)] as never)).toThrow(
+      /got \["Float32Array\(3\)"\] \(array\)/,
     );
     expect(vars[0]!.value).toEqual(before);
   });
