@@ -27,12 +27,15 @@ opt.build([w]);
 w.grad.fill(0.5);
 `;
 
-function tsconfig(name: string, module: 'node16' | 'node20' | 'nodenext', files: string[], skipLibCheck = false): void {
+/** How each `module` setting resolves: node20 as node16; commonjs by the legacy node10 rules (no `exports`). */
+const RESOLUTION = { node16: 'node16', node20: 'node16', nodenext: 'nodenext', commonjs: 'node10' } as const;
+
+function tsconfig(name: string, module: keyof typeof RESOLUTION, files: string[], skipLibCheck = false): void {
   const compilerOptions = {
     strict: true,
     checkJs: true, // a .mjs file listed is checked too, from its JSDoc
     module,
-    moduleResolution: module === 'node20' ? 'node16' : module, // node20 resolves as node16 does
+    moduleResolution: RESOLUTION[module],
     target: 'ES2022',
     lib: ['ES2022'], // a Node project's: no lib.dom (where TypeScript declares WebAssembly)
     noEmit: true,
@@ -135,7 +138,7 @@ trainer.step(batch).then(async (loss) => {
     expect(run('parallel.cjs', ['--no-warnings'])).toBe('1 2 true\n');
   });
 
-  it('type-checks from strict TypeScript without lib.dom, as an ES module (node16) and as CommonJS (node20, nodenext)', () => {
+  it('type-checks from strict TypeScript without lib.dom, as an ES module (node16) and as CommonJS (node20, nodenext, node10)', () => {
     writeFileSync(
       join(app, 'consumer.mts'),
       `import { RMSprop, Variable, type RMSpropOptions, type StepError } from 'rmsprop-pool';
@@ -167,6 +170,19 @@ void opt.step().then(() => console.log(w.value[0]));
     tsconfig('tsconfig.cjs20.json', 'node20', ['consumer.cts']);
     for (const project of ['tsconfig.esm.json', 'tsconfig.cjs.json', 'tsconfig.cjs20.json'])
       expect(typeCheck(project), project).toBe('');
+    // an older CommonJS project (node10 resolution reads no `exports`) finds the subpaths through typesVersions
+    writeFileSync(
+      join(app, 'legacy.ts'),
+      `import { RMSprop } from 'rmsprop-pool';
+import { kernelSet } from 'rmsprop-pool/kernels';
+import type { TfjsRMSprop } from 'rmsprop-pool/tfjs';
+const adapter: TfjsRMSprop | null = null;
+console.log(new RMSprop({ workers: 0 }).name, kernelSet('js') !== undefined, adapter);
+`,
+    );
+    // tfjs's own declarations need lib.dom: their lib check is skipped, as in the README's check below
+    tsconfig('tsconfig.legacy.json', 'commonjs', ['legacy.ts'], true);
+    expect(typeCheck('tsconfig.legacy.json')).toBe('');
   });
 
   it("the README's examples type-check under strict TypeScript, as written", () => {
