@@ -32,7 +32,11 @@ export interface TrainerOptions {
   readonly replicaOptions?: unknown;
   /** Replica threads: a number (at most M), or 'auto' (default): one per core, at most M. */
   readonly replicas?: number | 'auto';
-  /** Bound on one step's gradients, in milliseconds: past it the replicas are ended. Default 60000. */
+  /**
+   * Bound on one step's gradients, in milliseconds: past it the replicas are ended. Default 60000.
+   * Starting a replica thread (its module, `createReplica`) is bounded apart, by
+   * `max(stepTimeoutMs, 60000)`: it is no gradient, and it may take longer than a step.
+   */
   readonly stepTimeoutMs?: number;
 }
 
@@ -56,6 +60,9 @@ export interface Batch {
  * await trainer.close(); // the replica threads; then optimizer.close()
  * ```
  */
+/** The least time a replica thread is given to start: import its module and create the replica. */
+const START_TIMEOUT_MS = 60_000;
+
 export class DataParallelTrainer {
   readonly optimizer: RMSprop;
   readonly microBatches: number;
@@ -116,6 +123,7 @@ export class DataParallelTrainer {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
     this.#stage(batch);
+    await this.#ready();
     for (const t of this.#threads) t?.hold(true); // a step in flight keeps the process alive
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -148,7 +156,7 @@ export class DataParallelTrainer {
   async #replicaShare(r: number): Promise<void> {
     for (let j = r; j < this.microBatches; j += this.replicas) {
       try {
-        const thread = await this.#thread(r);
+        const thread = this.#threads[r]!; // started by #ready; a death since fails this call
         const { inputs, targets } = this.#slices[j]!;
         this.#losses[j] = await thread.gradients(this.#steps, j, inputs, targets, this.#rowsPerMicroBatch);
       } catch (cause) {
@@ -199,18 +207,43 @@ export class DataParallelTrainer {
   }
 
   /** Replica `r`'s thread, started (and its replica created) when it is not running. */
-  async #thread(r: number): Promise<ReplicaThread> {
-    const current = this.#threads[r];
-    if (current?.alive) return current;
-    const thread = new ReplicaThread();
-    this.#threads[r] = thread;
-    try {
-      await thread.start({ ...this.#start, replica: r });
-    } catch (error) {
-      await thread.terminate();
-      throw error;
+  /**
+   * Starts the replica threads that are not running (the first step, or after one ended), before
+   * the step's clock starts: loading a module and building a model is no gradient and may take
+   * longer than a step. Bounded on its own; a replica that fails to start fails the step.
+   */
+  async #ready(): Promise<void> {
+    let cold = false;
+    for (const t of this.#threads) cold ||= t?.alive !== true;
+    if (!cold) return; // the steady state: nothing to start, nothing allocated
+    const bound = Math.max(this.#timeoutMs, START_TIMEOUT_MS);
+    const starting = this.#threads.map((t) => (t?.alive === true ? null : new ReplicaThread()));
+    const timer = setTimeout(() => {
+      for (const t of starting) t?.fail(new Error(`its thread did not start within ${bound} ms`));
+    }, bound);
+    const outcomes = await Promise.allSettled(
+      starting.map(async (thread, r) => {
+        if (thread === null) return;
+        this.#threads[r] = thread;
+        try {
+          await thread.start({ ...this.#start, replica: r });
+        } catch (cause) {
+          this.#threads[r] = null;
+          await thread.terminate();
+          throw new StepError(
+            `step ${this.#steps + 1} of the trainer failed: replica ${r} did not start: ` +
+              `${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
+            { cause, stateCorrupted: false },
+          );
+        }
+      }),
+    );
+    clearTimeout(timer);
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) {
+      await this.#endAll(); // the timer may have failed threads that had started: none is left half-held
+      throw failed.reason;
     }
-    return thread;
   }
 
   async #endAll(): Promise<void> {

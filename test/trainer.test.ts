@@ -209,7 +209,7 @@ describe('data-parallel trainer', () => {
     const m = { inputs: 3, outputs: 2, rows: 4, seed: 6 };
     const variables = variablesOf(m);
     const optimizer = new RMSprop({ microBatches: 2, workers: 0 }); // only the replicas start threads
-    const t = new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas: 2, stepTimeoutMs: 150 });
+    const t = new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas: 2, stepTimeoutMs: 300 });
     open.push(t, optimizer);
     let started = 0;
     const count = () => started++;
@@ -217,7 +217,7 @@ describe('data-parallel trainer', () => {
     try {
       const begin = performance.now();
       let steps = 0;
-      while (performance.now() - begin < 3 * 150 || steps < 10) {
+      while (performance.now() - begin < 3 * 300 || steps < 10) {
         await t.step(batchOf(m, 0));
         steps++;
       }
@@ -227,6 +227,23 @@ describe('data-parallel trainer', () => {
     } finally {
       process.off('worker', count);
     }
+  });
+
+  it('a replica slower to start than stepTimeoutMs: its start is no gradient, the steps run', async () => {
+    const m = { inputs: 3, outputs: 2, rows: 4, seed: 7 };
+    const variables = variablesOf(m);
+    const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
+    const t = new DataParallelTrainer({
+      optimizer,
+      variables,
+      replica: REPLICA,
+      replicas: 2,
+      replicaOptions: { startMs: 600 }, // building the model takes three step timeouts
+      stepTimeoutMs: 200,
+    });
+    open.push(t, optimizer);
+    for (let step = 0; step < 3; step++) await t.step(batchOf(m, step));
+    expect(t.steps).toBe(3);
   });
 
   it('refuses bad arguments, naming them', async () => {

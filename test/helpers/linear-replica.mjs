@@ -4,16 +4,18 @@
  * [inputs, outputs] and 'b' of [outputs]) under mean squared error, gradients in float32 with
  * every operation rounded, written straight into the shard views. `options.fail`, an Int32Array
  * over shared memory, makes micro-batch fail[0] - 1 throw (0: never) from the test's thread.
- * `options.slowMs` makes every micro-batch take that long (a replica that overruns).
+ * `options.slowMs` makes every micro-batch take that long (a replica that overruns);
+ * `options.startMs` makes creating the replica take that long (a model slow to build).
  */
 const R = Math.fround;
 
 /**
  * @param {{ variables: readonly import('../../dist/src/index.js').ReplicaVariable[],
- *   options: { fail?: Int32Array, slowMs?: number } | undefined }} context
+ *   options: { fail?: Int32Array, slowMs?: number, startMs?: number } | undefined }} context
  * @returns {import('../../dist/src/index.js').Replica}
  */
 export function createReplica({ variables, options }) {
+  if (options?.startMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.startMs);
   const [w, b] =
     /** @type {[import('../../dist/src/index.js').ReplicaVariable, import('../../dist/src/index.js').ReplicaVariable]} */ (
       variables
