@@ -47,6 +47,9 @@ export interface Batch {
   readonly rows: number;
 }
 
+/** The least time a replica thread is given to start: import its module and create the replica. */
+const START_TIMEOUT_MS = 60_000;
+
 /**
  * Data-parallel training: replica threads compute the gradients of a batch's micro-batches into
  * the optimizer's gradient shards, then the optimizer steps with their mean. The optimizer's
@@ -60,9 +63,6 @@ export interface Batch {
  * await trainer.close(); // the replica threads; then optimizer.close()
  * ```
  */
-/** The least time a replica thread is given to start: import its module and create the replica. */
-const START_TIMEOUT_MS = 60_000;
-
 export class DataParallelTrainer {
   readonly optimizer: RMSprop;
   readonly microBatches: number;
