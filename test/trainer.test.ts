@@ -37,10 +37,23 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((x) => x.close()));
 });
 
-function trainer(m: Model, options: RMSpropOptions, replicas: number, replicaOptions?: unknown) {
+function trainer(
+  m: Model,
+  options: RMSpropOptions,
+  replicas: number,
+  replicaOptions?: unknown,
+  stepTimeoutMs?: number,
+) {
   const variables = variablesOf(m);
   const optimizer = new RMSprop(options);
-  const t = new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas, replicaOptions });
+  const t = new DataParallelTrainer({
+    optimizer,
+    variables,
+    replica: REPLICA,
+    replicas,
+    replicaOptions,
+    stepTimeoutMs,
+  });
   open.push(t, optimizer);
   return { t, optimizer, variables };
 }
@@ -187,17 +200,7 @@ describe('data-parallel trainer', () => {
 
   it('a replica that overruns stepTimeoutMs fails the step, its threads are ended, nothing changes', async () => {
     const m = { inputs: 2, outputs: 1, rows: 2, seed: 4 };
-    const variables = variablesOf(m);
-    const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
-    const t = new DataParallelTrainer({
-      optimizer,
-      variables,
-      replica: REPLICA,
-      replicas: 2,
-      replicaOptions: { slowMs: 2000 },
-      stepTimeoutMs: 300,
-    });
-    open.push(t, optimizer);
+    const { t, optimizer, variables } = trainer(m, { microBatches: 2, workers: 0 }, 2, { slowMs: 2000 }, 300);
     const before = snapshot(optimizer, variables);
     const started = performance.now();
     await expect(t.step(batchOf(m, 0))).rejects.toThrow(/replica 0 on micro-batch 0: timed out after 300 ms/);
@@ -207,10 +210,8 @@ describe('data-parallel trainer', () => {
 
   it('steps for over three stepTimeoutMs: every step completes (a finished step leaves no timer armed)', async () => {
     const m = { inputs: 3, outputs: 2, rows: 4, seed: 6 };
-    const variables = variablesOf(m);
-    const optimizer = new RMSprop({ microBatches: 2, workers: 0 }); // only the replicas start threads
-    const t = new DataParallelTrainer({ optimizer, variables, replica: REPLICA, replicas: 2, stepTimeoutMs: 300 });
-    open.push(t, optimizer);
+    // workers 0: only the replicas start threads
+    const { t, optimizer } = trainer(m, { microBatches: 2, workers: 0 }, 2, undefined, 300);
     let started = 0;
     const count = () => started++;
     process.on('worker', count);
@@ -231,17 +232,8 @@ describe('data-parallel trainer', () => {
 
   it('a replica slower to start than stepTimeoutMs: its start is no gradient, the steps run', async () => {
     const m = { inputs: 3, outputs: 2, rows: 4, seed: 7 };
-    const variables = variablesOf(m);
-    const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
-    const t = new DataParallelTrainer({
-      optimizer,
-      variables,
-      replica: REPLICA,
-      replicas: 2,
-      replicaOptions: { startMs: 600 }, // building the model takes three step timeouts
-      stepTimeoutMs: 200,
-    });
-    open.push(t, optimizer);
+    // building the model takes three step timeouts
+    const { t } = trainer(m, { microBatches: 2, workers: 0 }, 2, { startMs: 600 }, 200);
     for (let step = 0; step < 3; step++) await t.step(batchOf(m, step));
     expect(t.steps).toBe(3);
   });
