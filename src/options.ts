@@ -282,6 +282,7 @@ export interface OptionNaming {
 const CONSTRUCTOR_NAMING: OptionNaming = { caller: 'RMSprop', key: (option) => option };
 
 let unnamed = 0;
+const AUTO_NAME = 'rm_sprop';
 
 /**
  * Keras's `auto_name('RMSprop')` for an optimizer given no name: 'rm_sprop', then 'rm_sprop_1',
@@ -290,7 +291,12 @@ let unnamed = 0;
 function withAutoName(options: RMSpropOptions): RMSpropOptions {
   if (options === null || typeof options !== 'object' || options.name !== undefined) return options;
   const uid = unnamed++;
-  return { ...options, name: uid === 0 ? 'rm_sprop' : `rm_sprop_${uid}` };
+  return { ...options, name: uid === 0 ? AUTO_NAME : `${AUTO_NAME}_${uid}` };
+}
+
+/** Whether `name` is one `withAutoName` gives: the default, not the caller's choice. */
+export function isAutoName(name: string): boolean {
+  return name === AUTO_NAME || (name.startsWith(`${AUTO_NAME}_`) && /^\d+$/.test(name.slice(AUTO_NAME.length + 1)));
 }
 
 /** The constructor's options: named as Keras names an optimizer, then resolved. */

@@ -102,7 +102,8 @@ export class TfjsRMSprop extends tf.Optimizer {
 
   /**
    * Keras's `finalize_variable_values` for the model: with `useEma`, the model's variables take
-   * their moving averages. Does nothing before the first step or without `useEma`.
+   * their moving averages. Does nothing before the first step or without `useEma`; throws before
+   * the first step of a loaded model, whose state is applied at that step.
    */
   finalizeVariableValues(): void {
     if (this.#held !== null) {

@@ -10,6 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpointFile } from '../dist/src/checkpoint.js';
 import { readCheckpointFile } from '../dist/src/checkpoint-read.js';
 import { RMSprop, Variable, type KerasConfig } from '../dist/src/index.js';
+import { isAutoName } from '../dist/src/options.js';
 import { checkpointDirectory } from './helpers/files.js';
 
 interface KerasForms {
@@ -33,6 +34,10 @@ describe("Keras's config forms", () => {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(child.stderr).toBe('');
     expect(JSON.parse(child.stdout)).toEqual(forms.auto_names.names);
+    // what the CLI leaves out of its settings line as a default
+    for (const name of ['rm_sprop', 'rm_sprop_1', 'rm_sprop_12']) expect(isAutoName(name), name).toBe(true);
+    for (const name of ['mine', 'rm_sprop_', 'rm_sprop_x', 'rmsprop', 'rm_sprop_1_2'])
+      expect(isAutoName(name), name).toBe(false);
   });
 
   it('fromConfig accepts keras.optimizers.serialize() output and reads the config inside', () => {

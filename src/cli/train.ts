@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { RMSprop } from '../optimizer.js';
+import { isAutoName } from '../options.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
 import { irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';
@@ -52,12 +53,15 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
       : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}, ${s.microBatches} micro-batches on ${s.replicas} replicas`,
   );
   const config = optimizer.getConfig();
-  // named as the optimizer is: Keras's auto name ('rm_sprop', 'rm_sprop_1', ...) is a default too
-  const autoNamed = /^rm_sprop(_\d+)?$/.test(optimizer.name);
-  const defaults = new RMSprop({ name: autoNamed ? optimizer.name : 'rm_sprop' }).getConfig();
+  // an explicit name takes no auto-name count; the name shows when the caller chose it
+  const defaults = new RMSprop({ name: optimizer.name }).getConfig();
+  const shown = ([key, value]: [string, unknown]) =>
+    key === 'name'
+      ? !isAutoName(optimizer.name)
+      : key === 'learning_rate' || JSON.stringify(value) !== JSON.stringify(defaults[key]);
   const set = Object.fromEntries(
     Object.entries(config)
-      .filter(([key, value]) => key === 'learning_rate' || JSON.stringify(value) !== JSON.stringify(defaults[key]))
+      .filter(shown)
       .map(([key, value]) => [key, typeof value === 'number' ? shortestFloat32(value) : value]),
   );
   return [
