@@ -7,6 +7,8 @@
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import type { CreateReplica, ReplicaVariable } from './replica.js';
+import { readInto } from './tfjs-wasm/backend.js';
+import { chooseKernels, type TfjsKernels } from './tfjs-wasm/index.js';
 
 type Tf = typeof TF;
 
@@ -26,6 +28,12 @@ export interface TfjsReplicaOptions {
   readonly loss: TfjsLoss;
   /** tfjs backend on the replica threads (its package must be installed). Default 'cpu'. */
   readonly backend?: 'cpu' | 'wasm';
+  /**
+   * On wasm, which kernels compute the gradients: 'fast' (the default) registers
+   * `useWasmTrainingKernels` on the replica threads (every product on XNNPACK, and the kernels a
+   * CNN or an Embedding needs); 'tfjs' leaves tfjs-wasm's own.
+   */
+  readonly kernels?: TfjsKernels;
 }
 
 /**
@@ -57,10 +65,11 @@ export function checkSameWeights(model: TrainableModel, variables: readonly Repl
 }
 
 export const createReplica: CreateReplica = async ({ variables, options }) => {
-  const { factory, loss, backend = 'cpu' } = options as TfjsReplicaOptions;
+  const { factory, loss, backend = 'cpu', kernels = 'fast' } = options as TfjsReplicaOptions;
   const tf: Tf = await import('@tensorflow/tfjs-core');
   await import('@tensorflow/tfjs-layers'); // registers the gradients
   await import(`@tensorflow/tfjs-backend-${backend}`);
+  chooseKernels(tf, backend, kernels);
   if (!(await tf.setBackend(backend))) throw new Error(`the tfjs ${backend} backend did not start`);
   const made = (await import(factory)) as { createModel?: () => TrainableModel | Promise<TrainableModel> };
   if (typeof made.createModel !== 'function') {
@@ -86,7 +95,7 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
           () => tf.losses[loss]<TF.Tensor, TF.Scalar>(y, forward(x)),
           weights,
         );
-        weights.forEach((w, k) => grads[k]!.set(byName[w.name]!.dataSync()));
+        weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k]!));
         return value.dataSync()[0]!;
       });
     },

@@ -19,6 +19,7 @@ import { checkSameWeights, type TrainableModel } from './tfjs-replica.js';
 import { Variable } from './variable.js';
 
 export type { TfjsLoss, TfjsReplicaOptions, TrainableModel } from './tfjs-replica.js';
+export { useWasmTrainingKernels, type TfjsKernels, type WasmTrainingKernels } from './tfjs-wasm/index.js';
 
 interface Mirror {
   readonly ours: Variable;

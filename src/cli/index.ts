@@ -44,6 +44,14 @@ addOptimizerFlags(
         .choices(['wasm', 'cpu'])
         .default('wasm'),
     )
+    .addOption(
+      new Option(
+        '--tfjs-kernels <which>',
+        "on wasm: 'fast' (this library's training kernels: every product on XNNPACK) or 'tfjs' (tfjs-wasm's own)",
+      )
+        .choices(['fast', 'tfjs'])
+        .default('fast'),
+    )
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
     .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
@@ -78,6 +86,7 @@ addOptimizerFlags(
   await train(makeOptimizer, {
     jobs: flags.job === 'all' ? ['iris', 'synthetic'] : [flags.job as 'iris' | 'synthetic'],
     backend: flags.backend as 'cpu' | 'wasm',
+    kernels: flags.tfjsKernels as 'fast' | 'tfjs',
     replicas: flags.replicas as number | 'auto',
     microBatches: (flags.microBatches as number | undefined) ?? perCore(flags.batchSize as number),
     epochs: flags.epochs as number,

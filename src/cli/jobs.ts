@@ -10,6 +10,8 @@ import type * as TF from '@tensorflow/tfjs-core';
 import type { RMSpropOptions } from '../options.js';
 import { RMSprop } from '../optimizer.js';
 import { DataParallelTrainer, type Batch } from '../trainer.js';
+import { readInto } from '../tfjs-wasm/backend.js';
+import type { TfjsKernels } from '../tfjs-wasm/index.js';
 import { Variable } from '../variable.js';
 import type { JobResult } from './figures.js';
 import { median } from './figures.js';
@@ -27,6 +29,8 @@ export type MakeOptimizer = (overrides?: RMSpropOptions) => RMSprop;
 
 export interface JobSettings {
   readonly backend: 'cpu' | 'wasm';
+  /** On wasm: this library's training kernels or tfjs's own (`useWasmTrainingKernels`). */
+  readonly kernels: TfjsKernels;
   /** Synthetic job: replica threads computing the gradients, and micro-batches per step. */
   readonly replicas: number | 'auto';
   readonly microBatches: number;
@@ -96,7 +100,7 @@ class Run {
     const value = tf.tidy(() => {
       const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
       const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
-      grads.forEach((g, i) => variables[i]!.grad.set(g.dataSync()));
+      grads.forEach((g, i) => readInto(tf, g, variables[i]!.grad));
       return value.dataSync()[0]!;
     });
     const updating = performance.now();
@@ -221,7 +225,12 @@ export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobS
     const y = tf.tidy(() => forward(tf, teacher, tf.tensor2d(x, [s.batchSize, inputs]), 'tanh').dataSync());
     return { inputs: x, targets: y as Float32Array, rows: s.batchSize };
   };
-  const options: MlpReplicaOptions = { backend: s.backend, activation: 'relu', loss: 'meanSquaredError' };
+  const options: MlpReplicaOptions = {
+    backend: s.backend,
+    activation: 'relu',
+    loss: 'meanSquaredError',
+    kernels: s.kernels,
+  };
   const optimizer = makeOptimizer({ microBatches: s.microBatches });
   const run = new Run(tf, 'synthetic', student, optimizer, s.steps, { count: s.replicas, options });
   for (let step = 0; step < s.steps; step++) await run.stepOnReplicas(batch());

@@ -5,6 +5,8 @@
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import type { CreateReplica, ReplicaVariable } from '../replica.js';
+import { readInto } from '../tfjs-wasm/backend.js';
+import { chooseKernels, type TfjsKernels } from '../tfjs-wasm/index.js';
 import { optional } from './optional.js';
 
 type Tf = typeof TF;
@@ -13,6 +15,8 @@ export interface MlpReplicaOptions {
   readonly backend: 'cpu' | 'wasm';
   readonly activation: 'relu' | 'tanh';
   readonly loss: 'meanSquaredError' | 'softmaxCrossEntropy';
+  /** On wasm: this library's training kernels ('fast', the default) or tfjs's own. */
+  readonly kernels?: TfjsKernels;
 }
 
 /** The MLP's output: dense layers as [kernel, bias] pairs, `activation` between them. */
@@ -30,21 +34,22 @@ export function mlpForward(
   return h;
 }
 
-/** tfjs on this thread, with gradients and the backend started. */
-export async function startTfjs(backend: 'cpu' | 'wasm', purpose: string): Promise<Tf> {
+/** tfjs on this thread, with gradients, the backend started, and (on wasm) the training kernels chosen. */
+export async function startTfjs(backend: 'cpu' | 'wasm', purpose: string, kernels: TfjsKernels = 'fast'): Promise<Tf> {
   const tf = await optional<Tf>('@tensorflow/tfjs-core', purpose);
   // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them
   await optional('@tensorflow/tfjs-layers', "tfjs's gradients");
   await optional(`@tensorflow/tfjs-backend-${backend}`, `the ${backend} backend`);
   tf.enableProdMode();
+  chooseKernels(tf, backend, kernels);
   if (!(await tf.setBackend(backend))) throw new Error(`the tfjs ${backend} backend did not start`);
   await tf.ready();
   return tf;
 }
 
 export const createReplica: CreateReplica = async ({ variables, options }) => {
-  const { backend, activation, loss } = options as MlpReplicaOptions;
-  const tf = await startTfjs(backend, 'the MLP replica');
+  const { backend, activation, loss, kernels } = options as MlpReplicaOptions;
+  const tf = await startTfjs(backend, 'the MLP replica', kernels);
   let weights: TF.Tensor[] = [];
   let weightsStep = -1;
   const inputWidth = variables[0]!.shape[0]!;
@@ -63,7 +68,7 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
         const lossOf = (...w: TF.Tensor[]) =>
           tf.losses[loss]<TF.Tensor, TF.Scalar>(y, mlpForward(tf, w, x, activation));
         const { value, grads: g } = tf.valueAndGrads(lossOf)(weights);
-        g.forEach((gradient, k) => grads[k]!.set(gradient.dataSync()));
+        g.forEach((gradient, k) => readInto(tf, gradient, grads[k]!));
         return value.dataSync()[0]!;
       });
     },

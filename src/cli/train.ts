@@ -65,7 +65,8 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
       .map(([key, value]) => [key, typeof value === 'number' ? shortestFloat32(value) : value]),
   );
   return [
-    `settings: ${jobs.join('; ')}; tfjs ${s.backend} backend, batch ${s.batchSize}, seed ${s.seed}`,
+    `settings: ${jobs.join('; ')}; tfjs ${s.backend} backend${s.backend === 'wasm' ? ` (${s.kernels} kernels)` : ''}, ` +
+      `batch ${s.batchSize}, seed ${s.seed}`,
     `optimizer: RMSprop ${JSON.stringify(set)} (other options Keras's defaults), ${optimizer.kernels} kernels`,
   ];
 }
@@ -81,7 +82,7 @@ export async function train(makeOptimizer: MakeOptimizer, s: TrainSettings): Pro
     ],
     'rmsprop-pool train',
   );
-  const tf = await startTfjs(s.backend, 'rmsprop-pool train');
+  const tf = await startTfjs(s.backend, 'rmsprop-pool train', s.kernels);
   const described = makeOptimizer(); // never built: no threads, nothing to release but the handle
   const settings = settingsLines(described, s);
   for (const line of settings) console.log(line);

@@ -1,0 +1,257 @@
+/**
+ * The training kernels tfjs-wasm lacks: the filter gradient of a convolution, both gradients of a
+ * depthwise convolution, and `UnsortedSegmentSum` (the gradient of `gather`, so of Embedding).
+ *
+ * A convolution's filter gradient is a product: the input's patches (im2col, written here,
+ * transposed: one row per filter tap) times the output's gradient, which XNNPACK computes. The
+ * depthwise gradients have no product in them (each channel is its own tiny reduction) and run as
+ * loops over the heap. Shapes, padding and rounding come from tfjs's own `computeConv2DInfo`, so
+ * they follow tfjs's cpu backend; unlike it, dilations are honoured where the attrs carry them.
+ */
+import type * as TF from '@tensorflow/tfjs-core';
+import { sizeOf, viewAs, type TensorInfo, type WasmCalls } from './backend.js';
+import { product2d } from './matmul.js';
+
+/** Refuses a tensor whose shape is not what the convolution's geometry says (it would be read past its end). */
+function expectShape(kernel: string, name: string, actual: readonly number[], expected: readonly number[]): void {
+  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+    throw new Error(
+      `${kernel}: '${name}' has shape [${actual.join()}]; this convolution's geometry needs [${expected.join()}]`,
+    );
+  }
+}
+
+/** The im2col buffer's bound (elements): a larger batch is taken in chunks of images. */
+const PATCHES_LIMIT = 1 << 22;
+
+export interface Conv2DBackpropFilterAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | TF.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number];
+}
+
+/** dW = im2col(x)^T dy, as [filterHeight, filterWidth, inChannels, outChannels]. */
+export function conv2dBackpropFilter(
+  calls: WasmCalls,
+  { x, dy }: { x: TensorInfo; dy: TensorInfo },
+  attrs: Conv2DBackpropFilterAttrs,
+): TensorInfo {
+  const { backend_util } = calls.tf;
+  const format = backend_util.convertConv2DDataFormat(attrs.dataFormat);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    format,
+  );
+  expectShape('Conv2DBackpropFilter', 'dy', dy.shape, info.outShape);
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const channelsLast = info.dataFormat === 'channelsLast';
+  // element strides of x by (image, row, column, channel)
+  const xStrides = channelsLast
+    ? [inHeight * inWidth * inChannels, inWidth * inChannels, inChannels, 1]
+    : [inChannels * inHeight * inWidth, inWidth, 1, inHeight * inWidth];
+  const taps = info.filterHeight * info.filterWidth * inChannels;
+  const perImage = outHeight * outWidth;
+  const dyRows = channelsLast ? dy : calls.transpose(dy, [0, 2, 3, 1]);
+  const chunk = Math.max(1, Math.floor(PATCHES_LIMIT / Math.max(1, taps * perImage)));
+  let result: TensorInfo | null = null;
+  try {
+    for (let first = 0; first < batchSize; first += chunk) {
+      const images = Math.min(chunk, batchSize - first);
+      const patches = calls.output([taps, images * perImage]);
+      writePatchesTransposed(calls.floats(patches), calls.floats(x), info, xStrides, first, images);
+      const gradient =
+        images === batchSize
+          ? viewAs(dyRows, [images * perImage, outChannels])
+          : copyRows(calls, dyRows, first * perImage * outChannels, [images * perImage, outChannels]);
+      const part = product2d(calls, patches, gradient, false, false);
+      calls.dispose(patches, ...(gradient.dataId === dyRows.dataId ? [] : [gradient]));
+      if (result === null) {
+        result = part;
+      } else {
+        const [sum, add] = [calls.floats(result), calls.floats(part)];
+        for (let i = 0; i < sum.length; i++) sum[i]! += add[i]!;
+        calls.dispose(part);
+      }
+    }
+  } finally {
+    if (dyRows !== dy) calls.dispose(dyRows);
+  }
+  return viewAs(result ?? zeros(calls, [taps, outChannels]), [...attrs.filterShape]);
+}
+
+function copyRows(calls: WasmCalls, x: TensorInfo, offset: number, shape: number[]): TensorInfo {
+  const copy = calls.output(shape);
+  calls.floats(copy).set(calls.floats(x).subarray(offset, offset + sizeOf(shape)));
+  return copy;
+}
+
+function zeros(calls: WasmCalls, shape: number[]): TensorInfo {
+  const out = calls.output(shape);
+  calls.floats(out).fill(0);
+  return out;
+}
+
+/** Writes im2col of images [first, first + images) transposed: row (tapRow, tapColumn, channel), column (image, outRow, outColumn). */
+function writePatchesTransposed(
+  patches: Float32Array,
+  x: Float32Array,
+  info: TF.backend_util.Conv2DInfo,
+  [sImage, sRow, sColumn, sChannel]: number[],
+  first: number,
+  images: number,
+): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  const width = images * outHeight * outWidth;
+  for (let fh = 0; fh < info.filterHeight; fh++) {
+    for (let fw = 0; fw < info.filterWidth; fw++) {
+      for (let c = 0; c < inChannels; c++) {
+        let at = ((fh * info.filterWidth + fw) * inChannels + c) * width;
+        for (let b = first; b < first + images; b++) {
+          for (let oh = 0; oh < outHeight; oh++) {
+            const ih = oh * strideHeight - top + fh;
+            if (ih < 0 || ih >= inHeight) {
+              patches.fill(0, at, at + outWidth);
+              at += outWidth;
+              continue;
+            }
+            const row = b * sImage! + ih * sRow! + c * sChannel!;
+            for (let ow = 0; ow < outWidth; ow++) {
+              const iw = ow * strideWidth - left + fw;
+              patches[at++] = iw >= 0 && iw < inWidth ? x[row + iw * sColumn!]! : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+export interface DepthwiseBackpropAttrs {
+  strides: [number, number] | number;
+  dilations: [number, number] | number;
+  pad: 'valid' | 'same' | number | TF.backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** Calls `visit(xOffset, dyOffset, tapOffset)` for every (input pixel, output pixel, filter tap) a depthwise convolution pairs (NHWC). */
+function forEachDepthwiseTap(
+  info: TF.backend_util.Conv2DInfo,
+  visit: (xOffset: number, dyOffset: number, tapOffset: number) => void,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let fh = 0; fh < filterHeight; fh++) {
+        const ih = oh * strideHeight - top + fh * dilationHeight;
+        if (ih < 0 || ih >= inHeight) continue;
+        for (let ow = 0; ow < outWidth; ow++) {
+          const dyOffset = ((b * outHeight + oh) * outWidth + ow) * outChannels;
+          for (let fw = 0; fw < filterWidth; fw++) {
+            const iw = ow * strideWidth - left + fw * dilationWidth;
+            if (iw < 0 || iw >= inWidth) continue;
+            visit(((b * inHeight + ih) * inWidth + iw) * inChannels, dyOffset, (fh * filterWidth + fw) * outChannels);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The depthwise filter's gradient, [filterHeight, filterWidth, inChannels, multiplier] (sums kept in float64). */
+export function depthwiseBackpropFilter(
+  calls: WasmCalls,
+  { x, dy }: { x: TensorInfo; dy: TensorInfo },
+  attrs: DepthwiseBackpropAttrs & { filterShape: [number, number, number, number] },
+): TensorInfo {
+  const info = calls.tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  expectShape('DepthwiseConv2dNativeBackpropFilter', 'dy', dy.shape, info.outShape);
+  const multiplier = info.outChannels / info.inChannels;
+  const sums = new Float64Array(sizeOf(attrs.filterShape));
+  const [xs, dys] = [calls.floats(x), calls.floats(dy)];
+  const channels = info.inChannels;
+  forEachDepthwiseTap(info, (xOffset, dyOffset, tapOffset) => {
+    for (let ci = 0, c = 0; ci < channels; ci++) {
+      const xv = xs[xOffset + ci]!;
+      for (let m = 0; m < multiplier; m++, c++) sums[tapOffset + c]! += xv * dys[dyOffset + c]!;
+    }
+  });
+  const out = calls.output([...attrs.filterShape]);
+  calls.floats(out).set(sums);
+  return out;
+}
+
+/** The depthwise convolution's input gradient, [batch, height, width, inChannels]. */
+export function depthwiseBackpropInput(
+  calls: WasmCalls,
+  { dy, filter }: { dy: TensorInfo; filter: TensorInfo },
+  attrs: DepthwiseBackpropAttrs & { inputShape: [number, number, number, number] },
+): TensorInfo {
+  const info = calls.tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  expectShape('DepthwiseConv2dNativeBackpropInput', 'dy', dy.shape, info.outShape);
+  const multiplier = info.outChannels / info.inChannels;
+  const out = calls.output([...attrs.inputShape]);
+  const [dx, dys, weights] = [calls.floats(out), calls.floats(dy), calls.floats(filter)];
+  dx.fill(0);
+  const channels = info.inChannels;
+  forEachDepthwiseTap(info, (xOffset, dyOffset, tapOffset) => {
+    for (let ci = 0, c = 0; ci < channels; ci++) {
+      let sum = 0;
+      for (let m = 0; m < multiplier; m++, c++) sum += dys[dyOffset + c]! * weights[tapOffset + c]!;
+      dx[xOffset + ci]! += sum;
+    }
+  });
+  return out;
+}
+
+/** Sums the rows of `x` by segment: ids outside [0, numSegments) are dropped, as tfjs's cpu backend drops them. */
+export function unsortedSegmentSum(
+  calls: WasmCalls,
+  { x, segmentIds }: { x: TensorInfo; segmentIds: TensorInfo },
+  { numSegments }: { numSegments: number },
+): TensorInfo {
+  if (segmentIds.shape.length !== 1 || segmentIds.shape[0] !== x.shape[0]) {
+    throw new Error(
+      `unsortedSegmentSum: segmentIds must be 1-D with one id per row of x (${x.shape[0]}); got shape [${segmentIds.shape.join()}]`,
+    );
+  }
+  const rowSize = sizeOf(x.shape.slice(1));
+  const out = calls.output([numSegments, ...x.shape.slice(1)], x.dtype);
+  const [sums, values, ids] = [calls.heap(out), calls.heap(x), calls.heap(segmentIds)];
+  sums.fill(0);
+  const wrap = x.dtype === 'int32';
+  for (let row = 0; row < ids.length; row++) {
+    const id = ids[row]!;
+    if (id < 0 || id >= numSegments) continue;
+    const [to, from] = [id * rowSize, row * rowSize];
+    for (let i = 0; i < rowSize; i++)
+      sums[to + i] = wrap ? (sums[to + i]! + values[from + i]!) | 0 : sums[to + i]! + values[from + i]!;
+  }
+  return out;
+}
