@@ -282,74 +282,120 @@ describe('data-parallel trainer', () => {
 });
 
 describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
-  it('trains a tfjs-layers model: the bytes of its micro-batch gradients averaged on this thread, for 1 and 2 replicas', async () => {
+  /**
+   * Trains the factory's model on `backend` with 1 and 2 replicas, and on this thread by hand
+   * (each micro-batch's gradient by tfjs on the same backend and kernels, their float32 mean,
+   * apply()): the bytes must be the same all three ways.
+   */
+  async function trainsAsThisThread(helper: string, backend: 'cpu' | 'wasm', inputs: number, outputs: number) {
     const tf = await import('@tensorflow/tfjs-core');
     await import('@tensorflow/tfjs-layers');
-    await import('@tensorflow/tfjs-backend-cpu');
-    await tf.setBackend('cpu');
-    const { tfjsReplica, modelVariables, assignToModel } = await import('../dist/src/tfjs.js');
-    const { createModel } = await import('./helpers/tfjs-model.mjs');
-    const factory = new URL('./helpers/tfjs-model.mjs', import.meta.url).href;
-    const model = createModel();
-    const rows = 8;
-    const M = 4;
-    const batches = [0, 1, 2].map((s) => ({
-      inputs: randomValues(rows * 6, 100 + s),
-      targets: randomValues(rows * 3, 200 + s),
-      rows,
-    }));
-    const options = { learningRate: 0.01, momentum: 0.9, microBatches: M };
+    await import(`@tensorflow/tfjs-backend-${backend}`);
+    const { tfjsReplica, modelVariables, assignToModel, useWasmTrainingKernels } = await import('../dist/src/tfjs.js');
+    // this thread computes the reference as the replica threads do: on wasm, with this library's kernels
+    const restore = backend === 'wasm' ? useWasmTrainingKernels(tf) : () => {};
+    await tf.setBackend(backend);
+    try {
+      const { createModel } = (await import(`./helpers/${helper}`)) as {
+        createModel(): import('@tensorflow/tfjs-layers').LayersModel;
+      };
+      const factory = new URL(`./helpers/${helper}`, import.meta.url).href;
+      const model = createModel();
+      const rows = 8;
+      const M = 4;
+      const batches = [0, 1, 2].map((s) => ({
+        inputs: randomValues(rows * inputs, 100 + s),
+        targets: randomValues(rows * outputs, 200 + s),
+        rows,
+      }));
+      const options = { learningRate: 0.01, momentum: 0.9, microBatches: M };
 
-    const start = modelVariables(model); // the model's initial weights, copied
-    const fromStart = () => start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
+      const start = modelVariables(model); // the model's initial weights, copied
+      const fromStart = () => start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
 
-    // on this thread: each micro-batch's gradient by tfjs, their float32 mean, apply()
-    const local = fromStart();
-    const reference = new RMSprop({ ...options, microBatches: 1, workers: 0, kernels: 'js' });
-    open.push(reference);
-    const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
-    for (const batch of batches) {
-      assignToModel(model, local);
-      const sums = local.map((v) => new Float32Array(v.size));
-      for (let j = 0; j < M; j++) {
-        const r = rows / M;
-        tf.tidy(() => {
-          const x = tf.tensor2d(batch.inputs.subarray(j * r * 6, (j + 1) * r * 6), [r, 6]);
-          const y = tf.tensor2d(batch.targets.subarray(j * r * 3, (j + 1) * r * 3), [r, 3]);
-          const { grads } = tf.variableGrads(
-            () => tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, model.apply(x, { training: true }) as TF.Tensor),
-            weights,
-          );
-          weights.forEach((w, k) => {
-            const g = grads[w.name]!.dataSync();
-            sums[k]!.forEach((s, e) => (sums[k]![e] = j === 0 ? g[e]! : s + g[e]!));
+      const local = fromStart();
+      const reference = new RMSprop({ ...options, microBatches: 1, workers: 0, kernels: 'js' });
+      open.push(reference);
+      const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
+      for (const batch of batches) {
+        assignToModel(model, local);
+        const sums = local.map((v) => new Float32Array(v.size));
+        for (let j = 0; j < M; j++) {
+          const r = rows / M;
+          tf.tidy(() => {
+            const x = tf.tensor2d(batch.inputs.subarray(j * r * inputs, (j + 1) * r * inputs), [r, inputs]);
+            const y = tf.tensor2d(batch.targets.subarray(j * r * outputs, (j + 1) * r * outputs), [r, outputs]);
+            const { grads } = tf.variableGrads(
+              () =>
+                tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, model.apply(x, { training: true }) as TF.Tensor),
+              weights,
+            );
+            weights.forEach((w, k) => {
+              const g = grads[w.name]!.dataSync();
+              sums[k]!.forEach((s, e) => (sums[k]![e] = j === 0 ? g[e]! : s + g[e]!));
+            });
           });
-        });
+        }
+        await reference.apply(
+          sums.map((s) => s.map((x) => x / M)),
+          local,
+        );
       }
-      await reference.apply(
-        sums.map((s) => s.map((x) => x / M)),
-        local,
-      );
-    }
-    const expected = snapshot(reference, local);
+      const expected = snapshot(reference, local);
 
-    const losses: number[][] = [];
-    for (const replicas of [1, 2]) {
-      const variables = fromStart();
-      const optimizer = new RMSprop(options);
-      const t = new DataParallelTrainer({
-        optimizer,
-        variables,
-        replica: tfjsReplica,
-        replicaOptions: { factory, loss: 'meanSquaredError' },
-        replicas,
-      });
-      open.push(t, optimizer);
-      losses.push([]);
-      for (const batch of batches) losses.at(-1)!.push(await t.step(batch));
-      expect(snapshot(optimizer, variables).equals(expected), `replicas ${replicas}`).toBe(true);
+      const losses: number[][] = [];
+      for (const replicas of [1, 2]) {
+        const variables = fromStart();
+        const optimizer = new RMSprop(options);
+        const t = new DataParallelTrainer({
+          optimizer,
+          variables,
+          replica: tfjsReplica,
+          replicaOptions: { factory, loss: 'meanSquaredError', backend },
+          replicas,
+        });
+        open.push(t, optimizer);
+        losses.push([]);
+        for (const batch of batches) losses.at(-1)!.push(await t.step(batch));
+        expect(snapshot(optimizer, variables).equals(expected), `replicas ${replicas}`).toBe(true);
+      }
+      expect(losses[1]).toEqual(losses[0]);
+    } finally {
+      restore();
+      await tf.setBackend('cpu');
     }
-    expect(losses[1]).toEqual(losses[0]);
+  }
+
+  it('trains a tfjs-layers model: the bytes of its micro-batch gradients averaged on this thread, for 1 and 2 replicas', async () => {
+    await trainsAsThisThread('tfjs-model.mjs', 'cpu', 6, 3);
+  });
+
+  it('trains a CNN on wasm with the training kernels on by default: the same bytes for 1 and 2 replicas', async () => {
+    await trainsAsThisThread('tfjs-cnn.mjs', 'wasm', 64, 3);
+  });
+
+  it("kernels: 'tfjs' leaves tfjs-wasm's own on the replica threads (which cannot train a CNN)", async () => {
+    const { tfjsReplica } = await import('../dist/src/tfjs.js');
+    const variables = [[3, 3, 1, 4], [4], [3, 3, 4, 2], [8], [72, 3], [3]].map(
+      (shape, k) => new Variable('zeros', { name: `v${k}`, shape }),
+    );
+    const optimizer = new RMSprop({ microBatches: 1, workers: 0 });
+    const t = new DataParallelTrainer({
+      optimizer,
+      variables,
+      replica: tfjsReplica,
+      replicaOptions: {
+        factory: new URL('./helpers/tfjs-cnn.mjs', import.meta.url).href,
+        loss: 'meanSquaredError',
+        backend: 'wasm',
+        kernels: 'tfjs',
+      },
+      replicas: 1,
+    });
+    open.push(t, optimizer);
+    await expect(t.step({ inputs: randomValues(64, 1), targets: randomValues(3, 2), rows: 1 })).rejects.toThrow(
+      /Kernel '(Conv2DBackpropFilter|DepthwiseConv2dNativeBackpropInput)' not registered for backend 'wasm'; nothing was changed/,
+    );
   });
 });
 
