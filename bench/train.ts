@@ -1,39 +1,68 @@
 /**
  * `npm run bench -- --train`: the whole training step (forward, backward, update) of the CLI's
  * synthetic MLP (256-2048-1024-16, batch 128) on the data-parallel trainer with 1 .. cores
- * replicas at a fixed number of micro-batches, next to tfjs-layers' own `trainOnBatch` with
- * `tf.train.rmsprop` on one thread, same model, batch and backend. Medians from this one run;
- * writes bench/results/train.md and train.svg. Reports only; no thresholds.
+ * replicas at a fixed number of micro-batches, with tfjs-wasm's own kernels and with
+ * `useWasmTrainingKernels`, next to tfjs-layers' own `trainOnBatch` on one thread; the products'
+ * GFLOP/s (products.ts); where a step's time goes (step-profile.ts); a CNN (cnn.ts); PyTorch as
+ * a yardstick where installed (torch.ts). Medians from this one run; writes
+ * bench/results/train.md and train.svg. Reports only; no thresholds.
  */
-import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as TF from '@tensorflow/tfjs-core';
 import { lineChartSvg } from '../src/cli/charts.js';
 import { median } from '../src/cli/figures.js';
 import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
+import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs-wasm/index.js';
+import { cnnBench, cnnLines } from './cnn.js';
+import { productLines, productRows } from './products.js';
+import { stepProfile, type StepProfile } from './step-profile.js';
+import { torchTimes } from './torch.js';
 
 const SIZES = [256, 2048, 1024, 16];
 const ROWS = 128;
-const BACKEND = 'wasm';
 const WARMUP = 2;
 const MEASURED = 8;
+const KERNELS: readonly TfjsKernels[] = ['tfjs', 'fast'];
+const KERNEL_NAMES: Record<TfjsKernels, string> = { tfjs: "tfjs-wasm's own", fast: 'useWasmTrainingKernels' };
 
-export async function trainBench(quick: boolean): Promise<void> {
-  const cores = availableParallelism();
-  const microBatches = cores;
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  const tf = await startTfjs(BACKEND, 'npm run bench -- --train');
-  const tfl = await import('@tensorflow/tfjs-layers');
+interface TrainerRow {
+  readonly kernels: TfjsKernels;
+  readonly replicas: number;
+  readonly ms: number;
+  readonly updateMs: number;
+  /** The checkpoint after the run (optimizer state and variables). */
+  readonly checkpoint: Buffer;
+}
+
+/** The MLP's variables, the same values every call. */
+function mlpVariables(): Variable[] {
   const random = uniform(7);
-  const batch: Batch = {
-    inputs: Float32Array.from({ length: ROWS * SIZES[0]! }, () => 2 * random() - 1),
-    targets: Float32Array.from({ length: ROWS * SIZES.at(-1)! }, () => 2 * random() - 1),
-    rows: ROWS,
-  };
-  const steps = quick ? 3 : MEASURED;
+  return SIZES.slice(1).flatMap((out, i) => [
+    new Variable((v) => v.forEach((_, k) => (v[k] = (random() - 0.5) * 0.05)), {
+      name: `dense_${i}/kernel`,
+      shape: [SIZES[i]!, out],
+    }),
+    new Variable('zeros', { name: `dense_${i}/bias`, shape: [out] }),
+  ]);
+}
 
-  // tfjs-layers on this thread: trainOnBatch is one forward, backward and tf.train.rmsprop update
+/** Runs `f` with this library's training kernels registered on this thread. */
+async function withFastKernels<T>(tf: typeof TF, f: () => Promise<T>): Promise<T> {
+  const restore = useWasmTrainingKernels(tf);
+  try {
+    return await f();
+  } finally {
+    restore();
+  }
+}
+
+/** tfjs-layers on this thread: trainOnBatch is one forward, backward and tf.train.rmsprop update. */
+async function trainOnBatchMs(tf: typeof TF, batch: Batch, steps: number): Promise<{ ms: number; parameters: number }> {
+  const tfl = await import('@tensorflow/tfjs-layers');
   const model = tfl.sequential();
   SIZES.slice(1).forEach((units, i) =>
     model.add(
@@ -42,103 +71,50 @@ export async function trainBench(quick: boolean): Promise<void> {
   );
   model.compile({ optimizer: tf.train.rmsprop(0.001), loss: 'meanSquaredError' });
   const [x, y] = [tf.tensor2d(batch.inputs, [ROWS, SIZES[0]!]), tf.tensor2d(batch.targets, [ROWS, SIZES.at(-1)!])];
-  const tfjsTimes: number[] = [];
+  const times: number[] = [];
   for (let s = 0; s < WARMUP + steps; s++) {
     const started = performance.now();
     await model.trainOnBatch(x, y);
-    if (s >= WARMUP) tfjsTimes.push(performance.now() - started);
+    if (s >= WARMUP) times.push(performance.now() - started);
   }
-  const tfjsMs = median(tfjsTimes);
   const parameters = model.countParams();
   tf.dispose([x, y]);
   model.dispose();
-  log(`tfjs-layers trainOnBatch, 1 thread: ${tfjsMs.toFixed(1)} ms`);
+  return { ms: median(times), parameters };
+}
 
-  // the trainer: the same MLP (the CLI's replica module), replicas 1 .. cores, M fixed
-  const rows: Array<{ replicas: number; ms: number }> = [];
-  for (let replicas = 1; replicas <= Math.min(cores, microBatches); replicas++) {
-    const variables = SIZES.slice(1).flatMap((out, i) => [
-      new Variable((v) => v.forEach((_, k) => (v[k] = (random() - 0.5) * 0.05)), {
-        name: `dense_${i}/kernel`,
-        shape: [SIZES[i]!, out],
-      }),
-      new Variable('zeros', { name: `dense_${i}/bias`, shape: [out] }),
-    ]);
-    const optimizer = new RMSprop({ microBatches });
-    const options: MlpReplicaOptions = { backend: BACKEND, activation: 'relu', loss: 'meanSquaredError' };
-    const trainer = new DataParallelTrainer({
-      optimizer,
-      variables,
-      replica: new URL('../src/cli/mlp-replica.js', import.meta.url),
-      replicaOptions: options,
-      replicas,
-    });
-    const times: number[] = [];
-    try {
-      for (let s = 0; s < WARMUP + steps; s++) {
-        const started = performance.now();
-        await trainer.step(batch);
-        if (s >= WARMUP) times.push(performance.now() - started);
-      }
-    } finally {
-      await trainer.close();
-      await optimizer.close();
-    }
-    rows.push({ replicas, ms: median(times) });
-    log(`trainer, ${replicas} replica(s): ${median(times).toFixed(1)} ms`);
-  }
-
-  // the control plane alone: replicas that compute nothing, a 4-parameter model, the same micro-batches
-  const controlMs = await noopStepMs(microBatches, Math.min(cores, microBatches), quick ? 200 : 2000);
-  log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
-
-  const one = rows[0]!.ms;
-  const lines = [
-    '# Training step, data-parallel',
-    '',
-    `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cores} cores, Node ${process.version}${quick ? ', quick run' : ''}; ` +
-      `the CLI's synthetic MLP (${SIZES.join('-')}, ${parameters.toLocaleString('en')} parameters), batch ${ROWS}, ` +
-      `tfjs ${BACKEND} backend; medians of ${steps} steps after ${WARMUP} warm-up steps, all from this one run.`,
-    '',
-    `The trainer runs ${microBatches} micro-batches per step (one per core, fixed for every row), each a gradient ` +
-      'shard; replicas are threads each running tfjs on its own backend; the update is this optimizer on ' +
-      "its default workers. tfjs-layers' `trainOnBatch` with `tf.train.rmsprop(0.001)` does the same step " +
-      '(forward, backward, update) on the calling thread.',
-    '',
-    '| setup | ms per training step | vs 1 replica | vs tfjs trainOnBatch |',
-    '|---|---:|---:|---:|',
-    `| tfjs-layers trainOnBatch, 1 thread | ${tfjsMs.toFixed(1)} | | 1.00x |`,
-    ...rows.map(
-      (r) =>
-        `| rmsprop-pool trainer, ${r.replicas} replica${r.replicas > 1 ? 's' : ''} | ${r.ms.toFixed(1)} | ` +
-        `${(one / r.ms).toFixed(2)}x | ${(tfjsMs / r.ms).toFixed(2)}x |`,
-    ),
-    '',
-    'Speed ratios: how many times as fast as the reference (above 1: faster). Chart: train.svg.',
-    '',
-    `Control plane: a step whose replicas compute nothing (bench/noop-replica.ts, the same ${microBatches} ` +
-      `micro-batches on ${Math.min(cores, microBatches)} replicas, a 4-parameter model) took a median ` +
-      `${(controlMs * 1000).toFixed(0)} µs: the comlink calls, the staging and the update, ` +
-      `${((100 * controlMs) / rows.at(-1)!.ms).toFixed(3)}% of the fastest training step above.`,
-    '',
-  ];
-  const report = lines.join('\n');
-  console.log(report);
-  const name = `train${quick ? '-quick' : ''}`;
-  writeFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), report);
-  const points = [
-    ...rows.map((r) => ({ replicas: r.replicas, ms: r.ms, setup: 'rmsprop-pool trainer', kind: 'measured' })),
-    ...rows.map((r) => ({ replicas: r.replicas, ms: tfjsMs, setup: 'tfjs trainOnBatch, 1 thread', kind: 'reference' })),
-  ];
-  const svg = await lineChartSvg({
-    title: `Training step of a ${(parameters / 1e6).toFixed(1)}M-parameter MLP, batch ${ROWS} (lower is better)`,
-    points,
-    x: { field: 'replicas', title: 'replica threads', integer: true },
-    y: { field: 'ms', title: 'ms per training step', zero: true },
-    color: 'setup',
-    dash: { field: 'kind', domain: ['measured', 'reference'] },
+/** The trainer with the CLI's replica module: median step and update times, and the checkpoint it ends with. */
+async function trainerRow(kernels: TfjsKernels, replicas: number, microBatches: number, batch: Batch, steps: number) {
+  const variables = mlpVariables();
+  const optimizer = new RMSprop({ microBatches, name: 'bench' });
+  const options: MlpReplicaOptions = { backend: 'wasm', activation: 'relu', loss: 'meanSquaredError', kernels };
+  const trainer = new DataParallelTrainer({
+    optimizer,
+    variables,
+    replica: new URL('../src/cli/mlp-replica.js', import.meta.url),
+    replicaOptions: options,
+    replicas,
   });
-  writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), svg);
+  const times: number[] = [];
+  const updates: number[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'rmsprop-pool-bench-'));
+  try {
+    for (let s = 0; s < WARMUP + steps; s++) {
+      const started = performance.now();
+      await trainer.step(batch);
+      if (s >= WARMUP) {
+        times.push(performance.now() - started);
+        updates.push(trainer.timings.updateMs);
+      }
+    }
+    await optimizer.save(join(dir, 'end.safetensors'), { variables: true });
+    const checkpoint = readFileSync(join(dir, 'end.safetensors'));
+    return { kernels, replicas, ms: median(times), updateMs: median(updates), checkpoint };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await trainer.close();
+    await optimizer.close();
+  }
 }
 
 /** Median ms of a trainer step whose replicas compute nothing. */
@@ -163,4 +139,175 @@ async function noopStepMs(microBatches: number, replicas: number, steps: number)
     await optimizer.close();
   }
   return median(times);
+}
+
+/** Where a 1-replica step's time goes, as table rows of this report. */
+function profileLines(p: StepProfile, microBatches: number, row: TrainerRow, controlMs: number): string[] {
+  const top = p.kernels.slice(0, 6);
+  const rest = p.kernels.slice(6).reduce((a, k) => a + k.ms, 0);
+  const parts: Array<[string, number]> = [
+    ...top.map((k): [string, number] => [`tfjs kernel ${k.kernel}`, k.ms * microBatches]),
+    [`the other ${p.kernels.length - top.length} tfjs kernels`, rest * microBatches],
+    [
+      "tfjs's bookkeeping around the kernels (micro-batch wall time less kernel time)",
+      Math.max(0, p.microBatchMs - p.kernels.reduce((a, k) => a + k.ms, 0)) * microBatches,
+    ],
+    ['the weights copied into tensors (once a step)', p.weightsCopyMs],
+    ['the gradients read back into the shards (straight from the wasm heap)', p.readbackMs * microBatches],
+    ['the optimizer (the update, on its worker threads)', row.updateMs],
+    ['the control plane (a step of replicas that compute nothing)', controlMs],
+  ];
+  const accounted = parts.reduce((a, [, ms]) => a + ms, 0);
+  return [
+    '| part of a step | ms per step | share of the measured step |',
+    '|---|---:|---:|',
+    ...parts.map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${((100 * ms) / row.ms).toFixed(1)}% |`),
+    `| not accounted for (thread hand-offs, scheduling, noise) | ${(row.ms - accounted).toFixed(2)} | ${((100 * (row.ms - accounted)) / row.ms).toFixed(1)}% |`,
+    `| **measured step, 1 replica** | **${row.ms.toFixed(1)}** | 100% |`,
+  ];
+}
+
+export async function trainBench(quick: boolean): Promise<void> {
+  const cores = availableParallelism();
+  const microBatches = cores;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  // tfjs-wasm's own kernels on this thread; the rows that use ours register them for themselves
+  const tf = await startTfjs('wasm', 'npm run bench -- --train', 'tfjs');
+  await import('@tensorflow/tfjs-backend-cpu');
+  const random = uniform(7);
+  const batch: Batch = {
+    inputs: Float32Array.from({ length: ROWS * SIZES[0]! }, () => 2 * random() - 1),
+    targets: Float32Array.from({ length: ROWS * SIZES.at(-1)! }, () => 2 * random() - 1),
+    rows: ROWS,
+  };
+  const steps = quick ? 3 : MEASURED;
+
+  const layers = {
+    tfjs: await trainOnBatchMs(tf, batch, quick ? 2 : 4),
+    fast: await withFastKernels(tf, () => trainOnBatchMs(tf, batch, steps)),
+  };
+  const parameters = layers.fast.parameters;
+  for (const k of KERNELS) log(`tfjs-layers trainOnBatch, 1 thread, ${KERNEL_NAMES[k]}: ${layers[k].ms.toFixed(1)} ms`);
+
+  const rows: TrainerRow[] = [];
+  for (const kernels of KERNELS) {
+    for (let replicas = 1; replicas <= Math.min(cores, microBatches); replicas++) {
+      rows.push(await trainerRow(kernels, replicas, microBatches, batch, kernels === 'tfjs' && !quick ? 4 : steps));
+      log(`trainer, ${KERNEL_NAMES[kernels]}, ${replicas} replica(s): ${rows.at(-1)!.ms.toFixed(1)} ms`);
+    }
+  }
+  const controlMs = await noopStepMs(microBatches, Math.min(cores, microBatches), quick ? 200 : 2000);
+  log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
+  const products = productRows(tf, quick);
+  const profile = await withFastKernels(tf, () => stepProfile(tf, mlpVariables(), ROWS / microBatches, batch));
+  const cnn = await cnnBench(tf, quick, log);
+  await tf.setBackend('wasm');
+  const torch = torchTimes(quick ? 3 : 10);
+  log(
+    torch.times === null
+      ? `PyTorch: ${torch.why}`
+      : `PyTorch: MLP ${torch.times.mlpMs.toFixed(1)} ms, CNN ${torch.times.cnnMs.toFixed(1)} ms`,
+  );
+
+  const find = (k: TfjsKernels, r: number) => rows.find((row) => row.kernels === k && row.replicas === r)!;
+  const most = Math.min(cores, microBatches);
+  const fastest = find('fast', most);
+  const identical = (k: TfjsKernels) =>
+    rows.filter((r) => r.kernels === k).every((r) => r.checkpoint.equals(find(k, 1).checkpoint));
+  const lines = [
+    '# Training step, data-parallel',
+    '',
+    `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cores} cores, Node ${process.version}${quick ? ', quick run' : ''}; ` +
+      `tfjs ${tf.version_core} on its wasm backend (one thread per replica); medians of ${steps} steps after ${WARMUP} ` +
+      'warm-up steps, all from this one run. Speed ratios: how many times as fast as the reference (above 1: faster).',
+    '',
+    `## The synthetic MLP (${SIZES.join('-')}, ${parameters.toLocaleString('en')} parameters), batch ${ROWS}`,
+    '',
+    `The trainer runs ${microBatches} micro-batches per step (one per core, fixed for every row), each a gradient ` +
+      "shard; replicas are threads each running tfjs on wasm with the kernels named (the CLI's replica module); the " +
+      "update is this optimizer on its default workers. tfjs-layers' `trainOnBatch` with `tf.train.rmsprop(0.001)` " +
+      'does the same step (forward, backward, update) on the calling thread.',
+    '',
+    "| setup | tfjs-wasm kernels | ms per training step | vs 1 replica | useWasmTrainingKernels vs tfjs-wasm's own | vs trainOnBatch, tfjs-wasm's own |",
+    '|---|---|---:|---:|---:|---:|',
+    ...KERNELS.map(
+      (k) =>
+        `| tfjs-layers trainOnBatch, 1 thread | ${KERNEL_NAMES[k]} | ${layers[k].ms.toFixed(1)} | | ` +
+        `${k === 'fast' ? `${(layers.tfjs.ms / layers.fast.ms).toFixed(2)}x` : ''} | ${(layers.tfjs.ms / layers[k].ms).toFixed(2)}x |`,
+    ),
+    ...rows.map(
+      (r) =>
+        `| rmsprop-pool trainer, ${r.replicas} replica${r.replicas > 1 ? 's' : ''} | ${KERNEL_NAMES[r.kernels]} | ${r.ms.toFixed(1)} | ` +
+        `${(find(r.kernels, 1).ms / r.ms).toFixed(2)}x | ${r.kernels === 'fast' ? `${(find('tfjs', r.replicas).ms / r.ms).toFixed(2)}x` : ''} | ` +
+        `${(layers.tfjs.ms / r.ms).toFixed(2)}x |`,
+    ),
+    ...(torch.times === null
+      ? []
+      : [
+          `| PyTorch ${torch.times.torch} (Debian, OpenBLAS), 1 thread, the same MLP and RMSprop | | ${torch.times.mlpMs.toFixed(1)} | | | ` +
+            `${(layers.tfjs.ms / torch.times.mlpMs).toFixed(2)}x |`,
+        ]),
+    '',
+    `Checkpoints (\`optimizer.save(path, { variables: true })\`) after the same steps on 1 .. ${most} replicas: ` +
+      KERNELS.map((k) => `${identical(k) ? 'byte-identical' : 'DIFFERENT'} with ${KERNEL_NAMES[k]}`).join(', ') +
+      '.' +
+      (torch.times === null
+        ? ` PyTorch yardstick: not run (${torch.why}).`
+        : ` PyTorch on one thread takes ${torch.times.mlpMs.toFixed(1)} ms for this step: the trainer's fastest row is ` +
+          `${(torch.times.mlpMs / fastest.ms).toFixed(2)}x its speed.`),
+    '',
+    '## The products of one micro-batch, GFLOP/s',
+    '',
+    `The widest layer's three products for ${ROWS / microBatches} rows, on this thread (tfjs-wasm runs one thread ` +
+      'and a kernel synchronously: the product is done when `matMul` returns; the transposes ours make are counted in).',
+    '',
+    ...productLines(products),
+    '',
+    `## Where a step goes: 1 replica, useWasmTrainingKernels, ${microBatches} micro-batches of ${ROWS / microBatches} rows`,
+    '',
+    "Measured on the calling thread doing what the replica does (`tf.profile` of a micro-batch's `valueAndGrads`, " +
+      'times 2), and from the 1-replica run above (the optimizer) and the control-plane run below.',
+    '',
+    ...profileLines(profile, microBatches, find('fast', 1), controlMs),
+    '',
+    '## A CNN: Conv2D 8 filters 3x3 (relu), MaxPool 2x2, Dense 10 on 28x28x1 images, batch 64',
+    '',
+    ...cnnLines(cnn, torch.times?.cnnMs ?? null),
+    '',
+    '## Control plane',
+    '',
+    `A step whose replicas compute nothing (bench/noop-replica.ts, the same ${microBatches} micro-batches on ` +
+      `${most} replicas, a 4-parameter model) took a median ${(controlMs * 1000).toFixed(0)} µs: the comlink calls, ` +
+      `the staging and the update, ${((100 * controlMs) / fastest.ms).toFixed(3)}% of the fastest training step above.`,
+    '',
+  ];
+  const report = lines.join('\n');
+  console.log(report);
+  const name = `train${quick ? '-quick' : ''}`;
+  writeFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), report);
+  const points = [
+    ...rows.map((r) => ({
+      replicas: r.replicas,
+      ms: r.ms,
+      setup: `trainer, ${KERNEL_NAMES[r.kernels]}`,
+      kind: 'measured',
+    })),
+    ...KERNELS.flatMap((k) =>
+      [1, most].map((replicas) => ({
+        replicas,
+        ms: layers[k].ms,
+        setup: `trainOnBatch, 1 thread, ${KERNEL_NAMES[k]}`,
+        kind: 'reference',
+      })),
+    ),
+  ];
+  const svg = await lineChartSvg({
+    title: `Training step of a ${(parameters / 1e6).toFixed(1)}M-parameter MLP on tfjs-wasm, batch ${ROWS} (lower is better)`,
+    points,
+    x: { field: 'replicas', title: 'replica threads', integer: true },
+    y: { field: 'ms', title: 'ms per training step', zero: true },
+    color: 'setup',
+    dash: { field: 'kind', domain: ['measured', 'reference'] },
+  });
+  writeFileSync(new URL(`../../bench/results/${name}.svg`, import.meta.url), svg);
 }

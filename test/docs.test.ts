@@ -1,7 +1,11 @@
-/** The API reference builds from the TSDoc without a warning (what `npm run docs` generates). */
+/**
+ * The API reference builds from the TSDoc without a warning (what `npm run docs` generates); the
+ * reproductions in docs/tfjs-wasm.md run and show what the page says.
+ */
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 /** TypeDoc over the project as `npm run docs` configures it, generating nothing. */
 function typedoc(...flags: string[]) {
@@ -38,4 +42,29 @@ it('exports no internals (option plumbing, name conversion, build-time checks)',
   }
   expect(api).toHaveProperty('RMSprop');
   expect(api.schedules).toHaveProperty('CosineDecay');
+});
+
+describe('docs/tfjs-wasm.md: each reproduction runs and shows what it says', () => {
+  const page = readFileSync(new URL('../docs/tfjs-wasm.md', import.meta.url), 'utf8');
+  const blocks = [...page.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  /** What each reproduction prints: tfjs-wasm's result, then ours (timings vary: only their form). */
+  const expected = [
+    /^ms for x W, x\^T dy, dy W\^T: tfjs-wasm [\d.]+, [\d.]+, [\d.]+; useWasmTrainingKernels [\d.]+, [\d.]+, [\d.]+\n$/,
+    // tfjs-wasm's own is wrong (not the right answer); ours is a^T b + bias
+    /^tfjs-wasm: (?!15 24 34 17 25 35 19 26 36\n)[^\n]+\nours: {6}15 24 34 17 25 35 19 26 36\n$/,
+    /^tfjs-wasm: Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'\nours: loss \d+\.\d{3}\n$/,
+  ];
+
+  it('has the reproductions this test knows about', () => {
+    expect(blocks.length).toBe(expected.length);
+  });
+  it.each(blocks.map((code, i) => [i + 1, code] as const))('reproduction %i', (i, code) => {
+    const dir = new URL('./.readme/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    const file = new URL(`tfjs-wasm-${i}.mjs`, dir);
+    writeFileSync(file, code);
+    const run = spawnSync(process.execPath, [file.pathname], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(expected[i - 1]!);
+  });
 });
