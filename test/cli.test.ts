@@ -158,6 +158,7 @@ describe('rmsprop-pool CLI', () => {
       [['train', '--bogus'], /unknown option '--bogus'/],
       [['train', '--workers', '-2'], /--workers expects an integer >= 0/],
       [['train', '--backend', 'gpu'], /argument 'gpu' is invalid. Allowed choices are wasm, cpu/],
+      [['train', '--tfjs-kernels', 'slow'], /argument 'slow' is invalid. Allowed choices are fast, tfjs/],
       [['config', '--schedule', 'sometimes'], /unknown schedule 'sometimes'/],
       [['config', '--schedule', 'exponential:decay-steps=10'], /`initialLearningRate` is required/],
       [
@@ -251,6 +252,35 @@ describe('rmsprop-pool CLI', () => {
     expect(synthetic.out).toMatch(/\noptimizer: RMSprop \{"learning_rate":0\.001,"centered":true\} \(other options/);
     expect(synthetic.out).not.toContain('┤');
     expect(synthetic.out).not.toContain('charts (');
+  });
+
+  it("train on wasm: this library's training kernels by default, tfjs-wasm's own with --tfjs-kernels tfjs, the same losses", () => {
+    const run = (...flags: string[]) =>
+      cli(
+        'train',
+        '--job',
+        'synthetic',
+        '--steps',
+        '2',
+        '--hidden',
+        '32',
+        '--batch-size',
+        '4',
+        '--backend',
+        'wasm',
+        '--no-svg',
+        '--no-chart',
+        '--json',
+        ...flags,
+      );
+    const [fast, own] = [run(), run('--tfjs-kernels', 'tfjs')];
+    expect(fast.code, fast.err).toBe(0);
+    expect(own.code, own.err).toBe(0);
+    expect(fast.out).toMatch(/^settings: synthetic 2 steps, .*; tfjs wasm backend \(fast kernels\), batch 4, seed 1\n/);
+    expect(own.out).toMatch(/^settings: synthetic 2 steps, .*; tfjs wasm backend \(tfjs kernels\), batch 4, seed 1\n/);
+    const loss = (out: string) =>
+      (JSON.parse(out.trim().split('\n').at(-1)!) as { jobs: Array<{ finalLoss: number }> }).jobs[0]!.finalLoss;
+    expect(loss(fast.out)).toBeCloseTo(loss(own.out), 5);
   });
 
   it('train --json ends with a summary line per job; --save writes checkpoints that hold the trained variables', async () => {
