@@ -297,7 +297,7 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     await tf.setBackend(backend);
     try {
       const { createModel } = (await import(`./helpers/${helper}`)) as {
-        createModel(): import('@tensorflow/tfjs-layers').LayersModel;
+        createModel: () => import('@tensorflow/tfjs-layers').LayersModel;
       };
       const factory = new URL(`./helpers/${helper}`, import.meta.url).href;
       const model = createModel();

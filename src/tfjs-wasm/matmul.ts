@@ -203,10 +203,7 @@ export function fusedMatMul(
     (bias === undefined || (bias.shape.length === 1 && bias.shape[0] === s.n)) &&
     (activation !== 'prelu' || channelWise(inputs.preluActivationWeights!, [s.m, s.n]));
   if (xnnpackPath)
-    return single(
-      '_FusedMatMul',
-      original({ inputs: inputs as never, backend: calls.backend, attrs: attrs as never }),
-    );
+    return single('_FusedMatMul', original({ inputs: inputs as never, backend: calls.backend, attrs: attrs as never }));
   let y = batchMatMul(calls, a, b, tA, tB);
   if (bias !== undefined) {
     const withBias = calls.run('Add', { a: y, b: bias });
