@@ -141,29 +141,39 @@ async function noopStepMs(microBatches: number, replicas: number, steps: number)
   return median(times);
 }
 
-/** Where a 1-replica step's time goes, as table rows of this report. */
+/** Where a 1-replica step's time goes (a table), then one micro-batch's kernels by `tf.profile` (another). */
 function profileLines(p: StepProfile, microBatches: number, row: TrainerRow, controlMs: number): string[] {
-  const top = p.kernels.slice(0, 6);
-  const rest = p.kernels.slice(6).reduce((a, k) => a + k.ms, 0);
   const parts: Array<[string, number]> = [
-    ...top.map((k): [string, number] => [`tfjs kernel ${k.kernel}`, k.ms * microBatches]),
-    [`the other ${p.kernels.length - top.length} tfjs kernels`, rest * microBatches],
     [
-      "tfjs's bookkeeping around the kernels (micro-batch wall time less kernel time)",
-      Math.max(0, p.microBatchMs - p.kernels.reduce((a, k) => a + k.ms, 0)) * microBatches,
+      `forward and backward passes (${microBatches} micro-batches, each's wall time with its weights packed)`,
+      p.microBatchMs * microBatches,
     ],
+    ["XNNPACK packing each weight: new tensors every step (a step's first micro-batch less a later one)", p.packingMs],
     ['the weights copied into tensors (once a step)', p.weightsCopyMs],
-    ['the gradients read back into the shards (straight from the wasm heap)', p.readbackMs * microBatches],
-    ['the optimizer (the update, on its worker threads)', row.updateMs],
+    [
+      `the gradients read back into the shards, straight from the wasm heap (${microBatches} times)`,
+      p.readbackMs * microBatches,
+    ],
+    ['the optimizer (the update, on its worker threads; from the trainer run)', row.updateMs],
     ['the control plane (a step of replicas that compute nothing)', controlMs],
   ];
-  const accounted = parts.reduce((a, [, ms]) => a + ms, 0);
+  const sum = parts.reduce((a, [, ms]) => a + ms, 0);
+  const kernelSum = p.kernels.reduce((a, k) => a + k.ms, 0);
+  const top = p.kernels.slice(0, 6);
   return [
-    '| part of a step | ms per step | share of the measured step |',
+    '| part of a step | ms per step | share of their sum |',
     '|---|---:|---:|',
-    ...parts.map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${((100 * ms) / row.ms).toFixed(1)}% |`),
-    `| not accounted for (thread hand-offs, scheduling, noise) | ${(row.ms - accounted).toFixed(2)} | ${((100 * (row.ms - accounted)) / row.ms).toFixed(1)}% |`,
-    `| **measured step, 1 replica** | **${row.ms.toFixed(1)}** | 100% |`,
+    ...parts.map(([name, ms]) => `| ${name} | ${ms.toFixed(2)} | ${((100 * ms) / sum).toFixed(1)}% |`),
+    `| **sum** | **${sum.toFixed(1)}** | 100% |`,
+    `| the trainer's measured step, 1 replica, for comparison | ${row.ms.toFixed(1)} | |`,
+    '',
+    `One micro-batch's kernels (\`tf.profile\`, weights already packed; ${kernelSum.toFixed(1)} ms of kernel time in all):`,
+    '',
+    "| tfjs kernel (BatchMatMul: its operands' shapes as given, before any transpose) | ms | share |",
+    '|---|---:|---:|',
+    ...top.map((k) => `| ${k.kernel} | ${k.ms.toFixed(2)} | ${((100 * k.ms) / kernelSum).toFixed(1)}% |`),
+    `| the other ${p.kernels.length - top.length} | ${(kernelSum - top.reduce((a, k) => a + k.ms, 0)).toFixed(2)} | ` +
+      `${((100 * (kernelSum - top.reduce((a, k) => a + k.ms, 0))) / kernelSum).toFixed(1)}% |`,
   ];
 }
 
@@ -265,8 +275,9 @@ export async function trainBench(quick: boolean): Promise<void> {
     '',
     `## Where a step goes: 1 replica, useWasmTrainingKernels, ${microBatches} micro-batches of ${ROWS / microBatches} rows`,
     '',
-    "Measured on the calling thread doing what the replica does (`tf.profile` of a micro-batch's `valueAndGrads`, " +
-      'times 2), and from the 1-replica run above (the optimizer) and the control-plane run below.',
+    'Measured on the calling thread doing what the replica does (`src/cli/mlp-replica.ts`), medians of 5; the ' +
+      "optimizer's part from the 1-replica run above, the control plane's from the run below. The sum against the " +
+      "trainer's measured step shows what the thread hand-offs add (or this shared machine's noise between runs).",
     '',
     ...profileLines(profile, microBatches, find('fast', 1), controlMs),
     '',

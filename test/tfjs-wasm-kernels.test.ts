@@ -475,6 +475,16 @@ describe('installing and restoring', () => {
     );
   });
 
+  it('says so in a warning when tfjs runs on another backend', async () => {
+    await tf.setBackend('cpu');
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    useWasmTrainingKernels(tf);
+    const warning = (await warned) as Error & { code?: string };
+    expect(warning.code).toBe('RMSPROP_POOL_TFJS_NOT_WASM');
+    expect(warning.message).toMatch(/tfjs runs on its 'cpu' backend; the kernels take effect on 'wasm'/);
+    await tf.setBackend('wasm');
+  });
+
   it('thousands of calls leak no tensor and no heap memory', async () => {
     await tf.setBackend('wasm');
     const backend = tf.backend() as unknown as { numDataIds(): number; wasm: { HEAPU8: Uint8Array } };

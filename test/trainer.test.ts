@@ -293,8 +293,8 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     await import(`@tensorflow/tfjs-backend-${backend}`);
     const { tfjsReplica, modelVariables, assignToModel, useWasmTrainingKernels } = await import('../dist/src/tfjs.js');
     // this thread computes the reference as the replica threads do: on wasm, with this library's kernels
-    const restore = backend === 'wasm' ? useWasmTrainingKernels(tf) : () => {};
     await tf.setBackend(backend);
+    const restore = backend === 'wasm' ? useWasmTrainingKernels(tf) : () => {};
     try {
       const { createModel } = (await import(`./helpers/${helper}`)) as {
         createModel: () => import('@tensorflow/tfjs-layers').LayersModel;

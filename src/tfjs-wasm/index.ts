@@ -89,7 +89,8 @@ function checkTfjs(tf: Tf): void {
  * product on XNNPACK and fused products correctly, and the kernels training needs that tfjs-wasm
  * lacks (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`). It works before or after the wasm
- * backend starts, and changes nothing on other backends.
+ * backend starts, and changes nothing on other backends: where tfjs already runs on another one,
+ * it says so in a process warning (code `RMSPROP_POOL_TFJS_NOT_WASM`).
  *
  * Calling it again while ours are in place wraps nothing twice. A kernel tfjs-wasm already has
  * of the ones it lacks today (a later tfjs) is left as tfjs has it.
@@ -143,6 +144,13 @@ export function useWasmTrainingKernels(tf: Tf): WasmTrainingKernels {
     const setup = existing?.setupFunc === undefined ? {} : { setupFunc: existing.setupFunc };
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc, ...setup });
     (existing === undefined ? added : replaced).push(name);
+  }
+  const active = (tf.engine() as unknown as { backendName?: string | null }).backendName;
+  if (active != null && active !== 'wasm') {
+    process.emitWarning(
+      `useWasmTrainingKernels: tfjs runs on its '${active}' backend; the kernels take effect on 'wasm' (await tf.setBackend('wasm'))`,
+      { code: 'RMSPROP_POOL_TFJS_NOT_WASM' },
+    );
   }
   const restore = () => restoreTfjsKernels(tf);
   return Object.assign(restore, { replaced, added });
