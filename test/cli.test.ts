@@ -189,7 +189,7 @@ describe('rmsprop-pool CLI', () => {
   it('train: a short run prints the settings, the falling loss, the figures and titled charts, and writes the SVG', () => {
     const iris = cli('train', '--job', 'iris', '--epochs', '20', '--backend', 'cpu', '--out-dir', 'out');
     expect(iris.code, iris.err).toBe(0);
-    expect(iris.out).toMatch(/^settings: iris 20 epochs; tfjs cpu backend, batch 32, seed 1\n/);
+    expect(iris.out).toMatch(/^settings: iris 20 epochs, batch 32; tfjs cpu backend, seed 1\n/);
     // the learning rate as written (Keras keeps float32 0.001 as 0.0010000000474974513)
     expect(iris.out).toMatch(
       /\noptimizer: RMSprop \{"learning_rate":0\.001\} \(other options Keras's defaults\), wasm kernels\n/,
@@ -247,7 +247,7 @@ describe('rmsprop-pool CLI', () => {
     );
     // the run's settings come first: the job, the data, and the options that differ from Keras's defaults
     expect(synthetic.out).toMatch(
-      /^settings: synthetic 4 steps, hidden 32, \d+ micro-batches on auto replicas; tfjs cpu backend, batch 4, seed 1\n/,
+      /^settings: synthetic 4 steps, batch 4, hidden 32, \d+ micro-batches on auto replicas; tfjs cpu backend, seed 1\n/,
     );
     expect(synthetic.out).toMatch(/\noptimizer: RMSprop \{"learning_rate":0\.001,"centered":true\} \(other options/);
     expect(synthetic.out).not.toContain('┤');
@@ -276,8 +276,8 @@ describe('rmsprop-pool CLI', () => {
     const [fast, own] = [run(), run('--tfjs-kernels', 'tfjs')];
     expect(fast.code, fast.err).toBe(0);
     expect(own.code, own.err).toBe(0);
-    expect(fast.out).toMatch(/^settings: synthetic 2 steps, .*; tfjs wasm backend \(fast kernels\), batch 4, seed 1\n/);
-    expect(own.out).toMatch(/^settings: synthetic 2 steps, .*; tfjs wasm backend \(tfjs kernels\), batch 4, seed 1\n/);
+    expect(fast.out).toMatch(/^settings: synthetic 2 steps, batch 4, .*; tfjs wasm backend \(fast kernels\), seed 1\n/);
+    expect(own.out).toMatch(/^settings: synthetic 2 steps, batch 4, .*; tfjs wasm backend \(tfjs kernels\), seed 1\n/);
     const loss = (out: string) =>
       (JSON.parse(out.trim().split('\n').at(-1)!) as { jobs: Array<{ finalLoss: number }> }).jobs[0]!.finalLoss;
     expect(loss(fast.out)).toBeCloseTo(loss(own.out), 5);

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RMSpropOptions } from '../options.js';
+import { DEFAULT_BATCH } from './jobs.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
 import { train } from './train.js';
 
@@ -54,7 +55,11 @@ addOptimizerFlags(
     )
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
-    .option('--batch-size <n>', 'examples per step', integer('--batch-size', 1), 32)
+    .option(
+      '--batch-size <n>',
+      `examples per step (default: iris ${DEFAULT_BATCH.iris}, synthetic ${DEFAULT_BATCH.synthetic})`,
+      integer('--batch-size', 1),
+    )
     .option(
       '--replicas <n>',
       "synthetic: replica threads computing the gradients, or 'auto' (one per core, at most --micro-batches)",
@@ -88,10 +93,12 @@ addOptimizerFlags(
     backend: flags.backend as 'cpu' | 'wasm',
     kernels: flags.tfjsKernels as 'fast' | 'tfjs',
     replicas: flags.replicas as number | 'auto',
-    microBatches: (flags.microBatches as number | undefined) ?? perCore(flags.batchSize as number),
+    microBatches:
+      (flags.microBatches as number | undefined) ??
+      perCore((flags.batchSize as number | undefined) ?? DEFAULT_BATCH.synthetic),
     epochs: flags.epochs as number,
     steps: flags.steps as number,
-    batchSize: flags.batchSize as number,
+    batchSize: (flags.batchSize as number | undefined) ?? null,
     hidden: flags.hidden as number[],
     seed: flags.seed as number,
     outDir: flags.svg === false ? null : (flags.outDir as string),

@@ -36,11 +36,24 @@ export interface JobSettings {
   readonly microBatches: number;
   readonly epochs: number;
   readonly steps: number;
-  readonly batchSize: number;
+  /** Examples per step; null: each job's own (`DEFAULT_BATCH`). */
+  readonly batchSize: number | null;
   readonly hidden: readonly number[];
   readonly seed: number;
   /** Where to save each job's checkpoint (with its variables) at the end; null: nowhere. */
   readonly save: (job: JobResult['job']) => string | null;
+}
+
+/**
+ * Each job's examples per step unless `--batch-size` says otherwise: the synthetic job's is large
+ * enough that a replica's micro-batch outweighs what each replica pays once a step (XNNPACK
+ * packing the weights, about 25 ms for this MLP on tfjs-wasm).
+ */
+export const DEFAULT_BATCH: Readonly<Record<JobResult['job'], number>> = { iris: 32, synthetic: 128 };
+
+/** The batch size job `job` runs with. */
+export function batchSizeOf(s: Pick<JobSettings, 'batchSize'>, job: JobResult['job']): number {
+  return s.batchSize ?? DEFAULT_BATCH[job];
 }
 
 /** Dense layers as [kernel, bias] pairs, Glorot-uniform kernels, zero biases. */
@@ -186,7 +199,8 @@ export async function irisJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettin
     );
   const [train, test] = [order.slice(0, cut), order.slice(cut)];
   const [xTrain, yTrain, xTest] = [rows(train), tf.oneHot(classes(train), 3), rows(test)];
-  const batches = Math.ceil(train.length / s.batchSize);
+  const batchSize = batchSizeOf(s, 'iris');
+  const batches = Math.ceil(train.length / batchSize);
   const variables = mlpVariables('iris', [columns, 16, 3], random);
   // 131 parameters: the gradients on this thread, one gradient per step
   const run = new Run(tf, 'iris', variables, makeOptimizer({ microBatches: 1 }), s.epochs * batches, null);
@@ -199,7 +213,7 @@ export async function irisJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettin
   for (let epoch = 0; epoch < s.epochs; epoch++) {
     shuffle(positions, random); // a new, seeded batch order every epoch
     for (let b = 0; b < batches; b++) {
-      const rowsOfBatch = tf.tensor1d(positions.slice(b * s.batchSize, (b + 1) * s.batchSize), 'int32');
+      const rowsOfBatch = tf.tensor1d(positions.slice(b * batchSize, (b + 1) * batchSize), 'int32');
       const [xb, yb] = [tf.gather(xTrain, rowsOfBatch), tf.gather(yTrain, rowsOfBatch)];
       await run.step((w) => tf.losses.softmaxCrossEntropy<TF.Tensor, TF.Scalar>(yb, forward(tf, w, xb, 'tanh')));
       tf.dispose([rowsOfBatch, xb, yb]);
@@ -221,9 +235,10 @@ export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobS
   const teacher = mlpVariables('teacher', [inputs, 64, outputs], random).map((v) => tf.tensor(v.value, [...v.shape]));
   const student = mlpVariables('student', [inputs, ...s.hidden, outputs], random);
   const batch = (): Batch => {
-    const x = Float32Array.from({ length: s.batchSize * inputs }, () => 2 * random() - 1);
-    const y = tf.tidy(() => forward(tf, teacher, tf.tensor2d(x, [s.batchSize, inputs]), 'tanh').dataSync());
-    return { inputs: x, targets: y as Float32Array, rows: s.batchSize };
+    const rows = batchSizeOf(s, 'synthetic');
+    const x = Float32Array.from({ length: rows * inputs }, () => 2 * random() - 1);
+    const y = tf.tidy(() => forward(tf, teacher, tf.tensor2d(x, [rows, inputs]), 'tanh').dataSync());
+    return { inputs: x, targets: y as Float32Array, rows };
   };
   const options: MlpReplicaOptions = {
     backend: s.backend,

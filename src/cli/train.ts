@@ -9,7 +9,7 @@ import { RMSprop } from '../optimizer.js';
 import { isAutoName } from '../options.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
-import { irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';
+import { batchSizeOf, irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';
 import { startTfjs } from './mlp-replica.js';
 import { requirePeers } from './optional.js';
 import { trainingChartSvg } from './training-chart.js';
@@ -49,8 +49,9 @@ export function shortestFloat32(value: number): number {
 function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
   const jobs = s.jobs.map((job) =>
     job === 'iris'
-      ? `iris ${s.epochs} epochs`
-      : `synthetic ${s.steps} steps, hidden ${s.hidden.join('x')}, ${s.microBatches} micro-batches on ${s.replicas} replicas`,
+      ? `iris ${s.epochs} epochs, batch ${batchSizeOf(s, job)}`
+      : `synthetic ${s.steps} steps, batch ${batchSizeOf(s, job)}, hidden ${s.hidden.join('x')}, ` +
+        `${s.microBatches} micro-batches on ${s.replicas} replicas`,
   );
   const config = optimizer.getConfig();
   // an explicit name takes no auto-name count; the name shows when the caller chose it
@@ -66,7 +67,7 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
   );
   return [
     `settings: ${jobs.join('; ')}; tfjs ${s.backend} backend${s.backend === 'wasm' ? ` (${s.kernels} kernels)` : ''}, ` +
-      `batch ${s.batchSize}, seed ${s.seed}`,
+      `seed ${s.seed}`,
     `optimizer: RMSprop ${JSON.stringify(set)} (other options Keras's defaults), ${optimizer.kernels} kernels`,
   ];
 }
