@@ -313,10 +313,10 @@ export async function trainBench(quick: boolean): Promise<void> {
     ),
   ];
   const svg = await lineChartSvg({
-    title: `Training step of a ${(parameters / 1e6).toFixed(1)}M-parameter MLP on tfjs-wasm, batch ${ROWS} (lower is better)`,
+    title: `Training step of a ${(parameters / 1e6).toFixed(1)}M-parameter MLP on tfjs-wasm, batch ${ROWS} (lower is better; log scale)`,
     points,
     x: { field: 'replicas', title: 'replica threads', integer: true },
-    y: { field: 'ms', title: 'ms per training step', zero: true },
+    y: { field: 'ms', title: 'ms per training step', log: true },
     color: 'setup',
     dash: { field: 'kind', domain: ['measured', 'reference'] },
   });

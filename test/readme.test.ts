@@ -19,7 +19,7 @@ const expectedOutput = [
   /"global_clipnorm":1,/,
   /^true 240\n248\n$/,
   /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
-  /^BatchMatMul,_FusedMatMul 4 256x32 64 36\n$/,
+  /^BatchMatMul,_FusedMatMul,Conv2D,FusedConv2D,DepthwiseConv2dNative,FusedDepthwiseConv2D 4 256x32 64 36\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
 ];
 

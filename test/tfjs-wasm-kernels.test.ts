@@ -435,12 +435,57 @@ describe("models train on wasm with the cpu backend's gradients", () => {
   });
 });
 
+describe("tfjs-wasm's forward convolutions, guarded", () => {
+  it('refuse a geometry tfjs sizes smaller than XNNPACK writes (numeric padding, non-square filter)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.ones<tf.Rank.R4>([1, 9, 8, 1]);
+    expect(() => tf.conv2d(x, tf.ones<tf.Rank.R4>([3, 2, 1, 1]), 1, 1)).toThrow(
+      /^Conv2D: tfjs sizes this convolution's output 9x8, but tfjs-wasm's XNNPACK would write 9x9, past the end of the output \(padding 1, filter 3x2, strides 1x1\)/,
+    );
+    expect(() => tf.depthwiseConv2d(x, tf.ones<tf.Rank.R4>([3, 2, 1, 1]), 1, 1)).toThrow(
+      /^DepthwiseConv2dNative: tfjs sizes this convolution's output 9x8, but tfjs-wasm's XNNPACK would write 9x9/,
+    );
+    expect(() =>
+      tf.fused.conv2d({ x, filter: tf.ones<tf.Rank.R4>([3, 3, 1, 1]), strides: 2, pad: 0, dimRoundingMode: 'ceil' }),
+    ).toThrow(
+      /^FusedConv2D: tfjs sizes this convolution's output 4x4, but tfjs-wasm's XNNPACK would write 4x3, leaving part of the output unwritten \(padding 0, filter 3x3, strides 2x2, dimRoundingMode 'ceil'\)/,
+    );
+    tf.dispose(x);
+  });
+
+  it('pass every geometry tfjs and XNNPACK agree on to tfjs-wasm', async () => {
+    for (const pad of [
+      'same',
+      'valid',
+      1,
+      [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ],
+    ] as const) {
+      const error = await relativeError(() =>
+        tf.conv2d(random([2, 9, 9, 2], 100) as tf.Tensor4D, random([3, 3, 2, 3], 101) as tf.Tensor4D, 2, pad as never),
+      );
+      expect(error, JSON.stringify(pad)).toBeLessThan(1e-5);
+    }
+  });
+});
+
 describe('installing and restoring', () => {
   it("a second call wraps nothing twice; restore puts tfjs's own kernels back, wrong results and all", async () => {
     const ours = tf.getKernel('BatchMatMul', 'wasm');
     const again = useWasmTrainingKernels(tf);
     expect(tf.getKernel('BatchMatMul', 'wasm')).toBe(ours);
-    expect([...again.replaced]).toEqual(['BatchMatMul', '_FusedMatMul']);
+    expect([...again.replaced]).toEqual([
+      'BatchMatMul',
+      '_FusedMatMul',
+      'Conv2D',
+      'FusedConv2D',
+      'DepthwiseConv2dNative',
+      'FusedDepthwiseConv2D',
+    ]);
     expect([...again.added]).toEqual(restore.added);
     expect([...restore.added]).toEqual([
       'Conv2DBackpropFilter',

@@ -1,7 +1,8 @@
 /**
  * `useWasmTrainingKernels(tf)`: makes tfjs-wasm fit for training. It replaces `BatchMatMul` and
- * `_FusedMatMul` (every product on XNNPACK, fused products right: `matmul.ts`) and adds the
- * backprop kernels tfjs-wasm lacks (`backprop.ts`). Kernels are registered in tfjs's global
+ * `_FusedMatMul` (every product on XNNPACK, fused products right: `matmul.ts`), guards the forward
+ * convolutions against writing past their output (`conv-guard.ts`) and adds the backprop kernels
+ * tfjs-wasm lacks (`backprop.ts`). Kernels are registered in tfjs's global
  * registry for the backend named 'wasm'; the returned function puts tfjs's own back.
  */
 import type * as TF from '@tensorflow/tfjs-core';
@@ -14,10 +15,27 @@ import {
   type Conv2DBackpropFilterAttrs,
   type DepthwiseBackpropAttrs,
 } from './backprop.js';
+import { guardedConvolution, type ConvolutionAttrs } from './conv-guard.js';
 import { batchMatMul, fusedMatMul, type FusedAttrs, type FusedInputs } from './matmul.js';
 
 type Inputs = Record<string, TF.TensorInfo>;
 type Kernel = (calls: WasmCalls, inputs: Inputs, attrs: never, original: TF.KernelFunc | null) => TF.TensorInfo;
+
+/** A guard around tfjs-wasm's own forward convolution `name` (conv-guard.ts). */
+const guard =
+  (name: string): Kernel =>
+  (calls, inputs, attrs: ConvolutionAttrs, original) =>
+    guardedConvolution(calls, name, original!, inputs as { x: TF.TensorInfo; filter: TF.TensorInfo }, attrs);
+
+/** tfjs-wasm's kernels ours replace (the rest of `KERNELS` are kernels it lacks). */
+const REPLACING = new Set([
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Conv2D',
+  'FusedConv2D',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2D',
+]);
 
 /** Ours, by kernel name: those replacing tfjs-wasm's, then those it lacks. */
 const KERNELS: Readonly<Record<string, Kernel>> = {
@@ -25,6 +43,10 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
     batchMatMul(calls, a!, b!, attrs.transposeA, attrs.transposeB),
   _FusedMatMul: (calls, inputs, attrs: FusedAttrs, original) =>
     fusedMatMul(calls, original!, inputs as unknown as FusedInputs, attrs),
+  Conv2D: guard('Conv2D'),
+  FusedConv2D: guard('FusedConv2D'),
+  DepthwiseConv2dNative: guard('DepthwiseConv2dNative'),
+  FusedDepthwiseConv2D: guard('FusedDepthwiseConv2D'),
   Conv2DBackpropFilter: (calls, inputs, attrs: Conv2DBackpropFilterAttrs) =>
     conv2dBackpropFilter(calls, inputs as { x: TF.TensorInfo; dy: TF.TensorInfo }, attrs),
   DepthwiseConv2dNativeBackpropFilter: (calls, inputs, attrs: DepthwiseBackpropAttrs & { filterShape: never }) =>
@@ -86,8 +108,10 @@ function checkTfjs(tf: Tf): void {
 
 /**
  * Registers, for tfjs's wasm backend, `BatchMatMul` and `_FusedMatMul` kernels that run every
- * product on XNNPACK and fused products correctly, and the kernels training needs that tfjs-wasm
- * lacks (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
+ * product on XNNPACK and fused products correctly; guards on tfjs-wasm's forward convolutions
+ * (`Conv2D`, `FusedConv2D`, `DepthwiseConv2dNative`, `FusedDepthwiseConv2D`), which refuse the
+ * geometries where tfjs-wasm would write past their output; and the kernels training needs that
+ * tfjs-wasm lacks (`Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropFilter`,
  * `DepthwiseConv2dNativeBackpropInput`, `UnsortedSegmentSum`). It works before or after the wasm
  * backend starts, and changes nothing on other backends: where tfjs already runs on another one,
  * it says so in a process warning (code `RMSPROP_POOL_TFJS_NOT_WASM`).
@@ -121,7 +145,7 @@ export function useWasmTrainingKernels(tf: Tf): WasmTrainingKernels {
       (original === null ? added : replaced).push(name);
       if (original !== null) originals.set(name, original.kernelFunc);
     } else if (existing !== undefined) {
-      if (name === 'BatchMatMul' || name === '_FusedMatMul') originals.set(name, existing.kernelFunc);
+      if (REPLACING.has(name)) originals.set(name, existing.kernelFunc);
     }
   }
   const callsOf = new WeakMap<object, WasmCalls>();
