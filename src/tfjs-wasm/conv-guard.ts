@@ -58,5 +58,5 @@ export function guardedConvolution(
         "where XNNPACK floors: use 'same', 'valid' or explicit paddings",
     );
   }
-  return single(name, original({ inputs: inputs as never, backend: calls.backend, attrs: attrs as never }));
+  return single(name, original({ inputs: inputs, backend: calls.backend, attrs: attrs as never }));
 }
