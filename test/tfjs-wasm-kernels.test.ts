@@ -105,6 +105,20 @@ describe('BatchMatMul', () => {
     }
   }
 
+  it("the same data as a right operand under another shape (a reshape shares it): XNNPACK's packing is not reused", async () => {
+    const error = await relativeError(() => {
+      const w = random([4, 6], 5);
+      const fused = tf.fused.matMul({ a: random([1, 3, 4], 6), b: tf.reshape(w, [1, 4, 6]), bias: random([6], 7) });
+      return [
+        tf.matMul(random([2, 4], 8), w),
+        fused,
+        tf.matMul(random([2, 6], 9), tf.reshape(w, [6, 4])),
+        tf.matMul(random([2, 3], 10), tf.reshape(w, [3, 8])),
+      ];
+    });
+    expect(error).toBeLessThan(1e-5);
+  });
+
   it('refuses inner dimensions that do not match, as tfjs does', async () => {
     await tf.setBackend('wasm');
     expect(() => tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([4, 2])))).toThrow(/inner shapes \(3\) and \(4\)/);

@@ -23,6 +23,8 @@ export class WasmCalls {
   readonly backend: WasmBackend;
   /** tfjs's own kernels that the installed ones replaced, by name (the rest are looked up live). */
   readonly #originals: ReadonlyMap<string, TF.KernelFunc>;
+  /** The rows x columns each tensor's data was given to XNNPACK as, as a product's right operand. */
+  readonly #rightOperands = new WeakMap<object, string>();
 
   constructor(tf: Tf, backend: WasmBackend, originals: ReadonlyMap<string, TF.KernelFunc>) {
     this.tf = tf;
@@ -35,6 +37,28 @@ export class WasmCalls {
     const kernel = this.#originals.get(name) ?? this.tf.getKernel(name, 'wasm')?.kernelFunc;
     if (kernel === undefined) throw new Error(`tfjs-wasm has no '${name}' kernel`);
     return single(name, kernel({ inputs, backend: this.backend, attrs: attrs as TF.NamedAttrMap }));
+  }
+
+  /**
+   * Whether XNNPACK may take `b` as a product's right operand: tfjs-wasm caches XNNPACK's packed
+   * operand by the tensor's data alone, so the same data under another shape (a reshape shares
+   * it) would reuse the first shape's packing, give wrong values and write past the output.
+   * Records `b`'s shape the first time its data is seen.
+   */
+  claimRightOperand(b: TensorInfo): boolean {
+    const shape = `${b.shape.at(-2)}x${b.shape.at(-1)}`;
+    const seen = this.#rightOperands.get(b.dataId);
+    if (seen === undefined) this.#rightOperands.set(b.dataId, shape);
+    return seen === undefined || seen === shape;
+  }
+
+  /** `b` itself if XNNPACK may take it as a right operand (see `claimRightOperand`), else a copy (dispose it). */
+  rightOperand(b: TensorInfo): TensorInfo {
+    if (this.claimRightOperand(b)) return b;
+    const copy = this.output([...b.shape], b.dtype);
+    this.heap(copy).set(this.heap(b));
+    this.claimRightOperand(copy);
+    return copy;
   }
 
   transpose(x: TensorInfo, perm: number[]): TensorInfo {

@@ -8,14 +8,21 @@
  * plain 2-D product: transposes become explicit (whichever costs fewer elements moved), a batch
  * is one product when its matrices can be stacked and one product per matrix otherwise, and a
  * fused product off XNNPACK's path is composed of correct kernels: product, bias, activation.
+ * A right operand whose data XNNPACK already packed under another shape is copied first.
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import { single, sizeOf, viewAs, type TensorInfo, type WasmCalls } from './backend.js';
 
 /** The product of 2-D `a` and `b`, each transposed or not: a new [m, n] tensor. */
 export function product2d(calls: WasmCalls, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean): TensorInfo {
-  const plain = (x: TensorInfo, y: TensorInfo) =>
-    calls.run('BatchMatMul', { a: x, b: y }, { transposeA: false, transposeB: false });
+  const plain = (x: TensorInfo, y: TensorInfo) => {
+    const right = calls.rightOperand(y);
+    try {
+      return calls.run('BatchMatMul', { a: x, b: right }, { transposeA: false, transposeB: false });
+    } finally {
+      if (right !== y) calls.dispose(right);
+    }
+  };
   if (!tA && !tB) return plain(a, b);
   const [sa, sb] = [sizeOf(a.shape), sizeOf(b.shape)];
   const m = a.shape[tA ? 1 : 0]!;
@@ -201,7 +208,8 @@ export function fusedMatMul(
     s.m * s.n * s.k > 0 &&
     // XNNPACK reads n bias values, and the PReLU weights as channels
     (bias === undefined || (bias.shape.length === 1 && bias.shape[0] === s.n)) &&
-    (activation !== 'prelu' || channelWise(inputs.preluActivationWeights!, [s.m, s.n]));
+    (activation !== 'prelu' || channelWise(inputs.preluActivationWeights!, [s.m, s.n])) &&
+    calls.claimRightOperand(b);
   if (xnnpackPath)
     return single('_FusedMatMul', original({ inputs: inputs as never, backend: calls.backend, attrs: attrs as never }));
   let y = batchMatMul(calls, a, b, tA, tB);
