@@ -17,14 +17,18 @@ export interface WasmBackend {
   typedArrayFromHeap(info: TensorInfo): HeapArray;
 }
 
+/**
+ * The rows x columns each tensor's data was given to XNNPACK as, as a product's right operand:
+ * one record for the process (installs come and go; XNNPACK's packing lives as long as the data).
+ */
+const rightOperands = new WeakMap<object, string>();
+
 /** One call into tfjs-wasm's kernels, as kernels call each other: on the backend, no tape. */
 export class WasmCalls {
   readonly tf: Tf;
   readonly backend: WasmBackend;
   /** tfjs's own kernels that the installed ones replaced, by name (the rest are looked up live). */
   readonly #originals: ReadonlyMap<string, TF.KernelFunc>;
-  /** The rows x columns each tensor's data was given to XNNPACK as, as a product's right operand. */
-  readonly #rightOperands = new WeakMap<object, string>();
 
   constructor(tf: Tf, backend: WasmBackend, originals: ReadonlyMap<string, TF.KernelFunc>) {
     this.tf = tf;
@@ -47,8 +51,8 @@ export class WasmCalls {
    */
   claimRightOperand(b: TensorInfo): boolean {
     const shape = `${b.shape.at(-2)}x${b.shape.at(-1)}`;
-    const seen = this.#rightOperands.get(b.dataId);
-    if (seen === undefined) this.#rightOperands.set(b.dataId, shape);
+    const seen = rightOperands.get(b.dataId);
+    if (seen === undefined) rightOperands.set(b.dataId, shape);
     return seen === undefined || seen === shape;
   }
 
