@@ -2,7 +2,7 @@
  * `BatchMatMul` and `_FusedMatMul` for tfjs-wasm that never take its slow or wrong paths.
  *
  * tfjs-wasm hands a product to XNNPACK only when neither operand is transposed and the batch is
- * one matrix; everything else runs a naive loop (20x slower), which with a bias or a clamping
+ * one matrix; everything else runs a naive loop (13x to 60x slower), which with a bias or a clamping
  * activation is also wrong (it adds the bias once per 48-wide block of the inner dimension, reads
  * it at the flat output index, and clamps partial sums). Here every product reaches XNNPACK as a
  * plain 2-D product: transposes become explicit (whichever costs fewer elements moved), a batch
