@@ -11,8 +11,12 @@ import { bytesPerElement, type DType } from './dtype.js';
  * sum in the same order whatever the number of workers.
  */
 export const BLOCK_BYTES = 4096;
-/** Every variable starts on its own cache line (and a SIMD-friendly boundary). */
-export const VARIABLE_ALIGN_BYTES = 64;
+/**
+ * Every variable starts on a block: its chunks, hence a norm's sums, then depend on its size
+ * alone, not on where the layout puts it (which segment, which neighbours: that changes with
+ * `maxSegmentBytes` and with the number of fields, microBatches' shards among them).
+ */
+export const VARIABLE_ALIGN_BYTES = BLOCK_BYTES;
 
 /**
  * The chunk table is flat Int32 records (shared with every thread, so no objects): chunk c's
