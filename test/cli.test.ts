@@ -61,8 +61,8 @@ describe('rmsprop-pool CLI', () => {
     expect(cli('bench', '--help').out).toContain('--quick');
   });
 
-  it("the README names every optimizer flag that config's --help lists", () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it("the CLI's page (docs/cli.md) names every optimizer flag that config's --help lists", () => {
+    const readme = readFileSync(new URL('../docs/cli.md', import.meta.url), 'utf8');
     const flags = [...cli('config', '--help').out.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]!);
     expect(flags).toEqual(expect.arrayContaining(OPTION_FLAGS));
     for (const flag of flags) expect(readme, flag).toContain(`\`${flag}`);

@@ -3,7 +3,8 @@
  * reproductions in docs/tfjs-wasm.md run and show what the page says.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -69,4 +70,22 @@ describe('docs/tfjs-wasm.md: each reproduction runs and shows what it says', () 
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(expected[i - 1]!);
   });
+});
+
+it('the README and the docs pages link only to files that exist', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const pages = [
+    'README.md',
+    'ARCHITECTURE.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+  const broken = pages.flatMap((page) =>
+    [...readFileSync(join(root, page), 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
+      .map((m) => m[1]!)
+      .filter((target) => !/^[a-z]+:/.test(target) && !existsSync(join(root, dirname(page), target)))
+      .map((target) => `${page} -> ${target}`),
+  );
+  expect(broken).toEqual([]);
 });

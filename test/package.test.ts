@@ -5,11 +5,12 @@
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guideExamples } from './helpers/guide.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
@@ -109,9 +110,8 @@ opt.step().then(async () => {
   });
 
   it('trains data-parallel from ES modules and from CommonJS: the installed copy starts its replica threads', () => {
-    // the README's replica module and example, in the app
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    // the docs' replica module and example (docs/training.md), in the app
+    const blocks = guideExamples(root);
     const replica = blocks.find((code) => code.startsWith('// file: linear-replica.mjs'))!;
     const example = blocks.find((code) => code.includes('new DataParallelTrainer('))!;
     writeFileSync(join(app, 'linear-replica.mjs'), replica);
@@ -185,9 +185,8 @@ console.log(new RMSprop({ workers: 0 }).name, kernelSet('js') !== undefined, ada
     expect(typeCheck('tsconfig.legacy.json')).toBe('');
   });
 
-  it("the README's examples type-check under strict TypeScript, as written", () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  it("the README's and the docs pages' examples type-check under strict TypeScript, as written", () => {
+    const blocks = guideExamples(root);
     expect(blocks.length).toBeGreaterThan(3);
     const files = blocks.map((code, i) => {
       // a module the examples import (`// file: NAME`) keeps its name; it is JavaScript with JSDoc types

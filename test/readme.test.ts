@@ -1,29 +1,30 @@
-/** The README's examples run as written, against the built package (imported by its name). */
+/** The README's and the docs pages' examples run as written, against the built package (imported by its name). */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { guideExamples } from './helpers/guide.js';
 
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const all = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+const all = guideExamples(fileURLToPath(new URL('..', import.meta.url)));
 /** A block that starts `// file: NAME` is a module the next examples import: written, not run. */
 const fileName = (code: string) => /^\/\/ file: (\S+)/.exec(code)?.[1];
 const modules = all.filter((code) => fileName(code) !== undefined);
 const blocks = all.filter((code) => fileName(code) === undefined);
 const dir = new URL('./.readme/', import.meta.url);
 
-/** What each example must print, in README order. */
+/** What each example must print, in reading order (`GUIDE_PAGES`). */
 const expectedOutput = [
   /^3 -?0\.\d+\n$/,
   /^3 \[[^\]]+\]\n\[ 'iteration', 'learning_rate', 'w_velocity', 'b_velocity' \]\n$/,
   /^2 0\.00\d+\n$/,
   /"global_clipnorm":1,/,
   /^true 240\n248\n$/,
-  /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
   /^BatchMatMul,_FusedMatMul,Conv2D,FusedConv2D,DepthwiseConv2dNative,FusedDepthwiseConv2D 4 256x32 64 36\n$/,
+  /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
 ];
 
-describe('README examples', () => {
+describe('README and docs examples', () => {
   it('has the examples this test knows about', () => {
     expect(blocks.length).toBe(expectedOutput.length);
     expect(modules.map(fileName)).toEqual(['linear-replica.mjs']);
