@@ -168,22 +168,35 @@ function forEachDepthwiseTap(
   }
 }
 
-/** The depthwise filter's gradient, [filterHeight, filterWidth, inChannels, multiplier] (sums kept in float64). */
-export function depthwiseBackpropFilter(
+/** A depthwise convolution's geometry as tfjs computes it, `dy` checked against it. */
+function depthwiseGeometry(
   calls: WasmCalls,
-  { x, dy }: { x: TensorInfo; dy: TensorInfo },
-  attrs: DepthwiseBackpropAttrs & { filterShape: [number, number, number, number] },
-): TensorInfo {
+  kernel: string,
+  inputShape: readonly number[],
+  filterShape: readonly number[],
+  dy: TensorInfo,
+  attrs: DepthwiseBackpropAttrs,
+): TF.backend_util.Conv2DInfo {
   const info = calls.tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
+    inputShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
     attrs.strides,
     attrs.dilations,
     attrs.pad,
     attrs.dimRoundingMode,
     true,
   );
-  expectShape('DepthwiseConv2dNativeBackpropFilter', 'dy', dy.shape, info.outShape);
+  expectShape(kernel, 'dy', dy.shape, info.outShape);
+  return info;
+}
+
+/** The depthwise filter's gradient, [filterHeight, filterWidth, inChannels, multiplier] (sums kept in float64). */
+export function depthwiseBackpropFilter(
+  calls: WasmCalls,
+  { x, dy }: { x: TensorInfo; dy: TensorInfo },
+  attrs: DepthwiseBackpropAttrs & { filterShape: [number, number, number, number] },
+): TensorInfo {
+  const info = depthwiseGeometry(calls, 'DepthwiseConv2dNativeBackpropFilter', x.shape, attrs.filterShape, dy, attrs);
   const multiplier = info.outChannels / info.inChannels;
   const sums = new Float64Array(sizeOf(attrs.filterShape));
   const [xs, dys] = [calls.floats(x), calls.floats(dy)];
@@ -205,16 +218,14 @@ export function depthwiseBackpropInput(
   { dy, filter }: { dy: TensorInfo; filter: TensorInfo },
   attrs: DepthwiseBackpropAttrs & { inputShape: [number, number, number, number] },
 ): TensorInfo {
-  const info = calls.tf.backend_util.computeConv2DInfo(
+  const info = depthwiseGeometry(
+    calls,
+    'DepthwiseConv2dNativeBackpropInput',
     attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
+    filter.shape,
+    dy,
+    attrs,
   );
-  expectShape('DepthwiseConv2dNativeBackpropInput', 'dy', dy.shape, info.outShape);
   const multiplier = info.outChannels / info.inChannels;
   const out = calls.output([...attrs.inputShape]);
   const [dx, dys, weights] = [calls.floats(out), calls.floats(dy), calls.floats(filter)];
