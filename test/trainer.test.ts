@@ -291,6 +291,7 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     const tf = await import('@tensorflow/tfjs-core');
     await import('@tensorflow/tfjs-layers');
     await import(`@tensorflow/tfjs-backend-${backend}`);
+    await import('@tensorflow/tfjs-backend-cpu'); // the backend this thread goes back to
     const { tfjsReplica, modelVariables, assignToModel, useWasmTrainingKernels } = await import('../dist/src/tfjs.js');
     // this thread computes the reference as the replica threads do: on wasm, with this library's kernels
     await tf.setBackend(backend);
@@ -372,6 +373,27 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
 
   it('trains a CNN on wasm with the training kernels on by default: the same bytes for 1 and 2 replicas', async () => {
     await trainsAsThisThread('tfjs-cnn.mjs', 'wasm', 64, 3);
+  });
+
+  it("a kernels option other than 'fast' or 'tfjs' is refused, named, at the first step", async () => {
+    const { tfjsReplica } = await import('../dist/src/tfjs.js');
+    const optimizer = new RMSprop({ microBatches: 1, workers: 0 });
+    const t = new DataParallelTrainer({
+      optimizer,
+      variables: [new Variable('zeros', { name: 'w', shape: [6, 8] })],
+      replica: tfjsReplica,
+      replicaOptions: {
+        factory: new URL('./helpers/tfjs-model.mjs', import.meta.url).href,
+        loss: 'meanSquaredError',
+        backend: 'wasm',
+        kernels: 'fst',
+      },
+      replicas: 1,
+    });
+    open.push(t, optimizer);
+    await expect(t.step({ inputs: randomValues(6, 1), targets: randomValues(3, 2), rows: 1 })).rejects.toThrow(
+      /kernels: expected 'fast' or 'tfjs', got "fst" \(string\)/,
+    );
   });
 
   it("kernels: 'tfjs' leaves tfjs-wasm's own on the replica threads (which cannot train a CNN)", async () => {

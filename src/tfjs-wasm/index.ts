@@ -6,6 +6,7 @@
  * registry for the backend named 'wasm'; the returned function puts tfjs's own back.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import { quote } from '../errors.js';
 import { WasmCalls, type Tf, type WasmBackend } from './backend.js';
 import {
   conv2dBackpropFilter,
@@ -185,6 +186,9 @@ export type TfjsKernels = 'fast' | 'tfjs';
 
 /** On a thread this library owns: ours on wasm unless `kernels` is 'tfjs'. */
 export function chooseKernels(tf: Tf, backend: string, kernels: TfjsKernels = 'fast'): void {
+  if (kernels !== 'fast' && kernels !== 'tfjs') {
+    throw new TypeError(`kernels: expected 'fast' or 'tfjs', got ${quote(kernels)}`);
+  }
   if (backend === 'wasm' && kernels === 'fast') useWasmTrainingKernels(tf);
 }
 
