@@ -6,8 +6,6 @@
  */
 import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
 import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
-import { STEP_WORDS, VARIABLE_WORDS } from './kernels/rmsprop.js';
-import { controlLength } from './protocol.js';
 
 /**
  * A shared `WebAssembly.Memory`, typed by what this library reads of it: TypeScript declares
@@ -78,12 +76,24 @@ function sharedFloat64(length: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(Math.max(1, length) * 8)).subarray(0, length);
 }
 
+/**
+ * How long the arena's small arrays are. Their meaning belongs to the layers above (the lane
+ * protocol's control block, the kernels' step and variable words); the arena only sizes them.
+ */
+export interface ScalarLengths {
+  /** Int32 words of the control block. */
+  readonly control: number;
+  /** Float64 words of the per-step scalars. */
+  readonly scalars: number;
+  /** Float64 words of the per-variable parameters, every variable's together. */
+  readonly varParams: number;
+}
+
 export function allocateArena(
   plans: readonly GroupPlan[],
   fields: readonly Field[],
-  variableCount: number,
-  lanes: number,
   gradShards: number,
+  lengths: ScalarLengths,
 ): ArenaDescriptor {
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = regionCount(fields, gradShards) * plan.fieldLength * bytesPerElement(plan.dtype);
@@ -103,9 +113,9 @@ export function allocateArena(
   });
   return {
     groups,
-    control: new Int32Array(new SharedArrayBuffer(controlLength(lanes) * 4)),
-    scalars: sharedFloat64(STEP_WORDS.length),
-    varParams: sharedFloat64(variableCount * VARIABLE_WORDS.length),
+    control: new Int32Array(new SharedArrayBuffer(lengths.control * 4)),
+    scalars: sharedFloat64(lengths.scalars),
+    varParams: sharedFloat64(lengths.varParams),
   };
 }
 

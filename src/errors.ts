@@ -1,16 +1,3 @@
-import { Phase, phaseName } from './protocol.js';
-
-/** A step that did not complete: names the phase and the lane (or the timeout) and keeps the cause. */
-export class StepError extends Error {
-  /** True when the optimizer's state may be half-updated and it must be rebuilt. */
-  readonly stateCorrupted: boolean;
-  constructor(message: string, options: { cause?: unknown; stateCorrupted: boolean }) {
-    super(message, { cause: options.cause });
-    this.name = 'StepError';
-    this.stateCorrupted = options.stateCorrupted;
-  }
-}
-
 /** A value as error messages show it: quoted as JSON would print it, with its type. */
 export function quote(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
@@ -53,21 +40,4 @@ function json(value: object): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The error a failed phase of step `step` becomes. A norm phase only reads and a commit phase
- * writes bytes back unchanged, so nothing was changed unless the executor says the state is
- * corrupted; an update phase may be half done.
- */
-export function phaseFailure(optimizer: string, step: number, phase: Phase, cause: unknown): StepError {
-  const corrupted = phase === Phase.Update || (cause instanceof StepError && cause.stateCorrupted);
-  return new StepError(
-    `step ${step} of optimizer '${optimizer}' failed in the ${phaseName(phase)} phase: ` +
-      `${cause instanceof Error ? cause.message : String(cause)}` +
-      (corrupted
-        ? '; its state may be partly updated: rebuild it (new optimizer, restored variables)'
-        : '; nothing was changed'),
-    { cause, stateCorrupted: corrupted },
-  );
 }

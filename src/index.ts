@@ -8,7 +8,7 @@ export type { Initializer, VariableOptions, VariableOwner } from './variable.js'
 export type { DType, FloatArray } from './dtype.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './options.js';
 export { maxWorkers } from './options.js';
-export { StepError } from './errors.js';
+export { StepError } from './step-error.js';
 export { DataParallelTrainer } from './trainer.js';
 export type { Batch, TrainerOptions } from './trainer.js';
 export type { CreateReplica, MicroBatch, Replica, ReplicaContext, ReplicaVariable } from './replica.js';

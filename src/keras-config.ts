@@ -10,9 +10,9 @@ import {
   OPTION_SPECS,
   resolveOptions,
   type KerasConfig,
-  type OptionNaming,
   type RMSpropOptions,
 } from './options.js';
+import type { OptionNaming } from './option-checks.js';
 import { deserializeSchedule } from './schedules.js';
 
 const CONFIG_NAMING: OptionNaming = { caller: 'fromConfig', key: camelToSnake };

@@ -3,7 +3,7 @@
  * functions of shared words and the coordinator's own records, so the pool's asynchronous and
  * synchronous waits count the same way.
  */
-import { StepError } from './errors.js';
+import { StepError } from './step-error.js';
 import { laneDoneIndex, laneFailedIndex, phaseName, Phase } from './protocol.js';
 
 export interface Tally {

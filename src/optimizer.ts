@@ -4,7 +4,8 @@
  */
 import { CallQueue } from './call-queue.js';
 import type { FloatArray } from './dtype.js';
-import { phaseFailure, quote, type StepError } from './errors.js';
+import { quote } from './errors.js';
+import { phaseFailure, type StepError } from './step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
 import type { KernelName } from './kernels/index.js';
 import {

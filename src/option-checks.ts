@@ -3,7 +3,23 @@
  * of their own, and Keras's rules across options, which no single row can hold.
  */
 import { quote } from './errors.js';
-import type { OptionNaming, ResolvedOptions } from './options.js';
+
+/** How an error names an option: the constructor's camelCase, or a Keras config's key as written. */
+export interface OptionNaming {
+  readonly caller: string;
+  readonly key: (option: string) => string;
+}
+
+/** The resolved options Keras's cross-option rules read. */
+export interface KerasRuleOptions {
+  readonly gradientAccumulationSteps: number | null;
+  readonly useEma: boolean;
+  readonly emaMomentum: number;
+  readonly emaOverwriteFrequency: number | null;
+  readonly clipnorm: number | null;
+  readonly clipvalue: number | null;
+  readonly globalClipnorm: number | null;
+}
 
 /**
  * What an option's value is. It picks the option's check (unless the option brings its own) and
@@ -61,10 +77,10 @@ export function checkCount(value: unknown, what: string, min: number, max: numbe
 }
 
 /** The argument checks of Keras's `BaseOptimizer.__init__`, in its order and wording. */
-export function checkKerasRules(o: ResolvedOptions, naming: OptionNaming): void {
+export function checkKerasRules(o: KerasRuleOptions, naming: OptionNaming): void {
   const refuse = (rule: string, received: string) => new RangeError(`${naming.caller}: ${rule}. Received: ${received}`);
-  const is = (option: keyof ResolvedOptions) => `${naming.key(option)}=${String(o[option])}`;
-  const quoted = (option: keyof ResolvedOptions) => `\`${naming.key(option)}\``;
+  const is = (option: keyof KerasRuleOptions) => `${naming.key(option)}=${String(o[option])}`;
+  const quoted = (option: keyof KerasRuleOptions) => `\`${naming.key(option)}\``;
   const steps = o.gradientAccumulationSteps;
   if (steps && !(steps >= 2)) {
     throw refuse(`${quoted('gradientAccumulationSteps')} must be an integer >= 2`, is('gradientAccumulationSteps'));

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { quote, shown } from './errors.js';
-import { checkCount, checkKerasRules, checkKind, type Kind } from './option-checks.js';
+import { checkCount, checkKerasRules, checkKind, type Kind, type OptionNaming } from './option-checks.js';
 import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from './kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from './layout.js';
 import { snakeToCamel } from './keras-names.js';
@@ -274,11 +274,6 @@ export function isLearningRate(x: unknown): x is LearningRate {
   return (typeof x === 'number' && Number.isFinite(Math.fround(x))) || typeof x === 'function';
 }
 
-/** How an error names an option: the constructor's camelCase, or a Keras config's key as written. */
-export interface OptionNaming {
-  readonly caller: string;
-  readonly key: (option: string) => string;
-}
 const CONSTRUCTOR_NAMING: OptionNaming = { caller: 'RMSprop', key: (option) => option };
 
 let unnamed = 0;

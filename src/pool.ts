@@ -12,7 +12,7 @@
  */
 import { Piscina } from 'piscina';
 import type { ArenaDescriptor, GroupViews } from './arena.js';
-import { StepError } from './errors.js';
+import { StepError } from './step-error.js';
 import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from './kernels/index.js';
 import { tally } from './lane-tally.js';

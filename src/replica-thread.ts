@@ -7,8 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { ReplicaStart } from './replica.js';
-import type { ReplicaHost } from '../workers/replica.js';
+import type { ReplicaHost, ReplicaStart } from './replica.js';
 
 const HOST = new URL('../workers/replica.js', import.meta.url);
 

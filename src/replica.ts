@@ -75,3 +75,12 @@ export interface ReplicaStart {
   readonly replica: number;
   readonly variables: readonly VariablePlacement[];
 }
+
+/** What a replica thread exposes to the trainer, through comlink (workers/replica.ts implements it). */
+export interface ReplicaHost {
+  /** Imports the replica module and creates the replica over views of the shared arrays. */
+  start(start: ReplicaStart): Promise<void>;
+  /** Micro-batch `index` of step `step`: `rows` rows, views of the shared batch; returns its loss. */
+  gradients(step: number, index: number, inputs: Float32Array, targets: Float32Array, rows: number): Promise<number>;
+  close(): Promise<void>;
+}

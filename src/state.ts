@@ -19,6 +19,7 @@ import { fieldsFor, planGroups, type Field } from './layout.js';
 import type { NormInputs } from './norms.js';
 import { resolveLanes, type ResolvedOptions } from './options.js';
 import { PoolExecutor } from './pool.js';
+import { controlLength } from './protocol.js';
 import { writeConstants, type StepWords } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
@@ -162,7 +163,11 @@ export function buildState(
   const fields = fieldsNeeded(options);
   const shards = options.microBatches;
   const plans = planGroups(variables, Math.max(1, lanes), regionCount(fields, shards), options.maxSegmentBytes);
-  const arena = allocateArena(plans, fields, variables.length, Math.max(1, lanes), shards);
+  const arena = allocateArena(plans, fields, shards, {
+    control: controlLength(Math.max(1, lanes)),
+    scalars: STEP_WORDS.length,
+    varParams: variables.length * VARIABLE_WORDS.length,
+  });
   const placement = new Array<readonly [number, number]>(variables.length);
   plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
   const words = {

@@ -13,6 +13,7 @@ import type { Kernels } from '../dist/src/kernels/types.js';
 import { wasmKernels } from '../dist/src/kernels/wasm/index.js';
 import { Chunk, CHUNK_STRIDE, chunkCount, fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../dist/src/layout.js';
 import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../dist/src/kernels/rmsprop.js';
+import { controlLength } from '../dist/src/protocol.js';
 
 const S = STEP_WORDS.index;
 const V = VARIABLE_WORDS.index;
@@ -43,7 +44,11 @@ function arena(dtype: DType, setup: Setup) {
   const fields = fieldsFor({ ...setup, accumulation: true });
   const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
   const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
-  const built = allocateArena(plans, fields, SIZES.length, 1, 1);
+  const built = allocateArena(plans, fields, 1, {
+    control: controlLength(1),
+    scalars: STEP_WORDS.length,
+    varParams: SIZES.length * VARIABLE_WORDS.length,
+  });
   const views = groupViews(built.groups[0]!);
   const seedBase = 1000 * fields.length;
   fields.forEach((field, f) => {

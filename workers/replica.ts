@@ -8,15 +8,14 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { viewOf, type FloatArray } from '../src/dtype.js';
-import type { CreateReplica, Replica, ReplicaStart } from '../src/replica.js';
+import type { CreateReplica, Replica, ReplicaHost, ReplicaStart } from '../src/replica.js';
 
 /** What the trainer calls, through comlink. */
-export class ReplicaHost {
+class ReplicaThreadHost implements ReplicaHost {
   #replica: Replica | null = null;
   /** Per micro-batch: the variables' gradient shards. */
   #shards: FloatArray[][] = [];
 
-  /** Imports the replica module and creates the replica over views of the shared arrays. */
   async start(start: ReplicaStart): Promise<void> {
     const module = (await import(start.module)) as { createReplica?: CreateReplica };
     if (typeof module.createReplica !== 'function') {
@@ -35,7 +34,6 @@ export class ReplicaHost {
     this.#replica = await module.createReplica({ variables, options: start.options, replica: start.replica });
   }
 
-  /** Micro-batch `index` of step `step`: `rows` rows, views of the shared batch; returns its loss. */
   async gradients(
     step: number,
     index: number,
@@ -56,4 +54,4 @@ export class ReplicaHost {
   }
 }
 
-expose(new ReplicaHost(), nodeEndpoint(parentPort!));
+expose(new ReplicaThreadHost(), nodeEndpoint(parentPort!));
