@@ -9,7 +9,7 @@ import { median } from '../src/cli/figures.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
 import { modelVariables, tfjsReplica } from '../src/tfjs.js';
-import { useWasmTrainingKernels } from '../src/tfjs-wasm/index.js';
+import { useWasmTrainingKernels } from '../src/tfjs/wasm/index.js';
 import { CLASSES, createModel, IMAGE } from './cnn-model.js';
 
 const ROWS = 64;

@@ -5,7 +5,7 @@
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import { median } from '../src/cli/figures.js';
-import { useWasmTrainingKernels } from '../src/tfjs-wasm/index.js';
+import { useWasmTrainingKernels } from '../src/tfjs/wasm/index.js';
 
 export interface ProductRow {
   readonly product: string;

@@ -8,7 +8,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { median } from '../src/cli/figures.js';
 import { mlpForward } from '../src/cli/mlp-replica.js';
-import { readInto } from '../src/tfjs-wasm/backend.js';
+import { readInto } from '../src/tfjs/wasm/backend.js';
 import type { Variable } from '../src/index.js';
 
 export interface StepProfile {

@@ -16,7 +16,7 @@ import { median } from '../src/cli/figures.js';
 import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
-import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs-wasm/index.js';
+import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs/wasm/index.js';
 import { cnnBench, cnnLines } from './cnn.js';
 import { productLines, productRows } from './products.js';
 import { stepProfile, type StepProfile } from './step-profile.js';

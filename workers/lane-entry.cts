@@ -10,7 +10,7 @@
  * fails the first command it begins with it (failing the task here instead would look like a
  * lane that never started, whose share the coordinator quietly takes over, step after step).
  */
-import type { LaneTask } from '../src/pool.js';
+import type { LaneTask } from '../src/pool/pool.js';
 
 type LaneModule = typeof import('./lane.js');
 let lane: Promise<LaneModule> | undefined;

@@ -1,14 +1,14 @@
 /**
  * Worker entry point: one lane of the pool. Runs commands published in the control block until
- * told to exit, or retires after lingering idle (see LaneState in src/protocol.ts). A command
+ * told to exit, or retires after lingering idle (see LaneState in src/pool/protocol.ts). A command
  * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
-import { groupViews } from '../src/arena.js';
+import { groupViews } from '../src/memory/arena.js';
 import { isBuiltinKernels, kernelSet } from '../src/kernels/index.js';
 import type { KernelSet } from '../src/kernels/types.js';
-import { runPhase } from '../src/phases.js';
-import type { LaneTask } from '../src/pool.js';
-import { Ctl, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/protocol.js';
+import { runPhase } from '../src/pool/phases.js';
+import type { LaneTask } from '../src/pool/pool.js';
+import { Ctl, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/pool/protocol.js';
 
 /** Runs the lane; `loadFailure`: its custom kernel module could not be imported (lane-entry.cts). */
 export default function runLane(task: LaneTask, loadFailure: Error | null = null): string {

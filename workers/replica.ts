@@ -7,8 +7,8 @@
 import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { viewOf, type FloatArray } from '../src/dtype.js';
-import type { CreateReplica, Replica, ReplicaHost, ReplicaStart } from '../src/replica.js';
+import { viewOf, type FloatArray } from '../src/memory/dtype.js';
+import type { CreateReplica, Replica, ReplicaHost, ReplicaStart } from '../src/training/replica.js';
 
 /** What the trainer calls, through comlink. */
 class ReplicaThreadHost implements ReplicaHost {

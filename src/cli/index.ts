@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { RMSpropOptions } from '../options.js';
+import type { RMSpropOptions } from '../optimizer/options.js';
 import { DEFAULT_BATCH } from './jobs.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
 import { train } from './train.js';

@@ -1,15 +1,15 @@
 /**
- * Every RMSprop option as a command-line flag, made from the option table (src/options.ts), the
+ * Every RMSprop option as a command-line flag, made from the option table (src/optimizer/options.ts), the
  * `--schedule name:key=value,...` syntax, and `--config file.json` (a Keras optimizer config;
  * flags given explicitly override it).
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { RMSprop } from '../optimizer.js';
-import { optionsFromConfig } from '../keras-config.js';
-import { OPTION_SPECS, type KerasConfig, type RMSpropOptions } from '../options.js';
-import { camelToSnake } from '../keras-names.js';
-import { deserializeSchedule, type LearningRateSchedule } from '../schedules.js';
+import { RMSprop } from '../optimizer/optimizer.js';
+import { optionsFromConfig } from '../optimizer/keras-config.js';
+import { OPTION_SPECS, type KerasConfig, type RMSpropOptions } from '../optimizer/options.js';
+import { camelToSnake } from '../common/keras-names.js';
+import { deserializeSchedule, type LearningRateSchedule } from '../optimizer/schedules/learning-rate-schedule.js';
 
 const SCHEDULE_NAMES: Record<string, string> = {
   exponential: 'ExponentialDecay',

@@ -5,8 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { RMSprop } from '../optimizer.js';
-import { isAutoName } from '../options.js';
+import { RMSprop } from '../optimizer/optimizer.js';
+import { isAutoName } from '../optimizer/options.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
 import { batchSizeOf, irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';

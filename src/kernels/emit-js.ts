@@ -4,10 +4,10 @@
  * (Math.fround for float32) in the program's order — no fused or reassociated arithmetic.
  * Compiled on first use, per thread.
  */
-import type { DType } from '../dtype.js';
-import type { Field } from '../layout.js';
+import type { DType } from '../memory/dtype.js';
+import type { Field } from '../memory/layout.js';
 import { flagsOf, type Expr, type Ops, type Program } from './program.js';
-import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop.js';
+import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 import { signatureOf } from './signature.js';
 import type { Kernel } from './run.js';
 

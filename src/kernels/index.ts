@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { quote } from '../errors.js';
+import { quote } from '../common/quote.js';
 import { jsKernels } from './js.js';
 import type { Kernels, KernelSet } from './types.js';
 import { kernelModule, wasmKernels } from './wasm/index.js';
 
 export type { Kernels, KernelSet } from './types.js';
-export type { GroupViews, SharedMemory } from '../arena.js';
+export type { GroupViews, SharedMemory } from '../memory/arena.js';
 
 /** The built-in kernel sets: 'wasm' (WebAssembly SIMD, the default) and 'js' (generated JavaScript, the same bytes). */
 export type BuiltinKernelName = 'wasm' | 'js';

@@ -3,7 +3,7 @@
  * operation rounded to the dtype. The fallback where WebAssembly SIMD is unwanted, and tested
  * against the plain reference in test/ and against the SIMD kernels, bytewise.
  */
-import type { DType } from '../dtype.js';
+import type { DType } from '../memory/dtype.js';
 import { compileJs } from './emit-js.js';
 import { chunkKernels, KernelTable } from './run.js';
 import type { KernelSet } from './types.js';

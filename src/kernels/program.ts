@@ -4,9 +4,9 @@
  * max, each rounded to the dtype) and of its specialisation flags. Emitters implement `Ops` to
  * write WebAssembly text or JavaScript; `signature.ts` derives the program's parameters.
  */
-import type { GroupViews } from '../arena.js';
-import type { Field } from '../layout.js';
-import type { StepWord, VariableWord } from './rmsprop.js';
+import type { GroupViews } from '../memory/arena.js';
+import type { Field } from '../memory/layout.js';
+import type { StepWord, VariableWord } from './rmsprop-words.js';
 
 /** An expression in the emitter's language. */
 export type Expr = string & { readonly __expr: unique symbol };

@@ -1,61 +1,14 @@
 /**
- * The RMSprop update, stated once: the words the coordinator writes for a step, and the
- * per-element programs the kernels run (programs follow below the words). The WebAssembly
- * text, the JS kernels, the loader's argument order and the shared blocks' layout are all
- * derived from what is declared here; see ARCHITECTURE.md.
+ * The RMSprop update, stated once: the per-element programs the kernels run, over the words
+ * the coordinator writes (`rmsprop-words.ts`). The WebAssembly text, the JS kernels, the
+ * loader's argument order and the shared blocks' layout are all derived from what is declared
+ * here and there; see ARCHITECTURE.md.
  */
 import { elementwise, sumOfSquares, when, type Expr, type Flags, type Ops, type Program } from './program.js';
-import { wordBlock } from './words.js';
-
-/** How a step treats the gradient accumulators (the `accumulation` word). */
-export const AccumulationMode = { Off: 0, Accumulate: 1, ApplyAccumulated: 2 } as const;
-/** Which clipping a step applies (the `clipMode` word). */
-export const ClipMode = { Off: 0, Norm: 1, GlobalNorm: 2, Value: 3 } as const;
-
-/**
- * The step's scalars, one float64 word each in the shared scalar block. Values Keras holds in
- * float32 are already rounded to float32; the programs receive them rounded to their dtype.
- */
-export const STEP_WORDS = wordBlock([
-  // what the programs compute with
-  'learningRate',
-  'rho',
-  'oneMinusRho',
-  'epsilon',
-  'momentum',
-  'lossScale',
-  'accumulationSteps',
-  /** clipnorm (Norm), the global scale of this step (GlobalNorm) or clipvalue (Value). */
-  'clip',
-  'weightDecay',
-  'emaMomentum',
-  'emaOneMinusMomentum',
-  /** 1 on the steps where the variables take their moving averages. */
-  'overwrite',
-  // what picks the program and its specialisation
-  'unscale',
-  'accumulation',
-  'clipMode',
-  'weightDecayOn',
-  'ema',
-]);
-export type StepWord = (typeof STEP_WORDS.names)[number];
-
-/** Per-variable words, one block per variable in the shared parameter block. */
-export const VARIABLE_WORDS = wordBlock([
-  /** 1 when the variable has a gradient this step. */
-  'hasGradient',
-  /** 1 unless the variable is excluded from weight decay. */
-  'decay',
-  /** max(l2norm, clipnorm): the divisor of norm clipping, written by the norm reduction. */
-  'clipDivisor',
-]);
-export type VariableWord = (typeof VARIABLE_WORDS.names)[number];
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from './rmsprop-words.js';
 
 const S = STEP_WORDS.index;
 const V = VARIABLE_WORDS.index;
-
-// ---- the programs -------------------------------------------------------------------------
 
 /** Specialisations read from the step: the kernels run only the operations a step needs. */
 const unscale = when((s) => s[S.unscale] !== 0);

@@ -3,19 +3,11 @@
  * get a specialisation's function for a group (`KernelTable`); which program runs where, and
  * with which specialisation, is decided here once for both.
  */
-import type { GroupViews } from '../arena.js';
-import { Chunk, CHUNK_STRIDE } from '../layout.js';
+import type { GroupViews } from '../memory/arena.js';
+import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
 import { variantOf, type Program } from './program.js';
-import {
-  ACCUMULATE,
-  AccumulationMode,
-  NO_GRADIENT,
-  PROGRAMS,
-  STEP_WORDS,
-  SUM_SQUARES,
-  UPDATE,
-  VARIABLE_WORDS,
-} from './rmsprop.js';
+import { ACCUMULATE, NO_GRADIENT, PROGRAMS, SUM_SQUARES, UPDATE } from './rmsprop.js';
+import { AccumulationMode, STEP_WORDS, VARIABLE_WORDS } from './rmsprop-words.js';
 import { signatureOf } from './signature.js';
 import type { Kernels } from './types.js';
 

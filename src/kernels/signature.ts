@@ -3,9 +3,9 @@
  * arrays it touches and the words it reads, in storage order. The WebAssembly signatures and
  * the loader's argument order both come from here, so they cannot disagree.
  */
-import type { Field } from '../layout.js';
+import type { Field } from '../memory/layout.js';
 import { flagsOf, variantCount, type Expr, type Ops, type Program } from './program.js';
-import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop.js';
+import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 
 /** What a program reads and writes, in storage order: its parameters, derived by running it. */
 export interface Signature {

@@ -1,5 +1,5 @@
-import type { GroupViews } from '../arena.js';
-import type { DType } from '../dtype.js';
+import type { GroupViews } from '../memory/arena.js';
+import type { DType } from '../memory/dtype.js';
 
 /**
  * What a kernel implementation provides for one dtype. Both entry points work on a range of

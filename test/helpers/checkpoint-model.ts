@@ -1,4 +1,4 @@
-import { shapeSize } from '../../dist/src/dtype.js';
+import { shapeSize } from '../../dist/src/memory/dtype.js';
 import { Variable } from '../../dist/src/index.js';
 import { randomValues } from './state.js';
 

@@ -1,7 +1,7 @@
 /** Loads the vendored Keras reference trajectories (test/fixtures/keras, copied from Keras 3.16 runs). */
 import { readFileSync } from 'node:fs';
 import { RMSprop, Variable, schedules, type RMSpropOptions } from '../../dist/src/index.js';
-import { snakeToCamel } from '../../dist/src/keras-names.js';
+import { snakeToCamel } from '../../dist/src/common/keras-names.js';
 
 const here = new URL('../fixtures/keras/', import.meta.url);
 

@@ -5,10 +5,11 @@
  * scalar tail, so both do the same IEEE operations in the same order as the JS kernels: no FMA,
  * no relaxed SIMD, no reassociation. Parameters follow the program's signature.
  */
-import type { DType } from '../../dtype.js';
-import type { Field } from '../../layout.js';
+import type { DType } from '../../memory/dtype.js';
+import type { Field } from '../../memory/layout.js';
 import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../program.js';
-import { PROGRAMS, type StepWord, type VariableWord } from '../rmsprop.js';
+import { PROGRAMS } from '../rmsprop.js';
+import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { signatureOf } from '../signature.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */

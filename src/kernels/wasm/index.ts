@@ -7,10 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { GroupViews } from '../../arena.js';
-import { bytesPerElement } from '../../dtype.js';
+import type { GroupViews } from '../../memory/arena.js';
+import { bytesPerElement } from '../../memory/dtype.js';
 import type { Program } from '../program.js';
-import { STEP_WORDS, VARIABLE_WORDS } from '../rmsprop.js';
+import { STEP_WORDS, VARIABLE_WORDS } from '../rmsprop-words.js';
 import { chunkKernels, KernelTable, type Kernel } from '../run.js';
 import { signatureOf } from '../signature.js';
 import type { KernelSet } from '../types.js';

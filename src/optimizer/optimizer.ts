@@ -1,0 +1,400 @@
+/**
+ * The RMSprop optimizer: Keras's API over modules that each do one job, laid out like Keras's
+ * `base_optimizer.py`; ARCHITECTURE.md maps them. `#applyStep` is Keras's pipeline, top to bottom.
+ */
+import { CallQueue } from '../common/call-queue.js';
+import type { FloatArray } from '../memory/dtype.js';
+import { quote } from '../common/quote.js';
+import { phaseFailure, type StepError } from '../pool/step-error.js';
+import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
+import type { KernelName } from '../kernels/index.js';
+import {
+  currentLearningRate,
+  learningRateConfig,
+  learningRateSource,
+  reassignedLearningRate,
+  type LearningRateSource,
+} from './learning-rate.js';
+import { optionsFromConfig } from './keras-config.js';
+import { reduceNorms } from './norms.js';
+import {
+  checkRuntimeOptions,
+  resolveNamedOptions,
+  type KerasConfig,
+  type LearningRate,
+  type ResolvedOptions,
+  type RMSpropOptions,
+  type RuntimeOptions,
+} from './options.js';
+import {
+  kerasConfig,
+  loadCheckpoint,
+  loadStore,
+  saveCheckpoint,
+  saveStore,
+  type Persisted,
+  type SaveOptions,
+} from './persistence.js';
+import { Phase } from '../pool/protocol.js';
+import {
+  bindVariables,
+  buildState,
+  checkBuildable,
+  indexOfVariable,
+  isBuiltWith,
+  NO_EXCLUSIONS,
+  stateCounters,
+  stateVariables,
+  type Built,
+  type StateVariable,
+  takeAverages,
+  weightDecayExclusions,
+  writeInitialValues,
+  type ExcludeFromWeightDecay,
+} from './state.js';
+import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
+import { isVariableArray, Variable } from './variable.js';
+
+/**
+ * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared
+ * memory. Every Keras argument is an option, in camelCase; the numbers are Keras's, and the same
+ * for any number of threads. Keras configs load with `RMSprop.fromConfig`.
+ *
+ * @example
+ * ```ts
+ * const w = new Variable(new Float32Array(1024).fill(1), { name: 'w' });
+ * const opt = new RMSprop({ learningRate: 1e-3, momentum: 0.9, centered: true });
+ * opt.build([w]); // w's values move into shared memory
+ * w.grad.fill(0.5); // your gradients, written in place
+ * await opt.step(); // the zero-copy step
+ * await opt.close(); // the worker threads end
+ * ```
+ */
+export class RMSprop {
+  readonly #options: ResolvedOptions;
+  #learningRate: LearningRateSource;
+  /** Keras's `_iterations`: every apply() call, including accumulation-only ones. */
+  #steps = 0;
+  #built: Built | null = null;
+  #excluded = NO_EXCLUSIONS;
+  readonly #calls = new CallQueue();
+  #closed = false;
+  #broken: Error | null = null;
+  readonly #warnedMissing = new Set<string>();
+
+  constructor(options: RMSpropOptions = {}) {
+    this.#options = resolveNamedOptions(options);
+    this.#learningRate = learningRateSource(this.#options.learningRate);
+  }
+
+  /** Keras's `name` (default: Keras's auto name, 'rm_sprop', 'rm_sprop_1', ...). */
+  get name(): string {
+    return this.#options.name;
+  }
+
+  /** After `close()`: its threads have ended and its variables may be built into another optimizer. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Keras's `optimizer.iterations`: applied updates (calls / gradientAccumulationSteps). */
+  get iterations(): number {
+    return appliedIterations(this.#steps, this.#options.gradientAccumulationSteps);
+  }
+
+  /**
+   * Bytes of shared memory the optimizer holds: values, gradients and the slots the options need,
+   * 4 (or 8) bytes each per parameter, plus alignment padding; 0 before build. Fixed at build.
+   */
+  get memoryBytes(): number {
+    return this.#built?.arena.groups.reduce((n, g) => n + g.memory.buffer.byteLength, 0) ?? 0;
+  }
+
+  /** The kernel implementation this optimizer runs: 'wasm' (SIMD, the default) or 'js'. */
+  get kernels(): KernelName {
+    return this.#options.kernels;
+  }
+
+  /** Gradient shards per variable (the `microBatches` option): `step()` applies their mean. */
+  get microBatches(): number {
+    return this.#options.microBatches;
+  }
+
+  /** Worker threads in use (0 = the calling thread); null before build. */
+  get workers(): number | null {
+    return this.#built?.executor.lanes ?? null;
+  }
+
+  /** The current learning rate (float32), as the next step will use it; assignable (a number, schedule or function) unless it is a schedule. */
+  get learningRate(): number {
+    return currentLearningRate(this.#learningRate, this.#steps);
+  }
+
+  set learningRate(value: LearningRate) {
+    this.#learningRate = reassignedLearningRate(this.#learningRate, value);
+  }
+
+  /** Keras's `optimizer.variables`: iteration, learning_rate (if a number), then the slots. */
+  get variables(): StateVariable[] {
+    return stateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
+  }
+
+  /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
+  excludeFromWeightDecay(exclusions: ExcludeFromWeightDecay = {}): void {
+    this.#assertUsable();
+    if (this.#built !== null) {
+      throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
+    }
+    this.#excluded = weightDecayExclusions(exclusions);
+  }
+
+  /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
+  build(variables: readonly Variable[]): void {
+    this.#assertUsable();
+    if (isBuiltWith(this.#built, variables, this.name)) return;
+    checkBuildable(variables, this, 'build');
+    const built = buildState(variables, this.#options, this.#excluded);
+    writeInitialValues(built); // an initializer may throw: then nothing is bound, and no thread has started
+    bindVariables(built, this);
+    this.#built = built;
+  }
+
+  /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
+  apply(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
+    return this.#serialized(async () => {
+      const built = this.#stageApply(grads, variables);
+      if (built !== null) await this.#runStep(built);
+    });
+  }
+
+  /** Keras's `apply_gradients([(grad, variable), ...])`; queued in call order (apply() runs before the first await). */
+  async applyGradients(pairs: ReadonlyArray<readonly [Gradient, Variable]>): Promise<void> {
+    return await this.apply(...splitPairs(pairs));
+  }
+
+  /** The zero-copy step: every built variable's `.grad` is its gradient. */
+  step(): Promise<void> {
+    return this.#serialized(() => this.#runStep(this.#stageAll('step()')));
+  }
+
+  /**
+   * `step()` that returns when the update is done, for callers that cannot await (a tfjs
+   * optimizer's `applyGradients`). It blocks the calling thread meanwhile; the pool still does
+   * the work when its threads are up, else the calling thread does (the same bytes either way).
+   * Throws if async calls are pending.
+   */
+  stepSync(): void {
+    this.#assertNothingPending();
+    this.#runStepSync(this.#stageAll('stepSync()'));
+  }
+
+  /** `apply()` that returns when the update is done; see `stepSync()`. */
+  applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
+    this.#assertNothingPending();
+    const built = this.#stageApply(grads, variables);
+    if (built !== null) this.#runStepSync(built);
+  }
+
+  /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
+  finalizeVariableValues(variables?: readonly Variable[]): void {
+    this.#assertUsable();
+    this.#calls.assertIdle('finalizeVariableValues');
+    if (variables !== undefined && !isVariableArray(variables)) {
+      const why = `\`variables\` must be an array of Variable, got ${quote(variables)}`;
+      throw new TypeError(`finalizeVariableValues: ${why}`);
+    }
+    if (this.#options.useEma && this.#built !== null) takeAverages(this.#built, variables, this.name);
+  }
+
+  /** Keras's `scale_loss`: multiplies by `lossScaleFactor` when set. */
+  scaleLoss(loss: number): number {
+    const factor = this.#options.lossScaleFactor;
+    return factor === null ? loss : loss * factor;
+  }
+
+  /** Keras's `get_config()`: snake_case keys and values as Keras writes them. */
+  getConfig(): KerasConfig {
+    return kerasConfig(this.#options, learningRateConfig(this.#learningRate, this.#steps));
+  }
+
+  // ---- persistence ------------------------------------------------------------------------
+
+  /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
+  saveOwnVariables(): Record<string, FloatArray> {
+    this.#assertUsable();
+    this.#calls.assertIdle('saveOwnVariables');
+    return saveStore(this.variables);
+  }
+
+  /** Keras's `load_own_variables`; unlike Keras (which warns and skips), a store that does not fit is refused, nothing assigned. */
+  loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
+    this.#assertUsable();
+    this.#calls.assertIdle('loadOwnVariables');
+    loadStore(store, this.#persisted());
+  }
+
+  /** Checkpoints config, counters and state (`variables: true`: and the variables) to `path`, atomically, after pending steps. */
+  save(path: string, options: SaveOptions = {}): Promise<void> {
+    return this.#serialized(() => saveCheckpoint(path, options, this.#persisted()));
+  }
+
+  /**
+   * Restores what `save()` wrote, built over `variables` (the saved names, shapes, dtypes, in order), streamed
+   * into its memory: continuing gives the bytes of never stopping. All or nothing: a refused file changes nothing.
+   */
+  static load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
+    return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).#persisted());
+  }
+
+  /** This optimizer as persistence reads, builds and restores it (when the call runs). */
+  #persisted(): Persisted<RMSprop> {
+    return {
+      optimizer: this,
+      options: this.#options,
+      counters: stateCounters(this.#steps, this.#learningRate),
+      built: this.#built,
+      buildFrom: async (variables, fill) => {
+        const built = buildState(variables, this.#options, this.#excluded);
+        await fill(built); // a failure drops the arena: nothing is bound, no thread has started
+        bindVariables(built, this);
+        this.#built = built;
+      },
+      setCounters: ({ steps, learningRate }) => {
+        this.#steps = steps;
+        if (learningRate !== null) this.#learningRate = learningRateSource(learningRate);
+      },
+    };
+  }
+
+  /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
+  static fromConfig(config: KerasConfig, runtime: RuntimeOptions = {}): RMSprop {
+    return new RMSprop({ ...optionsFromConfig(config), ...checkRuntimeOptions(runtime, 'fromConfig') });
+  }
+
+  /** After the calls already queued (each bounded by `stepTimeoutMs`), stops every worker thread; variables keep their values. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#calls.run(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      await this.#built?.executor.close();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- the apply pipeline ----------------------------------------------------------------
+
+  /**
+   * Checks an apply() call completely, then puts its gradients in place; returns null when
+   * there is nothing to apply. Throws before changing anything.
+   */
+  #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
+    this.#assertUsable();
+    if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;
+    const missing = checkGradients(grads, variables, this.#options.microBatches);
+    if (missing === null) return null;
+    // the gradients fit their variables; now the variables must belong to this optimizer
+    if (this.#built === null) this.build(variables);
+    const built = this.#built!;
+    const indices = variables.map((v) => indexOfVariable(built, v, this.name));
+    warnMissingGradients(missing, this.#warnedMissing, this.name);
+    // validated: from here on the call takes effect
+    stageGradients(built.words.variables, grads, variables, indices);
+    return built;
+  }
+
+  /** Every variable's `.grad` is its gradient (the zero-copy step). */
+  #stageAll(what: string): Built {
+    const built = this.#requireBuilt(what);
+    built.words.variables.fill('hasGradient', 1);
+    return built;
+  }
+
+  async #runStep(built: Built): Promise<void> {
+    for (const phase of this.#applyStep(built)) {
+      try {
+        await built.executor.run(phase);
+      } catch (cause) {
+        throw this.#failed(phase, cause);
+      }
+    }
+  }
+
+  #runStepSync(built: Built): void {
+    for (const phase of this.#applyStep(built)) {
+      try {
+        built.executor.runSync(phase);
+      } catch (cause) {
+        throw this.#failed(phase, cause);
+      }
+    }
+  }
+
+  /**
+   * One Keras apply() after gradients are in place: (the first time, commit the arena's pages)
+   * plan, write, norm phase and reduction (when norm clipping applies), update phase, count. It
+   * yields each phase for the caller to run (awaited, or synchronously), so both drivers follow
+   * the same pipeline; a phase that fails ends it before the count.
+   */
+  *#applyStep(built: Built): Generator<Phase, void, void> {
+    if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
+    built.committed = true;
+    const plan = planStep(this.#options, this.#steps, this.learningRate);
+    writeStep(built.words.step, plan);
+    if (plan.norm !== null) {
+      yield Phase.Norm;
+      reduceNorms(built.norms, plan.norm);
+    }
+    writeClipping(built.words.step, plan);
+    yield Phase.Update;
+    this.#steps++;
+  }
+
+  /** The error a failed phase becomes; one that may have left the state half updated breaks the optimizer. */
+  #failed(phase: Phase, cause: unknown): StepError {
+    const error = phaseFailure(this.name, this.#steps + 1, phase, cause);
+    if (error.stateCorrupted) this.#broken = error;
+    return error;
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  /** Queues `work`, checking when it starts that the optimizer is still usable (a step queued before may have broken it). */
+  #serialized(work: () => Promise<void>): Promise<void> {
+    return this.#calls.run(() => {
+      this.#assertUsable();
+      return work();
+    });
+  }
+
+  #requireBuilt(what: string): Built {
+    this.#assertUsable();
+    if (this.#built === null)
+      throw new Error(
+        `${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`,
+      );
+    return this.#built;
+  }
+
+  /** A synchronous step must not touch gradients or state that a queued call is about to use. */
+  #assertNothingPending(): void {
+    this.#calls.assertIdle(
+      `optimizer '${this.name}'`,
+      'a synchronous step cannot overtake pending apply()/step() calls; await them first',
+    );
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
+    if (this.#broken !== null)
+      throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
+  }
+}
+
+/** Factory form: `rmsprop(options)` is `new RMSprop(options)`. */
+export function rmsprop(options: RMSpropOptions = {}): RMSprop {
+  return new RMSprop(options);
+}

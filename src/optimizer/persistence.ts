@@ -1,0 +1,204 @@
+/**
+ * An optimizer's serialized forms: Keras's config, checkpoint files (`save`/`load`) and Keras's
+ * `save_own_variables`/`load_own_variables` stores. Everything a checkpoint or a store promises
+ * is checked against the options and the variables before anything is built or assigned.
+ */
+import { checkCheckpoint, writeCheckpointFile } from '../checkpoint/write.js';
+import { openCheckpoint, type CheckpointReader } from '../checkpoint/read.js';
+import type { FloatArray } from '../memory/dtype.js';
+import { quote } from '../common/quote.js';
+import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
+import { camelToSnake } from '../common/keras-names.js';
+import type { SerializedSchedule } from './schedules/learning-rate-schedule.js';
+import {
+  checkBuildable,
+  checkState,
+  counterNames,
+  fieldsNeeded,
+  slotSpecs,
+  stateLayout,
+  variableView,
+  writeInitialValues,
+  type Built,
+  type StateArray,
+  type StateCounters,
+  type StateVariable,
+} from './state.js';
+import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
+
+/** How `save` writes a checkpoint. */
+export interface SaveOptions {
+  /** Also write the built variables' values (default false: the optimizer's state only). */
+  readonly variables?: boolean;
+}
+
+/** Keras's `get_config()`: snake_case keys and values as Keras writes them, `learning_rate` after `name`. */
+export function kerasConfig(options: ResolvedOptions, learningRate: number | SerializedSchedule): KerasConfig {
+  const config: KerasConfig = {};
+  for (const spec of KERAS_OPTIONS) {
+    config[camelToSnake(spec.option)] = options[spec.option];
+    if (spec.option === 'name') config.learning_rate = learningRate;
+  }
+  return config;
+}
+
+/** What persistence uses of an optimizer's public side. */
+export interface PersistedOptimizer extends VariableOwner {
+  /** Keras's `optimizer.variables`: the counters (snapshots), then the slots (live views). */
+  readonly variables: StateVariable[];
+  getConfig(): KerasConfig;
+  build(variables: readonly Variable[]): void;
+  close(): Promise<void>;
+}
+
+/** An optimizer as persistence sees it when the call runs: its public side and its private state. */
+export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
+  readonly optimizer: T;
+  readonly options: ResolvedOptions;
+  /** `learningRate` is null when the learning rate is not a number: the state has no 'learning_rate' then. */
+  readonly counters: StateCounters;
+  readonly built: Built | null;
+  /** Builds over `variables` with `fill` writing the arena (values and slots); binds them only if it succeeds. */
+  buildFrom(variables: readonly Variable[], fill: (built: Built) => Promise<void>): Promise<void>;
+  setCounters(counters: StateCounters): void;
+}
+
+/** `save()`: the config, the counters and the state arrays (and the built variables' values) to `path`. */
+export async function saveCheckpoint(path: string, options: SaveOptions, target: Persisted): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new TypeError(`save: \`path\` must be a non-empty string, got ${quote(path)}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`save: \`options\` must be an object, got ${quote(options)}`);
+  const withVariables: unknown = options.variables ?? false;
+  if (typeof withVariables !== 'boolean')
+    throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(withVariables)}`);
+  const { built } = target;
+  if (withVariables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
+  await writeCheckpointFile(path, {
+    config: target.optimizer.getConfig(),
+    state: target.optimizer.variables.map((v) => ({
+      name: v.name,
+      shape: v.shape,
+      data: v.name === 'iteration' ? BigInt64Array.of(BigInt(target.counters.steps)) : v.value,
+    })),
+    variables:
+      withVariables && built !== null
+        ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value }))
+        : null,
+  });
+}
+
+/**
+ * `load()`: reads and checks the file, makes an optimizer from its config (`create`) and
+ * restores it; a refused load closes that optimizer (no threads, no claim on the variables).
+ */
+export async function loadCheckpoint<T extends PersistedOptimizer>(
+  path: string,
+  variables: readonly Variable[] | undefined,
+  create: (config: KerasConfig) => Persisted<T>,
+): Promise<T> {
+  if (variables !== undefined && !isVariableArray(variables)) {
+    throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
+  }
+  const reader = await openCheckpoint(path);
+  try {
+    const target = inFile(path, () => create(reader.config));
+    try {
+      await restoreCheckpoint(reader, variables, target);
+    } catch (error) {
+      await target.optimizer.close();
+      throw error;
+    }
+    return target.optimizer;
+  } finally {
+    await reader.close();
+  }
+}
+
+/** `make()`, its error (a config the options refuse) saying which checkpoint, as the file's own checks do. */
+function inFile<T>(path: string, make: () => T): T {
+  try {
+    return make();
+  } catch (cause) {
+    if (!(cause instanceof Error)) throw cause;
+    const Class = cause.constructor as ErrorConstructor;
+    throw new Class(`checkpoint '${path}': ${cause.message}`, { cause });
+  }
+}
+
+/**
+ * Checks everything the checkpoint's header promises against the options and `variables`, and
+ * the counters' values; then builds over `variables` while the saved variables' values (else
+ * their own) and slots stream from the file straight into the new arena, each tensor's CRC-32
+ * verified. The variables are bound, and the counters set, only once all of it has succeeded.
+ */
+async function restoreCheckpoint(
+  reader: CheckpointReader,
+  variables: readonly Variable[] | undefined,
+  target: Persisted,
+): Promise<void> {
+  if (variables !== undefined) checkBuildable(variables, target.optimizer, 'load');
+  const slots = slotSpecs(fieldsNeeded(target.options), variables ?? []);
+  const counterCount = counterNames(learningRateIsVariable(target)).length;
+  checkCheckpoint(reader, reader.path, {
+    counters: counterNames(learningRateIsVariable(target)),
+    variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
+    slots: variables === undefined ? undefined : slots,
+  });
+  const counterArrays: StateArray[] = [];
+  for (const saved of reader.state.slice(0, counterCount)) counterArrays.push(await reader.read(saved));
+  const counters = checkState(
+    counterArrays,
+    stateLayout(learningRateIsVariable(target), slots),
+    `checkpoint '${reader.path}'`,
+  );
+  if (variables !== undefined) {
+    await target.buildFrom(variables, async (built) => {
+      if (reader.variables === null) writeInitialValues(built);
+      else
+        for (const [i, saved] of reader.variables.entries())
+          await reader.readInto(saved, variableView(built, i, 'value')!);
+      const savedSlots = reader.state.slice(counterCount);
+      for (const [k, saved] of savedSlots.entries()) {
+        await reader.readInto(saved, variableView(built, slots[k]!.index, slots[k]!.field)!);
+      }
+    });
+  }
+  target.setCounters(counters);
+}
+
+/** Keras's `save_own_variables`: copies of the state, keyed '0', '1', ... in Keras's order. */
+export function saveStore(state: readonly StateVariable[]): Record<string, FloatArray> {
+  return Object.fromEntries(state.map((v, i) => [String(i), v.value.slice()]));
+}
+
+/** Keras's `load_own_variables`, except that a store that does not fit is refused (naming the entry) and nothing assigned. */
+export function loadStore(store: Readonly<Record<string, ArrayLike<number>>>, target: Persisted): void {
+  if (store === null || typeof store !== 'object') throw new TypeError('loadOwnVariables: `store` must be an object');
+  const state = target.optimizer.variables;
+  const keys = Object.keys(store);
+  if (keys.length !== state.length) {
+    throw new Error(
+      `loadOwnVariables: the store holds ${keys.length} arrays, optimizer '${target.optimizer.name}' has ${state.length} variables` +
+        (target.built === null ? ' (it is not built yet: build it with the model variables first)' : ''),
+    );
+  }
+  const arrays = state.map((_, i) => store[String(i)]);
+  const layout = state.map(({ name, value }) => ({ name, length: value.length }));
+  assignState(target, arrays as StateArray[], checkState(arrays, layout, 'loadOwnVariables'));
+}
+
+/** Assigns `arrays`, checked by `checkState`, to the first entries of the state, in order. */
+function assignState(target: Persisted, arrays: ReadonlyArray<StateArray>, counters: StateCounters): void {
+  const state = target.optimizer.variables;
+  const counterCount = counterNames(learningRateIsVariable(target)).length;
+  target.setCounters(counters);
+  arrays.forEach((data, i) => {
+    if (i >= counterCount) state[i]!.value.set(data as ArrayLike<number>);
+  });
+}
+
+/** The state holds the learning rate ('learning_rate', after 'iteration') when it is a number. */
+function learningRateIsVariable(target: Persisted): boolean {
+  return target.counters.learningRate !== null;
+}

@@ -1,0 +1,382 @@
+/**
+ * Keras learning-rate schedules (`keras.optimizers.schedules`). Each schedule is callable with
+ * a step and returns the learning rate Keras computes: float32 operations in Keras's order,
+ * each rounded with fround (transcendentals — pow, cos, log — may differ from numpy's float32
+ * versions in the last bit).
+ */
+
+import { snakeToCamel } from '../../common/keras-names.js';
+import { quote } from '../../common/quote.js';
+import type {
+  CosineDecayOptions,
+  CosineDecayRestartsOptions,
+  ExponentialDecayOptions,
+  InverseTimeDecayOptions,
+  PiecewiseConstantDecayOptions,
+  PolynomialDecayOptions,
+} from './schedule-options.js';
+
+export type * from './schedule-options.js';
+
+const f = Math.fround;
+
+/**
+ * @internal One argument of a schedule: its option name, its Keras config key, its default and
+ * its kind (how it is checked).
+ */
+export interface ConfigField {
+  /** The camelCase option. */
+  readonly option: string;
+  /** The snake_case key in Keras's config. */
+  readonly key: string;
+  /** undefined = required */
+  readonly fallback?: unknown;
+  /** How the value is checked. */
+  readonly kind: 'number' | 'positive' | 'nonnegative' | 'boolean' | 'numbers' | 'nullable-number';
+}
+
+/** A schedule's Keras config: snake_case keys. */
+export type ScheduleConfig = Record<string, unknown>;
+
+/** A schedule as `keras.optimizers.schedules.serialize` writes it. */
+export interface SerializedSchedule {
+  /** Always 'keras.optimizers.schedules'. */
+  module: string;
+  /** The schedule's class, e.g. 'ExponentialDecay'. */
+  class_name: string;
+  config: ScheduleConfig;
+  /** null: one of Keras's own classes. */
+  registered_name: null;
+}
+
+// The merge gives instances the call signature the constructor makes true (it returns a function):
+// a class's instances cannot be declared callable otherwise.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
+export interface LearningRateSchedule {
+  /** The learning rate at `step` (float32 value as a number). */
+  (step: number): number;
+}
+
+/**
+ * Base of every schedule. Instances are functions (`schedule(step)`), like Keras's `__call__`.
+ * Subclasses declare their fields once; validation and `getConfig()` derive from them.
+ *
+ * @example
+ * ```ts
+ * const lr = new schedules.ExponentialDecay({ initialLearningRate: 0.01, decaySteps: 100, decayRate: 0.5 });
+ * lr(200); // 0.0024999999441206455: 0.0025 in float32, as Keras computes it
+ * const optimizer = new RMSprop({ learningRate: lr }); // getConfig() serializes it as Keras does
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
+export abstract class LearningRateSchedule {
+  /** Keras's `name` argument. */
+  declare readonly name: string;
+  /** The options with their defaults filled in, checked. */
+  declare protected readonly options: Readonly<Record<string, unknown>>;
+
+  /** @internal Each subclass passes its fields, its Keras class name's default `name`, and the options given. */
+  protected constructor(fields: readonly ConfigField[], defaultName: string, options: Record<string, unknown>) {
+    const fn = ((step: number) => (fn as unknown as LearningRateSchedule).evaluate(checkStep(step))) as unknown as this;
+    Object.setPrototypeOf(fn, new.target.prototype);
+    const className = new.target.name;
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`${className}: options must be an object`);
+    }
+    const known = new Set([...fields.map((x) => x.option), 'name']);
+    const unknown = Object.keys(options).filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      throw new TypeError(`${className}: unrecognized option(s) ${unknown.map((k) => `\`${k}\``).join(', ')}`);
+    }
+    const resolved: Record<string, unknown> = {};
+    for (const field of fields) {
+      resolved[field.option] = validateField(className, field, options[field.option]);
+    }
+    const name = options.name ?? defaultName;
+    if (typeof name !== 'string') throw new TypeError(`${className}: \`name\` must be a string`);
+    Object.defineProperty(fn, 'name', { value: name, enumerable: true });
+    Object.defineProperty(fn, 'options', { value: Object.freeze(resolved) });
+    Object.defineProperty(fn, 'fields', { value: fields });
+    return fn;
+  }
+
+  /** The learning rate at `step`. */
+  protected abstract evaluate(step: number): number;
+
+  /** Keras's `get_config()`: snake_case keys in Keras's order, including `name`. */
+  getConfig(): ScheduleConfig {
+    const fields = (this as unknown as { fields: readonly ConfigField[] }).fields;
+    const config: ScheduleConfig = {};
+    for (const field of fields) config[field.key] = copy(this.options[field.option]);
+    const order = (this.constructor as typeof LearningRateSchedule & { nameIndex?: number }).nameIndex;
+    return insertAt(config, 'name', this.name, order ?? fields.length);
+  }
+}
+
+function insertAt(config: ScheduleConfig, key: string, value: unknown, index: number): ScheduleConfig {
+  const entries = Object.entries(config);
+  entries.splice(index, 0, [key, value]);
+  return Object.fromEntries(entries);
+}
+
+function copy(x: unknown): unknown {
+  return Array.isArray(x) ? [...(x as readonly unknown[])] : x;
+}
+
+function checkStep(step: number): number {
+  if (typeof step !== 'number' || Number.isNaN(step)) {
+    throw new TypeError(`schedule step must be a number, got ${String(step)}`);
+  }
+  return step;
+}
+
+function validateField(className: string, field: ConfigField, raw: unknown): unknown {
+  const value = raw === undefined ? field.fallback : raw;
+  const where = `${className}: \`${field.option}\``;
+  if (value === undefined) throw new TypeError(`${where} is required`);
+  const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
+  switch (field.kind) {
+    case 'boolean':
+      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${quote(value)}`);
+      return value;
+    case 'numbers':
+      if (!Array.isArray(value) || !value.every(isNum)) {
+        throw new TypeError(`${where} must be an array of numbers`);
+      }
+      return Object.freeze([...value]);
+    case 'nullable-number':
+      if (value === null) return null;
+      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${quote(value)}`);
+      return value;
+    default:
+      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${quote(value)}`);
+      if (field.kind === 'positive' && !(value > 0)) throw new RangeError(`${where} must be > 0, received: ${value}`);
+      if (field.kind === 'nonnegative' && !(value >= 0))
+        throw new RangeError(`${where} must be >= 0, received: ${value}`);
+      return value;
+  }
+}
+
+const initialLearningRate: ConfigField = {
+  option: 'initialLearningRate',
+  key: 'initial_learning_rate',
+  kind: 'number',
+};
+const decaySteps: ConfigField = { option: 'decaySteps', key: 'decay_steps', kind: 'positive' };
+const decayRate: ConfigField = { option: 'decayRate', key: 'decay_rate', kind: 'number' };
+const staircase: ConfigField = { option: 'staircase', key: 'staircase', fallback: false, kind: 'boolean' };
+
+/** step / decaySteps in float32, floored with `staircase`. */
+function decayProgress(o: Required<ExponentialDecayOptions>, step: number): number {
+  const p = f(f(step) / f(o.decaySteps));
+  return o.staircase ? Math.floor(p) : p;
+}
+
+/** `initialLearningRate * decayRate ^ (step / decaySteps)` (exponent floored with `staircase`). */
+export class ExponentialDecay extends LearningRateSchedule {
+  constructor(options: ExponentialDecayOptions) {
+    super([initialLearningRate, decaySteps, decayRate, staircase], 'ExponentialDecay', { ...options });
+  }
+  protected evaluate(step: number): number {
+    const o = this.options as Required<ExponentialDecayOptions>;
+    return f(f(o.initialLearningRate) * f(Math.pow(f(o.decayRate), decayProgress(o, step))));
+  }
+}
+
+/** `values[0]` up to `boundaries[0]`, `values[i]` on `(boundaries[i-1], boundaries[i]]`, then the last value. */
+export class PiecewiseConstantDecay extends LearningRateSchedule {
+  constructor(options: PiecewiseConstantDecayOptions) {
+    super(
+      [
+        { option: 'boundaries', key: 'boundaries', kind: 'numbers' },
+        { option: 'values', key: 'values', kind: 'numbers' },
+      ],
+      'PiecewiseConstant',
+      { ...options },
+    );
+    const o = this.options as Required<PiecewiseConstantDecayOptions>;
+    if (o.values.length !== o.boundaries.length + 1) {
+      throw new RangeError(
+        'PiecewiseConstantDecay: the length of `boundaries` should be 1 less than the length of `values`. ' +
+          `Received: boundaries=[${o.boundaries.join(', ')}] of length ${o.boundaries.length}, and ` +
+          `values=[${o.values.join(', ')}] of length ${o.values.length}.`,
+      );
+    }
+  }
+  protected evaluate(step: number): number {
+    const { boundaries, values } = this.options as Required<PiecewiseConstantDecayOptions>;
+    let i = 0;
+    while (i < boundaries.length && step > boundaries[i]!) i++;
+    return f(values[i]!);
+  }
+}
+
+/** `(initial - end) * (1 - step/decaySteps)^power + end`, step clamped (or cycled) to decaySteps. */
+export class PolynomialDecay extends LearningRateSchedule {
+  constructor(options: PolynomialDecayOptions) {
+    super(
+      [
+        initialLearningRate,
+        decaySteps,
+        { option: 'endLearningRate', key: 'end_learning_rate', fallback: 0.0001, kind: 'number' },
+        { option: 'power', key: 'power', fallback: 1.0, kind: 'number' },
+        { option: 'cycle', key: 'cycle', fallback: false, kind: 'boolean' },
+      ],
+      'PolynomialDecay',
+      { ...options },
+    );
+  }
+  protected evaluate(step: number): number {
+    const o = this.options as Required<PolynomialDecayOptions>;
+    const initial = f(o.initialLearningRate);
+    const end = f(o.endLearningRate);
+    let s = f(step);
+    let steps = f(o.decaySteps);
+    if (o.cycle) {
+      const multiplier = s === 0 ? 1 : Math.ceil(f(s / steps));
+      steps = f(steps * multiplier);
+    } else {
+      s = Math.min(s, steps);
+    }
+    const p = f(s / steps);
+    return f(f(f(initial - end) * f(Math.pow(f(1 - p), f(o.power)))) + end);
+  }
+}
+
+/** `initial / (1 + decayRate * step / decaySteps)` (quotient floored with `staircase`). */
+export class InverseTimeDecay extends LearningRateSchedule {
+  constructor(options: InverseTimeDecayOptions) {
+    super([initialLearningRate, decaySteps, decayRate, staircase], 'InverseTimeDecay', { ...options });
+  }
+  protected evaluate(step: number): number {
+    const o = this.options as Required<InverseTimeDecayOptions>;
+    return f(f(o.initialLearningRate) / f(1 + f(f(o.decayRate) * decayProgress(o, step))));
+  }
+}
+
+const PI32 = f(Math.PI);
+
+/** Cosine decay towards `alpha * initial`, after an optional linear warmup to `warmupTarget`. */
+export class CosineDecay extends LearningRateSchedule {
+  /** Keras puts `name` after `alpha` in this schedule's config. */
+  static nameIndex = 3;
+  constructor(options: CosineDecayOptions) {
+    super(
+      [
+        initialLearningRate,
+        decaySteps,
+        { option: 'alpha', key: 'alpha', fallback: 0.0, kind: 'number' },
+        { option: 'warmupTarget', key: 'warmup_target', fallback: null, kind: 'nullable-number' },
+        { option: 'warmupSteps', key: 'warmup_steps', fallback: 0, kind: 'nonnegative' },
+      ],
+      'CosineDecay',
+      { ...options },
+    );
+  }
+  protected evaluate(step: number): number {
+    const o = this.options as Required<CosineDecayOptions>;
+    const initial = f(o.initialLearningRate);
+    const steps = f(o.decaySteps);
+    let s = f(step);
+    if (o.warmupTarget === null) {
+      return this.decay(Math.min(s, steps), steps, initial);
+    }
+    const target = f(o.warmupTarget);
+    const warmup = f(o.warmupSteps);
+    s = Math.min(s, f(steps + warmup));
+    if (s < warmup) {
+      return f(f(f(target - initial) * f(s / warmup)) + initial);
+    }
+    return this.decay(f(s - warmup), steps, target);
+  }
+  private decay(step: number, steps: number, from: number): number {
+    const alpha = (this.options as Required<CosineDecayOptions>).alpha;
+    const cosine = f(0.5 * f(1 + f(Math.cos(f(PI32 * f(step / steps))))));
+    return f(from * f(f(f(1 - alpha) * cosine) + f(alpha)));
+  }
+}
+
+/** SGDR: cosine decay restarted every period, periods growing by `tMul`, peaks by `mMul`. */
+export class CosineDecayRestarts extends LearningRateSchedule {
+  constructor(options: CosineDecayRestartsOptions) {
+    super(
+      [
+        initialLearningRate,
+        { option: 'firstDecaySteps', key: 'first_decay_steps', kind: 'positive' },
+        { option: 'tMul', key: 't_mul', fallback: 2.0, kind: 'number' },
+        { option: 'mMul', key: 'm_mul', fallback: 1.0, kind: 'number' },
+        { option: 'alpha', key: 'alpha', fallback: 0.0, kind: 'number' },
+      ],
+      'SGDRDecay',
+      { ...options },
+    );
+  }
+  protected evaluate(step: number): number {
+    const o = this.options as Required<CosineDecayRestartsOptions>;
+    const alpha = f(o.alpha);
+    const tMul = f(o.tMul);
+    let fraction = f(f(step) / f(o.firstDecaySteps));
+    let restart: number;
+    if (tMul === 1) {
+      restart = Math.floor(fraction);
+      fraction = f(fraction - restart);
+    } else {
+      restart = Math.floor(f(f(Math.log(f(1 - f(fraction * f(1 - tMul))))) / f(Math.log(tMul))));
+      const grown = f(Math.pow(tMul, restart));
+      const elapsed = f(f(1 - grown) / f(1 - tMul));
+      fraction = f(f(fraction - elapsed) / grown);
+    }
+    const peak = f(Math.pow(f(o.mMul), restart));
+    const cosine = f(f(0.5 * peak) * f(1 + f(Math.cos(f(PI32 * fraction)))));
+    return f(f(o.initialLearningRate) * f(f(f(1 - alpha) * cosine) + alpha));
+  }
+}
+
+/** The Keras class names of the schedules. */
+export type ScheduleClassName =
+  | 'ExponentialDecay'
+  | 'PiecewiseConstantDecay'
+  | 'PolynomialDecay'
+  | 'InverseTimeDecay'
+  | 'CosineDecay'
+  | 'CosineDecayRestarts';
+
+/** The schedule classes by Keras class name: what deserialization looks a `class_name` up in. */
+const scheduleClasses = {
+  ExponentialDecay,
+  PiecewiseConstantDecay,
+  PolynomialDecay,
+  InverseTimeDecay,
+  CosineDecay,
+  CosineDecayRestarts,
+} as const satisfies Record<ScheduleClassName, unknown>;
+
+/** Keras's `keras.optimizers.schedules.serialize`. */
+export function serializeSchedule(schedule: LearningRateSchedule): SerializedSchedule {
+  return {
+    module: 'keras.optimizers.schedules',
+    class_name: schedule.constructor.name,
+    config: schedule.getConfig(),
+    registered_name: null,
+  };
+}
+
+/** Keras's `deserialize`: accepts `{class_name, config}` with or without `module`/`registered_name`. */
+export function deserializeSchedule(serialized: unknown): LearningRateSchedule {
+  if (serialized === null || typeof serialized !== 'object') {
+    throw new TypeError('learning_rate schedule config must be an object with `class_name` and `config`');
+  }
+  const { class_name: className, config } = serialized as { class_name?: unknown; config?: unknown };
+  const Class = scheduleClasses[className as ScheduleClassName];
+  if (typeof className !== 'string' || Class === undefined || !Object.hasOwn(scheduleClasses, className)) {
+    const expected = Object.keys(scheduleClasses).join(', ');
+    throw new TypeError(
+      `Unknown learning rate schedule class_name ${JSON.stringify(className)}; expected one of ${expected}`,
+    );
+  }
+  if (config === null || typeof config !== 'object') {
+    throw new TypeError(`learning_rate schedule ${className}: \`config\` must be an object`);
+  }
+  const options = Object.fromEntries(Object.entries(config).map(([k, v]) => [snakeToCamel(k), v]));
+  return new (Class as unknown as new (o: Record<string, unknown>) => LearningRateSchedule)(options);
+}

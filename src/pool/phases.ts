@@ -1,0 +1,60 @@
+import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
+import type { KernelSet } from '../kernels/types.js';
+import { Chunk, CHUNK_STRIDE, chunkCount } from '../memory/layout.js';
+import { Phase } from './protocol.js';
+
+/** Every lane, for the calling-thread executor. */
+export const ALL_CHUNKS = -1;
+
+/**
+ * Runs one phase over a lane's chunks of every group (`lane` = ALL_CHUNKS: all of them).
+ * The same function serves the calling thread and the workers, so their bytes cannot differ.
+ */
+export function runPhase(
+  kernels: KernelSet,
+  phase: Phase,
+  arena: ArenaDescriptor,
+  views: readonly GroupViews[],
+  lane: number,
+): void {
+  for (let g = 0; g < views.length; g++) {
+    const group = arena.groups[g]!;
+    const view = views[g]!;
+    const begin = lane === ALL_CHUNKS ? 0 : group.laneRanges[2 * lane]!;
+    const end = lane === ALL_CHUNKS ? chunkCount(group.chunks) : group.laneRanges[2 * lane + 1]!;
+    if (begin === end) continue;
+    const kernel = kernels[view.dtype];
+    if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, arena.scalars, arena.varParams);
+    else if (phase === Phase.Commit) commitPages(view, begin, end);
+    else kernel.update(view, begin, end, arena.scalars, arena.varParams);
+  }
+}
+
+const PAGE_BYTES = 4096;
+
+/**
+ * Writes one byte per page of chunks [begin, end) back unchanged, in every field: the OS commits
+ * those pages now, on this thread, instead of faulting them in during the first update.
+ */
+function commitPages(view: GroupViews, begin: number, end: number): void {
+  const bytes = new Uint8Array(view.memory.buffer);
+  const width = view.value.BYTES_PER_ELEMENT;
+  const fields = [
+    view.value,
+    ...Array.from({ length: view.shardCount }, (_, j) => view.gradShards.subarray(j * view.shardStride)),
+    view.velocity,
+    view.momentum,
+    view.averageGradient,
+    view.average,
+    view.accumulator,
+  ];
+  for (let c = begin; c < end; c++) {
+    const first = view.chunks[c * CHUNK_STRIDE + Chunk.Start]! * width;
+    const last = view.chunks[c * CHUNK_STRIDE + Chunk.End]! * width - 1;
+    for (const field of fields) {
+      if (field === null || last < first) continue;
+      for (let b = field.byteOffset + first; b < field.byteOffset + last; b += PAGE_BYTES) bytes[b] = bytes[b]!;
+      bytes[field.byteOffset + last] = bytes[field.byteOffset + last]!;
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Data-parallel training of a tfjs-layers model: the replica module to give
+ * `DataParallelTrainer`, and the copies of the model's weights it trains.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Variable } from '../optimizer/variable.js';
+import { checkSameWeights, type TrainableModel } from './replica.js';
+
+/**
+ * The replica module for `DataParallelTrainer` that trains a tfjs-layers model: pass it
+ * as `replica`, with {@link TfjsReplicaOptions} as `replicaOptions`.
+ *
+ * @example
+ * ```ts
+ * // model.js exports createModel(): the same architecture on every thread
+ * const model = await createModel();
+ * const variables = modelVariables(model);
+ * const optimizer = new RMSprop({ microBatches: 4 });
+ * const trainer = new DataParallelTrainer({
+ *   optimizer, variables, replica: tfjsReplica,
+ *   replicaOptions: { factory: new URL('./model.js', import.meta.url).href, loss: 'meanSquaredError' },
+ * });
+ * const loss = await trainer.step({ inputs, targets, rows: 128 });
+ * assignToModel(model, variables); // the trained weights, back in the model
+ * ```
+ */
+export const tfjsReplica: URL = new URL('./replica.js', import.meta.url);
+
+/** Variables holding a copy of the model's trainable weights, in its order, named as tfjs names them. */
+export function modelVariables(model: TrainableModel): Variable[] {
+  return model.trainableWeights.map((w) => {
+    const tensor = w.read() as tf.Variable;
+    return new Variable(tensor.dataSync(), { name: w.name, shape: tensor.shape });
+  });
+}
+
+/** Writes the variables' values into the model's trainable weights (in order; the shapes must agree). */
+export function assignToModel(model: TrainableModel, variables: readonly Variable[]): void {
+  checkSameWeights(model, variables);
+  model.trainableWeights.forEach((w, k) => {
+    const v = variables[k]!;
+    tf.tidy(() => void w.write(tf.tensor(v.value, [...v.shape], 'float32') as never));
+  });
+}

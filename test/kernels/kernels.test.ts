@@ -1,0 +1,267 @@
+/**
+ * The kernel sets, element by element, for every specialisation (every combination of slots,
+ * loss scaling, accumulation mode, clipping, weight decay and EMA overwrite) on random data
+ * with awkward lengths (SIMD tails, runs over several chunks), special values and a variable
+ * without a gradient: the WebAssembly kernels against the JS kernels bytewise, and both against
+ * an independent per-element reference of Keras's formulas (test/helpers/reference-rmsprop.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { allocateArena, groupViews, type GroupViews } from '../../dist/src/memory/arena.js';
+import type { DType } from '../../dist/src/memory/dtype.js';
+import { jsKernels } from '../../dist/src/kernels/js.js';
+import type { Kernels } from '../../dist/src/kernels/types.js';
+import { wasmKernels } from '../../dist/src/kernels/wasm/index.js';
+import { Chunk, CHUNK_STRIDE, chunkCount, fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../../dist/src/memory/layout.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../../dist/src/kernels/rmsprop-words.js';
+import { controlLength } from '../../dist/src/pool/protocol.js';
+
+const S = STEP_WORDS.index;
+const V = VARIABLE_WORDS.index;
+const V_STRIDE = VARIABLE_WORDS.length;
+import { randomValues } from '../helpers/state.js';
+import {
+  referenceApply,
+  referenceSumOfSquares,
+  type ReferenceElement,
+  type ReferenceSettings,
+} from '../helpers/reference-rmsprop.js';
+import { kernelSet } from '../../dist/src/kernels/index.js';
+
+const KERNEL_SETS = (['wasm', 'js'] as const).map((name) => [name, kernelSet(name)] as const);
+
+const SIZES = [1, 3, 5, 17, 1023, 1029, 2050];
+/** Index of the variable that has no gradient this step (the fallback path). */
+const NO_GRAD = 3;
+const SPECIALS = [0, -0, 1e-42, -3e-39, 1e30, -1e30, Infinity, -Infinity, NaN];
+
+interface Setup {
+  momentum: boolean;
+  centered: boolean;
+  ema: boolean;
+}
+
+function arena(dtype: DType, setup: Setup) {
+  const fields = fieldsFor({ ...setup, accumulation: true });
+  const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
+  const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
+  const built = allocateArena(plans, fields, 1, {
+    control: controlLength(1),
+    scalars: STEP_WORDS.length,
+    varParams: SIZES.length * VARIABLE_WORDS.length,
+  });
+  const views = groupViews(built.groups[0]!);
+  const seedBase = 1000 * fields.length;
+  fields.forEach((field, f) => {
+    const view = views[field]!;
+    view.set(randomValues(view.length, seedBase + f));
+    if (field === 'velocity') for (let i = 0; i < view.length; i++) view[i] = Math.abs(view[i]!); // a second moment
+    if (field === 'grad' || field === 'value') SPECIALS.forEach((x, k) => (view[17 + 97 * k] = x));
+  });
+  const vp = built.varParams;
+  SIZES.forEach((_, i) => {
+    vp[i * V_STRIDE + V.hasGradient] = i === NO_GRAD ? 0 : 1;
+    vp[i * V_STRIDE + V.decay] = i % 2;
+    vp[i * V_STRIDE + V.clipDivisor] = Math.fround(0.75 + i);
+  });
+  return {
+    built,
+    views,
+    chunkCount: chunkCount(plans[0]!.chunks),
+    offsets: plans[0]!.offsets,
+    chunks: plans[0]!.chunks,
+  };
+}
+
+function setScalars(
+  s: Float64Array,
+  setup: Setup,
+  mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean },
+): void {
+  const f = Math.fround;
+  s[S.learningRate] = f(0.01);
+  s[S.rho] = f(0.9);
+  s[S.oneMinusRho] = f(1 - 0.9);
+  s[S.epsilon] = f(1e-7);
+  s[S.momentum] = f(0.8);
+  s[S.lossScale] = f(3);
+  s[S.unscale] = mode.unscale ? 1 : 0;
+  s[S.accumulation] = mode.accum;
+  s[S.accumulationSteps] = 3;
+  s[S.clipMode] = mode.clip;
+  s[S.clip] = f(mode.clip === ClipMode.GlobalNorm ? 0.3 : 0.7);
+  s[S.weightDecay] = f(0.05);
+  s[S.weightDecayOn] = 1;
+  s[S.ema] = setup.ema ? 1 : 0;
+  s[S.emaMomentum] = f(0.95);
+  s[S.emaOneMinusMomentum] = f(1 - 0.95);
+  s[S.overwrite] = mode.overwrite ? 1 : 0;
+}
+
+/** All bytes of a group, with every NaN made canonical (payloads and signs of NaN may differ). */
+function canonicalBytes(views: GroupViews): Buffer {
+  const fields = [
+    views.value,
+    views.grad,
+    views.velocity,
+    views.momentum,
+    views.averageGradient,
+    views.average,
+    views.accumulator,
+  ];
+  return Buffer.concat(
+    fields.flatMap((field) => {
+      if (field === null) return [];
+      const copy = field.slice();
+      for (let i = 0; i < copy.length; i++) if (Number.isNaN(copy[i])) copy[i] = NaN;
+      return [Buffer.from(copy.buffer)];
+    }),
+  );
+}
+
+const setups: Setup[] = [false, true].flatMap((momentum) =>
+  [false, true].flatMap((centered) => [false, true].map((ema) => ({ momentum, centered, ema }))),
+);
+const modes = [false, true].flatMap((unscale) =>
+  [AccumulationMode.Off, AccumulationMode.Accumulate, AccumulationMode.ApplyAccumulated].flatMap((accum) =>
+    [ClipMode.Off, ClipMode.Norm, ClipMode.GlobalNorm, ClipMode.Value].flatMap((clip) =>
+      [false, true].map((overwrite) => ({ unscale, accum, clip, overwrite })),
+    ),
+  ),
+);
+
+function runBoth(
+  dtype: DType,
+  setup: Setup,
+  mode: (typeof modes)[number],
+  kernel: (k: Kernels, ...a: Parameters<Kernels['update']>) => void,
+) {
+  const results = [jsKernels, wasmKernels].map((set) => {
+    const { built, views, chunkCount } = arena(dtype, setup);
+    setScalars(built.scalars, setup, mode);
+    kernel(set[dtype], views, 0, chunkCount, built.scalars, built.varParams);
+    const partials = Float64Array.from(views.partials, (x) => (Number.isNaN(x) ? NaN : x));
+    return { bytes: canonicalBytes(views), partials: Buffer.from(partials.buffer) };
+  });
+  return { js: results[0]!, wasm: results[1]! };
+}
+
+describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernels bytewise (%s)', (dtype) => {
+  it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
+    for (const mode of modes) {
+      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.update(...a));
+      expect(wasm.bytes.equals(js.bytes), JSON.stringify(mode)).toBe(true);
+    }
+  });
+
+  it('sum of squares, every gradient transform', () => {
+    const setup = { momentum: false, centered: false, ema: false };
+    for (const mode of modes.filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
+      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.sumSquares(...a));
+      expect(wasm.partials.equals(js.partials), JSON.stringify(mode)).toBe(true);
+      expect(wasm.bytes.equals(js.bytes), 'the norm phase writes nothing but partials').toBe(true);
+    }
+  });
+
+  it('the update changes the state (the comparison is not vacuous)', () => {
+    const setup = { momentum: true, centered: true, ema: true };
+    const mode = { unscale: false, accum: AccumulationMode.Off, clip: ClipMode.Off, overwrite: false };
+    const { built, views, chunkCount } = arena(dtype, setup);
+    const before = canonicalBytes(views);
+    setScalars(built.scalars, setup, mode);
+    wasmKernels[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
+    expect(canonicalBytes(views).equals(before)).toBe(false);
+  });
+});
+
+/** The settings `setScalars` and `arena` give variable `i`, as the reference takes them. */
+function referenceSettings(dtype: DType, setup: Setup, mode: (typeof modes)[number], i: number): ReferenceSettings {
+  const clip =
+    mode.clip === ClipMode.Norm
+      ? { kind: 'norm' as const, clipnorm: 0.7, divisor: 0.75 + i }
+      : mode.clip === ClipMode.GlobalNorm
+        ? { kind: 'global' as const, scale: 0.3 }
+        : mode.clip === ClipMode.Value
+          ? { kind: 'value' as const, clipvalue: 0.7 }
+          : { kind: 'off' as const };
+  const accumulation = (['off', 'accumulate', 'apply'] as const)[mode.accum];
+  return {
+    dtype,
+    learningRate: 0.01,
+    rho: 0.9,
+    epsilon: 1e-7,
+    momentum: setup.momentum ? 0.8 : null,
+    centered: setup.centered,
+    lossScaleFactor: mode.unscale ? 3 : null,
+    accumulation,
+    accumulationSteps: 3,
+    clip,
+    weightDecay: 0.05,
+    decays: i % 2 === 1,
+    ema: setup.ema ? { momentum: 0.95, overwrite: mode.overwrite } : null,
+    hasGradient: i !== NO_GRAD,
+  };
+}
+
+const FIELDS = ['value', 'grad', 'velocity', 'momentum', 'averageGradient', 'average', 'accumulator'] as const;
+
+/** Element `at` of every array the group has. */
+function elementAt(views: GroupViews, at: number): ReferenceElement {
+  const e = {} as Record<(typeof FIELDS)[number], number | undefined>;
+  for (const field of FIELDS) e[field] = views[field]?.[at];
+  return e as unknown as ReferenceElement;
+}
+
+/** Bit-identical, every NaN alike (NaN payloads may differ). */
+function same(a: number | undefined, b: number | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : Number.isNaN(a) ? Number.isNaN(b) : Object.is(a, b);
+}
+
+describe.each(['float32', 'float64'] as const)('both kernel sets match the plain reference (%s)', (dtype) => {
+  it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
+    for (const mode of modes) {
+      let expected: ReferenceElement[][] | null = null;
+      for (const [name, set] of KERNEL_SETS) {
+        const { built, views, chunkCount, offsets } = arena(dtype, setup);
+        expected ??= SIZES.map((size, i) => {
+          const settings = referenceSettings(dtype, setup, mode, i);
+          return Array.from({ length: size }, (_, k) => referenceApply(elementAt(views, offsets[i]! + k), settings));
+        });
+        setScalars(built.scalars, setup, mode);
+        set[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
+        SIZES.forEach((size, i) => {
+          for (let k = 0; k < size; k++) {
+            const actual = elementAt(views, offsets[i]! + k);
+            for (const field of FIELDS) {
+              if (!same(actual[field], expected![i]![k]![field])) {
+                expect.fail(
+                  `${name} ${JSON.stringify(mode)} v${i}[${k}].${field}: got ${actual[field]}, ` +
+                    `the reference has ${expected![i]![k]![field]}`,
+                );
+              }
+            }
+          }
+        });
+      }
+    }
+  });
+
+  it('sum of squares, every gradient transform', () => {
+    const setup = { momentum: false, centered: false, ema: false };
+    for (const [name, set] of KERNEL_SETS) {
+      for (const mode of modes.filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
+        const { built, views, chunkCount, chunks } = arena(dtype, setup);
+        setScalars(built.scalars, setup, mode);
+        set[dtype].sumSquares(views, 0, chunkCount, built.scalars, built.varParams);
+        for (let c = 0; c < chunkCount; c++) {
+          const [start, end, variable] = [Chunk.Start, Chunk.End, Chunk.Variable].map(
+            (f) => chunks[c * CHUNK_STRIDE + f]!,
+          ) as [number, number, number];
+          const settings = referenceSettings(dtype, setup, mode, variable);
+          const elements = Array.from({ length: end - start }, (_, k) => elementAt(views, start + k));
+          const expected = settings.hasGradient ? referenceSumOfSquares(elements, settings) : 0;
+          expect(same(views.partials[c], expected), `${name} ${JSON.stringify(mode)} chunk ${c}`).toBe(true);
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Chaos: pool threads terminated from outside the library (`process.on('worker')` and
+ * `worker.terminate()`) at random moments of a training run. Every step settles — done, or a
+ * StepError that says whether the state changed — and nothing hangs. A norm-phase failure
+ * changes nothing; after an update-phase failure the optimizer is rebuilt from a mirror. At the
+ * end the bytes are those of a reference that applied exactly the steps that succeeded.
+ */
+import type { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { RMSprop, StepError, Variable, type RMSpropOptions } from '../../dist/src/index.js';
+import { randomValues, snapshot } from '../helpers/state.js';
+
+const SIZES = [200_000, 50_000, 777];
+const OPTIONS: RMSpropOptions = { clipnorm: 1, momentum: 0.9, centered: true };
+const STEPS = 300;
+
+const model = (values?: readonly Float32Array[]) =>
+  SIZES.map((n, i) => new Variable(values?.[i] ?? randomValues(n, 1 + i), { name: `v${i}` }));
+const gradients = (step: number) => SIZES.map((n, i) => randomValues(n, 1000 * step + i));
+
+/** Deterministic pseudo-random integers (LCG): the kill schedule is the same every run. */
+function lcg(seed: number) {
+  let state = seed >>> 0;
+  return (below: number) => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state % below;
+  };
+}
+
+describe('pool threads terminated from outside', () => {
+  it('every step settles, failures say what changed, and the surviving steps give the reference bytes', async () => {
+    const live: Worker[] = [];
+    const track = (worker: Worker) => {
+      live.push(worker);
+      worker.once('exit', () => live.splice(live.indexOf(worker), 1));
+    };
+    process.on('worker', track);
+    const random = lcg(42);
+    let kills = 0;
+    let running = true;
+    const killer = async () => {
+      while (running) {
+        // a thread takes ~100 ms to start here: faster kills would keep every lane from ever starting
+        await new Promise((resolve) => setTimeout(resolve, 30 + random(170)));
+        const victim = live[random(Math.max(1, live.length))];
+        if (victim !== undefined && running) {
+          kills++;
+          void victim.terminate();
+        }
+      }
+    };
+
+    const reference = new RMSprop({ ...OPTIONS, workers: 0 });
+    const referenceVars = model();
+    reference.build(referenceVars);
+    let vars = model();
+    let opt = new RMSprop({ ...OPTIONS, workers: 2, stepTimeoutMs: 20_000 });
+    opt.build(vars);
+    const outcomes = { done: 0, unchanged: 0, rebuilt: 0 };
+    const settleMs: number[] = [];
+    const failedMs: number[] = [];
+    const chaos = killer();
+    try {
+      for (let step = 0; step < STEPS; step++) {
+        await new Promise((resolve) => setTimeout(resolve, random(8))); // the forward and backward pass
+        const grads = gradients(step);
+        vars.forEach((v, i) => v.grad.set(grads[i]!));
+        const before = snapshot(opt, vars);
+        const started = performance.now();
+        const failure = await opt.step().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        settleMs.push(performance.now() - started);
+        if (failure === null) {
+          outcomes.done++;
+          await reference.apply(grads, referenceVars);
+          continue;
+        }
+        failedMs.push(settleMs.at(-1)!);
+        expect(failure).toBeInstanceOf(StepError);
+        expect((failure as StepError).message).not.toMatch(/timed out/);
+        if (!(failure as StepError).stateCorrupted) {
+          outcomes.unchanged++;
+          expect(snapshot(opt, vars).equals(before)).toBe(true);
+          continue;
+        }
+        // the state may be half-updated: rebuild from the reference, as a user would from a checkpoint
+        outcomes.rebuilt++;
+        await expect(opt.step()).rejects.toThrow(/must be rebuilt/);
+        await opt.close();
+        vars = model(referenceVars.map((v) => v.value as Float32Array));
+        opt = new RMSprop({ ...OPTIONS, workers: 2, stepTimeoutMs: 20_000 });
+        opt.build(vars);
+        opt.loadOwnVariables(reference.saveOwnVariables());
+      }
+    } finally {
+      running = false;
+      await chaos;
+      process.off('worker', track);
+    }
+    expect(snapshot(opt, vars).equals(snapshot(reference, referenceVars))).toBe(true);
+    expect(opt.iterations).toBe(reference.iterations);
+    expect(kills).toBeGreaterThan(5);
+    expect(outcomes.done).toBeGreaterThan(0);
+    const ms = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return sorted.length === 0
+        ? 'none'
+        : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, slowest ${sorted.at(-1)!.toFixed(1)} ms`;
+    };
+    console.log(
+      `chaos: ${STEPS} steps, ${kills} threads terminated: ${outcomes.done} done, ${outcomes.unchanged} failed unchanged, ` +
+        `${outcomes.rebuilt} rebuilt; every step settled in ${ms(settleMs)}; failed steps in ${ms(failedMs)}`,
+    );
+    await opt.close();
+  }, 240_000); // a bound on a hang, not a speed: 300 steps with ~150 thread deaths take 20-100 s as the machine is loaded
+});
