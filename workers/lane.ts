@@ -3,9 +3,9 @@
  * told to exit, or retires after lingering idle (see LaneState in src/pool/protocol.ts). A command
  * that throws rejects this task; the coordinator learns of it from piscina and marks the lane gone.
  */
-import { groupViews } from '../src/memory/arena.js';
 import { isBuiltinKernels, kernelSet } from '../src/kernels/index.js';
 import type { KernelSet } from '../src/kernels/types.js';
+import { groupViews } from '../src/memory/arena.js';
 import { runPhase } from '../src/pool/phases.js';
 import type { LaneTask } from '../src/pool/pool.js';
 import { Ctl, laneDoneIndex, laneFailedIndex, laneLaunchIndex, LaneState, Phase } from '../src/pool/protocol.js';

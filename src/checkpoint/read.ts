@@ -7,17 +7,6 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import {
-  CHECKPOINT_FORMAT,
-  failure,
-  hex,
-  metadataCrc32,
-  READABLE_VERSIONS,
-  VARIABLE_PREFIX,
-  type Checkpoint,
-  type NamedArray,
-  type SavedArray,
-} from './write.js';
 import { shapeSize } from '../memory/dtype.js';
 import {
   headerLengthOf,
@@ -29,6 +18,17 @@ import {
   type TensorData,
   type TensorEntry,
 } from './safetensors.js';
+import {
+  CHECKPOINT_FORMAT,
+  failure,
+  hex,
+  metadataCrc32,
+  READABLE_VERSIONS,
+  VARIABLE_PREFIX,
+  type Checkpoint,
+  type NamedArray,
+  type SavedArray,
+} from './write.js';
 
 /** Largest piece asked of one read (Linux returns at most ~2 GiB per read anyway). */
 const READ_PIECE_BYTES = 2 ** 30;

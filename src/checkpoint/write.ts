@@ -16,8 +16,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { writeFileAtomically } from './atomic-file.js';
 import { shapeSize, type DType } from '../memory/dtype.js';
+import { writeFileAtomically } from './atomic-file.js';
 import { dtypeOf, encodeHeader, type Tensor, type TensorData } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'rmsprop-pool/checkpoint';

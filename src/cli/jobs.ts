@@ -7,12 +7,12 @@
  * tf.train.rmsprop on the same variables.
  */
 import type * as TF from '@tensorflow/tfjs-core';
-import type { RMSpropOptions } from '../optimizer/options.js';
 import { RMSprop } from '../optimizer/optimizer.js';
-import { DataParallelTrainer, type Batch } from '../training/trainer.js';
+import type { RMSpropOptions } from '../optimizer/options.js';
+import { Variable } from '../optimizer/variable.js';
 import { readInto } from '../tfjs/wasm/backend.js';
 import type { TfjsKernels } from '../tfjs/wasm/index.js';
-import { Variable } from '../optimizer/variable.js';
+import { DataParallelTrainer, type Batch } from '../training/trainer.js';
 import type { JobResult } from './figures.js';
 import { median } from './figures.js';
 import { mlpForward as forward, type MlpReplicaOptions } from './mlp-replica.js';

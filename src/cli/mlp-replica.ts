@@ -4,9 +4,9 @@
  * backend, written into the shard views. The weights are copied into tensors once per step.
  */
 import type * as TF from '@tensorflow/tfjs-core';
-import type { CreateReplica, ReplicaVariable } from '../training/replica.js';
 import { readInto } from '../tfjs/wasm/backend.js';
 import { chooseKernels, type TfjsKernels } from '../tfjs/wasm/index.js';
+import type { CreateReplica, ReplicaVariable } from '../training/replica.js';
 import { optional } from './optional.js';
 
 type Tf = typeof TF;

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { RMSprop } from '../optimizer/optimizer.js';
-import { optionsFromConfig } from '../optimizer/keras-config.js';
-import { OPTION_SPECS, type KerasConfig, type RMSpropOptions } from '../optimizer/options.js';
 import { camelToSnake } from '../common/keras-names.js';
+import { optionsFromConfig } from '../optimizer/keras-config.js';
+import { RMSprop } from '../optimizer/optimizer.js';
+import { OPTION_SPECS, type KerasConfig, type RMSpropOptions } from '../optimizer/options.js';
 import { deserializeSchedule, type LearningRateSchedule } from '../optimizer/schedules/learning-rate-schedule.js';
 
 const SCHEDULE_NAMES: Record<string, string> = {

@@ -8,8 +8,8 @@ import type { DType } from '../memory/dtype.js';
 import type { Field } from '../memory/layout.js';
 import { flagsOf, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
-import { signatureOf } from './signature.js';
 import type { Kernel } from './run.js';
+import { signatureOf } from './signature.js';
 
 /** Writes one element's program as JavaScript statements over element `index`. */
 class JsOps implements Ops {

@@ -6,8 +6,8 @@
 import type { GroupViews } from '../memory/arena.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
 import { variantOf, type Program } from './program.js';
-import { ACCUMULATE, NO_GRADIENT, PROGRAMS, SUM_SQUARES, UPDATE } from './rmsprop.js';
 import { AccumulationMode, STEP_WORDS, VARIABLE_WORDS } from './rmsprop-words.js';
+import { ACCUMULATE, NO_GRADIENT, PROGRAMS, SUM_SQUARES, UPDATE } from './rmsprop.js';
 import { signatureOf } from './signature.js';
 import type { Kernels } from './types.js';
 

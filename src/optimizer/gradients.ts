@@ -2,9 +2,9 @@
  * The gradients of an `apply()` call: checked completely before anything changes, then staged —
  * copied into the variables' shared `.grad` views, each variable's `hasGradient` word set.
  */
+import { quote } from '../common/quote.js';
 import type { VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
-import { quote } from '../common/quote.js';
 import { isVariableArray, Variable } from './variable.js';
 
 /** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */

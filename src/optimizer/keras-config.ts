@@ -3,16 +3,10 @@
  * options: the keys as Keras writes them, every value checked and every error naming the key
  * as the config spells it; a serialized schedule becomes a schedule.
  */
-import { quote, shown } from '../common/quote.js';
 import { camelToSnake, snakeToCamel } from '../common/keras-names.js';
-import {
-  isRuntimeOption,
-  OPTION_SPECS,
-  resolveOptions,
-  type KerasConfig,
-  type RMSpropOptions,
-} from './options.js';
+import { quote, shown } from '../common/quote.js';
 import type { OptionNaming } from './option-checks.js';
+import { isRuntimeOption, OPTION_SPECS, resolveOptions, type KerasConfig, type RMSpropOptions } from './options.js';
 import { deserializeSchedule } from './schedules/learning-rate-schedule.js';
 
 const CONFIG_NAMING: OptionNaming = { caller: 'fromConfig', key: camelToSnake };

@@ -4,7 +4,11 @@
  */
 import { quote } from '../common/quote.js';
 import { isLearningRate, type LearningRate } from './options.js';
-import { LearningRateSchedule, serializeSchedule, type SerializedSchedule } from './schedules/learning-rate-schedule.js';
+import {
+  LearningRateSchedule,
+  serializeSchedule,
+  type SerializedSchedule,
+} from './schedules/learning-rate-schedule.js';
 
 export type LearningRateSource =
   | { readonly kind: 'variable'; readonly value: number }

@@ -4,11 +4,11 @@
  * then Keras's formulas give each variable's clip divisor (clipnorm) or the global scale
  * (globalClipnorm), rounded as Keras rounds them.
  */
+import { ClipMode, type VariableWord } from '../kernels/rmsprop-words.js';
+import type { VariableWords } from '../kernels/words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
 import { roundingFor, type DType } from '../memory/dtype.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
-import { ClipMode, type VariableWord } from '../kernels/rmsprop-words.js';
-import type { VariableWords } from '../kernels/words.js';
 import type { NormPlan, StepWords } from './step-plan.js';
 
 export interface NormInputs {

@@ -3,11 +3,13 @@
  * `base_optimizer.py`; ARCHITECTURE.md maps them. `#applyStep` is Keras's pipeline, top to bottom.
  */
 import { CallQueue } from '../common/call-queue.js';
-import type { FloatArray } from '../memory/dtype.js';
 import { quote } from '../common/quote.js';
+import type { KernelName } from '../kernels/index.js';
+import type { FloatArray } from '../memory/dtype.js';
+import { Phase } from '../pool/protocol.js';
 import { phaseFailure, type StepError } from '../pool/step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
-import type { KernelName } from '../kernels/index.js';
+import { optionsFromConfig } from './keras-config.js';
 import {
   currentLearningRate,
   learningRateConfig,
@@ -15,7 +17,6 @@ import {
   reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
-import { optionsFromConfig } from './keras-config.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
@@ -35,7 +36,6 @@ import {
   type Persisted,
   type SaveOptions,
 } from './persistence.js';
-import { Phase } from '../pool/protocol.js';
 import {
   bindVariables,
   buildState,

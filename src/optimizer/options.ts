@@ -4,11 +4,17 @@
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
 import { availableParallelism } from 'node:os';
-import { quote, shown } from '../common/quote.js';
-import { checkCount, checkKerasRules, checkKind, type Kind, type OptionNaming } from './option-checks.js';
-import { hasKernels, isBuiltinKernels, kernelNames, type BuiltinKernelName, type KernelName } from '../kernels/index.js';
-import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
 import { snakeToCamel } from '../common/keras-names.js';
+import { quote, shown } from '../common/quote.js';
+import {
+  hasKernels,
+  isBuiltinKernels,
+  kernelNames,
+  type BuiltinKernelName,
+  type KernelName,
+} from '../kernels/index.js';
+import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
+import { checkCount, checkKerasRules, checkKind, type Kind, type OptionNaming } from './option-checks.js';
 import { LearningRateSchedule } from './schedules/learning-rate-schedule.js';
 
 /** Keras's `learning_rate`: a number, a schedule (called with the iteration count), or a function of no arguments called every step. */

@@ -3,12 +3,12 @@
  * `save_own_variables`/`load_own_variables` stores. Everything a checkpoint or a store promises
  * is checked against the options and the variables before anything is built or assigned.
  */
-import { checkCheckpoint, writeCheckpointFile } from '../checkpoint/write.js';
 import { openCheckpoint, type CheckpointReader } from '../checkpoint/read.js';
-import type { FloatArray } from '../memory/dtype.js';
-import { quote } from '../common/quote.js';
-import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
+import { checkCheckpoint, writeCheckpointFile } from '../checkpoint/write.js';
 import { camelToSnake } from '../common/keras-names.js';
+import { quote } from '../common/quote.js';
+import type { FloatArray } from '../memory/dtype.js';
+import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
 import type { SerializedSchedule } from './schedules/learning-rate-schedule.js';
 import {
   checkBuildable,

@@ -6,20 +6,20 @@
  * in Keras's order and names; that layout and its checks are shared by the state getter,
  * checkpoints and state dicts, so a refused file or dict changes nothing.
  */
-import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
 import type { ArraySpec } from '../checkpoint/write.js';
-import { roundingFor, shapeSize, type FloatArray } from '../memory/dtype.js';
 import { quote } from '../common/quote.js';
-import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { prepareKernels } from '../kernels/index.js';
 import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmsprop-words.js';
 import { VariableWords } from '../kernels/words.js';
-import type { LearningRateSource } from './learning-rate.js';
+import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
+import { roundingFor, shapeSize, type FloatArray } from '../memory/dtype.js';
 import { fieldsFor, planGroups, type Field } from '../memory/layout.js';
-import type { NormInputs } from './norms.js';
-import { resolveLanes, type ResolvedOptions } from './options.js';
+import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { PoolExecutor } from '../pool/pool.js';
 import { controlLength } from '../pool/protocol.js';
+import type { LearningRateSource } from './learning-rate.js';
+import type { NormInputs } from './norms.js';
+import { resolveLanes, type ResolvedOptions } from './options.js';
 import { writeConstants, type StepWords } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 

@@ -1,5 +1,5 @@
-import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
 import { quote } from '../common/quote.js';
+import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
 
 /**
  * Initial values that need no array, as Keras's initializers: `'zeros'`, `'ones'`, or a fill

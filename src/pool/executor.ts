@@ -1,6 +1,6 @@
-import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import { kernelSet, type KernelName } from '../kernels/index.js';
 import type { KernelSet } from '../kernels/types.js';
+import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
 import { Phase } from './protocol.js';
 

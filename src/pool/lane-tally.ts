@@ -3,8 +3,8 @@
  * functions of shared words and the coordinator's own records, so the pool's asynchronous and
  * synchronous waits count the same way.
  */
-import { StepError } from './step-error.js';
 import { laneDoneIndex, laneFailedIndex, phaseName, Phase } from './protocol.js';
+import { StepError } from './step-error.js';
 
 export interface Tally {
   /** Lanes done with the command or failed. */

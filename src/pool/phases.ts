@@ -1,5 +1,5 @@
-import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import type { KernelSet } from '../kernels/types.js';
+import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import { Chunk, CHUNK_STRIDE, chunkCount } from '../memory/layout.js';
 import { Phase } from './protocol.js';
 

@@ -11,12 +11,12 @@
  * threads end after a further idle period, so an optimizer nobody closes holds no threads.
  */
 import { Piscina } from 'piscina';
-import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
-import { StepError } from './step-error.js';
-import { InlineExecutor, type Executor } from './executor.js';
 import type { KernelName } from '../kernels/index.js';
+import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
+import { InlineExecutor, type Executor } from './executor.js';
 import { tally } from './lane-tally.js';
 import { Ctl, laneDoneIndex, laneLaunchIndex, LaneState, Phase, phaseName } from './protocol.js';
+import { StepError } from './step-error.js';
 
 /** What a lane task receives: shared memory only, nothing is copied. */
 export interface LaneTask {

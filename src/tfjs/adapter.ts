@@ -11,8 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedTensor } from '@tensorflow/tfjs-core/dist/tensor_types.js';
-import { quote } from '../common/quote.js';
 import { camelToSnake } from '../common/keras-names.js';
+import { quote } from '../common/quote.js';
 import { RMSprop } from '../optimizer/optimizer.js';
 import type { KerasConfig } from '../optimizer/options.js';
 import { Variable } from '../optimizer/variable.js';

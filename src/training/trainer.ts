@@ -15,12 +15,12 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CallQueue } from '../common/call-queue.js';
 import { quote } from '../common/quote.js';
-import { StepError } from '../pool/step-error.js';
-import { checkCount } from '../optimizer/option-checks.js';
 import type { RMSprop } from '../optimizer/optimizer.js';
-import type { ReplicaStart, VariablePlacement } from './replica.js';
-import { ReplicaThread } from './replica-thread.js';
+import { checkCount } from '../optimizer/option-checks.js';
 import type { Variable } from '../optimizer/variable.js';
+import { StepError } from '../pool/step-error.js';
+import { ReplicaThread } from './replica-thread.js';
+import type { ReplicaStart, VariablePlacement } from './replica.js';
 
 /** What a {@link DataParallelTrainer} trains, and with what. */
 export interface TrainerOptions {

@@ -11,7 +11,14 @@ import type { DType } from '../../dist/src/memory/dtype.js';
 import { jsKernels } from '../../dist/src/kernels/js.js';
 import type { Kernels } from '../../dist/src/kernels/types.js';
 import { wasmKernels } from '../../dist/src/kernels/wasm/index.js';
-import { Chunk, CHUNK_STRIDE, chunkCount, fieldsFor, planGroups, MAX_SEGMENT_BYTES } from '../../dist/src/memory/layout.js';
+import {
+  Chunk,
+  CHUNK_STRIDE,
+  chunkCount,
+  fieldsFor,
+  planGroups,
+  MAX_SEGMENT_BYTES,
+} from '../../dist/src/memory/layout.js';
 import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../../dist/src/kernels/rmsprop-words.js';
 import { controlLength } from '../../dist/src/pool/protocol.js';
 

@@ -8,7 +8,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AccumulationMode, ClipMode, STEP_WORDS } from '../../dist/src/kernels/rmsprop-words.js';
-import { appliedIterations, planStep, writeClipping, writeStep, type StepOptions } from '../../dist/src/optimizer/step-plan.js';
+import {
+  appliedIterations,
+  planStep,
+  writeClipping,
+  writeStep,
+  type StepOptions,
+} from '../../dist/src/optimizer/step-plan.js';
 
 const { Off, Accumulate, ApplyAccumulated } = AccumulationMode;
 

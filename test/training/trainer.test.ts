@@ -292,7 +292,8 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     await import('@tensorflow/tfjs-layers');
     await import(`@tensorflow/tfjs-backend-${backend}`);
     await import('@tensorflow/tfjs-backend-cpu'); // the backend this thread goes back to
-    const { tfjsReplica, modelVariables, assignToModel, useWasmTrainingKernels } = await import('../../dist/src/tfjs.js');
+    const { tfjsReplica, modelVariables, assignToModel, useWasmTrainingKernels } =
+      await import('../../dist/src/tfjs.js');
     // this thread computes the reference as the replica threads do: on wasm, with this library's kernels
     await tf.setBackend(backend);
     const restore = backend === 'wasm' ? useWasmTrainingKernels(tf) : () => {};

@@ -8,8 +8,8 @@
 import type { DType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/layout.js';
 import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../program.js';
-import { PROGRAMS } from '../rmsprop.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
+import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
