@@ -10,7 +10,7 @@ export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from '
 export { maxWorkers } from './optimizer/options.js';
 export { StepError } from './pool/step-error.js';
 export { DataParallelTrainer } from './training/trainer.js';
-export type { Batch, TrainerOptions } from './training/trainer.js';
+export type { Batch, BatchArray, TrainerOptions } from './training/trainer.js';
 export type { CreateReplica, MicroBatch, Replica, ReplicaContext, ReplicaVariable } from './training/replica.js';
 export { CheckpointError } from './checkpoint/write.js';
 export { readCheckpointFile as readCheckpoint } from './checkpoint/read.js';

@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { viewOf, type FloatArray } from '../src/memory/dtype.js';
-import type { CreateReplica, Replica, ReplicaHost, ReplicaStart } from '../src/training/replica.js';
+import type { CreateReplica, Replica, ReplicaHost, ReplicaStart, RowShape } from '../src/training/replica.js';
 
 /** What the trainer calls, through comlink. */
 class ReplicaThreadHost implements ReplicaHost {
@@ -16,7 +16,7 @@ class ReplicaThreadHost implements ReplicaHost {
   /** Per micro-batch: the variables' gradient shards. */
   #shards: FloatArray[][] = [];
 
-  async start(start: ReplicaStart): Promise<void> {
+  async start(start: ReplicaStart): Promise<RowShape | null> {
     const module = (await import(start.module)) as { createReplica?: CreateReplica };
     if (typeof module.createReplica !== 'function') {
       throw new TypeError(`replica module ${start.module} does not export a function createReplica(context)`);
@@ -32,6 +32,10 @@ class ReplicaThreadHost implements ReplicaHost {
       value: viewOf(v.dtype, v.buffer, v.valueOffset, v.size),
     }));
     this.#replica = await module.createReplica({ variables, options: start.options, replica: start.replica });
+    const { rowShape } = this.#replica;
+    return rowShape
+      ? { inputs: [...rowShape.inputs], ...(rowShape.targets && { targets: [...rowShape.targets] }) }
+      : null;
   }
 
   async gradients(

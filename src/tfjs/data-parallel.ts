@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Variable } from '../optimizer/variable.js';
+import { registerReplicaOptionsCheck } from '../training/replica-options.js';
+import { checkTfjsReplicaOptions } from './replica-options.js';
 import { checkSameWeights, type TrainableModel } from './replica.js';
 
 /**
@@ -18,13 +20,14 @@ import { checkSameWeights, type TrainableModel } from './replica.js';
  * const optimizer = new RMSprop({ microBatches: 4 });
  * const trainer = new DataParallelTrainer({
  *   optimizer, variables, replica: tfjsReplica,
- *   replicaOptions: { factory: new URL('./model.js', import.meta.url).href, loss: 'meanSquaredError' },
+ *   replicaOptions: { factory: new URL('./model.js', import.meta.url), loss: 'categoricalCrossentropy' },
  * });
  * const loss = await trainer.step({ inputs, targets, rows: 128 });
  * assignToModel(model, variables); // the trained weights, back in the model
  * ```
  */
 export const tfjsReplica: URL = new URL('./replica.js', import.meta.url);
+registerReplicaOptionsCheck(tfjsReplica, checkTfjsReplicaOptions);
 
 /** Variables holding a copy of the model's trainable weights, in its order, named as tfjs names them. */
 export function modelVariables(model: TrainableModel): Variable[] {

@@ -1,47 +1,31 @@
 /**
  * The ready replica for a TensorFlow.js layers model (`tfjsReplica` in `rmsprop-pool/tfjs`):
  * each replica thread builds the model from the user's factory module, and per micro-batch
- * computes the gradients of the loss with respect to its trainable weights with tfjs's autodiff,
- * writing them into the shard views. The model's weights are set from the optimizer's shared
- * values once per step (tfjs owns its tensors' memory, so that is one copy per step).
+ * computes the gradients of its loss, as `trainOnBatch` computes it, with respect to the
+ * trainable weights, writing them into the shard views. The model's weights are set from the
+ * optimizer's shared values once per step (tfjs owns its tensors' memory: one copy per step).
  */
 import type * as TF from '@tensorflow/tfjs-core';
-import type { CreateReplica, ReplicaVariable } from '../training/replica.js';
+import type { CreateReplica, ReplicaVariable, RowShape } from '../training/replica.js';
+import { chooseLoss, totalLoss, type LayersApi, type LossModel, type TfjsLoss } from './losses.js';
+import type { CheckedTfjsReplicaOptions } from './replica-options.js';
 import { readInto } from './wasm/backend.js';
-import { chooseKernels, type TfjsKernels } from './wasm/index.js';
+import { chooseKernels } from './wasm/index.js';
 
 type Tf = typeof TF;
 
-/** The losses a tfjs replica takes by name: tfjs-core's `tf.losses`, each reduced to the mean. */
-export type TfjsLoss =
-  'meanSquaredError' | 'absoluteDifference' | 'huberLoss' | 'logLoss' | 'sigmoidCrossEntropy' | 'softmaxCrossEntropy';
-
-/** `replicaOptions` of a trainer running `tfjsReplica`. */
-export interface TfjsReplicaOptions {
-  /**
-   * A module (file URL or absolute path) exporting `createModel()`: returns (or resolves to) the
-   * tfjs-layers model, the same architecture as the one whose weights the trainer's variables
-   * hold (see `modelVariables`). Called once per replica thread.
-   */
-  readonly factory: string;
-  /** The loss of a micro-batch, as tfjs-core's `tf.losses` computes it (mean over its rows). */
-  readonly loss: TfjsLoss;
-  /** tfjs backend on the replica threads (its package must be installed). Default 'cpu'. */
-  readonly backend?: 'cpu' | 'wasm';
-  /**
-   * On wasm, which kernels compute the gradients: 'fast' (the default) registers
-   * `useWasmTrainingKernels` on the replica threads (every product on XNNPACK, and the kernels a
-   * CNN or an Embedding needs); 'tfjs' leaves tfjs-wasm's own.
-   */
-  readonly kernels?: TfjsKernels;
+/** A symbolic tensor of a model, as the replica reads it. */
+interface ModelEnd {
+  readonly shape: ReadonlyArray<number | null>;
+  readonly dtype?: string;
 }
 
 /**
- * What the replica needs of a tfjs-layers model (a `LayersModel`): its trainable weights and a
- * forward pass. Stated structurally (tensors as `object`), so a model typed against another copy
- * of tfjs's declarations fits.
+ * What the replica needs of a tfjs-layers model (a `LayersModel`): its trainable weights, a
+ * forward pass, its input and output, and what its loss may come from. Stated structurally
+ * (tensors as `object`), so a model typed against another copy of tfjs's declarations fits.
  */
-export interface TrainableModel {
+export interface TrainableModel extends LossModel {
   readonly trainableWeights: ReadonlyArray<{
     readonly name: string;
     readonly shape: ReadonlyArray<number | null>;
@@ -49,7 +33,8 @@ export interface TrainableModel {
     write(value: never): unknown;
   }>;
   apply(inputs: never, kwargs?: { training?: boolean }): unknown;
-  readonly inputs: ReadonlyArray<{ readonly shape: ReadonlyArray<number | null> }>;
+  readonly inputs: readonly ModelEnd[];
+  readonly outputs?: readonly ModelEnd[];
 }
 
 /** Throws unless the model's trainable weights are the variables, in order and shape. */
@@ -64,37 +49,92 @@ export function checkSameWeights(model: TrainableModel, variables: readonly Repl
   }
 }
 
-export const createReplica: CreateReplica = async ({ variables, options }) => {
-  const { factory, loss, backend = 'cpu', kernels = 'fast' } = options as TfjsReplicaOptions;
+/**
+ * A row's input and target shapes: the model's input and output without the batch axis; a
+ * class index in place of the last axis for a sparse loss; as the batch holds them for a loss
+ * function of the user's.
+ */
+function rowShapeOf(model: TrainableModel, loss: TfjsLoss | null): RowShape {
+  const outputs = model.outputs ?? [];
+  if (model.inputs.length !== 1 || outputs.length !== 1) {
+    throw new TypeError(
+      `tfjs replica: the model has ${model.inputs.length} inputs and ${outputs.length} outputs; ` +
+        'a tfjs replica trains models of one input and one output',
+    );
+  }
+  const known = (end: ModelEnd, what: string): number[] => {
+    const dims = end.shape.slice(1);
+    if (dims.some((d) => d === null)) {
+      throw new TypeError(
+        `tfjs replica: the model's ${what} shape [${end.shape.map(String).join(', ')}] has an unknown size ` +
+          "besides the batch's: give its Input layer the whole shape",
+      );
+    }
+    return dims as number[];
+  };
+  const [inputs, output] = [known(model.inputs[0]!, 'input'), known(outputs[0]!, 'output')];
+  if (loss === null) return { inputs };
+  return { inputs, targets: loss === 'sparseCategoricalCrossentropy' ? [...output.slice(0, -1), 1] : output };
+}
+
+/** tfjs on this thread: gradients registered, the backend started, (on wasm) the training kernels chosen; no banner. */
+async function startTfjs({ backend, kernels }: CheckedTfjsReplicaOptions): Promise<{ tf: Tf; tfl: LayersApi }> {
   const tf: Tf = await import('@tensorflow/tfjs-core');
-  await import('@tensorflow/tfjs-layers'); // registers the gradients
+  const tfl = (await import('@tensorflow/tfjs-layers')) as unknown as LayersApi; // also registers the gradients
   await import(`@tensorflow/tfjs-backend-${backend}`);
   chooseKernels(tf, backend, kernels);
   if (!(await tf.setBackend(backend))) throw new Error(`the tfjs ${backend} backend did not start`);
-  const made = (await import(factory)) as { createModel?: () => TrainableModel | Promise<TrainableModel> };
+  quietCpuBackend(tf);
+  return { tf, tfl };
+}
+
+/**
+ * The cpu backend prints "Hi, looks like you are running TensorFlow.js in Node.js" at its first
+ * tensor, once per thread. The calling thread's output is the user's; a replica thread's banner
+ * is noise they cannot silence, so the backend is told it has been used.
+ */
+function quietCpuBackend(tf: Tf): void {
+  const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+  if (cpu !== null && cpu.firstUse === true) cpu.firstUse = false;
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
+
+export const createReplica: CreateReplica = async ({ variables, options }) => {
+  const checked = options as CheckedTfjsReplicaOptions;
+  const { tf, tfl } = await startTfjs(checked);
+  const made = (await import(checked.factory)) as { createModel?: () => unknown; loss?: unknown };
   if (typeof made.createModel !== 'function') {
-    throw new TypeError(`tfjs replica: the factory module ${factory} does not export createModel()`);
+    throw new TypeError(`tfjs replica: the factory module ${checked.factory} does not export createModel()`);
   }
-  const model = await made.createModel();
+  quietCpuBackend(tf); // the factory may have brought the cpu backend
+  const model = (await made.createModel()) as TrainableModel;
   checkSameWeights(model, variables);
+  const loss = chooseLoss(tf, tfl, model, checked.loss, made.loss);
+  const rowShape = rowShapeOf(model, loss.name);
+  const outputShape = (model.outputs![0]!.shape as number[]).slice(1);
+  const targetShape = (rows: number, values: number): number[] =>
+    rowShape.targets
+      ? [rows, ...rowShape.targets]
+      : values === rows * size(outputShape)
+        ? [rows, ...outputShape]
+        : [rows, values / rows];
+  const inputDtype = model.inputs[0]!.dtype === 'int32' ? 'int32' : 'float32';
   const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
   const write = (k: number, value: TF.Tensor) => model.trainableWeights[k]!.write(value as never);
   const forward = (x: TF.Tensor) => model.apply(x as never, { training: true }) as TF.Tensor;
-  const inputWidth = model.inputs[0]!.shape[1] ?? 1;
   let weightsStep = -1;
   return {
+    rowShape,
     gradients(batch, grads) {
       if (weightsStep !== batch.step) {
         variables.forEach((v, k) => tf.tidy(() => void write(k, tf.tensor(v.value, [...v.shape], 'float32'))));
         weightsStep = batch.step;
       }
       return tf.tidy(() => {
-        const x = tf.tensor2d(batch.inputs, [batch.rows, inputWidth]);
-        const y = tf.tensor2d(batch.targets, [batch.rows, batch.targets.length / batch.rows]);
-        const { value, grads: byName } = tf.variableGrads(
-          () => tf.losses[loss]<TF.Tensor, TF.Scalar>(y, forward(x)),
-          weights,
-        );
+        const x = tf.tensor(batch.inputs, [batch.rows, ...rowShape.inputs], inputDtype);
+        const y = tf.tensor(batch.targets, targetShape(batch.rows, batch.targets.length), 'float32');
+        const { value, grads: byName } = tf.variableGrads(() => totalLoss(tf, model, loss.fn, y, forward(x)), weights);
         weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k]!));
         return value.dataSync()[0]!;
       });

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { ReplicaHost, ReplicaStart } from './replica.js';
+import type { ReplicaHost, ReplicaStart, RowShape } from './replica.js';
 
 const HOST = new URL('../../workers/replica.js', import.meta.url);
 
@@ -32,8 +32,8 @@ export class ReplicaThread {
     return this.#ended === null;
   }
 
-  /** Creates the replica on the thread. */
-  start(start: ReplicaStart): Promise<void> {
+  /** Creates the replica on the thread; resolves to its row shape, if it has one. */
+  start(start: ReplicaStart): Promise<RowShape | null> {
     return this.#call(() => this.#remote.start(start));
   }
 

@@ -51,6 +51,17 @@ export interface Replica {
   gradients(batch: MicroBatch, grads: readonly FloatArray[]): number | Promise<number>;
   /** Called when the trainer closes. */
   close?(): void | Promise<void>;
+  /**
+   * What one row of a batch holds for this replica's model, when it knows: the trainer checks
+   * every batch against it before any micro-batch runs, and names both shapes when they differ.
+   */
+  readonly rowShape?: RowShape;
+}
+
+/** The shape of one row of a batch: its inputs and its targets (when the replica knows it), each read row-major. */
+export interface RowShape {
+  readonly inputs: readonly number[];
+  readonly targets?: readonly number[];
 }
 
 /** The export a replica module must have. */
@@ -78,8 +89,8 @@ export interface ReplicaStart {
 
 /** What a replica thread exposes to the trainer, through comlink (workers/replica.ts implements it). */
 export interface ReplicaHost {
-  /** Imports the replica module and creates the replica over views of the shared arrays. */
-  start(start: ReplicaStart): Promise<void>;
+  /** Imports the replica module and creates the replica over views of the shared arrays; resolves to its row shape. */
+  start(start: ReplicaStart): Promise<RowShape | null>;
   /** Micro-batch `index` of step `step`: `rows` rows, views of the shared batch; returns its loss. */
   gradients(step: number, index: number, inputs: Float32Array, targets: Float32Array, rows: number): Promise<number>;
   close(): Promise<void>;

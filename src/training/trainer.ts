@@ -19,8 +19,9 @@ import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../optimizer/option-checks.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
+import { checkedReplicaOptions } from './replica-options.js';
 import { ReplicaThread } from './replica-thread.js';
-import type { ReplicaStart, VariablePlacement } from './replica.js';
+import type { ReplicaStart, RowShape, VariablePlacement } from './replica.js';
 
 /** What a {@link DataParallelTrainer} trains, and with what. */
 export interface TrainerOptions {
@@ -41,12 +42,18 @@ export interface TrainerOptions {
   readonly stepTimeoutMs?: number;
 }
 
+/** What a batch's rows may be: integers (token ids, class indices) reach the replicas as float32, exact up to 2^24. */
+export type BatchArray = Float32Array | Int32Array;
+
 /** One training batch: `rows` rows, row-major. M must divide `rows`. */
-export interface Batch {
-  readonly inputs: Float32Array;
-  readonly targets: Float32Array;
+export interface Batch<Inputs extends BatchArray = Float32Array, Targets extends BatchArray = Float32Array> {
+  readonly inputs: Inputs;
+  readonly targets: Targets;
   readonly rows: number;
 }
+
+/** The largest integer magnitude a float32 holds exactly. */
+const EXACT_INTEGER = 2 ** 24;
 
 /** The least time a replica thread is given to start: import its module and create the replica. */
 const START_TIMEOUT_MS = 60_000;
@@ -69,6 +76,8 @@ export class DataParallelTrainer {
   readonly microBatches: number;
   /** Replica threads used per step. */
   readonly replicas: number;
+  /** The replica module's options as its threads receive them (for the tfjs replica: checked, defaults filled in). */
+  readonly replicaOptions: unknown;
   /** The last step's parts, in ms: the replicas' gradients (batch staging included), the optimizer's update. */
   readonly timings = { gradientsMs: 0, updateMs: 0 };
   readonly #start: Omit<ReplicaStart, 'replica'>;
@@ -81,6 +90,8 @@ export class DataParallelTrainer {
   /** Per micro-batch: its rows of the staged batch (views, remade only when the batch's shape changes). */
   #slices: Array<{ inputs: Float32Array; targets: Float32Array }> = [];
   #rowsPerMicroBatch = 0;
+  /** What a row holds for the replicas' model, once a replica has said. */
+  #rowShape: RowShape | null = null;
   /** The micro-batches' losses of the step in flight. */
   readonly #losses: Float64Array;
   #steps = 0;
@@ -90,6 +101,7 @@ export class DataParallelTrainer {
     const { optimizer, variables } = options;
     // every argument checked before the optimizer is built over the variables
     const module = moduleUrl(options.replica);
+    this.replicaOptions = checkedReplicaOptions(module, options.replicaOptions);
     const replicas = options.replicas ?? 'auto';
     this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
     checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
@@ -98,7 +110,7 @@ export class DataParallelTrainer {
     this.replicas = replicas === 'auto' ? Math.min(availableParallelism(), this.microBatches) : replicas;
     optimizer.build([...variables]);
     this.optimizer = optimizer;
-    this.#start = { module, options: options.replicaOptions, variables: variables.map(placement) };
+    this.#start = { module, options: this.replicaOptions, variables: variables.map(placement) };
     this.#threads = Array.from({ length: this.replicas }, () => null);
     this.#losses = new Float64Array(this.microBatches);
   }
@@ -112,7 +124,7 @@ export class DataParallelTrainer {
    * One training step: the gradients of the batch's micro-batches on the replicas, then the
    * optimizer's step with their mean. Resolves to the mean of the micro-batches' losses.
    */
-  step(batch: Batch): Promise<number> {
+  step(batch: Batch<BatchArray, BatchArray>): Promise<number> {
     let loss = NaN;
     const done = this.#queue.run(async () => {
       loss = await this.#step(batch);
@@ -120,11 +132,13 @@ export class DataParallelTrainer {
     return done.then(() => loss);
   }
 
-  async #step(batch: Batch): Promise<number> {
+  async #step(batch: Batch<BatchArray, BatchArray>): Promise<number> {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
-    this.#stage(batch);
+    checkBatch(batch, this.microBatches);
     await this.#ready();
+    this.#checkRows(batch);
+    this.#stage(batch);
     for (const t of this.#threads) t?.hold(true); // a step in flight keeps the process alive
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -170,22 +184,8 @@ export class DataParallelTrainer {
     }
   }
 
-  /** Copies the batch into the shared buffers (growing them only for a larger batch) and cuts it into micro-batches. */
-  #stage({ inputs, targets, rows }: Batch): void {
-    if (!(inputs instanceof Float32Array) || !(targets instanceof Float32Array)) {
-      throw new TypeError('DataParallelTrainer.step: `inputs` and `targets` must be Float32Arrays');
-    }
-    if (!Number.isInteger(rows) || rows <= 0 || rows % this.microBatches !== 0) {
-      throw new RangeError(
-        `DataParallelTrainer.step: \`rows\` must be a positive multiple of microBatches (${this.microBatches}), ` +
-          `got ${quote(rows)}`,
-      );
-    }
-    if (inputs.length % rows !== 0 || targets.length % rows !== 0) {
-      throw new RangeError(
-        `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
-      );
-    }
+  /** Copies the batch (checked) into the shared buffers, growing them only for a larger batch, and cuts it into micro-batches. */
+  #stage({ inputs, targets, rows }: Batch<BatchArray, BatchArray>): void {
     const [inputWidth, targetWidth] = [inputs.length / rows, targets.length / rows];
     const perMicroBatch = rows / this.microBatches;
     const first = this.#slices[0];
@@ -207,7 +207,25 @@ export class DataParallelTrainer {
     this.#targets.set(targets);
   }
 
-  /** Replica `r`'s thread, started (and its replica created) when it is not running. */
+  /** Throws, naming both shapes, unless the batch's rows are what the replicas' model takes. */
+  #checkRows({ inputs, targets, rows }: Batch<BatchArray, BatchArray>): void {
+    if (this.#rowShape === null) return;
+    const parts = [
+      ['input', inputs.length / rows, this.#rowShape.inputs],
+      ['target', targets.length / rows, this.#rowShape.targets],
+    ] as const;
+    for (const [what, width, shape] of parts) {
+      if (shape === undefined) continue;
+      const expected = shape.reduce((n, d) => n * d, 1);
+      if (width !== expected) {
+        throw new RangeError(
+          `DataParallelTrainer.step: each of the batch's ${rows} rows holds ${width} ${what} values; ` +
+            `the replicas' model takes ${what}s of shape [${shape.join(', ')}], ${expected} values a row`,
+        );
+      }
+    }
+  }
+
   /**
    * Starts the replica threads that are not running (the first step, or after one ended), before
    * the step's clock starts: loading a module and building a model is no gradient and may take
@@ -227,7 +245,7 @@ export class DataParallelTrainer {
         if (thread === null) return;
         this.#threads[r] = thread;
         try {
-          await thread.start({ ...this.#start, replica: r });
+          this.#rowShape ??= await thread.start({ ...this.#start, replica: r });
         } catch (cause) {
           this.#threads[r] = null;
           await thread.terminate();
@@ -261,6 +279,38 @@ export class DataParallelTrainer {
       await Promise.all(this.#threads.map(async (t) => await t?.close()));
       await this.#endAll();
     });
+  }
+}
+
+/** Throws unless the batch's arrays, rows and lengths make whole micro-batches of exact values. */
+function checkBatch({ inputs, targets, rows }: Batch<BatchArray, BatchArray>, microBatches: number): void {
+  const isRows = (a: unknown) => a instanceof Float32Array || a instanceof Int32Array;
+  if (!isRows(inputs) || !isRows(targets)) {
+    throw new TypeError(
+      `DataParallelTrainer.step: \`inputs\` and \`targets\` must be Float32Arrays or Int32Arrays, got ${quote(inputs)} and ${quote(targets)}`,
+    );
+  }
+  if (!Number.isInteger(rows) || rows <= 0 || rows % microBatches !== 0) {
+    throw new RangeError(
+      `DataParallelTrainer.step: \`rows\` must be a positive multiple of microBatches (${microBatches}), got ${quote(rows)}`,
+    );
+  }
+  if (inputs.length % rows !== 0 || targets.length % rows !== 0) {
+    throw new RangeError(
+      `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
+    );
+  }
+  for (const [what, array] of [
+    ['inputs', inputs],
+    ['targets', targets],
+  ] as const) {
+    if (!(array instanceof Int32Array)) continue;
+    const at = array.findIndex((x) => Math.abs(x) > EXACT_INTEGER);
+    if (at >= 0) {
+      throw new RangeError(
+        `DataParallelTrainer.step: \`${what}\`[${at}] is ${array[at]}: integers reach the replicas as float32, exact up to 2^24`,
+      );
+    }
   }
 }
 

@@ -376,27 +376,6 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     await trainsAsThisThread('tfjs-cnn.mjs', 'wasm', 64, 3);
   });
 
-  it("a kernels option other than 'fast' or 'tfjs' is refused, named, at the first step", async () => {
-    const { tfjsReplica } = await import('../../dist/src/tfjs.js');
-    const optimizer = new RMSprop({ microBatches: 1, workers: 0 });
-    const t = new DataParallelTrainer({
-      optimizer,
-      variables: [new Variable('zeros', { name: 'w', shape: [6, 8] })],
-      replica: tfjsReplica,
-      replicaOptions: {
-        factory: new URL('../helpers/tfjs-model.mjs', import.meta.url).href,
-        loss: 'meanSquaredError',
-        backend: 'wasm',
-        kernels: 'fst',
-      },
-      replicas: 1,
-    });
-    open.push(t, optimizer);
-    await expect(t.step({ inputs: randomValues(6, 1), targets: randomValues(3, 2), rows: 1 })).rejects.toThrow(
-      /kernels: expected 'fast' or 'tfjs', got "fst" \(string\)/,
-    );
-  });
-
   it("kernels: 'tfjs' leaves tfjs-wasm's own on the replica threads (which cannot train a CNN)", async () => {
     const { tfjsReplica } = await import('../../dist/src/tfjs.js');
     const variables = [[3, 3, 1, 4], [4], [3, 3, 4, 2], [8], [72, 3], [3]].map(

@@ -1,0 +1,107 @@
+/**
+ * The tfjs replica's options, checked on the calling thread when a trainer is built: a bad one
+ * is refused there, naming it, before any thread starts. What the check returns is what the
+ * replica threads receive: the factory as a URL string, the backend chosen.
+ */
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { quote } from '../common/quote.js';
+import { isTfjsLoss, TFJS_LOSSES, type TfjsLoss } from './losses.js';
+import type { TfjsKernels } from './wasm/index.js';
+
+export type TfjsBackend = 'cpu' | 'wasm';
+
+/** `replicaOptions` of a trainer running `tfjsReplica`. */
+export interface TfjsReplicaOptions {
+  /**
+   * The module exporting `createModel()` (and optionally a `loss` function): a `URL`, a `file:`
+   * URL string or an absolute path; `new URL('./model.js', import.meta.url)` names a file beside
+   * yours. `createModel()` returns (or resolves to) the tfjs-layers model, compiled or not, the
+   * same architecture as the one whose weights the trainer's variables hold (see
+   * `modelVariables`). Called once per replica thread, after the backend has started.
+   */
+  readonly factory: string | URL;
+  /**
+   * The loss, by name: any tfjs-layers `compile` takes (`'categoricalCrossentropy'`,
+   * `'meanSquaredError'`, ...), computed as `trainOnBatch` computes it, or one of tfjs-core's
+   * `tf.losses` (`'softmaxCrossEntropy'`, ...). Default: the factory module's `loss` export, else
+   * the loss the model was compiled with.
+   */
+  readonly loss?: TfjsLoss;
+  /** tfjs backend on the replica threads. Default: 'wasm' when @tensorflow/tfjs-backend-wasm is installed, else 'cpu'. */
+  readonly backend?: TfjsBackend;
+  /**
+   * On wasm, which kernels compute the gradients: 'fast' (the default) registers
+   * `useWasmTrainingKernels` on the replica threads (every product on XNNPACK, and the kernels a
+   * CNN or an Embedding needs); 'tfjs' leaves tfjs-wasm's own.
+   */
+  readonly kernels?: TfjsKernels;
+}
+
+/** The options as a replica thread receives them (`trainer.replicaOptions`). */
+export interface CheckedTfjsReplicaOptions {
+  readonly factory: string;
+  readonly loss: TfjsLoss | null;
+  readonly backend: TfjsBackend;
+  readonly kernels: TfjsKernels;
+}
+
+const KEYS = ['factory', 'loss', 'backend', 'kernels'];
+
+const installed = (name: string): boolean => {
+  try {
+    import.meta.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Checks the options of a trainer running `tfjsReplica`; throws naming the option, with what to pass. */
+export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOptions {
+  const refuse = (key: string, expected: string) =>
+    new TypeError(`tfjsReplica: \`replicaOptions.${key}\` must be ${expected}, got ${quote((options as never)[key])}`);
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(
+      `tfjsReplica: \`replicaOptions\` must be an object { factory, loss?, backend?, kernels? }, got ${quote(options)}`,
+    );
+  }
+  const unknown = Object.keys(options).filter((key) => !KEYS.includes(key));
+  if (unknown.length > 0) {
+    throw new TypeError(
+      `tfjsReplica: unknown \`replicaOptions\` ${unknown.map((k) => `'${k}'`).join(', ')}; it takes ${KEYS.join(', ')}`,
+    );
+  }
+  const { factory, loss, backend, kernels = 'fast' } = options as Partial<Record<string, unknown>>;
+  if (typeof loss === 'function') {
+    throw refuse(
+      'loss',
+      'a name (a function cannot reach the replica threads: export it from the factory module as `loss`)',
+    );
+  }
+  if (loss !== undefined && !isTfjsLoss(loss))
+    throw refuse('loss', `one of ${TFJS_LOSSES.map((n) => `'${n}'`).join(', ')}`);
+  if (backend !== undefined && backend !== 'cpu' && backend !== 'wasm') throw refuse('backend', "'cpu' or 'wasm'");
+  if (kernels !== 'fast' && kernels !== 'tfjs') throw refuse('kernels', "'fast' or 'tfjs'");
+  const chosen = backend ?? (installed('@tensorflow/tfjs-backend-wasm') ? 'wasm' : 'cpu');
+  if (!installed(`@tensorflow/tfjs-backend-${chosen}`)) {
+    throw new Error(
+      `tfjsReplica: the ${chosen} backend${backend === undefined ? ' (the default)' : ''} is not installed: ` +
+        `npm install @tensorflow/tfjs-backend-${chosen}`,
+    );
+  }
+  return Object.freeze({ factory: factoryUrl(factory), loss: loss ?? null, backend: chosen, kernels });
+}
+
+/** The factory module's URL: a URL, a file: URL string or an absolute path (a relative path would resolve against this library's folder). */
+function factoryUrl(factory: unknown): string {
+  if (factory instanceof URL) return factory.href;
+  if (typeof factory === 'string' && isAbsolute(factory)) return pathToFileURL(factory).href;
+  if (typeof factory === 'string' && URL.canParse(factory)) return factory;
+  throw new TypeError(
+    `tfjsReplica: \`replicaOptions.factory\` must be the model module's URL or absolute path, got ${quote(factory)}` +
+      (typeof factory === 'string'
+        ? ": a relative path would be resolved from this library's folder, not yours; pass new URL('./model.js', import.meta.url)"
+        : ''),
+  );
+}
