@@ -6,7 +6,7 @@
 
 /** What a training job recorded. */
 export interface JobResult {
-  readonly job: 'iris' | 'synthetic';
+  readonly job: 'iris' | 'synthetic' | 'mnist';
   readonly parameters: number;
   /** The loss of each training step. */
   readonly losses: readonly number[];

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RMSpropOptions } from '../optimizer/options.js';
 import { DEFAULT_BATCH } from './jobs.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
-import { train } from './train.js';
+import { train, type Job } from './train.js';
 
 const program = new Command('rmsprop-pool')
   .description("Keras's RMSprop on a worker-thread pool: train a model, or benchmark the step")
@@ -36,10 +36,10 @@ addOptimizerFlags(
   program
     .command('train')
     .description(
-      'train the Iris classifier and a synthetic multi-million-parameter MLP: ' +
-        'tfjs computes the gradients (the MLP: data-parallel on replica threads), the pool applies them',
+      'train the Iris classifier, a synthetic multi-million-parameter MLP and a CNN on handwritten digits: ' +
+        'tfjs computes the gradients (the MLP and the CNN: data-parallel on replica threads), the pool applies them',
     )
-    .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic']).default('all'))
+    .addOption(new Option('--job <job>', 'which job').choices(['all', 'iris', 'synthetic', 'mnist']).default('all'))
     .addOption(
       new Option('--backend <name>', 'tfjs backend for the forward and backward pass')
         .choices(['wasm', 'cpu'])
@@ -55,20 +55,21 @@ addOptimizerFlags(
     )
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
+    .option('--mnist-epochs <n>', 'mnist: passes over the training digits', integer('--mnist-epochs', 1), 2)
     .option(
       '--batch-size <n>',
-      `examples per step (default: iris ${DEFAULT_BATCH.iris}, synthetic ${DEFAULT_BATCH.synthetic})`,
+      `examples per step (default: iris ${DEFAULT_BATCH.iris}, synthetic ${DEFAULT_BATCH.synthetic}, mnist ${DEFAULT_BATCH.mnist})`,
       integer('--batch-size', 1),
     )
     .option(
       '--replicas <n>',
-      "synthetic: replica threads computing the gradients, or 'auto' (one per core, at most --micro-batches)",
+      "synthetic and mnist: replica threads computing the gradients, or 'auto' (one per core, at most --micro-batches)",
       (raw: string) => (raw === 'auto' ? raw : integer('--replicas', 1)(raw)),
       'auto',
     )
     .option(
       '--micro-batches <n>',
-      'synthetic: micro-batches per step, each one gradient shard; the step applies their mean ' +
+      'synthetic and mnist: micro-batches per step, each one gradient shard; the step applies their mean ' +
         '(default: one per core, or fewer to divide the batch; fix it to compare runs with different replicas or machines)',
       integer('--micro-batches', 1),
     )
@@ -79,7 +80,7 @@ addOptimizerFlags(
     .option('--no-chart', 'no loss chart in the terminal')
     .option(
       '--save <file>',
-      'save a checkpoint with the variables at the end (with both jobs: <file>-iris, <file>-synthetic)',
+      'save a checkpoint with the variables at the end (with several jobs: <file>-iris, <file>-synthetic, <file>-mnist)',
     )
     .option(
       '--json',
@@ -89,7 +90,7 @@ addOptimizerFlags(
   const makeOptimizer = (overrides?: RMSpropOptions) => optimizerFromFlags(command, overrides);
   makeOptimizer(); // refuse bad optimizer flags before any work
   await train(makeOptimizer, {
-    jobs: flags.job === 'all' ? ['iris', 'synthetic'] : [flags.job as 'iris' | 'synthetic'],
+    jobs: flags.job === 'all' ? ['iris', 'synthetic', 'mnist'] : [flags.job as Job],
     backend: flags.backend as 'cpu' | 'wasm',
     kernels: flags.tfjsKernels as 'fast' | 'tfjs',
     replicas: flags.replicas as number | 'auto',
@@ -98,6 +99,7 @@ addOptimizerFlags(
       perCore((flags.batchSize as number | undefined) ?? DEFAULT_BATCH.synthetic),
     epochs: flags.epochs as number,
     steps: flags.steps as number,
+    mnistEpochs: flags.mnistEpochs as number,
     batchSize: (flags.batchSize as number | undefined) ?? null,
     hidden: flags.hidden as number[],
     seed: flags.seed as number,

@@ -34,8 +34,12 @@ export interface JobSettings {
   /** Synthetic job: replica threads computing the gradients, and micro-batches per step. */
   readonly replicas: number | 'auto';
   readonly microBatches: number;
+  /** Iris: passes over the training set. */
   readonly epochs: number;
+  /** Synthetic: training steps. */
   readonly steps: number;
+  /** Mnist: passes over the training digits. */
+  readonly mnistEpochs: number;
   /** Examples per step; null: each job's own (`DEFAULT_BATCH`). */
   readonly batchSize: number | null;
   readonly hidden: readonly number[];
@@ -49,7 +53,7 @@ export interface JobSettings {
  * enough that a replica's micro-batch outweighs what each replica pays once a step (XNNPACK
  * packing the weights, about 25 ms for this MLP on tfjs-wasm).
  */
-export const DEFAULT_BATCH: Readonly<Record<JobResult['job'], number>> = { iris: 32, synthetic: 128 };
+export const DEFAULT_BATCH: Readonly<Record<JobResult['job'], number>> = { iris: 32, synthetic: 128, mnist: 128 };
 
 /** The batch size job `job` runs with. */
 export function batchSizeOf(s: Pick<JobSettings, 'batchSize'>, job: JobResult['job']): number {
@@ -69,8 +73,18 @@ function mlpVariables(name: string, sizes: readonly number[], random: () => numb
   });
 }
 
+/** A data-parallel run's replicas: how many, their module and its options. */
+export interface ReplicaSetup {
+  readonly count: number | 'auto';
+  readonly module: URL;
+  readonly options: unknown;
+}
+
+/** The CLI's MLP replica module. */
+const MLP_REPLICA = new URL('./mlp-replica.js', import.meta.url);
+
 /** A training run: the optimizer over `variables`, and what each step recorded. */
-class Run {
+export class Run {
   readonly optimizer: RMSprop;
   readonly losses: number[] = [];
   /** Each training step (gradients and update), in ms. */
@@ -87,7 +101,7 @@ class Run {
     readonly variables: readonly Variable[],
     optimizer: RMSprop,
     total: number,
-    replicas: { readonly count: number | 'auto'; readonly options: MlpReplicaOptions } | null,
+    replicas: ReplicaSetup | null,
   ) {
     this.optimizer = optimizer;
     this.optimizer.build(variables);
@@ -96,7 +110,7 @@ class Run {
       new DataParallelTrainer({
         optimizer,
         variables,
-        replica: new URL('./mlp-replica.js', import.meta.url),
+        replica: replicas.module,
         replicaOptions: replicas.options,
         replicas: replicas.count,
       });
@@ -247,28 +261,32 @@ export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobS
     kernels: s.kernels,
   };
   const optimizer = makeOptimizer({ microBatches: s.microBatches });
-  const run = new Run(tf, 'synthetic', student, optimizer, s.steps, { count: s.replicas, options });
+  const replicas = { count: s.replicas, module: MLP_REPLICA, options };
+  const run = new Run(tf, 'synthetic', student, optimizer, s.steps, replicas);
   for (let step = 0; step < s.steps; step++) await run.stepOnReplicas(batch());
-  const oneReplicaStepMs =
-    run.trainer!.replicas > 1 ? await oneReplicaStep(run, makeOptimizer, options, batch()) : null;
+  const oneReplicaStepMs = await oneReplicaStep(run, makeOptimizer, replicas, batch());
   tf.dispose(teacher);
   return run.finish(null, s.save('synthetic'), oneReplicaStepMs);
 }
 
-/** Median ms of a training step on one replica, from where `run` is (the first step, which starts the thread, not counted). */
-async function oneReplicaStep(
+/**
+ * Median ms of a training step on one replica, from where `run` is (the first step, which
+ * starts the thread, not counted); null when the run had one replica.
+ */
+export async function oneReplicaStep(
   run: Run,
   makeOptimizer: MakeOptimizer,
-  options: MlpReplicaOptions,
+  replicas: ReplicaSetup,
   batch: Batch,
-): Promise<number> {
+): Promise<number | null> {
+  if (run.trainer!.replicas === 1) return null;
   const variables = run.variables.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
   const optimizer = makeOptimizer({ microBatches: run.trainer!.microBatches });
   const trainer = new DataParallelTrainer({
     optimizer,
     variables,
-    replica: new URL('./mlp-replica.js', import.meta.url),
-    replicaOptions: options,
+    replica: replicas.module,
+    replicaOptions: replicas.options,
     replicas: 1,
   });
   try {

@@ -3,6 +3,8 @@
  * optional peers of the library: checked all at once before any work, loaded on demand.
  */
 
+import { isInstalled } from '../common/installed.js';
+
 /** The package a specifier belongs to (`@scope/name` or `name`). */
 function packageOf(specifier: string): string {
   return specifier
@@ -16,14 +18,7 @@ function packageOf(specifier: string): string {
  * `npm install` line that brings them all — so a user installs once, not once per package.
  */
 export function requirePeers(specifiers: readonly string[], purpose: string): void {
-  const missing = specifiers.filter((specifier) => {
-    try {
-      import.meta.resolve(specifier);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const missing = specifiers.filter((specifier) => !isInstalled(specifier));
   if (missing.length > 0) {
     const packages = [...new Set(missing.map(packageOf))];
     throw new Error(

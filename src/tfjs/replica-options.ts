@@ -5,6 +5,7 @@
  */
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isInstalled } from '../common/installed.js';
 import { quote } from '../common/quote.js';
 import { isTfjsLoss, TFJS_LOSSES, type TfjsLoss } from './losses.js';
 import type { TfjsKernels } from './wasm/index.js';
@@ -48,15 +49,6 @@ export interface CheckedTfjsReplicaOptions {
 
 const KEYS = ['factory', 'loss', 'backend', 'kernels'];
 
-const installed = (name: string): boolean => {
-  try {
-    import.meta.resolve(name);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Checks the options of a trainer running `tfjsReplica`; throws naming the option, with what to pass. */
 export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOptions {
   const refuse = (key: string, expected: string) =>
@@ -83,8 +75,8 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
     throw refuse('loss', `one of ${TFJS_LOSSES.map((n) => `'${n}'`).join(', ')}`);
   if (backend !== undefined && backend !== 'cpu' && backend !== 'wasm') throw refuse('backend', "'cpu' or 'wasm'");
   if (kernels !== 'fast' && kernels !== 'tfjs') throw refuse('kernels', "'fast' or 'tfjs'");
-  const chosen = backend ?? (installed('@tensorflow/tfjs-backend-wasm') ? 'wasm' : 'cpu');
-  if (!installed(`@tensorflow/tfjs-backend-${chosen}`)) {
+  const chosen = backend ?? (isInstalled('@tensorflow/tfjs-backend-wasm') ? 'wasm' : 'cpu');
+  if (!isInstalled(`@tensorflow/tfjs-backend-${chosen}`)) {
     throw new Error(
       `tfjsReplica: the ${chosen} backend${backend === undefined ? ' (the default)' : ''} is not installed: ` +
         `npm install @tensorflow/tfjs-backend-${chosen}`,
