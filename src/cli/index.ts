@@ -57,6 +57,12 @@ addOptimizerFlags(
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
     .option('--mnist-epochs <n>', 'mnist: passes over the training digits', integer('--mnist-epochs', 1), 2)
     .option(
+      '--mnist-digits <n>',
+      'mnist: how many of the 10,000 digits to use (80% train, 20% held out)',
+      integer('--mnist-digits', 10),
+      10_000,
+    )
+    .option(
       '--batch-size <n>',
       `examples per step (default: iris ${DEFAULT_BATCH.iris}, synthetic ${DEFAULT_BATCH.synthetic}, mnist ${DEFAULT_BATCH.mnist})`,
       integer('--batch-size', 1),
@@ -100,6 +106,7 @@ addOptimizerFlags(
     epochs: flags.epochs as number,
     steps: flags.steps as number,
     mnistEpochs: flags.mnistEpochs as number,
+    mnistDigits: flags.mnistDigits as number,
     batchSize: (flags.batchSize as number | undefined) ?? null,
     hidden: flags.hidden as number[],
     seed: flags.seed as number,

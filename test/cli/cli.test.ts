@@ -294,6 +294,10 @@ describe('rmsprop-pool CLI', () => {
       '16',
       '--batch-size',
       '8',
+      '--mnist-digits',
+      '100',
+      '--mnist-epochs',
+      '1',
       '--backend',
       'cpu',
       '--no-svg',
@@ -311,6 +315,7 @@ describe('rmsprop-pool CLI', () => {
     expect(summary.jobs.map((j) => [j.job, j.parameters, j.steps])).toEqual([
       ['iris', 131, 45],
       ['synthetic', 4384, 3],
+      ['mnist', 5258, 10],
     ]);
     for (const job of summary.jobs) {
       for (const key of [
@@ -326,22 +331,28 @@ describe('rmsprop-pool CLI', () => {
     }
     expect(summary.jobs[0]!.heldOutAccuracy).toBeGreaterThan(0);
     expect(summary.jobs[1]!.heldOutAccuracy).toBeNull();
+    expect(summary.jobs[2]!.heldOutAccuracy).toBeGreaterThanOrEqual(0); // 20 held-out digits after 10 steps: any share
     // the final loss printed is the JSON's
     expect(run.out).toContain(`final step ${(summary.jobs[1]!.finalLoss as number).toFixed(4)}`);
 
     for (const [job, file] of [
       ['iris', 'ck-iris.safetensors'],
       ['synthetic', 'ck-synthetic.safetensors'],
+      ['mnist', 'ck-mnist.safetensors'],
     ] as const) {
       const path = join(dir, file);
       expect(summary.jobs.find((j) => j.job === job)!.checkpoint).toBe(path.slice(dir.length + 1));
       const checkpoint = await readCheckpoint(path);
       expect(checkpoint.config.momentum).toBe(0.5);
       expect(checkpoint.state[0]!.name).toBe('iteration');
-      expect(Number(checkpoint.state[0]!.data[0])).toBe(job === 'iris' ? 45 : 3);
-      // the variables are there, by the names the jobs gave them
-      expect(checkpoint.variables!.map((v) => v.name)[0]).toBe(
-        job === 'iris' ? 'iris/dense_0/kernel' : 'student/dense_0/kernel',
+      expect(Number(checkpoint.state[0]!.data[0])).toBe({ iris: 45, synthetic: 3, mnist: 10 }[job]);
+      // the variables are there, by the names the jobs (or tfjs, for the CNN's layers) gave them
+      expect(checkpoint.variables!.map((v) => v.name)[0]).toMatch(
+        {
+          iris: /^iris\/dense_0\/kernel$/,
+          synthetic: /^student\/dense_0\/kernel$/,
+          mnist: /^conv2d_Conv2D\d+\/kernel$/,
+        }[job],
       );
     }
   });
