@@ -5,7 +5,7 @@
  */
 export { TfjsRMSprop, tfjsOptimizer, type TrainEndCallback } from './tfjs/adapter.js';
 export { assignToModel, modelVariables, tfjsReplica } from './tfjs/data-parallel.js';
-export type { TfjsLoss } from './tfjs/losses.js';
+export { TFJS_LOSSES, type TfjsLoss } from './tfjs/losses.js';
 export type { CheckedTfjsReplicaOptions, TfjsBackend, TfjsReplicaOptions } from './tfjs/replica-options.js';
 export type { TrainableModel } from './tfjs/replica.js';
 export { useWasmTrainingKernels, type TfjsKernels, type WasmTrainingKernels } from './tfjs/wasm/index.js';

@@ -21,13 +21,14 @@ const expectedOutput = [
   /^true 240\n248\n$/,
   /^BatchMatMul,_FusedMatMul,Conv2D,FusedConv2D,DepthwiseConv2dNative,FusedDepthwiseConv2D 4 256x32 64 36\n$/,
   /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
+  /^\{\n  factory: 'file:\/\/\/.*\/cnn-model\.mjs',\n  loss: null,\n  backend: 'wasm',\n  kernels: 'fast'\n\} true 64\/64\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
 ];
 
 describe('README and docs examples', () => {
   it('has the examples this test knows about', () => {
     expect(blocks.length).toBe(expectedOutput.length);
-    expect(modules.map(fileName)).toEqual(['linear-replica.mjs']);
+    expect(modules.map(fileName)).toEqual(['linear-replica.mjs', 'cnn-model.mjs']);
   });
   it.each(blocks.map((code, i) => [i + 1, code] as const))('example %i runs and prints what it claims', (i, code) => {
     mkdirSync(dir, { recursive: true });

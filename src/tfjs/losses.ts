@@ -8,8 +8,11 @@ import type * as TF from '@tensorflow/tfjs-core';
 
 type Tf = typeof TF;
 
-/** The names tfjs-layers' `compile({ loss })` takes (its `lossesMap`), Keras's names in camelCase. */
-export const LAYERS_LOSSES = [
+/**
+ * Every loss a tfjs replica takes by name: the names tfjs-layers' `compile({ loss })` takes
+ * (Keras's, in camelCase), then tfjs-core's `tf.losses` that tfjs-layers does not name.
+ */
+export const TFJS_LOSSES = [
   'meanSquaredError',
   'meanAbsoluteError',
   'meanAbsolutePercentageError',
@@ -24,10 +27,6 @@ export const LAYERS_LOSSES = [
   'kullbackLeiblerDivergence',
   'poisson',
   'cosineProximity',
-] as const;
-
-/** tfjs-core's `tf.losses` that tfjs-layers does not name. */
-export const CORE_LOSSES = [
   'absoluteDifference',
   'huberLoss',
   'logLoss',
@@ -35,14 +34,22 @@ export const CORE_LOSSES = [
   'softmaxCrossEntropy',
 ] as const;
 
-/** A loss a tfjs replica takes by name. */
-export type TfjsLoss = (typeof LAYERS_LOSSES)[number] | (typeof CORE_LOSSES)[number];
+/** A loss a tfjs replica takes by name (`TFJS_LOSSES`). */
+export type TfjsLoss = (typeof TFJS_LOSSES)[number];
 
-/** Every name a tfjs replica takes, tfjs-layers' first. */
-export const TFJS_LOSSES: readonly TfjsLoss[] = [...LAYERS_LOSSES, ...CORE_LOSSES];
+/** The names that are tfjs-core's `tf.losses`, not tfjs-layers'. */
+type CoreLoss = 'absoluteDifference' | 'huberLoss' | 'logLoss' | 'sigmoidCrossEntropy' | 'softmaxCrossEntropy';
+const CORE_LOSSES: ReadonlySet<string> = new Set<CoreLoss>([
+  'absoluteDifference',
+  'huberLoss',
+  'logLoss',
+  'sigmoidCrossEntropy',
+  'softmaxCrossEntropy',
+]);
 
+/** Whether `name` is a loss a tfjs replica takes by name. */
 export function isTfjsLoss(name: unknown): name is TfjsLoss {
-  return TFJS_LOSSES.includes(name as TfjsLoss);
+  return (TFJS_LOSSES as readonly unknown[]).includes(name);
 }
 
 /** A tfjs-layers loss: targets and predictions in, the loss per example (or already reduced) out. */
@@ -90,8 +97,8 @@ export function chooseLoss(
   name: TfjsLoss | null,
   exported: unknown,
 ): ChosenLoss {
-  if (name !== null && (CORE_LOSSES as readonly string[]).includes(name)) {
-    const core = tf.losses[name as (typeof CORE_LOSSES)[number]] as (y: TF.Tensor, p: TF.Tensor) => TF.Tensor;
+  if (name !== null && CORE_LOSSES.has(name)) {
+    const core = tf.losses[name as CoreLoss] as (y: TF.Tensor, p: TF.Tensor) => TF.Tensor;
     return { name, fn: (yTrue, yPred) => core(yTrue, yPred) };
   }
   if (name !== null) return { name, fn: layersLoss(tfl, name) };

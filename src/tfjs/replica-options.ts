@@ -10,6 +10,7 @@ import { quote } from '../common/quote.js';
 import { isTfjsLoss, TFJS_LOSSES, type TfjsLoss } from './losses.js';
 import type { TfjsKernels } from './wasm/index.js';
 
+/** A tfjs backend a replica thread can run. */
 export type TfjsBackend = 'cpu' | 'wasm';
 
 /** `replicaOptions` of a trainer running `tfjsReplica`. */

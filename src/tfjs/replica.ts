@@ -14,12 +14,6 @@ import { chooseKernels } from './wasm/index.js';
 
 type Tf = typeof TF;
 
-/** A symbolic tensor of a model, as the replica reads it. */
-interface ModelEnd {
-  readonly shape: ReadonlyArray<number | null>;
-  readonly dtype?: string;
-}
-
 /**
  * What the replica needs of a tfjs-layers model (a `LayersModel`): its trainable weights, a
  * forward pass, its input and output, and what its loss may come from. Stated structurally
@@ -33,8 +27,10 @@ export interface TrainableModel extends LossModel {
     write(value: never): unknown;
   }>;
   apply(inputs: never, kwargs?: { training?: boolean }): unknown;
-  readonly inputs: readonly ModelEnd[];
-  readonly outputs?: readonly ModelEnd[];
+  /** Its inputs (symbolic tensors): their shapes, the batch's size first as null, and dtypes. */
+  readonly inputs: ReadonlyArray<{ readonly shape: ReadonlyArray<number | null>; readonly dtype?: string }>;
+  /** Its outputs (symbolic tensors). */
+  readonly outputs?: ReadonlyArray<{ readonly shape: ReadonlyArray<number | null> }>;
 }
 
 /** Throws unless the model's trainable weights are the variables, in order and shape. */
@@ -62,7 +58,7 @@ function rowShapeOf(model: TrainableModel, loss: TfjsLoss | null): RowShape {
         'a tfjs replica trains models of one input and one output',
     );
   }
-  const known = (end: ModelEnd, what: string): number[] => {
+  const known = (end: { readonly shape: ReadonlyArray<number | null> }, what: string): number[] => {
     const dims = end.shape.slice(1);
     if (dims.some((d) => d === null)) {
       throw new TypeError(
