@@ -5,14 +5,12 @@
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guideExamples } from './helpers/guide.js';
+import { installPackedApp, linkTfjs, root } from './helpers/packed-app.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 let app = '';
 let bareTrain: SpawnSyncReturns<string>;
@@ -58,15 +56,7 @@ function typeCheck(project: string): string {
 }
 
 beforeAll(() => {
-  app = mkdtempSync(join(tmpdir(), 'rmsprop-pool-app-'));
-  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', app], { cwd: root, stdio: 'ignore' });
-  const tarball = readdirSync(app).find((f) => f.endsWith('.tgz'))!;
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
-  execFileSync(
-    'npm',
-    ['install', `./${tarball}`, '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--no-save'],
-    { cwd: app, stdio: 'ignore' },
-  );
+  app = installPackedApp();
   // the CLI in the bare app, before any optional peer is there
   bareTrain = spawnSync(process.execPath, [join(app, 'node_modules/rmsprop-pool/dist/src/cli/index.js'), 'train'], {
     cwd: app,
@@ -74,7 +64,7 @@ beforeAll(() => {
     timeout: 60_000,
   });
   // the optional tfjs peers, as a tfjs user has them (the README's tfjs example imports them)
-  symlinkSync(join(root, 'node_modules/@tensorflow'), join(app, 'node_modules/@tensorflow'));
+  linkTfjs(app);
 }, 120_000);
 
 afterAll(() => rmSync(app, { recursive: true, force: true }));
