@@ -1,19 +1,36 @@
 /**
- * The CNN rows of `npm run bench -- --train`: tfjs-layers' `trainOnBatch` of a small CNN
- * (bench/cnn-model.ts, batch 64) on the cpu backend, on wasm with tfjs-wasm's own kernels (it
- * cannot: a backprop kernel is missing) and on wasm with `useWasmTrainingKernels`; then the
- * same CNN data-parallel through `tfjsReplica` on 1 and 2 replicas, with its final bytes compared.
+ * The CNN rows of `npm run bench -- --train`, for each CNN: tfjs-layers' `trainOnBatch` on the
+ * cpu backend, on wasm with tfjs-wasm's own kernels (it cannot: a backprop kernel is missing) and
+ * on wasm with `useWasmTrainingKernels`; then the same CNN data-parallel through `tfjsReplica` on
+ * 1 and 2 replicas, with its final bytes compared. The CNNs: a small one on random images
+ * (bench/cnn-model.ts, the PyTorch yardstick's), and the CLI's mnist job's on real digits.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { median } from '../src/cli/figures.js';
+import { loadDigits } from '../src/cli/mnist-job.js';
+import * as mnistModel from '../src/cli/mnist-model.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
-import { modelVariables, tfjsReplica } from '../src/tfjs.js';
+import { modelVariables, tfjsReplica, type TfjsLoss } from '../src/tfjs.js';
 import { useWasmTrainingKernels } from '../src/tfjs/wasm/index.js';
-import { CLASSES, createModel, IMAGE } from './cnn-model.js';
+import * as benchModel from './cnn-model.js';
+
+/** A CNN to measure: its factory module and model, its rows, its losses, its batches. */
+export interface CnnSetup {
+  readonly factory: URL;
+  readonly createModel: () => LayersModel;
+  /** One row's input shape. */
+  readonly inputShape: readonly number[];
+  readonly classes: number;
+  /** The loss as trainOnBatch is compiled with it, and as the replicas take it. */
+  readonly compileLoss: string | ((y: TF.Tensor, p: TF.Tensor) => TF.Tensor);
+  readonly replicaLoss: TfjsLoss;
+  /** The batches: the first for trainOnBatch, all of them in turn for the replicas. */
+  readonly batches: readonly Batch[];
+}
 
 const ROWS = 64;
-const PIXELS = IMAGE[0] * IMAGE[1] * IMAGE[2];
 
 export interface CnnResult {
   /** Median ms of a trainOnBatch step: cpu backend, wasm with tfjs's kernels (null: it failed), wasm with ours. */
@@ -26,22 +43,54 @@ export interface CnnResult {
   readonly identical: boolean;
 }
 
-function batchOf(seed: number): Batch {
-  const random = uniform(seed);
-  const targets = new Float32Array(ROWS * CLASSES);
-  for (let r = 0; r < ROWS; r++) targets[r * CLASSES + Math.floor(random() * CLASSES)] = 1;
-  return { inputs: Float32Array.from({ length: ROWS * PIXELS }, () => random()), targets, rows: ROWS };
+/** The small CNN on random 28x28 images, batch 64, its logits under softmaxCrossEntropy. */
+export function benchCnn(tf: typeof TF): CnnSetup {
+  const pixels = benchModel.IMAGE[0] * benchModel.IMAGE[1] * benchModel.IMAGE[2];
+  const batchOf = (seed: number): Batch => {
+    const random = uniform(seed);
+    const targets = new Float32Array(ROWS * benchModel.CLASSES);
+    for (let r = 0; r < ROWS; r++) targets[r * benchModel.CLASSES + Math.floor(random() * benchModel.CLASSES)] = 1;
+    return { inputs: Float32Array.from({ length: ROWS * pixels }, () => random()), targets, rows: ROWS };
+  };
+  return {
+    factory: new URL('./cnn-model.js', import.meta.url),
+    createModel: benchModel.createModel,
+    inputShape: [pixels],
+    classes: benchModel.CLASSES,
+    compileLoss: (y, p) => tf.losses.softmaxCrossEntropy(y, p),
+    replicaLoss: 'softmaxCrossEntropy',
+    batches: [11, 20, 21, 22, 23].map(batchOf),
+  };
+}
+
+/** The mnist job's CNN on the package's digits, batch 128 (the job's), under categoricalCrossentropy. */
+export async function mnistCnn(): Promise<CnnSetup> {
+  const { train } = await loadDigits(1, 10_000);
+  const rows = 128;
+  const pixels = mnistModel.SIDE * mnistModel.SIDE;
+  const batchAt = (b: number): Batch => {
+    const targets = new Float32Array(rows * mnistModel.CLASSES);
+    for (let r = 0; r < rows; r++) targets[r * mnistModel.CLASSES + train.labels[b * rows + r]!] = 1;
+    return { inputs: train.pixels.slice(b * rows * pixels, (b + 1) * rows * pixels), targets, rows };
+  };
+  return {
+    factory: new URL('../src/cli/mnist-model.js', import.meta.url),
+    createModel: () => mnistModel.createModel(1),
+    inputShape: [mnistModel.SIDE, mnistModel.SIDE, 1],
+    classes: mnistModel.CLASSES,
+    compileLoss: 'categoricalCrossentropy',
+    replicaLoss: 'categoricalCrossentropy',
+    batches: [0, 1, 2, 3, 4].map(batchAt),
+  };
 }
 
 /** Median ms of `steps` trainOnBatch calls after `warmup`, on the current backend. */
-async function trainOnBatchMs(tf: typeof TF, batch: Batch, warmup: number, steps: number): Promise<number> {
-  const model = createModel();
-  model.compile({
-    optimizer: tf.train.rmsprop(0.001),
-    loss: (y: TF.Tensor, p: TF.Tensor) => tf.losses.softmaxCrossEntropy(y, p),
-  });
-  const x = tf.tensor2d(batch.inputs, [ROWS, PIXELS]);
-  const y = tf.tensor2d(batch.targets, [ROWS, CLASSES]);
+async function trainOnBatchMs(tf: typeof TF, setup: CnnSetup, warmup: number, steps: number): Promise<number> {
+  const model = setup.createModel();
+  model.compile({ optimizer: tf.train.rmsprop(0.001), loss: setup.compileLoss });
+  const batch = setup.batches[0]!;
+  const x = tf.tensor(batch.inputs, [batch.rows, ...setup.inputShape]);
+  const y = tf.tensor2d(batch.targets, [batch.rows, setup.classes]);
   const times: number[] = [];
   try {
     for (let s = 0; s < warmup + steps; s++) {
@@ -56,15 +105,19 @@ async function trainOnBatchMs(tf: typeof TF, batch: Batch, warmup: number, steps
   return median(times);
 }
 
-export async function cnnBench(tf: typeof TF, quick: boolean, log: (line: string) => void): Promise<CnnResult> {
-  const batch = batchOf(11);
+export async function cnnBench(
+  tf: typeof TF,
+  setup: CnnSetup,
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<CnnResult> {
   await tf.setBackend('cpu');
-  const cpuMs = await trainOnBatchMs(tf, batch, 1, quick ? 1 : 3);
+  const cpuMs = await trainOnBatchMs(tf, setup, 1, quick ? 1 : 3);
   log(`CNN trainOnBatch, cpu backend: ${cpuMs.toFixed(1)} ms`);
   await tf.setBackend('wasm');
   let wasmTfjs: CnnResult['wasmTfjs'];
   try {
-    wasmTfjs = { ms: await trainOnBatchMs(tf, batch, 1, 3), error: null };
+    wasmTfjs = { ms: await trainOnBatchMs(tf, setup, 1, 3), error: null };
   } catch (error) {
     wasmTfjs = { ms: null, error: (error as Error).message };
   }
@@ -72,16 +125,16 @@ export async function cnnBench(tf: typeof TF, quick: boolean, log: (line: string
   const restore = useWasmTrainingKernels(tf);
   let wasmFastMs: number;
   try {
-    wasmFastMs = await trainOnBatchMs(tf, batch, 2, quick ? 3 : 10);
+    wasmFastMs = await trainOnBatchMs(tf, setup, 2, quick ? 3 : 10);
   } finally {
     restore();
   }
   log(`CNN trainOnBatch, wasm, useWasmTrainingKernels: ${wasmFastMs.toFixed(1)} ms`);
 
-  const start = modelVariables(createModel());
+  const start = modelVariables(setup.createModel());
   const replicas: Array<{ replicas: number; ms: number }> = [];
   const finals: Buffer[] = [];
-  const batches = [0, 1, 2, 3].map((s) => batchOf(20 + s));
+  const batches = setup.batches.slice(1);
   const steps = quick ? 4 : 10;
   for (const count of [1, 2]) {
     const variables = start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
@@ -90,11 +143,7 @@ export async function cnnBench(tf: typeof TF, quick: boolean, log: (line: string
       optimizer,
       variables,
       replica: tfjsReplica,
-      replicaOptions: {
-        factory: new URL('./cnn-model.js', import.meta.url).href,
-        loss: 'softmaxCrossEntropy',
-        backend: 'wasm',
-      },
+      replicaOptions: { factory: setup.factory, loss: setup.replicaLoss, backend: 'wasm' },
       replicas: count,
     });
     const times: number[] = [];

