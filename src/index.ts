@@ -11,7 +11,14 @@ export { maxWorkers } from './optimizer/options.js';
 export { StepError } from './pool/step-error.js';
 export { DataParallelTrainer } from './training/trainer.js';
 export type { Batch, BatchArray, TrainerOptions } from './training/trainer.js';
-export type { CreateReplica, MicroBatch, Replica, ReplicaContext, ReplicaVariable, RowShape } from './training/replica.js';
+export type {
+  CreateReplica,
+  MicroBatch,
+  Replica,
+  ReplicaContext,
+  ReplicaVariable,
+  RowShape,
+} from './training/replica.js';
 export { CheckpointError } from './checkpoint/write.js';
 export { readCheckpointFile as readCheckpoint } from './checkpoint/read.js';
 export type { Checkpoint, NamedArray } from './checkpoint/write.js';

@@ -12,7 +12,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop } from '../../dist/src/index.js';
-import { chooseLoss, totalLoss, TFJS_LOSSES, type LayersApi } from '../../dist/src/tfjs/losses.js';
+import { chooseLoss, totalLoss, TFJS_LOSSES } from '../../dist/src/tfjs/losses.js';
 import { modelVariables, tfjsReplica } from '../../dist/src/tfjs.js';
 import { classifier, squaredError } from '../helpers/tfjs-classifier.mjs';
 import { randomValues } from '../helpers/state.js';
@@ -74,7 +74,7 @@ describe('every loss a tfjs replica takes by name, as trainOnBatch computes it',
     const model = classifier();
     const initial = model.getWeights().map((w) => w.clone());
     // the replica's computation, on this thread
-    const chosen = chooseLoss(tf, tfl as unknown as LayersApi, model, name, undefined);
+    const chosen = chooseLoss(tf, tfl, model, name, undefined);
     const { inputs, targets, rows } = classes(ROWS, sparse, 3);
     const weights = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const ours = tf.tidy(() => {
@@ -106,7 +106,7 @@ describe('every loss a tfjs replica takes by name, as trainOnBatch computes it',
   it('the model is not touched: its compiled loss and optimizer stay the user’s', () => {
     const model = classifier();
     model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
-    chooseLoss(tf, tfl as unknown as LayersApi, model, 'categoricalCrossentropy', undefined);
+    chooseLoss(tf, tfl, model, 'categoricalCrossentropy', undefined);
     expect(model.loss).toBe('meanSquaredError');
     expect(model.optimizer.getClassName()).toBe('Adam');
   });
