@@ -1,0 +1,125 @@
+/**
+ * Half precision as bits: IEEE binary16 (`float16`: 5 exponent bits, 10 fraction bits) and
+ * bfloat16 (float32's 8 exponent bits, 7 fraction bits), stored as Uint16 bit patterns (neither
+ * is a JS type). A number is rounded to the nearest representable value, ties to even, straight
+ * from its exact value (no detour through float32, so no double rounding); past the largest
+ * finite value it rounds to infinity as IEEE says, below the smallest subnormal to (signed)
+ * zero, and NaN becomes the format's quiet NaN.
+ */
+
+/** A half-precision format: its fraction bits and exponent bias. */
+interface HalfFormat {
+  /** Stored fraction bits. */
+  readonly fraction: number;
+  /** Exponent bits. */
+  readonly exponent: number;
+}
+
+const FLOAT16: HalfFormat = { fraction: 10, exponent: 5 };
+const BFLOAT16: HalfFormat = { fraction: 7, exponent: 8 };
+
+export type HalfDType = 'float16' | 'bfloat16';
+
+const FORMATS: Readonly<Record<HalfDType, HalfFormat>> = { float16: FLOAT16, bfloat16: BFLOAT16 };
+
+/** 2^k, exactly, for any k a double can scale by. */
+const pow2 = (k: number): number => 2 ** k;
+
+/** `q` rounded to an integer, ties to even (q is a double, so `q - floor(q)` is exact). */
+function roundHalfEven(q: number): number {
+  const floor = Math.floor(q);
+  const rest = q - floor;
+  if (rest > 0.5) return floor + 1;
+  if (rest < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** The exponent e with 2^e <= a < 2^(e+1), for a finite a > 0. */
+function exponentOf(a: number): number {
+  let e = Math.floor(Math.log2(a));
+  // log2 may land one off next to a power of two
+  if (pow2(e) > a) e--;
+  else if (pow2(e + 1) <= a) e++;
+  return e;
+}
+
+/** The bits of `x` rounded to `format`. */
+function toBits(x: number, format: HalfFormat): number {
+  const { fraction, exponent } = format;
+  const infinity = ((1 << exponent) - 1) << fraction;
+  if (Number.isNaN(x)) return infinity | (1 << (fraction - 1)); // the quiet NaN
+  const sign = x < 0 || Object.is(x, -0) ? 1 << (fraction + exponent) : 0;
+  const a = Math.abs(x);
+  const bias = (1 << (exponent - 1)) - 1;
+  const minExponent = 1 - bias;
+  // halfway between the largest finite value and the next power of two rounds (to even) up: infinity
+  if (a >= (2 - pow2(-fraction - 1)) * pow2(bias)) return sign | infinity;
+  if (a < pow2(minExponent)) {
+    // subnormal: multiples of 2^(minExponent - fraction); a carry into the exponent field is the right encoding
+    return sign | roundHalfEven(a * pow2(fraction - minExponent));
+  }
+  const e = exponentOf(a);
+  // the significand scaled to [2^fraction, 2^(fraction+1)); a carry to 2^(fraction+1) lands in the next binade
+  const significand = roundHalfEven(a * pow2(fraction - e));
+  return sign | (((e + bias) << fraction) + significand - (1 << fraction));
+}
+
+/** The value of `bits` in `format` (every half value is exact in a double, and in a float32). */
+function fromBits(bits: number, format: HalfFormat): number {
+  const { fraction, exponent } = format;
+  const bias = (1 << (exponent - 1)) - 1;
+  const sign = bits & (1 << (fraction + exponent)) ? -1 : 1;
+  const field = (bits >>> fraction) & ((1 << exponent) - 1);
+  const stored = bits & ((1 << fraction) - 1);
+  if (field === (1 << exponent) - 1) return stored === 0 ? sign * Infinity : NaN;
+  if (field === 0) return sign * stored * pow2(1 - bias - fraction);
+  return sign * (pow2(fraction) + stored) * pow2(field - bias - fraction);
+}
+
+/** The float16 bits of `x`, rounded to nearest, ties to even. */
+export function float16Bits(x: number): number {
+  return toBits(x, FLOAT16);
+}
+
+/** The value of float16 bits. */
+export function fromFloat16Bits(bits: number): number {
+  return fromBits(bits, FLOAT16);
+}
+
+/** The bfloat16 bits of `x`, rounded to nearest, ties to even. */
+export function bfloat16Bits(x: number): number {
+  return toBits(x, BFLOAT16);
+}
+
+/** The value of bfloat16 bits. */
+export function fromBfloat16Bits(bits: number): number {
+  return fromBits(bits, BFLOAT16);
+}
+
+/** `x` rounded to the nearest value of `dtype` (as a number: what a kernel computing in that dtype holds). */
+export function roundToHalf(x: number, dtype: HalfDType): number {
+  const format = FORMATS[dtype];
+  return fromBits(toBits(x, format), format);
+}
+
+/** Numbers (a Float32Array, an array) as `dtype`'s bits, each rounded to nearest, ties to even. */
+export function toHalfBits(values: ArrayLike<number>, dtype: HalfDType, into?: Uint16Array): Uint16Array {
+  const format = FORMATS[dtype];
+  const bits = into ?? new Uint16Array(values.length);
+  if (bits.length !== values.length) {
+    throw new RangeError(`toHalfBits: ${values.length} values into ${bits.length} elements`);
+  }
+  for (let i = 0; i < values.length; i++) bits[i] = toBits(values[i]!, format);
+  return bits;
+}
+
+/** `dtype`'s bits as float32 values (exact: every half value is a float32). */
+export function fromHalfBits(bits: Uint16Array, dtype: HalfDType, into?: Float32Array): Float32Array {
+  const format = FORMATS[dtype];
+  const values = into ?? new Float32Array(bits.length);
+  if (values.length !== bits.length) {
+    throw new RangeError(`fromHalfBits: ${bits.length} elements into ${values.length} values`);
+  }
+  for (let i = 0; i < bits.length; i++) values[i] = fromBits(bits[i]!, format);
+  return values;
+}
