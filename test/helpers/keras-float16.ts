@@ -152,15 +152,15 @@ export function kerasFloat16(
         let denominator: number;
         if (o.centered) {
           v.averageGradient[i] = f16(f16(rho * v.averageGradient[i]!) + f16(oneMinusRho * gi));
-          const mg = v.averageGradient[i]!;
-          denominator = f16(f16(v.velocity[i]! - f16(mg * mg)) + epsilon);
+          const mg = v.averageGradient[i];
+          denominator = f16(f16(v.velocity[i] - f16(mg * mg)) + epsilon);
         } else {
-          denominator = f16(v.velocity[i]! + epsilon);
+          denominator = f16(v.velocity[i] + epsilon);
         }
         const increment = f16(f16(lr * gi) / f16(Math.sqrt(denominator)));
         if (momentum > 0) {
           v.momentum[i] = f16(f16(f16(momentum) * v.momentum[i]!) + increment);
-          return f16(p - v.momentum[i]!);
+          return f16(p - v.momentum[i]);
         }
         return f16(p - increment);
       });
