@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Variable } from '../optimizer/variable.js';
 import { registerReplicaOptionsCheck } from '../training/replica-options.js';
 import { checkTfjsReplicaOptions } from './replica-options.js';
-import { checkSameWeights, type TrainableModel } from './replica.js';
+import { checkSameWeights, modelRow, rowShapeOf, type ModelRow, type TrainableModel } from './replica.js';
 
 /**
  * The replica module for `DataParallelTrainer` that trains a tfjs-layers model: pass it
@@ -27,14 +27,28 @@ import { checkSameWeights, type TrainableModel } from './replica.js';
  * ```
  */
 export const tfjsReplica: URL = new URL('./replica.js', import.meta.url);
-registerReplicaOptionsCheck(tfjsReplica, checkTfjsReplicaOptions);
+/** The input and output of the model each list of `modelVariables` came from, by its first variable. */
+const modelRows = new WeakMap<Variable, ModelRow>();
+
+registerReplicaOptionsCheck(tfjsReplica, (options, variables) => {
+  const checked = checkTfjsReplicaOptions(options);
+  const row = variables[0] && modelRows.get(variables[0]);
+  // the row's shape is known before any thread starts when the variables are a model's (modelVariables)
+  return { options: checked, rowShape: row ? rowShapeOf(row, checked.loss) : null };
+});
 
 /** Variables holding a copy of the model's trainable weights, in its order, named as tfjs names them. */
 export function modelVariables(model: TrainableModel): Variable[] {
-  return model.trainableWeights.map((w) => {
+  const variables = model.trainableWeights.map((w) => {
     const tensor = w.read() as tf.Variable;
     return new Variable(tensor.dataSync(), { name: w.name, shape: tensor.shape });
   });
+  try {
+    if (variables[0]) modelRows.set(variables[0], modelRow(model));
+  } catch {
+    // several inputs or an unknown size: the replica threads refuse the model, saying why
+  }
+  return variables;
 }
 
 /** Writes the variables' values into the model's trainable weights (in order; the shapes must agree). */

@@ -45,12 +45,14 @@ export function checkSameWeights(model: TrainableModel, variables: readonly Repl
   }
 }
 
-/**
- * A row's input and target shapes: the model's input and output without the batch axis; a
- * class index in place of the last axis for a sparse loss; as the batch holds them for a loss
- * function of the user's.
- */
-function rowShapeOf(model: TrainableModel, loss: TfjsLoss | null): RowShape {
+/** A model's one input and one output, each without the batch axis. */
+export interface ModelRow {
+  readonly inputs: readonly number[];
+  readonly output: readonly number[];
+}
+
+/** The model's input and output shapes without the batch axis; throws unless it has one of each, of known sizes. */
+export function modelRow(model: TrainableModel): ModelRow {
   const outputs = model.outputs ?? [];
   if (model.inputs.length !== 1 || outputs.length !== 1) {
     throw new TypeError(
@@ -68,7 +70,15 @@ function rowShapeOf(model: TrainableModel, loss: TfjsLoss | null): RowShape {
     }
     return dims as number[];
   };
-  const [inputs, output] = [known(model.inputs[0]!, 'input'), known(outputs[0]!, 'output')];
+  return { inputs: known(model.inputs[0]!, 'input'), output: known(outputs[0]!, 'output') };
+}
+
+/**
+ * A batch row's shape: the model's input; for a loss by name its output, with a class index in
+ * place of the last axis for a sparse loss; no target shape for a loss function of the user's
+ * (it takes the targets as the batch holds them).
+ */
+export function rowShapeOf({ inputs, output }: ModelRow, loss: TfjsLoss | null): RowShape {
   if (loss === null) return { inputs };
   return { inputs, targets: loss === 'sparseCategoricalCrossentropy' ? [...output.slice(0, -1), 1] : output };
 }
@@ -107,8 +117,9 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
   const model = (await made.createModel()) as TrainableModel;
   checkSameWeights(model, variables);
   const loss = chooseLoss(tf, tfl, model, checked.loss, made.loss);
-  const rowShape = rowShapeOf(model, loss.name);
-  const outputShape = (model.outputs![0]!.shape as number[]).slice(1);
+  const row = modelRow(model);
+  const rowShape = rowShapeOf(row, loss.name);
+  const outputShape = row.output;
   const targetShape = (rows: number, values: number): number[] =>
     rowShape.targets
       ? [rows, ...rowShape.targets]

@@ -90,8 +90,8 @@ export class DataParallelTrainer {
   /** Per micro-batch: its rows of the staged batch (views, remade only when the batch's shape changes). */
   #slices: Array<{ inputs: Float32Array; targets: Float32Array }> = [];
   #rowsPerMicroBatch = 0;
-  /** What a row holds for the replicas' model, once a replica has said. */
-  #rowShape: RowShape | null = null;
+  /** What a row holds for the replicas' model: as the options check could tell, then as a replica says. */
+  #rowShape: RowShape | null;
   /** The micro-batches' losses of the step in flight. */
   readonly #losses: Float64Array;
   #steps = 0;
@@ -101,7 +101,9 @@ export class DataParallelTrainer {
     const { optimizer, variables } = options;
     // every argument checked before the optimizer is built over the variables
     const module = moduleUrl(options.replica);
-    this.replicaOptions = checkedReplicaOptions(module, options.replicaOptions);
+    const checked = checkedReplicaOptions(module, options.replicaOptions, variables);
+    this.replicaOptions = checked.options;
+    this.#rowShape = checked.rowShape;
     const replicas = options.replicas ?? 'auto';
     this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
     checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
@@ -136,8 +138,8 @@ export class DataParallelTrainer {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
     checkBatch(batch, this.microBatches);
-    await this.#ready();
-    this.#checkRows(batch);
+    this.#checkRows(batch); // where the shape is known already: before any thread starts
+    if (await this.#ready()) this.#checkRows(batch); // as the replicas' model says
     this.#stage(batch);
     for (const t of this.#threads) t?.hold(true); // a step in flight keeps the process alive
     let timedOut = false;
@@ -230,11 +232,12 @@ export class DataParallelTrainer {
    * Starts the replica threads that are not running (the first step, or after one ended), before
    * the step's clock starts: loading a module and building a model is no gradient and may take
    * longer than a step. Bounded on its own; a replica that fails to start fails the step.
+   * Resolves to whether it started any.
    */
-  async #ready(): Promise<void> {
+  async #ready(): Promise<boolean> {
     let cold = false;
     for (const t of this.#threads) cold ||= t?.alive !== true;
-    if (!cold) return; // the steady state: nothing to start, nothing allocated
+    if (!cold) return false; // the steady state: nothing to start, nothing allocated
     const bound = Math.max(this.#timeoutMs, START_TIMEOUT_MS);
     const starting = this.#threads.map((t) => (t?.alive === true ? null : new ReplicaThread()));
     const timer = setTimeout(() => {
@@ -245,7 +248,7 @@ export class DataParallelTrainer {
         if (thread === null) return;
         this.#threads[r] = thread;
         try {
-          this.#rowShape ??= await thread.start({ ...this.#start, replica: r });
+          this.#rowShape = (await thread.start({ ...this.#start, replica: r })) ?? this.#rowShape;
         } catch (cause) {
           this.#threads[r] = null;
           await thread.terminate();
@@ -263,6 +266,7 @@ export class DataParallelTrainer {
       await this.#endAll(); // the timer may have failed threads that had started: none is left half-held
       throw failed.reason;
     }
+    return true;
   }
 
   async #endAll(): Promise<void> {

@@ -215,6 +215,23 @@ describe('a tfjs replica trains the user’s model with its loss', () => {
     expect(Math.abs(ours - theirs)).toBeLessThanOrEqual(1e-5 * theirs);
   });
 
+  it('variables from modelVariables: a batch that does not fit is refused before any thread starts', async () => {
+    // the factory does not exist: had a thread started, the step would fail on that instead
+    const { trainer } = classifierTrainer({
+      factory: helper('no-such-model.mjs'),
+      loss: 'sparseCategoricalCrossentropy',
+    });
+    const wide = { inputs: randomValues(ROWS * 5, 1), targets: randomValues(ROWS, 2), rows: ROWS };
+    await expect(trainer.step(wide)).rejects.toThrow(
+      "holds 5 input values; the replicas' model takes inputs of shape [6]",
+    );
+    const oneHot = { inputs: randomValues(ROWS * 6, 1), targets: randomValues(ROWS * 3, 2), rows: ROWS };
+    await expect(trainer.step(oneHot)).rejects.toThrow(
+      "holds 3 target values; the replicas' model takes targets of shape [1], 1 values a row",
+    );
+    await expect(trainer.step(classes(ROWS, true, 1))).rejects.toThrow(/replica 0 did not start/); // a fitting batch starts them
+  });
+
   it('a batch whose rows do not fit the model is refused naming both shapes, before any micro-batch runs; nothing changes', async () => {
     const { trainer, optimizer, variables } = classifierTrainer({
       factory: helper('tfjs-classifier.mjs'),
