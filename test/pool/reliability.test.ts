@@ -252,22 +252,40 @@ describe('after a failure, the next step runs at full speed or rejects at once',
   });
 
   it('a pool thread terminated from outside while the first step commits the arena: nothing half done, the run goes on with the right bytes', async () => {
-    // 30M parameters: committing their 360 MB takes long enough here for the kill to land inside it
+    // 30M parameters: the commit phase fills 360 MB of pages beyond the values build writes
     const n = 30_000_000;
     const threads: Worker[] = [];
-    const kill = (worker: Worker) => {
-      threads.push(worker);
-      if (threads.length === 1) worker.once('online', () => setTimeout(() => void worker.terminate(), 300));
-    };
-    process.on('worker', kill);
+    const track = (worker: Worker) => threads.push(worker);
+    process.on('worker', track);
     try {
       const w = new Variable('ones', { shape: [n], name: 'w' });
       const opt = new RMSprop({ workers: 2, momentum: 0.9 });
       const grads = [new Float32Array(n).fill(0.1)];
+      // build writes the values (4n bytes) synchronously; past them, resident pages grow only while
+      // the lanes commit the arena: the first lane's thread is terminated then, inside the phase
+      const baseline = process.memoryUsage().rss;
+      let killedAt = -1;
+      const watcher = setInterval(() => {
+        const grown = process.memoryUsage().rss - baseline - 4 * n;
+        if (threads.length > 0 && grown > 40e6) {
+          clearInterval(watcher);
+          killedAt = grown;
+          void threads[0]!.terminate();
+        }
+      }, 1);
       const first = await opt.apply(grads, [w]).then(
         () => null,
         (e: unknown) => e as StepError,
       );
+      clearInterval(watcher);
+      expect(killedAt, 'the commit phase grew the resident pages').toBeGreaterThan(0);
+      if (first !== null && !/commit phase/.test(first.message)) {
+        // the commit was over when the thread ended (a fast machine): the update phase says it may be half done
+        expect(first.message).toMatch(/update phase: .*rebuild it/);
+        expect(first.stateCorrupted).toBe(true);
+        await opt.close();
+        return;
+      }
       if (first !== null) {
         // the commit phase writes bytes back unchanged: a failure there changes nothing
         expect(first.message).toMatch(/commit phase: .*nothing was changed/);
@@ -285,7 +303,7 @@ describe('after a failure, the next step runs at full speed or rejects at once',
       expect(w.value.every((x) => x === one.value[0])).toBe(true);
       await opt.close();
     } finally {
-      process.off('worker', kill);
+      process.off('worker', track);
     }
   });
 
