@@ -1,0 +1,69 @@
+/**
+ * Half precision in WebAssembly SIMD lanes, which have no half type: float16 and bfloat16 bits
+ * (the low 16 bits of each i32 lane) widened to f32x4 exactly, and f32x4 narrowed to them with
+ * round to nearest, ties to even, in integer SIMD. Overflow becomes infinity, subnormals are
+ * rounded at their own last place, NaN becomes the quiet NaN with its sign. Eight values of a
+ * Uint16Array are one v128: `i32x4.extend_low/high_i16x8_u` splits it, `i16x8.narrow_i32x4_u`
+ * joins it (every lane holds at most 0xffff, so nothing saturates).
+ */
+
+/** A v128 of four equal i32 lanes. */
+const i32x4 = (value: string) => `(v128.const i32x4 ${value} ${value} ${value} ${value})`;
+
+/** WebAssembly text functions: `$f16_widen`, `$f16_narrow`, `$bf16_widen`, `$bf16_narrow`, each v128 -> v128. */
+export const HALF_FUNCTIONS = `
+  ;; float16 bits -> f32: the magnitude's bits moved under float32's exponent, then rebased by 2^112
+  ;; (exact for normals and subnormals); infinities and NaNs take float32's top exponent
+  (func $f16_widen (param $h v128) (result v128)
+    (local $magnitude v128) (local $f v128)
+    (local.set $magnitude (i32x4.shl (v128.and (local.get $h) ${i32x4('0x7fff')}) (i32.const 13)))
+    (local.set $f (f32x4.mul (local.get $magnitude) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112)))
+    (local.set $f
+      (v128.bitselect
+        (v128.or (local.get $magnitude) ${i32x4('0x7f800000')})
+        (local.get $f)
+        (i32x4.eq (v128.and (local.get $h) ${i32x4('0x7c00')}) ${i32x4('0x7c00')})))
+    (v128.or (local.get $f) (i32x4.shl (v128.and (local.get $h) ${i32x4('0x8000')}) (i32.const 16))))
+
+  ;; f32 -> float16 bits, to nearest even. Normals: rebias the exponent and round at bit 13 (add
+  ;; 0xfff plus the kept part's lowest bit; a carry reaches infinity past 65504). Below 2^-14:
+  ;; adding 0.5 in float32 rounds at 2^-24, the subnormals' last place. 65536 and up: infinity.
+  (func $f16_narrow (param $x v128) (result v128)
+    (local $a v128) (local $normal v128) (local $subnormal v128) (local $special v128)
+    (local.set $a (v128.and (local.get $x) ${i32x4('0x7fffffff')}))
+    (local.set $normal
+      (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $a) ${i32x4('0xc8000fff')})
+          (v128.and (i32x4.shr_u (local.get $a) (i32.const 13)) ${i32x4('1')}))
+        (i32.const 13)))
+    (local.set $subnormal
+      (i32x4.sub (f32x4.add (local.get $a) (v128.const f32x4 0.5 0.5 0.5 0.5)) ${i32x4('0x3f000000')}))
+    (local.set $special
+      (v128.bitselect ${i32x4('0x7e00')} ${i32x4('0x7c00')} (i32x4.gt_u (local.get $a) ${i32x4('0x7f800000')})))
+    (v128.or
+      (i32x4.shr_u (v128.and (local.get $x) ${i32x4('0x80000000')}) (i32.const 16))
+      (v128.bitselect
+        (local.get $special)
+        (v128.bitselect
+          (local.get $subnormal)
+          (local.get $normal)
+          (i32x4.lt_u (local.get $a) ${i32x4('0x38800000')}))
+        (i32x4.ge_u (local.get $a) ${i32x4('0x47800000')}))))
+
+  ;; bfloat16 bits -> f32: they are its top half
+  (func $bf16_widen (param $h v128) (result v128)
+    (i32x4.shl (local.get $h) (i32.const 16)))
+
+  ;; f32 -> bfloat16 bits, to nearest even: add 0x7fff plus the kept part's lowest bit (a carry
+  ;; reaches infinity past the largest finite value); NaN: the quiet NaN with its sign
+  (func $bf16_narrow (param $x v128) (result v128)
+    (v128.bitselect
+      (v128.or (i32x4.shr_u (v128.and (local.get $x) ${i32x4('0x80000000')}) (i32.const 16)) ${i32x4('0x7fc0')})
+      (i32x4.shr_u
+        (i32x4.add
+          (i32x4.add (local.get $x) ${i32x4('0x7fff')})
+          (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) ${i32x4('1')}))
+        (i32.const 16))
+      (f32x4.ne (local.get $x) (local.get $x))))
+`;

@@ -1,0 +1,122 @@
+/**
+ * Half precision in WebAssembly SIMD lanes (src/kernels/wasm/half-wat.ts), assembled with wabt
+ * and run over memory: every float16 and bfloat16 bit pattern widened exactly, and float32 values
+ * (every float16 tie and its neighbours, random bit patterns over the whole range, the edges)
+ * narrowed as the half-precision helpers round them, which test/memory/half.test.ts holds to numpy.
+ */
+import wabtFactory from 'wabt';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bfloat16Bits, float16Bits, fromBfloat16Bits, fromFloat16Bits } from '../../dist/src/memory/half.js';
+import { HALF_FUNCTIONS } from '../../dist/src/kernels/wasm/half-wat.js';
+
+/** A test module: each export converts `n` values (a multiple of 8) from offset 0 to offset OUT. */
+const OUT = 8 << 20;
+const loop = (name: string, body: string) => `
+  (func (export "${name}") (param $n i32) (local $i i32)
+    (loop $each
+      ${body}
+      (local.set $i (i32.add (local.get $i) (i32.const 8)))
+      (br_if $each (i32.lt_u (local.get $i) (local.get $n)))))`;
+const widen = (kind: string) =>
+  loop(
+    `${kind}_widen`,
+    `(local.set $v (v128.load (i32.shl (local.get $i) (i32.const 1))))
+      (v128.store (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 2)))
+        (call $${kind}_widen (i32x4.extend_low_i16x8_u (local.get $v))))
+      (v128.store offset=16 (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 2)))
+        (call $${kind}_widen (i32x4.extend_high_i16x8_u (local.get $v))))`,
+  ).replace('(local $i i32)', '(local $i i32) (local $v v128)');
+const narrow = (kind: string) =>
+  loop(
+    `${kind}_narrow`,
+    `(v128.store (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 1)))
+        (i16x8.narrow_i32x4_u
+          (call $${kind}_narrow (v128.load (i32.shl (local.get $i) (i32.const 2))))
+          (call $${kind}_narrow (v128.load offset=16 (i32.shl (local.get $i) (i32.const 2))))))`,
+  );
+
+let run: (name: string, n: number) => void;
+let memory: WebAssembly.Memory;
+
+beforeAll(async () => {
+  const wabt = await wabtFactory();
+  const text = `(module (memory (export "memory") 256) ${HALF_FUNCTIONS}
+    ${widen('f16')} ${narrow('f16')} ${widen('bf16')} ${narrow('bf16')})`;
+  const features = { simd: true };
+  const module = wabt.parseWat('half.wat', text, features);
+  (module as unknown as { validate(f: typeof features): void }).validate(features);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(module.toBinary({}).buffer));
+  module.destroy();
+  memory = instance.exports.memory as WebAssembly.Memory;
+  run = (name, n) => (instance.exports[name] as (n: number) => void)(n);
+});
+
+/** Widens every bit pattern 0..0xffff; returns the values. */
+function widenAll(kind: 'f16' | 'bf16'): Float32Array {
+  new Uint16Array(memory.buffer, 0, 0x10000).set(Uint16Array.from({ length: 0x10000 }, (_, i) => i));
+  run(`${kind}_widen`, 0x10000);
+  return new Float32Array(memory.buffer, OUT, 0x10000).slice();
+}
+
+/** Narrows `values` (padded to a multiple of 8); returns the bits. */
+function narrowAll(kind: 'f16' | 'bf16', values: Float32Array): Uint16Array {
+  const n = Math.ceil(values.length / 8) * 8;
+  new Float32Array(memory.buffer, 0, n).fill(0).set(values);
+  run(`${kind}_narrow`, n);
+  return new Uint16Array(memory.buffer, OUT, values.length).slice();
+}
+
+/** float32 values to narrow: every float16 tie and its float32 neighbours, random bit patterns, the edges. */
+function narrowCases(): Float32Array {
+  const values: number[] = [];
+  const bitsOf = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  const valueOf = (u: number) => new Float32Array(new Uint32Array([u]).buffer)[0]!;
+  for (let bits = 0; bits < 0x7c00; bits++) {
+    const tie = Math.fround((fromFloat16Bits(bits) + fromFloat16Bits(bits + 1)) / 2);
+    values.push(tie, -tie, valueOf(bitsOf(tie) - 1), valueOf(bitsOf(tie) + 1));
+  }
+  for (let k = 1; k <= 300_000; k++) values.push(valueOf(Math.imul(k, 2654435761) >>> 0));
+  for (const edge of [0, -0, 65504, 65519.99609375, 65520, 65536, Infinity, -Infinity, NaN, 2 ** -24, 2 ** -25])
+    values.push(edge);
+  values.push(3 * 2 ** -26, 1e-45, 3.4028234663852886e38);
+  return Float32Array.from(values);
+}
+
+describe('half precision in SIMD lanes', () => {
+  it('float16: every bit pattern widens to its exact value', () => {
+    const wide = widenAll('f16');
+    for (let bits = 0; bits < 0x10000; bits++) {
+      const expected = fromFloat16Bits(bits);
+      if (Number.isNaN(expected)) expect(wide[bits], bits.toString(16)).toBeNaN();
+      else expect(Object.is(wide[bits], expected), bits.toString(16)).toBe(true);
+    }
+  });
+
+  it('float16: float32 values narrow to nearest even, subnormals, overflow and NaN as IEEE says', () => {
+    const values = narrowCases();
+    const bits = narrowAll('f16', values);
+    const wrong: string[] = [];
+    values.forEach((x, i) => {
+      const expected = float16Bits(x);
+      const ok = Number.isNaN(x) ? (bits[i]! & 0x7fff) === 0x7e00 : bits[i] === expected;
+      if (!ok && wrong.length < 5) wrong.push(`${x}: ${bits[i]!.toString(16)} not ${expected.toString(16)}`);
+    });
+    expect(wrong).toEqual([]);
+    expect(values.length).toBeGreaterThan(400_000);
+  });
+
+  it('bfloat16: every bit pattern widens to its exact value; float32 values narrow to nearest even', () => {
+    const wide = widenAll('bf16');
+    for (let bits = 0; bits < 0x10000; bits++) {
+      const expected = fromBfloat16Bits(bits);
+      if (Number.isNaN(expected)) expect(wide[bits]).toBeNaN();
+      else expect(Object.is(wide[bits], expected), bits.toString(16)).toBe(true);
+    }
+    const values = narrowCases();
+    const bits = narrowAll('bf16', values);
+    const wrong = Array.from(values).filter((x, i) =>
+      Number.isNaN(x) ? (bits[i]! & 0x7fff) !== 0x7fc0 : bits[i] !== bfloat16Bits(x),
+    );
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+});
