@@ -102,24 +102,30 @@ export function roundToHalf(x: number, dtype: HalfDType): number {
   return fromBits(toBits(x, format), format);
 }
 
+/** Writes `convert(source[i])` into `target`; a target of another length is refused with `mismatch`. */
+function convertInto<T extends Uint16Array | Float32Array>(
+  source: ArrayLike<number>,
+  target: T,
+  convert: (x: number) => number,
+  mismatch: string,
+): T {
+  if (target.length !== source.length) throw new RangeError(mismatch);
+  for (let i = 0; i < source.length; i++) target[i] = convert(source[i]!);
+  return target;
+}
+
 /** Numbers (a Float32Array, an array) as `dtype`'s bits, each rounded to nearest, ties to even. */
 export function toHalfBits(values: ArrayLike<number>, dtype: HalfDType, into?: Uint16Array): Uint16Array {
   const format = FORMATS[dtype];
   const bits = into ?? new Uint16Array(values.length);
-  if (bits.length !== values.length) {
-    throw new RangeError(`toHalfBits: ${values.length} values into ${bits.length} elements`);
-  }
-  for (let i = 0; i < values.length; i++) bits[i] = toBits(values[i]!, format);
-  return bits;
+  const mismatch = `toHalfBits: ${values.length} values into ${bits.length} elements`;
+  return convertInto(values, bits, (x) => toBits(x, format), mismatch);
 }
 
 /** `dtype`'s bits as float32 values (exact: every half value is a float32). */
 export function fromHalfBits(bits: Uint16Array, dtype: HalfDType, into?: Float32Array): Float32Array {
   const format = FORMATS[dtype];
   const values = into ?? new Float32Array(bits.length);
-  if (values.length !== bits.length) {
-    throw new RangeError(`fromHalfBits: ${bits.length} elements into ${values.length} values`);
-  }
-  for (let i = 0; i < bits.length; i++) values[i] = fromBits(bits[i]!, format);
-  return values;
+  const mismatch = `fromHalfBits: ${bits.length} elements into ${values.length} values`;
+  return convertInto(bits, values, (b) => fromBits(b, format), mismatch);
 }

@@ -6,6 +6,7 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isInstalled } from '../common/installed.js';
+import { snakeToCamel } from '../common/keras-names.js';
 import { quote } from '../common/quote.js';
 import { isTfjsLoss, TFJS_LOSSES, type TfjsLoss } from './losses.js';
 import type { TfjsKernels } from './wasm/index.js';
@@ -72,8 +73,12 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
       'a name (a function cannot reach the replica threads: export it from the factory module as `loss`)',
     );
   }
-  if (loss !== undefined && !isTfjsLoss(loss))
-    throw refuse('loss', `one of ${TFJS_LOSSES.map((n) => `'${n}'`).join(', ')}`);
+  if (loss !== undefined && !isTfjsLoss(loss)) {
+    // Keras's snake_case name, as a Python user writes it: say tfjs's
+    const camel = typeof loss === 'string' ? snakeToCamel(loss) : '';
+    const hint = isTfjsLoss(camel) ? ` (Keras's '${String(loss)}' is tfjs's '${camel}')` : '';
+    throw refuse('loss', `one of ${TFJS_LOSSES.map((n) => `'${n}'`).join(', ')}${hint}`);
+  }
   if (backend !== undefined && backend !== 'cpu' && backend !== 'wasm') throw refuse('backend', "'cpu' or 'wasm'");
   if (kernels !== 'fast' && kernels !== 'tfjs') throw refuse('kernels', "'fast' or 'tfjs'");
   const chosen = backend ?? (isInstalled('@tensorflow/tfjs-backend-wasm') ? 'wasm' : 'cpu');

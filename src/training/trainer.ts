@@ -304,15 +304,16 @@ function checkBatch({ inputs, targets, rows }: Batch<BatchArray, BatchArray>, mi
       `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
     );
   }
-  for (const [what, array] of [
-    ['inputs', inputs],
-    ['targets', targets],
-  ] as const) {
-    if (!(array instanceof Int32Array)) continue;
-    const at = array.findIndex((x) => Math.abs(x) > EXACT_INTEGER);
-    if (at >= 0) {
+  if (inputs instanceof Int32Array) checkExact(inputs, 'inputs');
+  if (targets instanceof Int32Array) checkExact(targets, 'targets');
+}
+
+/** Throws unless every integer reaches the replicas unchanged as float32 (a plain loop: nothing allocated per step). */
+function checkExact(array: Int32Array, what: string): void {
+  for (let i = 0; i < array.length; i++) {
+    if (Math.abs(array[i]!) > EXACT_INTEGER) {
       throw new RangeError(
-        `DataParallelTrainer.step: \`${what}\`[${at}] is ${array[at]}: integers reach the replicas as float32, exact up to 2^24`,
+        `DataParallelTrainer.step: \`${what}\`[${i}] is ${array[i]}: integers reach the replicas as float32, exact up to 2^24`,
       );
     }
   }

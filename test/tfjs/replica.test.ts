@@ -150,6 +150,11 @@ describe('a trainer of tfjsReplica checks its options when it is built', () => {
       /`replicaOptions.loss` must be one of 'meanSquaredError', .*'categoricalCrossentropy', .*'softmaxCrossEntropy', got "crossEntropy" \(string\)/,
     ],
     [
+      "Keras's snake_case name for a loss",
+      { factory, loss: 'categorical_crossentropy' },
+      /must be one of .*\(Keras's 'categorical_crossentropy' is tfjs's 'categoricalCrossentropy'\), got "categorical_crossentropy" \(string\)/,
+    ],
+    [
       'a loss function',
       { factory, loss: squaredError },
       /`replicaOptions.loss` must be a name \(a function cannot reach the replica threads: export it from the factory module as `loss`\), got \[function squaredError\] \(function\)/,

@@ -266,6 +266,27 @@ describe('data-parallel trainer', () => {
     );
   });
 
+  it('takes Int32Array rows as their float32 values; refuses an integer float32 cannot hold, naming it, nothing changed', async () => {
+    const m = { inputs: 3, outputs: 1, rows: 4, seed: 5 };
+    const ints = {
+      inputs: Int32Array.of(1, -2, 3, 4, 5, -6, 7, 8, 9, 10, -11, 12),
+      targets: Int32Array.of(1, 0, 2, 1),
+      rows: 4,
+    };
+    const floats = { inputs: Float32Array.from(ints.inputs), targets: Float32Array.from(ints.targets), rows: 4 };
+    const a = trainer(m, { microBatches: 2, workers: 0 }, 2);
+    const b = trainer(m, { microBatches: 2, workers: 0 }, 2);
+    expect(await a.t.step(ints)).toBe(await b.t.step(floats));
+    expect(snapshot(a.optimizer, a.variables).equals(snapshot(b.optimizer, b.variables))).toBe(true);
+    const before = snapshot(a.optimizer, a.variables);
+    const huge = { ...ints, inputs: Int32Array.of(1, 2, 3, 4, 5, 6, 7, 2 ** 24 + 1, 9, 10, 11, 12) };
+    await expect(a.t.step(huge)).rejects.toThrow(
+      'DataParallelTrainer.step: `inputs`[7] is 16777217: integers reach the replicas as float32, exact up to 2^24',
+    );
+    expect(a.optimizer.iterations).toBe(1);
+    expect(snapshot(a.optimizer, a.variables).equals(before)).toBe(true);
+  });
+
   it('a replica module without createReplica fails the first step, naming the module', async () => {
     const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
     const t = new DataParallelTrainer({
