@@ -76,7 +76,7 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
   if (loss !== undefined && !isTfjsLoss(loss)) {
     // Keras's snake_case name, as a Python user writes it: say tfjs's
     const camel = typeof loss === 'string' ? snakeToCamel(loss) : '';
-    const hint = isTfjsLoss(camel) ? ` (Keras's '${String(loss)}' is tfjs's '${camel}')` : '';
+    const hint = isTfjsLoss(camel) ? ` (Keras's '${loss as string}' is tfjs's '${camel}')` : '';
     throw refuse('loss', `one of ${TFJS_LOSSES.map((n) => `'${n}'`).join(', ')}${hint}`);
   }
   if (backend !== undefined && backend !== 'cpu' && backend !== 'wasm') throw refuse('backend', "'cpu' or 'wasm'");
