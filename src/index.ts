@@ -5,7 +5,16 @@ export type { Gradient } from './optimizer/gradients.js';
 export type { StateVariable } from './optimizer/state.js';
 export { Variable } from './optimizer/variable.js';
 export type { Initializer, VariableOptions, VariableOwner } from './optimizer/variable.js';
-export type { DType, FloatArray } from './memory/dtype.js';
+export type { DType, FloatArray, HalfDType } from './memory/dtype.js';
+export {
+  toHalfBits,
+  fromHalfBits,
+  roundToHalf,
+  float16Bits,
+  fromFloat16Bits,
+  bfloat16Bits,
+  fromBfloat16Bits,
+} from './memory/half.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './optimizer/options.js';
 export { maxWorkers } from './optimizer/options.js';
 export { StepError } from './pool/step-error.js';

@@ -33,7 +33,13 @@ import {
 /** Largest piece asked of one read (Linux returns at most ~2 GiB per read anyway). */
 const READ_PIECE_BYTES = 2 ** 30;
 
-const DTYPES: Record<SafetensorsDType, SavedArray['dtype']> = { F32: 'float32', F64: 'float64', I64: 'int64' };
+const DTYPES: Record<SafetensorsDType, SavedArray['dtype']> = {
+  F32: 'float32',
+  F64: 'float64',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+};
 
 /** A saved array and where its bytes are. */
 export interface SavedTensor extends SavedArray {

@@ -8,9 +8,9 @@
  */
 import { shapeSize } from '../memory/dtype.js';
 
-export type SafetensorsDType = 'F32' | 'F64' | 'I64';
-/** A tensor's values as read from a file. */
-export type TensorData = Float32Array | Float64Array | BigInt64Array;
+export type SafetensorsDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64';
+/** A tensor's values as read from a file: half precision (F16, BF16) as its bits. */
+export type TensorData = Float32Array | Float64Array | Uint16Array | BigInt64Array;
 
 export interface Tensor {
   readonly name: string;
@@ -25,7 +25,7 @@ export interface SafetensorsFile {
   readonly tensors: readonly Tensor[];
 }
 
-const BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, I64: 8 };
+const BYTES: Record<SafetensorsDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8 };
 /** Largest header this reader accepts (the reference implementation's limit). */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -34,7 +34,9 @@ export class SafetensorsError extends Error {
   override readonly name = 'SafetensorsError';
 }
 
-export function dtypeOf(data: TensorData): SafetensorsDType {
+/** The dtype of `data`; a Uint16Array is half precision, whose format only its owner knows (`half`). */
+export function dtypeOf(data: TensorData, half: 'F16' | 'BF16' = 'F16'): SafetensorsDType {
+  if (data instanceof Uint16Array) return half;
   return data instanceof Float32Array ? 'F32' : data instanceof Float64Array ? 'F64' : 'I64';
 }
 
@@ -164,6 +166,7 @@ export function tensorData(dtype: SafetensorsDType, bytes: Uint8Array): TensorDa
   const { buffer, byteOffset, byteLength } = bytes;
   const n = byteLength / BYTES[dtype];
   if (dtype === 'F32') return new Float32Array(buffer, byteOffset, n);
+  if (dtype === 'F16' || dtype === 'BF16') return new Uint16Array(buffer, byteOffset, n);
   return dtype === 'F64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
 }
 
@@ -189,7 +192,7 @@ function checkEntry(what: string, name: string, entry: unknown, dataLength: numb
   };
   if (e === null || typeof e !== 'object') return fail('has no description');
   if (typeof e.dtype !== 'string' || !(e.dtype in BYTES))
-    return fail(`has unsupported dtype ${JSON.stringify(e.dtype)} (F32, F64 or I64)`);
+    return fail(`has unsupported dtype ${JSON.stringify(e.dtype)} (F32, F64, F16, BF16 or I64)`);
   const dtype = e.dtype as SafetensorsDType;
   if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
     return fail('has an invalid shape');

@@ -36,8 +36,10 @@ export interface NamedArray {
   /** Keras's name: 'iteration', 'learning_rate', 'w_velocity', ... or a variable's name. */
   readonly name: string;
   readonly shape: readonly number[];
-  /** The values, in the dtype the file stores (int64 as BigInt64Array). */
+  /** The values, in the dtype the file stores (int64 as BigInt64Array, half precision as its bits). */
   readonly data: TensorData;
+  /** Which half format a Uint16Array holds (default float16). */
+  readonly dtype?: DType | 'int64';
 }
 
 /** A saved array as the header describes it: what it is, before any of its data is read. */
@@ -90,7 +92,12 @@ function tensorsOf(checkpoint: Checkpoint): Tensor[] {
         throw new CheckpointError(
           `array '${a.name}': shape [${a.shape.join(',')}] does not hold ${a.data.length} values`,
         );
-      return { name: prefix + a.name, dtype: dtypeOf(a.data), shape: a.shape, data: a.data };
+      return {
+        name: prefix + a.name,
+        dtype: dtypeOf(a.data, a.dtype === 'bfloat16' ? 'BF16' : 'F16'),
+        shape: a.shape,
+        data: a.data,
+      };
     };
   return [...checkpoint.state.map(tensor('')), ...(checkpoint.variables ?? []).map(tensor(VARIABLE_PREFIX))];
 }

@@ -129,7 +129,7 @@ export class Run {
     const value = tf.tidy(() => {
       const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
       const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
-      grads.forEach((g, i) => readInto(tf, g, variables[i]!.grad));
+      grads.forEach((g, i) => readInto(tf, g, variables[i]!.grad as Float32Array)); // float32 variables
       return value.dataSync()[0]!;
     });
     const updating = performance.now();

@@ -68,7 +68,7 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
         const lossOf = (...w: TF.Tensor[]) =>
           tf.losses[loss]<TF.Tensor, TF.Scalar>(y, mlpForward(tf, w, x, activation));
         const { value, grads: g } = tf.valueAndGrads(lossOf)(weights);
-        g.forEach((gradient, k) => readInto(tf, gradient, grads[k]!));
+        g.forEach((gradient, k) => readInto(tf, gradient, grads[k] as Float32Array)); // float32 variables
         return value.dataSync()[0]!;
       });
     },

@@ -1,10 +1,12 @@
 /**
  * The JS kernels, generated from the programs in `rmsprop.ts`: one function per program and
  * specialisation, one pass over a run of elements, every operation rounded to the dtype
- * (Math.fround for float32) in the program's order — no fused or reassociated arithmetic.
+ * (Math.fround for float32; half precision: stored as bits, widened by table, rounded through
+ * float32) in the program's order — no fused or reassociated arithmetic.
  * Compiled on first use, per thread.
  */
-import type { DType } from '../memory/dtype.js';
+import { isHalf, roundingFor, type DType } from '../memory/dtype.js';
+import { exactHalfBits, widenTable } from '../memory/half.js';
 import type { Field } from '../memory/layout.js';
 import { flagsOf, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
@@ -18,27 +20,32 @@ class JsOps implements Ops {
   readonly #bound = new Set<Expr>();
   constructor(
     readonly index: string,
-    readonly float32: boolean,
+    readonly dtype: DType,
   ) {}
 
   #round(e: string): Expr {
-    return (this.float32 ? `R(${e})` : `(${e})`) as Expr;
+    return (this.dtype === 'float64' ? `(${e})` : `R(${e})`) as Expr;
+  }
+  /** An element as a number: half precision is stored as bits, widened by table (`W`). */
+  #element(at: string): string {
+    return isHalf(this.dtype) ? `W[${at}]` : at;
   }
   load(array: Field): Expr {
-    return this.bind(`a_${array}[${this.index}]` as Expr); // read where the program reads it, before later stores
+    return this.bind(this.#element(`a_${array}[${this.index}]`) as Expr); // read where the program reads it, before later stores
   }
   shardMean(array: Field): Expr {
     const sum = `m${this.statements.length}`;
     this.statements.push(
-      `let ${sum} = a_${array}_shards[${this.index}];`,
+      `let ${sum} = ${this.#element(`a_${array}_shards[${this.index}]`)};`,
       `for (let k = 1, j = ${this.index} + shardStride; k < shardCount; k++, j += shardStride) ` +
-        `${sum} = ${this.#round(`${sum} + a_${array}_shards[j]`)};`,
+        `${sum} = ${this.#round(`${sum} + ${this.#element(`a_${array}_shards[j]`)}`)};`,
     );
     return this.bind(this.#round(`${sum} / shardCount`));
   }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
-    this.statements.push(`a_${array}[${this.index}] = ${bound};`);
+    // a half value is rounded already: `B` only encodes it
+    this.statements.push(`a_${array}[${this.index}] = ${isHalf(this.dtype) ? `B(${bound})` : bound};`);
     return bound;
   }
   step(word: StepWord): Expr {
@@ -88,8 +95,7 @@ class JsOps implements Ops {
 
 /** The JavaScript source of one specialisation (exported for inspection and tests). */
 export function jsSource(program: Program, variant: number, dtype: DType): string {
-  const float32 = dtype === 'float32';
-  const R = (e: string): string => (float32 ? `R(${e})` : e);
+  const R = (e: string): string => (dtype === 'float64' ? e : `R(${e})`);
   const flags = flagsOf(program, variant);
   const sig = signatureOf(program);
   const prologue = [
@@ -104,13 +110,13 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
   ];
   let body: string[];
   if (program.kind === 'elementwise') {
-    const ops = new JsOps('i', float32);
+    const ops = new JsOps('i', dtype);
     program.body(ops, flags);
     body = ['for (let i = first; i < end; i++) {', ...ops.statements.map((s) => `  ${s}`), '}'];
   } else {
     // element k of the run to accumulator k mod 8 (see sumOfSquares in program.ts)
     const term = (offset: number, accumulator: number): string => {
-      const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, float32);
+      const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, dtype);
       const g = program.body(ops, flags) as Expr;
       return `{ ${[...ops.statements, `s${accumulator} += ${ops.mul(g, g)};`].join(' ')} }`;
     };
@@ -136,6 +142,12 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
 /** Compiles one specialisation. */
 export function compileJs(program: Program, variant: number, dtype: DType): Kernel {
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the source is generated from the programs, not input
-  const factory = new Function('R', jsSource(program, variant, dtype)) as (round: typeof Math.fround) => Kernel;
-  return factory(Math.fround);
+  const factory = new Function('R', 'W', 'B', jsSource(program, variant, dtype)) as (
+    round: (x: number) => number,
+    widen: Float32Array | null,
+    bits: ((x: number) => number) | null,
+  ) => Kernel;
+  return isHalf(dtype)
+    ? factory(roundingFor(dtype), widenTable(dtype), exactHalfBits(dtype))
+    : factory(roundingFor(dtype), null, null);
 }

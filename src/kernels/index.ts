@@ -26,6 +26,7 @@ export type KernelName = BuiltinKernelName | (string & {});
 
 const BUILTIN: Readonly<Record<BuiltinKernelName, KernelSet>> = Object.freeze({ wasm: wasmKernels, js: jsKernels });
 const DTYPES = ['float32', 'float64'] as const satisfies ReadonlyArray<keyof KernelSet>;
+const OPTIONAL_DTYPES = ['float16', 'bfloat16'] as const satisfies ReadonlyArray<keyof KernelSet>;
 
 /** Custom sets registered on this thread, by module URL (each thread has its own). */
 const registered = new Map<string, KernelSet>();
@@ -58,7 +59,8 @@ export function kernelNames(): KernelName[] {
  * kernels only, not the whole library. Registering again under the same URL replaces the set on
  * this thread.
  *
- * A set provides {@link Kernels} for every dtype; it may wrap a built-in one
+ * A set provides {@link Kernels} for float32 and float64, and for float16 and bfloat16 if it
+ * supports them; it may wrap a built-in one
  * (`kernelSet('js')`, `kernelSet('wasm')`). Every implementation must give the same bytes for
  * any partition of the chunks, which is what makes results independent of `workers`.
  *
@@ -84,9 +86,10 @@ export function registerKernels(moduleUrl: string | URL, set: KernelSet): string
   if (set === null || typeof set !== 'object') {
     throw new TypeError(`${what}: \`set\` must be an object of Kernels by dtype, got ${quote(set)}`);
   }
-  const copy: Partial<Record<(typeof DTYPES)[number], Kernels>> = {};
-  for (const dtype of DTYPES) {
+  const copy: Partial<Record<keyof KernelSet, Kernels>> = {};
+  for (const dtype of [...DTYPES, ...OPTIONAL_DTYPES]) {
     const kernels: unknown = set[dtype];
+    if (kernels === undefined && (OPTIONAL_DTYPES as readonly string[]).includes(dtype)) continue;
     for (const entry of ['sumSquares', 'update'] as const) {
       const fn: unknown = kernels !== null && typeof kernels === 'object' ? Reflect.get(kernels, entry) : undefined;
       if (typeof fn !== 'function') {

@@ -16,4 +16,6 @@ function jsKernelsFor(dtype: DType) {
 export const jsKernels: KernelSet = Object.freeze({
   float32: jsKernelsFor('float32'),
   float64: jsKernelsFor('float64'),
+  float16: jsKernelsFor('float16'),
+  bfloat16: jsKernelsFor('bfloat16'),
 });

@@ -1,5 +1,5 @@
 import type { GroupViews } from '../memory/arena.js';
-import type { DType } from '../memory/dtype.js';
+import type { HalfDType } from '../memory/dtype.js';
 
 /**
  * What a kernel implementation provides for one dtype. Both entry points work on a range of
@@ -14,5 +14,9 @@ export interface Kernels {
   update(views: GroupViews, begin: number, end: number, scalars: Float64Array, varParams: Float64Array): void;
 }
 
-/** A kernel implementation: `Kernels` for each dtype. */
-export type KernelSet = Readonly<Record<DType, Kernels>>;
+/**
+ * A kernel implementation: `Kernels` for float32 and float64, and for the half-precision dtypes
+ * it supports (an optimizer over a half variable refuses a set without its dtype at build).
+ */
+export type KernelSet = Readonly<Record<'float32' | 'float64', Kernels>> &
+  Readonly<Partial<Record<HalfDType, Kernels>>>;

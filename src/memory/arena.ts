@@ -4,7 +4,7 @@
  * (value, grad, slots), so the same bytes are typed arrays for JS and linear memory for the
  * SIMD kernels. The descriptor is what a worker receives: shared memory, nothing is copied.
  */
-import { bytesPerElement, viewOf, type DType, type FloatArray } from './dtype.js';
+import { bytesPerElement, DTYPES, viewOf, type DType, type FloatArray } from './dtype.js';
 import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
 
 /**
@@ -27,6 +27,8 @@ export interface GroupDescriptor {
   /** One float64 sum of squares per chunk, written by the Norm phase. */
   readonly partials: Float64Array;
   readonly laneRanges: Int32Array;
+  /** The step's scalars as this group's dtype reads them: its block of the arena's `scalars`. */
+  readonly scalars: Float64Array;
 }
 
 export interface ArenaDescriptor {
@@ -83,7 +85,7 @@ function sharedFloat64(length: number): Float64Array {
 export interface ScalarLengths {
   /** Int32 words of the control block. */
   readonly control: number;
-  /** Float64 words of the per-step scalars. */
+  /** Float64 words of the per-step scalars of one dtype (the arena keeps a block per dtype, in DTYPES order). */
   readonly scalars: number;
   /** Float64 words of the per-variable parameters, every variable's together. */
   readonly varParams: number;
@@ -95,6 +97,7 @@ export function allocateArena(
   gradShards: number,
   lengths: ScalarLengths,
 ): ArenaDescriptor {
+  const scalars = sharedFloat64(lengths.scalars * DTYPES.length);
   const groups = plans.map((plan): GroupDescriptor => {
     const bytes = regionCount(fields, gradShards) * plan.fieldLength * bytesPerElement(plan.dtype);
     const pages = Math.ceil(bytes / SEGMENT_GRANULE_BYTES);
@@ -109,12 +112,16 @@ export function allocateArena(
       chunks: plan.chunks,
       partials: sharedFloat64(chunkCount(plan.chunks)),
       laneRanges: plan.laneRanges,
+      scalars: scalars.subarray(
+        DTYPES.indexOf(plan.dtype) * lengths.scalars,
+        (DTYPES.indexOf(plan.dtype) + 1) * lengths.scalars,
+      ),
     };
   });
   return {
     groups,
     control: new Int32Array(new SharedArrayBuffer(lengths.control * 4)),
-    scalars: sharedFloat64(lengths.scalars),
+    scalars,
     varParams: sharedFloat64(lengths.varParams),
   };
 }

@@ -129,3 +129,70 @@ export function fromHalfBits(bits: Uint16Array, dtype: HalfDType, into?: Float32
   const mismatch = `fromHalfBits: ${bits.length} elements into ${values.length} values`;
   return convertInto(bits, values, (b) => fromBits(b, format), mismatch);
 }
+
+// ---- the kernels' fast paths ---------------------------------------------------------------
+
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
+/**
+ * `x` rounded to float16 through float32: correct for the exact result of +, -, *, / or sqrt on
+ * float16 values (float32's 24 bits are at least 2 * 11 + 2, so the double rounding is exact),
+ * and for any float32. Not for an arbitrary double: use `roundToHalf`.
+ */
+export function roundFloat32ToFloat16(x: number): number {
+  scratch[0] = x;
+  const bits = scratchBits[0]!;
+  const a = bits & 0x7fffffff;
+  if (a >= 0x477ff000) return a > 0x7f800000 ? NaN : bits >>> 31 ? -Infinity : Infinity; // 65520 and up
+  if (a < 0x38800000) {
+    // below 2^-14: multiples of 2^-24, rounded by a double add at 2^28 (ulp 2^-24)
+    const r = Math.abs(scratch[0]!) + 2 ** 28 - 2 ** 28;
+    return bits >>> 31 ? -r : r;
+  }
+  scratchBits[0] = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
+  return scratch[0]!;
+}
+
+/** `x` rounded to bfloat16 through float32: as `roundFloat32ToFloat16`, for bfloat16 (8 bits). */
+export function roundFloat32ToBfloat16(x: number): number {
+  scratch[0] = x;
+  const bits = scratchBits[0]!;
+  if ((bits & 0x7fffffff) > 0x7f800000) return NaN;
+  scratchBits[0] = (bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000;
+  return scratch[0]!;
+}
+
+/** Every bit pattern's value, for widening by lookup. */
+const widenTables = new Map<HalfDType, Float32Array>();
+export function widenTable(dtype: HalfDType): Float32Array {
+  let table = widenTables.get(dtype);
+  if (table === undefined) {
+    const format = FORMATS[dtype];
+    table = Float32Array.from({ length: 0x10000 }, (_, bits) => fromBits(bits, format));
+    widenTables.set(dtype, table);
+  }
+  return table;
+}
+
+/** The bits of `x`, a value of `dtype` already (a kernel's rounded result): no rounding to do, only the encoding. */
+export function exactHalfBits(dtype: HalfDType): (x: number) => number {
+  return dtype === 'bfloat16' ? bfloat16OfExact : float16OfExact;
+}
+
+function bfloat16OfExact(x: number): number {
+  scratch[0] = x;
+  const bits = scratchBits[0]!;
+  return (bits & 0x7fffffff) > 0x7f800000 ? ((bits >>> 16) & 0x8000) | 0x7fc0 : bits >>> 16;
+}
+
+function float16OfExact(x: number): number {
+  scratch[0] = x;
+  const bits = scratchBits[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const a = bits & 0x7fffffff;
+  if (a >= 0x7f800000) return sign | (a > 0x7f800000 ? 0x7e00 : 0x7c00);
+  if (a >= 0x47800000) return sign | 0x7c00; // not a float16 value: infinity, as rounding would make it
+  if (a < 0x38800000) return sign | (Math.abs(scratch[0]!) * 2 ** 24);
+  return sign | ((a - 0x38000000) >>> 13);
+}

@@ -5,10 +5,14 @@
 import { quote } from '../common/quote.js';
 import type { VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
+import { isHalf, storedElement } from '../memory/dtype.js';
 import { isVariableArray, Variable } from './variable.js';
 
-/** A gradient as accepted by `apply`: one value per element of its variable, or null for none. */
-export type Gradient = Float32Array | Float64Array | readonly number[] | null | undefined;
+/**
+ * A gradient as accepted by `apply`: one value per element of its variable, or null for none.
+ * A half variable's gradient is its bits (a Uint16Array) or numbers (a number[], rounded).
+ */
+export type Gradient = Float32Array | Float64Array | Uint16Array | readonly number[] | null | undefined;
 
 /** `apply_gradients`'s argument: a list of `[gradient, variable]` pairs (their contents are `apply`'s to check). */
 function isPairList(x: unknown): x is ReadonlyArray<readonly [Gradient, Variable]> {
@@ -58,8 +62,17 @@ export function checkGradients(
   grads.forEach((g, k) => {
     const v = variables[k]!;
     if (g === null || g === undefined) return void missing.push(v.name);
-    if (!(g instanceof Float32Array || g instanceof Float64Array || Array.isArray(g))) {
-      throw new TypeError(`apply: the gradient for '${v.name}' must be a Float32Array, Float64Array or number[]`);
+    if (isHalf(v.dtype)) {
+      if (!(g instanceof Uint16Array || Array.isArray(g))) {
+        throw new TypeError(
+          `apply: the gradient for '${v.name}' (${v.dtype}) must be a Uint16Array of ${v.dtype} bits ` +
+            `(toHalfBits(values, '${v.dtype}')) or a number[], got ${quote(g)}`,
+        );
+      }
+    } else if (!(g instanceof Float32Array || g instanceof Float64Array || Array.isArray(g))) {
+      throw new TypeError(
+        `apply: the gradient for '${v.name}' must be a Float32Array, Float64Array or number[], got ${quote(g)}`,
+      );
     }
     if (g.length !== v.size) {
       throw new RangeError(`apply: the gradient for '${v.name}' has ${g.length} values, the variable has ${v.size}`);
@@ -89,7 +102,11 @@ export function stageGradients(
     if (g === null || g === undefined) return;
     const v = variables[k]!;
     words.set(indices[k]!, 'hasGradient', 1);
-    if (g !== v.grad) v.grad.set(g);
+    if (g === v.grad) return;
+    if (isHalf(v.dtype) && !(g instanceof Uint16Array)) {
+      const bits = storedElement(v.dtype);
+      for (let i = 0; i < g.length; i++) v.grad[i] = bits(g[i]!);
+    } else v.grad.set(g);
   });
 }
 

@@ -2,14 +2,16 @@
  * Norm clipping's reduction, on the coordinator: the lanes left one float64 sum of squares per
  * chunk; these are summed per variable in chunk order (so any partition gives the same sums),
  * then Keras's formulas give each variable's clip divisor (clipnorm) or the global scale
- * (globalClipnorm), rounded as Keras rounds them.
+ * (globalClipnorm), rounded as Keras rounds them. A half variable's sum is the float64 sum
+ * rounded once to its dtype, where numpy sums in float32 pairs: the same unless the two sums
+ * straddle a rounding boundary of the half format.
  */
 import { ClipMode, type VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
-import { roundingFor, type DType } from '../memory/dtype.js';
+import { hyperparameterCast, roundingFor, type DType } from '../memory/dtype.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
-import type { NormPlan, StepWords } from './step-plan.js';
+import type { NormPlan, StepBlock } from './step-plan.js';
 
 export interface NormInputs {
   /** Their chunk tables and the partial sums the norm phase wrote. */
@@ -17,16 +19,16 @@ export interface NormInputs {
   readonly dtypes: readonly DType[];
   /** Per-variable scratch, sized once. */
   readonly sums: Float64Array;
-  /** float32 unless a float64 variable takes part (Keras's dtype promotion). */
-  readonly globalRounding: (x: number) => number;
-  /** The global scale goes to the `clip` word. */
-  readonly step: StepWords;
+  /** The dtype the global norm is computed in: the variables' dtypes promoted as Keras does. */
+  readonly globalDType: DType;
+  /** The global scale goes to every block's `clip` word. */
+  readonly steps: readonly StepBlock[];
   /** Read: `hasGradient`; written: `clipDivisor`. */
   readonly variables: VariableWords<VariableWord>;
 }
 
 export function reduceNorms(
-  { groups, dtypes, sums, globalRounding: R, step, variables }: NormInputs,
+  { groups, dtypes, sums, globalDType, steps, variables }: NormInputs,
   { mode, limit }: NormPlan,
 ): void {
   sums.fill(0);
@@ -34,21 +36,25 @@ export function reduceNorms(
     for (let c = 0; c < partials.length; c++) sums[chunks[c * CHUNK_STRIDE + Chunk.Variable]!]! += partials[c]!;
   }
   if (mode === ClipMode.Norm) {
-    const clipnorm = Math.fround(limit);
     for (let i = 0; i < dtypes.length; i++) {
       if (variables.get(i, 'hasGradient') === 0) continue;
       const r = roundingFor(dtypes[i]!);
+      const clipnorm = hyperparameterCast(dtypes[i]!)(limit);
       const l2sum = r(sums[i]!);
       const l2norm = l2sum > 0 ? r(Math.sqrt(l2sum)) : l2sum;
       variables.set(i, 'clipDivisor', Math.max(l2norm, clipnorm)); // Math.max propagates NaN like numpy
     }
     return;
   }
+  const R = roundingFor(globalDType);
   let squared = 0;
   for (let i = 0; i < dtypes.length; i++) {
     if (variables.get(i, 'hasGradient') !== 0) squared = R(squared + roundingFor(dtypes[i]!)(sums[i]!));
   }
   const norm = R(Math.sqrt(squared));
-  const scaleForFinite = R(Math.fround(limit) * Math.min(R(1 / norm), Math.fround(1 / limit)));
-  step.clip = R(scaleForFinite + R(norm - norm)); // NaN unless the norm is finite
+  // numpy 1.24 promotes `1.0 / use_norm` (a numpy scalar) to float64, so the scale is a double ...
+  const scaleForFinite = limit * Math.min(1 / norm, 1 / limit);
+  const scale = scaleForFinite + (norm - norm); // NaN unless the norm is finite
+  // ... which `g * scale` casts to the gradient's dtype
+  for (const { dtype, words, cast } of steps) words.clip = dtype === 'float64' ? scale : cast(scale);
 }

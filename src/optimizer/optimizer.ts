@@ -343,12 +343,12 @@ export class RMSprop {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
-    writeStep(built.words.step, plan);
+    writeStep(built.words.steps, plan);
     if (plan.norm !== null) {
       yield Phase.Norm;
       reduceNorms(built.norms, plan.norm);
     }
-    writeClipping(built.words.step, plan);
+    writeClipping(built.words.steps, plan);
     yield Phase.Update;
     this.#steps++;
   }

@@ -79,11 +79,12 @@ export async function saveCheckpoint(path: string, options: SaveOptions, target:
     state: target.optimizer.variables.map((v) => ({
       name: v.name,
       shape: v.shape,
+      dtype: v.dtype,
       data: v.name === 'iteration' ? BigInt64Array.of(BigInt(target.counters.steps)) : v.value,
     })),
     variables:
       withVariables && built !== null
-        ? built.variables.map((v) => ({ name: v.name, shape: v.shape, data: v.value }))
+        ? built.variables.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype, data: v.value }))
         : null,
   });
 }

@@ -12,7 +12,7 @@ import { prepareKernels } from '../kernels/index.js';
 import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmsprop-words.js';
 import { VariableWords } from '../kernels/words.js';
 import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
-import { roundingFor, shapeSize, type FloatArray } from '../memory/dtype.js';
+import { promotedDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
 import { fieldsFor, planGroups, type Field } from '../memory/layout.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { PoolExecutor } from '../pool/pool.js';
@@ -20,7 +20,7 @@ import { controlLength } from '../pool/protocol.js';
 import type { LearningRateSource } from './learning-rate.js';
 import type { NormInputs } from './norms.js';
 import { resolveLanes, type ResolvedOptions } from './options.js';
-import { writeConstants, type StepWords } from './step-plan.js';
+import { stepBlocks, writeConstants, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
 /** What `excludeFromWeightDecay` excludes: these variables, and those whose names match any of these patterns. */
@@ -94,7 +94,7 @@ export interface Built {
   /** Typed-array views of every field, made once at build. */
   readonly views: readonly GroupViews[];
   /** Typed views of the shared words, made once at build: the step's scalars and the per-variable words. */
-  readonly words: { readonly step: StepWords; readonly variables: VariableWords<VariableWord> };
+  readonly words: { readonly steps: readonly StepBlock[]; readonly variables: VariableWords<VariableWord> };
   readonly executor: Executor;
   /** What norm clipping's reduction reads and writes (its scratch sized once). */
   readonly norms: NormInputs;
@@ -171,10 +171,10 @@ export function buildState(
   const placement = new Array<readonly [number, number]>(variables.length);
   plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
   const words = {
-    step: STEP_WORDS.view(arena.scalars),
+    steps: stepBlocks(arena.scalars),
     variables: new VariableWords(VARIABLE_WORDS, arena.varParams),
   };
-  writeConstants(words.step, options);
+  writeConstants(words.steps, options);
   variables.forEach((v, i) => words.variables.set(i, 'decay', usesWeightDecay(v, excluded) ? 1 : 0));
   const views = arena.groups.map(groupViews);
   return {
@@ -193,8 +193,8 @@ export function buildState(
       groups: arena.groups,
       dtypes: variables.map((v) => v.dtype),
       sums: new Float64Array(variables.length),
-      globalRounding: roundingFor(variables.some((v) => v.dtype === 'float64') ? 'float64' : 'float32'),
-      step: words.step,
+      globalDType: promotedDType(variables.map((v) => v.dtype)),
+      steps: words.steps,
       variables: words.variables,
     },
     committed: false,
@@ -251,7 +251,9 @@ export interface StateVariable {
   /** Keras's name: 'iteration', 'learning_rate', or the variable's name with '/' as '_' and the slot, e.g. 'dense_kernel_velocity'. */
   readonly name: string;
   readonly shape: readonly number[];
-  /** Slots are live views into the arena; `iteration` and `learning_rate` are snapshots. */
+  /** Keras's dtype: `iteration` is int64, `learning_rate` float32, a slot its variable's. */
+  readonly dtype: DType | 'int64';
+  /** Slots are live views into the arena (half precision: its bits); `iteration` and `learning_rate` are snapshots. */
   readonly value: FloatArray;
 }
 
@@ -363,11 +365,13 @@ export function checkState(
 
 /** Keras's `optimizer.variables`: iteration, learning_rate (when a number), then the slots once built. */
 export function stateVariables({ steps, learningRate }: StateCounters, built: Built | null): StateVariable[] {
-  const state: StateVariable[] = [{ name: 'iteration', shape: [], value: Float64Array.of(steps) }];
-  if (learningRate !== null) state.push({ name: 'learning_rate', shape: [], value: Float32Array.of(learningRate) });
+  const state: StateVariable[] = [{ name: 'iteration', shape: [], dtype: 'int64', value: Float64Array.of(steps) }];
+  if (learningRate !== null)
+    state.push({ name: 'learning_rate', shape: [], dtype: 'float32', value: Float32Array.of(learningRate) });
   if (built === null) return state;
   for (const slot of slotSpecs(built.fields, built.variables)) {
-    state.push({ name: slot.name, shape: slot.shape, value: variableView(built, slot.index, slot.field)! });
+    const value = variableView(built, slot.index, slot.field)!;
+    state.push({ name: slot.name, shape: slot.shape, dtype: slot.dtype, value });
   }
   return state;
 }

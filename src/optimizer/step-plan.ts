@@ -4,12 +4,34 @@
  * it runs. `planStep` is pure; the writers put a plan (or the words fixed for the optimizer's
  * life) into the words through their typed view, so no word is addressed by index here.
  */
-import { AccumulationMode, ClipMode, type StepWord } from '../kernels/rmsprop-words.js';
+import { AccumulationMode, ClipMode, STEP_WORDS, type StepWord } from '../kernels/rmsprop-words.js';
 import type { WordView } from '../kernels/words.js';
+import { DTYPES, hyperparameterCast, type DType } from '../memory/dtype.js';
 import type { ResolvedOptions } from './options.js';
 
-/** The step's scalar words, by name (`STEP_WORDS.view(arena.scalars)`, made once at build). */
+/** The step's scalar words, by name (`STEP_WORDS.view(...)`, made once at build). */
 export type StepWords = WordView<StepWord>;
+
+/**
+ * One dtype's step words: each dtype's kernels read their own block, because Keras casts a
+ * hyperparameter to each variable's dtype (`cast`: float32 for float32 and float64 variables,
+ * straight from the double for half precision), and derived values (the EMA's `1 - momentum`)
+ * are computed in that dtype.
+ */
+export interface StepBlock {
+  readonly dtype: DType;
+  readonly words: StepWords;
+  readonly cast: (x: number) => number;
+}
+
+/** The step blocks over `scalars` (DTYPES.length blocks of STEP_WORDS, in DTYPES order). */
+export function stepBlocks(scalars: Float64Array): StepBlock[] {
+  return DTYPES.map((dtype, i) => ({
+    dtype,
+    words: STEP_WORDS.view(scalars, i * STEP_WORDS.length),
+    cast: hyperparameterCast(dtype),
+  }));
+}
 
 export type AccumulationModeValue = (typeof AccumulationMode)[keyof typeof AccumulationMode];
 export type ClipModeValue = (typeof ClipMode)[keyof typeof ClipMode];
@@ -37,9 +59,8 @@ export interface StepPlan {
   /** float32, taken at the raw call count (Keras's `_iterations`). */
   readonly learningRate: number;
   readonly accumulation: AccumulationModeValue;
-  /** 0 on the first applied iteration: Keras's average starts as the variable. */
+  /** 0 on the first applied iteration (Keras's average starts as the variable), else `emaMomentum` as given. */
   readonly emaMomentum: number;
-  readonly emaOneMinusMomentum: number;
   /** 1 when the variables take their moving averages after this step. */
   readonly overwrite: 0 | 1;
   /** The clipping the update phase applies: none when the step only accumulates. */
@@ -75,14 +96,13 @@ export function planStep(options: StepOptions, steps: number, learningRate: numb
         ? AccumulationMode.ApplyAccumulated
         : AccumulationMode.Accumulate;
   const iterations = appliedIterations(steps, options.gradientAccumulationSteps);
-  const emaMomentum = iterations === 0 ? 0 : Math.fround(options.emaMomentum);
+  const emaMomentum = iterations === 0 ? 0 : options.emaMomentum;
   const frequency = options.emaOverwriteFrequency;
   const clipMode = accumulation === AccumulationMode.Accumulate ? ClipMode.Off : clipModeOf(options);
   return {
     learningRate,
     accumulation,
     emaMomentum,
-    emaOneMinusMomentum: Math.fround(1 - emaMomentum),
     overwrite: options.useEma && frequency && (iterations + 1) % frequency === 0 ? 1 : 0,
     clipMode,
     norm:
@@ -95,26 +115,32 @@ export function planStep(options: StepOptions, steps: number, learningRate: numb
 }
 
 /**
- * Writes a plan into the step's words. The clip mode stays Off: the norm phase sums the
+ * Writes a plan into each dtype's step words. The clip mode stays Off: the norm phase sums the
  * unclipped gradients, and `writeClipping` sets it before the update phase.
  */
-export function writeStep(words: StepWords, plan: StepPlan): void {
-  words.learningRate = plan.learningRate;
-  words.accumulation = plan.accumulation;
-  words.emaMomentum = plan.emaMomentum;
-  words.emaOneMinusMomentum = plan.emaOneMinusMomentum;
-  words.overwrite = plan.overwrite;
-  words.clipMode = ClipMode.Off;
+export function writeStep(blocks: readonly StepBlock[], plan: StepPlan): void {
+  for (const { words, cast } of blocks) {
+    words.learningRate = cast(plan.learningRate);
+    words.accumulation = plan.accumulation;
+    const momentum = cast(plan.emaMomentum);
+    words.emaMomentum = momentum;
+    words.emaOneMinusMomentum = cast(1 - momentum); // Keras: `1 - momentum` in the variable's dtype
+    words.overwrite = plan.overwrite;
+    words.clipMode = ClipMode.Off;
+  }
 }
 
 /** The update phase clips as planned (after the norms, if any, are reduced). */
-export function writeClipping(words: StepWords, plan: StepPlan): void {
-  words.clipMode = plan.clipMode;
+export function writeClipping(blocks: readonly StepBlock[], plan: StepPlan): void {
+  for (const { words } of blocks) words.clipMode = plan.clipMode;
 }
 
-/** Writes the words fixed for the optimizer's life, as Keras holds them (float32). */
-export function writeConstants(words: StepWords, o: ResolvedOptions): void {
-  const f = Math.fround;
+/** Writes the words fixed for the optimizer's life, as Keras casts them to each dtype. */
+export function writeConstants(blocks: readonly StepBlock[], o: ResolvedOptions): void {
+  for (const block of blocks) writeConstantsOf(block, o);
+}
+
+function writeConstantsOf({ words, cast: f }: StepBlock, o: ResolvedOptions): void {
   words.rho = f(o.rho);
   words.oneMinusRho = f(1 - o.rho);
   words.epsilon = f(o.epsilon);

@@ -1,11 +1,20 @@
 import { quote } from '../common/quote.js';
-import { arrayConstructor, isDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
+import {
+  arrayConstructor,
+  isDType,
+  isHalf,
+  shapeSize,
+  storedElement,
+  type DType,
+  type FloatArray,
+} from '../memory/dtype.js';
 
 /**
  * Initial values that need no array, as Keras's initializers: `'zeros'`, `'ones'`, or a fill
  * function. A fill function is called once with the variable's storage (zeros) and its shape,
  * and writes the values in place: at `build`, into the optimizer's shared memory — or earlier,
- * into a private array, if `value` is read before. It must not keep `values` (a view).
+ * into a private array, if `value` is read before. It must not keep `values` (a view). A half
+ * variable's storage is a Uint16Array of bits: write them with `toHalfBits`.
  */
 export type Initializer = 'zeros' | 'ones' | ((values: FloatArray, shape: readonly number[]) => void);
 
@@ -18,7 +27,11 @@ export interface VariableOptions {
    * `variable`, `variable_1`, ...
    */
   name?: string;
-  /** Default: `float64` for a Float64Array init, `float32` otherwise. */
+  /**
+   * Default: `float64` for a Float64Array init, `float32` otherwise. `float16` and `bfloat16`
+   * take their initial values as numbers (a number[], rounded to nearest even) or as bits (a
+   * Uint16Array, from `toHalfBits`), never as a Float32Array or Float64Array.
+   */
   dtype?: DType;
 }
 
@@ -74,17 +87,20 @@ export class Variable {
   #owner: VariableOwner | null = null;
 
   constructor(init: ArrayLike<number> | Initializer, options: VariableOptions = {}) {
-    const isTyped = init instanceof Float32Array || init instanceof Float64Array;
+    const isTyped = init instanceof Float32Array || init instanceof Float64Array || init instanceof Uint16Array;
     const isInitializer = init === 'zeros' || init === 'ones' || typeof init === 'function';
     if (!isTyped && !isInitializer && !Array.isArray(init)) {
       throw new TypeError(
-        `Variable: \`init\` must be a number[], Float32Array, Float64Array, 'zeros', 'ones' or a fill function, got ${quote(init)}`,
+        `Variable: \`init\` must be a number[], Float32Array, Float64Array, Uint16Array (half-precision bits), 'zeros', 'ones' or a fill function, got ${quote(init)}`,
       );
     }
     if (options.dtype !== undefined && !isDType(options.dtype)) {
-      throw new TypeError(`Variable: \`dtype\` must be 'float32' or 'float64', got ${quote(options.dtype)}`);
+      throw new TypeError(
+        `Variable: \`dtype\` must be 'float32', 'float64', 'float16' or 'bfloat16', got ${quote(options.dtype)}`,
+      );
     }
     this.dtype = options.dtype ?? (init instanceof Float64Array ? 'float64' : 'float32');
+    checkStorage('Variable', init, this.dtype, '`init`');
     this.name = options.name ?? uniqueName('variable');
     if (typeof this.name !== 'string' || this.name.length === 0) {
       throw new TypeError(`Variable: \`name\` must be a non-empty string, got ${quote(this.name)}`);
@@ -148,10 +164,12 @@ export class Variable {
 
   /** Set values in place (same length); works before and after build. */
   assign(values: ArrayLike<number>): void {
+    checkStorage(`Variable '${this.name}'`, values, this.dtype, 'assign()');
     if (values.length !== this.size) {
       throw new RangeError(`Variable '${this.name}': assign() needs ${this.size} values, got ${values.length}`);
     }
-    this.value.set(values);
+    if (isHalf(this.dtype) && !(values instanceof Uint16Array)) writeRounded(this.value, values, this.dtype);
+    else this.value.set(values);
   }
 
   /** The optimizer this variable was built into (null before build); once that one is closed, another may build it. */
@@ -176,7 +194,8 @@ export class Variable {
   writeInitial(target: FloatArray): void {
     const from = this.#value ?? this.#init;
     if (from === 'zeros') return;
-    if (from === 'ones') target.fill(1);
+    if (from === 'ones') target.fill(storedElement(this.dtype)(1));
+    else if (isHalf(this.dtype) && Array.isArray(from)) writeRounded(target, from as number[], this.dtype);
     else if (typeof from === 'function') {
       try {
         from(target, this.shape);
@@ -198,6 +217,32 @@ export class Variable {
     this.#gradShards = Object.freeze([...gradShards]);
     this.#owner = owner;
   }
+}
+
+/**
+ * Refuses values that do not fit a dtype's storage: a half variable takes numbers (a number[])
+ * or its bits (a Uint16Array), never a float typed array (its values would be taken for bits);
+ * a float32/float64 variable never takes bits.
+ */
+function checkStorage(what: string, values: unknown, dtype: DType, argument: string): void {
+  const floats = values instanceof Float32Array || values instanceof Float64Array;
+  if (isHalf(dtype) && floats) {
+    throw new TypeError(
+      `${what}: a ${dtype} variable stores bits: ${argument} must be a number[] of values or a Uint16Array of ${dtype} bits ` +
+        `(toHalfBits(values, '${dtype}')), got ${quote(values)}`,
+    );
+  }
+  if (!isHalf(dtype) && values instanceof Uint16Array) {
+    throw new TypeError(
+      `${what}: a Uint16Array holds half-precision bits, but the variable is ${dtype}: pass values, or dtype 'float16'/'bfloat16' (got ${quote(values)})`,
+    );
+  }
+}
+
+/** Numbers into half-precision storage, each rounded to nearest, ties to even. */
+function writeRounded(target: FloatArray, values: ArrayLike<number>, dtype: DType): void {
+  const bits = storedElement(dtype);
+  for (let i = 0; i < values.length; i++) target[i] = bits(values[i]!);
 }
 
 /** An array of Variables (and nothing else). */

@@ -23,10 +23,10 @@ export function runPhase(
     const begin = lane === ALL_CHUNKS ? 0 : group.laneRanges[2 * lane]!;
     const end = lane === ALL_CHUNKS ? chunkCount(group.chunks) : group.laneRanges[2 * lane + 1]!;
     if (begin === end) continue;
-    const kernel = kernels[view.dtype];
-    if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, arena.scalars, arena.varParams);
+    const kernel = kernels[view.dtype]!; // a set without this dtype was refused at build
+    if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, group.scalars, arena.varParams);
     else if (phase === Phase.Commit) commitPages(view, begin, end);
-    else kernel.update(view, begin, end, arena.scalars, arena.varParams);
+    else kernel.update(view, begin, end, group.scalars, arena.varParams);
   }
 }
 

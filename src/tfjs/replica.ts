@@ -142,7 +142,7 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
         const x = tf.tensor(batch.inputs, [batch.rows, ...rowShape.inputs], inputDtype);
         const y = tf.tensor(batch.targets, targetShape(batch.rows, batch.targets.length), 'float32');
         const { value, grads: byName } = tf.variableGrads(() => totalLoss(tf, model, loss.fn, y, forward(x)), weights);
-        weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k]!));
+        weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k] as Float32Array)); // float32: half refused at build
         return value.dataSync()[0]!;
       });
     },

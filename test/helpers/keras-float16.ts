@@ -68,9 +68,9 @@ function pairwiseSum(a: readonly number[]): number {
 }
 
 /** `ops.sum(values)` of a float16 array, as numpy reduces it. */
-export function numpySumFloat16(values: readonly number[]): number {
+export function numpySumFloat16(values: readonly number[], round: (x: number) => number = f16): number {
   if (values.length === 0) return 0;
-  return f16(f32(values[0]! + pairwiseSum(values.slice(1))));
+  return round(f32(values[0]! + pairwiseSum(values.slice(1))));
 }
 
 /** The Keras options the float16 cases use, snake_case as Keras names them. */
@@ -98,12 +98,33 @@ interface Slots {
   accumulator: number[];
 }
 
+/**
+ * `x` rounded to the nearest bfloat16 (8 significant bits, float32's exponent range), ties to
+ * even, by arithmetic on the double: the quantum of x's binade, then a round-half-even division.
+ */
+export function bf16(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  if (a === 0) return x;
+  const e = Math.max(Math.floor(Math.log2(a)), -126);
+  const exponent = 2 ** (e + 1) <= a ? e + 1 : 2 ** e > a ? e - 1 : e;
+  const quantum = 2 ** (Math.max(exponent, -126) - 7);
+  const q = a / quantum;
+  const floor = Math.floor(q);
+  const rounded = q - floor > 0.5 || (q - floor === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+  const r = rounded * quantum;
+  const value = r >= 2 ** 128 ? Infinity : r; // past the largest finite bfloat16
+  return x < 0 ? -value : value;
+}
+
 /** Keras's float16 RMSprop over `initial` variables: the values after each step of `steps`, and the EMA-finalized values. */
 export function kerasFloat16(
   o: Float16Options,
   initial: readonly (readonly number[])[],
   steps: ReadonlyArray<readonly (readonly number[])[]>,
+  round: (x: number) => number = f16,
 ): { afterEachStep: number[][][]; finalized: number[][] } {
+  const f16 = round; // every float16 operation below rounds with it: bf16 makes this the bfloat16 oracle
   const lr = f16(f32(o.learning_rate));
   const rho = f16(o.rho ?? 0.9);
   const oneMinusRho = f16(1 - (o.rho ?? 0.9));
@@ -137,7 +158,10 @@ export function kerasFloat16(
       }
       if (o.clipnorm) {
         const clipnorm = f16(o.clipnorm);
-        const l2sum = numpySumFloat16(g.map((x) => f16(x * x)));
+        const l2sum = numpySumFloat16(
+          g.map((x) => f16(x * x)),
+          f16,
+        );
         const l2norm = l2sum > 0 ? f16(Math.sqrt(l2sum)) : l2sum;
         const divisor = Math.max(l2norm, clipnorm);
         g = g.map((x) => f16(f16(x * clipnorm) / divisor));

@@ -43,13 +43,14 @@ describe('wasm kernels build', () => {
         'extract_lane',
         'replace_lane',
         'convert_i32_u', // the shard count as a float: an integer up to 1024, exact
+        'ne', // half precision: a NaN test, to keep NaN quiet when rounding (half-wat.ts)
       ]).toContain(op);
   });
 
   it('exports every specialisation the loader selects', () => {
     const names = new Set(WebAssembly.Module.exports(kernelModule()).map((e) => e.name));
     let expected = 0;
-    for (const dtype of ['float32', 'float64'] as const) {
+    for (const dtype of ['float32', 'float64', 'float16', 'bfloat16'] as const) {
       for (const program of PROGRAMS) {
         for (let v = 0; v < variantCount(program); v++) {
           if (!signatureOf(program).writes[v]) continue; // a specialisation that changes nothing is never called

@@ -98,8 +98,8 @@ describe('refusals beyond Keras: types, NaN and infinities (quoted with their ty
   });
 
   it('Variable quotes what it refuses, with its type', () => {
-    expect(() => new Variable([1], { dtype: 'float16' as never })).toThrow(
-      "`dtype` must be 'float32' or 'float64', got \"float16\" (string)",
+    expect(() => new Variable([1], { dtype: 'half' as never })).toThrow(
+      "`dtype` must be 'float32', 'float64', 'float16' or 'bfloat16', got \"half\" (string)",
     );
     expect(() => new Variable([1], { shape: [-1] })).toThrow(
       'must be an array of non-negative integers, got [-1] (array)',

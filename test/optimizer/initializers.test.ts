@@ -116,7 +116,7 @@ describe('initializers', () => {
       '`shape` is required with an initializer ("zeros" (string))',
     );
     expect(() => new Variable('glorot_uniform' as never, { shape: [2] })).toThrow(
-      "`init` must be a number[], Float32Array, Float64Array, 'zeros', 'ones' or a fill function, got \"glorot_uniform\" (string)",
+      "`init` must be a number[], Float32Array, Float64Array, Uint16Array (half-precision bits), 'zeros', 'ones' or a fill function, got \"glorot_uniform\" (string)",
     );
   });
 });

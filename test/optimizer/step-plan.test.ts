@@ -11,10 +11,13 @@ import { AccumulationMode, ClipMode, STEP_WORDS } from '../../dist/src/kernels/r
 import {
   appliedIterations,
   planStep,
+  stepBlocks,
   writeClipping,
+  writeConstants,
   writeStep,
   type StepOptions,
 } from '../../dist/src/optimizer/step-plan.js';
+import { DTYPES } from '../../dist/src/memory/dtype.js';
 
 const { Off, Accumulate, ApplyAccumulated } = AccumulationMode;
 
@@ -65,19 +68,16 @@ describe('planStep', () => {
     expect(appliedIterations(8, null)).toBe(8);
   });
 
-  it("EMA's momentum is 0 on the first iteration, then emaMomentum in float32", () => {
+  it("EMA's momentum is 0 on the first iteration, then emaMomentum (each dtype's words cast it)", () => {
     const o = options({ useEma: true, emaMomentum: 0.99 });
-    expect(planStep(o, 0, 0.001)).toMatchObject({ emaMomentum: 0, emaOneMinusMomentum: 1 });
-    expect(planStep(o, 1, 0.001)).toMatchObject({
-      emaMomentum: 0.9900000095367432,
-      emaOneMinusMomentum: 0.009999990463256836,
-    });
+    expect(planStep(o, 0, 0.001)).toMatchObject({ emaMomentum: 0 });
+    expect(planStep(o, 1, 0.001)).toMatchObject({ emaMomentum: 0.99 });
   });
 
   it("EMA's first iteration spans the first gradientAccumulationSteps calls", () => {
     const o = options({ useEma: true, emaMomentum: 0.99, gradientAccumulationSteps: 2 });
     expect([0, 1, 2, 3].map((steps) => planStep(o, steps, 0.001).emaMomentum)).toEqual([
-      0, 0, 0.9900000095367432, 0.9900000095367432,
+      0, 0, 0.99, 0.99,
     ]);
   });
 
@@ -132,16 +132,35 @@ describe('planStep', () => {
 
 describe('writing a plan', () => {
   it('puts the plan into the named words, the clip mode only once writeClipping runs', () => {
-    const words = STEP_WORDS.view(new Float64Array(STEP_WORDS.length));
+    const blocks = stepBlocks(new Float64Array(STEP_WORDS.length * DTYPES.length));
+    const words = blocks[DTYPES.indexOf('float32')]!.words;
     const plan = planStep(options({ useEma: true, emaOverwriteFrequency: 2, clipvalue: 0.5 }), 1, 0.125);
-    writeStep(words, plan);
+    writeStep(blocks, plan);
     expect(words.learningRate).toBe(0.125);
     expect(words.accumulation).toBe(Off);
     expect(words.emaMomentum).toBe(0.9900000095367432);
     expect(words.emaOneMinusMomentum).toBe(0.009999990463256836);
     expect(words.overwrite).toBe(1);
     expect(words.clipMode).toBe(ClipMode.Off); // the norm phase, if any, sums unclipped gradients
-    writeClipping(words, plan);
+    writeClipping(blocks, plan);
     expect(words.clipMode).toBe(ClipMode.Value);
+  });
+
+  it("casts each dtype's words as Keras casts a Python float: float32 for float32 and float64, straight to float16", () => {
+    const blocks = stepBlocks(new Float64Array(STEP_WORDS.length * DTYPES.length));
+    const o = options({ useEma: true, emaMomentum: 0.99 });
+    const constants = { ...o, rho: 0.9, epsilon: 1e-7, momentum: 0, lossScaleFactor: null, weightDecay: null };
+    writeConstants(blocks, constants as Parameters<typeof writeConstants>[1]);
+    writeStep(blocks, planStep(o, 1, Math.fround(0.01)));
+    const of = (dtype: string) => blocks[DTYPES.indexOf(dtype as never)]!.words;
+    expect(of('float64').rho).toBe(Math.fround(0.9));
+    expect(of('float16').rho).toBe(0.89990234375);
+    expect(of('float16').oneMinusRho).toBe(0.0999755859375); // 1 - 0.9 in Python, then float16
+    expect(of('float16').epsilon).toBe(2 * 2 ** -24); // 1e-7: a float16 subnormal
+    expect(of('float16').learningRate).toBe(0.01000213623046875);
+    // the EMA's 1 - momentum is computed in float16 from the float16 momentum, not cast from 0.01
+    expect(of('float16').emaMomentum).toBe(0.990234375);
+    expect(of('float16').emaOneMinusMomentum).toBe(0.009765625);
+    expect(of('bfloat16').emaOneMinusMomentum).toBe(0.01171875);
   });
 });

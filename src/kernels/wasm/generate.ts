@@ -1,16 +1,23 @@
 /**
  * Generates the WebAssembly text of the SIMD kernels from the programs in `../rmsprop.ts`: for
- * each dtype (f32x4, f64x2), program and specialisation, one exported function making a single
- * pass over a run of elements. Each program is emitted twice, as the vector loop and as the
- * scalar tail, so both do the same IEEE operations in the same order as the JS kernels: no FMA,
- * no relaxed SIMD, no reassociation. Parameters follow the program's signature.
+ * each dtype (f32x4, f64x2; float16 and bfloat16 as f32x4 lanes), program and specialisation,
+ * one exported function making a single pass over a run of elements. Each program is emitted
+ * twice, as the vector loop and as the scalar tail, so both do the same IEEE operations in the
+ * same order as the JS kernels: no FMA, no relaxed SIMD, no reassociation. Parameters follow
+ * the program's signature.
+ *
+ * Half precision has no WebAssembly type: four elements are loaded as their bits, widened to
+ * f32x4 (exact), every operation's f32 result is rounded to the half format in integer SIMD
+ * (`roundToHalfWat`), and stores narrow the bits back. Its scalar tail runs the same vector code
+ * on one element's lanes, so both forms are one computation.
  */
-import type { DType } from '../../memory/dtype.js';
+import type { DType, HalfDType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/layout.js';
 import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
+import { HALF_FUNCTIONS, roundToHalfWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
 interface SimdShape {
@@ -19,17 +26,32 @@ interface SimdShape {
   readonly t: 'f32' | 'f64';
   /** Vector type (16 bytes). */
   readonly v: 'f32x4' | 'f64x2';
-  readonly bytes: 4 | 8;
+  /** Bytes of one element in memory. */
+  readonly bytes: 2 | 4 | 8;
+  /** The half format held in f32x4 lanes, or null. */
+  readonly half: HalfDType | null;
 }
 
 const SHAPES: readonly SimdShape[] = [
-  { dtype: 'float32', t: 'f32', v: 'f32x4', bytes: 4 },
-  { dtype: 'float64', t: 'f64', v: 'f64x2', bytes: 8 },
+  { dtype: 'float32', t: 'f32', v: 'f32x4', bytes: 4, half: null },
+  { dtype: 'float64', t: 'f64', v: 'f64x2', bytes: 8, half: null },
+  { dtype: 'float16', t: 'f32', v: 'f32x4', bytes: 2, half: 'float16' },
+  { dtype: 'bfloat16', t: 'f32', v: 'f32x4', bytes: 2, half: 'bfloat16' },
 ];
+
+/** Bytes of memory one vector of lanes covers. */
+const vectorBytes = (shape: SimdShape): number => (16 / (shape.t === 'f32' ? 4 : 8)) * shape.bytes;
+
+const EXPORT_PREFIX: Readonly<Record<DType, string>> = {
+  float32: 'f32',
+  float64: 'f64',
+  float16: 'f16',
+  bfloat16: 'bf16',
+};
 
 /** The export name of one specialisation. */
 export function exportName(dtype: DType, program: Program, variant: number): string {
-  return `${dtype === 'float32' ? 'f32' : 'f64'}_${program.name}_${variant}`;
+  return `${EXPORT_PREFIX[dtype]}_${program.name}_${variant}`;
 }
 
 /**
@@ -43,49 +65,82 @@ class WatOps implements Ops {
   readonly locals: string[] = [];
   /** Expressions that are a local already: binding them again would only copy. */
   readonly #bound = new Set<Expr>();
+  /** Whether values live in v128 lanes: the vector form, and every form of a half dtype. */
+  readonly lanes: boolean;
   constructor(
     readonly shape: SimdShape,
+    /** Whether memory is accessed a whole vector at a time (else one element). */
     readonly vector: boolean,
     /** Distinguishes the locals of several copies of a program in one function. */
     readonly suffix: string,
     readonly offset = 0,
-  ) {}
+  ) {
+    this.lanes = vector || shape.half !== null;
+  }
 
   get #prefix(): string {
-    return this.vector ? this.shape.v : this.shape.t;
+    return this.lanes ? this.shape.v : this.shape.t;
+  }
+  get #type(): string {
+    return this.lanes ? 'v128' : this.shape.t;
+  }
+  /** The element(s) at `address`, as values. */
+  #loadAt(address: string): Expr {
+    const { half } = this.shape;
+    if (half === null) return `(${this.#type}.load ${address})` as Expr;
+    const bits = this.vector ? `(v128.load16x4_u ${address})` : `(i32x4.splat (i32.load16_u ${address}))`;
+    return (half === 'bfloat16' ? `(i32x4.shl ${bits} (i32.const 16))` : `(call $f16_widen ${bits})`) as Expr;
+  }
+  /** Stores `x` (a local) at `address`: a half dtype's value is rounded already, narrowing only encodes it. */
+  #storeAt(address: string, x: Expr): string {
+    const { half } = this.shape;
+    if (half === null) return `(${this.#type}.store ${address} ${x})`;
+    const bits = `(call $${half === 'float16' ? 'f16' : 'bf16'}_narrow ${x})`;
+    return this.vector
+      ? `(v128.store64_lane 0 ${address} (i8x16.shuffle 0 1 4 5 8 9 12 13 0 1 4 5 8 9 12 13 ${bits} ${bits}))`
+      : `(i32.store16 ${address} (i32x4.extract_lane 0 ${bits}))`;
   }
   #address(array: Field): string {
     const at = `(i32.add (local.get $a_${array}) (local.get $o))`;
     return this.offset === 0 ? at : `(i32.add ${at} (i32.const ${this.offset}))`;
   }
   #parameter(name: string): Expr {
-    if (!this.vector) return `(local.get $${name})` as Expr;
+    if (!this.lanes) return `(local.get $${name})` as Expr;
     this.splats.set(`$${name}_v`, `(local.set $${name}_v (${this.shape.v}.splat (local.get $${name})))`);
     return `(local.get $${name}_v)` as Expr;
   }
   #op(name: string, ...args: Expr[]): Expr {
     return `(${this.#prefix}.${name} ${args.join(' ')})` as Expr;
   }
+  /** An arithmetic operation, rounded to the dtype (f32 and f64 operations are already). */
+  #rounded(name: string, ...args: Expr[]): Expr {
+    const { half } = this.shape;
+    if (half === null) return this.#op(name, ...args);
+    const raw = this.bind(this.#op(name, ...args));
+    const magnitude = `$a${this.suffix}`;
+    if (!this.locals.includes(`(local ${magnitude} v128)`)) this.locals.push(`(local ${magnitude} v128)`);
+    return roundToHalfWat(half, raw.slice('(local.get '.length, -1), magnitude) as Expr;
+  }
   load(array: Field): Expr {
-    return this.bind(`(${this.vector ? 'v128' : this.shape.t}.load ${this.#address(array)})` as Expr);
+    return this.bind(this.#loadAt(this.#address(array)));
   }
   shardMean(array: Field): Expr {
-    const type = this.vector ? 'v128' : this.shape.t;
+    const type = this.#type;
     const id = `${this.locals.length}${this.suffix}`;
     const [sum, at, k] = [`$m${id}`, `$mp${id}`, `$mk${id}`];
     this.locals.push(`(local ${sum} ${type})`, `(local ${at} i32)`, `(local ${k} i32)`);
     const asFloat = `(${this.shape.t}.convert_i32_u (local.get $shardCount))`;
     let count = asFloat as Expr;
-    if (this.vector) {
+    if (this.lanes) {
       this.splats.set('$shardCount_v', `(local.set $shardCount_v (${this.shape.v}.splat ${asFloat}))`);
       count = '(local.get $shardCount_v)' as Expr;
     }
     this.statements.push(
-      `(local.set ${sum} (${type}.load ${this.#address(array)}))`,
+      `(local.set ${sum} ${this.#loadAt(this.#address(array))})`,
       `(local.set ${at} (i32.add ${this.#address(array)} (local.get $shardStride)))`,
       `(local.set ${k} (i32.const 1))`,
       `(loop $shards${id}`,
-      `  (local.set ${sum} ${this.#op('add', `(local.get ${sum})` as Expr, `(${type}.load (local.get ${at}))` as Expr)})`,
+      `  (local.set ${sum} ${this.#rounded('add', `(local.get ${sum})` as Expr, this.#loadAt(`(local.get ${at})`))})`,
       `  (local.set ${at} (i32.add (local.get ${at}) (local.get $shardStride)))`,
       `  (br_if $shards${id} (i32.lt_u (local.tee ${k} (i32.add (local.get ${k}) (i32.const 1))) (local.get $shardCount))))`,
     );
@@ -93,7 +148,7 @@ class WatOps implements Ops {
   }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
-    this.statements.push(`(${this.vector ? 'v128' : this.shape.t}.store ${this.#address(array)} ${bound})`);
+    this.statements.push(this.#storeAt(this.#address(array), bound));
     return bound;
   }
   step(word: StepWord): Expr {
@@ -103,16 +158,16 @@ class WatOps implements Ops {
     return this.#parameter(`w_${word}`);
   }
   add(a: Expr, b: Expr): Expr {
-    return this.#op('add', a, b);
+    return this.#rounded('add', a, b);
   }
   sub(a: Expr, b: Expr): Expr {
-    return this.#op('sub', a, b);
+    return this.#rounded('sub', a, b);
   }
   mul(a: Expr, b: Expr): Expr {
-    return this.#op('mul', a, b);
+    return this.#rounded('mul', a, b);
   }
   div(a: Expr, b: Expr): Expr {
-    return this.#op('div', a, b);
+    return this.#rounded('div', a, b);
   }
   min(a: Expr, b: Expr): Expr {
     return this.#op('min', a, b);
@@ -124,22 +179,22 @@ class WatOps implements Ops {
     return this.#op('neg', a);
   }
   sqrt(a: Expr): Expr {
-    return this.#op('sqrt', a);
+    return this.#rounded('sqrt', a);
   }
   zero(): Expr {
-    return (this.vector ? '(v128.const i64x2 0 0)' : `(${this.shape.t}.const 0)`) as Expr;
+    return (this.lanes ? '(v128.const i64x2 0 0)' : `(${this.shape.t}.const 0)`) as Expr;
   }
   bind(x: Expr): Expr {
     if (this.#bound.has(x)) return x;
     const name = `$t${this.locals.length}${this.suffix}`;
-    this.locals.push(`(local ${name} ${this.vector ? 'v128' : this.shape.t})`);
+    this.locals.push(`(local ${name} ${this.#type})`);
     this.statements.push(`(local.set ${name} ${x})`);
     const local = `(local.get ${name})` as Expr;
     this.#bound.add(local);
     return local;
   }
   pick(word: StepWord, a: Expr, b: Expr): Expr {
-    if (!this.vector) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;
+    if (!this.lanes) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;
     // all ones or all zeros: (0 - switch) in every lane
     this.splats.set(
       `$k_${word}_v`,
@@ -185,11 +240,11 @@ function elementwiseFunction(shape: SimdShape, program: Program, variant: number
   (func (export "${exportName(shape.dtype, program, variant)}") ${parameters(shape, program)}
     (local $o i32) (local $end i32) ${locals}
     ${setup}
-    (local.set $end (i32.and (i32.mul (local.get $n) (i32.const ${shape.bytes})) (i32.const -16)))
+    (local.set $end (i32.and (i32.mul (local.get $n) (i32.const ${shape.bytes})) (i32.const ${-vectorBytes(shape)})))
     (block $vector_done (loop $vector
       (br_if $vector_done (i32.ge_u (local.get $o) (local.get $end)))
       ${vector.statements.join('\n      ')}
-      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const ${vectorBytes(shape)})))
       (br $vector)))
     (local.set $end (i32.mul (local.get $n) (i32.const ${shape.bytes})))
     (block $scalar_done (loop $scalar
@@ -224,7 +279,7 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
   if (shape.t === 'f32') {
     // two f32x4 vectors: lanes 0,1 and 2,3 of each, widened, to two registers
     for (const k of [0, 1]) {
-      const e = emitter(true, `_v${k}`, 16 * k);
+      const e = emitter(true, `_v${k}`, vectorBytes(shape) * k);
       const sq = e.bind(square(e));
       const high = `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${sq} ${sq})`;
       eight.push(
@@ -244,7 +299,12 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
   const addToLane = (k: number): string => {
     const e = emitter(false, `_s${k}`, k * b);
     const sq = square(e);
-    const term = shape.t === 'f32' ? `(f64.promote_f32 ${sq})` : sq;
+    const term =
+      shape.half !== null
+        ? `(f64.promote_f32 (f32x4.extract_lane 0 ${sq}))`
+        : shape.t === 'f32'
+          ? `(f64.promote_f32 ${sq})`
+          : sq;
     const register = registers[k >> 1]!;
     const sum = `(f64.add (f64x2.extract_lane ${k & 1} (local.get $${register})) ${term})`;
     return [
@@ -290,7 +350,7 @@ export function generateKernelsWat(): string {
     }
   }
   return `(module
-  (import "env" "memory" (memory 1 65536 shared))${functions.join('\n')}
+  (import "env" "memory" (memory 1 65536 shared))${HALF_FUNCTIONS}${functions.join('\n')}
 )
 `;
 }

@@ -10,8 +10,50 @@
 /** A v128 of four equal i32 lanes. */
 const i32x4 = (value: string) => `(v128.const i32x4 ${value} ${value} ${value} ${value})`;
 
-/** WebAssembly text functions: `$f16_widen`, `$f16_narrow`, `$bf16_widen`, `$bf16_narrow`, each v128 -> v128. */
+/**
+ * An f32x4 expression rounded to half precision, staying f32x4: what each operation of a half
+ * kernel does to its float32 result (the exact result of an operation on half values, rounded once
+ * more: exact, see ARCHITECTURE.md). `x` and `a` name v128 locals: `x` holds the value, `a` is
+ * scratch for its magnitude. Inline text, so a kernel pays no call per operation.
+ */
+export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: string): string {
+  if (dtype === 'bfloat16') {
+    // add 0x7fff plus the kept part's lowest bit, clear the low half; NaN: quiet, with its sign
+    return `(v128.bitselect
+      (v128.or (local.get ${x}) ${i32x4('0x00400000')})
+      (v128.and
+        (i32x4.add (i32x4.add (local.get ${x}) ${i32x4('0x7fff')})
+          (v128.and (i32x4.shr_u (local.get ${x}) (i32.const 16)) ${i32x4('1')}))
+        ${i32x4('0xffff0000')})
+      (f32x4.ne (local.get ${x}) (local.get ${x})))`;
+  }
+  // normals: add 0xfff plus the kept part's lowest bit, clear 13 bits; below 2^-14 an add of 0.5
+  // rounds at 2^-24; 65520 and up: infinity; NaN: quiet. Then the sign goes back on.
+  return `(v128.or
+      (v128.and (local.get ${x}) ${i32x4('0x80000000')})
+      (v128.bitselect
+        (v128.bitselect (v128.or (local.tee ${a} (v128.and (local.get ${x}) ${i32x4('0x7fffffff')})) ${i32x4('0x00400000')})
+          ${i32x4('0x7f800000')}
+          (i32x4.gt_u (local.get ${a}) ${i32x4('0x7f800000')}))
+        (v128.bitselect
+          (f32x4.sub (f32x4.add (local.get ${a}) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 0.5 0.5 0.5 0.5))
+          (v128.and
+            (i32x4.add (i32x4.add (local.get ${a}) ${i32x4('0xfff')})
+              (v128.and (i32x4.shr_u (local.get ${a}) (i32.const 13)) ${i32x4('1')}))
+            ${i32x4('0xffffe000')})
+          (i32x4.lt_u (local.get ${a}) ${i32x4('0x38800000')}))
+        (i32x4.ge_u (local.get ${a}) ${i32x4('0x477ff000')})))`;
+}
+
+/**
+ * WebAssembly text functions: `$f16_widen`, `$f16_narrow`, `$bf16_widen`, `$bf16_narrow`,
+ * `$f16_round`, `$bf16_round`, each v128 -> v128.
+ */
 export const HALF_FUNCTIONS = `
+  (func $f16_round (param $x v128) (result v128) (local $a v128)
+    ${roundToHalfWat('float16', '$x', '$a')})
+  (func $bf16_round (param $x v128) (result v128) (local $a v128)
+    ${roundToHalfWat('bfloat16', '$x', '$a')})
   ;; float16 bits -> f32: the magnitude's bits moved under float32's exponent, then rebased by 2^112
   ;; (exact for normals and subnormals); infinities and NaNs take float32's top exponent
   (func $f16_widen (param $h v128) (result v128)
@@ -25,7 +67,7 @@ export const HALF_FUNCTIONS = `
         (i32x4.eq (v128.and (local.get $h) ${i32x4('0x7c00')}) ${i32x4('0x7c00')})))
     (v128.or (local.get $f) (i32x4.shl (v128.and (local.get $h) ${i32x4('0x8000')}) (i32.const 16))))
 
-  ;; f32 -> float16 bits, to nearest even. Normals: rebias the exponent and round at bit 13 (add
+  ;; f32 -> float16 bits, ties to even. Normals: rebias the exponent and round at bit 13 (add
   ;; 0xfff plus the kept part's lowest bit; a carry reaches infinity past 65504). Below 2^-14:
   ;; adding 0.5 in float32 rounds at 2^-24, the subnormals' last place. 65536 and up: infinity.
   (func $f16_narrow (param $x v128) (result v128)
@@ -55,7 +97,7 @@ export const HALF_FUNCTIONS = `
   (func $bf16_widen (param $h v128) (result v128)
     (i32x4.shl (local.get $h) (i32.const 16)))
 
-  ;; f32 -> bfloat16 bits, to nearest even: add 0x7fff plus the kept part's lowest bit (a carry
+  ;; f32 -> bfloat16 bits, ties to even: add 0x7fff plus the kept part's lowest bit (a carry
   ;; reaches infinity past the largest finite value); NaN: the quiet NaN with its sign
   (func $bf16_narrow (param $x v128) (result v128)
     (v128.bitselect

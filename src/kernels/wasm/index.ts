@@ -75,4 +75,9 @@ function tableOf(views: GroupViews): KernelTable {
 }
 
 const kernels = chunkKernels(tableOf);
-export const wasmKernels: KernelSet = Object.freeze({ float32: kernels, float64: kernels });
+export const wasmKernels: KernelSet = Object.freeze({
+  float32: kernels,
+  float64: kernels,
+  float16: kernels,
+  bfloat16: kernels,
+});

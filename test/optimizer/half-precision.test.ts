@@ -1,0 +1,230 @@
+/**
+ * float16 and bfloat16 variables: the optimizer against real Keras 3.16 float16 runs
+ * (test/fixtures/keras-float16, keras-float16-more), bit for bit on both kernel sets at 0, 1, 2
+ * and 4 workers; bfloat16 against the independent oracle (test/helpers/keras-float16.ts with
+ * bfloat16 rounding), element by element; and what a half variable refuses.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  fromHalfBits,
+  RMSprop,
+  schedules,
+  toHalfBits,
+  Variable,
+  type DType,
+  type RMSpropOptions,
+} from '../../dist/src/index.js';
+import { snakeToCamel } from '../../dist/src/common/keras-names.js';
+import { bf16, kerasFloat16, type Float16Options } from '../helpers/keras-float16.js';
+
+interface HalfCase {
+  readonly id: string;
+  readonly dtype: 'float16' | 'mixed';
+  readonly options: Record<string, unknown>;
+  readonly variables: ReadonlyArray<{ name: string; shape: number[]; init: number[]; dtype?: DType }>;
+  readonly steps: ReadonlyArray<{ grads: number[][] }>;
+  readonly expected: ReadonlyArray<{ variables: number[][] }>;
+  readonly expected_finalized: number[][] | null;
+}
+
+const revive = (_key: string, v: unknown): unknown =>
+  v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
+const read = <T>(folder: string, name: string): T =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${folder}/${name}`, import.meta.url), 'utf8'), revive) as T;
+const cases = ['keras-float16', 'keras-float16-more'].flatMap((folder) =>
+  read<{ cases: string[] }>(folder, 'index.json').cases.map((id) => read<HalfCase>(folder, `${id}.json`)),
+);
+
+function optionsOf(c: HalfCase): RMSpropOptions {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(c.options)) {
+    const spec = value as { schedule: string; config: Record<string, unknown> };
+    options[snakeToCamel(key)] =
+      key === 'learning_rate' && typeof value !== 'number'
+        ? new (schedules as unknown as Record<string, new (o: unknown) => unknown>)[spec.schedule]!(
+            Object.fromEntries(Object.entries(spec.config).map(([k, v]) => [snakeToCamel(k), v])),
+          )
+        : value;
+  }
+  return options as RMSpropOptions;
+}
+
+/** A variable's values as numbers (half precision: its bits widened). */
+const valuesOf = (v: Variable): number[] =>
+  v.dtype === 'float16' || v.dtype === 'bfloat16'
+    ? Array.from(fromHalfBits(v.value as Uint16Array, v.dtype))
+    : Array.from(v.value);
+
+const open: RMSprop[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((o) => o.close()));
+});
+
+/** Runs a case; returns each step's values and the finalized ones (when EMA is on). */
+async function run(
+  c: HalfCase,
+  extra: RMSpropOptions,
+  dtype?: DType,
+): Promise<{ steps: number[][][]; finalized: number[][] | null }> {
+  const optimizer = new RMSprop({ ...optionsOf(c), ...extra });
+  open.push(optimizer);
+  const variables = c.variables.map(
+    (v) => new Variable(v.init, { shape: v.shape, name: v.name, dtype: dtype ?? v.dtype ?? 'float16' }),
+  );
+  const steps: number[][][] = [];
+  for (const step of c.steps) {
+    await optimizer.apply(step.grads, variables);
+    steps.push(variables.map(valuesOf));
+  }
+  if (c.expected_finalized === null) return { steps, finalized: null };
+  optimizer.finalizeVariableValues(variables);
+  return { steps, finalized: variables.map(valuesOf) };
+}
+
+const settings = ['js', 'wasm'].flatMap((kernels) => [0, 1, 2, 4].map((workers) => ({ kernels, workers }) as const));
+
+describe('float16 variables, against real Keras 3.16 float16 runs', () => {
+  it('has every vendored case', () => {
+    expect(cases.map((c) => c.id)).toEqual([
+      'f16_defaults',
+      'f16_centered_momentum',
+      'f16_clipnorm_ema',
+      'f16_weight_decay_accum',
+      'f16_schedule',
+      'f16_ema_overwrite',
+      'f16_clipvalue',
+      'f16_global_clipnorm',
+      'f16_accum_ema_clipnorm',
+      'f16_loss_scale_factor',
+      'mixed_f16_f32',
+      'mixed_f16_f32_global',
+    ]);
+  });
+
+  for (const c of cases) {
+    it.each(settings)(`${c.id}: every step bit for bit (kernels $kernels, workers $workers)`, async (setting) => {
+      const { steps, finalized } = await run(c, setting);
+      const mixedGlobal = c.id === 'mixed_f16_f32_global';
+      steps.forEach((values, s) =>
+        values.forEach((got, k) => {
+          const expected = c.expected[s]!.variables[k]!;
+          if (mixedGlobal && c.variables[k]!.dtype === 'float32') {
+            // float32 sums of squares: float64 here, numpy's float32 pairs there (docs/keras-fidelity.md)
+            got.forEach((x, i) =>
+              expect(Math.abs(x - expected[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(expected[i]!)),
+            );
+          } else expect(got, `step ${s + 1}, ${c.variables[k]!.name}`).toEqual(expected);
+        }),
+      );
+      if (c.expected_finalized !== null) expect(finalized).toEqual(c.expected_finalized);
+    });
+  }
+});
+
+describe('bfloat16 variables, against the independent oracle', () => {
+  // the cases whose options the oracle states (no schedule, clipvalue, global norm, EMA overwrite; EMA not with accumulation)
+  const stated = [
+    'learning_rate',
+    'rho',
+    'momentum',
+    'epsilon',
+    'centered',
+    'weight_decay',
+    'clipnorm',
+    'use_ema',
+    'ema_momentum',
+  ];
+  const oracleCases = cases.filter(
+    (c) =>
+      c.dtype === 'float16' &&
+      typeof c.options.learning_rate === 'number' &&
+      Object.keys(c.options).every(
+        (k) => stated.includes(k) || k === 'gradient_accumulation_steps' || k === 'loss_scale_factor',
+      ) &&
+      !(c.options.use_ema && c.options.gradient_accumulation_steps),
+  );
+  it('covers the options the oracle states', () => {
+    expect(oracleCases.map((c) => c.id)).toEqual([
+      'f16_defaults',
+      'f16_centered_momentum',
+      'f16_clipnorm_ema',
+      'f16_weight_decay_accum',
+      'f16_loss_scale_factor',
+    ]);
+  });
+  it.each(oracleCases.map((c) => c.id))('%s in bfloat16: every element of every step', async (id) => {
+    const c = oracleCases.find((x) => x.id === id)!;
+    const initial = c.variables.map((v) => v.init.map(bf16));
+    const grads = c.steps.map((s) => s.grads.map((g) => g.map(bf16)));
+    const expected = kerasFloat16(c.options as unknown as Float16Options, initial, grads, bf16);
+    for (const setting of [
+      { kernels: 'js', workers: 0 },
+      { kernels: 'wasm', workers: 2 },
+    ] as const) {
+      const bcase = {
+        ...c,
+        variables: c.variables.map((v, k) => ({ ...v, init: initial[k]! })),
+        steps: grads.map((g) => ({ grads: g })),
+      };
+      const { steps, finalized } = await run(bcase, setting, 'bfloat16');
+      steps.forEach((values, s) =>
+        expect(values, `${setting.kernels} step ${s + 1}`).toEqual(expected.afterEachStep[s]),
+      );
+      if (c.expected_finalized !== null) expect(finalized).toEqual(expected.finalized);
+    }
+  });
+});
+
+describe('half-precision variables', () => {
+  it('store bits: a number[] is rounded to nearest even, a Uint16Array is taken as bits, a float array refused', () => {
+    const v = new Variable([0.1, 1 + 2 ** -11, 65520], { dtype: 'float16' });
+    expect(v.value).toBeInstanceOf(Uint16Array);
+    expect(Array.from(v.value)).toEqual([0x2e66, 0x3c00, 0x7c00]); // 0.1, a tie to even, infinity
+    const b = new Variable(toHalfBits([1, -2], 'bfloat16'), { dtype: 'bfloat16' });
+    expect(Array.from(b.value)).toEqual([0x3f80, 0xc000]);
+    expect(Array.from(new Variable('ones', { shape: [2], dtype: 'bfloat16' }).value)).toEqual([0x3f80, 0x3f80]);
+    expect(() => new Variable(new Float32Array([1]), { dtype: 'float16' })).toThrow(
+      "a float16 variable stores bits: `init` must be a number[] of values or a Uint16Array of float16 bits (toHalfBits(values, 'float16'))",
+    );
+    expect(() => new Variable(new Uint16Array([1]))).toThrow(
+      'a Uint16Array holds half-precision bits, but the variable is float32',
+    );
+    expect(() => v.assign(new Float64Array(3))).toThrow('a float16 variable stores bits');
+    expect(Array.from(v.value)).toEqual([0x2e66, 0x3c00, 0x7c00]); // unchanged
+    v.assign([1, 2, 3]);
+    expect(Array.from(v.value)).toEqual([0x3c00, 0x4000, 0x4200]);
+  });
+
+  it('apply refuses a Float32Array gradient for a half variable, naming it, and changes nothing', async () => {
+    const v = new Variable([1, 2], { dtype: 'float16', name: 'w' });
+    const optimizer = new RMSprop({ workers: 0 });
+    open.push(optimizer);
+    await optimizer.apply([[0.5, 0.5]], [v]);
+    const before = Array.from(v.value);
+    await expect(optimizer.apply([new Float32Array([1, 1])], [v])).rejects.toThrow(
+      "the gradient for 'w' (float16) must be a Uint16Array of float16 bits (toHalfBits(values, 'float16')) or a number[]",
+    );
+    expect(Array.from(v.value)).toEqual(before);
+    expect(optimizer.iterations).toBe(1);
+  });
+
+  it('one optimizer mixes dtypes; bytes are the same for any number of workers', async () => {
+    const make = () => [
+      new Variable('ones', { shape: [3000], dtype: 'float16', name: 'h' }),
+      new Variable('ones', { shape: [2000], dtype: 'bfloat16', name: 'b' }),
+      new Variable('ones', { shape: [1000], dtype: 'float32', name: 'f' }),
+    ];
+    const grads = [3000, 2000, 1000].map((n) => Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-3));
+    const results: number[][][] = [];
+    for (const workers of [0, 1, 2, 4]) {
+      const variables = make();
+      const optimizer = new RMSprop({ workers, momentum: 0.9, clipnorm: 0.01, microBatches: 1 });
+      open.push(optimizer);
+      for (let s = 0; s < 3; s++) await optimizer.apply(grads, variables);
+      results.push(variables.map((v) => Array.from(v.value)));
+    }
+    for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+    expect(results[0]![0]!.some((b) => b !== 0x3c00)).toBe(true);
+  });
+});
