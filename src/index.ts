@@ -1,4 +1,6 @@
 export { RMSprop, rmsprop } from './optimizer/optimizer.js';
+export { LossScaleOptimizer } from './optimizer/loss-scale-optimizer.js';
+export type { LossScaleOptions, LossScaleConfig } from './optimizer/loss-scale-optimizer.js';
 export type { SaveOptions } from './optimizer/persistence.js';
 export type { ExcludeFromWeightDecay } from './optimizer/state.js';
 export type { Gradient } from './optimizer/gradients.js';

@@ -17,6 +17,7 @@ import {
   reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
+import { gradientsFinite, writeLossScale, type LossScaling } from './loss-scaling.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
@@ -56,9 +57,8 @@ import { appliedIterations, planStep, writeClipping, writeStep } from './step-pl
 import { isVariableArray, Variable } from './variable.js';
 
 /**
- * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared
- * memory. Every Keras argument is an option, in camelCase; the numbers are Keras's, and the same
- * for any number of threads. Keras configs load with `RMSprop.fromConfig`.
+ * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared memory. Every
+ * Keras argument is an option, in camelCase; the numbers are Keras's, and the same for any number of threads.
  *
  * @example
  * ```ts
@@ -81,6 +81,7 @@ export class RMSprop {
   #closed = false;
   #broken: Error | null = null;
   readonly #warnedMissing = new Set<string>();
+  #lossScaling: LossScaling | null = null;
 
   constructor(options: RMSpropOptions = {}) {
     this.#options = resolveNamedOptions(options);
@@ -139,6 +140,12 @@ export class RMSprop {
     return stateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
   }
 
+  /** @internal A `LossScaleOptimizer` takes over this optimizer's loss scaling (once: `scaling` null asks whether it may). */
+  attachLossScaling(scaling: LossScaling | null): void {
+    if (this.#lossScaling !== null) throw new Error(`optimizer '${this.name}' is already inside a LossScaleOptimizer`);
+    this.#lossScaling = scaling;
+  }
+
   /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
   excludeFromWeightDecay(exclusions: ExcludeFromWeightDecay = {}): void {
     this.#assertUsable();
@@ -178,10 +185,8 @@ export class RMSprop {
   }
 
   /**
-   * `step()` that returns when the update is done, for callers that cannot await (a tfjs
-   * optimizer's `applyGradients`). It blocks the calling thread meanwhile; the pool still does
-   * the work when its threads are up, else the calling thread does (the same bytes either way).
-   * Throws if async calls are pending.
+   * `step()` that returns when the update is done (for callers that cannot await, such as a tfjs
+   * optimizer), blocking the calling thread meanwhile: the same bytes. Throws if async calls are pending.
    */
   stepSync(): void {
     this.#assertNothingPending();
@@ -199,10 +204,10 @@ export class RMSprop {
   finalizeVariableValues(variables?: readonly Variable[]): void {
     this.#assertUsable();
     this.#calls.assertIdle('finalizeVariableValues');
-    if (variables !== undefined && !isVariableArray(variables)) {
-      const why = `\`variables\` must be an array of Variable, got ${quote(variables)}`;
-      throw new TypeError(`finalizeVariableValues: ${why}`);
-    }
+    if (variables !== undefined && !isVariableArray(variables))
+      throw new TypeError(
+        `finalizeVariableValues: \`variables\` must be an array of Variable, got ${quote(variables)}`,
+      );
     if (this.#options.useEma && this.#built !== null) takeAverages(this.#built, variables, this.name);
   }
 
@@ -281,11 +286,11 @@ export class RMSprop {
     });
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
-  // ---- the apply pipeline ----------------------------------------------------------------
+  // ---- the apply pipeline, then its plumbing ---------------------------------------------
 
   /**
    * Checks an apply() call completely, then puts its gradients in place; returns null when
@@ -298,12 +303,10 @@ export class RMSprop {
     if (missing === null) return null;
     // the gradients fit their variables; now the variables must belong to this optimizer
     if (this.#built === null) this.build(variables);
-    const built = this.#built!;
-    const indices = variables.map((v) => indexOfVariable(built, v, this.name));
+    const indices = variables.map((v) => indexOfVariable(this.#built!, v, this.name));
     warnMissingGradients(missing, this.#warnedMissing, this.name);
-    // validated: from here on the call takes effect
-    stageGradients(built.words.variables, grads, variables, indices);
-    return built;
+    stageGradients(this.#built!.words.variables, grads, variables, indices); // validated: the call takes effect
+    return this.#built;
   }
 
   /** Every variable's `.grad` is its gradient (the zero-copy step). */
@@ -314,43 +317,41 @@ export class RMSprop {
   }
 
   async #runStep(built: Built): Promise<void> {
-    for (const phase of this.#applyStep(built)) {
-      try {
-        await built.executor.run(phase);
-      } catch (cause) {
-        throw this.#failed(phase, cause);
-      }
-    }
+    for (const phase of this.#applyStep(built))
+      await built.executor.run(phase).catch((cause: unknown) => Promise.reject(this.#failed(phase, cause)));
   }
 
   #runStepSync(built: Built): void {
-    for (const phase of this.#applyStep(built)) {
+    for (const phase of this.#applyStep(built))
       try {
         built.executor.runSync(phase);
       } catch (cause) {
         throw this.#failed(phase, cause);
       }
-    }
   }
 
   /**
    * One Keras apply() after gradients are in place: (the first time, commit the arena's pages)
-   * plan, write, norm phase and reduction (when norm clipping applies), update phase, count. It
-   * yields each phase for the caller to run (awaited, or synchronously), so both drivers follow
-   * the same pipeline; a phase that fails ends it before the count.
+   * plan, write, norm phase and reduction (when norm clipping or loss scaling applies), update
+   * phase, count. It yields each phase for the caller to run (awaited, or synchronously), so both
+   * drivers follow the same pipeline; a phase that fails ends it before the count.
    */
   *#applyStep(built: Built): Generator<Phase, void, void> {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
     writeStep(built.words.steps, plan);
-    if (plan.norm !== null) {
-      yield Phase.Norm;
-      reduceNorms(built.norms, plan.norm);
+    const scaling = this.#lossScaling;
+    if (scaling !== null) writeLossScale(built.words.steps, scaling.scale);
+    if (plan.norm !== null || scaling !== null) {
+      yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
+      if (scaling !== null && !gradientsFinite(built.arena.groups)) return scaling.skipped();
+      if (plan.norm !== null) reduceNorms(built.norms, plan.norm);
     }
     writeClipping(built.words.steps, plan);
     yield Phase.Update;
     this.#steps++;
+    scaling?.applied();
   }
 
   /** The error a failed phase becomes; one that may have left the state half updated breaks the optimizer. */
@@ -359,8 +360,6 @@ export class RMSprop {
     if (error.stateCorrupted) this.#broken = error;
     return error;
   }
-
-  // ---- plumbing ---------------------------------------------------------------------------
 
   /** Queues `work`, checking when it starts that the optimizer is still usable (a step queued before may have broken it). */
   #serialized(work: () => Promise<void>): Promise<void> {
@@ -389,8 +388,9 @@ export class RMSprop {
 
   #assertUsable(): void {
     if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
-    if (this.#broken !== null)
-      throw new Error(`optimizer '${this.name}' must be rebuilt: ${this.#broken.message}`, { cause: this.#broken });
+    const broken = this.#broken;
+    if (broken !== null)
+      throw new Error(`optimizer '${this.name}' must be rebuilt: ${broken.message}`, { cause: broken });
   }
 }
 

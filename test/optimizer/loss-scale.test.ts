@@ -1,0 +1,157 @@
+/**
+ * LossScaleOptimizer against real Keras 3.16 runs (test/fixtures/keras-loss-scale): skipped steps
+ * (inf, NaN, float16 overflow) change nothing and halve the scale, growth doubles it, bit for bit
+ * at several worker counts on both kernel sets; its config, state listing and refusals.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fromHalfBits, LossScaleOptimizer, RMSprop, Variable, type DType } from '../../dist/src/index.js';
+import { snakeToCamel } from '../../dist/src/common/keras-names.js';
+
+interface LossScaleCase {
+  readonly id: string;
+  readonly inner_optimizer: { options: Record<string, unknown> };
+  readonly options: Record<string, number>;
+  readonly variables: ReadonlyArray<{ name: string; shape: number[]; init: number[]; dtype?: DType }>;
+  readonly steps: ReadonlyArray<{ grads: number[][]; finite: boolean }>;
+  readonly expected: ReadonlyArray<{
+    applied: boolean;
+    dynamic_scale: number;
+    step_counter: number;
+    iterations: number;
+    variables: number[][];
+  }>;
+  readonly expected_state: ReadonlyArray<{ name: string; dtype: string; value: number[] }>;
+  readonly expected_finalized: number[][] | null;
+  readonly expected_config: Record<string, unknown> & { inner_optimizer: { config: Record<string, unknown> } };
+}
+
+const revive = (_key: string, v: unknown): unknown =>
+  v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
+const read = <T>(name: string): T =>
+  JSON.parse(readFileSync(new URL(`../fixtures/keras-loss-scale/${name}`, import.meta.url), 'utf8'), revive) as T;
+const cases = read<{ cases: string[] }>('index.json').cases.map((id) => read<LossScaleCase>(`${id}.json`));
+
+const open: LossScaleOptimizer[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((o) => o.close()));
+});
+
+const camel = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [snakeToCamel(k), v]));
+const valuesOf = (v: Variable): number[] =>
+  v.dtype === 'float16' ? Array.from(fromHalfBits(v.value as Uint16Array, 'float16')) : Array.from(v.value);
+
+function setUp(c: LossScaleCase, runtime: { workers: number; kernels: 'js' | 'wasm' }) {
+  const optimizer = new LossScaleOptimizer(
+    new RMSprop({ ...camel(c.inner_optimizer.options), ...runtime }),
+    camel(c.options),
+  );
+  open.push(optimizer);
+  const variables = c.variables.map(
+    (v) => new Variable(v.init, { shape: v.shape, name: v.name, dtype: v.dtype ?? 'float16' }),
+  );
+  return { optimizer, variables };
+}
+
+const settings = [
+  { kernels: 'wasm', workers: 0 },
+  { kernels: 'wasm', workers: 2 },
+  { kernels: 'js', workers: 1 },
+  { kernels: 'js', workers: 4 },
+] as const;
+
+describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
+  it('has the cases this test knows about, with skipped steps among them', () => {
+    expect(cases.map((c) => c.id)).toEqual(['lso_defaults', 'lso_growth', 'lso_inner_options', 'lso_mixed']);
+    expect(cases.flatMap((c) => c.steps.filter((s) => !s.finite)).length).toBeGreaterThanOrEqual(5);
+  });
+
+  for (const c of cases) {
+    it.each(settings)(
+      `${c.id}: scale, counter, iterations and variables after every step (kernels $kernels, workers $workers)`,
+      async (setting) => {
+        const { optimizer, variables } = setUp(c, setting);
+        for (const [s, step] of c.steps.entries()) {
+          const before = variables.map(valuesOf);
+          await optimizer.apply(step.grads, variables);
+          const e = c.expected[s]!;
+          expect([optimizer.dynamicScale, optimizer.stepCounter, optimizer.iterations], `step ${s + 1}`).toEqual([
+            e.dynamic_scale,
+            e.step_counter,
+            e.iterations,
+          ]);
+          if (!e.applied) expect(variables.map(valuesOf)).toEqual(before); // a skipped step changes nothing
+          if (c.id === 'lso_inner_options') {
+            // Keras unscales and clips in float32 (its scale is a float32 variable), this library in the
+            // variable's dtype: with an inner clipnorm the float16 values differ by a few units in the last place
+            variables
+              .map(valuesOf)
+              .forEach((got, k) =>
+                got.forEach((x, i) =>
+                  expect(Math.abs(x - e.variables[k]![i]!)).toBeLessThanOrEqual(
+                    0.01 * Math.abs(e.variables[k]![i]!) + 1e-4,
+                  ),
+                ),
+              );
+          } else expect(variables.map(valuesOf), `step ${s + 1}`).toEqual(e.variables);
+        }
+        const state = optimizer.variables;
+        expect(state.map((v) => [v.name, v.dtype === 'int64' ? 'int32' : v.dtype])).toEqual(
+          c.expected_state.map((v) => [v.name, v.dtype]),
+        );
+        expect(state.slice(0, 4).map((v) => v.value[0])).toEqual(c.expected_state.slice(0, 4).map((v) => v.value[0]));
+      },
+    );
+  }
+
+  it('getConfig is Keras’s, the inner optimizer nested; fromConfig gives it back', async () => {
+    for (const c of cases) {
+      const { optimizer } = setUp(c, { workers: 0, kernels: 'wasm' });
+      const config = optimizer.getConfig();
+      const { name: _a, inner_optimizer: inner, ...rest } = c.expected_config;
+      const { name: _b, ...innerConfig } = inner.config;
+      expect({
+        ...config,
+        name: undefined,
+        inner_optimizer: { ...config.inner_optimizer, config: { ...config.inner_optimizer.config, name: undefined } },
+      }).toEqual({
+        ...rest,
+        name: undefined,
+        inner_optimizer: { ...inner, config: { ...innerConfig, name: undefined } },
+      });
+      const again = LossScaleOptimizer.fromConfig(config, { workers: 0 });
+      open.push(again);
+      expect(again.getConfig()).toEqual(config);
+    }
+  });
+
+  it('scaleLoss multiplies by the current scale in float32', async () => {
+    const c = cases.find((x) => x.id === 'lso_growth')!;
+    const { optimizer, variables } = setUp(c, { workers: 0, kernels: 'wasm' });
+    expect(optimizer.scaleLoss(1.5)).toBe(6);
+    for (const step of c.steps) await optimizer.apply(step.grads, variables);
+    expect(optimizer.scaleLoss(0.1)).toBe(Math.fround(0.1 * c.expected.at(-1)!.dynamic_scale));
+  });
+
+  it('refuses what would go wrong (Keras accepts these and then diverges), naming the argument, changing nothing', () => {
+    const inner = new RMSprop({ workers: 0 });
+    expect(() => new LossScaleOptimizer(inner, { initialScale: -1 })).toThrow(
+      '`initialScale` must be a positive, finite float32, got -1 (number)',
+    );
+    expect(() => new LossScaleOptimizer(inner, { initialScale: 0 })).toThrow('`initialScale` must be a positive');
+    expect(() => new LossScaleOptimizer(inner, { dynamicGrowthSteps: 0 })).toThrow(
+      '`dynamicGrowthSteps` must be an integer of at least 1, got 0 (number)',
+    );
+    expect(() => new LossScaleOptimizer('RMSprop' as never)).toThrow(
+      '`innerOptimizer` must be an RMSprop, got "RMSprop" (string)',
+    );
+    expect(() => new LossScaleOptimizer(new RMSprop({ lossScaleFactor: 8 }))).toThrow('has a lossScaleFactor');
+    const lso = new LossScaleOptimizer(inner);
+    open.push(lso);
+    expect(() => new LossScaleOptimizer(inner)).toThrow('is already inside a LossScaleOptimizer');
+    expect(() => LossScaleOptimizer.fromConfig({ ...lso.getConfig(), learning_rate: 0.1 } as never)).toThrow(
+      'LossScaleOptimizer does not support arguments: learning_rate',
+    );
+  });
+});
