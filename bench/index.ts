@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --large] [-- --train]`: the optimizer step by size (step.ts),
- * or with `--train` the whole data-parallel training step against replicas (train.ts).
+ * `npm run bench [-- --quick] [-- --large] [-- --train] [-- --half]`: the optimizer step by size
+ * (step.ts), with `--train` the whole data-parallel training step against replicas (train.ts),
+ * with `--half` float32 against float16 and bfloat16 (half.ts).
  */
 import { parseArgs } from 'node:util';
 
@@ -9,9 +10,13 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     large: { type: 'boolean', default: false },
     train: { type: 'boolean', default: false },
+    half: { type: 'boolean', default: false },
   },
 });
-if (args.train) {
+if (args.half) {
+  const { halfBench } = await import('./half.js');
+  await halfBench(args.quick, args.large);
+} else if (args.train) {
   const { trainBench } = await import('./train.js');
   await trainBench(args.quick);
 } else {

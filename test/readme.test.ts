@@ -23,6 +23,7 @@ const expectedOutput = [
   /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
   /^\{\n {2}factory: 'file:\/\/\/.*\/cnn-model\.mjs',\n {2}loss: null,\n {2}backend: 'wasm',\n {2}kernels: 'fast'\n\} true 64\/64\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
+  /^1 512 \[ 0\.46826171875, -1\.03125, 2\.03125 \]\n$/,
 ];
 
 describe('README and docs examples', () => {

@@ -123,7 +123,7 @@ export function toHalfBits(values: ArrayLike<number>, dtype: HalfDType, into?: U
 }
 
 /** `dtype`'s bits as float32 values (exact: every half value is a float32). */
-export function fromHalfBits(bits: Uint16Array, dtype: HalfDType, into?: Float32Array): Float32Array {
+export function fromHalfBits(bits: ArrayLike<number>, dtype: HalfDType, into?: Float32Array): Float32Array {
   const format = FORMATS[dtype];
   const values = into ?? new Float32Array(bits.length);
   const mismatch = `fromHalfBits: ${bits.length} elements into ${values.length} values`;

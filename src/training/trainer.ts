@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CallQueue } from '../common/call-queue.js';
+import { isHalf } from '../memory/dtype.js';
 import { quote } from '../common/quote.js';
 import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../optimizer/option-checks.js';
@@ -100,6 +101,11 @@ export class DataParallelTrainer {
   constructor(options: TrainerOptions) {
     const { optimizer, variables } = options;
     // every argument checked before the optimizer is built over the variables
+    const half = Array.isArray(variables) ? variables.find((v: Variable) => isHalf(v.dtype)) : undefined;
+    if (half !== undefined)
+      throw new TypeError(
+        `DataParallelTrainer: variable '${half.name}' is ${half.dtype}; replicas write float32 gradients, so the trainer takes float32 and float64 variables`,
+      );
     const module = moduleUrl(options.replica);
     const checked = checkedReplicaOptions(module, options.replicaOptions, variables);
     this.replicaOptions = checked.options;

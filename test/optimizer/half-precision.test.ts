@@ -4,10 +4,14 @@
  * and 4 workers; bfloat16 against the independent oracle (test/helpers/keras-float16.ts with
  * bfloat16 rounding), element by element; and what a half variable refuses.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  DataParallelTrainer,
   fromHalfBits,
+  readCheckpoint,
   RMSprop,
   schedules,
   toHalfBits,
@@ -226,5 +230,50 @@ describe('half-precision variables', () => {
     }
     for (const r of results.slice(1)) expect(r).toEqual(results[0]);
     expect(results[0]![0]!.some((b) => b !== 0x3c00)).toBe(true);
+  });
+
+  it('DataParallelTrainer refuses a half-precision variable before anything starts', () => {
+    const optimizer = new RMSprop({ workers: 0 });
+    open.push(optimizer);
+    const variables = [new Variable('ones', { shape: [4], dtype: 'bfloat16', name: 'h' })];
+    expect(
+      () => new DataParallelTrainer({ optimizer, variables, replica: new URL('file:///nowhere/replica.mjs') }),
+    ).toThrow("variable 'h' is bfloat16; replicas write float32 gradients");
+    expect(variables[0]!.owner).toBe(null);
+  });
+
+  it('checkpoints hold F16 and BF16 arrays under Keras names; a load continues bit for bit; a dtype mismatch is refused', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'half-')), 'h.safetensors');
+    const make = () => [
+      new Variable([0.5, -1, 2], { dtype: 'float16', name: 'h' }),
+      new Variable([0.25, 4], { dtype: 'bfloat16', name: 'b' }),
+    ];
+    const grads = [
+      [0.125, 0.25, -0.5],
+      [1, -1],
+    ];
+    const variables = make();
+    const optimizer = new RMSprop({ workers: 0, momentum: 0.9 });
+    open.push(optimizer);
+    await optimizer.apply(grads, variables);
+    await optimizer.save(path, { variables: true });
+    const file = await readCheckpoint(path);
+    expect(file.state.map((a) => a.name)).toEqual([
+      'iteration',
+      'learning_rate',
+      'h_velocity',
+      'b_velocity',
+      'h_momentum',
+      'b_momentum',
+    ]);
+    expect(file.state[2]!.data).toBeInstanceOf(Uint16Array);
+    await optimizer.apply(grads, variables);
+    const restoredVariables = make();
+    const restored = await RMSprop.load(path, restoredVariables, { workers: 2 });
+    open.push(restored);
+    await restored.apply(grads, restoredVariables);
+    expect(restoredVariables.map((v) => Array.from(v.value))).toEqual(variables.map((v) => Array.from(v.value)));
+    const wrong = [new Variable([0.5, -1, 2], { dtype: 'float32', name: 'h' }), make()[1]!];
+    await expect(RMSprop.load(path, wrong)).rejects.toThrow("'h' is not float32");
   });
 });
