@@ -147,11 +147,11 @@ export function roundFloat32ToFloat16(x: number): number {
   if (a >= 0x477ff000) return a > 0x7f800000 ? NaN : bits >>> 31 ? -Infinity : Infinity; // 65520 and up
   if (a < 0x38800000) {
     // below 2^-14: multiples of 2^-24, rounded by a double add at 2^28 (ulp 2^-24)
-    const r = Math.abs(scratch[0]!) + 2 ** 28 - 2 ** 28;
+    const r = Math.abs(scratch[0]) + 2 ** 28 - 2 ** 28;
     return bits >>> 31 ? -r : r;
   }
   scratchBits[0] = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
-  return scratch[0]!;
+  return scratch[0];
 }
 
 /** `x` rounded to bfloat16 through float32: as `roundFloat32ToFloat16`, for bfloat16 (8 bits). */
@@ -160,7 +160,7 @@ export function roundFloat32ToBfloat16(x: number): number {
   const bits = scratchBits[0]!;
   if ((bits & 0x7fffffff) > 0x7f800000) return NaN;
   scratchBits[0] = (bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000;
-  return scratch[0]!;
+  return scratch[0];
 }
 
 /** Every bit pattern's value, for widening by lookup. */
@@ -193,6 +193,6 @@ function float16OfExact(x: number): number {
   const a = bits & 0x7fffffff;
   if (a >= 0x7f800000) return sign | (a > 0x7f800000 ? 0x7e00 : 0x7c00);
   if (a >= 0x47800000) return sign | 0x7c00; // not a float16 value: infinity, as rounding would make it
-  if (a < 0x38800000) return sign | (Math.abs(scratch[0]!) * 2 ** 24);
+  if (a < 0x38800000) return sign | (Math.abs(scratch[0]) * 2 ** 24);
   return sign | ((a - 0x38000000) >>> 13);
 }

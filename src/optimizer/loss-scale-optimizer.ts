@@ -192,7 +192,8 @@ export class LossScaleOptimizer {
     if (config === null || typeof config !== 'object')
       throw new TypeError(`${what}: \`config\` must be an object, got ${quote(config)}`);
     const inner: unknown = config.inner_optimizer;
-    const innerClass = inner !== null && typeof inner === 'object' ? Reflect.get(inner, 'class_name') : undefined;
+    const innerClass: unknown =
+      inner !== null && typeof inner === 'object' ? Reflect.get(inner, 'class_name') : undefined;
     if (innerClass !== 'RMSprop')
       throw new TypeError(`${what}: \`inner_optimizer\` must be a serialized RMSprop, got ${quote(inner)}`);
     const unknown = Object.keys(config).filter(

@@ -101,7 +101,8 @@ export class DataParallelTrainer {
   constructor(options: TrainerOptions) {
     const { optimizer, variables } = options;
     // every argument checked before the optimizer is built over the variables
-    const half = Array.isArray(variables) ? variables.find((v: Variable) => isHalf(v.dtype)) : undefined;
+    const listed: readonly Variable[] = Array.isArray(variables) ? variables : [];
+    const half = listed.find((v) => v instanceof Object && isHalf(v.dtype));
     if (half !== undefined)
       throw new TypeError(
         `DataParallelTrainer: variable '${half.name}' is ${half.dtype}; replicas write float32 gradients, so the trainer takes float32 and float64 variables`,

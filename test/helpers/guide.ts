@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The pages whose ```js examples the tests run and type-check, in the order a reader meets them. */
-export const GUIDE_PAGES = ['README.md', 'docs/guide.md', 'docs/tfjs.md', 'docs/training.md', 'docs/checkpoints.md', 'docs/half-precision.md'];
+export const GUIDE_PAGES = [
+  'README.md',
+  'docs/guide.md',
+  'docs/tfjs.md',
+  'docs/training.md',
+  'docs/checkpoints.md',
+  'docs/half-precision.md',
+];
 
 /** Every ```js block of the guide's pages under `root` (the repository), in order. */
 export function guideExamples(root: string): string[] {

@@ -51,7 +51,7 @@ function optionsOf(c: HalfCase): RMSpropOptions {
           )
         : value;
   }
-  return options as RMSpropOptions;
+  return options;
 }
 
 /** A variable's values as numbers (half precision: its bits widened). */

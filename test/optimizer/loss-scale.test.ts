@@ -105,7 +105,7 @@ describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
     );
   }
 
-  it('getConfig is Keras’s, the inner optimizer nested; fromConfig gives it back', async () => {
+  it('getConfig is Keras’s, the inner optimizer nested; fromConfig gives it back', () => {
     for (const c of cases) {
       const { optimizer } = setUp(c, { workers: 0, kernels: 'wasm' });
       const config = optimizer.getConfig();

@@ -76,9 +76,7 @@ describe('planStep', () => {
 
   it("EMA's first iteration spans the first gradientAccumulationSteps calls", () => {
     const o = options({ useEma: true, emaMomentum: 0.99, gradientAccumulationSteps: 2 });
-    expect([0, 1, 2, 3].map((steps) => planStep(o, steps, 0.001).emaMomentum)).toEqual([
-      0, 0, 0.99, 0.99,
-    ]);
+    expect([0, 1, 2, 3].map((steps) => planStep(o, steps, 0.001).emaMomentum)).toEqual([0, 0, 0.99, 0.99]);
   });
 
   it('overwrites the variables with their averages every emaOverwriteFrequency iterations', () => {
