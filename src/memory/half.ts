@@ -18,6 +18,7 @@ interface HalfFormat {
 const FLOAT16: HalfFormat = { fraction: 10, exponent: 5 };
 const BFLOAT16: HalfFormat = { fraction: 7, exponent: 8 };
 
+/** The half-precision dtypes: IEEE binary16 (`float16`) and `bfloat16`, stored as Uint16 bits. */
 export type HalfDType = 'float16' | 'bfloat16';
 
 const FORMATS: Readonly<Record<HalfDType, HalfFormat>> = { float16: FLOAT16, bfloat16: BFLOAT16 };

@@ -6,7 +6,13 @@
  */
 import wabtFactory from 'wabt';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bfloat16Bits, float16Bits, fromBfloat16Bits, fromFloat16Bits } from '../../dist/src/memory/half.js';
+import {
+  bfloat16Bits,
+  float16Bits,
+  fromBfloat16Bits,
+  fromFloat16Bits,
+  roundToHalf,
+} from '../../dist/src/memory/half.js';
 import { HALF_FUNCTIONS } from '../../dist/src/kernels/wasm/half-wat.js';
 
 /** A test module: each export converts `n` values (a multiple of 8) from offset 0 to offset OUT. */
@@ -26,6 +32,15 @@ const widen = (kind: string) =>
       (v128.store offset=16 (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 2)))
         (call $${kind}_widen (i32x4.extend_high_i16x8_u (local.get $v))))`,
   ).replace('(local $i i32)', '(local $i i32) (local $v v128)');
+/** A v128 -> v128 function over f32 lanes in, f32 (or i32 bits) lanes out, one vector at a time. */
+const lanewise = (name: string, fn: string) =>
+  loop(
+    name,
+    `(v128.store (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 2)))
+        (call $${fn} (v128.load (i32.shl (local.get $i) (i32.const 2)))))
+      (v128.store offset=16 (i32.add (i32.const ${OUT}) (i32.shl (local.get $i) (i32.const 2)))
+        (call $${fn} (v128.load offset=16 (i32.shl (local.get $i) (i32.const 2)))))`,
+  );
 const narrow = (kind: string) =>
   loop(
     `${kind}_narrow`,
@@ -41,7 +56,10 @@ let memory: WebAssembly.Memory;
 beforeAll(async () => {
   const wabt = await wabtFactory();
   const text = `(module (memory (export "memory") 256) ${HALF_FUNCTIONS}
-    ${widen('f16')} ${narrow('f16')} ${widen('bf16')} ${narrow('bf16')})`;
+    ${widen('f16')} ${narrow('f16')} ${widen('bf16')} ${narrow('bf16')}
+    ${lanewise('f16_round', 'f16_round')} ${lanewise('bf16_round', 'bf16_round')}
+    ${lanewise('f16_widen_inline', 'f16_widen_inline')} ${lanewise('f16_narrow_exact', 'f16_narrow_exact')}
+    ${lanewise('bf16_narrow_exact', 'bf16_narrow_exact')})`;
   const features = { simd: true };
   const module = wabt.parseWat('half.wat', text, features);
   (module as unknown as { validate(f: typeof features): void }).validate(features);
@@ -118,5 +136,49 @@ describe('half precision in SIMD lanes', () => {
       Number.isNaN(x) ? (bits[i]! & 0x7fff) !== 0x7fc0 : bits[i] !== bfloat16Bits(x),
     );
     expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
+  /** Runs a lanewise export over `input` (padded to a multiple of 8); returns the output's 32-bit lanes. */
+  function lanes(name: string, input: Float32Array | Uint32Array): ArrayBuffer {
+    const n = Math.ceil(input.length / 8) * 8;
+    new Uint32Array(memory.buffer, 0, n).fill(0).set(new Uint32Array(input.buffer, input.byteOffset, input.length));
+    run(name, n);
+    return new Uint32Array(memory.buffer, OUT, input.length).slice().buffer;
+  }
+
+  it.each(['float16', 'bfloat16'] as const)(
+    '%s: rounding an operation’s f32 result in the lanes (what every kernel operation does) is the helpers’ rounding',
+    (dtype) => {
+      const values = narrowCases();
+      const out = new Float32Array(lanes(dtype === 'float16' ? 'f16_round' : 'bf16_round', values));
+      const wrong: string[] = [];
+      values.forEach((x, i) => {
+        const expected = roundToHalf(x, dtype);
+        const ok = Number.isNaN(expected) ? Number.isNaN(out[i]) : Object.is(out[i], expected);
+        if (!ok && wrong.length < 5) wrong.push(`${x}: ${out[i]} not ${expected}`);
+      });
+      expect(wrong).toEqual([]);
+    },
+  );
+
+  it('the kernels’ inline widening and exact narrowing: every bit pattern there and back', () => {
+    const all = Uint32Array.from({ length: 0x10000 }, (_, i) => i);
+    const f16 = new Float32Array(lanes('f16_widen_inline', all));
+    const wrongWiden = Array.from(all).filter((bits) => {
+      const expected = fromFloat16Bits(bits);
+      return Number.isNaN(expected) ? !Number.isNaN(f16[bits]) : !Object.is(f16[bits], expected);
+    });
+    expect(wrongWiden).toEqual([]);
+    for (const [dtype, wide] of [
+      ['f16', f16],
+      ['bf16', Float32Array.from(all, (b) => fromBfloat16Bits(b))],
+    ] as const) {
+      const back = new Uint32Array(lanes(`${dtype}_narrow_exact`, wide));
+      const quiet = dtype === 'f16' ? 0x7e00 : 0x7fc0;
+      const wrong = Array.from(all).filter((bits) =>
+        Number.isNaN(wide[bits]) ? (back[bits]! & 0x7fff) !== quiet && back[bits] !== bits : back[bits] !== bits,
+      );
+      expect(wrong.slice(0, 5), dtype).toEqual([]);
+    }
   });
 });

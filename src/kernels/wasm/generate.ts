@@ -17,7 +17,7 @@ import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../pro
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
-import { HALF_FUNCTIONS, roundToHalfWat } from './half-wat.js';
+import { narrowExactWat, roundToHalfWat, widenWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
 interface SimdShape {
@@ -89,15 +89,21 @@ class WatOps implements Ops {
     const { half } = this.shape;
     if (half === null) return `(${this.#type}.load ${address})` as Expr;
     const bits = this.vector ? `(v128.load16x4_u ${address})` : `(i32x4.splat (i32.load16_u ${address}))`;
-    return (half === 'bfloat16' ? `(i32x4.shl ${bits} (i32.const 16))` : `(call $f16_widen ${bits})`) as Expr;
+    return widenWat(half, bits, this.#scratch('h'), this.#scratch('m')) as Expr;
+  }
+  /** A v128 scratch local of this copy of the program (used inside one expression at a time). */
+  #scratch(name: string): string {
+    const local = `$${name}${this.suffix}`;
+    if (!this.locals.includes(`(local ${local} v128)`)) this.locals.push(`(local ${local} v128)`);
+    return local;
   }
   /** Stores `x` (a local) at `address`: a half dtype's value is rounded already, narrowing only encodes it. */
   #storeAt(address: string, x: Expr): string {
     const { half } = this.shape;
     if (half === null) return `(${this.#type}.store ${address} ${x})`;
-    const bits = `(call $${half === 'float16' ? 'f16' : 'bf16'}_narrow ${x})`;
+    const bits = narrowExactWat(half, x.slice('(local.get '.length, -1), this.#scratch('a'));
     return this.vector
-      ? `(v128.store64_lane 0 ${address} (i8x16.shuffle 0 1 4 5 8 9 12 13 0 1 4 5 8 9 12 13 ${bits} ${bits}))`
+      ? `(v128.store64_lane 0 ${address} (i16x8.narrow_i32x4_u ${bits} (v128.const i64x2 0 0)))` // lanes hold 0..0xffff: no saturation
       : `(i32.store16 ${address} (i32x4.extract_lane 0 ${bits}))`;
   }
   #address(array: Field): string {
@@ -117,9 +123,7 @@ class WatOps implements Ops {
     const { half } = this.shape;
     if (half === null) return this.#op(name, ...args);
     const raw = this.bind(this.#op(name, ...args));
-    const magnitude = `$a${this.suffix}`;
-    if (!this.locals.includes(`(local ${magnitude} v128)`)) this.locals.push(`(local ${magnitude} v128)`);
-    return roundToHalfWat(half, raw.slice('(local.get '.length, -1), magnitude) as Expr;
+    return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a')) as Expr;
   }
   load(array: Field): Expr {
     return this.bind(this.#loadAt(this.#address(array)));
@@ -350,7 +354,7 @@ export function generateKernelsWat(): string {
     }
   }
   return `(module
-  (import "env" "memory" (memory 1 65536 shared))${HALF_FUNCTIONS}${functions.join('\n')}
+  (import "env" "memory" (memory 1 65536 shared))${functions.join('\n')}
 )
 `;
 }

@@ -46,6 +46,46 @@ export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: stri
 }
 
 /**
+ * Half-precision bits (the low 16 bits of each i32 lane of the expression `bits`) widened to
+ * f32x4, exactly: inline text, so a kernel's load pays no call (a call spills every live v128).
+ * `h` and `m` name v128 scratch locals.
+ */
+export function widenWat(dtype: 'float16' | 'bfloat16', bits: string, h: string, m: string): string {
+  if (dtype === 'bfloat16') return `(i32x4.shl ${bits} (i32.const 16))`;
+  // the magnitude's bits moved under float32's exponent and rebased by 2^112 (exact for normals and
+  // subnormals); infinities and NaNs take float32's top exponent; then the sign
+  return `(v128.or
+      (v128.bitselect
+        (v128.or (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${i32x4('0x7fff')}) (i32.const 13))) ${i32x4('0x7f800000')})
+        (f32x4.mul (local.get ${m}) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+        (i32x4.eq (v128.and (local.get ${h}) ${i32x4('0x7c00')}) ${i32x4('0x7c00')}))
+      (i32x4.shl (v128.and (local.get ${h}) ${i32x4('0x8000')}) (i32.const 16)))`;
+}
+
+/**
+ * An f32x4 of half-precision values (each already rounded to the dtype: a kernel's results) as
+ * their bits in the low 16 bits of each i32 lane: no rounding left to do, only the encoding.
+ * Inline text; `x` names the local holding the values, `a` a v128 scratch local.
+ */
+export function narrowExactWat(dtype: 'float16' | 'bfloat16', x: string, a: string): string {
+  // bfloat16 values are float32s with a zero low half; so is every NaN a kernel makes (widened
+  // operands or the default NaN): the top half is the encoding
+  if (dtype === 'bfloat16') return `(i32x4.shr_u (local.get ${x}) (i32.const 16))`;
+  // normals: rebias the exponent; below 2^-14 the add of 0.5 puts the subnormal's bits at the
+  // bottom; infinity 0x7c00, NaN 0x7e00; then the sign
+  return `(v128.or
+      (i32x4.shr_u (v128.and (local.get ${x}) ${i32x4('0x80000000')}) (i32.const 16))
+      (v128.bitselect
+        (v128.bitselect ${i32x4('0x7e00')} ${i32x4('0x7c00')}
+          (i32x4.gt_u (local.tee ${a} (v128.and (local.get ${x}) ${i32x4('0x7fffffff')})) ${i32x4('0x7f800000')}))
+        (v128.bitselect
+          (i32x4.sub (f32x4.add (local.get ${a}) (v128.const f32x4 0.5 0.5 0.5 0.5)) ${i32x4('0x3f000000')})
+          (i32x4.shr_u (i32x4.sub (local.get ${a}) ${i32x4('0x38000000')}) (i32.const 13))
+          (i32x4.lt_u (local.get ${a}) ${i32x4('0x38800000')}))
+        (i32x4.ge_u (local.get ${a}) ${i32x4('0x7f800000')})))`;
+}
+
+/**
  * WebAssembly text functions: `$f16_widen`, `$f16_narrow`, `$bf16_widen`, `$bf16_narrow`,
  * `$f16_round`, `$bf16_round`, each v128 -> v128.
  */
@@ -54,6 +94,12 @@ export const HALF_FUNCTIONS = `
     ${roundToHalfWat('float16', '$x', '$a')})
   (func $bf16_round (param $x v128) (result v128) (local $a v128)
     ${roundToHalfWat('bfloat16', '$x', '$a')})
+  (func $f16_widen_inline (param $b v128) (result v128) (local $h v128) (local $m v128)
+    ${widenWat('float16', '(local.get $b)', '$h', '$m')})
+  (func $f16_narrow_exact (param $x v128) (result v128) (local $a v128)
+    ${narrowExactWat('float16', '$x', '$a')})
+  (func $bf16_narrow_exact (param $x v128) (result v128) (local $a v128)
+    ${narrowExactWat('bfloat16', '$x', '$a')})
   ;; float16 bits -> f32: the magnitude's bits moved under float32's exponent, then rebased by 2^112
   ;; (exact for normals and subnormals); infinities and NaNs take float32's top exponent
   (func $f16_widen (param $h v128) (result v128)
