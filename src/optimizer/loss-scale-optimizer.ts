@@ -9,6 +9,7 @@
 import { quote } from '../common/quote.js';
 import type { Gradient } from './gradients.js';
 import type { LossScaling } from './loss-scaling.js';
+import { loadCheckpoint, type Persisted, type SaveOptions } from './persistence.js';
 import { checkRuntimeOptions, type KerasConfig, type LearningRate, type RuntimeOptions } from './options.js';
 import { RMSprop } from './optimizer.js';
 import type { StateVariable } from './state.js';
@@ -22,6 +23,11 @@ export interface LossScaleOptions {
   dynamicGrowthSteps?: number;
   /** Default: Keras's auto name, 'loss_scale_optimizer', 'loss_scale_optimizer_1', ... */
   name?: string;
+}
+
+/** A scalar of the state, as `optimizer.variables` lists it. */
+function scalar(name: string, dtype: 'int64' | 'float32', value: number): StateVariable {
+  return { name, shape: [], dtype, value: dtype === 'float32' ? Float32Array.of(value) : Float64Array.of(value) };
 }
 
 /** Keras's config of a LossScaleOptimizer: the inner optimizer serialized as Keras serializes it. */
@@ -120,12 +126,6 @@ export class LossScaleOptimizer {
    * 0), `step_counter`, `dynamic_scale`, then the inner optimizer's.
    */
   get variables(): StateVariable[] {
-    const scalar = (name: string, dtype: 'int64' | 'float32', value: number): StateVariable => ({
-      name,
-      shape: [],
-      dtype,
-      value: dtype === 'float32' ? Float32Array.of(value) : Float64Array.of(value),
-    });
     return [
       scalar('iteration', 'int64', 0),
       scalar('learning_rate', 'float32', 0),
@@ -207,6 +207,65 @@ export class LossScaleOptimizer {
       initialScale: config.initial_scale,
       dynamicGrowthSteps: config.dynamic_growth_steps,
     });
+  }
+
+  /**
+   * Checkpoints what the inner optimizer's `save` writes, with this optimizer's config (the inner
+   * one nested) and its `step_counter` and `dynamic_scale` after the inner counters; atomically,
+   * after pending steps.
+   */
+  save(path: string, options: SaveOptions = {}): Promise<void> {
+    return this.innerOptimizer.save(path, options, () => this.#persisted());
+  }
+
+  /**
+   * Restores what `save()` wrote, built over `variables` (as `RMSprop.load`): the scale and the
+   * counter continue where they were. All or nothing: a refused file changes nothing.
+   */
+  static async load(
+    path: string,
+    variables?: readonly Variable[],
+    runtime: RuntimeOptions = {},
+  ): Promise<LossScaleOptimizer> {
+    let made: LossScaleOptimizer | null = null;
+    await loadCheckpoint(path, variables, (config) => {
+      made = LossScaleOptimizer.fromConfig(config as unknown as LossScaleConfig, runtime);
+      return made.#persisted();
+    });
+    return made!;
+  }
+
+  /** The inner optimizer as persistence sees it, with this optimizer's config and counters. */
+  #persisted(): Persisted {
+    const inner = this.innerOptimizer;
+    return {
+      ...inner.persisted(),
+      optimizer: {
+        name: this.name,
+        get closed() {
+          return inner.closed;
+        },
+        get variables() {
+          return inner.variables;
+        },
+        getConfig: () => this.getConfig() as unknown as KerasConfig,
+        build: (variables) => inner.build(variables),
+        close: () => this.close(),
+      },
+      extra: {
+        state: [scalar('step_counter', 'int64', this.#counter), scalar('dynamic_scale', 'float32', this.#scale)],
+        check: ([counter, scale], what) => {
+          if (!Number.isSafeInteger(counter) || counter! < 0)
+            throw new RangeError(`${what}: 'step_counter' must be a non-negative integer, got ${quote(counter)}`);
+          if (!(scale! > 0) || !Number.isFinite(scale))
+            throw new RangeError(`${what}: 'dynamic_scale' must be a positive, finite float32, got ${quote(scale)}`);
+          return () => {
+            this.#counter = counter!;
+            this.#scale = Math.fround(scale!);
+          };
+        },
+      },
+    };
   }
 
   /** Closes the inner optimizer (its threads end; variables keep their values). */

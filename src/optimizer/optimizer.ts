@@ -235,12 +235,12 @@ export class RMSprop {
   loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
     this.#assertUsable();
     this.#calls.assertIdle('loadOwnVariables');
-    loadStore(store, this.#persisted());
+    loadStore(store, this.persisted());
   }
 
   /** Checkpoints config, counters and state (`variables: true`: and the variables) to `path`, atomically, after pending steps. */
-  save(path: string, options: SaveOptions = {}): Promise<void> {
-    return this.#serialized(() => saveCheckpoint(path, options, this.#persisted()));
+  save(path: string, options: SaveOptions = {}, target: () => Persisted = () => this.persisted()): Promise<void> {
+    return this.#serialized(() => saveCheckpoint(path, options, target())); // target: a wrapper's (internal)
   }
 
   /**
@@ -248,11 +248,11 @@ export class RMSprop {
    * into its memory: continuing gives the bytes of never stopping. All or nothing: a refused file changes nothing.
    */
   static load(path: string, variables?: readonly Variable[], runtime: RuntimeOptions = {}): Promise<RMSprop> {
-    return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).#persisted());
+    return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).persisted());
   }
 
-  /** This optimizer as persistence reads, builds and restores it (when the call runs). */
-  #persisted(): Persisted<RMSprop> {
+  /** @internal This optimizer as persistence reads, builds and restores it (when the call runs). */
+  persisted(): Persisted<RMSprop> {
     return {
       optimizer: this,
       options: this.#options,

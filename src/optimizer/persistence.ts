@@ -51,8 +51,21 @@ export interface PersistedOptimizer extends VariableOwner {
   close(): Promise<void>;
 }
 
+/**
+ * Scalars a wrapper keeps beside its optimizer's counters (a LossScaleOptimizer's step counter
+ * and scale), saved right after them.
+ */
+export interface ExtraCounters {
+  /** Their values now, named, as a checkpoint holds them. */
+  readonly state: readonly StateVariable[];
+  /** Checks saved values (in `state`'s order), throwing on one out of range; returns what assigns them. */
+  check(values: readonly number[], what: string): () => void;
+}
+
 /** An optimizer as persistence sees it when the call runs: its public side and its private state. */
 export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
+  /** A wrapper's counters, saved and restored with the optimizer's. */
+  readonly extra?: ExtraCounters;
   readonly optimizer: T;
   readonly options: ResolvedOptions;
   /** `learningRate` is null when the learning rate is not a number: the state has no 'learning_rate' then. */
@@ -76,11 +89,11 @@ export async function saveCheckpoint(path: string, options: SaveOptions, target:
   if (withVariables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
   await writeCheckpointFile(path, {
     config: target.optimizer.getConfig(),
-    state: target.optimizer.variables.map((v) => ({
+    state: checkpointState(target).map((v) => ({
       name: v.name,
       shape: v.shape,
       dtype: v.dtype,
-      data: v.name === 'iteration' ? BigInt64Array.of(BigInt(target.counters.steps)) : v.value,
+      data: v.dtype === 'int64' ? BigInt64Array.of(BigInt(v.value[0]!)) : v.value,
     })),
     variables:
       withVariables && built !== null
@@ -140,18 +153,21 @@ async function restoreCheckpoint(
 ): Promise<void> {
   if (variables !== undefined) checkBuildable(variables, target.optimizer, 'load');
   const slots = slotSpecs(fieldsNeeded(target.options), variables ?? []);
-  const counterCount = counterNames(learningRateIsVariable(target)).length;
+  const counterList = countersOf(target);
+  const counterCount = counterList.length;
   checkCheckpoint(reader, reader.path, {
-    counters: counterNames(learningRateIsVariable(target)),
+    counters: counterList,
     variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
     slots: variables === undefined ? undefined : slots,
   });
   const counterArrays: StateArray[] = [];
   for (const saved of reader.state.slice(0, counterCount)) counterArrays.push(await reader.read(saved));
-  const counters = checkState(
-    counterArrays,
-    stateLayout(learningRateIsVariable(target), slots),
-    `checkpoint '${reader.path}'`,
+  const what = `checkpoint '${reader.path}'`;
+  const counters = checkState(counterArrays, stateLayout(counterList, slots), what);
+  const ownCount = counterNames(learningRateIsVariable(target)).length;
+  const setExtra = target.extra?.check(
+    counterArrays.slice(ownCount).map((a) => Number(a[0])),
+    what,
   );
   if (variables !== undefined) {
     await target.buildFrom(variables, async (built) => {
@@ -166,6 +182,20 @@ async function restoreCheckpoint(
     });
   }
   target.setCounters(counters);
+  setExtra?.();
+}
+
+/** The optimizer's counters, a wrapper's after them: the first state arrays of a checkpoint. */
+function countersOf(target: Persisted): string[] {
+  return [...counterNames(learningRateIsVariable(target)), ...(target.extra?.state ?? []).map((v) => v.name)];
+}
+
+/** What a checkpoint's state holds: the optimizer's `variables` with a wrapper's counters after its own. */
+function checkpointState(target: Persisted): StateVariable[] {
+  const state = target.optimizer.variables;
+  if (target.extra === undefined) return state;
+  const own = counterNames(learningRateIsVariable(target)).length;
+  return [...state.slice(0, own), ...target.extra.state, ...state.slice(own)];
 }
 
 /** Keras's `save_own_variables`: copies of the state, keyed '0', '1', ... in Keras's order. */

@@ -321,9 +321,9 @@ export function counterNames(learningRateVariable: boolean): string[] {
 }
 
 /** Name and length of every state entry: the counters, then the slots. */
-export function stateLayout(learningRateVariable: boolean, slots: readonly ArraySpec[]): StateEntry[] {
+export function stateLayout(counters: readonly string[], slots: readonly ArraySpec[]): StateEntry[] {
   return [
-    ...counterNames(learningRateVariable).map((name) => ({ name, length: 1 })),
+    ...counters.map((name) => ({ name, length: 1 })),
     ...slots.map(({ name, shape }) => ({ name, length: shapeSize(shape) })),
   ];
 }

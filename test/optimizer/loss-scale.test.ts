@@ -3,9 +3,18 @@
  * (inf, NaN, float16 overflow) change nothing and halve the scale, growth doubles it, bit for bit
  * at several worker counts on both kernel sets; its config, state listing and refusals.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fromHalfBits, LossScaleOptimizer, RMSprop, Variable, type DType } from '../../dist/src/index.js';
+import {
+  fromHalfBits,
+  LossScaleOptimizer,
+  readCheckpoint,
+  RMSprop,
+  Variable,
+  type DType,
+} from '../../dist/src/index.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
 
 interface LossScaleCase {
@@ -153,5 +162,51 @@ describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
     expect(() => LossScaleOptimizer.fromConfig({ ...lso.getConfig(), learning_rate: 0.1 } as never)).toThrow(
       'LossScaleOptimizer does not support arguments: learning_rate',
     );
+  });
+
+  it('save and load carry the scale and the counter: a run resumed from a checkpoint has the bytes of one never stopped', async () => {
+    const c = cases.find((x) => x.id === 'lso_growth')!;
+    const path = join(mkdtempSync(join(tmpdir(), 'lso-')), 'lso.safetensors');
+    const { optimizer, variables } = setUp(c, { workers: 2, kernels: 'wasm' });
+    const half = 6; // after the skipped step (step 6) and some growth
+    for (const step of c.steps.slice(0, half)) await optimizer.apply(step.grads, variables);
+    await optimizer.save(path, { variables: true });
+    const file = await readCheckpoint(path);
+    expect(file.state.slice(0, 4).map((a) => a.name)).toEqual([
+      'iteration',
+      'learning_rate',
+      'step_counter',
+      'dynamic_scale',
+    ]);
+    expect((file.config as { initial_scale: number }).initial_scale).toBe(4);
+    for (const step of c.steps.slice(half)) await optimizer.apply(step.grads, variables);
+
+    const resumedVariables = c.variables.map(
+      (v) => new Variable(v.init, { shape: v.shape, name: v.name, dtype: 'float16' }),
+    );
+    const resumed = await LossScaleOptimizer.load(path, resumedVariables, { workers: 1 });
+    open.push(resumed);
+    expect([resumed.dynamicScale, resumed.stepCounter, resumed.iterations]).toEqual([
+      c.expected[half - 1]!.dynamic_scale,
+      c.expected[half - 1]!.step_counter,
+      c.expected[half - 1]!.iterations,
+    ]);
+    for (const step of c.steps.slice(half)) await resumed.apply(step.grads, resumedVariables);
+    expect(resumedVariables.map(valuesOf)).toEqual(variables.map(valuesOf));
+    expect([resumed.dynamicScale, resumed.stepCounter]).toEqual([optimizer.dynamicScale, optimizer.stepCounter]);
+    // a plain RMSprop checkpoint is not a LossScaleOptimizer's, and the other way round
+    await expect(
+      RMSprop.load(
+        path,
+        resumedVariables.map(
+          (v) =>
+            new Variable(Array.from(fromHalfBits(v.value, 'float16')), {
+              name: v.name,
+              shape: v.shape,
+              dtype: 'float16',
+            }),
+        ),
+      ),
+    ).rejects.toThrow("checkpoint '");
   });
 });
