@@ -62,6 +62,14 @@ addOptimizerFlags(
       integer('--mnist-digits', 10),
       10_000,
     )
+    .addOption(
+      new Option(
+        '--dtype <dtype>',
+        "iris: its variables' dtype (float16 trains under a LossScaleOptimizer); the data-parallel jobs stay float32",
+      )
+        .choices(['float32', 'float16', 'bfloat16'])
+        .default('float32'),
+    )
     .option(
       '--batch-size <n>',
       `examples per step (default: iris ${DEFAULT_BATCH.iris}, synthetic ${DEFAULT_BATCH.synthetic}, mnist ${DEFAULT_BATCH.mnist})`,
@@ -110,6 +118,7 @@ addOptimizerFlags(
     batchSize: (flags.batchSize as number | undefined) ?? null,
     hidden: flags.hidden as number[],
     seed: flags.seed as number,
+    dtype: flags.dtype as 'float32' | 'float16' | 'bfloat16',
     outDir: flags.svg === false ? null : (flags.outDir as string),
     chart: flags.chart !== false,
     json: flags.json === true,

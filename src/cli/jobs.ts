@@ -7,6 +7,9 @@
  * tf.train.rmsprop on the same variables.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import { isHalf, type DType } from '../memory/dtype.js';
+import { fromHalfBits, toHalfBits } from '../memory/half.js';
+import { LossScaleOptimizer } from '../optimizer/loss-scale-optimizer.js';
 import { RMSprop } from '../optimizer/optimizer.js';
 import type { RMSpropOptions } from '../optimizer/options.js';
 import { Variable } from '../optimizer/variable.js';
@@ -46,6 +49,8 @@ export interface JobSettings {
   readonly batchSize: number | null;
   readonly hidden: readonly number[];
   readonly seed: number;
+  /** Iris: its variables' dtype; float16 trains under a LossScaleOptimizer. */
+  readonly dtype: DType;
   /** Where to save each job's checkpoint (with its variables) at the end; null: nowhere. */
   readonly save: (job: JobResult['job']) => string | null;
 }
@@ -63,16 +68,30 @@ export function batchSizeOf(s: Pick<JobSettings, 'batchSize'>, job: JobResult['j
 }
 
 /** Dense layers as [kernel, bias] pairs, Glorot-uniform kernels, zero biases. */
-function mlpVariables(name: string, sizes: readonly number[], random: () => number): Variable[] {
+function mlpVariables(
+  name: string,
+  sizes: readonly number[],
+  random: () => number,
+  dtype: DType = 'float32',
+): Variable[] {
   return sizes.slice(1).flatMap((out, layer) => {
     const fanIn = sizes[layer]!;
     const limit = Math.sqrt(6 / (fanIn + out));
     const kernel = Float32Array.from({ length: fanIn * out }, () => (2 * random() - 1) * limit);
     return [
-      new Variable(kernel, { name: `${name}/dense_${layer}/kernel`, shape: [fanIn, out] }),
-      new Variable(new Float32Array(out), { name: `${name}/dense_${layer}/bias`, shape: [out] }),
+      new Variable(isHalf(dtype) ? toHalfBits(kernel, dtype) : kernel, {
+        name: `${name}/dense_${layer}/kernel`,
+        shape: [fanIn, out],
+        dtype,
+      }),
+      new Variable('zeros', { name: `${name}/dense_${layer}/bias`, shape: [out], dtype }),
     ];
   });
+}
+
+/** A variable's values as float32 (half precision: its bits widened). */
+function float32Values(v: Variable): Float32Array {
+  return isHalf(v.dtype) ? fromHalfBits(v.value, v.dtype) : (v.value as Float32Array);
 }
 
 /** A data-parallel run's replicas: how many, their module and its options. */
@@ -88,6 +107,8 @@ const MLP_REPLICA = new URL('./mlp-replica.js', import.meta.url);
 /** A training run: the optimizer over `variables`, and what each step recorded. */
 export class Run {
   readonly optimizer: RMSprop;
+  /** Dynamic loss scaling around `optimizer` (float16 variables), or null. */
+  readonly scaler: LossScaleOptimizer | null;
   readonly losses: number[] = [];
   /** Each training step (gradients and update), in ms. */
   readonly stepMs: number[] = [];
@@ -106,6 +127,7 @@ export class Run {
     replicas: ReplicaSetup | null,
   ) {
     this.optimizer = optimizer;
+    this.scaler = variables.some((v) => v.dtype === 'float16') ? new LossScaleOptimizer(optimizer) : null;
     this.optimizer.build(variables);
     this.trainer =
       replicas &&
@@ -121,19 +143,26 @@ export class Run {
 
   /**
    * One training step on this thread: tfjs's forward and backward pass over tensors that read
-   * the shared views, the gradients written into `.grad`, the pool's zero-copy `step()`.
+   * the shared views, the gradients written into `.grad`, the pool's zero-copy `step()`. Half
+   * precision: float32 arithmetic on the widened values, the gradients of the loss times the
+   * scale rounded into `.grad` (mixed precision, as Keras's `mixed_float16`).
    */
   async step(loss: (weights: Tensor[]) => TF.Scalar): Promise<void> {
-    const { tf, variables } = this;
+    const { tf, variables, scaler } = this;
     const started = performance.now();
+    const scale = scaler?.dynamicScale ?? 1;
     const value = tf.tidy(() => {
-      const weights = variables.map((v) => tf.tensor(v.value, [...v.shape], 'float32'));
-      const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => loss(w))(weights);
-      grads.forEach((g, i) => readInto(tf, g, variables[i]!.grad as Float32Array)); // float32 variables
-      return value.dataSync()[0]!;
+      const weights = variables.map((v) => tf.tensor(float32Values(v), [...v.shape], 'float32'));
+      const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => tf.mul(loss(w), scale) as TF.Scalar)(weights);
+      grads.forEach((g, i) => {
+        const v = variables[i]!;
+        if (isHalf(v.dtype)) toHalfBits(g.dataSync(), v.dtype, v.grad as Uint16Array);
+        else readInto(tf, g, v.grad as Float32Array);
+      });
+      return value.dataSync()[0]! / scale;
     });
     const updating = performance.now();
-    await this.optimizer.step();
+    await (scaler ?? this.optimizer).step();
     this.#record(value, performance.now() - started, performance.now() - updating);
   }
 
@@ -153,7 +182,7 @@ export class Run {
 
   /** The weights as tensors (copies: the next step rewrites the shared views). */
   weights(): Tensor[] {
-    return this.variables.map((v) => this.tf.tensor(v.value.slice(), [...v.shape]));
+    return this.variables.map((v) => this.tf.tensor(float32Values(v).slice(), [...v.shape]));
   }
 
   /** Saves if asked, closes the optimizer, and says what the run recorded. */
@@ -165,7 +194,7 @@ export class Run {
     this.#progress.stop();
     const seconds = (performance.now() - this.#started) / 1000;
     try {
-      if (savedTo !== null) await this.optimizer.save(savedTo, { variables: true });
+      if (savedTo !== null) await (this.scaler ?? this.optimizer).save(savedTo, { variables: true });
     } finally {
       await this.trainer?.close();
       await this.optimizer.close();
@@ -217,7 +246,7 @@ export async function irisJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettin
   const [xTrain, yTrain, xTest] = [rows(train), tf.oneHot(classes(train), 3), rows(test)];
   const batchSize = batchSizeOf(s, 'iris');
   const batches = Math.ceil(train.length / batchSize);
-  const variables = mlpVariables('iris', [columns, 16, 3], random);
+  const variables = mlpVariables('iris', [columns, 16, 3], random, s.dtype);
   // 131 parameters: the gradients on this thread, one gradient per step
   const run = new Run(tf, 'iris', variables, makeOptimizer({ microBatches: 1 }), s.epochs * batches, null);
   const correct = (x: Tensor, idx: number[]): number => {

@@ -50,7 +50,8 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
   const parallel = `${s.microBatches} micro-batches on ${s.replicas} replicas`;
   const jobs = s.jobs.map((job) =>
     job === 'iris'
-      ? `iris ${s.epochs} epochs, batch ${batchSizeOf(s, job)}`
+      ? `iris ${s.epochs} epochs, batch ${batchSizeOf(s, job)}` +
+        (s.dtype === 'float32' ? '' : `, ${s.dtype}${s.dtype === 'float16' ? ' with dynamic loss scaling' : ''}`)
       : job === 'synthetic'
         ? `synthetic ${s.steps} steps, batch ${batchSizeOf(s, job)}, hidden ${s.hidden.join('x')}, ${parallel}`
         : `mnist ${s.mnistEpochs} epochs, batch ${batchSizeOf(s, job)}, CNN, ${parallel} (tfjsReplica)`,

@@ -283,6 +283,35 @@ describe('rmsprop-pool CLI', () => {
     expect(loss(fast.out)).toBeCloseTo(loss(own.out), 5);
   });
 
+  it('train --dtype float16: the iris job in float16 under dynamic loss scaling, saved with its scale; bfloat16 without', async () => {
+    const run = cli(
+      'train',
+      '--job',
+      'iris',
+      '--dtype',
+      'float16',
+      '--epochs',
+      '20',
+      '--no-svg',
+      '--no-chart',
+      '--json',
+      '--save',
+      'h.safetensors',
+    );
+    expect(run.code, run.err).toBe(0);
+    expect(run.out).toContain('iris 20 epochs, batch 32, float16 with dynamic loss scaling');
+    const summary = JSON.parse(run.out.trimEnd().split('\n').at(-1)!) as { jobs: Array<Record<string, number>> };
+    expect(summary.jobs[0]!.lossLastTenth).toBeLessThan(summary.jobs[0]!.lossFirstTenth!); // it learns
+    const file = await readCheckpoint(join(dir, 'h.safetensors'));
+    expect(file.state.map((a) => a.name).slice(0, 3)).toEqual(['iteration', 'learning_rate', 'step_counter']);
+    expect(file.variables![0]!.data).toBeInstanceOf(Uint16Array);
+    expect(Object.keys(file.config)).toContain('inner_optimizer');
+    const bf16 = cli('train', '--job', 'iris', '--dtype', 'bfloat16', '--epochs', '2', '--no-svg', '--no-chart');
+    expect(bf16.code, bf16.err).toBe(0);
+    expect(bf16.out).toMatch(/batch 32, bfloat16;/);
+    expect(cli('train', '--dtype', 'float8').err).toContain("option '--dtype <dtype>' argument 'float8' is invalid");
+  });
+
   it('train --json ends with a summary line per job; --save writes checkpoints that hold the trained variables', async () => {
     const run = cli(
       'train',
