@@ -153,7 +153,7 @@ export class Run {
     const scale = scaler?.dynamicScale ?? 1;
     const value = tf.tidy(() => {
       const weights = variables.map((v) => tf.tensor(float32Values(v), [...v.shape], 'float32'));
-      const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => tf.mul(loss(w), scale) as TF.Scalar)(weights);
+      const { value, grads } = tf.valueAndGrads((...w: Tensor[]) => tf.mul<TF.Scalar>(loss(w), scale))(weights);
       grads.forEach((g, i) => {
         const v = variables[i]!;
         if (isHalf(v.dtype)) toHalfBits(g.dataSync(), v.dtype, v.grad as Uint16Array);

@@ -18,13 +18,27 @@ class JsOps implements Ops {
   readonly statements: string[] = [];
   /** The locals made so far: binding one again would only copy. */
   readonly #bound = new Set<Expr>();
+  /** Inside `inFloat32`: a half dtype's operations round to float32 (`F`). */
+  #float32 = 0;
   constructor(
     readonly index: string,
     readonly dtype: DType,
   ) {}
 
   #round(e: string): Expr {
-    return (this.dtype === 'float64' ? `(${e})` : `R(${e})`) as Expr;
+    if (this.dtype === 'float64') return `(${e})` as Expr;
+    return (this.#float32 > 0 && isHalf(this.dtype) ? `F(${e})` : `R(${e})`) as Expr;
+  }
+  inFloat32<T>(body: () => T): T {
+    this.#float32++;
+    try {
+      return body();
+    } finally {
+      this.#float32--;
+    }
+  }
+  cast(x: Expr): Expr {
+    return isHalf(this.dtype) ? (`R(${x})` as Expr) : x;
   }
   /** An element as a number: half precision is stored as bits, widened by table (`W`). */
   #element(at: string): string {
@@ -95,13 +109,14 @@ class JsOps implements Ops {
 
 /** The JavaScript source of one specialisation (exported for inspection and tests). */
 export function jsSource(program: Program, variant: number, dtype: DType): string {
-  const R = (e: string): string => (dtype === 'float64' ? e : `R(${e})`);
+  const W32 = (e: string): string => (dtype === 'float32' ? `R(${e})` : e);
   const flags = flagsOf(program, variant);
   const sig = signatureOf(program);
   const prologue = [
     ...sig.arrays.map((a) => `const a_${a} = views.${a};`),
-    ...sig.stepWords.map((w) => `const s_${w} = ${R(`step[${STEP_WORDS.index[w]}]`)};`),
-    ...sig.variableWords.map((w) => `const w_${w} = ${R(`words[base + ${VARIABLE_WORDS.index[w]}]`)};`),
+    // a half dtype's words are cast by their writers (some are float32 on purpose: loss scaling)
+    ...sig.stepWords.map((w) => `const s_${w} = ${W32(`step[${STEP_WORDS.index[w]}]`)};`),
+    ...sig.variableWords.map((w) => `const w_${w} = ${W32(`words[base + ${VARIABLE_WORDS.index[w]}]`)};`),
     ...sig.switches.map((w) => `const k_${w} = step[${STEP_WORDS.index[w]}] !== 0;`),
     ...(sig.shards
       ? ['const a_grad_shards = views.gradShards, shardCount = views.shardCount, shardStride = views.shardStride;']
@@ -117,8 +132,8 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     // element k of the run to accumulator k mod 8 (see sumOfSquares in program.ts)
     const term = (offset: number, accumulator: number): string => {
       const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, dtype);
-      const g = program.body(ops, flags) as Expr;
-      return `{ ${[...ops.statements, `s${accumulator} += ${ops.mul(g, g)};`].join(' ')} }`;
+      const term = program.body(ops, flags) as Expr;
+      return `{ ${[...ops.statements, `s${accumulator} += ${term};`].join(' ')} }`;
     };
     const eight = [0, 1, 2, 3, 4, 5, 6, 7];
     body = [
@@ -142,12 +157,13 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
 /** Compiles one specialisation. */
 export function compileJs(program: Program, variant: number, dtype: DType): Kernel {
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the source is generated from the programs, not input
-  const factory = new Function('R', 'W', 'B', jsSource(program, variant, dtype)) as (
+  const factory = new Function('R', 'W', 'B', 'F', jsSource(program, variant, dtype)) as (
     round: (x: number) => number,
     widen: Float32Array | null,
     bits: ((x: number) => number) | null,
+    float32: (x: number) => number,
   ) => Kernel;
   return isHalf(dtype)
-    ? factory(roundingFor(dtype), widenTable(dtype), exactHalfBits(dtype))
-    : factory(roundingFor(dtype), null, null);
+    ? factory(roundingFor(dtype), widenTable(dtype), exactHalfBits(dtype), Math.fround)
+    : factory(roundingFor(dtype), null, null, Math.fround);
 }

@@ -38,6 +38,13 @@ export interface Ops {
   bind(x: Expr): Expr;
   /** `word != 0 ? a : b`, decided once per call from a step word (a switch, not a specialisation). */
   pick(word: StepWord, a: Expr, b: Expr): Expr;
+  /**
+   * `body`'s operations rounded to float32 instead of a half dtype (the others: no change): a
+   * half-precision gradient divided by Keras's float32 loss scale is a float32 gradient.
+   */
+  inFloat32<T>(body: () => T): T;
+  /** `x` rounded to the dtype: Keras's `ops.cast(gradient, variable.dtype)` (a no-op but for a float32 value in a half kernel). */
+  cast(x: Expr): Expr;
 }
 
 /** Where a flag's value comes from when a kernel runs: the step, the variable's words, its slots. */
@@ -70,8 +77,8 @@ export function elementwise<const N extends string>(
 }
 
 /**
- * A sum of squares: the program returns the element's value `g`; kernels add fround(g*g) (in
- * the dtype) in float64 with eight accumulators — element k to accumulator k mod 8, then
+ * A sum of squares: the program returns the element's term (its square, rounded as the program
+ * says); kernels add it in float64 with eight accumulators — element k to accumulator k mod 8, then
  * ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) — an order the SIMD lanes can follow for any
  * partition into chunks, with four independent vector sums in flight.
  */

@@ -36,6 +36,8 @@ export const STEP_WORDS = wordBlock([
   'clipMode',
   'weightDecayOn',
   'ema',
+  /** 1 when the gradient stage computes in float32 (loss scaling over half precision: Keras's float32 scale). */
+  'wideGradient',
 ]);
 export type StepWord = (typeof STEP_WORDS.names)[number];
 

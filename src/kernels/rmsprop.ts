@@ -19,6 +19,7 @@ const centered = when((_s, _v, _base, views) => views.averageGradient !== null);
 const momentum = when((_s, _v, _base, views) => views.momentum !== null);
 const ema = when((s) => s[S.ema] !== 0);
 const sharded = when((_s, _v, _base, views) => views.shardCount > 1);
+const wide = when((s) => s[S.wideGradient] !== 0);
 
 /** This element's gradient: the mean of the micro-batch shards when there are several. */
 function rawGradient(x: Ops, f: Flags<'sharded'>): Expr {
@@ -26,11 +27,22 @@ function rawGradient(x: Ops, f: Flags<'sharded'>): Expr {
 }
 
 /**
+ * The gradient stage in the precision Keras computes it: the dtype's, or float32 when a
+ * LossScaleOptimizer's float32 scale has made a half gradient float32 (`wide`); `cast`: the
+ * result goes back to the dtype, as Keras's `update_step` or an `assign` casts it.
+ */
+function inGradientPrecision(x: Ops, f: Flags<'wide'>, { cast }: { cast: boolean }, stage: () => Expr): Expr {
+  if (!f.wide) return stage();
+  const result = x.inFloat32(stage);
+  return cast ? x.cast(result) : result;
+}
+
+/**
  * The gradient the update sees: the micro-batches' mean, unscaled (loss scaling), then the
  * accumulated mean (resetting the accumulator).
  */
-function gradient(x: Ops, f: Flags<'sharded' | 'unscale' | 'applyAccumulated'>, { reset }: { reset: boolean }): Expr {
-  let g = rawGradient(x, f);
+function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, raw: Expr, { reset }: { reset: boolean }): Expr {
+  let g = raw;
   if (f.unscale) g = x.div(g, x.step('lossScale'));
   if (f.applyAccumulated) {
     g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
@@ -61,9 +73,12 @@ function movingAverage(x: Ops, p: Expr): Expr {
  */
 export const UPDATE = elementwise(
   'update',
-  { unscale, applyAccumulated, clip, decay, centered, momentum, ema, sharded },
+  { unscale, applyAccumulated, clip, decay, centered, momentum, ema, sharded, wide },
   (x, f) => {
-    const g = clipped(x, gradient(x, f, { reset: true }), f.clip);
+    const raw = rawGradient(x, f);
+    const g = x.bind(
+      inGradientPrecision(x, f, { cast: true }, () => clipped(x, gradient(x, f, raw, { reset: true }), f.clip)),
+    );
     const lr = x.step('learningRate');
     const rho = x.step('rho');
     const oneMinusRho = x.step('oneMinusRho');
@@ -90,9 +105,13 @@ export const UPDATE = elementwise(
 );
 
 /** A call that only accumulates (gradient accumulation, not the k-th call): the EMA still runs. */
-export const ACCUMULATE = elementwise('accumulate', { unscale, ema, sharded }, (x, f) => {
-  const g = f.unscale ? x.div(rawGradient(x, f), x.step('lossScale')) : rawGradient(x, f);
-  x.store('accumulator', x.add(x.load('accumulator'), g));
+export const ACCUMULATE = elementwise('accumulate', { unscale, ema, sharded, wide }, (x, f) => {
+  const raw = rawGradient(x, f);
+  const sum = inGradientPrecision(x, f, { cast: true }, () => {
+    const g = f.unscale ? x.div(raw, x.step('lossScale')) : raw;
+    return x.add(x.load('accumulator'), g);
+  });
+  x.store('accumulator', sum);
   if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });
 
@@ -102,10 +121,14 @@ export const NO_GRADIENT = elementwise('noGradient', { applyAccumulated, ema }, 
   if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });
 
-/** Norm clipping's per-element term: the effective gradient before clipping. */
-export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulated, sharded }, (x, f) =>
-  gradient(x, f, { reset: false }),
-);
+/** Norm clipping's per-element term: the square of the effective gradient before clipping. */
+export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulated, sharded, wide }, (x, f) => {
+  const raw = rawGradient(x, f);
+  return inGradientPrecision(x, f, { cast: false }, () => {
+    const g = gradient(x, f, raw, { reset: false });
+    return x.mul(g, g);
+  });
+});
 
 /** Every program, in the order the module lists them. */
 export const PROGRAMS: readonly Program[] = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES];

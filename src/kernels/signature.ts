@@ -62,6 +62,8 @@ export function signatureOf(program: Program): Signature {
         zero: () => e,
         bind: () => e,
         pick: (w) => (switches.add(w), e),
+        inFloat32: (body) => body(),
+        cast: () => e,
       };
       const result = program.body(recorder, flagsOf(program, variant));
       writes.push(stored || result !== undefined);

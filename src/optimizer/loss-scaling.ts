@@ -4,8 +4,11 @@
  * skipped. The finiteness test rides on the norm phase, the pass that already reads every
  * gradient: a sum of squares is finite exactly when every term is.
  */
+import { ClipMode } from '../kernels/rmsprop-words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
-import type { StepBlock } from './step-plan.js';
+import { isHalf } from '../memory/dtype.js';
+import type { ResolvedOptions } from './options.js';
+import { clipModeOf, type StepBlock } from './step-plan.js';
 
 /** What the pipeline asks of a loss scaler at each step. */
 export interface LossScaling {
@@ -19,13 +22,23 @@ export interface LossScaling {
 
 /**
  * The gradients are divided by `scale` in every dtype's words. Keras divides by a float32
- * variable, so half-precision gradients are divided in float32 and the quotient rounded once to
- * their dtype: the word holds the float32 scale for every dtype.
+ * variable, which makes a half-precision gradient float32: its clipping (and accumulation) is
+ * done in float32 and only `update_step` casts it to the variable's dtype. So a half dtype's
+ * gradient stage runs in float32 (`wideGradient`), with float32 clip limits.
  */
-export function writeLossScale(blocks: readonly StepBlock[], scale: number): void {
-  for (const { words } of blocks) {
+export function writeLossScale(
+  blocks: readonly StepBlock[],
+  scale: number,
+  o: Pick<ResolvedOptions, 'clipnorm' | 'globalClipnorm' | 'clipvalue'>,
+): void {
+  const mode = clipModeOf(o);
+  for (const { dtype, words } of blocks) {
     words.lossScale = Math.fround(scale);
     words.unscale = 1;
+    if (!isHalf(dtype)) continue;
+    words.wideGradient = 1;
+    if (mode === ClipMode.Norm) words.clip = Math.fround(o.clipnorm!);
+    if (mode === ClipMode.Value) words.clip = Math.fround(o.clipvalue!);
   }
 }
 

@@ -9,7 +9,7 @@
 import { ClipMode, type VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
-import { hyperparameterCast, roundingFor, type DType } from '../memory/dtype.js';
+import { hyperparameterCast, isHalf, promotedDType, roundingFor, type DType } from '../memory/dtype.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
 import type { NormPlan, StepBlock } from './step-plan.js';
 
@@ -30,7 +30,10 @@ export interface NormInputs {
 export function reduceNorms(
   { groups, dtypes, sums, globalDType, steps, variables }: NormInputs,
   { mode, limit }: NormPlan,
+  /** Loss scaling: half gradients are float32 (see loss-scaling.ts). */
+  wide = false,
 ): void {
+  const gradientDType = (d: DType): DType => (wide && isHalf(d) ? 'float32' : d);
   sums.fill(0);
   for (const { chunks, partials } of groups) {
     for (let c = 0; c < partials.length; c++) sums[chunks[c * CHUNK_STRIDE + Chunk.Variable]!]! += partials[c]!;
@@ -38,23 +41,24 @@ export function reduceNorms(
   if (mode === ClipMode.Norm) {
     for (let i = 0; i < dtypes.length; i++) {
       if (variables.get(i, 'hasGradient') === 0) continue;
-      const r = roundingFor(dtypes[i]!);
-      const clipnorm = hyperparameterCast(dtypes[i]!)(limit);
+      const r = roundingFor(gradientDType(dtypes[i]!));
+      const clipnorm = hyperparameterCast(gradientDType(dtypes[i]!))(limit);
       const l2sum = r(sums[i]!);
       const l2norm = l2sum > 0 ? r(Math.sqrt(l2sum)) : l2sum;
       variables.set(i, 'clipDivisor', Math.max(l2norm, clipnorm)); // Math.max propagates NaN like numpy
     }
     return;
   }
-  const R = roundingFor(globalDType);
+  const R = roundingFor(wide ? promotedDType(dtypes.map(gradientDType)) : globalDType);
   let squared = 0;
   for (let i = 0; i < dtypes.length; i++) {
-    if (variables.get(i, 'hasGradient') !== 0) squared = R(squared + roundingFor(dtypes[i]!)(sums[i]!));
+    if (variables.get(i, 'hasGradient') !== 0) squared = R(squared + roundingFor(gradientDType(dtypes[i]!))(sums[i]!));
   }
   const norm = R(Math.sqrt(squared));
   // numpy 1.24 promotes `1.0 / use_norm` (a numpy scalar) to float64, so the scale is a double ...
   const scaleForFinite = limit * Math.min(1 / norm, 1 / limit);
   const scale = scaleForFinite + (norm - norm); // NaN unless the norm is finite
   // ... which `g * scale` casts to the gradient's dtype
-  for (const { dtype, words, cast } of steps) words.clip = dtype === 'float64' ? scale : cast(scale);
+  for (const { dtype, words, cast } of steps)
+    words.clip = dtype === 'float64' ? scale : wide && isHalf(dtype) ? Math.fround(scale) : cast(scale);
 }

@@ -342,11 +342,11 @@ export class RMSprop {
     const plan = planStep(this.#options, this.#steps, this.learningRate);
     writeStep(built.words.steps, plan);
     const scaling = this.#lossScaling;
-    if (scaling !== null) writeLossScale(built.words.steps, scaling.scale);
+    if (scaling !== null) writeLossScale(built.words.steps, scaling.scale, this.#options);
     if (plan.norm !== null || scaling !== null) {
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
       if (scaling !== null && !gradientsFinite(built.arena.groups)) return scaling.skipped();
-      if (plan.norm !== null) reduceNorms(built.norms, plan.norm);
+      if (plan.norm !== null) reduceNorms(built.norms, plan.norm, scaling !== null);
     }
     writeClipping(built.words.steps, plan);
     yield Phase.Update;

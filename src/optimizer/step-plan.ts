@@ -147,7 +147,7 @@ function writeConstantsOf({ words, cast: f }: StepBlock, o: ResolvedOptions): vo
   words.momentum = o.momentum > 0 ? f(o.momentum) : 0;
   words.lossScale = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
   words.unscale = o.lossScaleFactor === null ? 0 : 1;
-  words.accumulationSteps = o.gradientAccumulationSteps ?? 0;
+  words.accumulationSteps = f(o.gradientAccumulationSteps ?? 0);
   const clip = clipModeOf(o);
   // global norm clipping writes its scale here each step (norms.ts)
   words.clip = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;

@@ -67,6 +67,8 @@ class WatOps implements Ops {
   readonly #bound = new Set<Expr>();
   /** Whether values live in v128 lanes: the vector form, and every form of a half dtype. */
   readonly lanes: boolean;
+  /** Inside `inFloat32`: a half dtype's operations are left in float32. */
+  #float32 = 0;
   constructor(
     readonly shape: SimdShape,
     /** Whether memory is accessed a whole vector at a time (else one element). */
@@ -121,7 +123,7 @@ class WatOps implements Ops {
   /** An arithmetic operation, rounded to the dtype (f32 and f64 operations are already). */
   #rounded(name: string, ...args: Expr[]): Expr {
     const { half } = this.shape;
-    if (half === null) return this.#op(name, ...args);
+    if (half === null || this.#float32 > 0) return this.#op(name, ...args);
     const raw = this.bind(this.#op(name, ...args));
     return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a')) as Expr;
   }
@@ -197,6 +199,20 @@ class WatOps implements Ops {
     this.#bound.add(local);
     return local;
   }
+  inFloat32<T>(body: () => T): T {
+    this.#float32++;
+    try {
+      return body();
+    } finally {
+      this.#float32--;
+    }
+  }
+  cast(x: Expr): Expr {
+    const { half } = this.shape;
+    if (half === null) return x;
+    const value = this.bind(x);
+    return roundToHalfWat(half, value.slice('(local.get '.length, -1), this.#scratch('a')) as Expr;
+  }
   pick(word: StepWord, a: Expr, b: Expr): Expr {
     if (!this.lanes) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;
     // all ones or all zeros: (0 - switch) in every lane
@@ -266,10 +282,7 @@ function elementwiseFunction(shape: SimdShape, program: Program, variant: number
  */
 function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: number): string {
   const flags = flagsOf(program, variant);
-  const square = (e: WatOps): Expr => {
-    const g = program.body(e, flags) as Expr;
-    return e.mul(g, g);
-  };
+  const square = (e: WatOps): Expr => program.body(e, flags) as Expr; // the program's term: a square
   const emitters: WatOps[] = [];
   const emitter = (vector: boolean, suffix: string, offset: number): WatOps => {
     const e = new WatOps(shape, vector, suffix, offset);
@@ -345,6 +358,8 @@ export function generateKernelsWat(): string {
       const { writes } = signatureOf(program);
       for (let variant = 0; variant < variantCount(program); variant++) {
         if (!writes[variant]) continue;
+        // the float32 gradient stage is the same arithmetic unless the dtype is half
+        if (shape.half === null && (flagsOf(program, variant) as Record<string, number>).wide) continue;
         functions.push(
           program.kind === 'elementwise'
             ? elementwiseFunction(shape, program, variant)
