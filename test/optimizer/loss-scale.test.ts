@@ -73,7 +73,14 @@ const settings = [
 
 describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
   it('has the cases this test knows about, with skipped steps among them', () => {
-    expect(cases.map((c) => c.id)).toEqual(['lso_defaults', 'lso_growth', 'lso_inner_options', 'lso_mixed']);
+    expect(cases.map((c) => c.id)).toEqual([
+      'lso_defaults',
+      'lso_growth',
+      'lso_inner_options',
+      'lso_mixed',
+      'lso_global_accum',
+      'lso_clipvalue_mixed',
+    ]);
     expect(cases.flatMap((c) => c.steps.filter((s) => !s.finite)).length).toBeGreaterThanOrEqual(5);
   });
 
@@ -203,5 +210,28 @@ describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
         ),
       ),
     ).rejects.toThrow("checkpoint '");
+  });
+
+  it('a scale beyond float16’s range (2^20) unscales in float32: both kernel sets, the same bytes as unscaled gradients', async () => {
+    const grads = [[0.5, -0.25, 3, 1e-3]];
+    const results: number[][] = [];
+    for (const kernels of ['js', 'wasm'] as const) {
+      const w = new Variable([1, 2, 3, 4], { dtype: 'float16', name: 'w' });
+      const optimizer = new LossScaleOptimizer(new RMSprop({ workers: 0, kernels }), { initialScale: 2 ** 20 });
+      open.push(optimizer);
+      await optimizer.apply([grads[0]!.map((g) => g * 2 ** 20)], [w]); // float16 holds up to 65504: bits of inf
+      results.push(valuesOf(w));
+      expect(optimizer.iterations).toBe(0); // 0.5 * 2^20 overflows float16: skipped
+      await optimizer.apply([grads[0]!.map((g) => g * 2 ** 13)], [w]); // finite in float16, scale now 2^19
+      expect(optimizer.dynamicScale).toBe(2 ** 19);
+      results.push(valuesOf(w));
+    }
+    const plain = new Variable([1, 2, 3, 4], { dtype: 'float16', name: 'p' });
+    const reference = new RMSprop({ workers: 0 }); // the unscaled gradients, applied directly
+    await reference.apply([grads[0]!.map((g) => (g * 2 ** 13) / 2 ** 19)], [plain]);
+    await reference.close();
+    expect(results[1]).toEqual(valuesOf(plain));
+    expect(results[3]).toEqual(results[1]);
+    expect(results[0]).toEqual([1, 2, 3, 4]);
   });
 });
