@@ -91,8 +91,13 @@ class WatOps implements Ops {
     const { half } = this.shape;
     if (half === null) return `(${this.#type}.load ${address})` as Expr;
     const bits = this.vector ? `(v128.load16x4_u ${address})` : `(i32x4.splat (i32.load16_u ${address}))`;
-    return widenWat(half, bits, this.#scratch('h'), this.#scratch('m')) as Expr;
+    return widenWat(half, bits, this.#scratch('h'), this.#scratch('m'), this.#constant) as Expr;
   }
+  /** A constant of four equal i32 lanes, in a local set once before the loop (like the splats). */
+  readonly #constant = (value: string): string => {
+    this.splats.set(`$k${value}`, `(local.set $k${value} (v128.const i32x4 ${value} ${value} ${value} ${value}))`);
+    return `(local.get $k${value})`;
+  };
   /** A v128 scratch local of this copy of the program (used inside one expression at a time). */
   #scratch(name: string): string {
     const local = `$${name}${this.suffix}`;
@@ -103,7 +108,7 @@ class WatOps implements Ops {
   #storeAt(address: string, x: Expr): string {
     const { half } = this.shape;
     if (half === null) return `(${this.#type}.store ${address} ${x})`;
-    const bits = narrowExactWat(half, x.slice('(local.get '.length, -1), this.#scratch('a'));
+    const bits = narrowExactWat(half, x.slice('(local.get '.length, -1), this.#scratch('a'), this.#constant);
     return this.vector
       ? `(v128.store64_lane 0 ${address} (i16x8.narrow_i32x4_u ${bits} (v128.const i64x2 0 0)))` // lanes hold 0..0xffff: no saturation
       : `(i32.store16 ${address} (i32x4.extract_lane 0 ${bits}))`;
@@ -125,7 +130,7 @@ class WatOps implements Ops {
     const { half } = this.shape;
     if (half === null || this.#float32 > 0) return this.#op(name, ...args);
     const raw = this.bind(this.#op(name, ...args));
-    return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a')) as Expr;
+    return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a'), this.#constant) as Expr;
   }
   load(array: Field): Expr {
     return this.bind(this.#loadAt(this.#address(array)));
@@ -211,7 +216,7 @@ class WatOps implements Ops {
     const { half } = this.shape;
     if (half === null) return x;
     const value = this.bind(x);
-    return roundToHalfWat(half, value.slice('(local.get '.length, -1), this.#scratch('a')) as Expr;
+    return roundToHalfWat(half, value.slice('(local.get '.length, -1), this.#scratch('a'), this.#constant) as Expr;
   }
   pick(word: StepWord, a: Expr, b: Expr): Expr {
     if (!this.lanes) return `(select ${a} ${b} (local.get $k_${word}))` as Expr;

@@ -11,38 +11,45 @@
 const i32x4 = (value: string) => `(v128.const i32x4 ${value} ${value} ${value} ${value})`;
 
 /**
+ * How the inline functions below get a constant of four equal i32 lanes (float constants by
+ * their bits): inline by default; a kernel passes locals set once before its loop, so the
+ * constants are not made again in every iteration.
+ */
+export type Constant = (value: string) => string;
+
+/**
  * An f32x4 expression rounded to half precision, staying f32x4: what each operation of a half
  * kernel does to its float32 result (the exact result of an operation on half values, rounded once
  * more: exact, see ARCHITECTURE.md). `x` and `a` name v128 locals: `x` holds the value, `a` is
  * scratch for its magnitude. Inline text, so a kernel pays no call per operation.
  */
-export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: string): string {
+export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: string, k: Constant = i32x4): string {
   if (dtype === 'bfloat16') {
     // add 0x7fff plus the kept part's lowest bit, clear the low half; NaN: quiet, with its sign
     return `(v128.bitselect
-      (v128.or (local.get ${x}) ${i32x4('0x00400000')})
+      (v128.or (local.get ${x}) ${k('0x00400000')})
       (v128.and
-        (i32x4.add (i32x4.add (local.get ${x}) ${i32x4('0x7fff')})
-          (v128.and (i32x4.shr_u (local.get ${x}) (i32.const 16)) ${i32x4('1')}))
-        ${i32x4('0xffff0000')})
+        (i32x4.add (i32x4.add (local.get ${x}) ${k('0x7fff')})
+          (v128.and (i32x4.shr_u (local.get ${x}) (i32.const 16)) ${k('1')}))
+        ${k('0xffff0000')})
       (f32x4.ne (local.get ${x}) (local.get ${x})))`;
   }
   // normals: add 0xfff plus the kept part's lowest bit, clear 13 bits; below 2^-14 an add of 0.5
   // rounds at 2^-24; 65520 and up: infinity; NaN: quiet. Then the sign goes back on.
   return `(v128.or
-      (v128.and (local.get ${x}) ${i32x4('0x80000000')})
+      (v128.and (local.get ${x}) ${k('0x80000000')})
       (v128.bitselect
-        (v128.bitselect (v128.or (local.tee ${a} (v128.and (local.get ${x}) ${i32x4('0x7fffffff')})) ${i32x4('0x00400000')})
-          ${i32x4('0x7f800000')}
-          (i32x4.gt_u (local.get ${a}) ${i32x4('0x7f800000')}))
+        (v128.bitselect (v128.or (local.tee ${a} (v128.and (local.get ${x}) ${k('0x7fffffff')})) ${k('0x00400000')})
+          ${k('0x7f800000')}
+          (i32x4.gt_u (local.get ${a}) ${k('0x7f800000')}))
         (v128.bitselect
-          (f32x4.sub (f32x4.add (local.get ${a}) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 0.5 0.5 0.5 0.5))
+          (f32x4.sub (f32x4.add (local.get ${a}) ${k('0x3f000000')}) ${k('0x3f000000')})
           (v128.and
-            (i32x4.add (i32x4.add (local.get ${a}) ${i32x4('0xfff')})
-              (v128.and (i32x4.shr_u (local.get ${a}) (i32.const 13)) ${i32x4('1')}))
-            ${i32x4('0xffffe000')})
-          (i32x4.lt_u (local.get ${a}) ${i32x4('0x38800000')}))
-        (i32x4.ge_u (local.get ${a}) ${i32x4('0x477ff000')})))`;
+            (i32x4.add (i32x4.add (local.get ${a}) ${k('0xfff')})
+              (v128.and (i32x4.shr_u (local.get ${a}) (i32.const 13)) ${k('1')}))
+            ${k('0xffffe000')})
+          (i32x4.lt_u (local.get ${a}) ${k('0x38800000')}))
+        (i32x4.ge_u (local.get ${a}) ${k('0x477ff000')})))`;
 }
 
 /**
@@ -50,16 +57,22 @@ export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: stri
  * f32x4, exactly: inline text, so a kernel's load pays no call (a call spills every live v128).
  * `h` and `m` name v128 scratch locals.
  */
-export function widenWat(dtype: 'float16' | 'bfloat16', bits: string, h: string, m: string): string {
+export function widenWat(
+  dtype: 'float16' | 'bfloat16',
+  bits: string,
+  h: string,
+  m: string,
+  k: Constant = i32x4,
+): string {
   if (dtype === 'bfloat16') return `(i32x4.shl ${bits} (i32.const 16))`;
   // the magnitude's bits moved under float32's exponent and rebased by 2^112 (exact for normals and
   // subnormals); infinities and NaNs take float32's top exponent; then the sign
   return `(v128.or
       (v128.bitselect
-        (v128.or (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${i32x4('0x7fff')}) (i32.const 13))) ${i32x4('0x7f800000')})
-        (f32x4.mul (local.get ${m}) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
-        (i32x4.eq (v128.and (local.get ${h}) ${i32x4('0x7c00')}) ${i32x4('0x7c00')}))
-      (i32x4.shl (v128.and (local.get ${h}) ${i32x4('0x8000')}) (i32.const 16)))`;
+        (v128.or (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${k('0x7fff')}) (i32.const 13))) ${k('0x7f800000')})
+        (f32x4.mul (local.get ${m}) ${k('0x77800000')})
+        (i32x4.eq (v128.and (local.get ${h}) ${k('0x7c00')}) ${k('0x7c00')}))
+      (i32x4.shl (v128.and (local.get ${h}) ${k('0x8000')}) (i32.const 16)))`;
 }
 
 /**
@@ -67,22 +80,22 @@ export function widenWat(dtype: 'float16' | 'bfloat16', bits: string, h: string,
  * their bits in the low 16 bits of each i32 lane: no rounding left to do, only the encoding.
  * Inline text; `x` names the local holding the values, `a` a v128 scratch local.
  */
-export function narrowExactWat(dtype: 'float16' | 'bfloat16', x: string, a: string): string {
+export function narrowExactWat(dtype: 'float16' | 'bfloat16', x: string, a: string, k: Constant = i32x4): string {
   // bfloat16 values are float32s with a zero low half; so is every NaN a kernel makes (widened
   // operands or the default NaN): the top half is the encoding
   if (dtype === 'bfloat16') return `(i32x4.shr_u (local.get ${x}) (i32.const 16))`;
   // normals: rebias the exponent; below 2^-14 the add of 0.5 puts the subnormal's bits at the
   // bottom; infinity 0x7c00, NaN 0x7e00; then the sign
   return `(v128.or
-      (i32x4.shr_u (v128.and (local.get ${x}) ${i32x4('0x80000000')}) (i32.const 16))
+      (i32x4.shr_u (v128.and (local.get ${x}) ${k('0x80000000')}) (i32.const 16))
       (v128.bitselect
-        (v128.bitselect ${i32x4('0x7e00')} ${i32x4('0x7c00')}
-          (i32x4.gt_u (local.tee ${a} (v128.and (local.get ${x}) ${i32x4('0x7fffffff')})) ${i32x4('0x7f800000')}))
+        (v128.bitselect ${k('0x7e00')} ${k('0x7c00')}
+          (i32x4.gt_u (local.tee ${a} (v128.and (local.get ${x}) ${k('0x7fffffff')})) ${k('0x7f800000')}))
         (v128.bitselect
-          (i32x4.sub (f32x4.add (local.get ${a}) (v128.const f32x4 0.5 0.5 0.5 0.5)) ${i32x4('0x3f000000')})
-          (i32x4.shr_u (i32x4.sub (local.get ${a}) ${i32x4('0x38000000')}) (i32.const 13))
-          (i32x4.lt_u (local.get ${a}) ${i32x4('0x38800000')}))
-        (i32x4.ge_u (local.get ${a}) ${i32x4('0x7f800000')})))`;
+          (i32x4.sub (f32x4.add (local.get ${a}) ${k('0x3f000000')}) ${k('0x3f000000')})
+          (i32x4.shr_u (i32x4.sub (local.get ${a}) ${k('0x38000000')}) (i32.const 13))
+          (i32x4.lt_u (local.get ${a}) ${k('0x38800000')}))
+        (i32x4.ge_u (local.get ${a}) ${k('0x7f800000')})))`;
 }
 
 /**
