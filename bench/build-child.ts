@@ -1,15 +1,16 @@
 /**
  * One build, measured alone in its own process (`npm run bench` runs it per size): `size`
- * float32 parameters from 'zeros' in `variables` variables, built with the default options;
- * prints JSON: build ms, the first step's ms, the median of later steps, the arena's bytes and
+ * parameters of `dtype` (default float32) from 'zeros' in `variables` variables, built with the
+ * default options; the gradients written (0.01), then `steps` steps (default 11);
+ * prints JSON: build ms, the gradients' ms, the first step's ms, the median of later steps, the arena's bytes and
  * the process's peak resident memory above what it held before (Linux's VmHWM, which starts
  * afresh in a new process; ru_maxrss would carry the parent's peak over exec).
  *
- *   node dist/bench/build-child.js <size> [variables] [workers]
+ *   node dist/bench/build-child.js <size> [variables] [workers] [dtype] [steps]
  */
 import { readFileSync } from 'node:fs';
 import { median } from '../src/cli/figures.js';
-import { RMSprop, Variable } from '../src/index.js';
+import { RMSprop, Variable, type DType } from '../src/index.js';
 
 /** This process's peak resident bytes. */
 function peakResident(): number {
@@ -22,21 +23,26 @@ function peakResident(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-const [size, variables = 1, workers = 'auto'] = process.argv.slice(2).map((a) => (a === 'auto' ? a : Number(a)));
+const [size, variables = 1, workers = 'auto'] = process.argv.slice(2, 5).map((a) => (a === 'auto' ? a : Number(a)));
+const dtype = (process.argv[5] ?? 'float32') as DType;
+const steps = Number(process.argv[6] ?? 11);
 const total = Number(size);
 const parts = Number(variables);
 const rssBefore = peakResident();
 const started = performance.now();
 const vars = Array.from({ length: parts }, (_, i) => {
   const n = Math.floor(total / parts) + (i < total % parts ? 1 : 0);
-  return new Variable('zeros', { shape: [n], name: `w${i}` });
+  return new Variable('zeros', { shape: [n], name: `w${i}`, dtype });
 });
 const optimizer = new RMSprop({ workers: workers });
 optimizer.build(vars);
 const buildMs = performance.now() - started;
-for (const v of vars) v.grad.fill(0.01);
+const writing = performance.now();
+// 0.01 as the dtype stores it (float16 and bfloat16: its bits)
+for (const v of vars) v.grad.fill(dtype === 'float16' ? 0x211f : dtype === 'bfloat16' ? 0x3c24 : 0.01);
+const gradientsMs = performance.now() - writing;
 const stepMs: number[] = [];
-for (let s = 0; s < 11; s++) {
+for (let s = 0; s < steps; s++) {
   const t = performance.now();
   await optimizer.step();
   stepMs.push(performance.now() - t);
@@ -44,7 +50,9 @@ for (let s = 0; s < 11; s++) {
 console.log(
   JSON.stringify({
     size: total,
+    dtype,
     buildMs,
+    gradientsMs,
     firstStepMs: stepMs[0],
     stepMs: median(stepMs.slice(1)),
     threads: optimizer.workers,

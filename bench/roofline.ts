@@ -37,24 +37,31 @@ export async function copyBandwidth(threads: number, bytes: number, samples: num
 }
 
 /**
- * GiB/s at which `threads` threads commit a fresh shared wasm memory of `bytes` (one write per
- * 4 KiB page, each thread its own contiguous share): the page-fault bound on an arena's first
- * touch, with no optimizer code involved.
+ * GiB/s at which `threads` threads commit fresh shared wasm memory of `bytes` in all (one write
+ * per 4 KiB page, each thread its own contiguous share of each segment; segments of at most
+ * 4 GiB, as an arena's): the page-fault bound on an arena's first touch, with no optimizer code
+ * involved.
  */
 export async function pageCommitRate(threads: number, bytes: number): Promise<number> {
   const pool = new Piscina({ filename: TOUCH_WORKER, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   try {
     const warmUp = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     await Promise.all(Array.from({ length: threads }, () => pool.run({ memory: warmUp, start: 0, end: 0 })));
-    const pages = Math.ceil(bytes / 65536);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    const share = Math.ceil(pages / threads) * 65536;
+    const totalPages = Math.ceil(bytes / 65536);
+    const segments = Array.from({ length: Math.ceil(totalPages / 65536) }, (_, i) => {
+      const pages = Math.min(65536, totalPages - i * 65536);
+      return { pages, memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }) };
+    });
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: threads }, (_, t) =>
-        pool.run({ memory, start: t * share, end: Math.min((t + 1) * share, pages * 65536) }),
-      ),
+      Array.from({ length: threads }, async (_, t) => {
+        for (const { pages, memory } of segments) {
+          const share = Math.ceil(pages / threads) * 65536;
+          await pool.run({ memory, start: t * share, end: Math.min((t + 1) * share, pages * 65536) });
+        }
+      }),
     );
+    const pages = totalPages;
     return (pages * 65536) / 2 ** 30 / ((performance.now() - t0) / 1000);
   } finally {
     await pool.destroy();

@@ -6,7 +6,7 @@ export type { ExcludeFromWeightDecay } from './optimizer/state.js';
 export type { Gradient } from './optimizer/gradients.js';
 export type { StateVariable } from './optimizer/state.js';
 export { Variable } from './optimizer/variable.js';
-export type { Initializer, VariableOptions, VariableOwner } from './optimizer/variable.js';
+export type { Float16ArrayLike, Initializer, VariableOptions, VariableOwner } from './optimizer/variable.js';
 export type { DType, FloatArray, HalfDType } from './memory/dtype.js';
 export {
   toHalfBits,

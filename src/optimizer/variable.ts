@@ -35,6 +35,16 @@ export interface VariableOptions {
   dtype?: DType;
 }
 
+/** What this library uses of a runtime's `Float16Array` (Node 24; Node 22 with `--js-float16array`). */
+export interface Float16ArrayLike extends ArrayLike<number> {
+  [index: number]: number;
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  set(values: ArrayLike<number>, offset?: number): void;
+}
+
+type Float16ArrayConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Float16ArrayLike;
+
 /** Anything that marks a variable as belonging to an optimizer's arena. */
 export interface VariableOwner {
   /** The optimizer's name, for error messages. */
@@ -136,6 +146,18 @@ export class Variable {
       this.#value = values;
     }
     return this.#value;
+  }
+
+  /**
+   * A float16 variable's values as a `Float16Array` over the same bits (once built, a live view of
+   * shared memory: make it again after `build`), where the runtime has `Float16Array`; null on
+   * one without it, and for other dtypes.
+   */
+  get float16Array(): Float16ArrayLike | null {
+    const View = (globalThis as { Float16Array?: Float16ArrayConstructor }).Float16Array;
+    if (this.dtype !== 'float16' || View === undefined) return null;
+    const bits = this.value as Uint16Array;
+    return new View(bits.buffer, bits.byteOffset, bits.length);
   }
 
   /**

@@ -276,4 +276,17 @@ describe('half-precision variables', () => {
     const wrong = [new Variable([0.5, -1, 2], { dtype: 'float32', name: 'h' }), make()[1]!];
     await expect(RMSprop.load(path, wrong)).rejects.toThrow("'h' is not float32");
   });
+
+  it('float16 variables offer a Float16Array view of their bits where the runtime has Float16Array (Node 24), else null', () => {
+    const v = new Variable([0.1, -2, 65504], { dtype: 'float16', name: 'f' });
+    const view = v.float16Array;
+    expect(new Variable([1], { dtype: 'bfloat16' }).float16Array).toBeNull();
+    if (typeof (globalThis as { Float16Array?: unknown }).Float16Array !== 'function') {
+      expect(view).toBeNull();
+      return;
+    }
+    expect(Array.from(view!)).toEqual(Array.from(fromHalfBits(v.value, 'float16')));
+    view![1] = 3; // the same bits: a write shows in .value
+    expect(v.value[1]).toBe(0x4200);
+  });
 });
