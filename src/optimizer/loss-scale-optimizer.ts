@@ -215,7 +215,7 @@ export class LossScaleOptimizer {
    * after pending steps.
    */
   save(path: string, options: SaveOptions = {}): Promise<void> {
-    return this.innerOptimizer.save(path, options, () => this.#persisted());
+    return this.innerOptimizer.save(path, options); // the inner optimizer asks #persisted what to write
   }
 
   /**
@@ -230,16 +230,16 @@ export class LossScaleOptimizer {
     let made: LossScaleOptimizer | null = null;
     await loadCheckpoint(path, variables, (config) => {
       made = LossScaleOptimizer.fromConfig(config as unknown as LossScaleConfig, runtime);
-      return made.#persisted();
+      return made.innerOptimizer.persisted(); // through #persisted: this optimizer's counters and config
     });
     return made!;
   }
 
   /** The inner optimizer as persistence sees it, with this optimizer's config and counters. */
-  #persisted(): Persisted {
+  #persisted(persisted: Persisted): Persisted {
     const inner = this.innerOptimizer;
     return {
-      ...inner.persisted(),
+      ...persisted,
       optimizer: {
         name: this.name,
         get closed() {
@@ -288,6 +288,7 @@ export class LossScaleOptimizer {
         this.#counter = 0;
         this.#scale = Math.fround(this.#scale * 0.5);
       },
+      persisted: (inner) => this.#persisted(inner),
       applied: () => {
         if (this.#counter === this.dynamicGrowthSteps - 1) {
           this.#counter = 0;

@@ -8,6 +8,7 @@ import { ClipMode } from '../kernels/rmsprop-words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
 import { isHalf } from '../memory/dtype.js';
 import type { ResolvedOptions } from './options.js';
+import type { Persisted } from './persistence.js';
 import { clipModeOf, type StepBlock } from './step-plan.js';
 
 /** What the pipeline asks of a loss scaler at each step. */
@@ -18,6 +19,8 @@ export interface LossScaling {
   skipped(): void;
   /** The step was applied. */
   applied(): void;
+  /** The inner optimizer's checkpoint as the loss scaler's: its config, with its counters. */
+  persisted(inner: Persisted): Persisted;
 }
 
 /**

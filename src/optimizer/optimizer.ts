@@ -184,10 +184,7 @@ export class RMSprop {
     return this.#serialized(() => this.#runStep(this.#stageAll('step()')));
   }
 
-  /**
-   * `step()` that returns when the update is done (for callers that cannot await, such as a tfjs
-   * optimizer), blocking the calling thread meanwhile: the same bytes. Throws if async calls are pending.
-   */
+  /** `step()` that returns when done, blocking this thread (for callers that cannot await, as a tfjs optimizer); throws if calls are pending. */
   stepSync(): void {
     this.#assertNothingPending();
     this.#runStepSync(this.#stageAll('stepSync()'));
@@ -239,8 +236,8 @@ export class RMSprop {
   }
 
   /** Checkpoints config, counters and state (`variables: true`: and the variables) to `path`, atomically, after pending steps. */
-  save(path: string, options: SaveOptions = {}, target: () => Persisted = () => this.persisted()): Promise<void> {
-    return this.#serialized(() => saveCheckpoint(path, options, target())); // target: a wrapper's (internal)
+  save(path: string, options: SaveOptions = {}): Promise<void> {
+    return this.#serialized(() => saveCheckpoint(path, options, this.persisted()));
   }
 
   /**
@@ -251,9 +248,9 @@ export class RMSprop {
     return loadCheckpoint(path, variables, (config) => RMSprop.fromConfig(config, runtime).persisted());
   }
 
-  /** @internal This optimizer as persistence reads, builds and restores it (when the call runs). */
+  /** @internal This optimizer as persistence reads, builds and restores it (when the call runs); a LossScaleOptimizer's adds its own. */
   persisted(): Persisted<RMSprop> {
-    return {
+    const own: Persisted<RMSprop> = {
       optimizer: this,
       options: this.#options,
       counters: stateCounters(this.#steps, this.#learningRate),
@@ -269,6 +266,7 @@ export class RMSprop {
         if (learningRate !== null) this.#learningRate = learningRateSource(learningRate);
       },
     };
+    return (this.#lossScaling?.persisted(own) as Persisted<RMSprop> | undefined) ?? own;
   }
 
   /** Keras's `from_config`; accepts what Python's `optimizer.get_config()` prints. */
