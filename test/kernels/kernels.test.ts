@@ -145,7 +145,7 @@ function runBoth(
   const results = [jsKernels, wasmKernels].map((set) => {
     const { built, views, chunkCount } = arena(dtype, setup);
     setScalars(built.scalars, setup, mode);
-    kernel(set[dtype], views, 0, chunkCount, built.scalars, built.varParams);
+    kernel(set[dtype]!, views, 0, chunkCount, built.scalars, built.varParams);
     const partials = Float64Array.from(views.partials, (x) => (Number.isNaN(x) ? NaN : x));
     return { bytes: canonicalBytes(views), partials: Buffer.from(partials.buffer) };
   });
@@ -181,7 +181,12 @@ describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernel
 });
 
 /** The settings `setScalars` and `arena` give variable `i`, as the reference takes them. */
-function referenceSettings(dtype: DType, setup: Setup, mode: (typeof modes)[number], i: number): ReferenceSettings {
+function referenceSettings(
+  dtype: ReferenceSettings['dtype'],
+  setup: Setup,
+  mode: (typeof modes)[number],
+  i: number,
+): ReferenceSettings {
   const clip =
     mode.clip === ClipMode.Norm
       ? { kind: 'norm' as const, clipnorm: 0.7, divisor: 0.75 + i }
