@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { allocateArena, groupViews, type GroupViews } from '../../dist/src/memory/arena.js';
 import type { DType } from '../../dist/src/memory/dtype.js';
+import { roundToHalf, toHalfBits } from '../../dist/src/memory/half.js';
 import { jsKernels } from '../../dist/src/kernels/js.js';
 import type { Kernels } from '../../dist/src/kernels/types.js';
 import { wasmKernels } from '../../dist/src/kernels/wasm/index.js';
@@ -58,11 +59,16 @@ function arena(dtype: DType, setup: Setup) {
   });
   const views = groupViews(built.groups[0]!);
   const seedBase = 1000 * fields.length;
+  const half = dtype === 'float16' || dtype === 'bfloat16' ? dtype : null;
+  const stored = (values: ArrayLike<number>) => (half === null ? values : toHalfBits(values, half));
   fields.forEach((field, f) => {
     const view = views[field]!;
-    view.set(randomValues(view.length, seedBase + f));
-    if (field === 'velocity') for (let i = 0; i < view.length; i++) view[i] = Math.abs(view[i]!); // a second moment
-    if (field === 'grad' || field === 'value') SPECIALS.forEach((x, k) => (view[17 + 97 * k] = x));
+    view.set(stored(randomValues(view.length, seedBase + f)));
+    if (field === 'velocity') {
+      // a second moment: non-negative (a half value's sign is its top bit)
+      for (let i = 0; i < view.length; i++) view[i] = half === null ? Math.abs(view[i]!) : view[i]! & 0x7fff;
+    }
+    if (field === 'grad' || field === 'value') SPECIALS.forEach((x, k) => (view[17 + 97 * k] = stored([x])[0]!));
   });
   const vp = built.varParams;
   SIZES.forEach((_, i) => {
@@ -79,23 +85,29 @@ function arena(dtype: DType, setup: Setup) {
   };
 }
 
+/** The words as the writers leave them for `dtype` (half precision: cast to it; float32 where the gradient stage is wide). */
 function setScalars(
   s: Float64Array,
   setup: Setup,
-  mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean },
+  mode: { unscale: boolean; accum: number; clip: number; overwrite: boolean; wide?: boolean },
+  dtype: DType = 'float32',
+  varParams?: Float64Array,
 ): void {
-  const f = Math.fround;
+  const f = dtype === 'float16' || dtype === 'bfloat16' ? (x: number) => roundToHalf(x, dtype) : Math.fround;
+  const g = mode.wide ? Math.fround : f; // the gradient stage's words
+  s[S.wideGradient] = mode.wide ? 1 : 0;
+  if (varParams) SIZES.forEach((_, i) => (varParams[i * V_STRIDE + V.clipDivisor] = g(0.75 + i)));
   s[S.learningRate] = f(0.01);
   s[S.rho] = f(0.9);
   s[S.oneMinusRho] = f(1 - 0.9);
   s[S.epsilon] = f(1e-7);
   s[S.momentum] = f(0.8);
-  s[S.lossScale] = f(3);
+  s[S.lossScale] = g(3);
   s[S.unscale] = mode.unscale ? 1 : 0;
   s[S.accumulation] = mode.accum;
   s[S.accumulationSteps] = 3;
   s[S.clipMode] = mode.clip;
-  s[S.clip] = f(mode.clip === ClipMode.GlobalNorm ? 0.3 : 0.7);
+  s[S.clip] = g(mode.clip === ClipMode.GlobalNorm ? 0.3 : 0.7);
   s[S.weightDecay] = f(0.05);
   s[S.weightDecayOn] = 1;
   s[S.ema] = setup.ema ? 1 : 0;
@@ -119,7 +131,12 @@ function canonicalBytes(views: GroupViews): Buffer {
     fields.flatMap((field) => {
       if (field === null) return [];
       const copy = field.slice();
-      for (let i = 0; i < copy.length; i++) if (Number.isNaN(copy[i])) copy[i] = NaN;
+      if (copy instanceof Uint16Array) {
+        // half precision: a NaN's payload and sign may differ between the sets
+        const [exponent, quiet] = views.dtype === 'float16' ? [0x7c00, 0x7e00] : [0x7f80, 0x7fc0];
+        for (let i = 0; i < copy.length; i++)
+          if ((copy[i]! & exponent) === exponent && copy[i]! & (0x7fff & ~exponent)) copy[i] = quiet;
+      } else for (let i = 0; i < copy.length; i++) if (Number.isNaN(copy[i])) copy[i] = NaN;
       return [Buffer.from(copy.buffer)];
     }),
   );
@@ -144,7 +161,7 @@ function runBoth(
 ) {
   const results = [jsKernels, wasmKernels].map((set) => {
     const { built, views, chunkCount } = arena(dtype, setup);
-    setScalars(built.scalars, setup, mode);
+    setScalars(built.scalars, setup, mode, dtype, built.varParams);
     kernel(set[dtype]!, views, 0, chunkCount, built.scalars, built.varParams);
     const partials = Float64Array.from(views.partials, (x) => (Number.isNaN(x) ? NaN : x));
     return { bytes: canonicalBytes(views), partials: Buffer.from(partials.buffer) };
@@ -152,33 +169,42 @@ function runBoth(
   return { js: results[0]!, wasm: results[1]! };
 }
 
-describe.each(['float32', 'float64'] as const)('wasm kernels match the JS kernels bytewise (%s)', (dtype) => {
-  it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
-    for (const mode of modes) {
-      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.update(...a));
-      expect(wasm.bytes.equals(js.bytes), JSON.stringify(mode)).toBe(true);
-    }
-  });
+/** Every mode, and for a half dtype each also with the float32 gradient stage (loss scaling). */
+const modesOf = (dtype: DType) =>
+  dtype === 'float16' || dtype === 'bfloat16'
+    ? modes.flatMap((m) => [false, true].map((wide) => ({ ...m, wide })))
+    : modes.map((m) => ({ ...m, wide: false }));
 
-  it('sum of squares, every gradient transform', () => {
-    const setup = { momentum: false, centered: false, ema: false };
-    for (const mode of modes.filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
-      const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.sumSquares(...a));
-      expect(wasm.partials.equals(js.partials), JSON.stringify(mode)).toBe(true);
-      expect(wasm.bytes.equals(js.bytes), 'the norm phase writes nothing but partials').toBe(true);
-    }
-  });
+describe.each(['float32', 'float64', 'float16', 'bfloat16'] as const)(
+  'wasm kernels match the JS kernels bytewise (%s)',
+  (dtype) => {
+    it.each(setups)('update: momentum=$momentum centered=$centered ema=$ema, every mode', (setup) => {
+      for (const mode of modesOf(dtype)) {
+        const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.update(...a));
+        expect(wasm.bytes.equals(js.bytes), JSON.stringify(mode)).toBe(true);
+      }
+    });
 
-  it('the update changes the state (the comparison is not vacuous)', () => {
-    const setup = { momentum: true, centered: true, ema: true };
-    const mode = { unscale: false, accum: AccumulationMode.Off, clip: ClipMode.Off, overwrite: false };
-    const { built, views, chunkCount } = arena(dtype, setup);
-    const before = canonicalBytes(views);
-    setScalars(built.scalars, setup, mode);
-    wasmKernels[dtype].update(views, 0, chunkCount, built.scalars, built.varParams);
-    expect(canonicalBytes(views).equals(before)).toBe(false);
-  });
-});
+    it('sum of squares, every gradient transform', () => {
+      const setup = { momentum: false, centered: false, ema: false };
+      for (const mode of modesOf(dtype).filter((m) => m.clip === ClipMode.Off && !m.overwrite)) {
+        const { js, wasm } = runBoth(dtype, setup, mode, (k, ...a) => k.sumSquares(...a));
+        expect(wasm.partials.equals(js.partials), JSON.stringify(mode)).toBe(true);
+        expect(wasm.bytes.equals(js.bytes), 'the norm phase writes nothing but partials').toBe(true);
+      }
+    });
+
+    it('the update changes the state (the comparison is not vacuous)', () => {
+      const setup = { momentum: true, centered: true, ema: true };
+      const mode = { unscale: false, accum: AccumulationMode.Off, clip: ClipMode.Off, overwrite: false };
+      const { built, views, chunkCount } = arena(dtype, setup);
+      const before = canonicalBytes(views);
+      setScalars(built.scalars, setup, mode, dtype, built.varParams);
+      wasmKernels[dtype]!.update(views, 0, chunkCount, built.scalars, built.varParams);
+      expect(canonicalBytes(views).equals(before)).toBe(false);
+    });
+  },
+);
 
 /** The settings `setScalars` and `arena` give variable `i`, as the reference takes them. */
 function referenceSettings(
