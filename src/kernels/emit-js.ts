@@ -8,7 +8,7 @@
 import { isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
 import type { Field } from '../memory/layout.js';
-import { flagsOf, type Expr, type Ops, type Program } from './program.js';
+import { flagsOf, Float32Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 import type { Kernel } from './run.js';
 import { signatureOf } from './signature.js';
@@ -19,7 +19,7 @@ class JsOps implements Ops {
   /** The locals made so far: binding one again would only copy. */
   readonly #bound = new Set<Expr>();
   /** Inside `inFloat32`: a half dtype's operations round to float32 (`F`). */
-  #float32 = 0;
+  readonly #float32 = new Float32Scopes();
   constructor(
     readonly index: string,
     readonly dtype: DType,
@@ -27,15 +27,10 @@ class JsOps implements Ops {
 
   #round(e: string): Expr {
     if (this.dtype === 'float64') return `(${e})` as Expr;
-    return (this.#float32 > 0 && isHalf(this.dtype) ? `F(${e})` : `R(${e})`) as Expr;
+    return (this.#float32.active && isHalf(this.dtype) ? `F(${e})` : `R(${e})`) as Expr;
   }
   inFloat32<T>(body: () => T): T {
-    this.#float32++;
-    try {
-      return body();
-    } finally {
-      this.#float32--;
-    }
+    return this.#float32.run(body);
   }
   cast(x: Expr): Expr {
     return isHalf(this.dtype) ? (`R(${x})` as Expr) : x;

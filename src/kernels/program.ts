@@ -47,6 +47,22 @@ export interface Ops {
   cast(x: Expr): Expr;
 }
 
+/** An emitter's open `Ops.inFloat32` scopes: `run` enters one for `body`, `active` says whether any is open. */
+export class Float32Scopes {
+  #depth = 0;
+  get active(): boolean {
+    return this.#depth > 0;
+  }
+  run<T>(body: () => T): T {
+    this.#depth++;
+    try {
+      return body();
+    } finally {
+      this.#depth--;
+    }
+  }
+}
+
 /** Where a flag's value comes from when a kernel runs: the step, the variable's words, its slots. */
 export type FlagReader = (step: Float64Array, words: Float64Array, base: number, views: GroupViews) => number;
 

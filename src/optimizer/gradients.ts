@@ -5,7 +5,8 @@
 import { quote } from '../common/quote.js';
 import type { VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
-import { isHalf, storedElement } from '../memory/dtype.js';
+import { isHalf } from '../memory/dtype.js';
+import { toHalfBits } from '../memory/half.js';
 import { isVariableArray, Variable } from './variable.js';
 
 /**
@@ -103,10 +104,8 @@ export function stageGradients(
     const v = variables[k]!;
     words.set(indices[k]!, 'hasGradient', 1);
     if (g === v.grad) return;
-    if (isHalf(v.dtype) && !(g instanceof Uint16Array)) {
-      const bits = storedElement(v.dtype);
-      for (let i = 0; i < g.length; i++) v.grad[i] = bits(g[i]!);
-    } else v.grad.set(g);
+    if (isHalf(v.dtype) && !(g instanceof Uint16Array)) toHalfBits(g, v.dtype, v.grad as Uint16Array);
+    else v.grad.set(g);
   });
 }
 

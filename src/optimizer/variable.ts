@@ -1,4 +1,5 @@
 import { quote } from '../common/quote.js';
+import { toHalfBits } from '../memory/half.js';
 import {
   arrayConstructor,
   isDType,
@@ -190,7 +191,8 @@ export class Variable {
     if (values.length !== this.size) {
       throw new RangeError(`Variable '${this.name}': assign() needs ${this.size} values, got ${values.length}`);
     }
-    if (isHalf(this.dtype) && !(values instanceof Uint16Array)) writeRounded(this.value, values, this.dtype);
+    if (isHalf(this.dtype) && !(values instanceof Uint16Array))
+      toHalfBits(values, this.dtype, this.value as Uint16Array);
     else this.value.set(values);
   }
 
@@ -217,7 +219,7 @@ export class Variable {
     const from = this.#value ?? this.#init;
     if (from === 'zeros') return;
     if (from === 'ones') target.fill(storedElement(this.dtype)(1));
-    else if (isHalf(this.dtype) && Array.isArray(from)) writeRounded(target, from as number[], this.dtype);
+    else if (isHalf(this.dtype) && Array.isArray(from)) toHalfBits(from as number[], this.dtype, target as Uint16Array);
     else if (typeof from === 'function') {
       try {
         from(target, this.shape);
@@ -259,12 +261,6 @@ function checkStorage(what: string, values: unknown, dtype: DType, argument: str
       `${what}: a Uint16Array holds half-precision bits, but the variable is ${dtype}: pass values, or dtype 'float16'/'bfloat16' (got ${quote(values)})`,
     );
   }
-}
-
-/** Numbers into half-precision storage, each rounded to nearest, ties to even. */
-function writeRounded(target: FloatArray, values: ArrayLike<number>, dtype: DType): void {
-  const bits = storedElement(dtype);
-  for (let i = 0; i < values.length; i++) target[i] = bits(values[i]!);
 }
 
 /** An array of Variables (and nothing else). */

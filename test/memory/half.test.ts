@@ -10,7 +10,11 @@ import {
   float16Bits,
   fromBfloat16Bits,
   fromFloat16Bits,
+  exactHalfBits,
   fromHalfBits,
+  roundFloat32ToBfloat16,
+  roundFloat32ToFloat16,
+  widenTable,
   roundToHalf,
   toHalfBits,
 } from '../../dist/src/memory/half.js';
@@ -125,4 +129,57 @@ describe('arrays and rounding', () => {
     expect(roundToHalf(1 + 2 ** -11, 'float16')).toBe(1); // a tie: to even
     expect(roundToHalf(1 + 3 * 2 ** -11, 'float16')).toBe(1 + 2 ** -9);
   });
+});
+
+describe("the kernels' fast paths, against the helpers numpy holds", () => {
+  /** float32 values: every half tie and its float32 neighbours, 200k bit patterns, the edges. */
+  function float32Cases(dtype: 'float16' | 'bfloat16'): Float32Array {
+    const bits = new Uint32Array(1);
+    const value = new Float32Array(bits.buffer);
+    const neighbours = (x: number) => {
+      value[0] = x;
+      const b = bits[0]!;
+      return [b - 1, b, b + 1].map((u) => ((bits[0] = u), value[0]!));
+    };
+    const from = dtype === 'float16' ? fromFloat16Bits : fromBfloat16Bits;
+    const last = dtype === 'float16' ? 0x7c00 : 0x7f80;
+    const out: number[] = [];
+    for (let h = 0; h < last; h++) {
+      const tie = Math.fround((from(h) + from(h + 1)) / 2);
+      out.push(...neighbours(tie), ...neighbours(-tie));
+    }
+    for (let k = 1; k <= 200_000; k++) out.push(((bits[0] = Math.imul(k, 2654435761) >>> 0), value[0]!));
+    out.push(0, -0, 65504, 65519.99609375, 65520, Infinity, -Infinity, NaN, 2 ** -24, 2 ** -25, 3.4028234663852886e38);
+    return Float32Array.from(out);
+  }
+
+  it.each(['float16', 'bfloat16'] as const)(
+    '%s: rounding through float32 is roundToHalf for every float32',
+    (dtype) => {
+      const fast = dtype === 'float16' ? roundFloat32ToFloat16 : roundFloat32ToBfloat16;
+      const wrong = Array.from(float32Cases(dtype)).filter((x) => {
+        const expected = roundToHalf(x, dtype);
+        return Number.isNaN(expected) ? !Number.isNaN(fast(x)) : !Object.is(fast(x), expected);
+      });
+      expect(wrong.slice(0, 5)).toEqual([]);
+    },
+  );
+
+  it.each(['float16', 'bfloat16'] as const)(
+    '%s: the widening table and the exact encoding, every bit pattern',
+    (dtype) => {
+      const [bitsOf, valueOf] = dtype === 'float16' ? [float16Bits, fromFloat16Bits] : [bfloat16Bits, fromBfloat16Bits];
+      const table = widenTable(dtype);
+      const encode = exactHalfBits(dtype);
+      const wrong: number[] = [];
+      for (let h = 0; h < 0x10000; h++) {
+        const x = valueOf(h);
+        const widened = Number.isNaN(x) ? Number.isNaN(table[h]) : Object.is(table[h], x);
+        // a NaN's payload and sign do not survive a JS number: it encodes as the quiet NaN
+        const encoded = Number.isNaN(x) ? (encode(table[h]!) & 0x7fff) === bitsOf(NaN) : encode(x) === h;
+        if (!widened || !encoded) wrong.push(h);
+      }
+      expect(wrong.slice(0, 5)).toEqual([]);
+    },
+  );
 });

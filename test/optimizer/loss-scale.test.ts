@@ -158,6 +158,13 @@ describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
       '`innerOptimizer` must be an RMSprop, got "RMSprop" (string)',
     );
     expect(() => new LossScaleOptimizer(new RMSprop({ lossScaleFactor: 8 }))).toThrow('has a lossScaleFactor');
+    // a Keras user's first try: snake_case, and an option of the inner optimizer
+    expect(() => new LossScaleOptimizer(inner, { initial_scale: 1024 } as never)).toThrow(
+      "unknown option(s) 'initial_scale'; options are camelCase ('initialScale')",
+    );
+    expect(() => new LossScaleOptimizer(inner, { learningRate: 0.1 } as never)).toThrow(
+      "unknown option(s) 'learningRate'; it takes initialScale, dynamicGrowthSteps, name, and the inner optimizer takes the rest",
+    );
     const lso = new LossScaleOptimizer(inner);
     open.push(lso);
     expect(() => new LossScaleOptimizer(inner)).toThrow('is already inside a LossScaleOptimizer');

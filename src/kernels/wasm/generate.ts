@@ -13,7 +13,7 @@
  */
 import type { DType, HalfDType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/layout.js';
-import { flagsOf, variantCount, type Expr, type Ops, type Program } from '../program.js';
+import { flagsOf, Float32Scopes, variantCount, type Expr, type Ops, type Program } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
@@ -68,7 +68,7 @@ class WatOps implements Ops {
   /** Whether values live in v128 lanes: the vector form, and every form of a half dtype. */
   readonly lanes: boolean;
   /** Inside `inFloat32`: a half dtype's operations are left in float32. */
-  #float32 = 0;
+  readonly #float32 = new Float32Scopes();
   constructor(
     readonly shape: SimdShape,
     /** Whether memory is accessed a whole vector at a time (else one element). */
@@ -128,7 +128,7 @@ class WatOps implements Ops {
   /** An arithmetic operation, rounded to the dtype (f32 and f64 operations are already). */
   #rounded(name: string, ...args: Expr[]): Expr {
     const { half } = this.shape;
-    if (half === null || this.#float32 > 0) return this.#op(name, ...args);
+    if (half === null || this.#float32.active) return this.#op(name, ...args);
     const raw = this.bind(this.#op(name, ...args));
     return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a'), this.#constant) as Expr;
   }
@@ -205,12 +205,7 @@ class WatOps implements Ops {
     return local;
   }
   inFloat32<T>(body: () => T): T {
-    this.#float32++;
-    try {
-      return body();
-    } finally {
-      this.#float32--;
-    }
+    return this.#float32.run(body);
   }
   cast(x: Expr): Expr {
     const { half } = this.shape;
