@@ -1,6 +1,6 @@
 /** Loads the vendored Keras reference trajectories (test/fixtures/keras, copied from Keras 3.16 runs). */
 import { readFileSync } from 'node:fs';
-import { RMSprop, Variable, schedules, type RMSpropOptions } from '../../dist/src/index.js';
+import { fromHalfBits, RMSprop, Variable, schedules, type RMSpropOptions } from '../../dist/src/index.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
 
 const here = new URL('../fixtures/keras/', import.meta.url);
@@ -30,6 +30,20 @@ function revive(_key: string, value: unknown): unknown {
 
 export function readFixture<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(name, here), 'utf8'), revive) as T;
+}
+
+/** Every case a fixture folder's index.json lists (`test/fixtures/<folder>`), non-finite numbers revived. */
+export function readCases<T>(folder: string): T[] {
+  const dir = new URL(`../fixtures/${folder}/`, import.meta.url);
+  const read = <U>(name: string) => JSON.parse(readFileSync(new URL(name, dir), 'utf8'), revive) as U;
+  return read<{ cases: string[] }>('index.json').cases.map((id) => read<T>(`${id}.json`));
+}
+
+/** A variable's values as numbers: a half-precision variable's bits widened. */
+export function valuesOf(v: Variable): number[] {
+  return v.dtype === 'float16' || v.dtype === 'bfloat16'
+    ? Array.from(fromHalfBits(v.value, v.dtype))
+    : Array.from(v.value);
 }
 
 export const caseIds: string[] = readFixture<{ cases: string[] }>('index.json').cases;

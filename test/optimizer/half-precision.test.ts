@@ -4,7 +4,7 @@
  * and 4 workers; bfloat16 against the independent oracle (test/helpers/keras-float16.ts with
  * bfloat16 rounding), element by element; and what a half variable refuses.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
   type RMSpropOptions,
 } from '../../dist/src/index.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
+import { readCases, valuesOf } from '../helpers/keras-cases.js';
 import { bf16, kerasFloat16, type Float16Options } from '../helpers/keras-float16.js';
 
 interface HalfCase {
@@ -32,13 +33,7 @@ interface HalfCase {
   readonly expected_finalized: number[][] | null;
 }
 
-const revive = (_key: string, v: unknown): unknown =>
-  v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
-const read = <T>(folder: string, name: string): T =>
-  JSON.parse(readFileSync(new URL(`../fixtures/${folder}/${name}`, import.meta.url), 'utf8'), revive) as T;
-const cases = ['keras-float16', 'keras-float16-more'].flatMap((folder) =>
-  read<{ cases: string[] }>(folder, 'index.json').cases.map((id) => read<HalfCase>(folder, `${id}.json`)),
-);
+const cases = ['keras-float16', 'keras-float16-more'].flatMap((folder) => readCases<HalfCase>(folder));
 
 function optionsOf(c: HalfCase): RMSpropOptions {
   const options: Record<string, unknown> = {};
@@ -55,11 +50,6 @@ function optionsOf(c: HalfCase): RMSpropOptions {
 }
 
 /** A variable's values as numbers (half precision: its bits widened). */
-const valuesOf = (v: Variable): number[] =>
-  v.dtype === 'float16' || v.dtype === 'bfloat16'
-    ? Array.from(fromHalfBits(v.value as Uint16Array, v.dtype))
-    : Array.from(v.value);
-
 const open: RMSprop[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));

@@ -4,7 +4,7 @@
  * optimizer clips in float32 as Keras does; bit for bit at several worker counts on both kernel
  * sets; its config, state listing, checkpoints and refusals.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import {
   type DType,
 } from '../../dist/src/index.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
+import { readCases, valuesOf } from '../helpers/keras-cases.js';
 
 interface LossScaleCase {
   readonly id: string;
@@ -36,11 +37,7 @@ interface LossScaleCase {
   readonly expected_config: Record<string, unknown> & { inner_optimizer: { config: Record<string, unknown> } };
 }
 
-const revive = (_key: string, v: unknown): unknown =>
-  v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v;
-const read = <T>(name: string): T =>
-  JSON.parse(readFileSync(new URL(`../fixtures/keras-loss-scale/${name}`, import.meta.url), 'utf8'), revive) as T;
-const cases = read<{ cases: string[] }>('index.json').cases.map((id) => read<LossScaleCase>(`${id}.json`));
+const cases = readCases<LossScaleCase>('keras-loss-scale');
 
 const open: LossScaleOptimizer[] = [];
 afterEach(async () => {
@@ -49,8 +46,6 @@ afterEach(async () => {
 
 const camel = (o: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [snakeToCamel(k), v]));
-const valuesOf = (v: Variable): number[] =>
-  v.dtype === 'float16' ? Array.from(fromHalfBits(v.value as Uint16Array, 'float16')) : Array.from(v.value);
 
 function setUp(c: LossScaleCase, runtime: { workers: number; kernels: 'js' | 'wasm' }) {
   const optimizer = new LossScaleOptimizer(
