@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { CallQueue } from '../common/call-queue.js';
 import { isHalf } from '../memory/dtype.js';
 import { quote } from '../common/quote.js';
-import type { RMSprop } from '../optimizer/optimizer.js';
+import { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../optimizer/option-checks.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
@@ -101,6 +101,15 @@ export class DataParallelTrainer {
   constructor(options: TrainerOptions) {
     const { optimizer, variables } = options;
     // every argument checked before the optimizer is built over the variables
+    if (!(optimizer instanceof RMSprop)) {
+      const scaler = optimizer !== null && typeof optimizer === 'object' && 'innerOptimizer' in optimizer;
+      throw new TypeError(
+        `DataParallelTrainer: \`optimizer\` must be an RMSprop, got ${quote(optimizer)}` +
+          (scaler
+            ? ' (a LossScaleOptimizer: the replicas compute the loss unscaled, so loss scaling cannot apply)'
+            : ''),
+      );
+    }
     const listed: readonly Variable[] = Array.isArray(variables) ? variables : [];
     const half = listed.find((v) => v instanceof Object && isHalf(v.dtype));
     if (half !== undefined)

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DataParallelTrainer,
   fromHalfBits,
+  LossScaleOptimizer,
   readCheckpoint,
   RMSprop,
   schedules,
@@ -230,6 +231,19 @@ describe('half-precision variables', () => {
       () => new DataParallelTrainer({ optimizer, variables, replica: new URL('file:///nowhere/replica.mjs') }),
     ).toThrow("variable 'h' is bfloat16; replicas write float32 gradients");
     expect(variables[0]!.owner).toBe(null);
+    // and a LossScaleOptimizer, whose scale the replicas' loss would not carry
+    const scaled = new LossScaleOptimizer(new RMSprop({ workers: 0 }));
+    open.push(scaled.innerOptimizer);
+    const floats = [new Variable('ones', { shape: [4], name: 'f' })];
+    expect(
+      () =>
+        new DataParallelTrainer({
+          optimizer: scaled as never,
+          variables: floats,
+          replica: new URL('file:///nowhere/replica.mjs'),
+        }),
+    ).toThrow('`optimizer` must be an RMSprop, got');
+    expect(floats[0]!.owner).toBe(null);
   });
 
   it('checkpoints hold F16 and BF16 arrays under Keras names; a load continues bit for bit; a dtype mismatch is refused', async () => {
