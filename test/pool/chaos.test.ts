@@ -5,9 +5,19 @@
  * changes nothing; after an update-phase failure the optimizer is rebuilt from a mirror. At the
  * end the bytes are those of a reference that applied exactly the steps that succeeded.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { RMSprop, StepError, Variable, type RMSpropOptions } from '../../dist/src/index.js';
+import {
+  LossScaleOptimizer,
+  RMSprop,
+  StepError,
+  toHalfBits,
+  Variable,
+  type RMSpropOptions,
+} from '../../dist/src/index.js';
 import { randomValues, snapshot } from '../helpers/state.js';
 
 const SIZES = [200_000, 50_000, 777];
@@ -115,4 +125,93 @@ describe('pool threads terminated from outside', () => {
     );
     await opt.close();
   }, 240_000); // a bound on a hang, not a speed: 300 steps with ~150 thread deaths take 20-100 s as the machine is loaded
+
+  it('a LossScaleOptimizer over float16: every step settles; a failed one leaves the scale and the counter; the survivors give the reference', async () => {
+    const sizes = [150_000, 777];
+    const live: Worker[] = [];
+    const track = (worker: Worker) => {
+      live.push(worker);
+      worker.once('exit', () => live.splice(live.indexOf(worker), 1));
+    };
+    process.on('worker', track);
+    const random = lcg(7);
+    let kills = 0;
+    let running = true;
+    const killer = async () => {
+      while (running) {
+        await new Promise((resolve) => setTimeout(resolve, 30 + random(170)));
+        const victim = live[random(Math.max(1, live.length))];
+        if (victim !== undefined && running) {
+          kills++;
+          void victim.terminate();
+        }
+      }
+    };
+    const make = () =>
+      sizes.map(
+        (n, i) => new Variable(toHalfBits(randomValues(n, 5 + i), 'float16'), { name: `h${i}`, dtype: 'float16' }),
+      );
+    // the scaled gradients as bits: some steps overflow (an infinity), which the scaler skips
+    const gradients = (step: number) =>
+      sizes.map((n, i) => {
+        const g = randomValues(n, 7000 * step + i).map((x) => x * 64);
+        if (step % 9 === 4 && i === 1) g[3] = Infinity;
+        return toHalfBits(g, 'float16');
+      });
+    const inner = { clipnorm: 1, momentum: 0.9 } as const;
+    const scaling = { initialScale: 64, dynamicGrowthSteps: 5 };
+    const reference = new LossScaleOptimizer(new RMSprop({ ...inner, workers: 0 }), scaling);
+    const referenceVars = make();
+    reference.build(referenceVars);
+    let vars = make();
+    let opt = new LossScaleOptimizer(new RMSprop({ ...inner, workers: 2, stepTimeoutMs: 20_000 }), scaling);
+    opt.build(vars);
+    const state = (o: LossScaleOptimizer, v: readonly Variable[]) =>
+      [snapshot(o.innerOptimizer, v).toString('hex'), o.dynamicScale, o.stepCounter, o.iterations].join();
+    const checkpoint = join(mkdtempSync(join(tmpdir(), 'chaos-lso-')), 'reference.safetensors');
+    const outcomes = { done: 0, unchanged: 0, rebuilt: 0 };
+    const chaos = killer();
+    try {
+      for (let step = 0; step < 120; step++) {
+        await new Promise((resolve) => setTimeout(resolve, random(8)));
+        const grads = gradients(step);
+        vars.forEach((v, i) => v.grad.set(grads[i]!));
+        const before = state(opt, vars);
+        const failure = await opt.step().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        if (failure === null) {
+          outcomes.done++;
+          await reference.apply(grads, referenceVars);
+          continue;
+        }
+        expect(failure).toBeInstanceOf(StepError);
+        if (!(failure as StepError).stateCorrupted) {
+          outcomes.unchanged++;
+          expect(state(opt, vars)).toBe(before); // the scale and the counter too
+          continue;
+        }
+        // half-updated: resume from the reference's checkpoint, as a user would
+        outcomes.rebuilt++;
+        await opt.close();
+        await reference.save(checkpoint, { variables: true });
+        vars = make();
+        opt = await LossScaleOptimizer.load(checkpoint, vars, { workers: 2, stepTimeoutMs: 20_000 });
+      }
+    } finally {
+      running = false;
+      await chaos;
+      process.off('worker', track);
+    }
+    expect(state(opt, vars)).toBe(state(reference, referenceVars));
+    expect(reference.iterations).toBeLessThan(outcomes.done); // some steps were skipped
+    expect(kills).toBeGreaterThan(5);
+    console.log(
+      `chaos with loss scaling: 120 steps, ${kills} threads terminated: ${outcomes.done} done, ` +
+        `${outcomes.unchanged} failed unchanged, ${outcomes.rebuilt} resumed from a checkpoint; scale ${opt.dynamicScale}`,
+    );
+    await opt.close();
+    await reference.close();
+  }, 240_000);
 });
