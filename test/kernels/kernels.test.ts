@@ -12,6 +12,7 @@ import { roundToHalf, toHalfBits } from '../../dist/src/memory/half.js';
 import { jsKernels } from '../../dist/src/kernels/js.js';
 import type { Kernels } from '../../dist/src/kernels/types.js';
 import { wasmKernels } from '../../dist/src/kernels/wasm/index.js';
+import { chunkKernels, KernelTable, MAX_CHUNKS_PER_CALL } from '../../dist/src/kernels/run.js';
 import {
   Chunk,
   CHUNK_STRIDE,
@@ -300,6 +301,52 @@ describe.each(['float32', 'float64'] as const)('both kernel sets match the plain
           expect(same(views.partials[c], expected), `${name} ${JSON.stringify(mode)} chunk ${c}`).toBe(true);
         }
       }
+    }
+  });
+});
+
+describe('update calls', () => {
+  it('cover one variable each and at most MAX_CHUNKS_PER_CALL chunks, every element once', () => {
+    // V8 swaps a wasm function's optimised code in between calls only: a long run is cut
+    const sizes = [2 * 256 * 1024 + 5, 10, 256 * 1024];
+    const plans = planGroups(
+      sizes.map((size, i) => ({ name: `v${i}`, size, dtype: 'float32' as const })),
+      1,
+      3,
+      MAX_SEGMENT_BYTES,
+    );
+    const built = allocateArena(
+      plans,
+      fieldsFor({ momentum: false, centered: false, ema: false, accumulation: false }),
+      1,
+      {
+        control: controlLength(1),
+        scalars: STEP_WORDS.length,
+        varParams: sizes.length * V_STRIDE,
+      },
+    );
+    sizes.forEach((_, i) => (built.varParams[i * V_STRIDE + V.hasGradient] = 1));
+    const calls: { variable: number; first: number; n: number }[] = [];
+    const table = new KernelTable(() => (_views, first, n, _step, _words, base) => {
+      calls.push({ variable: base / V_STRIDE, first, n });
+    });
+    const views = groupViews(built.groups[0]!);
+    chunkKernels(() => table).update(views, 0, chunkCount(plans[0]!.chunks), built.scalars, built.varParams);
+    const chunkElements = 4096 / 4;
+    expect(calls.map((c) => c.n)).toEqual([
+      MAX_CHUNKS_PER_CALL * chunkElements,
+      MAX_CHUNKS_PER_CALL * chunkElements,
+      5,
+      10,
+      MAX_CHUNKS_PER_CALL * chunkElements,
+    ]);
+    expect(calls.map((c) => c.variable)).toEqual([0, 0, 0, 1, 2]);
+    const offsets = plans[0]!.offsets;
+    for (const [i, size] of sizes.entries()) {
+      const mine = calls.filter((c) => c.variable === i);
+      expect(mine[0]!.first).toBe(offsets[i]);
+      for (let k = 1; k < mine.length; k++) expect(mine[k]!.first).toBe(mine[k - 1]!.first + mine[k - 1]!.n);
+      expect(mine.reduce((n, c) => n + c.n, 0)).toBe(size);
     }
   });
 });
