@@ -21,35 +21,33 @@ export type Constant = (value: string) => string;
  * An f32x4 expression rounded to half precision, staying f32x4: what each operation of a half
  * kernel does to its float32 result (the exact result of an operation on half values, rounded once
  * more: exact, see ARCHITECTURE.md). `x` and `a` name v128 locals: `x` holds the value, `a` is
- * scratch for its magnitude. Inline text, so a kernel pays no call per operation.
+ * scratch. Inline text, so a kernel pays no call per operation.
+ *
+ * Only for a kernel operation's result: a NaN there has a zero low half (a widened half's NaN,
+ * quieted, or the default NaN: WebAssembly's arithmetic makes no other), and stays a NaN.
  */
 export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: string, k: Constant = i32x4): string {
   if (dtype === 'bfloat16') {
-    // add 0x7fff plus the kept part's lowest bit, clear the low half; NaN: quiet, with its sign
-    return `(v128.bitselect
-      (v128.or (local.get ${x}) ${k('0x00400000')})
-      (v128.and
+    // add 0x7fff plus the kept part's lowest bit, clear the low half (a carry past the largest
+    // finite value reaches infinity; a NaN's zero low half carries nothing)
+    return `(v128.and
         (i32x4.add (i32x4.add (local.get ${x}) ${k('0x7fff')})
           (v128.and (i32x4.shr_u (local.get ${x}) (i32.const 16)) ${k('1')}))
-        ${k('0xffff0000')})
-      (f32x4.ne (local.get ${x}) (local.get ${x})))`;
+        ${k('0xffff0000')})`;
   }
-  // normals: add 0xfff plus the kept part's lowest bit, clear 13 bits; below 2^-14 an add of 0.5
-  // rounds at 2^-24; 65520 and up: infinity; NaN: quiet. Then the sign goes back on.
-  return `(v128.or
-      (v128.and (local.get ${x}) ${k('0x80000000')})
-      (v128.bitselect
-        (v128.bitselect (v128.or (local.tee ${a} (v128.and (local.get ${x}) ${k('0x7fffffff')})) ${k('0x00400000')})
-          ${k('0x7f800000')}
-          (i32x4.gt_u (local.get ${a}) ${k('0x7f800000')}))
-        (v128.bitselect
-          (f32x4.sub (f32x4.add (local.get ${a}) ${k('0x3f000000')}) ${k('0x3f000000')})
-          (v128.and
-            (i32x4.add (i32x4.add (local.get ${a}) ${k('0xfff')})
-              (v128.and (i32x4.shr_u (local.get ${a}) (i32.const 13)) ${k('1')}))
-            ${k('0xffffe000')})
-          (i32x4.lt_u (local.get ${a}) ${k('0x38800000')}))
-        (i32x4.ge_u (local.get ${a}) ${k('0x477ff000')})))`;
+  // the magnitude plus C minus C, C = 2^(e + 13) for its exponent e (at least -14): the sum's last
+  // place is float16's at e (2^-24 below 2^-14), so float32's own rounding of the add is the
+  // rounding to float16, ties to even, and the subtraction is exact. One select then takes the
+  // sign, or at 65520 and up (a NaN compares false) the signed infinity. Kernels wait on each
+  // rounding, so its chain is kept short: 3 integer steps, the add and subtraction, the select.
+  return `(v128.bitselect
+      (v128.or (v128.and (local.get ${x}) ${k('0x80000000')}) ${k('0x7f800000')})
+      (f32x4.sub
+        (f32x4.add (v128.and (local.get ${x}) ${k('0x7fffffff')})
+          (local.tee ${a}
+            (i32x4.max_u (i32x4.add (v128.and (local.get ${x}) ${k('0x7f800000')}) ${k('0x06800000')}) ${k('0x3f000000')})))
+        (local.get ${a}))
+      (v128.or (f32x4.ge (v128.and (local.get ${x}) ${k('0x7fffffff')}) ${k('0x477ff000')}) ${k('0x80000000')}))`;
 }
 
 /**
@@ -66,12 +64,13 @@ export function widenWat(
 ): string {
   if (dtype === 'bfloat16') return `(i32x4.shl ${bits} (i32.const 16))`;
   // the magnitude's bits moved under float32's exponent and rebased by 2^112 (exact for normals and
-  // subnormals); infinities and NaNs take float32's top exponent; then the sign
+  // subnormals); infinities and NaNs (float16's top exponent, from 0x0f800000 moved) take float32's;
+  // then the sign
   return `(v128.or
       (v128.bitselect
         (v128.or (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${k('0x7fff')}) (i32.const 13))) ${k('0x7f800000')})
         (f32x4.mul (local.get ${m}) ${k('0x77800000')})
-        (i32x4.eq (v128.and (local.get ${h}) ${k('0x7c00')}) ${k('0x7c00')}))
+        (i32x4.ge_u (local.get ${m}) ${k('0x0f800000')}))
       (i32x4.shl (v128.and (local.get ${h}) ${k('0x8000')}) (i32.const 16)))`;
 }
 
