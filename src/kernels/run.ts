@@ -48,8 +48,8 @@ const V = VARIABLE_WORDS.index;
  * The most chunks one update call covers. V8 runs a WebAssembly function in baseline code until
  * its optimised code is ready, and swaps that in between calls, never within one: a whole
  * 1e8-element variable in one call ran the first step in baseline code (1e9 parameters: 1.1 s
- * against 0.43 s for the steps after). 256 chunks are at least 1 MiB of each field, so a call's
- * own cost stays negligible.
+ * against 0.43 s for the steps after). 256 chunks (1 MiB of each field) keep a call's own cost
+ * negligible.
  */
 export const MAX_CHUNKS_PER_CALL = 256;
 

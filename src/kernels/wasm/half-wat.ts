@@ -23,8 +23,9 @@ export type Constant = (value: string) => string;
  * more: exact, see ARCHITECTURE.md). `x` and `a` name v128 locals: `x` holds the value, `a` is
  * scratch. Inline text, so a kernel pays no call per operation.
  *
- * Only for a kernel operation's result: a NaN there has a zero low half (a widened half's NaN,
- * quieted, or the default NaN: WebAssembly's arithmetic makes no other), and stays a NaN.
+ * bfloat16's is only for a kernel operation's result: a NaN there has a zero low half (a widened
+ * half's NaN, quieted, or the default NaN: WebAssembly's arithmetic makes no other), and stays a
+ * NaN. float16's takes any float32.
  */
 export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: string, k: Constant = i32x4): string {
   if (dtype === 'bfloat16') {
@@ -38,8 +39,8 @@ export function roundToHalfWat(dtype: 'float16' | 'bfloat16', x: string, a: stri
   // the magnitude plus C minus C, C = 2^(e + 13) for its exponent e (at least -14): the sum's last
   // place is float16's at e (2^-24 below 2^-14), so float32's own rounding of the add is the
   // rounding to float16, ties to even, and the subtraction is exact. One select then takes the
-  // sign, or at 65520 and up (a NaN compares false) the signed infinity. Kernels wait on each
-  // rounding, so its chain is kept short: 3 integer steps, the add and subtraction, the select.
+  // sign, or at 65520 and up (a NaN compares false) the signed infinity, whatever the add gave.
+  // Kernels wait on each rounding, so its chain is short: 3 integer steps, add, subtract, select.
   return `(v128.bitselect
       (v128.or (v128.and (local.get ${x}) ${k('0x80000000')}) ${k('0x7f800000')})
       (f32x4.sub
