@@ -64,14 +64,22 @@ export function widenWat(
   k: Constant = i32x4,
 ): string {
   if (dtype === 'bfloat16') return `(i32x4.shl ${bits} (i32.const 16))`;
-  // the magnitude's bits moved under float32's exponent and rebased by 2^112 (exact for normals and
-  // subnormals); infinities and NaNs (float16's top exponent, from 0x0f800000 moved) take float32's;
-  // then the sign
+  // the magnitude's bits moved under float32's exponent: normals rebased by 112 in the exponent,
+  // infinities and NaNs (from 0x0f800000 moved) given float32's top exponent; subnormals given
+  // exponent -14 (2^-14 times 1 + k/1024), minus 2^-14: exactly k * 2^-24, with no subnormal
+  // float32 anywhere (x86 takes a slow path for those); then the sign
   return `(v128.or
       (v128.bitselect
-        (v128.or (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${k('0x7fff')}) (i32.const 13))) ${k('0x7f800000')})
-        (f32x4.mul (local.get ${m}) ${k('0x77800000')})
-        (i32x4.ge_u (local.get ${m}) ${k('0x0f800000')}))
+        (f32x4.sub
+          (i32x4.add
+            (local.tee ${m} (i32x4.shl (v128.and (local.tee ${h} ${bits}) ${k('0x7fff')}) (i32.const 13)))
+            ${k('0x38800000')})
+          ${k('0x38800000')})
+        (v128.bitselect
+          (v128.or (local.get ${m}) ${k('0x7f800000')})
+          (i32x4.add (local.get ${m}) ${k('0x38000000')})
+          (i32x4.ge_u (local.get ${m}) ${k('0x0f800000')}))
+        (i32x4.lt_u (local.get ${m}) ${k('0x00800000')}))
       (i32x4.shl (v128.and (local.get ${h}) ${k('0x8000')}) (i32.const 16)))`;
 }
 
