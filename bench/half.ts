@@ -40,13 +40,31 @@ function fillGradients(variables: readonly Variable[]): void {
   for (const v of variables) v.grad.fill(v.dtype === 'float32' ? 0.01 : v.dtype === 'float16' ? 0x211f : 0x3c24); // 0.01
 }
 
-async function median(fn: () => Promise<void>, quick: boolean): Promise<number> {
-  const bench = new Bench({ time: quick ? 200 : 600, iterations: quick ? 3 : 7, warmupIterations: 1, warmupTime: 50 });
-  bench.add('step', fn);
-  await bench.run();
-  const result = bench.tasks[0]!.result;
-  if (result.state !== 'completed') throw new Error(`benchmark task failed: ${result.state}`);
-  return result.latency.p50;
+/** Rounds of the three dtypes' steps, in turn: on this shared VM the speed drifts within a run. */
+const ROUNDS = 5;
+
+/**
+ * The median step of each optimizer, measured in turn: each round is one tinybench run of every
+ * task (a few steps each), so a slow stretch of the machine falls on all of them alike.
+ */
+async function medians(steps: ReadonlyArray<() => Promise<void>>, quick: boolean): Promise<number[]> {
+  const samples: number[][] = steps.map(() => []);
+  for (let round = 0; round < (quick ? 2 : ROUNDS); round++) {
+    const bench = new Bench({
+      time: 0,
+      iterations: 3,
+      warmupIterations: 1, // the first round's commits the arena; later, idle lanes retired (250 ms) restart
+      warmupTime: 0,
+      retainSamples: true,
+    });
+    steps.forEach((step, i) => bench.add(String(i), step));
+    await bench.run();
+    bench.tasks.forEach((task, i) => {
+      if (task.result.state !== 'completed') throw new Error(`benchmark task failed: ${task.result.state}`);
+      samples[i]!.push(...task.result.latency.samples!);
+    });
+  }
+  return samples.map((s) => medianOf(s));
 }
 
 export async function halfBench(quick: boolean, large: boolean): Promise<void> {
@@ -58,18 +76,23 @@ export async function halfBench(quick: boolean, large: boolean): Promise<void> {
   log(`roofline on ${workers} threads: ${roofline.toFixed(1)} GB/s`);
   const rows: string[] = [];
   for (const [variant, spec] of Object.entries(VARIANTS)) {
-    let float32Rate = 0;
-    for (const dtype of DTYPES) {
+    const optimizers = DTYPES.map((dtype) => {
       const variables = model(size, dtype);
       const optimizer = new RMSprop({ ...spec.options, workers });
       optimizer.build(variables);
       fillGradients(variables);
-      const ms = await median(() => optimizer.step(), quick);
-      await optimizer.close();
-      const rate = size / ms / 1e6; // Gparam/s
-      if (dtype === 'float32') float32Rate = rate;
+      return optimizer;
+    });
+    const ms = await medians(
+      optimizers.map((optimizer) => () => optimizer.step()),
+      quick,
+    );
+    for (const optimizer of optimizers) await optimizer.close();
+    const float32Rate = size / ms[0]! / 1e6;
+    for (const [d, dtype] of DTYPES.entries()) {
+      const rate = size / ms[d]! / 1e6; // Gparam/s
       const bound = (WRITE_ALLOCATE * roofline) / (spec.arrays * bytesOf(dtype)); // Gparam/s
-      const row = `| ${variant} | ${dtype} | ${ms.toFixed(1)} | ${rate.toFixed(3)} | ${(rate / float32Rate).toFixed(2)}x | ${bound.toFixed(3)} | ${((100 * rate) / bound).toFixed(0)}% |`;
+      const row = `| ${variant} | ${dtype} | ${ms[d]!.toFixed(1)} | ${rate.toFixed(3)} | ${(rate / float32Rate).toFixed(2)}x | ${bound.toFixed(3)} | ${((100 * rate) / bound).toFixed(0)}% |`;
       log(row);
       rows.push(row);
     }
