@@ -37,28 +37,47 @@ function lcg(seed: number) {
   };
 }
 
+/**
+ * Terminates pool threads from outside the library: tracks every worker thread from now on
+ * (`process.on('worker')`); once started, terminates a random live one every 30-200 ms (a thread
+ * takes ~100 ms to start here: faster kills would keep every lane from ever starting) until stopped.
+ */
+function threadKiller(random: (below: number) => number) {
+  const live: Worker[] = [];
+  const track = (worker: Worker) => {
+    live.push(worker);
+    worker.once('exit', () => live.splice(live.indexOf(worker), 1));
+  };
+  process.on('worker', track);
+  let running = true;
+  let loop: Promise<void> = Promise.resolve();
+  const killer = {
+    kills: 0,
+    start() {
+      loop = (async () => {
+        while (running) {
+          await new Promise((resolve) => setTimeout(resolve, 30 + random(170)));
+          const victim = live[random(Math.max(1, live.length))];
+          if (victim !== undefined && running) {
+            killer.kills++;
+            void victim.terminate();
+          }
+        }
+      })();
+    },
+    async stop() {
+      running = false;
+      await loop;
+      process.off('worker', track);
+    },
+  };
+  return killer;
+}
+
 describe('pool threads terminated from outside', () => {
   it('every step settles, failures say what changed, and the surviving steps give the reference bytes', async () => {
-    const live: Worker[] = [];
-    const track = (worker: Worker) => {
-      live.push(worker);
-      worker.once('exit', () => live.splice(live.indexOf(worker), 1));
-    };
-    process.on('worker', track);
     const random = lcg(42);
-    let kills = 0;
-    let running = true;
-    const killer = async () => {
-      while (running) {
-        // a thread takes ~100 ms to start here: faster kills would keep every lane from ever starting
-        await new Promise((resolve) => setTimeout(resolve, 30 + random(170)));
-        const victim = live[random(Math.max(1, live.length))];
-        if (victim !== undefined && running) {
-          kills++;
-          void victim.terminate();
-        }
-      }
-    };
+    const killer = threadKiller(random);
 
     const reference = new RMSprop({ ...OPTIONS, workers: 0 });
     const referenceVars = model();
@@ -69,7 +88,7 @@ describe('pool threads terminated from outside', () => {
     const outcomes = { done: 0, unchanged: 0, rebuilt: 0 };
     const settleMs: number[] = [];
     const failedMs: number[] = [];
-    const chaos = killer();
+    killer.start();
     try {
       for (let step = 0; step < STEPS; step++) {
         await new Promise((resolve) => setTimeout(resolve, random(8))); // the forward and backward pass
@@ -105,13 +124,11 @@ describe('pool threads terminated from outside', () => {
         opt.loadOwnVariables(reference.saveOwnVariables());
       }
     } finally {
-      running = false;
-      await chaos;
-      process.off('worker', track);
+      await killer.stop();
     }
     expect(snapshot(opt, vars).equals(snapshot(reference, referenceVars))).toBe(true);
     expect(opt.iterations).toBe(reference.iterations);
-    expect(kills).toBeGreaterThan(5);
+    expect(killer.kills).toBeGreaterThan(5);
     expect(outcomes.done).toBeGreaterThan(0);
     const ms = (xs: number[]) => {
       const sorted = [...xs].sort((a, b) => a - b);
@@ -120,7 +137,7 @@ describe('pool threads terminated from outside', () => {
         : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, slowest ${sorted.at(-1)!.toFixed(1)} ms`;
     };
     console.log(
-      `chaos: ${STEPS} steps, ${kills} threads terminated: ${outcomes.done} done, ${outcomes.unchanged} failed unchanged, ` +
+      `chaos: ${STEPS} steps, ${killer.kills} threads terminated: ${outcomes.done} done, ${outcomes.unchanged} failed unchanged, ` +
         `${outcomes.rebuilt} rebuilt; every step settled in ${ms(settleMs)}; failed steps in ${ms(failedMs)}`,
     );
     await opt.close();
@@ -128,25 +145,8 @@ describe('pool threads terminated from outside', () => {
 
   it('a LossScaleOptimizer over float16: every step settles; a failed one leaves the scale and the counter; the survivors give the reference', async () => {
     const sizes = [150_000, 777];
-    const live: Worker[] = [];
-    const track = (worker: Worker) => {
-      live.push(worker);
-      worker.once('exit', () => live.splice(live.indexOf(worker), 1));
-    };
-    process.on('worker', track);
     const random = lcg(7);
-    let kills = 0;
-    let running = true;
-    const killer = async () => {
-      while (running) {
-        await new Promise((resolve) => setTimeout(resolve, 30 + random(170)));
-        const victim = live[random(Math.max(1, live.length))];
-        if (victim !== undefined && running) {
-          kills++;
-          void victim.terminate();
-        }
-      }
-    };
+    const killer = threadKiller(random);
     const make = () =>
       sizes.map(
         (n, i) => new Variable(toHalfBits(randomValues(n, 5 + i), 'float16'), { name: `h${i}`, dtype: 'float16' }),
@@ -170,7 +170,7 @@ describe('pool threads terminated from outside', () => {
       [snapshot(o.innerOptimizer, v).toString('hex'), o.dynamicScale, o.stepCounter, o.iterations].join();
     const checkpoint = join(mkdtempSync(join(tmpdir(), 'chaos-lso-')), 'reference.safetensors');
     const outcomes = { done: 0, unchanged: 0, rebuilt: 0 };
-    const chaos = killer();
+    killer.start();
     try {
       for (let step = 0; step < 120; step++) {
         await new Promise((resolve) => setTimeout(resolve, random(8)));
@@ -200,15 +200,13 @@ describe('pool threads terminated from outside', () => {
         opt = await LossScaleOptimizer.load(checkpoint, vars, { workers: 2, stepTimeoutMs: 20_000 });
       }
     } finally {
-      running = false;
-      await chaos;
-      process.off('worker', track);
+      await killer.stop();
     }
     expect(state(opt, vars)).toBe(state(reference, referenceVars));
     expect(reference.iterations).toBeLessThan(outcomes.done); // some steps were skipped
-    expect(kills).toBeGreaterThan(5);
+    expect(killer.kills).toBeGreaterThan(5);
     console.log(
-      `chaos with loss scaling: 120 steps, ${kills} threads terminated: ${outcomes.done} done, ` +
+      `chaos with loss scaling: 120 steps, ${killer.kills} threads terminated: ${outcomes.done} done, ` +
         `${outcomes.unchanged} failed unchanged, ${outcomes.rebuilt} resumed from a checkpoint; scale ${opt.dynamicScale}`,
     );
     await opt.close();
