@@ -107,72 +107,23 @@ export function narrowExactWat(dtype: 'float16' | 'bfloat16', x: string, a: stri
 }
 
 /**
- * WebAssembly text functions: `$f16_widen`, `$f16_narrow`, `$bf16_widen`, `$bf16_narrow`,
- * `$f16_round`, `$bf16_round`, each v128 -> v128.
+ * The kernels' pieces as WebAssembly text functions, each v128 -> v128, for tests to run over
+ * every bit pattern: `$f16_widen`, `$bf16_widen`; `$f16_round`, `$bf16_round` (an operation's
+ * result rounded); `$f16_narrow_exact`, `$bf16_narrow_exact` (a rounded value's bits); and
+ * `$f16_narrow`, `$bf16_narrow`, the two in a row (what a kernel stores for an operation's result).
  */
-export const HALF_FUNCTIONS = `
-  (func $f16_round (param $x v128) (result v128) (local $a v128)
-    ${roundToHalfWat('float16', '$x', '$a')})
-  (func $bf16_round (param $x v128) (result v128) (local $a v128)
-    ${roundToHalfWat('bfloat16', '$x', '$a')})
-  (func $f16_widen_inline (param $b v128) (result v128) (local $h v128) (local $m v128)
-    ${widenWat('float16', '(local.get $b)', '$h', '$m')})
-  (func $f16_narrow_exact (param $x v128) (result v128) (local $a v128)
-    ${narrowExactWat('float16', '$x', '$a')})
-  (func $bf16_narrow_exact (param $x v128) (result v128) (local $a v128)
-    ${narrowExactWat('bfloat16', '$x', '$a')})
-  ;; float16 bits -> f32: the magnitude's bits moved under float32's exponent, then rebased by 2^112
-  ;; (exact for normals and subnormals); infinities and NaNs take float32's top exponent
-  (func $f16_widen (param $h v128) (result v128)
-    (local $magnitude v128) (local $f v128)
-    (local.set $magnitude (i32x4.shl (v128.and (local.get $h) ${i32x4('0x7fff')}) (i32.const 13)))
-    (local.set $f (f32x4.mul (local.get $magnitude) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112)))
-    (local.set $f
-      (v128.bitselect
-        (v128.or (local.get $magnitude) ${i32x4('0x7f800000')})
-        (local.get $f)
-        (i32x4.eq (v128.and (local.get $h) ${i32x4('0x7c00')}) ${i32x4('0x7c00')})))
-    (v128.or (local.get $f) (i32x4.shl (v128.and (local.get $h) ${i32x4('0x8000')}) (i32.const 16))))
-
-  ;; f32 -> float16 bits, ties to even. Normals: rebias the exponent and round at bit 13 (add
-  ;; 0xfff plus the kept part's lowest bit; a carry reaches infinity past 65504). Below 2^-14:
-  ;; adding 0.5 in float32 rounds at 2^-24, the subnormals' last place. 65536 and up: infinity.
-  (func $f16_narrow (param $x v128) (result v128)
-    (local $a v128) (local $normal v128) (local $subnormal v128) (local $special v128)
-    (local.set $a (v128.and (local.get $x) ${i32x4('0x7fffffff')}))
-    (local.set $normal
-      (i32x4.shr_u
-        (i32x4.add
-          (i32x4.add (local.get $a) ${i32x4('0xc8000fff')})
-          (v128.and (i32x4.shr_u (local.get $a) (i32.const 13)) ${i32x4('1')}))
-        (i32.const 13)))
-    (local.set $subnormal
-      (i32x4.sub (f32x4.add (local.get $a) (v128.const f32x4 0.5 0.5 0.5 0.5)) ${i32x4('0x3f000000')}))
-    (local.set $special
-      (v128.bitselect ${i32x4('0x7e00')} ${i32x4('0x7c00')} (i32x4.gt_u (local.get $a) ${i32x4('0x7f800000')})))
-    (v128.or
-      (i32x4.shr_u (v128.and (local.get $x) ${i32x4('0x80000000')}) (i32.const 16))
-      (v128.bitselect
-        (local.get $special)
-        (v128.bitselect
-          (local.get $subnormal)
-          (local.get $normal)
-          (i32x4.lt_u (local.get $a) ${i32x4('0x38800000')}))
-        (i32x4.ge_u (local.get $a) ${i32x4('0x47800000')}))))
-
-  ;; bfloat16 bits -> f32: they are its top half
-  (func $bf16_widen (param $h v128) (result v128)
-    (i32x4.shl (local.get $h) (i32.const 16)))
-
-  ;; f32 -> bfloat16 bits, ties to even: add 0x7fff plus the kept part's lowest bit (a carry
-  ;; reaches infinity past the largest finite value); NaN: the quiet NaN with its sign
-  (func $bf16_narrow (param $x v128) (result v128)
-    (v128.bitselect
-      (v128.or (i32x4.shr_u (v128.and (local.get $x) ${i32x4('0x80000000')}) (i32.const 16)) ${i32x4('0x7fc0')})
-      (i32x4.shr_u
-        (i32x4.add
-          (i32x4.add (local.get $x) ${i32x4('0x7fff')})
-          (v128.and (i32x4.shr_u (local.get $x) (i32.const 16)) ${i32x4('1')}))
-        (i32.const 16))
-      (f32x4.ne (local.get $x) (local.get $x))))
-`;
+export const HALF_FUNCTIONS = (['float16', 'bfloat16'] as const)
+  .map((dtype) => {
+    const name = dtype === 'float16' ? 'f16' : 'bf16';
+    return `
+  (func $${name}_widen (param $b v128) (result v128) (local $h v128) (local $m v128)
+    ${widenWat(dtype, '(local.get $b)', '$h', '$m')})
+  (func $${name}_round (param $x v128) (result v128) (local $a v128)
+    ${roundToHalfWat(dtype, '$x', '$a')})
+  (func $${name}_narrow_exact (param $x v128) (result v128) (local $a v128)
+    ${narrowExactWat(dtype, '$x', '$a')})
+  (func $${name}_narrow (param $x v128) (result v128) (local $a v128)
+    (local.set $x ${roundToHalfWat(dtype, '$x', '$a')})
+    ${narrowExactWat(dtype, '$x', '$a')})`;
+  })
+  .join('\n');
