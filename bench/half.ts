@@ -136,23 +136,11 @@ function largeRun(workers: number, quick: boolean): string[] {
     [2e9, 'float16'],
   ] as const) {
     if (quick) break;
-    const child = fileURLToPath(new URL('./build-child.js', import.meta.url));
     const runs: { r: BuildResult; ready: number; commit: number }[] = [];
     for (let k = 0; k < READY_RUNS; k++) {
-      const out = execFileSync(
-        process.execPath,
-        [child, String(size), String(size / 1e8), String(workers), dtype, '3'],
-        {
-          encoding: 'utf8',
-        },
-      );
-      const r = JSON.parse(out) as BuildResult;
-      const commitChild = fileURLToPath(new URL('./commit-child.js', import.meta.url));
-      const commit = (
-        JSON.parse(
-          execFileSync(process.execPath, [commitChild, String(workers), String(r.arenaBytes)], { encoding: 'utf8' }),
-        ) as { seconds: number }
-      ).seconds; // the same bytes, fresh, in a process of its own (the memory goes back when it exits)
+      const r = childJson<BuildResult>('build-child', [size, size / 1e8, workers, dtype, 3]);
+      // the same bytes, fresh, in a process of its own (the memory goes back when it exits)
+      const commit = childJson<{ seconds: number }>('commit-child', [workers, r.arenaBytes]).seconds;
       runs.push({ r, ready: (r.buildMs + r.firstStepMs) / 1e3, commit });
       log(
         `${size.toExponential(0)} ${dtype} run ${k + 1}: build + first step ${runs[k]!.ready.toFixed(1)} s, committing ${commit.toFixed(1)} s`,
@@ -165,6 +153,12 @@ function largeRun(workers: number, quick: boolean): string[] {
     lines.push(line);
   }
   return lines;
+}
+
+/** Runs bench script `name` (built next to this one) in a process of its own; returns the JSON it prints. */
+function childJson<T>(name: string, args: ReadonlyArray<string | number>): T {
+  const script = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+  return JSON.parse(execFileSync(process.execPath, [script, ...args.map(String)], { encoding: 'utf8' })) as T;
 }
 
 interface BuildResult {

@@ -14,6 +14,7 @@ import type { Kernels } from '../../dist/src/kernels/types.js';
 import { wasmKernels } from '../../dist/src/kernels/wasm/index.js';
 import { chunkKernels, KernelTable, MAX_CHUNKS_PER_CALL } from '../../dist/src/kernels/run.js';
 import {
+  BLOCK_BYTES,
   Chunk,
   CHUNK_STRIDE,
   chunkCount,
@@ -308,7 +309,9 @@ describe.each(['float32', 'float64'] as const)('both kernel sets match the plain
 describe('update calls', () => {
   it('cover one variable each and at most MAX_CHUNKS_PER_CALL chunks, every element once', () => {
     // V8 swaps a wasm function's optimised code in between calls only: a long run is cut
-    const sizes = [2 * 256 * 1024 + 5, 10, 256 * 1024];
+    const chunkElements = BLOCK_BYTES / 4; // float32
+    const most = MAX_CHUNKS_PER_CALL * chunkElements;
+    const sizes = [2 * most + 5, 10, most];
     const plans = planGroups(
       sizes.map((size, i) => ({ name: `v${i}`, size, dtype: 'float32' as const })),
       1,
@@ -332,14 +335,7 @@ describe('update calls', () => {
     });
     const views = groupViews(built.groups[0]!);
     chunkKernels(() => table).update(views, 0, chunkCount(plans[0]!.chunks), built.scalars, built.varParams);
-    const chunkElements = 4096 / 4;
-    expect(calls.map((c) => c.n)).toEqual([
-      MAX_CHUNKS_PER_CALL * chunkElements,
-      MAX_CHUNKS_PER_CALL * chunkElements,
-      5,
-      10,
-      MAX_CHUNKS_PER_CALL * chunkElements,
-    ]);
+    expect(calls.map((c) => c.n)).toEqual([most, most, 5, 10, most]);
     expect(calls.map((c) => c.variable)).toEqual([0, 0, 0, 1, 2]);
     const offsets = plans[0]!.offsets;
     for (const [i, size] of sizes.entries()) {
