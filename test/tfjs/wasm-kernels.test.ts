@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
-import { randomValues } from '../helpers/state.js';
+import { random, relativeError } from '../helpers/backends.js';
 
 let restore: WasmTrainingKernels;
 beforeAll(async () => {
@@ -19,42 +19,6 @@ beforeAll(async () => {
   expect(await tf.setBackend('wasm')).toBe(true);
 });
 afterAll(() => restore());
-
-type Make = () => tf.Tensor | tf.Tensor[];
-
-const random = (shape: number[], seed: number) =>
-  tf.tensor(
-    randomValues(
-      shape.reduce((a, b) => a * b, 1),
-      seed,
-    ),
-    shape,
-  );
-
-/** The values `make` computes on `backend` (tensors made inside it, so on that backend). */
-async function valuesOn(backend: 'cpu' | 'wasm', make: Make): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const out = tf.tidy(make);
-  const list = Array.isArray(out) ? out : [out];
-  const values = list.map((t) => Float32Array.from(t.dataSync()));
-  tf.dispose(list);
-  return values;
-}
-
-/** max |wasm - cpu| / max |cpu| over every output of `make` (on cpu: of `reference`, where cpu cannot run `make`). */
-async function relativeError(make: Make, reference: Make = make): Promise<number> {
-  const expected = await valuesOn('cpu', reference);
-  const actual = await valuesOn('wasm', make);
-  let [error, scale] = [0, 0];
-  expected.forEach((want, k) => {
-    expect(actual[k]!.length).toBe(want.length);
-    want.forEach((w, i) => {
-      error = Math.max(error, Math.abs(actual[k]![i]! - w));
-      scale = Math.max(scale, Math.abs(w));
-    });
-  });
-  return error / Math.max(scale, Number.MIN_VALUE);
-}
 
 const ACTIVATIONS = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'prelu', 'sigmoid'] as const;
 const TRANSPOSES = [
@@ -499,6 +463,9 @@ describe('installing and restoring', () => {
       'FusedConv2D',
       'DepthwiseConv2dNative',
       'FusedDepthwiseConv2D',
+      'Conv2DBackpropInput',
+      'MaxPoolGrad',
+      'AvgPoolGrad',
     ]);
     expect([...again.added]).toEqual(restore.added);
     expect([...restore.added]).toEqual([

@@ -9,15 +9,20 @@ import type * as TF from '@tensorflow/tfjs-core';
 import { quote } from '../../common/quote.js';
 import { WasmCalls, type Tf, type WasmBackend } from './backend.js';
 import {
-  conv2dBackpropFilter,
   depthwiseBackpropFilter,
   depthwiseBackpropInput,
   unsortedSegmentSum,
-  type Conv2DBackpropFilterAttrs,
   type DepthwiseBackpropAttrs,
 } from './backprop.js';
+import {
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+} from './conv-backprop.js';
 import { guardedConvolution, type ConvolutionAttrs } from './conv-guard.js';
 import { batchMatMul, fusedMatMul, type FusedAttrs, type FusedInputs } from './matmul.js';
+import { avgPoolGrad, maxPoolGrad, type PoolGradientAttrs } from './pool-gradients.js';
 
 type Inputs = Record<string, TF.TensorInfo>;
 type Kernel = (calls: WasmCalls, inputs: Inputs, attrs: never, original: TF.KernelFunc | null) => TF.TensorInfo;
@@ -36,6 +41,9 @@ const REPLACING = new Set([
   'FusedConv2D',
   'DepthwiseConv2dNative',
   'FusedDepthwiseConv2D',
+  'Conv2DBackpropInput',
+  'MaxPoolGrad',
+  'AvgPoolGrad',
 ]);
 
 /** Ours, by kernel name: those replacing tfjs-wasm's, then those it lacks. */
@@ -48,6 +56,12 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
   FusedConv2D: guard('FusedConv2D'),
   DepthwiseConv2dNative: guard('DepthwiseConv2dNative'),
   FusedDepthwiseConv2D: guard('FusedDepthwiseConv2D'),
+  Conv2DBackpropInput: (calls, inputs, attrs: Conv2DBackpropInputAttrs) =>
+    conv2dBackpropInput(calls, inputs as { dy: TF.TensorInfo; filter: TF.TensorInfo }, attrs),
+  MaxPoolGrad: (calls, inputs, attrs: PoolGradientAttrs) =>
+    maxPoolGrad(calls, inputs as { dy: TF.TensorInfo; input: TF.TensorInfo }, attrs),
+  AvgPoolGrad: (calls, inputs, attrs: PoolGradientAttrs) =>
+    avgPoolGrad(calls, inputs as { dy: TF.TensorInfo; input: TF.TensorInfo }, attrs),
   Conv2DBackpropFilter: (calls, inputs, attrs: Conv2DBackpropFilterAttrs) =>
     conv2dBackpropFilter(calls, inputs as { x: TF.TensorInfo; dy: TF.TensorInfo }, attrs),
   DepthwiseConv2dNativeBackpropFilter: (calls, inputs, attrs: DepthwiseBackpropAttrs & { filterShape: never }) =>
@@ -59,7 +73,7 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
 };
 
 /** tfjs-wasm's kernels that ours call (besides the ones they replace). */
-const COMPOSED_FROM = ['Transpose', 'Add', 'Relu', 'Relu6', 'Elu', 'Sigmoid', 'LeakyRelu', 'Prelu'];
+const COMPOSED_FROM = ['Transpose', 'Conv2D', 'Add', 'Relu', 'Relu6', 'Elu', 'Sigmoid', 'LeakyRelu', 'Prelu'];
 
 /** Marks our kernel functions, holding the kernel each replaced (null: tfjs-wasm had none). */
 const OURS = Symbol.for('rmsprop-pool.wasmTrainingKernel');
