@@ -41,12 +41,13 @@ class ReplicaThreadHost implements ReplicaHost {
   async gradients(
     step: number,
     index: number,
+    seed: number,
     inputs: Float32Array,
     targets: Float32Array,
     rows: number,
   ): Promise<number> {
     if (this.#replica === null) throw new Error('replica not started');
-    const loss = await this.#replica.gradients({ index, step, rows, inputs, targets }, this.#shards[index]!);
+    const loss = await this.#replica.gradients({ index, step, seed, rows, inputs, targets }, this.#shards[index]!);
     if (typeof loss !== 'number')
       throw new TypeError(`gradients() must return the loss as a number, got ${typeof loss}`);
     return loss;

@@ -104,6 +104,14 @@ export class RMSprop {
   }
 
   /**
+   * Keras's `_iterations`: every `apply()`/`step()` call, accumulation-only ones included (what a
+   * checkpoint's `iteration` holds). Equal to `iterations` without gradient accumulation.
+   */
+  get calls(): number {
+    return this.#steps;
+  }
+
+  /**
    * Bytes of shared memory the optimizer holds: values, gradients and the slots the options need,
    * 4 (or 8) bytes each per parameter, plus alignment padding; 0 before build. Fixed at build.
    */

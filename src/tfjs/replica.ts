@@ -6,8 +6,10 @@
  * optimizer's shared values once per step (tfjs owns its tensors' memory: one copy per step).
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import { seededRandom } from '../training/randomness.js';
 import type { CreateReplica, ReplicaVariable, RowShape } from '../training/replica.js';
 import { chooseLoss, totalLoss, type LayersApi, type LossModel, type TfjsLoss } from './losses.js';
+import { withRandom } from './random-ops.js';
 import type { CheckedTfjsReplicaOptions } from './replica-options.js';
 import { readInto } from './wasm/backend.js';
 import { chooseKernels } from './wasm/index.js';
@@ -138,13 +140,19 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
         variables.forEach((v, k) => tf.tidy(() => void write(k, tf.tensor(v.value, [...v.shape], 'float32'))));
         weightsStep = batch.step;
       }
-      return tf.tidy(() => {
-        const x = tf.tensor(batch.inputs, [batch.rows, ...rowShape.inputs], inputDtype);
-        const y = tf.tensor(batch.targets, targetShape(batch.rows, batch.targets.length), 'float32');
-        const { value, grads: byName } = tf.variableGrads(() => totalLoss(tf, model, loss.fn, y, forward(x)), weights);
-        weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k] as Float32Array)); // float32: half refused at build
-        return value.dataSync()[0]!;
-      });
+      // every random op of the micro-batch (Dropout's masks, noise) draws from its own stream
+      return withRandom(seededRandom(batch.seed), () =>
+        tf.tidy(() => {
+          const x = tf.tensor(batch.inputs, [batch.rows, ...rowShape.inputs], inputDtype);
+          const y = tf.tensor(batch.targets, targetShape(batch.rows, batch.targets.length), 'float32');
+          const { value, grads: byName } = tf.variableGrads(
+            () => totalLoss(tf, model, loss.fn, y, forward(x)),
+            weights,
+          );
+          weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k] as Float32Array)); // float32: half refused at build
+          return value.dataSync()[0]!;
+        }),
+      );
     },
   };
 };

@@ -37,9 +37,16 @@ export class ReplicaThread {
     return this.#call(() => this.#remote.start(start));
   }
 
-  /** Micro-batch `index` of step `step`; resolves to its loss. */
-  gradients(step: number, index: number, inputs: Float32Array, targets: Float32Array, rows: number): Promise<number> {
-    return this.#call(() => this.#remote.gradients(step, index, inputs, targets, rows));
+  /** Micro-batch `index` of step `step`, drawing from `seed`; resolves to its loss. */
+  gradients(
+    step: number,
+    index: number,
+    seed: number,
+    inputs: Float32Array,
+    targets: Float32Array,
+    rows: number,
+  ): Promise<number> {
+    return this.#call(() => this.#remote.gradients(step, index, seed, inputs, targets, rows));
   }
 
   /** Lets the replica release what it holds; resolves whatever happens. */

@@ -23,6 +23,12 @@ export interface MicroBatch {
   readonly index: number;
   /** The trainer's step count: the values are the same for every micro-batch of a step (a copy of them may be reused). */
   readonly step: number;
+  /**
+   * The micro-batch's random seed (a uint32): a function of the trainer's `seed`, the optimizer's
+   * iteration and `index`, never of the thread. Draw every random number of the micro-batch
+   * (dropout masks, noise) from it, and the bytes stay the same for any number of replicas.
+   */
+  readonly seed: number;
   readonly rows: number;
   /** rows x (inputs per row), row-major. */
   readonly inputs: Float32Array;
@@ -45,8 +51,8 @@ export interface Replica {
   /**
    * Writes the gradient of the micro-batch's loss with respect to `variables[k]` into
    * `grads[k]` (every element: the shard holds the last micro-batch's values otherwise) and
-   * returns the loss. Must be a pure function of the values and the rows, so that any number of
-   * replicas gives the same bytes.
+   * returns the loss. Must be a pure function of the values, the rows and `batch.seed`, so that
+   * any number of replicas gives the same bytes.
    */
   gradients(batch: MicroBatch, grads: readonly FloatArray[]): number | Promise<number>;
   /** Called when the trainer closes. */
@@ -91,7 +97,14 @@ export interface ReplicaStart {
 export interface ReplicaHost {
   /** Imports the replica module and creates the replica over views of the shared arrays; resolves to its row shape. */
   start(start: ReplicaStart): Promise<RowShape | null>;
-  /** Micro-batch `index` of step `step`: `rows` rows, views of the shared batch; returns its loss. */
-  gradients(step: number, index: number, inputs: Float32Array, targets: Float32Array, rows: number): Promise<number>;
+  /** Micro-batch `index` of step `step`, its random seed `seed`: `rows` rows, views of the shared batch; returns its loss. */
+  gradients(
+    step: number,
+    index: number,
+    seed: number,
+    inputs: Float32Array,
+    targets: Float32Array,
+    rows: number,
+  ): Promise<number>;
   close(): Promise<void>;
 }

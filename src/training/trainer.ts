@@ -20,6 +20,7 @@ import { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../optimizer/option-checks.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
+import { microBatchSeed } from './randomness.js';
 import { checkedReplicaOptions } from './replica-options.js';
 import { ReplicaThread } from './replica-thread.js';
 import type { ReplicaStart, RowShape, VariablePlacement } from './replica.js';
@@ -41,6 +42,13 @@ export interface TrainerOptions {
    * `max(stepTimeoutMs, 60000)`: it is no gradient, and it may take longer than a step.
    */
   readonly stepTimeoutMs?: number;
+  /**
+   * Seeds the micro-batches' randomness (Dropout, noise layers): micro-batch j of the optimizer's
+   * call t (`optimizer.calls`, restored with a checkpoint) draws from a stream of (seed, t, j),
+   * whichever replica runs it. An integer in
+   * [0, 2^32); default 0, so a run repeats by default.
+   */
+  readonly seed?: number;
 }
 
 /** What a batch's rows may be: integers (token ids, class indices) reach the replicas as float32, exact up to 2^24. */
@@ -83,6 +91,7 @@ export class DataParallelTrainer {
   readonly timings = { gradientsMs: 0, updateMs: 0 };
   readonly #start: Omit<ReplicaStart, 'replica'>;
   readonly #timeoutMs: number;
+  readonly #seed: number;
   readonly #threads: Array<ReplicaThread | null>;
   readonly #queue = new CallQueue();
   /** The batch in shared memory: grown when a larger batch comes, else reused. */
@@ -123,6 +132,8 @@ export class DataParallelTrainer {
     const replicas = options.replicas ?? 'auto';
     this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
     checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
+    this.#seed = options.seed ?? 0;
+    checkCount(this.#seed, 'DataParallelTrainer: `seed`', 0, 2 ** 32 - 1);
     this.microBatches = optimizer.microBatches;
     if (replicas !== 'auto') checkCount(replicas, 'DataParallelTrainer: `replicas`', 1, this.microBatches);
     this.replicas = replicas === 'auto' ? Math.min(availableParallelism(), this.microBatches) : replicas;
@@ -191,7 +202,8 @@ export class DataParallelTrainer {
       try {
         const thread = this.#threads[r]!; // started by #ready; a death since fails this call
         const { inputs, targets } = this.#slices[j]!;
-        this.#losses[j] = await thread.gradients(this.#steps, j, inputs, targets, this.#rowsPerMicroBatch);
+        const seed = microBatchSeed(this.#seed, this.optimizer.calls, j);
+        this.#losses[j] = await thread.gradients(this.#steps, j, seed, inputs, targets, this.#rowsPerMicroBatch);
       } catch (cause) {
         throw new StepError(
           `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}: ` +

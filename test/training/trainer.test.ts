@@ -75,6 +75,7 @@ async function reference(m: Model, options: RMSpropOptions, steps: number): Prom
         {
           index: j,
           step,
+          seed: 0,
           rows,
           inputs: batch.inputs.subarray(j * rows * m.inputs, (j + 1) * rows * m.inputs),
           targets: batch.targets.subarray(j * rows * m.outputs, (j + 1) * rows * m.outputs),
@@ -141,6 +142,7 @@ describe('data-parallel trainer', () => {
         {
           index: j,
           step: 0,
+          seed: 0,
           rows: 2,
           inputs: batch.inputs.subarray(j * 6, j * 6 + 6),
           targets: batch.targets.subarray(j * 4, j * 4 + 4),
