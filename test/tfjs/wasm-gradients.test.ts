@@ -199,7 +199,7 @@ describe('MaxPoolGrad and AvgPoolGrad', () => {
     const make = poolGradient('max', [1, 2, 4, 1], [2, 2], [2, 2], 'valid', values);
     expect(await relativeError(make)).toBe(0);
     await tf.setBackend('wasm');
-    const dx = Array.from(tf.tidy(make as () => tf.Tensor).dataSync());
+    const dx = Array.from(tf.tidy(make).dataSync());
     expect(dx.filter((v) => v !== 0)).toHaveLength(1);
     expect(dx[0]).not.toBe(0);
   });
