@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Variable } from '../optimizer/variable.js';
 import { registerReplicaOptionsCheck } from '../training/replica-options.js';
+import { useChainedOps } from './chained-ops.js';
 import { checkTfjsReplicaOptions } from './replica-options.js';
 import { checkSameWeights, modelRow, rowShapeOf, type ModelRow, type TrainableModel } from './replica.js';
 
@@ -29,6 +30,9 @@ import { checkSameWeights, modelRow, rowShapeOf, type ModelRow, type TrainableMo
 export const tfjsReplica: URL = new URL('./replica.js', import.meta.url);
 /** The input and output of the model each list of `modelVariables` came from, by its first variable. */
 const modelRows = new WeakMap<Variable, ModelRow>();
+
+// an LSTM or GRU (tfjs-layers' orthogonal initializer) builds with tfjs-core's Node bundle, which lacks tensor methods
+useChainedOps(tf);
 
 registerReplicaOptionsCheck(tfjsReplica, (options, variables) => {
   const checked = checkTfjsReplicaOptions(options);

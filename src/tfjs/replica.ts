@@ -9,6 +9,7 @@ import type * as TF from '@tensorflow/tfjs-core';
 import { seededRandom } from '../training/randomness.js';
 import type { CreateReplica, ReplicaVariable, RowShape } from '../training/replica.js';
 import { chooseLoss, totalLoss, type LayersApi, type LossModel, type TfjsLoss } from './losses.js';
+import { useChainedOps } from './chained-ops.js';
 import { withRandom } from './random-ops.js';
 import type { CheckedTfjsReplicaOptions } from './replica-options.js';
 import { readInto } from './wasm/backend.js';
@@ -89,6 +90,7 @@ export function rowShapeOf({ inputs, output }: ModelRow, loss: TfjsLoss | null):
 async function startTfjs({ backend, kernels }: CheckedTfjsReplicaOptions): Promise<{ tf: Tf; tfl: LayersApi }> {
   const tf: Tf = await import('@tensorflow/tfjs-core');
   const tfl = (await import('@tensorflow/tfjs-layers')) as unknown as LayersApi; // also registers the gradients
+  useChainedOps(tf); // before the factory builds the model: an LSTM or GRU's initializer calls them
   await import(`@tensorflow/tfjs-backend-${backend}`);
   chooseKernels(tf, backend, kernels);
   if (!(await tf.setBackend(backend))) throw new Error(`the tfjs ${backend} backend did not start`);
