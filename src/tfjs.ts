@@ -10,4 +10,12 @@ export { assignToModel, modelVariables, tfjsReplica } from './tfjs/data-parallel
 export { TFJS_LOSSES, type TfjsLoss } from './tfjs/losses.js';
 export type { CheckedTfjsReplicaOptions, TfjsBackend, TfjsReplicaOptions } from './tfjs/replica-options.js';
 export type { TrainableModel } from './tfjs/replica.js';
+export {
+  kernelFlops,
+  profileLines,
+  profileTrainingStep,
+  type KernelProfile,
+  type ProfileOptions,
+  type StepProfile,
+} from './tfjs/profile.js';
 export { useWasmTrainingKernels, type TfjsKernels, type WasmTrainingKernels } from './tfjs/wasm/index.js';

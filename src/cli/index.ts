@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `rmsprop-pool` command: `train` (what `npm start` runs) and `bench`. Every RMSprop option
+ * The `rmsprop-pool` command: `train` (what `npm start` runs), `config`, `profile` (where a
+ * training step of the user's model goes) and `bench`. Every RMSprop option
  * is a flag; `--help` works on every command; a bad flag is an error that names it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RMSpropOptions } from '../optimizer/options.js';
 import { DEFAULT_BATCH } from './jobs.js';
@@ -135,6 +137,41 @@ addOptimizerFlags(
 ).action((_flags: unknown, command: Command) => {
   console.log(JSON.stringify(optimizerFromFlags(command).getConfig(), null, 2));
 });
+
+program
+  .command('profile')
+  .description(
+    "where a training step of your model goes: one micro-batch's gradients as a tfjs replica computes them, " +
+      'per kernel (ms, GFLOP/s where known), the share outside kernels, and the kernels on a slow path',
+  )
+  .requiredOption('--factory <module>', 'the module exporting createModel() (a path, relative to here, or a URL)')
+  .option('--batch <rows>', 'rows in the micro-batch', integer('--batch', 1), 64)
+  .option('--loss <name>', "the loss by name (default: the factory's `loss` export, else the model's compiled loss)")
+  .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
+  .addOption(
+    new Option(
+      '--tfjs-kernels <which>',
+      "on wasm: 'fast' (this library's training kernels) or 'tfjs' (tfjs-wasm's own)",
+    )
+      .choices(['fast', 'tfjs'])
+      .default('fast'),
+  )
+  .option('--steps <n>', 'timed steps after 2 warm-up steps', integer('--steps', 1), 3)
+  .option('--json', 'print the profile as JSON instead of a table')
+  .action(async (flags: Record<string, unknown>) => {
+    const { profileLines, profileTrainingStep } = await import('../tfjs/profile.js');
+    const raw = flags.factory as string;
+    const factory = URL.canParse(raw) && !isAbsolute(raw) ? raw : pathToFileURL(resolve(raw));
+    const profile = await profileTrainingStep({
+      factory,
+      batch: flags.batch as number,
+      steps: flags.steps as number,
+      backend: flags.backend as 'wasm' | 'cpu',
+      kernels: flags.tfjsKernels as 'fast' | 'tfjs',
+      ...(typeof flags.loss === 'string' && { loss: flags.loss as never }),
+    });
+    console.log(flags.json === true ? JSON.stringify(profile) : profileLines(profile).join('\n'));
+  });
 
 program
   .command('bench')

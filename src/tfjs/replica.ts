@@ -87,7 +87,7 @@ export function rowShapeOf({ inputs, output }: ModelRow, loss: TfjsLoss | null):
 }
 
 /** tfjs on this thread: gradients registered, the backend started, (on wasm) the training kernels chosen; no banner. */
-async function startTfjs({ backend, kernels }: CheckedTfjsReplicaOptions): Promise<{ tf: Tf; tfl: LayersApi }> {
+export async function startTfjs({ backend, kernels }: CheckedTfjsReplicaOptions): Promise<{ tf: Tf; tfl: LayersApi }> {
   const tf: Tf = await import('@tensorflow/tfjs-core');
   const tfl = (await import('@tensorflow/tfjs-layers')) as unknown as LayersApi; // also registers the gradients
   useChainedOps(tf); // before the factory builds the model: an LSTM or GRU's initializer calls them
