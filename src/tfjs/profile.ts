@@ -172,7 +172,7 @@ export function byKernel(kernels: readonly ProfileInfo[], productGflops: number)
   const totals = new Map<string, { calls: number; ms: number; flops: number | null }>();
   for (const k of kernels) {
     const entry = totals.get(k.name) ?? { calls: 0, ms: 0, flops: 0 };
-    const flops = kernelFlops(k.name, k.inputShapes as number[][], k.outputShapes as number[][]);
+    const flops = kernelFlops(k.name, k.inputShapes, k.outputShapes);
     entry.calls++;
     entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     entry.flops = flops === null || entry.flops === null ? null : entry.flops + flops;
