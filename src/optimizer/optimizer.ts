@@ -103,18 +103,12 @@ export class RMSprop {
     return appliedIterations(this.#steps, this.#options.gradientAccumulationSteps);
   }
 
-  /**
-   * Keras's `_iterations`: every `apply()`/`step()` call, accumulation-only ones included (what a
-   * checkpoint's `iteration` holds). Equal to `iterations` without gradient accumulation.
-   */
+  /** Keras's `_iterations`: every `apply()`/`step()` call, accumulation-only ones included. */
   get calls(): number {
     return this.#steps;
   }
 
-  /**
-   * Bytes of shared memory the optimizer holds: values, gradients and the slots the options need,
-   * 4 (or 8) bytes each per parameter, plus alignment padding; 0 before build. Fixed at build.
-   */
+  /** Shared memory held, in bytes (values, gradients, the options' slots, alignment); 0 before build, fixed at build. */
   get memoryBytes(): number {
     return this.#built?.arena.groups.reduce((n, g) => n + g.memory.buffer.byteLength, 0) ?? 0;
   }
@@ -298,10 +292,7 @@ export class RMSprop {
 
   // ---- the apply pipeline, then its plumbing ---------------------------------------------
 
-  /**
-   * Checks an apply() call completely, then puts its gradients in place; returns null when
-   * there is nothing to apply. Throws before changing anything.
-   */
+  /** Checks an apply() call completely (throwing before any change), then stages its gradients; null: nothing to apply. */
   #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
     if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;

@@ -33,6 +33,7 @@ export interface KernelProfile {
   readonly slow: boolean;
 }
 
+/** One micro-batch's gradients of a model, timed and broken down by kernel (`profileTrainingStep`). */
 export interface StepProfile {
   readonly backend: string;
   readonly kernels: 'fast' | 'tfjs';
@@ -171,6 +172,7 @@ const SLOW_SHARE = 0.02;
 export function byKernel(kernels: readonly ProfileInfo[], productGflops: number): KernelProfile[] {
   const totals = new Map<string, { calls: number; ms: number; flops: number | null }>();
   for (const k of kernels) {
+    if (k.name.endsWith('__op')) continue; // an op's scope (a custom gradient): its kernels are listed on their own
     const entry = totals.get(k.name) ?? { calls: 0, ms: 0, flops: 0 };
     const flops = kernelFlops(k.name, k.inputShapes, k.outputShapes);
     entry.calls++;

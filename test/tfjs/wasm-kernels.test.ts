@@ -466,6 +466,15 @@ describe('installing and restoring', () => {
       'Conv2DBackpropInput',
       'MaxPoolGrad',
       'AvgPoolGrad',
+      'Unpack',
+      'Equal',
+      'NotEqual',
+      'Greater',
+      'GreaterEqual',
+      'Less',
+      'LessEqual',
+      'LogicalAnd',
+      'LogicalOr',
     ]);
     expect([...again.added]).toEqual(restore.added);
     expect([...restore.added]).toEqual([

@@ -7,7 +7,8 @@ import type * as TF from '@tensorflow/tfjs-core';
 
 export type Tf = typeof TF;
 export type TensorInfo = TF.TensorInfo;
-export type HeapArray = Float32Array | Int32Array;
+/** A tensor's bytes on the heap, as tfjs-wasm views them: float32, int32, or bool (one byte each). */
+export type HeapArray = Float32Array | Int32Array | Uint8Array;
 
 /** The parts of tfjs-wasm's `BackendWasm` the kernels touch. */
 export interface WasmBackend {

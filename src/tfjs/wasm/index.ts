@@ -20,12 +20,19 @@ import {
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
 } from './conv-backprop.js';
+import { compare, COMPARISONS } from './comparisons.js';
 import { guardedConvolution, type ConvolutionAttrs } from './conv-guard.js';
 import { batchMatMul, fusedMatMul, type FusedAttrs, type FusedInputs } from './matmul.js';
 import { avgPoolGrad, maxPoolGrad, type PoolGradientAttrs } from './pool-gradients.js';
+import { unpack } from './unpack.js';
 
 type Inputs = Record<string, TF.TensorInfo>;
-type Kernel = (calls: WasmCalls, inputs: Inputs, attrs: never, original: TF.KernelFunc | null) => TF.TensorInfo;
+type Kernel = (
+  calls: WasmCalls,
+  inputs: Inputs,
+  attrs: never,
+  original: TF.KernelFunc | null,
+) => TF.TensorInfo | TF.TensorInfo[];
 
 /** A guard around tfjs-wasm's own forward convolution `name` (conv-guard.ts). */
 const guard =
@@ -44,6 +51,8 @@ const REPLACING = new Set([
   'Conv2DBackpropInput',
   'MaxPoolGrad',
   'AvgPoolGrad',
+  'Unpack',
+  ...Object.keys(COMPARISONS),
 ]);
 
 /** Ours, by kernel name: those replacing tfjs-wasm's, then those it lacks. */
@@ -62,6 +71,14 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
     maxPoolGrad(calls, inputs as { dy: TF.TensorInfo; input: TF.TensorInfo }, attrs),
   AvgPoolGrad: (calls, inputs, attrs: PoolGradientAttrs) =>
     avgPoolGrad(calls, inputs as { dy: TF.TensorInfo; input: TF.TensorInfo }, attrs),
+  Unpack: (calls, inputs, attrs: { axis: number }, original) =>
+    unpack(calls, original!, inputs as { value: TF.TensorInfo }, attrs),
+  ...Object.fromEntries(
+    Object.keys(COMPARISONS).map((name): [string, Kernel] => [
+      name,
+      (calls, inputs) => compare(calls, name, inputs as { a: TF.TensorInfo; b: TF.TensorInfo }),
+    ]),
+  ),
   Conv2DBackpropFilter: (calls, inputs, attrs: Conv2DBackpropFilterAttrs) =>
     conv2dBackpropFilter(calls, inputs as { x: TF.TensorInfo; dy: TF.TensorInfo }, attrs),
   DepthwiseConv2dNativeBackpropFilter: (calls, inputs, attrs: DepthwiseBackpropAttrs & { filterShape: never }) =>

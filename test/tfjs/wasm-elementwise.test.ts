@@ -1,0 +1,122 @@
+/**
+ * The comparisons, logical ops and Unpack useWasmTrainingKernels runs over the heap give exactly
+ * tfjs's cpu backend's values: every broadcast tfjs allows (scalars, rank 0, both operands
+ * broadcast, empty), ties, NaN, int32 and bool operands; Unpack along every axis.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
+import { random, valuesOn, type Make } from '../helpers/backends.js';
+
+let restore: WasmTrainingKernels;
+beforeAll(async () => {
+  tf.enableProdMode();
+  restore = useWasmTrainingKernels(tf);
+  expect(await tf.setBackend('wasm')).toBe(true);
+});
+afterAll(() => restore());
+
+/** Values in {-1, 0, 1} (ties everywhere), NaN where `nan`. */
+const ties = (shape: number[], seed: number, nan = false) =>
+  tf.tidy(() => {
+    const t = tf.round(random(shape, seed));
+    return nan ? tf.where(tf.greater(random(shape, seed + 1), 0.5), tf.scalar(NaN), t) : t;
+  });
+
+async function expectSameOnBoth(make: Make, label: string) {
+  const [cpu, wasm] = [await valuesOn('cpu', make), await valuesOn('wasm', make)];
+  expect(wasm, label).toEqual(cpu);
+}
+
+const COMPARE = ['equal', 'notEqual', 'greater', 'greaterEqual', 'less', 'lessEqual'] as const;
+const SHAPES: [number[], number[]][] = [
+  [
+    [5, 7],
+    [5, 7],
+  ],
+  [
+    [4, 6, 5],
+    [4, 1, 5],
+  ],
+  [
+    [64, 9, 25],
+    [64, 1, 25],
+  ],
+  [
+    [3, 1],
+    [1, 4],
+  ],
+  [[2, 3, 4], [4]],
+  [
+    [2, 1, 4, 1],
+    [3, 1, 5],
+  ],
+  [[6, 5], []],
+  [[], [6, 5]],
+  [[], []],
+  [[1], [3, 2]],
+  [
+    [0, 3],
+    [1, 3],
+  ],
+];
+
+describe('comparisons', () => {
+  it.each(COMPARE)('%s over every broadcast, with ties and NaN', async (op) => {
+    for (const [i, [a, b]] of SHAPES.entries()) {
+      for (const nan of [false, true]) {
+        const make = () => {
+          const out = tf[op](ties(a, 10 + i, nan), ties(b, 30 + i, nan));
+          return tf.cast(out, 'float32');
+        };
+        await expectSameOnBoth(make, `${op} ${JSON.stringify([a, b])} nan=${nan}`);
+      }
+    }
+  });
+
+  it('int32 operands, and a bool result of shape []', async () => {
+    const int = (shape: number[], seed: number) => tf.cast(tf.mul(ties(shape, seed), 3), 'int32');
+    for (const op of COMPARE) {
+      await expectSameOnBoth(() => tf.cast(tf[op](int([4, 6], 1), int([6], 2)), 'float32'), op);
+      await expectSameOnBoth(() => tf.cast(tf[op](tf.scalar(2, 'int32'), tf.scalar(2, 'int32')), 'float32'), op);
+    }
+  });
+
+  it('logicalAnd and logicalOr on bool operands, broadcast', async () => {
+    const bool = (shape: number[], seed: number) => tf.greater(random(shape, seed), 0.5);
+    for (const op of ['logicalAnd', 'logicalOr'] as const) {
+      for (const [i, [a, b]] of SHAPES.entries()) {
+        await expectSameOnBoth(() => tf.cast(tf[op](bool(a, 50 + i), bool(b, 70 + i)), 'float32'), op);
+      }
+    }
+  });
+
+  it("the max-pool-over-time gradient's mask: Equal of the input against its kept-dims maximum", async () => {
+    const make = () => {
+      const x = random([8, 96, 25], 90);
+      return tf.cast(tf.equal(x, tf.max(x, 1, true)), 'float32');
+    };
+    await expectSameOnBoth(make, 'max mask');
+  });
+});
+
+describe('Unpack', () => {
+  it.each([0, 1, 2, -1])('float32 and int32 along axis %i', async (axis) => {
+    await expectSameOnBoth(() => tf.unstack(random([3, 4, 5], 5), axis), `float32 axis ${axis}`);
+    await expectSameOnBoth(
+      () => tf.unstack(tf.cast(tf.mul(random([3, 4, 5], 6), 100), 'int32'), axis).map((t) => tf.cast(t, 'float32')),
+      `int32 axis ${axis}`,
+    );
+  });
+
+  it('bool by tfjs-wasm’s own kernel; a time axis of length 1 and a rank-1 tensor', async () => {
+    await expectSameOnBoth(
+      () => tf.unstack(tf.greater(random([2, 3], 7), 0.5), 1).map((t) => tf.cast(t, 'float32')),
+      'bool',
+    );
+    await expectSameOnBoth(() => tf.unstack(random([2, 1, 3], 8), 1), 'length 1');
+    await expectSameOnBoth(() => tf.unstack(random([4], 9)), 'rank 1');
+  });
+});
