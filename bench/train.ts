@@ -3,8 +3,9 @@
  * synthetic MLP (256-2048-1024-16, batch 128) on the data-parallel trainer with 1 .. cores
  * replicas at a fixed number of micro-batches, with tfjs-wasm's own kernels and with
  * `useWasmTrainingKernels`, next to tfjs-layers' own `trainOnBatch` on one thread; the products'
- * GFLOP/s (products.ts); where a step's time goes (step-profile.ts); a CNN (cnn.ts); PyTorch as
- * a yardstick where installed (torch.ts). Medians from this one run; writes
+ * GFLOP/s (products.ts); where a step's time goes (step-profile.ts); whole models, from a small CNN to
+ * tfjs-examples' CNNs and recurrent models (model-bench.ts), with the mnist-node CNN's per-kernel
+ * profile; PyTorch as a yardstick on 1 and 2 threads where installed (torch.ts). Medians from this one run; writes
  * bench/results/train.md and train.svg. Reports only; no thresholds.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,8 +17,10 @@ import { median } from '../src/cli/figures.js';
 import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
+import { profileLines as kernelProfileLines, profileTrainingStep } from '../src/tfjs.js';
 import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs/wasm/index.js';
-import { benchCnn, cnnBench, cnnLines, mnistCnn } from './cnn.js';
+import { modelBench, modelLines } from './model-bench.js';
+import { jenaGru, mnistJobCnn, mnistNodeCnn, sentimentCnn, smallCnn, textLstm } from './model-setups.js';
 import { productLines, productRows } from './products.js';
 import { stepProfile, type StepProfile } from './step-profile.js';
 import { torchTimes } from './torch.js';
@@ -210,15 +213,19 @@ export async function trainBench(quick: boolean): Promise<void> {
   log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
   const products = productRows(tf, quick);
   const profile = await withFastKernels(tf, () => stepProfile(tf, mlpVariables(), ROWS / microBatches, batch));
-  const cnn = await cnnBench(tf, benchCnn(tf), quick, log);
-  const mnist = await cnnBench(tf, await mnistCnn(), quick, log);
+  const setups = [smallCnn(tf), await mnistJobCnn(), mnistNodeCnn(), sentimentCnn(), jenaGru(), textLstm()];
+  const models = [];
+  for (const setup of setups) models.push({ setup, result: await modelBench(tf, setup, quick, log) });
   await tf.setBackend('wasm');
-  const torch = torchTimes(quick ? 3 : 10);
-  log(
-    torch.times === null
-      ? `PyTorch: ${torch.why}`
-      : `PyTorch: MLP ${torch.times.mlpMs.toFixed(1)} ms, CNN ${torch.times.cnnMs.toFixed(1)} ms`,
-  );
+  const torchRuns = { one: torchTimes(quick ? 3 : 10, 1), two: torchTimes(quick ? 3 : 10, 2) };
+  const torch = torchRuns.one;
+  log(torch.times === null ? `PyTorch: ${torch.why}` : `PyTorch: ${JSON.stringify(torchRuns)}`);
+  // last: a profile with our kernels leaves them installed on this thread
+  const mnistNode = { factory: setups[2]!.factory, loss: setups[2]!.replicaLoss, backend: 'wasm', batch: 64 } as const;
+  const profiles = [
+    await profileTrainingStep({ ...mnistNode, kernels: 'tfjs', steps: 1 }),
+    await profileTrainingStep({ ...mnistNode, kernels: 'fast', steps: quick ? 1 : 3 }),
+  ];
 
   const find = (k: TfjsKernels, r: number) => rows.find((row) => row.kernels === k && row.replicas === r)!;
   const most = Math.min(cores, microBatches);
@@ -252,12 +259,14 @@ export async function trainBench(quick: boolean): Promise<void> {
         `${(find(r.kernels, 1).ms / r.ms).toFixed(2)}x | ${r.kernels === 'fast' ? `${(find('tfjs', r.replicas).ms / r.ms).toFixed(2)}x` : ''} | ` +
         `${(layers.tfjs.ms / r.ms).toFixed(2)}x |`,
     ),
-    ...(torch.times === null
-      ? []
-      : [
-          `| PyTorch ${torch.times.torch} (Debian, OpenBLAS), 1 thread, the same MLP and RMSprop | | ${torch.times.mlpMs.toFixed(1)} | | | ` +
-            `${(layers.tfjs.ms / torch.times.mlpMs).toFixed(2)}x |`,
-        ]),
+    ...[torchRuns.one.times, torchRuns.two.times].flatMap((t) =>
+      t === null
+        ? []
+        : [
+            `| PyTorch ${t.torch} (Debian, OpenBLAS), ${t.threads} thread(s), the same MLP and RMSprop | | ${t.mlpMs.toFixed(1)} | | | ` +
+              `${(layers.tfjs.ms / t.mlpMs).toFixed(2)}x |`,
+          ],
+    ),
     '',
     `Checkpoints (\`optimizer.save(path, { variables: true })\`) after the same steps on 1 .. ${most} replicas: ` +
       KERNELS.map((k) => `${identical(k) ? 'byte-identical' : 'DIFFERENT'} with ${KERNEL_NAMES[k]}`).join(', ') +
@@ -282,14 +291,16 @@ export async function trainBench(quick: boolean): Promise<void> {
     '',
     ...profileLines(profile, microBatches, find('fast', 1), controlMs),
     '',
-    '## A CNN: Conv2D 8 filters 3x3 (relu), MaxPool 2x2, Dense 10 on 28x28x1 images, batch 64',
+    ...models.flatMap(({ setup, result }) => [
+      ...modelLines(setup, result, { one: torchRuns.one.times, two: torchRuns.two.times }),
+      '',
+    ]),
+    `## Where the mnist-node CNN's step goes, by kernel (\`rmsprop-pool profile\`)`,
     '',
-    ...cnnLines(cnn, torch.times?.cnnMs ?? null),
+    '`profileTrainingStep` (what `rmsprop-pool profile --factory dist/examples/models/mnist-node-cnn.js --batch 64 ' +
+      "--loss categoricalCrossentropy` prints), with tfjs-wasm's own kernels and then with this library's:",
     '',
-    "## The mnist job's CNN on real digits (`rmsprop-pool train --job mnist`): Conv2D 8 3x3, MaxPool, Conv2D 16 3x3, MaxPool, Dense 10 softmax, batch 128",
-    '',
-    ...cnnLines(mnist, null),
-    '',
+    ...profiles.flatMap((p) => [...kernelProfileLines(p), '']),
     '## Control plane',
     '',
     `A step whose replicas compute nothing (bench/noop-replica.ts, the same ${microBatches} micro-batches on ` +

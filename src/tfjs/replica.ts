@@ -10,7 +10,7 @@ import { seededRandom } from '../training/randomness.js';
 import type { CreateReplica, ReplicaVariable, RowShape } from '../training/replica.js';
 import { chooseLoss, totalLoss, type LayersApi, type LossModel, type TfjsLoss } from './losses.js';
 import { useChainedOps } from './chained-ops.js';
-import { withRandom } from './random-ops.js';
+import { fixedSeedLayers, withRandom, type SeededLayer } from './random-ops.js';
 import type { CheckedTfjsReplicaOptions } from './replica-options.js';
 import { readInto } from './wasm/backend.js';
 import { chooseKernels } from './wasm/index.js';
@@ -34,6 +34,8 @@ export interface TrainableModel extends LossModel {
   readonly inputs: ReadonlyArray<{ readonly shape: ReadonlyArray<number | null>; readonly dtype?: string }>;
   /** Its outputs (symbolic tensors). */
   readonly outputs?: ReadonlyArray<{ readonly shape: ReadonlyArray<number | null> }>;
+  /** Its layers, where it has them (a tfjs-layers model): checked for seeds of their own. */
+  readonly layers?: readonly SeededLayer[];
 }
 
 /** Throws unless the model's trainable weights are the variables, in order and shape. */
@@ -110,7 +112,7 @@ function quietCpuBackend(tf: Tf): void {
 
 const size = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
 
-export const createReplica: CreateReplica = async ({ variables, options }) => {
+export const createReplica: CreateReplica = async ({ variables, options, replica }) => {
   const checked = options as CheckedTfjsReplicaOptions;
   const { tf, tfl } = await startTfjs(checked);
   const made = (await import(checked.factory)) as { createModel?: () => unknown; loss?: unknown };
@@ -120,6 +122,8 @@ export const createReplica: CreateReplica = async ({ variables, options }) => {
   quietCpuBackend(tf); // the factory may have brought the cpu backend
   const model = (await made.createModel()) as TrainableModel;
   checkSameWeights(model, variables);
+  if (replica === 0)
+    for (const line of fixedSeedLayers(model.layers ?? [])) process.emitWarning(line, 'RandomnessWarning');
   const loss = chooseLoss(tf, tfl, model, checked.loss, made.loss);
   const row = modelRow(model);
   const rowShape = rowShapeOf(row, loss.name);

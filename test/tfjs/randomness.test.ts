@@ -11,7 +11,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop, Variable } from '../../dist/src/index.js';
 import { modelVariables, tfjsReplica } from '../../dist/src/tfjs.js';
 import { microBatchSeed, seededRandom } from '../../dist/src/training/randomness.js';
-import { withRandom } from '../../dist/src/tfjs/random-ops.js';
+import { fixedSeedLayers, withRandom } from '../../dist/src/tfjs/random-ops.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { spawnSync } from 'node:child_process';
 import { createModel } from '../../dist/examples/models/mnist-node-cnn.js';
 import { randomValues } from '../helpers/state.js';
 
@@ -86,6 +88,73 @@ describe("Dropout through tfjsReplica: the mnist-node CNN's two Dropout layers",
     }
     expect(optimizer.memoryBytes).toBe(0); // not built
   });
+});
+
+describe("tfjs-layers' other random layers, and a layer with its own seed", () => {
+  const NOISE = new URL('../helpers/tfjs-noise.mjs', import.meta.url);
+  const noiseBatch = { inputs: randomValues(8 * 24, 41), targets: randomValues(8 * 2, 42), rows: 8 };
+
+  let noiseStart: ReturnType<typeof modelVariables> | undefined;
+  async function trainNoise(replicas: number): Promise<number[]> {
+    const { createModel: noiseModel } = (await import(NOISE.href)) as { createModel: () => tfl.LayersModel };
+    noiseStart ??= modelVariables(noiseModel()); // one start: the initializers draw unseeded
+    const variables = noiseStart.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
+    const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
+    const trainer = new DataParallelTrainer({
+      optimizer,
+      variables,
+      replica: tfjsReplica,
+      replicaOptions: { factory: NOISE, loss: 'meanSquaredError', backend: 'cpu' },
+      replicas,
+    });
+    open.push(trainer, optimizer);
+    const losses = [await trainer.step(noiseBatch), await trainer.step(noiseBatch)];
+    return [...losses, ...variables.flatMap((v) => [...v.value])];
+  }
+
+  it('SpatialDropout1D, GaussianNoise, GaussianDropout and AlphaDropout: the same bytes on 1 and 2 replicas', async () => {
+    const one = await trainNoise(1);
+    expect(await trainNoise(2)).toEqual(one);
+    expect(one[0]).not.toBe(one[1]); // the step trained
+  }, 60_000);
+
+  it('fixedSeedLayers names a layer with a seed of its own, nested ones too, and nothing else', () => {
+    const seeded = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: 2, inputShape: [3] }),
+        tfl.layers.dropout({ rate: 0.5, seed: 3, name: 'own' }),
+      ],
+    });
+    const outer = tfl.sequential({ layers: [seeded, tfl.layers.dropout({ rate: 0.1 })] });
+    expect(fixedSeedLayers(outer.layers as never)).toEqual([
+      "Dropout layer 'own' has its own seed (3): tfjs draws the same mask at every step and micro-batch, and the trainer's `seed` does not reach it",
+    ]);
+    expect(fixedSeedLayers(createModel().layers as never)).toEqual([]);
+  });
+
+  it('a replica warns of it once, naming the layer, when its threads start', () => {
+    const script = `
+      import '@tensorflow/tfjs-backend-cpu';
+      import { DataParallelTrainer, RMSprop } from '${new URL('../../dist/src/index.js', import.meta.url).href}';
+      import { modelVariables, tfjsReplica } from '${new URL('../../dist/src/tfjs.js', import.meta.url).href}';
+      import { createModel } from '${new URL('../helpers/tfjs-seeded-dropout.mjs', import.meta.url).href}';
+      const variables = modelVariables(createModel());
+      const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
+      const factory = new URL('${new URL('../helpers/tfjs-seeded-dropout.mjs', import.meta.url).href}');
+      const trainer = new DataParallelTrainer({ optimizer, variables, replica: tfjsReplica, replicas: 2,
+        replicaOptions: { factory, loss: 'meanSquaredError', backend: 'cpu' } });
+      await trainer.step({ inputs: new Float32Array(12), targets: new Float32Array(4), rows: 4 });
+      await trainer.close();
+      await optimizer.close();`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const warnings = run.stderr.split('\n').filter((line) => line.includes('RandomnessWarning'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("Dropout layer 'fixed_mask' has its own seed (3)");
+  }, 60_000);
 });
 
 describe('the streams', () => {

@@ -8,8 +8,10 @@
  *   left out: tfjs-wasm's own `Conv2D`, on XNNPACK. At other strides it is a product, the
  *   output's gradient times the filter's transpose, one row per output pixel and one column per
  *   filter tap, scattered back onto the input (col2im).
- * - The filter gradient is a product: the input's patches (im2col, one row per output pixel)
- *   transposed against the output's gradient.
+ * - The filter gradient is a convolution too: the input seen as inChannels images of batchSize
+ *   channels, convolved with the output's gradient as the filter, dilated by the stride (XNNPACK,
+ *   no patch matrix). Where that convolution would have to crop the input, it is a product: the
+ *   input's patches (im2col, one row per output pixel) transposed against the output's gradient.
  *
  * Shapes, padding and rounding come from tfjs's own `computeConv2DInfo`, so they follow tfjs's
  * cpu backend. NCHW data is transposed to NHWC and back. Each call's sums run in a fixed order on
