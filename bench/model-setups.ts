@@ -20,6 +20,8 @@ import type { TorchTimes } from './torch.js';
 
 /** A model to measure: its factory module and model, its rows, its losses, its batches. */
 export interface ModelSetup {
+  /** Its key in SETUPS (a worker thread builds it again from that). */
+  readonly name: SetupName;
   /** The report's heading. */
   readonly title: string;
   readonly factory: URL;
@@ -65,9 +67,10 @@ const oneHot = (random: () => number, target: Float32Array) => (target[Math.floo
 const factory = (path: string) => new URL(path, import.meta.url);
 
 /** The small CNN (Conv2D 8 3x3, MaxPool 2, Dense 10 logits) on random 28x28 images, batch 64, under softmaxCrossEntropy. */
-export function smallCnn(tf: typeof TF): ModelSetup {
+function smallCnn(tf: typeof TF): ModelSetup {
   const pixels = benchModel.IMAGE[0] * benchModel.IMAGE[1] * benchModel.IMAGE[2];
   return {
+    name: 'smallCnn',
     title: 'A small CNN: Conv2D 8 filters 3x3 (relu), MaxPool 2x2, Dense 10 on 28x28x1 images, batch 64',
     factory: factory('./cnn-model.js'),
     createModel: benchModel.createModel,
@@ -85,7 +88,7 @@ export function smallCnn(tf: typeof TF): ModelSetup {
 }
 
 /** The mnist job's CNN on the package's digits, batch 128 (the job's), under categoricalCrossentropy. */
-export async function mnistJobCnn(): Promise<ModelSetup> {
+async function mnistJobCnn(): Promise<ModelSetup> {
   const { train } = await loadDigits(1, 10_000);
   const rows = 128;
   const pixels = mnistModel.SIDE * mnistModel.SIDE;
@@ -95,6 +98,7 @@ export async function mnistJobCnn(): Promise<ModelSetup> {
     return { inputs: train.pixels.slice(b * rows * pixels, (b + 1) * rows * pixels), targets, rows };
   };
   return {
+    name: 'mnistJobCnn',
     title:
       "The mnist job's CNN on real digits (`rmsprop-pool train --job mnist`): Conv2D 8 3x3, MaxPool, Conv2D 16 3x3, MaxPool, Dense 10 softmax, batch 128",
     factory: factory('../src/cli/mnist-model.js'),
@@ -110,9 +114,10 @@ export async function mnistJobCnn(): Promise<ModelSetup> {
 }
 
 /** tfjs-examples' mnist-node CNN, Dropout on, batch 64 of random 28x28x1 images. */
-export function mnistNodeCnn(): ModelSetup {
+function mnistNodeCnn(): ModelSetup {
   const [h, w, c] = mnistNodeModel.IMAGE;
   return {
+    name: 'mnistNodeCnn',
     title:
       "tfjs-examples' mnist-node CNN: Conv2D 32, 32, MaxPool, Conv2D 64, 64, MaxPool (3x3, relu), Dropout 0.25, Dense 512, Dropout 0.5, Dense 10 softmax; batch 64",
     factory: factory('../examples/models/mnist-node-cnn.js'),
@@ -131,8 +136,9 @@ export function mnistNodeCnn(): ModelSetup {
 }
 
 /** tfjs-examples' sentiment CNN, Dropout on, batch 64 of random 100-word reviews with random labels. */
-export function sentimentCnn(): ModelSetup {
+function sentimentCnn(): ModelSetup {
   return {
+    name: 'sentimentCnn',
     title:
       "tfjs-examples' sentiment CNN: Embedding 10,000 x 128 of 100 words, Dropout 0.5, Conv1D 250 x 5 (relu), global max-pool, Dense 250, Dense 1 sigmoid; batch 64",
     factory: factory('../examples/models/sentiment-cnn.js'),
@@ -151,8 +157,9 @@ export function sentimentCnn(): ModelSetup {
 }
 
 /** tfjs-examples' jena-weather GRU, batch 128 of random sequences and targets. */
-export function jenaGru(): ModelSetup {
+function jenaGru(): ModelSetup {
   return {
+    name: 'jenaGru',
     title: `tfjs-examples' jena-weather GRU: 32 units over ${gruModel.STEPS} steps of ${gruModel.FEATURES} features, Dense 1, mean absolute error; batch 128`,
     factory: factory('../examples/models/jena-gru.js'),
     createModel: gruModel.createModel,
@@ -170,9 +177,10 @@ export function jenaGru(): ModelSetup {
 }
 
 /** tfjs-examples' lstm-text-generation LSTM, batch 128 of random one-hot characters. */
-export function textLstm(): ModelSetup {
+function textLstm(): ModelSetup {
   const [steps, characters] = [lstmModel.SAMPLE, lstmModel.CHARACTERS];
   return {
+    name: 'textLstm',
     title: `tfjs-examples' lstm-text-generation LSTM: 128 units over ${steps} one-hot characters of ${characters}, Dense ${characters} softmax; batch 128`,
     factory: factory('../examples/models/text-lstm.js'),
     createModel: lstmModel.createModel,
@@ -188,3 +196,15 @@ export function textLstm(): ModelSetup {
     random: false,
   };
 }
+
+/** Every model the bench trains, in the report's order. */
+export const SETUPS = {
+  smallCnn,
+  mnistJobCnn,
+  mnistNodeCnn,
+  sentimentCnn,
+  jenaGru,
+  textLstm,
+} satisfies Record<string, (tf: typeof TF) => ModelSetup | Promise<ModelSetup>>;
+
+export type SetupName = keyof typeof SETUPS;

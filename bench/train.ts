@@ -20,7 +20,7 @@ import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index
 import { profileLines as kernelProfileLines, profileTrainingStep } from '../src/tfjs.js';
 import { useWasmTrainingKernels, type TfjsKernels } from '../src/tfjs/wasm/index.js';
 import { modelBench, modelLines } from './model-bench.js';
-import { jenaGru, mnistJobCnn, mnistNodeCnn, sentimentCnn, smallCnn, textLstm } from './model-setups.js';
+import { SETUPS, type ModelSetup } from './model-setups.js';
 import { productLines, productRows } from './products.js';
 import { stepProfile, type StepProfile } from './step-profile.js';
 import { torchTimes } from './torch.js';
@@ -213,7 +213,8 @@ export async function trainBench(quick: boolean): Promise<void> {
   log(`control plane: ${(controlMs * 1000).toFixed(0)} µs a step`);
   const products = productRows(tf, quick);
   const profile = await withFastKernels(tf, () => stepProfile(tf, mlpVariables(), ROWS / microBatches, batch));
-  const setups = [smallCnn(tf), await mnistJobCnn(), mnistNodeCnn(), sentimentCnn(), jenaGru(), textLstm()];
+  const setups: ModelSetup[] = [];
+  for (const make of Object.values(SETUPS)) setups.push(await make(tf));
   const models = [];
   for (const setup of setups) models.push({ setup, result: await modelBench(tf, setup, quick, log) });
   await tf.setBackend('wasm');
@@ -221,11 +222,29 @@ export async function trainBench(quick: boolean): Promise<void> {
   const torch = torchRuns.one;
   log(torch.times === null ? `PyTorch: ${torch.why}` : `PyTorch: ${JSON.stringify(torchRuns)}`);
   // last: a profile with our kernels leaves them installed on this thread
-  const mnistNode = { factory: setups[2]!.factory, loss: setups[2]!.replicaLoss, backend: 'wasm', batch: 64 } as const;
-  const profiles = [
-    await profileTrainingStep({ ...mnistNode, kernels: 'tfjs', steps: 1 }),
-    await profileTrainingStep({ ...mnistNode, kernels: 'fast', steps: quick ? 1 : 3 }),
-  ];
+  const profileOf = async (name: string, kernels: TfjsKernels) => {
+    const setup = setups.find((s) => s.name === name)!;
+    const options = { factory: setup.factory, loss: setup.replicaLoss, backend: 'wasm', kernels } as const;
+    const batch = setup.batches[0]!.rows / 2; // a micro-batch of the replica rows
+    try {
+      return kernelProfileLines(await profileTrainingStep({ ...options, batch, steps: quick ? 1 : 3 }));
+    } catch (error) {
+      return [`With ${KERNEL_NAMES[kernels]} kernels it fails: \`${(error as Error).message}\`.`];
+    }
+  };
+  const profiles = [];
+  for (const [name, kernels] of [
+    ['mnistNodeCnn', 'tfjs'],
+    ['mnistNodeCnn', 'fast'],
+    ['sentimentCnn', 'fast'],
+    ['jenaGru', 'fast'],
+    ['textLstm', 'fast'],
+  ] as const) {
+    profiles.push({
+      title: setups.find((s) => s.name === name)!.title.split(':')[0]!,
+      lines: await profileOf(name, kernels),
+    });
+  }
 
   const find = (k: TfjsKernels, r: number) => rows.find((row) => row.kernels === k && row.replicas === r)!;
   const most = Math.min(cores, microBatches);
@@ -295,12 +314,12 @@ export async function trainBench(quick: boolean): Promise<void> {
       ...modelLines(setup, result, { one: torchRuns.one.times, two: torchRuns.two.times }),
       '',
     ]),
-    `## Where the mnist-node CNN's step goes, by kernel (\`rmsprop-pool profile\`)`,
+    '## Where a micro-batch goes, by kernel (`rmsprop-pool profile`)',
     '',
-    '`profileTrainingStep` (what `rmsprop-pool profile --factory dist/examples/models/mnist-node-cnn.js --batch 64 ' +
-      "--loss categoricalCrossentropy` prints), with tfjs-wasm's own kernels and then with this library's:",
+    '`profileTrainingStep`, what `rmsprop-pool profile --factory dist/examples/models/mnist-node-cnn.js --batch 32 ' +
+      '--loss categoricalCrossentropy` prints: one micro-batch (half the batch above) of each model on the calling thread.',
     '',
-    ...profiles.flatMap((p) => [...kernelProfileLines(p), '']),
+    ...profiles.flatMap((p) => [`### ${p.title}`, '', ...p.lines, '']),
     '## Control plane',
     '',
     `A step whose replicas compute nothing (bench/noop-replica.ts, the same ${microBatches} micro-batches on ` +

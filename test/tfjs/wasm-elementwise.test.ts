@@ -1,7 +1,8 @@
 /**
- * The comparisons, logical ops and Unpack useWasmTrainingKernels runs over the heap give exactly
- * tfjs's cpu backend's values: every broadcast tfjs allows (scalars, rank 0, both operands
- * broadcast, empty), ties, NaN, int32 and bool operands; Unpack along every axis.
+ * The comparisons, logical ops, Unpack and GatherV2 useWasmTrainingKernels runs over the heap
+ * give exactly tfjs's cpu backend's values: every broadcast tfjs allows (scalars, rank 0, both
+ * operands broadcast, empty), ties, NaN, int32 and bool operands; Unpack along every axis;
+ * gathers along every axis, of long and short slices, with tfjs's refusal of a bad index.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -118,5 +119,42 @@ describe('Unpack', () => {
     );
     await expectSameOnBoth(() => tf.unstack(random([2, 1, 3], 8), 1), 'length 1');
     await expectSameOnBoth(() => tf.unstack(random([4], 9)), 'rank 1');
+  });
+});
+
+describe('GatherV2', () => {
+  /** Indices in [0, below), repeats included. */
+  const ids = (shape: number[], below: number, seed: number) =>
+    tf.tensor(
+      Int32Array.from({ length: shape.reduce((n, d) => n * d, 1) }, (_, i) => (i * 7 + seed) % below),
+      shape,
+      'int32',
+    );
+
+  it("an Embedding's lookup: rows of a table at a batch of word ids, and every other axis", async () => {
+    await expectSameOnBoth(() => tf.gather(random([50, 128], 1), ids([4, 10], 50, 2)), 'embedding');
+    for (const axis of [0, 1, 2, -1]) {
+      await expectSameOnBoth(() => tf.gather(random([5, 6, 7], 3), ids([3, 2], 5, 4 + axis), axis), `axis ${axis}`);
+    }
+    await expectSameOnBoth(
+      () => tf.cast(tf.gather(tf.cast(tf.mul(random([9, 3], 5), 50), 'int32'), ids([6], 9, 6)), 'float32'),
+      'int32',
+    );
+    await expectSameOnBoth(() => tf.gather(random([9], 7), ids([4, 4], 9, 8)), 'scalars (short slices)');
+    await expectSameOnBoth(() => tf.gather(random([9, 4], 9), tf.tensor1d([], 'int32')), 'no index');
+  });
+
+  it("an index out of range is refused with tfjs-wasm's message", async () => {
+    await tf.setBackend('wasm');
+    expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32'))).toThrow(
+      'GatherV2: the index value 3 is not in [0, 2]',
+    );
+    expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([-1], 'int32'))).toThrow('GatherV2: the index value -1');
+  });
+
+  it("batch dimensions, where tfjs-wasm's own reads the wrong rows", async () => {
+    await expectSameOnBoth(() => tf.gather(random([2, 5, 3], 11), ids([2, 4], 5, 12), 1, 1), 'batchDims 1');
+    await expectSameOnBoth(() => tf.gather(random([2, 3, 5, 4], 13), ids([2, 3, 2], 5, 14), 2, 2), 'batchDims 2');
+    await expectSameOnBoth(() => tf.gather(random([2, 3, 5, 4], 15), ids([2, 6], 3, 16), 1, 1), 'batchDims 1, slices');
   });
 });

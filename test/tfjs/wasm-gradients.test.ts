@@ -8,6 +8,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients, for tf.grads
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
 import { random, relativeError } from '../helpers/backends.js';
@@ -140,6 +141,52 @@ describe("the mnist-node CNN's convolutions, batch 2", () => {
       });
     }
   }
+});
+
+describe('a Conv1D of many filters (its filter gradient by chunks of images), as tfjs runs it in 2-D', () => {
+  it("the sentiment CNN's (5 x 128 -> 250 over 100 words), batch 1: both gradients", async () => {
+    for (const kind of ['input', 'filter'] as const) {
+      expect(
+        await relativeError(convGradient(kind, [1, 1, 100, 128], [1, 5, 128, 250], [1, 1], 'valid', 'NHWC')),
+      ).toBeLessThan(1e-5);
+    }
+  });
+  it('64 filters over 100 words of 128, batch 5: chunks of 4 and 1 images, summed in order', async () => {
+    expect(
+      await relativeError(convGradient('filter', [5, 1, 100, 128], [1, 5, 128, 64], [1, 1], 'valid', 'NHWC')),
+    ).toBeLessThan(1e-5);
+  });
+  for (const [padName, pad] of [
+    ...PADS.filter(([name]) => !name.startsWith('explicit')),
+    [
+      'explicit',
+      [
+        [0, 0],
+        [0, 0],
+        [2, 1],
+        [0, 0],
+      ],
+    ],
+  ] as Array<[string, unknown]>) {
+    for (const strides of [
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ] as Array<[number, number]>) {
+      it(`64 filters, strides ${strides[1]}, padding ${padName}`, async () => {
+        expect(
+          await relativeError(convGradient('filter', [5, 1, 23, 6], [1, 4, 6, 64], strides, pad, 'NHWC')),
+        ).toBeLessThan(1e-5);
+      });
+    }
+  }
+  it('tf.conv1d end to end: its gradients through tf.grads', async () => {
+    const make = () =>
+      tf.grads((x: tf.Tensor, w: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, 2, 'same'))),
+      )([random([4, 17, 8], 74), random([3, 8, 96], 75)]);
+    expect(await relativeError(make)).toBeLessThan(1e-5);
+  });
 });
 
 describe('MaxPoolGrad and AvgPoolGrad', () => {

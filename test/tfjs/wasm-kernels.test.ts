@@ -467,6 +467,7 @@ describe('installing and restoring', () => {
       'MaxPoolGrad',
       'AvgPoolGrad',
       'Unpack',
+      'GatherV2',
       'Equal',
       'NotEqual',
       'Greater',

@@ -14,17 +14,14 @@ import {
   unsortedSegmentSum,
   type DepthwiseBackpropAttrs,
 } from './backprop.js';
-import {
-  conv2dBackpropFilter,
-  conv2dBackpropInput,
-  type Conv2DBackpropFilterAttrs,
-  type Conv2DBackpropInputAttrs,
-} from './conv-backprop.js';
+import { conv2dBackpropInput, type Conv2DBackpropFilterAttrs, type Conv2DBackpropInputAttrs } from './conv-backprop.js';
+import { conv2dBackpropFilter } from './conv-filter-gradient.js';
 import { compare, COMPARISONS } from './comparisons.js';
 import { guardedConvolution, type ConvolutionAttrs } from './conv-guard.js';
 import { batchMatMul, fusedMatMul, type FusedAttrs, type FusedInputs } from './matmul.js';
 import { avgPoolGrad, maxPoolGrad, type PoolGradientAttrs } from './pool-gradients.js';
 import { unpack } from './unpack.js';
+import { gather, type GatherAttrs } from './gather.js';
 
 type Inputs = Record<string, TF.TensorInfo>;
 type Kernel = (
@@ -52,6 +49,7 @@ const REPLACING = new Set([
   'MaxPoolGrad',
   'AvgPoolGrad',
   'Unpack',
+  'GatherV2',
   ...Object.keys(COMPARISONS),
 ]);
 
@@ -73,6 +71,8 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
     avgPoolGrad(calls, inputs as { dy: TF.TensorInfo; input: TF.TensorInfo }, attrs),
   Unpack: (calls, inputs, attrs: { axis: number }, original) =>
     unpack(calls, original!, inputs as { value: TF.TensorInfo }, attrs),
+  GatherV2: (calls, inputs, attrs: GatherAttrs, original) =>
+    gather(calls, original!, inputs as { x: TF.TensorInfo; indices: TF.TensorInfo }, attrs),
   ...Object.fromEntries(
     Object.keys(COMPARISONS).map((name): [string, Kernel] => [
       name,
