@@ -6,6 +6,7 @@
  */
 export { TfjsRMSprop, tfjsOptimizer, type TrainEndCallback } from './tfjs/adapter.js';
 export { useChainedOps } from './tfjs/chained-ops.js';
+export type { SeededLayer } from './tfjs/random-ops.js';
 export { assignToModel, modelVariables, tfjsReplica } from './tfjs/data-parallel.js';
 export { TFJS_LOSSES, type TfjsLoss } from './tfjs/losses.js';
 export type { CheckedTfjsReplicaOptions, TfjsBackend, TfjsReplicaOptions } from './tfjs/replica-options.js';

@@ -40,12 +40,7 @@ export function gather(
     }
   }
   // x as [batch, outer, axisSize, slice], the indices as [batch, count]: out[b, o, i] = x[b, o, ids[b, i]]
-  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
-    x,
-    indices,
-    axis,
-    attrs.batchDims ?? 0,
-  );
+  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x, indices, axis, attrs.batchDims ?? 0);
   const { batchSize, outerSize, sliceSize: slice } = info;
   const out = calls.output(info.outputShape, x.dtype);
   if (out.shape.reduce((n, d) => n * d, 1) === 0) return out;
