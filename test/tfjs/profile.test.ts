@@ -133,8 +133,11 @@ describe('profileTrainingStep', () => {
       p.perKernel.reduce((s, k) => s + k.ms, 0),
       9,
     );
-    expect(p.outsideMs).toBeGreaterThanOrEqual(0);
+    expect(p.outsideMs).toBeCloseTo(Math.max(0, p.stepMs - p.kernelMs), 9); // the median step's rest
+    expect(p.profiledMs).toBeGreaterThan(0);
     const lines = profileLines(p);
+    const calls = p.perKernel.reduce((n, k) => n + k.calls, 0);
+    expect(lines[0]).toContain(`; ${calls} kernel calls, `);
     expect(lines[0]).toMatch(/^one micro-batch of 8 rows on wasm \(this library's training kernels\): [\d.]+ ms/);
     expect(lines).toContain('| kernel | calls | ms | share | GFLOP/s | |');
   });
