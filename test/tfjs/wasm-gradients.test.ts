@@ -180,6 +180,13 @@ describe('a Conv1D of many filters (its filter gradient by chunks of images), as
       });
     }
   }
+  it('tf.conv2dTranspose end to end: the gradients of its input and filter through tf.grads', async () => {
+    const make = () =>
+      tf.grads((x: tf.Tensor, w: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 9, 9, 3], 2, 'same'))),
+      )([random([2, 5, 5, 4], 76), random([3, 3, 3, 4], 77)]);
+    expect(await relativeError(make)).toBeLessThan(1e-5);
+  });
   it('tf.conv1d end to end: its gradients through tf.grads', async () => {
     const make = () =>
       tf.grads((x: tf.Tensor, w: tf.Tensor) =>
