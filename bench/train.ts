@@ -221,7 +221,6 @@ export async function trainBench(quick: boolean): Promise<void> {
   const torchRuns = { one: torchTimes(quick ? 3 : 10, 1), two: torchTimes(quick ? 3 : 10, 2) };
   const torch = torchRuns.one;
   log(torch.times === null ? `PyTorch: ${torch.why}` : `PyTorch: ${JSON.stringify(torchRuns)}`);
-  // last: a profile with our kernels leaves them installed on this thread
   const profileOf = async (name: string, kernels: TfjsKernels) => {
     const setup = setups.find((s) => s.name === name)!;
     const options = { factory: setup.factory, loss: setup.replicaLoss, backend: 'wasm', kernels } as const;

@@ -9,8 +9,9 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { quote } from '../common/quote.js';
 import type { ReplicaVariable } from '../training/replica.js';
-import { checkTfjsReplicaOptions, type TfjsReplicaOptions } from './replica-options.js';
+import { checkTfjsReplicaOptions, type CheckedTfjsReplicaOptions, type TfjsReplicaOptions } from './replica-options.js';
 import { createReplica, startTfjs, type TrainableModel } from './replica.js';
+import { withKernels } from './wasm/index.js';
 
 /** What to profile: the replica's options (the model's factory, loss, backend, kernels), and the batch. */
 export interface ProfileOptions extends TfjsReplicaOptions {
@@ -111,6 +112,7 @@ function productRate(tf: typeof TF): number {
 /**
  * Profiles one micro-batch's gradients of the factory's model, on this thread, as a tfjs replica
  * computes them; the inputs are random (zeros where the model takes integers), the targets too.
+ * The thread's tfjs backend and wasm kernels are as they were when it resolves.
  */
 export async function profileTrainingStep(options: ProfileOptions): Promise<StepProfile> {
   const { batch, steps = 3, ...replicaOptions } = options;
@@ -119,7 +121,25 @@ export async function profileTrainingStep(options: ProfileOptions): Promise<Step
   if (!Number.isInteger(steps) || steps < 1)
     throw new TypeError(`profile: \`steps\` must be a positive integer, got ${quote(steps)}`);
   const checked = checkTfjsReplicaOptions(replicaOptions);
-  const { tf } = await startTfjs(checked); // the model is built on the backend the replica uses
+  // on the caller's thread: its backend and its kernel set are put back after
+  const tf = await import('@tensorflow/tfjs-core');
+  const previous = (tf.engine() as unknown as { backendName?: string | null }).backendName ?? null;
+  try {
+    await startTfjs({ ...checked, kernels: 'tfjs' }); // the model is built on the backend the replica uses
+    const profile = () => profileOn(tf, checked, batch, steps);
+    return await (checked.backend === 'wasm' ? withKernels(tf, checked.kernels, profile) : profile());
+  } finally {
+    if (previous !== null && previous !== checked.backend) await tf.setBackend(previous);
+  }
+}
+
+/** The profile, on the backend and kernels already chosen. */
+async function profileOn(
+  tf: typeof TF,
+  checked: CheckedTfjsReplicaOptions,
+  batch: number,
+  steps: number,
+): Promise<StepProfile> {
   const made = (await import(checked.factory)) as { createModel?: () => unknown };
   if (typeof made.createModel !== 'function') {
     throw new TypeError(`profile: the factory module ${checked.factory} does not export createModel()`);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { byKernel, kernelFlops } from '../../dist/src/tfjs/profile.js';
-import { profileLines, profileTrainingStep } from '../../dist/src/tfjs.js';
+import { profileLines, profileTrainingStep, useWasmTrainingKernels } from '../../dist/src/tfjs.js';
 
 describe('kernelFlops', () => {
   it('products: 2 m n k, whichever operand is transposed, batched', () => {
@@ -140,6 +140,28 @@ describe('profileTrainingStep', () => {
     expect(lines[0]).toContain(`; ${calls} kernel calls, `);
     expect(lines[0]).toMatch(/^one micro-batch of 8 rows on wasm \(this library's training kernels\): [\d.]+ ms/);
     expect(lines).toContain('| kernel | calls | ms | share | GFLOP/s | |');
+  });
+
+  it("leaves the caller's thread as it was: its backend, and its wasm kernels either way", async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await import('@tensorflow/tfjs-backend-wasm');
+    await tf.setBackend('cpu');
+    const factory = new URL('../helpers/tfjs-cnn.mjs', import.meta.url);
+    const options = { factory, loss: 'meanSquaredError', backend: 'wasm', batch: 2, steps: 1 } as const;
+    // tfjs-wasm's own kernels cannot train a CNN: a 'tfjs' profile fails even with ours on this thread
+    const restore = useWasmTrainingKernels(tf);
+    await expect(profileTrainingStep({ ...options, kernels: 'tfjs' })).rejects.toThrow(
+      /Kernel '(Conv2DBackpropFilter|DepthwiseConv2dNativeBackprop\w+)' not registered for backend 'wasm'/,
+    );
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    expect(tf.getBackend()).toBe('cpu');
+    restore();
+    expect((await profileTrainingStep({ ...options, kernels: 'fast' })).perKernel.map((k) => k.name)).toContain(
+      'Conv2DBackpropFilter',
+    );
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    expect(tf.getBackend()).toBe('cpu');
   });
 
   it('refuses a bad batch, naming it', async () => {

@@ -223,6 +223,23 @@ export function chooseKernels(tf: Tf, backend: string, kernels: TfjsKernels = 'f
   if (backend === 'wasm' && kernels === 'fast') useWasmTrainingKernels(tf);
 }
 
+/**
+ * Runs `compute` with the kernel set `kernels` registered for wasm, then puts back the set the
+ * thread had: for work on a caller's thread (a profile) that must neither take the caller's
+ * choice as its own nor leave its own behind.
+ */
+export async function withKernels<T>(tf: Tf, kernels: TfjsKernels, compute: () => Promise<T>): Promise<T> {
+  const had = isOurs(tf.getKernel('BatchMatMul', 'wasm'));
+  const want = kernels === 'fast';
+  const register = (ours: boolean) => void (ours ? useWasmTrainingKernels(tf) : restoreTfjsKernels(tf));
+  if (want !== had) register(want);
+  try {
+    return await compute();
+  } finally {
+    if (want !== had) register(had);
+  }
+}
+
 /** Puts tfjs's own kernels back wherever ours are registered. */
 function restoreTfjsKernels(tf: Tf): void {
   for (const name of Object.keys(KERNELS)) {
