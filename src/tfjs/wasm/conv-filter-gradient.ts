@@ -93,35 +93,64 @@ function filterGradientByProduct(
   info: TF.backend_util.Conv2DInfo,
   filterShape: Shape4,
 ): TensorInfo {
-  const { batchSize, outHeight, outWidth, outChannels } = info;
+  const { outChannels } = info;
   const taps = info.filterHeight * info.filterWidth * info.inChannels;
-  const perImage = outHeight * outWidth;
+  const limit = PATCHES_LIMIT / Math.max(1, taps * info.outHeight * info.outWidth);
+  const sum = sumOverImageChunks(calls, x, dy, info, limit, (patches, dyRows, first, pixels) => {
+    const gradient =
+      pixels === dyRows.shape.slice(0, 3).reduce((n, d) => n * d, 1)
+        ? viewAs(dyRows, [pixels, outChannels])
+        : copyRows(calls, dyRows, first * outChannels, [pixels, outChannels]);
+    try {
+      return product2d(calls, patches, gradient, true, false);
+    } finally {
+      if (gradient.dataId !== dyRows.dataId) calls.dispose(gradient);
+    }
+  });
+  return viewAs(sum ?? zeros(calls, [taps, outChannels]), [...filterShape]);
+}
+
+/**
+ * The sum, in chunk order, of `part(patches, dyRows, firstPixel, pixels)` over chunks of at most
+ * `limit` images (at least one): `patches` holds im2col of the chunk's images, `dyRows` is dy as
+ * NHWC. Null for an empty batch. Each part is disposed once added; the sum is the caller's.
+ */
+function sumOverImageChunks(
+  calls: WasmCalls,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: TF.backend_util.Conv2DInfo,
+  limit: number,
+  part: (patches: TensorInfo, dyRows: TensorInfo, firstPixel: number, pixels: number) => TensorInfo,
+): TensorInfo | null {
+  const taps = info.filterHeight * info.filterWidth * info.inChannels;
+  const perImage = info.outHeight * info.outWidth;
+  const chunk = Math.max(1, Math.floor(limit));
   const [xs, dyRows] = [channelsLast(calls, x, info), channelsLast(calls, dy, info)];
-  const chunk = Math.max(1, Math.floor(PATCHES_LIMIT / Math.max(1, taps * perImage)));
-  let result: TensorInfo | null = null;
+  let sum: TensorInfo | null = null;
   try {
-    for (let first = 0; first < batchSize; first += chunk) {
-      const images = Math.min(chunk, batchSize - first);
+    for (let first = 0; first < info.batchSize; first += chunk) {
+      const images = Math.min(chunk, info.batchSize - first);
       const patches = calls.output([images * perImage, taps]);
-      writePatches(calls, patches, xs, info, first, images);
-      const gradient =
-        images === batchSize
-          ? viewAs(dyRows, [images * perImage, outChannels])
-          : copyRows(calls, dyRows, first * perImage * outChannels, [images * perImage, outChannels]);
-      const part = product2d(calls, patches, gradient, true, false);
-      calls.dispose(patches, ...(gradient.dataId === dyRows.dataId ? [] : [gradient]));
-      if (result === null) {
-        result = part;
+      let added: TensorInfo;
+      try {
+        writePatches(calls, patches, xs, info, first, images);
+        added = part(patches, dyRows, first * perImage, images * perImage);
+      } finally {
+        calls.dispose(patches);
+      }
+      if (sum === null) {
+        sum = added;
       } else {
-        const [sum, add] = [calls.floats(result), calls.floats(part)];
-        for (let i = 0; i < sum.length; i++) sum[i]! += add[i]!;
-        calls.dispose(part);
+        const [total, add] = [calls.floats(sum), calls.floats(added)];
+        for (let i = 0; i < total.length; i++) total[i]! += add[i]!;
+        calls.dispose(added);
       }
     }
   } finally {
     calls.dispose(...[xs, dyRows].filter((t, k) => t !== [x, dy][k]));
   }
-  return viewAs(result ?? zeros(calls, [taps, outChannels]), [...filterShape]);
+  return sum;
 }
 
 /**
@@ -150,37 +179,29 @@ function filterGradientByChunks(
   info: TF.backend_util.Conv2DInfo,
   filterShape: Shape4,
 ): TensorInfo {
-  const { batchSize, outHeight, outWidth, outChannels } = info;
+  const { outChannels } = info;
   const taps = info.filterHeight * info.filterWidth * info.inChannels;
-  const perImage = outHeight * outWidth;
-  const [xs, dyRows] = [channelsLast(calls, x, info), channelsLast(calls, dy, info)];
-  const chunk = Math.min(batchSize, Math.max(1, Math.floor(FILTER_CHUNK / Math.max(1, taps * perImage))));
-  const sum = calls.output([outChannels, taps]);
-  try {
-    for (let first = 0; first < batchSize; first += chunk) {
-      const images = Math.min(chunk, batchSize - first);
-      const pixels = images * perImage;
-      const patches = calls.output([pixels, taps]);
-      const gradientT = calls.output([outChannels, pixels]);
-      writePatches(calls, patches, xs, info, first, images);
-      const [from, to] = [calls.floats(dyRows), calls.floats(gradientT)];
-      const base = first * perImage * outChannels;
-      for (let p = 0; p < pixels; p++) {
-        for (let c = 0, at = base + p * outChannels; c < outChannels; c++) to[c * pixels + p] = from[at + c]!;
-      }
-      const part = product2d(calls, gradientT, patches, false, false);
-      calls.dispose(patches, gradientT);
-      const [total, add] = [calls.floats(sum), calls.floats(part)];
-      if (first === 0) total.set(add);
-      else for (let i = 0; i < total.length; i++) total[i]! += add[i]!;
-      calls.dispose(part);
+  const limit = FILTER_CHUNK / Math.max(1, taps * info.outHeight * info.outWidth);
+  const sum = sumOverImageChunks(calls, x, dy, info, limit, (patches, dyRows, firstPixel, pixels) => {
+    const gradientT = calls.output([outChannels, pixels]);
+    const [from, to] = [calls.floats(dyRows), calls.floats(gradientT)];
+    for (let p = 0; p < pixels; p++) {
+      const at = (firstPixel + p) * outChannels;
+      for (let c = 0; c < outChannels; c++) to[c * pixels + p] = from[at + c]!;
     }
-    const dw = calls.output([...filterShape]);
-    const [total, out] = [calls.floats(sum), calls.floats(dw)];
-    for (let c = 0; c < outChannels; c++)
-      for (let t = 0; t < taps; t++) out[t * outChannels + c] = total[c * taps + t]!;
+    try {
+      return product2d(calls, gradientT, patches, false, false);
+    } finally {
+      calls.dispose(gradientT);
+    }
+  });
+  const dw = calls.output([...filterShape]);
+  if (sum === null) {
+    calls.floats(dw).fill(0);
     return dw;
-  } finally {
-    calls.dispose(sum, ...[xs, dyRows].filter((t, k) => t !== [x, dy][k]));
   }
+  const [total, out] = [calls.floats(sum), calls.floats(dw)];
+  for (let c = 0; c < outChannels; c++) for (let t = 0; t < taps; t++) out[t * outChannels + c] = total[c * taps + t]!;
+  calls.dispose(sum);
+  return dw;
 }
