@@ -3,7 +3,8 @@
  * made on each, and the largest difference as a share of the result's scale.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
 import { randomValues } from './state.js';
 
 export type Make = () => tf.Tensor | tf.Tensor[];
@@ -41,4 +42,20 @@ export async function relativeError(make: Make, reference: Make = make): Promise
     });
   });
   return error / Math.max(scale, Number.MIN_VALUE);
+}
+
+/**
+ * For a test file of wasm kernels: tfjs's prod mode, `useWasmTrainingKernels` and the wasm
+ * backend before its tests, tfjs's own kernels back after. `installed.kernels` is the
+ * registration (a test that re-registers sets it, so the one restored last is the newest).
+ */
+export function wasmTrainingKernelsForFile(): { kernels: WasmTrainingKernels } {
+  const installed = {} as { kernels: WasmTrainingKernels };
+  beforeAll(async () => {
+    tf.enableProdMode();
+    installed.kernels = useWasmTrainingKernels(tf);
+    expect(await tf.setBackend('wasm')).toBe(true);
+  });
+  afterAll(() => installed.kernels());
+  return installed;
 }

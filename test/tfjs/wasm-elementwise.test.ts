@@ -7,17 +7,10 @@
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
-import { random, valuesOn, type Make } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { random, valuesOn, type Make, wasmTrainingKernelsForFile } from '../helpers/backends.js';
 
-let restore: WasmTrainingKernels;
-beforeAll(async () => {
-  tf.enableProdMode();
-  restore = useWasmTrainingKernels(tf);
-  expect(await tf.setBackend('wasm')).toBe(true);
-});
-afterAll(() => restore());
+wasmTrainingKernelsForFile();
 
 /** Values in {-1, 0, 1} (ties everywhere), NaN where `nan`. */
 const ties = (shape: number[], seed: number, nan = false) =>

@@ -9,17 +9,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients, for tf.grads
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
-import { random, relativeError } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { random, relativeError, wasmTrainingKernelsForFile } from '../helpers/backends.js';
 
-let restore: WasmTrainingKernels;
-beforeAll(async () => {
-  tf.enableProdMode();
-  restore = useWasmTrainingKernels(tf);
-  expect(await tf.setBackend('wasm')).toBe(true);
-});
-afterAll(() => restore());
+wasmTrainingKernelsForFile();
 
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object) =>
   tf.engine().runKernel<tf.Tensor>(name, inputs, attrs as tf.NamedAttrMap);

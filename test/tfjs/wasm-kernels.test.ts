@@ -8,17 +8,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useWasmTrainingKernels, type WasmTrainingKernels } from '../../dist/src/tfjs.js';
-import { random, relativeError } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { useWasmTrainingKernels } from '../../dist/src/tfjs.js';
+import { random, relativeError, wasmTrainingKernelsForFile } from '../helpers/backends.js';
 
-let restore: WasmTrainingKernels;
-beforeAll(async () => {
-  tf.enableProdMode();
-  restore = useWasmTrainingKernels(tf);
-  expect(await tf.setBackend('wasm')).toBe(true);
-});
-afterAll(() => restore());
+const installed = wasmTrainingKernelsForFile();
 
 const ACTIVATIONS = ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'prelu', 'sigmoid'] as const;
 const TRANSPOSES = [
@@ -477,8 +471,8 @@ describe('installing and restoring', () => {
       'LogicalAnd',
       'LogicalOr',
     ]);
-    expect([...again.added]).toEqual(restore.added);
-    expect([...restore.added]).toEqual([
+    expect([...again.added]).toEqual(installed.kernels.added);
+    expect([...installed.kernels.added]).toEqual([
       'Conv2DBackpropFilter',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
@@ -495,7 +489,7 @@ describe('installing and restoring', () => {
       // tfjs-wasm's own fused product with a transpose and a bias
       expect(await relativeError(wrongCase)).toBeGreaterThan(0.01);
     } finally {
-      restore = useWasmTrainingKernels(tf);
+      installed.kernels = useWasmTrainingKernels(tf);
     }
     expect(await relativeError(wrongCase)).toBeLessThan(1e-5);
   });
