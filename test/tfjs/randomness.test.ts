@@ -37,21 +37,45 @@ function batch(step: number) {
 
 const start = modelVariables(createModel());
 
-/** The hash of the weights after `steps` steps on `replicas` replicas (4 micro-batches), and the losses. */
-async function train(replicas: number, seed?: number, steps = 2): Promise<{ hash: string; losses: number[] }> {
-  const variables = start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
-  const optimizer = new RMSprop({ microBatches: 4, workers: 0 });
+/** What to train: a factory, its loss and backend, the start, the batch of each step, the micro-batches. */
+interface Run {
+  readonly factory: URL;
+  readonly loss: 'categoricalCrossentropy' | 'meanSquaredError';
+  readonly backend: 'cpu' | 'wasm';
+  readonly start: ReturnType<typeof modelVariables>;
+  readonly batch: (step: number) => { inputs: Float32Array; targets: Float32Array; rows: number };
+  readonly microBatches: number;
+}
+
+const mnistNode: Run = {
+  factory: FACTORY,
+  loss: 'categoricalCrossentropy',
+  backend: 'wasm',
+  start,
+  batch,
+  microBatches: 4,
+};
+
+/** The hash of the weights after `steps` steps of `run` on `replicas` replicas, and the losses. */
+async function train(
+  replicas: number,
+  seed?: number,
+  steps = 2,
+  run: Run = mnistNode,
+): Promise<{ hash: string; losses: number[] }> {
+  const variables = run.start.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
+  const optimizer = new RMSprop({ microBatches: run.microBatches, workers: 0 });
   const trainer = new DataParallelTrainer({
     optimizer,
     variables,
     replica: tfjsReplica,
-    replicaOptions: { factory: FACTORY, loss: 'categoricalCrossentropy', backend: 'wasm' },
+    replicaOptions: { factory: run.factory, loss: run.loss, backend: run.backend },
     replicas,
     ...(seed !== undefined && { seed }),
   });
   open.push(trainer, optimizer);
   const losses: number[] = [];
-  for (let s = 0; s < steps; s++) losses.push(await trainer.step(batch(s)));
+  for (let s = 0; s < steps; s++) losses.push(await trainer.step(run.batch(s)));
   const hash = createHash('sha256');
   for (const v of variables) hash.update(new Uint8Array(v.value.buffer, v.value.byteOffset, v.value.byteLength));
   return { hash: hash.digest('hex'), losses };
@@ -94,28 +118,25 @@ describe("tfjs-layers' other random layers, and a layer with its own seed", () =
   const NOISE = new URL('../helpers/tfjs-noise.mjs', import.meta.url);
   const noiseBatch = { inputs: randomValues(8 * 24, 41), targets: randomValues(8 * 2, 42), rows: 8 };
 
-  let noiseStart: ReturnType<typeof modelVariables> | undefined;
-  async function trainNoise(replicas: number): Promise<number[]> {
+  async function noiseRun(): Promise<Run> {
     const { createModel: noiseModel } = (await import(NOISE.href)) as { createModel: () => tfl.LayersModel };
-    noiseStart ??= modelVariables(noiseModel()); // one start: the initializers draw unseeded
-    const variables = noiseStart.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
-    const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
-    const trainer = new DataParallelTrainer({
-      optimizer,
-      variables,
-      replica: tfjsReplica,
-      replicaOptions: { factory: NOISE, loss: 'meanSquaredError', backend: 'cpu' },
-      replicas,
-    });
-    open.push(trainer, optimizer);
-    const losses = [await trainer.step(noiseBatch), await trainer.step(noiseBatch)];
-    return [...losses, ...variables.flatMap((v) => [...v.value])];
+    // one start for every run: the initializers draw unseeded
+    const start = modelVariables(noiseModel());
+    return {
+      factory: NOISE,
+      loss: 'meanSquaredError',
+      backend: 'cpu',
+      start,
+      batch: () => noiseBatch,
+      microBatches: 2,
+    };
   }
 
   it('SpatialDropout1D, GaussianNoise, GaussianDropout and AlphaDropout: the same bytes on 1 and 2 replicas', async () => {
-    const one = await trainNoise(1);
-    expect(await trainNoise(2)).toEqual(one);
-    expect(one[0]).not.toBe(one[1]); // the step trained
+    const run = await noiseRun();
+    const one = await train(1, undefined, 2, run);
+    expect(await train(2, undefined, 2, run)).toEqual(one);
+    expect(one.losses[0]).not.toBe(one.losses[1]); // the step trained
   }, 60_000);
 
   it('fixedSeedLayers names a layer with a seed of its own, nested ones too, and nothing else', () => {
