@@ -21,11 +21,13 @@ export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from '
 export { maxWorkers } from './optimizer/options.js';
 export { StepError } from './pool/step-error.js';
 export { DataParallelTrainer } from './training/trainer.js';
-export type { Batch, BatchArray, TrainerOptions } from './training/trainer.js';
+export type { Batch, BatchArray, Evaluation, TrainerOptions } from './training/trainer.js';
 export type {
   CreateReplica,
   MicroBatch,
   Replica,
+  EvaluationBatch,
+  ReplicaValues,
   ReplicaContext,
   ReplicaVariable,
   RowShape,

@@ -8,15 +8,24 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { viewOf, type FloatArray } from '../src/memory/dtype.js';
-import type { CreateReplica, Replica, ReplicaHost, ReplicaStart, RowShape } from '../src/training/replica.js';
+import type {
+  CreateReplica,
+  Replica,
+  ReplicaHost,
+  ReplicaStart,
+  ReplicaTraits,
+  ReplicaValues,
+} from '../src/training/replica.js';
 
 /** What the trainer calls, through comlink. */
 class ReplicaThreadHost implements ReplicaHost {
   #replica: Replica | null = null;
   /** Per micro-batch: the variables' gradient shards. */
   #shards: FloatArray[][] = [];
+  /** How many metrics the replica returns after its loss. */
+  #metrics = 0;
 
-  async start(start: ReplicaStart): Promise<RowShape | null> {
+  async start(start: ReplicaStart): Promise<ReplicaTraits> {
     const module = (await import(start.module)) as { createReplica?: CreateReplica };
     if (typeof module.createReplica !== 'function') {
       throw new TypeError(`replica module ${start.module} does not export a function createReplica(context)`);
@@ -32,25 +41,54 @@ class ReplicaThreadHost implements ReplicaHost {
       value: viewOf(v.dtype, v.buffer, v.valueOffset, v.size),
     }));
     this.#replica = await module.createReplica({ variables, options: start.options, replica: start.replica });
-    const { rowShape } = this.#replica;
-    return rowShape
-      ? { inputs: [...rowShape.inputs], ...(rowShape.targets && { targets: [...rowShape.targets] }) }
-      : null;
+    const { rowShape, metricNames = [], evaluate } = this.#replica;
+    if (!Array.isArray(metricNames) || metricNames.some((n) => typeof n !== 'string')) {
+      throw new TypeError("the replica's `metricNames` must be an array of strings");
+    }
+    this.#metrics = metricNames.length;
+    return {
+      rowShape: rowShape
+        ? { inputs: [...rowShape.inputs], ...(rowShape.targets && { targets: [...rowShape.targets] }) }
+        : null,
+      metricNames: [...metricNames],
+      evaluates: typeof evaluate === 'function',
+    };
   }
 
   async gradients(
     step: number,
     index: number,
     seed: number,
+    rows: number,
     inputs: Float32Array,
     targets: Float32Array,
-    rows: number,
-  ): Promise<number> {
+    sampleWeights: Float32Array | null,
+  ): Promise<readonly number[]> {
+    const replica = this.#started();
+    const batch = { index, step, seed, rows, inputs, targets, ...(sampleWeights && { sampleWeights }) };
+    return this.#values(await replica.gradients(batch, this.#shards[index]!), 'gradients()');
+  }
+
+  async evaluate(step: number, rows: number, inputs: Float32Array, targets: Float32Array): Promise<readonly number[]> {
+    const replica = this.#started();
+    if (replica.evaluate === undefined) throw new Error('the replica does not implement evaluate()');
+    return this.#values(await replica.evaluate({ step, rows, inputs, targets }), 'evaluate()');
+  }
+
+  #started(): Replica {
     if (this.#replica === null) throw new Error('replica not started');
-    const loss = await this.#replica.gradients({ index, step, seed, rows, inputs, targets }, this.#shards[index]!);
-    if (typeof loss !== 'number')
-      throw new TypeError(`gradients() must return the loss as a number, got ${typeof loss}`);
-    return loss;
+    return this.#replica;
+  }
+
+  /** The loss and the metrics as numbers, as many as the replica said; throws naming the call otherwise. */
+  #values(values: ReplicaValues, call: string): readonly number[] {
+    const list = typeof values === 'number' ? [values] : values;
+    if (!Array.isArray(list) || list.length !== 1 + this.#metrics || list.some((v) => typeof v !== 'number')) {
+      throw new TypeError(
+        `${call} must return the loss as a number${this.#metrics > 0 ? `, then its ${this.#metrics} metrics` : ''}, got ${typeof values === 'object' ? JSON.stringify(values) : typeof values}`,
+      );
+    }
+    return list;
   }
 
   async close(): Promise<void> {

@@ -122,9 +122,59 @@ export function chooseLoss(
   );
 }
 
-/** The micro-batch's total loss as `trainOnBatch` computes it: the mean of the loss, plus the regularization losses. */
-export function totalLoss(tf: Tf, model: LossModel, loss: LossFunction, yTrue: TF.Tensor, yPred: TF.Tensor): TF.Scalar {
-  let total = tf.mean(loss(yTrue, yPred));
+/**
+ * The micro-batch's total loss as `trainOnBatch` computes it: the mean of the loss (each row's
+ * times its weight, when the rows have weights), plus the regularization losses.
+ */
+export function totalLoss(
+  tf: Tf,
+  model: LossModel,
+  loss: LossFunction,
+  yTrue: TF.Tensor,
+  yPred: TF.Tensor,
+  rowWeights: TF.Tensor | null = null,
+): TF.Scalar {
+  const perRow = loss(yTrue, yPred);
+  if (rowWeights !== null && (perRow.rank !== 1 || perRow.shape[0] !== rowWeights.shape[0])) {
+    throw new TypeError(
+      `tfjs replica: sample weights need a loss of one value per row; this loss gives shape [${perRow.shape.join(', ')}]`,
+    );
+  }
+  let total = tf.mean(rowWeights === null ? perRow : tf.mul(perRow, rowWeights));
   for (const regularization of model.calculateLosses?.() ?? []) total = tf.add(total, regularization);
   return total as TF.Scalar;
+}
+
+/** A metric as tfjs-layers computes it: targets and predictions in, one value per row out. */
+export type MetricFunction = (yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Tensor;
+
+/** What the metrics need of a tfjs-layers model: its compiled metrics, and `compile` for named ones. */
+export interface MetricsModel {
+  /** After `compile`: 'loss', then each metric's name. */
+  readonly metricsNames?: readonly string[];
+  /** After `compile`: each metric's function and the output it reads. */
+  readonly metricsTensors?: ReadonlyArray<readonly [MetricFunction, number]>;
+  /** What the model was compiled with (`compile({ metrics })`). */
+  readonly metrics?: unknown;
+  compile(args: { optimizer: string; loss: LossFunction; metrics: readonly string[] }): void;
+}
+
+/** The metrics a replica computes with the loss: their names (as `model.metricsNames` has them, 'loss' left out) and functions. */
+export interface ChosenMetrics {
+  readonly names: readonly string[];
+  readonly fns: readonly MetricFunction[];
+}
+
+/**
+ * The metrics `names` asks for, resolved by tfjs-layers' own `compile` (so 'accuracy' is the
+ * binary, categorical or sparse one its loss and output call for); without names, the metrics
+ * the model was compiled with. The model is compiled with the loss only when it was not already
+ * compiled with these metrics.
+ */
+export function chooseMetrics(model: MetricsModel, loss: LossFunction, names: readonly string[] | null): ChosenMetrics {
+  if (names !== null && JSON.stringify([model.metrics ?? []].flat()) !== JSON.stringify(names)) {
+    model.compile({ optimizer: 'sgd', loss, metrics: names });
+  }
+  const compiled = model.metricsTensors ?? [];
+  return { names: (model.metricsNames ?? ['loss']).slice(1), fns: compiled.map(([fn]) => fn) };
 }

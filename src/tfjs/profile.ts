@@ -10,7 +10,8 @@ import type * as TF from '@tensorflow/tfjs-core';
 import { quote } from '../common/quote.js';
 import type { ReplicaVariable } from '../training/replica.js';
 import { checkTfjsReplicaOptions, type CheckedTfjsReplicaOptions, type TfjsReplicaOptions } from './replica-options.js';
-import { createReplica, startTfjs, type TrainableModel } from './replica.js';
+import type { LayersApi } from './losses.js';
+import { buildModel, createReplica, startTfjs } from './replica.js';
 import { withKernels } from './wasm/index.js';
 
 /** What to profile: the replica's options (the model's factory, loss, backend, kernels), and the batch. */
@@ -140,11 +141,8 @@ async function profileOn(
   batch: number,
   steps: number,
 ): Promise<StepProfile> {
-  const made = (await import(checked.factory)) as { createModel?: () => unknown };
-  if (typeof made.createModel !== 'function') {
-    throw new TypeError(`profile: the factory module ${checked.factory} does not export createModel()`);
-  }
-  const model = (await made.createModel()) as TrainableModel;
+  const tfl = (await import('@tensorflow/tfjs-layers')) as unknown as LayersApi;
+  const { model } = await buildModel(tf, tfl, checked);
   const variables: ReplicaVariable[] = model.trainableWeights.map((w) => ({
     name: w.name,
     shape: w.shape as number[],
@@ -162,7 +160,8 @@ async function profileOn(
   const targets = Float32Array.from({ length: batch * size(rows.targets ?? [1]) }, () => (sparse ? 0 : Math.random()));
   const grads = variables.map((v) => new Float32Array(v.value.length));
   let step = 0;
-  const run = () => replica.gradients({ index: 0, step: step++, seed: step, rows: batch, inputs, targets }, grads);
+  const run = async () =>
+    void (await replica.gradients({ index: 0, step: step++, seed: step, rows: batch, inputs, targets }, grads));
   const times: number[] = [];
   for (let s = 0; s < 2 + steps; s++) {
     const started = performance.now();

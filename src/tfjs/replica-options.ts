@@ -23,7 +23,13 @@ export interface TfjsReplicaOptions {
    * same architecture as the one whose weights the trainer's variables hold (see
    * `modelVariables`). Called once per replica thread, after the backend has started.
    */
-  readonly factory: string | URL;
+  readonly factory?: string | URL;
+  /**
+   * Instead of `factory`: the model's topology, as `model.toJSON(null, false)` gives it; every
+   * replica thread rebuilds the model from it (`tf.models.modelFromJSON`). Takes the layers
+   * tfjs-layers registers; a model with a custom layer needs a factory module that registers it.
+   */
+  readonly topology?: object;
   /**
    * The loss, by name: any tfjs-layers `compile` takes (`'categoricalCrossentropy'`,
    * `'meanSquaredError'`, ...), computed as `trainOnBatch` computes it, or one of tfjs-core's
@@ -31,6 +37,13 @@ export interface TfjsReplicaOptions {
    * the loss the model was compiled with.
    */
   readonly loss?: TfjsLoss;
+  /**
+   * The metrics to compute with the loss, by name, as `compile({ metrics })` takes them
+   * (`'accuracy'`, `['accuracy', 'mse']`, ...): each micro-batch's values come back with its loss
+   * (`trainer.metrics`), and `trainer.evaluate` computes them. Default: the metrics the factory's
+   * model was compiled with; none for a topology.
+   */
+  readonly metrics?: string | readonly string[];
   /** tfjs backend on the replica threads. Default: 'wasm' when @tensorflow/tfjs-backend-wasm is installed, else 'cpu'. */
   readonly backend?: TfjsBackend;
   /**
@@ -43,13 +56,17 @@ export interface TfjsReplicaOptions {
 
 /** The options as a replica thread receives them (`trainer.replicaOptions`). */
 export interface CheckedTfjsReplicaOptions {
-  readonly factory: string;
+  /** The factory module's URL, or null for a topology. */
+  readonly factory: string | null;
+  readonly topology: object | null;
   readonly loss: TfjsLoss | null;
+  /** The metrics' names, or null: the factory's model's own. */
+  readonly metrics: readonly string[] | null;
   readonly backend: TfjsBackend;
   readonly kernels: TfjsKernels;
 }
 
-const KEYS = ['factory', 'loss', 'backend', 'kernels'];
+const KEYS = ['factory', 'topology', 'loss', 'metrics', 'backend', 'kernels'];
 
 /** Checks the options of a trainer running `tfjsReplica`; throws naming the option, with what to pass. */
 export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOptions {
@@ -57,7 +74,7 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
     new TypeError(`tfjsReplica: \`replicaOptions.${key}\` must be ${expected}, got ${quote((options as never)[key])}`);
   if (options === null || typeof options !== 'object') {
     throw new TypeError(
-      `tfjsReplica: \`replicaOptions\` must be an object { factory, loss?, backend?, kernels? }, got ${quote(options)}`,
+      `tfjsReplica: \`replicaOptions\` must be an object { factory or topology, loss?, metrics?, backend?, kernels? }, got ${quote(options)}`,
     );
   }
   const unknown = Object.keys(options).filter((key) => !KEYS.includes(key));
@@ -66,7 +83,18 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
       `tfjsReplica: unknown \`replicaOptions\` ${unknown.map((k) => `'${k}'`).join(', ')}; it takes ${KEYS.join(', ')}`,
     );
   }
-  const { factory, loss, backend, kernels = 'fast' } = options as Partial<Record<string, unknown>>;
+  const { factory, topology, loss, metrics, backend, kernels = 'fast' } = options as Partial<Record<string, unknown>>;
+  if (topology !== undefined && (topology === null || typeof topology !== 'object' || factory !== undefined)) {
+    throw refuse('topology', "the model's JSON, `model.toJSON(null, false)`, and no `factory` with it");
+  }
+  const names = typeof metrics === 'string' ? [metrics] : metrics;
+  if (names !== undefined && (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))) {
+    throw refuse(
+      'metrics',
+      "metric names as compile takes them ('accuracy', ['accuracy', 'mse'], ...); a function cannot reach the " +
+        "replica threads: compile the factory's model with it",
+    );
+  }
   if (typeof loss === 'function') {
     throw refuse(
       'loss',
@@ -88,7 +116,14 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
         `npm install @tensorflow/tfjs-backend-${chosen}`,
     );
   }
-  return Object.freeze({ factory: factoryUrl(factory), loss: loss ?? null, backend: chosen, kernels });
+  return Object.freeze({
+    factory: topology === undefined ? factoryUrl(factory) : null,
+    topology: (topology as object | undefined) ?? null,
+    loss: loss ?? null,
+    metrics: names === undefined ? null : Object.freeze([...(names as string[])]),
+    backend: chosen,
+    kernels,
+  });
 }
 
 /** The factory module's URL: a URL, a file: URL string or an absolute path (a relative path would resolve against this library's folder). */

@@ -8,7 +8,15 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { seededRandom } from '../training/randomness.js';
 import type { CreateReplica, ReplicaVariable, RowShape } from '../training/replica.js';
-import { chooseLoss, totalLoss, type LayersApi, type LossModel, type TfjsLoss } from './losses.js';
+import {
+  chooseLoss,
+  chooseMetrics,
+  totalLoss,
+  type LayersApi,
+  type LossModel,
+  type MetricsModel,
+  type TfjsLoss,
+} from './losses.js';
 import { useChainedOps } from './chained-ops.js';
 import { fixedSeedLayers, withRandom, type SeededLayer } from './random-ops.js';
 import type { CheckedTfjsReplicaOptions } from './replica-options.js';
@@ -112,19 +120,36 @@ function quietCpuBackend(tf: Tf): void {
 
 const size = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
 
+/** The model the options name, built on this thread: from the factory module, or rebuilt from its topology. */
+export async function buildModel(
+  tf: Tf,
+  tfl: LayersApi,
+  { factory, topology }: CheckedTfjsReplicaOptions,
+): Promise<{ model: TrainableModel; exportedLoss: unknown }> {
+  if (topology !== null) {
+    const { models } = tfl as unknown as { models: { modelFromJSON(json: object): Promise<unknown> } };
+    return {
+      model: (await models.modelFromJSON({ modelTopology: topology })) as TrainableModel,
+      exportedLoss: undefined,
+    };
+  }
+  const made = (await import(factory!)) as { createModel?: () => unknown; loss?: unknown };
+  if (typeof made.createModel !== 'function') {
+    throw new TypeError(`tfjs replica: the factory module ${factory} does not export createModel()`);
+  }
+  quietCpuBackend(tf); // the factory may have brought the cpu backend
+  return { model: (await made.createModel()) as TrainableModel, exportedLoss: made.loss };
+}
+
 export const createReplica: CreateReplica = async ({ variables, options, replica }) => {
   const checked = options as CheckedTfjsReplicaOptions;
   const { tf, tfl } = await startTfjs(checked);
-  const made = (await import(checked.factory)) as { createModel?: () => unknown; loss?: unknown };
-  if (typeof made.createModel !== 'function') {
-    throw new TypeError(`tfjs replica: the factory module ${checked.factory} does not export createModel()`);
-  }
-  quietCpuBackend(tf); // the factory may have brought the cpu backend
-  const model = (await made.createModel()) as TrainableModel;
+  const { model, exportedLoss } = await buildModel(tf, tfl, checked);
   checkSameWeights(model, variables);
   if (replica === 0)
     for (const line of fixedSeedLayers(model.layers ?? [])) process.emitWarning(line, 'RandomnessWarning');
-  const loss = chooseLoss(tf, tfl, model, checked.loss, made.loss);
+  const loss = chooseLoss(tf, tfl, model, checked.loss, exportedLoss);
+  const metrics = chooseMetrics(model as unknown as MetricsModel, loss.fn, checked.metrics);
   const row = modelRow(model);
   const rowShape = rowShapeOf(row, loss.name);
   const outputShape = row.output;
@@ -137,28 +162,55 @@ export const createReplica: CreateReplica = async ({ variables, options, replica
   const inputDtype = model.inputs[0]!.dtype === 'int32' ? 'int32' : 'float32';
   const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
   const write = (k: number, value: TF.Tensor) => model.trainableWeights[k]!.write(value as never);
-  const forward = (x: TF.Tensor) => model.apply(x as never, { training: true }) as TF.Tensor;
+  const forward = (x: TF.Tensor, training: boolean) => model.apply(x as never, { training }) as TF.Tensor;
+  const tensors = (rows: number, inputs: Float32Array, targets: Float32Array) => ({
+    x: tf.tensor(inputs, [rows, ...rowShape.inputs], inputDtype),
+    y: tf.tensor(targets, targetShape(rows, targets.length), 'float32'),
+  });
   let weightsStep = -1;
+  /** The model's weights from the shared values, once per step the values changed. */
+  const refresh = (step: number) => {
+    if (weightsStep === step) return;
+    variables.forEach((v, k) => tf.tidy(() => void write(k, tf.tensor(v.value, [...v.shape], 'float32'))));
+    weightsStep = step;
+  };
+  /** The loss, then each metric's mean over the rows, as numbers (the scalars disposed). */
+  const valuesOf = (scalars: readonly TF.Tensor[]) => {
+    const values = scalars.map((t) => t.dataSync()[0]!);
+    tf.dispose([...scalars]);
+    return values;
+  };
   return {
     rowShape,
+    metricNames: metrics.names,
     gradients(batch, grads) {
-      if (weightsStep !== batch.step) {
-        variables.forEach((v, k) => tf.tidy(() => void write(k, tf.tensor(v.value, [...v.shape], 'float32'))));
-        weightsStep = batch.step;
-      }
+      refresh(batch.step);
       // every random op of the micro-batch (Dropout's masks, noise) draws from its own stream
       return withRandom(seededRandom(batch.seed), () =>
         tf.tidy(() => {
-          const x = tf.tensor(batch.inputs, [batch.rows, ...rowShape.inputs], inputDtype);
-          const y = tf.tensor(batch.targets, targetShape(batch.rows, batch.targets.length), 'float32');
-          const { value, grads: byName } = tf.variableGrads(
-            () => totalLoss(tf, model, loss.fn, y, forward(x)),
-            weights,
-          );
+          const { x, y } = tensors(batch.rows, batch.inputs, batch.targets);
+          const rowWeights = batch.sampleWeights && tf.tensor1d(batch.sampleWeights, 'float32');
+          let metricValues: TF.Tensor[] = [];
+          const { value, grads: byName } = tf.variableGrads(() => {
+            const output = forward(x, true);
+            // the metrics of the same forward pass, as trainOnBatch computes them (kept past the tape's scope)
+            metricValues = metrics.fns.map((metric) => tf.keep(tf.mean(metric(y, output))));
+            return totalLoss(tf, model, loss.fn, y, output, rowWeights);
+          }, weights);
           weights.forEach((w, k) => readInto(tf, byName[w.name]!, grads[k] as Float32Array)); // float32: half refused at build
-          return value.dataSync()[0]!;
+          return valuesOf([tf.keep(value), ...metricValues]);
         }),
       );
+    },
+    evaluate({ step, rows, inputs, targets }) {
+      refresh(step);
+      // as tfjs's test function: inference mode, the mean loss without regularization, then the metrics
+      const scalars = tf.tidy(() => {
+        const { x, y } = tensors(rows, inputs, targets);
+        const output = forward(x, false);
+        return [tf.mean(loss.fn(y, output)), ...metrics.fns.map((metric) => tf.mean(metric(y, output)))];
+      });
+      return valuesOf(scalars);
     },
   };
 };

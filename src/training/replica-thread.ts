@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { ReplicaHost, ReplicaStart, RowShape } from './replica.js';
+import type { ReplicaHost, ReplicaStart, ReplicaTraits } from './replica.js';
 
 const HOST = new URL('../../workers/replica.js', import.meta.url);
 
@@ -32,21 +32,27 @@ export class ReplicaThread {
     return this.#ended === null;
   }
 
-  /** Creates the replica on the thread; resolves to its row shape, if it has one. */
-  start(start: ReplicaStart): Promise<RowShape | null> {
+  /** Creates the replica on the thread; resolves to what it says of itself. */
+  start(start: ReplicaStart): Promise<ReplicaTraits> {
     return this.#call(() => this.#remote.start(start));
   }
 
-  /** Micro-batch `index` of step `step`, drawing from `seed`; resolves to its loss. */
+  /** Micro-batch `index` of step `step`, drawing from `seed`; resolves to its loss and metrics. */
   gradients(
     step: number,
     index: number,
     seed: number,
+    rows: number,
     inputs: Float32Array,
     targets: Float32Array,
-    rows: number,
-  ): Promise<number> {
-    return this.#call(() => this.#remote.gradients(step, index, seed, inputs, targets, rows));
+    sampleWeights: Float32Array | null,
+  ): Promise<readonly number[]> {
+    return this.#call(() => this.#remote.gradients(step, index, seed, rows, inputs, targets, sampleWeights));
+  }
+
+  /** Rows evaluated at the current values; resolves to their loss and metrics. */
+  evaluate(step: number, rows: number, inputs: Float32Array, targets: Float32Array): Promise<readonly number[]> {
+    return this.#call(() => this.#remote.evaluate(step, rows, inputs, targets));
   }
 
   /** Lets the replica release what it holds; resolves whatever happens. */

@@ -34,7 +34,24 @@ export interface MicroBatch {
   readonly inputs: Float32Array;
   /** rows x (targets per row), row-major. */
   readonly targets: Float32Array;
+  /** One weight per row for the row's loss (Keras's `sample_weight`), when the batch has them. */
+  readonly sampleWeights?: Float32Array;
 }
+
+/** Rows to evaluate at the current values: no gradient, no randomness (inference mode). */
+export interface EvaluationBatch {
+  /** The trainer's step count, as `MicroBatch.step`: the values are those after this many steps. */
+  readonly step: number;
+  readonly rows: number;
+  readonly inputs: Float32Array;
+  readonly targets: Float32Array;
+}
+
+/**
+ * What a replica computes for a micro-batch: its loss, or its loss and then its metrics (as many,
+ * and in the order, of `metricNames`), each the mean over the micro-batch's rows.
+ */
+export type ReplicaValues = number | readonly number[];
 
 /** What `createReplica` receives. */
 export interface ReplicaContext {
@@ -52,9 +69,17 @@ export interface Replica {
    * Writes the gradient of the micro-batch's loss with respect to `variables[k]` into
    * `grads[k]` (every element: the shard holds the last micro-batch's values otherwise) and
    * returns the loss. Must be a pure function of the values, the rows and `batch.seed`, so that
-   * any number of replicas gives the same bytes.
+   * any number of replicas gives the same bytes. With `metricNames`, returns the loss and then
+   * the metrics, computed on the same forward pass.
    */
-  gradients(batch: MicroBatch, grads: readonly FloatArray[]): number | Promise<number>;
+  gradients(batch: MicroBatch, grads: readonly FloatArray[]): ReplicaValues | Promise<ReplicaValues>;
+  /**
+   * The loss and the metrics of rows at the current values, without gradients (a validation
+   * pass): `[loss, ...metrics]`, each the mean over the rows. Needed by `trainer.evaluate`.
+   */
+  evaluate?(batch: EvaluationBatch): readonly number[] | Promise<readonly number[]>;
+  /** The names of the metrics `gradients` and `evaluate` return after the loss (none: only the loss). */
+  readonly metricNames?: readonly string[];
   /** Called when the trainer closes. */
   close?(): void | Promise<void>;
   /**
@@ -93,18 +118,32 @@ export interface ReplicaStart {
   readonly variables: readonly VariablePlacement[];
 }
 
+/** What a started replica says of itself. */
+export interface ReplicaTraits {
+  readonly rowShape: RowShape | null;
+  readonly metricNames: readonly string[];
+  /** Whether it implements `evaluate`. */
+  readonly evaluates: boolean;
+}
+
 /** What a replica thread exposes to the trainer, through comlink (workers/replica.ts implements it). */
 export interface ReplicaHost {
-  /** Imports the replica module and creates the replica over views of the shared arrays; resolves to its row shape. */
-  start(start: ReplicaStart): Promise<RowShape | null>;
-  /** Micro-batch `index` of step `step`, its random seed `seed`: `rows` rows, views of the shared batch; returns its loss. */
+  /** Imports the replica module and creates the replica over views of the shared arrays. */
+  start(start: ReplicaStart): Promise<ReplicaTraits>;
+  /**
+   * Micro-batch `index` of step `step`, its random seed `seed`: `rows` rows, views of the shared
+   * batch (and its rows' weights, or null); returns its loss and metrics.
+   */
   gradients(
     step: number,
     index: number,
     seed: number,
+    rows: number,
     inputs: Float32Array,
     targets: Float32Array,
-    rows: number,
-  ): Promise<number>;
+    sampleWeights: Float32Array | null,
+  ): Promise<readonly number[]>;
+  /** Rows evaluated at the current values: `[loss, ...metrics]`. */
+  evaluate(step: number, rows: number, inputs: Float32Array, targets: Float32Array): Promise<readonly number[]>;
   close(): Promise<void>;
 }

@@ -10,62 +10,36 @@
  * (j, j + R, ...) in turn; when all are in, the optimizer steps. A replica that throws, dies or
  * overruns `stepTimeoutMs` fails the step before the optimizer runs: nothing has changed.
  */
-import { availableParallelism } from 'node:os';
-import { isAbsolute } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { CallQueue } from '../common/call-queue.js';
-import { isHalf } from '../memory/dtype.js';
-import { quote } from '../common/quote.js';
-import { RMSprop } from '../optimizer/optimizer.js';
+import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../optimizer/option-checks.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
 import { microBatchSeed } from './randomness.js';
-import { checkedReplicaOptions } from './replica-options.js';
 import { ReplicaThread } from './replica-thread.js';
-import type { ReplicaStart, RowShape, VariablePlacement } from './replica.js';
+import type { ReplicaStart, ReplicaTraits, RowShape } from './replica.js';
+import { checkTrainerOptions, placement, type TrainerOptions } from './trainer-options.js';
+import {
+  checkBatch,
+  chunksOf,
+  evenParts,
+  SharedRows,
+  type Batch,
+  type BatchArray,
+  type RowPart,
+} from './shared-rows.js';
 
-/** What a {@link DataParallelTrainer} trains, and with what. */
-export interface TrainerOptions {
-  /** The optimizer; built over `variables` here if it is not yet. Its `microBatches` is M. */
-  readonly optimizer: RMSprop;
-  readonly variables: readonly Variable[];
-  /** The replica module (an ESM file exporting `createReplica`): a file URL or an absolute path. */
-  readonly replica: string | URL;
-  /** Passed to `createReplica` (structured-cloned to each thread). */
-  readonly replicaOptions?: unknown;
-  /** Replica threads: a number (at most M), or 'auto' (default): one per core, at most M. */
-  readonly replicas?: number | 'auto';
-  /**
-   * Bound on one step's gradients, in milliseconds: past it the replicas are ended. Default 60000.
-   * Starting a replica thread (its module, `createReplica`) is bounded apart, by
-   * `max(stepTimeoutMs, 60000)`: it is no gradient, and it may take longer than a step.
-   */
-  readonly stepTimeoutMs?: number;
-  /**
-   * Seeds the micro-batches' randomness (Dropout, noise layers): micro-batch j of the optimizer's
-   * call t (`optimizer.calls`, restored with a checkpoint) draws from a stream of (seed, t, j),
-   * whichever replica runs it. An integer in
-   * [0, 2^32); default 0, so a run repeats by default.
-   */
-  readonly seed?: number;
-}
-
-/** What a batch's rows may be: integers (token ids, class indices) reach the replicas as float32, exact up to 2^24. */
-export type BatchArray = Float32Array | Int32Array;
-
-/** One training batch: `rows` rows, row-major. M must divide `rows`. */
-export interface Batch<Inputs extends BatchArray = Float32Array, Targets extends BatchArray = Float32Array> {
-  readonly inputs: Inputs;
-  readonly targets: Targets;
-  readonly rows: number;
-}
-
-/** The largest integer magnitude a float32 holds exactly. */
-const EXACT_INTEGER = 2 ** 24;
+export type { Batch, BatchArray } from './shared-rows.js';
+export type { TrainerOptions } from './trainer-options.js';
 
 /** The least time a replica thread is given to start: import its module and create the replica. */
 const START_TIMEOUT_MS = 60_000;
+
+/** What `evaluate` resolves to: per chunk of rows, in order, its rows and its `[loss, ...metrics]`. */
+export interface Evaluation {
+  readonly rows: readonly number[];
+  readonly values: ReadonlyArray<readonly number[]>;
+}
 
 /**
  * Data-parallel training: replica threads compute the gradients of a batch's micro-batches into
@@ -90,58 +64,41 @@ export class DataParallelTrainer {
   /** The last step's parts, in ms: the replicas' gradients (batch staging included), the optimizer's update. */
   readonly timings = { gradientsMs: 0, updateMs: 0 };
   readonly #start: Omit<ReplicaStart, 'replica'>;
+  readonly #variables: readonly Variable[];
   readonly #timeoutMs: number;
   readonly #seed: number;
   readonly #threads: Array<ReplicaThread | null>;
   readonly #queue = new CallQueue();
-  /** The batch in shared memory: grown when a larger batch comes, else reused. */
-  #inputs = new Float32Array(new SharedArrayBuffer(4));
-  #targets = new Float32Array(new SharedArrayBuffer(4));
-  /** Per micro-batch: its rows of the staged batch (views, remade only when the batch's shape changes). */
-  #slices: Array<{ inputs: Float32Array; targets: Float32Array }> = [];
-  #rowsPerMicroBatch = 0;
+  /** The step's batch and the evaluated rows, in shared memory. */
+  readonly #batch = new SharedRows();
+  readonly #evaluated = new SharedRows();
   /** What a row holds for the replicas' model: as the options check could tell, then as a replica says. */
   #rowShape: RowShape | null;
-  /** The micro-batches' losses of the step in flight. */
-  readonly #losses: Float64Array;
+  /** What the replicas compute after the loss, and whether they evaluate: as the first one started says. */
+  #metricNames: readonly string[] = [];
+  #evaluates = false;
+  /** Per micro-batch of the step in flight: its loss, then its metrics. */
+  #values = new Float64Array(0);
+  /** The last step's metrics, in `metricNames`' order. */
+  #metrics = new Float64Array(0);
   #steps = 0;
   #closed = false;
 
   constructor(options: TrainerOptions) {
-    const { optimizer, variables } = options;
-    // every argument checked before the optimizer is built over the variables
-    if (!(optimizer instanceof RMSprop)) {
-      const scaler = optimizer !== null && typeof optimizer === 'object' && 'innerOptimizer' in optimizer;
-      throw new TypeError(
-        `DataParallelTrainer: \`optimizer\` must be an RMSprop, got ${quote(optimizer)}` +
-          (scaler
-            ? ' (a LossScaleOptimizer: the replicas compute the loss unscaled, so loss scaling cannot apply)'
-            : ''),
-      );
-    }
-    const listed: readonly Variable[] = Array.isArray(variables) ? variables : [];
-    const half = listed.find((v) => v instanceof Object && isHalf(v.dtype));
-    if (half !== undefined)
-      throw new TypeError(
-        `DataParallelTrainer: variable '${half.name}' is ${half.dtype}; replicas write float32 gradients, so the trainer takes float32 and float64 variables`,
-      );
-    const module = moduleUrl(options.replica);
-    const checked = checkedReplicaOptions(module, options.replicaOptions, variables);
-    this.replicaOptions = checked.options;
-    this.#rowShape = checked.rowShape;
-    const replicas = options.replicas ?? 'auto';
-    this.#timeoutMs = options.stepTimeoutMs ?? 60_000;
-    checkCount(this.#timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
-    this.#seed = options.seed ?? 0;
-    checkCount(this.#seed, 'DataParallelTrainer: `seed`', 0, 2 ** 32 - 1);
+    const { optimizer, variables, module, replicaOptions, rowShape, timeoutMs, seed, replicas } =
+      checkTrainerOptions(options); // every argument checked before the optimizer is built over the variables
+    this.replicaOptions = replicaOptions;
+    this.#rowShape = rowShape;
+    this.#timeoutMs = timeoutMs;
+    this.#seed = seed;
     this.microBatches = optimizer.microBatches;
-    if (replicas !== 'auto') checkCount(replicas, 'DataParallelTrainer: `replicas`', 1, this.microBatches);
-    this.replicas = replicas === 'auto' ? Math.min(availableParallelism(), this.microBatches) : replicas;
+    this.replicas = replicas;
     optimizer.build([...variables]);
     this.optimizer = optimizer;
+    this.#variables = [...variables];
     this.#start = { module, options: this.replicaOptions, variables: variables.map(placement) };
     this.#threads = Array.from({ length: this.replicas }, () => null);
-    this.#losses = new Float64Array(this.microBatches);
+    this.#values = new Float64Array(this.microBatches);
   }
 
   /** Steps taken. */
@@ -149,9 +106,22 @@ export class DataParallelTrainer {
     return this.#steps;
   }
 
+  /** The names of the metrics the replicas compute after the loss (known once they have started: the first step). */
+  get metricNames(): readonly string[] {
+    return this.#metricNames;
+  }
+
+  /** The last step's metrics, in `metricNames`' order: the micro-batches' means, weighted by their rows. */
+  get metrics(): Float64Array {
+    return this.#metrics;
+  }
+
   /**
    * One training step: the gradients of the batch's micro-batches on the replicas, then the
-   * optimizer's step with their mean. Resolves to the mean of the micro-batches' losses.
+   * optimizer's step with their mean. Resolves to the batch's loss: the mean of the micro-batches'
+   * losses, weighted by their rows. A batch that the micro-batches do not divide evenly (an epoch's
+   * last) is cut as evenly as can be, the first micro-batches a row larger; each shard is then
+   * weighed by its rows, so the step applies the gradient of the whole batch's mean loss.
    */
   step(batch: Batch<BatchArray, BatchArray>): Promise<number> {
     let loss = NaN;
@@ -161,22 +131,139 @@ export class DataParallelTrainer {
     return done.then(() => loss);
   }
 
+  /**
+   * The loss and the metrics of `batch`'s rows at the current values, without gradients (a
+   * validation pass): the rows cut into chunks of `chunkRows` (the last one smaller), each
+   * evaluated by one replica, chunk k by replica k mod R. Resolves to each chunk's rows and values,
+   * in order: what they depend on is fixed, whatever the number of replicas.
+   */
+  evaluate(batch: Batch<BatchArray, BatchArray>, chunkRows: number): Promise<Evaluation> {
+    let evaluation: Evaluation | null = null;
+    const done = this.#queue.run(async () => {
+      evaluation = await this.#evaluate(batch, chunkRows);
+    });
+    return done.then(() => evaluation!);
+  }
+
   async #step(batch: Batch<BatchArray, BatchArray>): Promise<number> {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
-    checkBatch(batch, this.microBatches);
+    checkBatch(batch, 'DataParallelTrainer.step');
     this.#checkRows(batch); // where the shape is known already: before any thread starts
     if (await this.#ready()) this.#checkRows(batch); // as the replicas' model says
-    this.#stage(batch);
-    for (const t of this.#threads) t?.hold(true); // a step in flight keeps the process alive
+    const parts = this.#batch.stage(batch, (rows) => evenParts(rows, this.microBatches));
+    await this.#onReplicas(
+      parts.length,
+      this.#timeoutMs,
+      (thread, j) => this.#microBatch(thread, j, parts[j]!),
+      (r, j) => `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}`,
+    );
+    const even = parts.every((p) => p.rows === parts[0]!.rows);
+    if (!even) this.#weighShards(parts, batch.rows);
+    const updating = performance.now();
+    await this.optimizer.step();
+    this.timings.gradientsMs = updating - started;
+    this.timings.updateMs = performance.now() - updating;
+    this.#steps++;
+    return this.#meanOverParts(parts, batch.rows, even);
+  }
+
+  /** Micro-batch `j` on `thread`: its gradients into shard j, its values into the step's; an empty one has a zero gradient. */
+  async #microBatch(thread: ReplicaThread, j: number, part: RowPart): Promise<void> {
+    const width = 1 + this.#metricNames.length;
+    if (part.rows === 0) {
+      for (const v of this.#variables) v.gradShards[j]!.fill(0);
+      this.#values.fill(0, j * width, (j + 1) * width);
+      return;
+    }
+    const seed = microBatchSeed(this.#seed, this.optimizer.calls, j);
+    const { rows, inputs, targets, sampleWeights } = part;
+    const values = await thread.gradients(this.#steps, j, seed, rows, inputs, targets, sampleWeights);
+    this.#values.set(values, j * width);
+  }
+
+  /**
+   * Uneven micro-batches: shard j times rows_j · M / rows, so the optimizer's mean of the shards
+   * is the gradient of the whole batch's mean loss (each shard holds its micro-batch's mean).
+   */
+  #weighShards(parts: readonly RowPart[], rows: number): void {
+    parts.forEach((part, j) => {
+      const weight = (part.rows * this.microBatches) / rows;
+      if (part.rows === 0 || weight === 1) return;
+      for (const v of this.#variables) {
+        const shard = v.gradShards[j]!;
+        for (let i = 0; i < shard.length; i++) shard[i] = shard[i]! * weight;
+      }
+    });
+  }
+
+  /** The step's loss (returned) and metrics (into `metrics`): the micro-batches' means, weighted by rows. */
+  #meanOverParts(parts: readonly RowPart[], rows: number, even: boolean): number {
+    const width = 1 + this.#metricNames.length;
+    const mean = (k: number) => {
+      let sum = 0;
+      parts.forEach(
+        (part, j) => (sum += even ? this.#values[j * width + k]! : part.rows * this.#values[j * width + k]!),
+      );
+      return even ? sum / parts.length : sum / rows;
+    };
+    for (let k = 1; k < width; k++) this.#metrics[k - 1] = mean(k);
+    return mean(0);
+  }
+
+  async #evaluate(batch: Batch<BatchArray, BatchArray>, chunkRows: number): Promise<Evaluation> {
+    if (this.#closed) throw new Error('DataParallelTrainer: evaluate() after close()');
+    checkBatch(batch, 'DataParallelTrainer.evaluate');
+    checkCount(chunkRows, 'DataParallelTrainer.evaluate: `chunkRows`', 1, 2 ** 31 - 1);
+    this.#checkRows(batch);
+    if (await this.#ready()) this.#checkRows(batch);
+    if (!this.#evaluates)
+      throw new Error('DataParallelTrainer.evaluate: the replica module does not implement evaluate()');
+    const parts = this.#evaluated.stage(batch, (rows) => chunksOf(rows, chunkRows));
+    const values: Array<readonly number[]> = parts.map(() => []);
+    await this.#onReplicas(
+      parts.length,
+      this.#timeoutMs * Math.ceil(parts.length / this.replicas),
+      async (thread, k) => {
+        const { rows, inputs, targets } = parts[k]!;
+        values[k] = await thread.evaluate(this.#steps, rows, inputs, targets);
+      },
+      (r, k) => `evaluate() failed: replica ${r} on rows ${k * chunkRows} to ${k * chunkRows + parts[k]!.rows}`,
+    );
+    return { rows: parts.map((p) => p.rows), values };
+  }
+
+  /**
+   * `units` units of work on the replicas, unit k on replica k mod R, each replica's in turn,
+   * bounded by `boundMs` in all. Every replica's calls settle before a failure is thrown: none is
+   * left writing a shard. A failure is a `StepError` saying `where` it happened; nothing was changed.
+   */
+  async #onReplicas(
+    units: number,
+    boundMs: number,
+    run: (thread: ReplicaThread, unit: number) => Promise<void>,
+    where: (replica: number, unit: number) => string,
+  ): Promise<void> {
+    for (const t of this.#threads) t?.hold(true); // work in flight keeps the process alive
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      for (const t of this.#threads) t?.fail(new Error(`timed out after ${this.#timeoutMs} ms`));
-    }, this.#timeoutMs);
+      for (const t of this.#threads) t?.fail(new Error(`timed out after ${boundMs} ms`));
+    }, boundMs);
+    const share = async (r: number) => {
+      for (let unit = r; unit < units; unit += this.replicas) {
+        try {
+          await run(this.#threads[r]!, unit); // started by #ready; a death since fails this call
+        } catch (cause) {
+          throw new StepError(
+            `${where(r, unit)}: ${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
+            { cause, stateCorrupted: false },
+          );
+        }
+      }
+    };
     try {
-      // every replica's calls settle before the step fails: none is left writing a shard
-      const outcomes = await Promise.allSettled(this.#threads.map((_, r) => this.#replicaShare(r)));
+      const outcomes = await Promise.allSettled(this.#threads.map((_, r) => share(r)));
       const failed = outcomes.find((o) => o.status === 'rejected');
       if (failed) {
         if (timedOut) await this.#endAll(); // a stuck replica: end them all
@@ -186,55 +273,6 @@ export class DataParallelTrainer {
       clearTimeout(timer);
       for (const t of this.#threads) t?.hold(false); // idle replicas do not keep it alive
     }
-    const updating = performance.now();
-    await this.optimizer.step();
-    this.timings.gradientsMs = updating - started;
-    this.timings.updateMs = performance.now() - updating;
-    this.#steps++;
-    let sum = 0;
-    for (const loss of this.#losses) sum += loss;
-    return sum / this.microBatches;
-  }
-
-  /** Replica `r`'s micro-batches of the step, r, r + R, ..., one after another. */
-  async #replicaShare(r: number): Promise<void> {
-    for (let j = r; j < this.microBatches; j += this.replicas) {
-      try {
-        const thread = this.#threads[r]!; // started by #ready; a death since fails this call
-        const { inputs, targets } = this.#slices[j]!;
-        const seed = microBatchSeed(this.#seed, this.optimizer.calls, j);
-        this.#losses[j] = await thread.gradients(this.#steps, j, seed, inputs, targets, this.#rowsPerMicroBatch);
-      } catch (cause) {
-        throw new StepError(
-          `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}: ` +
-            `${cause instanceof Error ? cause.message : String(cause)}; nothing was changed`,
-          { cause, stateCorrupted: false },
-        );
-      }
-    }
-  }
-
-  /** Copies the batch (checked) into the shared buffers, growing them only for a larger batch, and cuts it into micro-batches. */
-  #stage({ inputs, targets, rows }: Batch<BatchArray, BatchArray>): void {
-    const [inputWidth, targetWidth] = [inputs.length / rows, targets.length / rows];
-    const perMicroBatch = rows / this.microBatches;
-    const first = this.#slices[0];
-    if (first?.inputs.length !== perMicroBatch * inputWidth || first.targets.length !== perMicroBatch * targetWidth) {
-      if (this.#inputs.length < inputs.length)
-        this.#inputs = new Float32Array(new SharedArrayBuffer(inputs.byteLength));
-      if (this.#targets.length < targets.length) {
-        this.#targets = new Float32Array(new SharedArrayBuffer(targets.byteLength));
-      }
-      const cut = (array: Float32Array, width: number, j: number) =>
-        array.subarray(j * perMicroBatch * width, (j + 1) * perMicroBatch * width);
-      this.#slices = Array.from({ length: this.microBatches }, (_, j) => ({
-        inputs: cut(this.#inputs, inputWidth, j),
-        targets: cut(this.#targets, targetWidth, j),
-      }));
-      this.#rowsPerMicroBatch = perMicroBatch;
-    }
-    this.#inputs.set(inputs);
-    this.#targets.set(targets);
   }
 
   /** Throws, naming both shapes, unless the batch's rows are what the replicas' model takes. */
@@ -276,7 +314,7 @@ export class DataParallelTrainer {
         if (thread === null) return;
         this.#threads[r] = thread;
         try {
-          this.#rowShape = (await thread.start({ ...this.#start, replica: r })) ?? this.#rowShape;
+          this.#learn(await thread.start({ ...this.#start, replica: r }));
         } catch (cause) {
           this.#threads[r] = null;
           await thread.terminate();
@@ -297,6 +335,17 @@ export class DataParallelTrainer {
     return true;
   }
 
+  /** What a started replica says of itself: its rows' shape, its metrics (the step's values sized for them). */
+  #learn(traits: ReplicaTraits): void {
+    this.#rowShape = traits.rowShape ?? this.#rowShape;
+    this.#evaluates = traits.evaluates;
+    if (traits.metricNames.join('\n') !== this.#metricNames.join('\n')) {
+      this.#metricNames = Object.freeze([...traits.metricNames]);
+      this.#values = new Float64Array(this.microBatches * (1 + this.#metricNames.length));
+      this.#metrics = new Float64Array(this.#metricNames.length);
+    }
+  }
+
   async #endAll(): Promise<void> {
     const threads = this.#threads.splice(0, this.#threads.length, ...this.#threads.map(() => null));
     await Promise.all(threads.map(async (t) => await t?.terminate()));
@@ -312,62 +361,4 @@ export class DataParallelTrainer {
       await this.#endAll();
     });
   }
-}
-
-/** Throws unless the batch's arrays, rows and lengths make whole micro-batches of exact values. */
-function checkBatch({ inputs, targets, rows }: Batch<BatchArray, BatchArray>, microBatches: number): void {
-  const isRows = (a: unknown) => a instanceof Float32Array || a instanceof Int32Array;
-  if (!isRows(inputs) || !isRows(targets)) {
-    throw new TypeError(
-      `DataParallelTrainer.step: \`inputs\` and \`targets\` must be Float32Arrays or Int32Arrays, got ${quote(inputs)} and ${quote(targets)}`,
-    );
-  }
-  if (!Number.isInteger(rows) || rows <= 0 || rows % microBatches !== 0) {
-    throw new RangeError(
-      `DataParallelTrainer.step: \`rows\` must be a positive multiple of microBatches (${microBatches}), got ${quote(rows)}`,
-    );
-  }
-  if (inputs.length % rows !== 0 || targets.length % rows !== 0) {
-    throw new RangeError(
-      `DataParallelTrainer.step: inputs (${inputs.length}) and targets (${targets.length}) must be whole rows of ${rows}`,
-    );
-  }
-  if (inputs instanceof Int32Array) checkExact(inputs, 'inputs');
-  if (targets instanceof Int32Array) checkExact(targets, 'targets');
-}
-
-/** Throws unless every integer reaches the replicas unchanged as float32 (a plain loop: nothing allocated per step). */
-function checkExact(array: Int32Array, what: string): void {
-  for (let i = 0; i < array.length; i++) {
-    if (Math.abs(array[i]!) > EXACT_INTEGER) {
-      throw new RangeError(
-        `DataParallelTrainer.step: \`${what}\`[${i}] is ${array[i]}: integers reach the replicas as float32, exact up to 2^24`,
-      );
-    }
-  }
-}
-
-/** The replica module's URL: a URL, or an absolute path (a relative one would depend on the working directory). */
-function moduleUrl(replica: unknown): string {
-  if (replica instanceof URL) return replica.href;
-  if (typeof replica === 'string') {
-    if (isAbsolute(replica)) return pathToFileURL(replica).href;
-    if (URL.canParse(replica)) return replica;
-  }
-  throw new TypeError(
-    `DataParallelTrainer: \`replica\` must be the module's URL or absolute path, got ${quote(replica)}`,
-  );
-}
-
-/** Where a built variable's value and gradient shards are, for a replica thread. */
-function placement(v: Variable): VariablePlacement {
-  return {
-    name: v.name,
-    shape: v.shape,
-    dtype: v.dtype,
-    buffer: v.value.buffer as SharedArrayBuffer,
-    valueOffset: v.value.byteOffset,
-    shardOffsets: v.gradShards.map((g) => g.byteOffset),
-    size: v.size,
-  };
 }

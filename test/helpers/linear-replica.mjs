@@ -6,6 +6,8 @@
  * over shared memory, makes micro-batch fail[0] - 1 throw (0: never) from the test's thread.
  * `options.slowMs` makes every micro-batch take that long (a replica that overruns);
  * `options.startMs` makes creating the replica take that long (a model slow to build).
+ * `options.metrics` adds the mean absolute error as a metric ('mae') after the loss;
+ * `options.noEvaluate` leaves `evaluate` out.
  */
 const R = Math.fround;
 
@@ -22,7 +24,24 @@ export function createReplica({ variables, options }) {
     );
   const [inputs, outputs] = /** @type {[number, number]} */ (w.shape);
   const prediction = new Float32Array(outputs);
+  /** The rows' mean squared and mean absolute errors at the current values. */
+  const errors = ({ rows, inputs: x, targets }) => {
+    let squared = 0;
+    let absolute = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < outputs; o++) {
+        let y = b.value[o];
+        for (let i = 0; i < inputs; i++) y = R(y + R(x[r * inputs + i] * w.value[i * outputs + o]));
+        const error = R(y - targets[r * outputs + o]);
+        squared += error * error;
+        absolute += Math.abs(error);
+      }
+    }
+    return [squared / (rows * outputs), absolute / (rows * outputs)];
+  };
   return {
+    ...(options?.metrics && { metricNames: ['mae'] }),
+    ...(!options?.noEvaluate && { evaluate: (batch) => errors(batch).slice(0, options?.metrics ? 2 : 1) }),
     gradients(batch, [gw, gb]) {
       if (options?.fail && options.fail[0] === batch.index + 1) {
         throw new Error(`micro-batch ${batch.index} refused on purpose`);
@@ -47,7 +66,7 @@ export function createReplica({ variables, options }) {
             gw[i * outputs + o] = R(gw[i * outputs + o] + R(d * batch.inputs[r * inputs + i]));
         }
       }
-      return loss / (batch.rows * outputs);
+      return options?.metrics ? errors(batch) : loss / (batch.rows * outputs);
     },
   };
 }

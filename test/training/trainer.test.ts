@@ -67,21 +67,29 @@ async function reference(m: Model, options: RMSpropOptions, steps: number): Prom
   const replica = createReplica({ variables, options: {} });
   for (let step = 0; step < steps; step++) {
     const batch = batchOf(m, step);
-    const rows = m.rows / M;
+    // micro-batch j: rows as even as can be, the first ones a row larger; its gradient weighed by its rows
+    const sizes = Array.from({ length: M }, (_, j) => Math.floor(m.rows / M) + (j < m.rows % M ? 1 : 0));
     const sums = variables.map((v) => new Float32Array(v.size));
+    let from = 0;
     for (let j = 0; j < M; j++) {
+      const rows = sizes[j]!;
       const grads = variables.map((v) => new Float32Array(v.size));
-      await replica.gradients(
-        {
-          index: j,
-          step,
-          seed: 0,
-          rows,
-          inputs: batch.inputs.subarray(j * rows * m.inputs, (j + 1) * rows * m.inputs),
-          targets: batch.targets.subarray(j * rows * m.outputs, (j + 1) * rows * m.outputs),
-        },
-        grads,
-      );
+      if (rows > 0) {
+        await replica.gradients(
+          {
+            index: j,
+            step,
+            seed: 0,
+            rows,
+            inputs: batch.inputs.subarray(from * m.inputs, (from + rows) * m.inputs),
+            targets: batch.targets.subarray(from * m.outputs, (from + rows) * m.outputs),
+          },
+          grads,
+        );
+      }
+      from += rows;
+      const weight = (rows * M) / m.rows;
+      if (weight !== 1) for (const g of grads) g.forEach((x, e) => (g[e] = x * weight));
       sums.forEach((s, k) => (j === 0 ? s.set(grads[k]!) : s.forEach((x, e) => (s[e] = x + grads[k]![e]!))));
     }
     await optimizer.apply(
@@ -105,11 +113,11 @@ const optionsArb: fc.Arbitrary<RMSpropOptions> = fc
   .map(({ clip, ...o }) => ({ ...o, ...(clip === 'none' ? {} : { [clip]: 0.5 }) }));
 
 describe('data-parallel trainer', () => {
-  it('bytes identical for replicas 1, 2, 3 and lanes 0, 2 at fixed micro-batches: those of the mean gradient applied on one thread', async () => {
+  it('bytes identical for replicas 1, 2, 3 and lanes 0, 2 at fixed micro-batches: those of the mean gradient applied on one thread (uneven micro-batches weighed by their rows)', async () => {
     const modelArb = fc.record({
       inputs: fc.integer({ min: 1, max: 40 }),
       outputs: fc.integer({ min: 1, max: 9 }),
-      rows: fc.constantFrom(6, 12, 18),
+      rows: fc.constantFrom(6, 12, 18, 7, 2), // 7 and 2: uneven micro-batches, and with 6 some empty
       seed: fc.integer({ min: 1, max: 1 << 20 }),
     });
     await fc.assert(
@@ -130,6 +138,40 @@ describe('data-parallel trainer', () => {
       }),
       { numRuns: 6 },
     );
+  });
+
+  it("an uneven batch: the micro-batches' losses and metrics weighed by their rows; evaluate's chunks in order, the same for 1 and 2 replicas", async () => {
+    const m = { inputs: 3, outputs: 2, rows: 5, seed: 9 };
+    const batch = batchOf(m, 0);
+    const replica = createReplica({ variables: variablesOf(m), options: { metrics: true } });
+    const rowsOf = (from: number, rows: number) => ({
+      index: 0,
+      step: 0,
+      seed: 0,
+      rows,
+      inputs: batch.inputs.subarray(from * 3, (from + rows) * 3),
+      targets: batch.targets.subarray(from * 2, (from + rows) * 2),
+    });
+    const grads = variablesOf(m).map((v) => new Float32Array(v.size));
+    const [first, second] = [replica.gradients(rowsOf(0, 3), grads), replica.gradients(rowsOf(3, 2), grads)];
+    const chunks = [0, 2, 4].map((from) => replica.evaluate!(rowsOf(from, Math.min(2, 5 - from))));
+    const results = [];
+    for (const replicas of [1, 2]) {
+      const { t } = trainer(m, { microBatches: 2, workers: 0 }, replicas, { metrics: true });
+      const loss = await t.step(batch);
+      expect(loss).toBe((3 * first[0] + 2 * second[0]) / 5);
+      expect(t.metricNames).toEqual(['mae']);
+      expect([...t.metrics]).toEqual([(3 * first[1] + 2 * second[1]) / 5]);
+      const before = await t.evaluate(batch, 2); // after the step: the values it changed
+      results.push(before);
+      expect(before.rows).toEqual([2, 2, 1]);
+      expect(before.values).not.toEqual(chunks); // the values before the step
+    }
+    expect(results[1]).toEqual(results[0]);
+    const { t } = trainer(m, { microBatches: 2, workers: 0 }, 2, { metrics: true });
+    expect((await t.evaluate(batch, 2)).values).toEqual(chunks); // before any step: the initial values
+    const { t: without } = trainer(m, { microBatches: 2, workers: 0 }, 1, { noEvaluate: true });
+    await expect(without.evaluate(batch, 2)).rejects.toThrow('the replica module does not implement evaluate()');
   });
 
   it("resolves to the mean of the micro-batches' losses", async () => {
@@ -243,8 +285,11 @@ describe('data-parallel trainer', () => {
   it('refuses bad arguments, naming them', async () => {
     const m = { inputs: 2, outputs: 1, rows: 4, seed: 1 };
     const { t } = trainer(m, { microBatches: 2, workers: 0 }, 1);
-    await expect(t.step({ ...batchOf(m, 0), rows: 3 })).rejects.toThrow(
-      '`rows` must be a positive multiple of microBatches (2), got 3 (number)',
+    await expect(t.step({ ...batchOf(m, 0), rows: 0 })).rejects.toThrow(
+      '`rows` must be a positive integer, got 0 (number)',
+    );
+    await expect(t.step({ ...batchOf(m, 0), sampleWeights: new Float32Array(3) })).rejects.toThrow(
+      '`sampleWeights` must be a Float32Array of one weight per row (4), got Float32Array(3)',
     );
     const optimizer = new RMSprop({ microBatches: 2 });
     open.push(optimizer);
