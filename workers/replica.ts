@@ -41,7 +41,8 @@ class ReplicaThreadHost implements ReplicaHost {
       value: viewOf(v.dtype, v.buffer, v.valueOffset, v.size),
     }));
     this.#replica = await module.createReplica({ variables, options: start.options, replica: start.replica });
-    const { rowShape, metricNames = [], evaluate } = this.#replica;
+    const { rowShape } = this.#replica;
+    const metricNames: unknown = this.#replica.metricNames ?? [];
     if (!Array.isArray(metricNames) || metricNames.some((n) => typeof n !== 'string')) {
       throw new TypeError("the replica's `metricNames` must be an array of strings");
     }
@@ -50,8 +51,8 @@ class ReplicaThreadHost implements ReplicaHost {
       rowShape: rowShape
         ? { inputs: [...rowShape.inputs], ...(rowShape.targets && { targets: [...rowShape.targets] }) }
         : null,
-      metricNames: [...metricNames],
-      evaluates: typeof evaluate === 'function',
+      metricNames: [...(metricNames as string[])],
+      evaluates: typeof this.#replica.evaluate === 'function',
     };
   }
 
@@ -82,13 +83,13 @@ class ReplicaThreadHost implements ReplicaHost {
 
   /** The loss and the metrics as numbers, as many as the replica said; throws naming the call otherwise. */
   #values(values: ReplicaValues, call: string): readonly number[] {
-    const list = typeof values === 'number' ? [values] : values;
+    const list: readonly unknown[] = typeof values === 'number' ? [values] : values;
     if (!Array.isArray(list) || list.length !== 1 + this.#metrics || list.some((v) => typeof v !== 'number')) {
       throw new TypeError(
         `${call} must return the loss as a number${this.#metrics > 0 ? `, then its ${this.#metrics} metrics` : ''}, got ${typeof values === 'object' ? JSON.stringify(values) : typeof values}`,
       );
     }
-    return list;
+    return list as readonly number[];
   }
 
   async close(): Promise<void> {

@@ -118,7 +118,7 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
   }
   return Object.freeze({
     factory: topology === undefined ? factoryUrl(factory) : null,
-    topology: (topology as object | undefined) ?? null,
+    topology: topology ?? null,
     loss: loss ?? null,
     metrics: names === undefined ? null : Object.freeze([...(names as string[])]),
     backend: chosen,

@@ -179,8 +179,8 @@ describe('data-parallel trainer', () => {
     const { t, variables } = trainer(m, { microBatches: 2, workers: 0 }, 2);
     const batch = batchOf(m, 0);
     const replica = createReplica({ variables: variablesOf(m), options: {} });
-    const loss = (j: number) =>
-      replica.gradients(
+    const loss = async (j: number) =>
+      (await replica.gradients(
         {
           index: j,
           step: 0,
@@ -190,7 +190,7 @@ describe('data-parallel trainer', () => {
           targets: batch.targets.subarray(j * 4, j * 4 + 4),
         },
         variables.map((v) => new Float32Array(v.size)),
-      );
+      )) as number;
     const expected = ((await loss(0)) + (await loss(1))) / 2;
     expect(await t.step(batch)).toBe(expected);
     expect(t.steps).toBe(1);
