@@ -117,6 +117,18 @@ export class DataParallelTrainer {
   }
 
   /**
+   * Starts the replica threads that are not running, as the first step would: their modules
+   * imported and their replicas created, so that `metricNames` is known and the first step's
+   * clock holds only its gradients. Bounded as a step's start is.
+   */
+  start(): Promise<void> {
+    return this.#queue.run(async () => {
+      if (this.#closed) throw new Error('DataParallelTrainer: start() after close()');
+      await this.#ready();
+    });
+  }
+
+  /**
    * One training step: the gradients of the batch's micro-batches on the replicas, then the
    * optimizer's step with their mean. Resolves to the batch's loss: the mean of the micro-batches'
    * losses, weighted by their rows. A batch that the micro-batches do not divide evenly (an epoch's
