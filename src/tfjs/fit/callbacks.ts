@@ -56,6 +56,9 @@ export interface FitParams {
   readonly metrics: readonly string[];
 }
 
+/** What a callback of ours returns: it does its work before returning. */
+const done = Promise.resolve();
+
 /** A callback of ours: the methods tfjs's `CallbackList` calls, those it does not need doing nothing. */
 class OwnCallback implements CallbackLike {
   protected params: FitParams | null = null;
@@ -63,12 +66,24 @@ class OwnCallback implements CallbackLike {
     this.params = params as unknown as FitParams;
   }
   setModel(): void {}
-  async onTrainBegin(): Promise<void> {}
-  async onTrainEnd(): Promise<void> {}
-  async onEpochBegin(_epoch: number): Promise<void> {}
-  async onEpochEnd(_epoch: number, _logs?: Logs): Promise<void> {}
-  async onBatchBegin(): Promise<void> {}
-  async onBatchEnd(_batch: number, _logs?: Logs): Promise<void> {}
+  onTrainBegin(): Promise<void> {
+    return done;
+  }
+  onTrainEnd(): Promise<void> {
+    return done;
+  }
+  onEpochBegin(_epoch: number): Promise<void> {
+    return done;
+  }
+  onEpochEnd(_epoch: number, _logs?: Logs): Promise<void> {
+    return done;
+  }
+  onBatchBegin(): Promise<void> {
+    return done;
+  }
+  onBatchEnd(_batch: number, _logs?: Logs): Promise<void> {
+    return done;
+  }
 }
 
 const f32 = Math.fround;
@@ -81,54 +96,60 @@ class EpochAverages extends OwnCallback {
   #seen = 0;
   #totals = new Map<string, number>();
 
-  override async onEpochBegin(): Promise<void> {
+  override onEpochBegin(): Promise<void> {
     this.#seen = 0;
     this.#totals.clear();
+    return done;
   }
 
-  override async onBatchEnd(_batch: number, logs: Logs = {}): Promise<void> {
+  override onBatchEnd(_batch: number, logs: Logs = {}): Promise<void> {
     const size = logs.size ?? 0;
     this.#seen += size;
     for (const key of this.params!.metrics) {
       const value = logs[key];
       if (value !== undefined) this.#totals.set(key, f32((this.#totals.get(key) ?? 0) + f32(value * size)));
     }
+    return done;
   }
 
-  override async onEpochEnd(_epoch: number, logs?: Logs): Promise<void> {
-    if (logs === undefined) return;
-    for (const [key, total] of this.#totals) logs[key] = f32(f32(1 / this.#seen) * total);
+  override onEpochEnd(_epoch: number, logs?: Logs): Promise<void> {
+    if (logs !== undefined) for (const [key, total] of this.#totals) logs[key] = f32(f32(1 / this.#seen) * total);
+    return done;
   }
 }
 
-/** `verbose`: 1 a progress bar per epoch, and 2 only its closing line, on stderr. */
+/** `verbose`: 1 a progress bar per epoch (on a terminal) and a closing line, 2 only the closing line; on stderr. */
 class ProgressPrinter extends OwnCallback {
   #bar: SingleBar | null = null;
   #started = 0;
   #batches = 0;
 
-  override async onEpochBegin(epoch: number): Promise<void> {
+  override onEpochBegin(epoch: number): Promise<void> {
     this.#started = performance.now();
     this.#batches = 0;
-    if (this.params!.verbose !== 1) return;
-    process.stderr.write(`Epoch ${epoch + 1} / ${this.params!.epochs}\n`);
+    const { verbose, epochs, steps, samples, batchSize } = this.params!;
+    if (verbose !== 1) return done;
+    process.stderr.write(`Epoch ${epoch + 1} / ${epochs}\n`);
     this.#bar = new SingleBar({
       format: ' {bar} {value}/{total} | {eta_formatted} left | loss={loss}',
       stream: process.stderr,
       hideCursor: true,
       etaBuffer: 20,
     });
-    this.#bar.start(this.params!.steps ?? 0, 0, { loss: '-' });
+    const total = steps ?? (samples !== null && batchSize !== null ? Math.ceil(samples / batchSize) : 0);
+    this.#bar.start(total, 0, { loss: '-' });
+    return done;
   }
 
-  override async onBatchEnd(_batch: number, logs: Logs = {}): Promise<void> {
+  override onBatchEnd(_batch: number, logs: Logs = {}): Promise<void> {
     this.#batches++;
     const loss = logs.loss === undefined ? '-' : logs.loss.toFixed(4);
     if (this.#bar !== null && this.#bar.getTotal() < this.#batches) this.#bar.setTotal(this.#batches);
     this.#bar?.update(this.#batches, { loss });
+    return done;
   }
 
-  override async onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
+  override onEpochEnd(epoch: number, logs: Logs = {}): Promise<void> {
     this.#bar?.stop();
     this.#bar = null;
     const ms = performance.now() - this.#started;
@@ -139,6 +160,7 @@ class ProgressPrinter extends OwnCallback {
     process.stderr.write(
       `Epoch ${epoch + 1} / ${this.params!.epochs}: ${(ms / 1000).toFixed(1)} s${perStep} - ${values.join(' ')}\n`,
     );
+    return done;
   }
 }
 

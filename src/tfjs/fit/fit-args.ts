@@ -216,7 +216,7 @@ export function checkDataParallelArgs(check: ArgsCheck, epochsRequired: boolean)
     epochs,
     seed,
     microBatches,
-    optimizer: optimizer as RMSprop | RMSpropOptions | undefined,
+    optimizer: optimizer,
   };
 }
 

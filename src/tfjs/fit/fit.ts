@@ -18,7 +18,11 @@ export type FitHistory = HistoryLike;
 /** Where an epoch's batches come from, and what to validate on after it. */
 interface EpochSource {
   /** The epoch's batches, in order, the last one marked (validation follows its step, as in tfjs's loop). */
-  batches(epoch: number): AsyncIterable<{ batch: Batch<BatchArray, BatchArray>; last: boolean }>;
+  batches(
+    epoch: number,
+  ):
+    | Iterable<{ batch: Batch<BatchArray, BatchArray>; last: boolean }>
+    | AsyncIterable<{ batch: Batch<BatchArray, BatchArray>; last: boolean }>;
   /** Whether the source ran dry before the epoch's batches were all read (training stops). */
   readonly exhausted: boolean;
   /** The validation logs after an epoch, or null without validation. */
@@ -62,7 +66,7 @@ export async function fitDataParallel(
     throw check.refuse('validationData', '[x, y] (tfjs does not support validation sample weights either)');
   }
   if (typeof shuffle !== 'boolean') throw check.refuse('shuffle', 'a boolean');
-  return await training(model, check, checked, async (session) => {
+  return await training(model, check, checked, (session) => {
     let data = dataOf(x, y, session.widths, 'fitDataParallel: the training data');
     data = { ...data, weights: rowWeights(data.y, args.sampleWeight, args.classWeight, check.caller) };
     let validation: Data | null = null;
@@ -87,7 +91,7 @@ export async function fitDataParallel(
     const order = new Int32Array(data.x.count);
     const source: EpochSource = {
       exhausted: false,
-      async *batches(epoch) {
+      *batches(epoch) {
         epochOrder(order, shuffle, checked.seed, epoch);
         const count = stepsPerEpoch ?? batches;
         for (let b = 0; b < count; b++) {
@@ -205,6 +209,12 @@ async function validateRows(session: FitSession, data: Data, chunkRows: number, 
   session.validationLogs(await session.trainer.evaluate(batch, chunkRows), logs);
 }
 
+/** What a driver prepares once the session is open: its batches, and what the callbacks' params say of them. */
+interface Prepared {
+  readonly source: EpochSource;
+  readonly params: Pick<FitParams, 'samples' | 'steps' | 'batchSize'>;
+}
+
 /**
  * tfjs's fit loop around a session: callbacks set up, then per epoch its batches, each a step
  * with its logs, the validation after the last, the weights written back, `onEpochEnd`; stopped
@@ -214,9 +224,7 @@ async function training(
   model: FitModel,
   check: ArgsCheck,
   checked: ReturnType<typeof checkDataParallelArgs>,
-  prepare: (
-    session: FitSession,
-  ) => Promise<{ source: EpochSource; params: Pick<FitParams, 'samples' | 'steps' | 'batchSize'> }>,
+  prepare: (session: FitSession) => Prepared | Promise<Prepared>,
 ): Promise<FitHistory> {
   if (model.isTraining === true)
     throw new Error(`${check.caller}: cannot start training because another fit() call is ongoing`);

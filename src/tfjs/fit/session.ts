@@ -6,7 +6,6 @@
  * weights back into the model.
  */
 import { RMSprop } from '../../optimizer/optimizer.js';
-import type { RMSpropOptions } from '../../optimizer/options.js';
 import type { Variable } from '../../optimizer/variable.js';
 import { DataParallelTrainer, type Batch, type BatchArray, type Evaluation } from '../../training/trainer.js';
 import { assignToModel, modelVariables, tfjsReplica } from '../data-parallel.js';
@@ -154,7 +153,7 @@ function replicaOptionsFor(model: FitModel, args: DataParallelArgs, caller: stri
   return {
     ...(args.factory === undefined ? { topology: model.toJSON(null, false) as object } : { factory: args.factory }),
     ...(typeof loss === 'string' && isTfjsLoss(loss) && { loss }),
-    ...(named && { metrics: compiledMetrics as string[] }),
+    ...(named && { metrics: compiledMetrics }),
     ...(args.backend !== undefined && { backend: args.backend }),
     ...(args.kernels !== undefined && { kernels: args.kernels }),
   };
@@ -180,7 +179,7 @@ function optimizerFor(
     );
   }
   if (!(given instanceof RMSprop)) {
-    const optimizer = new RMSprop({ ...(given as RMSpropOptions), microBatches: checked.microBatches });
+    const optimizer = new RMSprop({ ...given, microBatches: checked.microBatches });
     return { optimizer, owns: true, variables: modelVariables(model) };
   }
   const built = builtFor.get(given);
