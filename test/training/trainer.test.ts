@@ -143,7 +143,7 @@ describe('data-parallel trainer', () => {
   it("an uneven batch: the micro-batches' losses and metrics weighed by their rows; evaluate's chunks in order, the same for 1 and 2 replicas", async () => {
     const m = { inputs: 3, outputs: 2, rows: 5, seed: 9 };
     const batch = batchOf(m, 0);
-    const replica = createReplica({ variables: variablesOf(m), options: { metrics: true } });
+    const replica = createReplica({ variables: variablesOf(m), options: { metrics: true } as never });
     const rowsOf = (from: number, rows: number) => ({
       index: 0,
       step: 0,
@@ -153,15 +153,18 @@ describe('data-parallel trainer', () => {
       targets: batch.targets.subarray(from * 2, (from + rows) * 2),
     });
     const grads = variablesOf(m).map((v) => new Float32Array(v.size));
-    const [first, second] = [replica.gradients(rowsOf(0, 3), grads), replica.gradients(rowsOf(3, 2), grads)];
+    const [first, second] = [rowsOf(0, 3), rowsOf(3, 2)].map((r) => replica.gradients(r, grads) as number[]) as [
+      number[],
+      number[],
+    ];
     const chunks = [0, 2, 4].map((from) => replica.evaluate!(rowsOf(from, Math.min(2, 5 - from))));
     const results = [];
     for (const replicas of [1, 2]) {
       const { t } = trainer(m, { microBatches: 2, workers: 0 }, replicas, { metrics: true });
       const loss = await t.step(batch);
-      expect(loss).toBe((3 * first[0] + 2 * second[0]) / 5);
+      expect(loss).toBe((3 * first[0]! + 2 * second[0]!) / 5);
       expect(t.metricNames).toEqual(['mae']);
-      expect([...t.metrics]).toEqual([(3 * first[1] + 2 * second[1]) / 5]);
+      expect([...t.metrics]).toEqual([(3 * first[1]! + 2 * second[1]!) / 5]);
       const before = await t.evaluate(batch, 2); // after the step: the values it changed
       results.push(before);
       expect(before.rows).toEqual([2, 2, 1]);
