@@ -57,7 +57,7 @@ addOptimizerFlags(
     )
     .option('--epochs <n>', 'iris: passes over the training set', integer('--epochs', 1), 150)
     .option('--steps <n>', 'synthetic: training steps', integer('--steps', 1), 80)
-    .option('--mnist-epochs <n>', 'mnist: passes over the training digits', integer('--mnist-epochs', 1), 2)
+    .option('--mnist-epochs <n>', 'mnist: passes over the training digits', integer('--mnist-epochs', 1), 4)
     .option(
       '--mnist-digits <n>',
       'mnist: how many of the 10,000 digits to use (80% train, 20% held out)',
@@ -103,7 +103,8 @@ addOptimizerFlags(
       'end with a JSON summary line: per job steps, final loss, ms per training step, optimizer ms per step, Gparam/s',
     ),
 ).action(async (flags: Record<string, unknown>, command: Command) => {
-  const makeOptimizer = (overrides?: RMSpropOptions) => optimizerFromFlags(command, overrides);
+  const makeOptimizer = (overrides?: RMSpropOptions, defaults?: RMSpropOptions) =>
+    optimizerFromFlags(command, overrides, defaults);
   makeOptimizer(); // refuse bad optimizer flags before any work
   await train(makeOptimizer, {
     jobs: flags.job === 'all' ? ['iris', 'synthetic', 'mnist'] : [flags.job as Job],

@@ -1,18 +1,27 @@
 /**
  * `rmsprop-pool train --job mnist`: a small CNN (`mnist-model.ts`) learning the 10,000
- * handwritten digits of the `mnist` package, data-parallel through this library's own tfjs
- * replica: the replica threads build the model from its module and compute the micro-batches'
- * gradients (categorical crossentropy, as tfjs-layers' trainOnBatch computes it). A seeded 80/20
- * split; the accuracy on both parts after each epoch.
+ * handwritten digits of the `mnist` package with `fitDataParallel`: the replica threads build the
+ * model from its module and compute the micro-batches' gradients and accuracy (categorical
+ * crossentropy, as tfjs-layers' fit computes it). A seeded 80/20 split, the held-out part as
+ * validation data.
  */
-import type * as TF from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { assignToModel, modelVariables, tfjsReplica } from '../tfjs/data-parallel.js';
-import type { Variable } from '../optimizer/variable.js';
-import type { JobResult } from './figures.js';
-import { batchSizeOf, oneReplicaStep, Run, type JobSettings, type MakeOptimizer, type Tf } from './jobs.js';
+import { CosineDecay } from '../optimizer/schedules/learning-rate-schedule.js';
+import type { DataParallelArgs } from '../tfjs/fit/fit-args.js';
+import { fitDataParallel, type FitHistory } from '../tfjs/fit/fit.js';
+import { median, type JobResult } from './figures.js';
+import {
+  batchSizeOf,
+  MNIST_LEARNING_RATE,
+  tfjsStepTime,
+  type JobSettings,
+  type MakeOptimizer,
+  type Tf,
+} from './jobs.js';
 import { CLASSES, SIDE } from './mnist-model.js';
 import { optional } from './optional.js';
+import { Progress } from './progress.js';
 import { shuffle, uniform } from './random.js';
 
 const PIXELS = SIDE * SIDE;
@@ -50,59 +59,111 @@ export async function loadDigits(seed: number, count: number): Promise<{ train: 
   return { train: part(0, cut), heldOut: part(cut, used) };
 }
 
-/** The share of `digits` the model (with the variables' weights) labels right. */
-function accuracy(tf: Tf, model: LayersModel, variables: readonly Variable[], digits: Digits): number {
-  assignToModel(model, variables);
-  const rows = digits.labels.length;
-  let correct = 0;
-  for (let from = 0; from < rows; from += 500) {
-    const count = Math.min(500, rows - from);
-    const predicted = tf.tidy(() => {
-      const x = tf.tensor4d(digits.pixels.subarray(from * PIXELS, (from + count) * PIXELS), [count, SIDE, SIDE, 1]);
-      return tf.argMax(model.predict(x) as TF.Tensor, 1).dataSync();
-    });
-    for (let k = 0; k < count; k++) if (predicted[k] === digits.labels[from + k]) correct++;
-  }
-  return correct / rows;
+/** One-hot rows of the digits' labels. */
+function oneHot(labels: Int32Array): Float32Array {
+  const rows = new Float32Array(labels.length * CLASSES);
+  labels.forEach((label, r) => (rows[r * CLASSES + label] = 1));
+  return rows;
 }
 
+/**
+ * The digits' CNN trained by `fitDataParallel`, as a tfjs user writes `model.fit`: the held-out
+ * digits as `validationData`, each epoch's training and held-out accuracy from its History. The
+ * job's own learning rate (a cosine decay from `MNIST_LEARNING_RATE`) unless the flags set one.
+ */
 export async function mnistJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
+  const started = performance.now();
   const { train, heldOut } = await loadDigits(s.seed, s.mnistDigits);
   const { createModel } = await import('./mnist-model.js');
   const model = createModel(s.seed);
-  const variables = modelVariables(model);
-  const rows = batchSizeOf(s, 'mnist');
-  const batches = Math.floor(train.labels.length / rows);
-  const replicas = {
-    count: s.replicas,
-    module: tfjsReplica,
-    options: { factory: MODEL, loss: 'categoricalCrossentropy', backend: s.backend, kernels: s.kernels },
-  };
-  const optimizer = makeOptimizer({ microBatches: s.microBatches });
-  const run = new Run(tf, 'mnist', variables, optimizer, s.mnistEpochs * batches, replicas);
-  // one batch's rows, refilled each step
-  const batch = { inputs: new Float32Array(rows * PIXELS), targets: new Float32Array(rows * CLASSES), rows };
-  const fill = (positions: readonly number[]) => {
-    batch.targets.fill(0);
-    positions.forEach((p, r) => {
-      batch.inputs.set(train.pixels.subarray(p * PIXELS, (p + 1) * PIXELS), r * PIXELS);
-      batch.targets[r * CLASSES + train.labels[p]!] = 1;
+  model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const batchSize = batchSizeOf(s, 'mnist');
+  const steps = s.mnistEpochs * Math.ceil(train.labels.length / batchSize);
+  const learningRate = new CosineDecay({ initialLearningRate: MNIST_LEARNING_RATE, decaySteps: steps });
+  const optimizer = makeOptimizer({ microBatches: s.microBatches }, { learningRate });
+  const progress = new Progress('mnist', steps);
+  const [losses, stepMs, optimizerMs] = [[] as number[], [] as number[], [] as number[]];
+  const common = {
+    factory: MODEL,
+    backend: s.backend,
+    kernels: s.kernels,
+    replicas: s.replicas,
+    seed: s.seed,
+    verbose: 0,
+  } as const;
+  // as the trainer counts them: one per core, at most one per micro-batch
+  const replicas = s.replicas === 'auto' ? Math.min(availableParallelism(), s.microBatches) : s.replicas;
+  const savedTo = s.save('mnist');
+  let history: FitHistory;
+  try {
+    history = await fitDataParallel(model, train.pixels, oneHot(train.labels), {
+      ...common,
+      optimizer,
+      epochs: s.mnistEpochs,
+      batchSize,
+      validationData: [heldOut.pixels, oneHot(heldOut.labels)],
+      onStepTimings: ({ gradientsMs, updateMs }) => {
+        stepMs.push(gradientsMs + updateMs);
+        optimizerMs.push(updateMs);
+      },
+      callbacks: {
+        onBatchEnd: (_batch: number, logs?: Record<string, number>) => {
+          losses.push(logs!.loss!);
+          progress.update(losses.length, logs!.loss!);
+        },
+      },
     });
-    return batch;
-  };
-  const random = uniform(s.seed + 3);
-  const positions = Array.from(train.labels, (_, i) => i);
-  const byEpoch: Array<{ epoch: number; train: number; heldOut: number }> = [];
-  for (let epoch = 0; epoch < s.mnistEpochs; epoch++) {
-    shuffle(positions, random);
-    for (let b = 0; b < batches; b++) await run.stepOnReplicas(fill(positions.slice(b * rows, (b + 1) * rows)));
-    byEpoch.push({
-      epoch: epoch + 1,
-      train: accuracy(tf, model, variables, train),
-      heldOut: accuracy(tf, model, variables, heldOut),
-    });
+    progress.stop();
+    if (savedTo !== null) await optimizer.save(savedTo, { variables: true });
+  } finally {
+    progress.stop();
+    await optimizer.close();
   }
-  const oneReplicaStepMs = await oneReplicaStep(run, makeOptimizer, replicas, fill(positions.slice(0, rows)));
+  const oneReplicaStepMs = replicas > 1 ? await oneReplicaStep(model, train, common, s.microBatches) : null;
+  const accuracy = history.epoch.map((epoch, e) => ({
+    epoch: epoch + 1,
+    train: history.history.acc![e]!,
+    heldOut: history.history.val_acc![e]!,
+  }));
+  const shapes = model.trainableWeights.map((w) => w.shape as number[]);
   model.dispose();
-  return run.finish(byEpoch, s.save('mnist'), oneReplicaStepMs);
+  return {
+    job: 'mnist',
+    parameters: shapes.reduce((n, shape) => n + shape.reduce((a, d) => a * d, 1), 0),
+    losses,
+    stepMs,
+    optimizerMs,
+    accuracy,
+    seconds: (performance.now() - started) / 1000,
+    workers: optimizer.workers ?? 0,
+    replicas,
+    microBatches: s.microBatches,
+    oneReplicaStepMs,
+    tfjsStepMs: tfjsStepTime(tf, shapes),
+    savedTo,
+  };
+}
+
+/** The median training step on one replica (a few steps of a copy of the trained model, the first left out). */
+async function oneReplicaStep(
+  trained: LayersModel,
+  train: Digits,
+  common: Omit<DataParallelArgs, 'optimizer'>,
+  microBatches: number,
+): Promise<number> {
+  const { createModel } = await import('./mnist-model.js');
+  const model = createModel();
+  model.setWeights(trained.getWeights());
+  model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const times: number[] = [];
+  await fitDataParallel(model, train.pixels, oneHot(train.labels), {
+    ...common,
+    replicas: 1,
+    microBatches,
+    optimizer: {},
+    stepsPerEpoch: 4,
+    onStepTimings: ({ gradientsMs, updateMs }) => void times.push(gradientsMs + updateMs),
+  });
+  model.dispose();
+  return median(times.slice(1));
 }

@@ -117,8 +117,15 @@ export function addOptimizerFlags(command: Command): Command {
   return command;
 }
 
-/** The RMSprop the flags describe, with `overrides` (throws with the culprit named when they are invalid). */
-export function optimizerFromFlags(command: Command, overrides: RMSpropOptions = {}): RMSprop {
+/**
+ * The RMSprop the flags describe, with `overrides` on top and `defaults` beneath the flags (and
+ * the config); throws with the culprit named when they are invalid.
+ */
+export function optimizerFromFlags(
+  command: Command,
+  overrides: RMSpropOptions = {},
+  defaults: RMSpropOptions = {},
+): RMSprop {
   const values = command.opts<Record<string, unknown>>();
   const options: Record<string, unknown> = {};
   for (const [option, key] of FLAGS) {
@@ -128,12 +135,12 @@ export function optimizerFromFlags(command: Command, overrides: RMSpropOptions =
   if (values.schedule !== undefined && values.learningRate !== undefined) {
     throw new InvalidArgumentError('--learning-rate and --schedule both set the learning rate: give one');
   }
-  if (typeof values.config !== 'string') return new RMSprop({ ...options, ...overrides });
+  if (typeof values.config !== 'string') return new RMSprop({ ...defaults, ...options, ...overrides });
   let config: KerasConfig; // optionsFromConfig checks that it is one
   try {
     config = JSON.parse(readFileSync(values.config, 'utf8')) as KerasConfig;
   } catch (error) {
     throw new InvalidArgumentError(`--config ${values.config}: ${(error as Error).message}`);
   }
-  return new RMSprop({ ...optionsFromConfig(config), ...options, ...overrides });
+  return new RMSprop({ ...defaults, ...optionsFromConfig(config), ...options, ...overrides });
 }

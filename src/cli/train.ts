@@ -9,7 +9,14 @@ import { RMSprop } from '../optimizer/optimizer.js';
 import { isAutoName } from '../optimizer/options.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
-import { batchSizeOf, irisJob, syntheticJob, type JobSettings, type MakeOptimizer } from './jobs.js';
+import {
+  batchSizeOf,
+  irisJob,
+  MNIST_LEARNING_RATE,
+  syntheticJob,
+  type JobSettings,
+  type MakeOptimizer,
+} from './jobs.js';
 import { startTfjs } from './mlp-replica.js';
 import { requirePeers } from './optional.js';
 import { trainingChartSvg } from './training-chart.js';
@@ -54,7 +61,8 @@ function settingsLines(optimizer: RMSprop, s: TrainSettings): string[] {
         (s.dtype === 'float32' ? '' : `, ${s.dtype}${s.dtype === 'float16' ? ' with dynamic loss scaling' : ''}`)
       : job === 'synthetic'
         ? `synthetic ${s.steps} steps, batch ${batchSizeOf(s, job)}, hidden ${s.hidden.join('x')}, ${parallel}`
-        : `mnist ${s.mnistEpochs} epochs, batch ${batchSizeOf(s, job)}, CNN, ${parallel} (tfjsReplica)`,
+        : `mnist ${s.mnistEpochs} epochs, batch ${batchSizeOf(s, job)}, CNN, ${parallel} (fitDataParallel; ` +
+          `learning rate a cosine decay from ${MNIST_LEARNING_RATE} unless set)`,
   );
   const config = optimizer.getConfig();
   // an explicit name takes no auto-name count; the name shows when the caller chose it

@@ -57,6 +57,11 @@ export interface DataParallelArgs {
   readonly yieldEvery?: 'auto' | 'batch' | 'epoch' | 'never' | number;
   /** tfjs's: each class index's weight in the training loss. */
   readonly classWeight?: ClassWeight;
+  /**
+   * Called on this thread after each step with its times in ms (not one of tfjs's arguments):
+   * the replicas' gradients, batch staging included, and the optimizer's update.
+   */
+  readonly onStepTimings?: (timings: { readonly gradientsMs: number; readonly updateMs: number }) => void;
 }
 
 /** `fitDataParallel`'s arguments: tfjs's `ModelFitArgs`, and {@link DataParallelArgs}. */
@@ -120,6 +125,7 @@ const DATA_PARALLEL_KEYS = [
   'initialEpoch',
   'yieldEvery',
   'classWeight',
+  'onStepTimings',
   'epochs',
 ] as const;
 
@@ -198,7 +204,9 @@ export function checkDataParallelArgs(check: ArgsCheck, epochsRequired: boolean)
   ) {
     throw check.refuse('yieldEvery', "'auto', 'batch', 'epoch', 'never' or a number of ms");
   }
-  const { classWeight, optimizer } = args;
+  const { classWeight, optimizer, onStepTimings } = args;
+  if (onStepTimings !== undefined && typeof onStepTimings !== 'function')
+    throw check.refuse('onStepTimings', 'a function');
   if (classWeight !== undefined && !isClassWeight(classWeight)) {
     throw check.refuse('classWeight', 'an object of class index -> weight (one output: not an array)');
   }

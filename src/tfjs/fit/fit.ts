@@ -226,10 +226,12 @@ async function training(
   checked: ReturnType<typeof checkDataParallelArgs>,
   prepare: (session: FitSession) => Prepared | Promise<Prepared>,
 ): Promise<FitHistory> {
-  if (model.isTraining === true)
+  // tfjs's guard against two fits at once (a protected field of its LayersModel)
+  const guarded = model as unknown as { isTraining?: boolean };
+  if (guarded.isTraining === true)
     throw new Error(`${check.caller}: cannot start training because another fit() call is ongoing`);
   const classes = (await import('@tensorflow/tfjs-layers')) as unknown as CallbackClasses;
-  model.isTraining = true;
+  guarded.isTraining = true;
   let session: FitSession | null = null;
   try {
     session = await FitSession.open(model, check, checked);
@@ -275,7 +277,7 @@ async function training(
     await history.syncData();
     return history;
   } finally {
-    model.isTraining = false;
+    guarded.isTraining = false;
     await session?.close();
   }
 }

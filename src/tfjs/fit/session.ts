@@ -22,7 +22,6 @@ export interface FitModel extends TrainableModel {
   readonly metrics?: unknown;
   readonly optimizer?: unknown;
   stopTraining?: boolean;
-  isTraining?: boolean;
   history?: unknown;
   toJSON(unused?: null, returnString?: boolean): unknown;
 }
@@ -43,6 +42,7 @@ export class FitSession {
   readonly #model: FitModel;
   /** Whether the optimizer is this fit's, to close at its end. */
   readonly #ownsOptimizer: boolean;
+  readonly #onStepTimings: DataParallelArgs['onStepTimings'];
 
   private constructor(
     model: FitModel,
@@ -50,7 +50,9 @@ export class FitSession {
     owns: boolean,
     variables: Variable[],
     trainer: DataParallelTrainer,
+    onStepTimings: DataParallelArgs['onStepTimings'],
   ) {
+    this.#onStepTimings = onStepTimings;
     this.#model = model;
     this.optimizer = optimizer;
     this.#ownsOptimizer = owns;
@@ -92,7 +94,7 @@ export class FitSession {
             `the model was compiled with [${expected.join(', ')}]: compile the factory's model as this one`,
         );
       }
-      return new FitSession(model, optimizer, owns, variables, trainer);
+      return new FitSession(model, optimizer, owns, variables, trainer, args.onStepTimings);
     } catch (error) {
       await trainer?.close();
       if (owns) await optimizer.close();
@@ -103,6 +105,7 @@ export class FitSession {
   /** One step on the batch; resolves to its logs: the loss and the metrics, float32 as tfjs's. */
   async step(batch: Batch<BatchArray, BatchArray>, logs: Logs): Promise<void> {
     logs.loss = f32(await this.trainer.step(batch));
+    this.#onStepTimings?.(this.trainer.timings);
     this.trainer.metrics.forEach((value, k) => (logs[this.labels[k + 1]!] = f32(value)));
   }
 
