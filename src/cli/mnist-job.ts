@@ -119,7 +119,8 @@ export async function mnistJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSetti
     progress.stop();
     await optimizer.close();
   }
-  const oneReplicaStepMs = replicas > 1 ? await oneReplicaStep(model, train, common, s.microBatches) : null;
+  const oneReplicaStepMs =
+    replicas > 1 ? await oneReplicaStep(model, train, { ...common, batchSize }, s.microBatches) : null;
   const accuracy = history.epoch.map((epoch, e) => ({
     epoch: epoch + 1,
     train: history.history.acc![e]!,
@@ -148,7 +149,7 @@ export async function mnistJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSetti
 async function oneReplicaStep(
   trained: LayersModel,
   train: Digits,
-  common: Omit<DataParallelArgs, 'optimizer'>,
+  common: Omit<DataParallelArgs, 'optimizer'> & { readonly batchSize: number },
   microBatches: number,
 ): Promise<number> {
   const { createModel } = await import('./mnist-model.js');
@@ -161,7 +162,7 @@ async function oneReplicaStep(
     replicas: 1,
     microBatches,
     optimizer: {},
-    stepsPerEpoch: 4,
+    stepsPerEpoch: Math.min(4, Math.ceil(train.labels.length / common.batchSize)),
     onStepTimings: ({ gradientsMs, updateMs }) => void times.push(gradientsMs + updateMs),
   });
   model.dispose();
