@@ -245,7 +245,7 @@ describe('fitDataParallel', () => {
       'the model was compiled with a loss function, which cannot reach the replica threads',
     );
     expect(weightsOf(model).equals(before)).toBe(true);
-    expect(model.isTraining).toBe(false);
+    expect((model as unknown as { isTraining: boolean }).isTraining).toBe(false);
   });
 });
 
