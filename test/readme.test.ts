@@ -20,8 +20,9 @@ const expectedOutput = [
   /"global_clipnorm":1,/,
   /^true 240\n248\n$/,
   /^BatchMatMul,_FusedMatMul,Conv2D,FusedConv2D,DepthwiseConv2dNative,FusedDepthwiseConv2D,Conv2DBackpropInput,MaxPoolGrad,AvgPoolGrad,Unpack,GatherV2,Equal,NotEqual,Greater,GreaterEqual,Less,LessEqual,LogicalAnd,LogicalOr 4 256x32 64 36\n$/,
+  /^val_loss val_acc loss acc 1\n$/,
   /^true 1\.0 -2\.0 0\.5 3\.0\n$/,
-  /^\{\n {2}factory: 'file:\/\/\/.*\/cnn-model\.mjs',\n {2}loss: null,\n {2}backend: 'wasm',\n {2}kernels: 'fast'\n\} true 64\/64\n$/,
+  /^\{\n {2}factory: 'file:\/\/\/.*\/cnn-model\.mjs',\n {2}topology: null,\n {2}loss: null,\n {2}metrics: null,\n {2}backend: 'wasm',\n {2}kernels: 'fast'\n\} true 64\/64\n$/,
   /^4 iteration learning_rate w_average w_velocity w_momentum\n$/,
   /^1 512 \[ 0\.46826171875, -1\.03125, 2\.03125 \]\n$/,
 ];

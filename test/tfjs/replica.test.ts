@@ -127,12 +127,12 @@ describe('a trainer of tfjsReplica checks its options when it is built', () => {
     [
       'options that are no object',
       'model.mjs',
-      /`replicaOptions` must be an object \{ factory, loss\?, backend\?, kernels\? \}, got "model.mjs" \(string\)/,
+      /`replicaOptions` must be an object \{ factory or topology, loss\?, metrics\?, backend\?, kernels\? \}, got "model.mjs" \(string\)/,
     ],
     [
       'an unknown option',
       { factory, losss: 'hinge' },
-      /unknown `replicaOptions` 'losss'; it takes factory, loss, backend, kernels/,
+      /unknown `replicaOptions` 'losss'; it takes factory, topology, loss, metrics, backend, kernels/,
     ],
     [
       'a relative factory',
@@ -185,7 +185,9 @@ describe('a trainer of tfjsReplica checks its options when it is built', () => {
     const { trainer } = classifierTrainer({ factory, loss: 'categoricalCrossentropy' });
     expect(trainer.replicaOptions).toEqual({
       factory: factory.href,
+      topology: null, // the model is the factory's
       loss: 'categoricalCrossentropy',
+      metrics: null, // those the factory's model was compiled with
       backend: 'wasm',
       kernels: 'fast',
     });

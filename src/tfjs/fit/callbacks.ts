@@ -19,7 +19,7 @@ interface CallbackLike {
 /** The classes of tfjs-layers a fit runs its callbacks with. */
 export interface CallbackClasses {
   CallbackList: new (callbacks: object[]) => CallbackRunner;
-  History: new () => HistoryLike;
+  History: new () => FitHistory;
   CustomCallback: new (args: object, yieldEvery?: unknown) => object;
 }
 
@@ -35,8 +35,8 @@ export interface CallbackRunner {
   onBatchEnd(batch: number, logs?: Logs): Promise<void>;
 }
 
-/** tfjs's `History`: what `model.fit` resolves to. */
-export interface HistoryLike {
+/** tfjs's `History`, what `model.fit` resolves to: `history.loss[epoch]`, `history.val_acc[epoch]`, ..., and `epoch`, `params`. */
+export interface FitHistory {
   epoch: number[];
   history: Record<string, number[]>;
   params: Record<string, unknown>;
@@ -184,7 +184,7 @@ export function fitCallbacks(
   params: FitParams,
   callbacks: FitCallback | readonly FitCallback[] | undefined,
   yieldEvery: unknown,
-): { list: CallbackRunner; history: HistoryLike } {
+): { list: CallbackRunner; history: FitHistory } {
   const history = new classes.History();
   const list = new classes.CallbackList([
     new EpochAverages(),

@@ -7,13 +7,12 @@
  */
 import { ArgsCheck, checkDataParallelArgs, FIT_DATASET_KEYS, FIT_KEYS } from './fit-args.js';
 import type { FitDataParallelArgs, FitDataset, FitDatasetDataParallelArgs, FitRows } from './fit-args.js';
-import { fitCallbacks, type CallbackClasses, type FitParams, type HistoryLike, type Logs } from './callbacks.js';
+import { fitCallbacks, type CallbackClasses, type FitParams, type FitHistory, type Logs } from './callbacks.js';
+
+export type { FitHistory } from './callbacks.js';
 import { BatchGather, dataOf, epochOrder, rowWeights, sliceData, type Data } from './rows.js';
 import { FitSession, type FitModel } from './session.js';
 import type { Batch, BatchArray } from '../../training/trainer.js';
-
-/** tfjs's `History`: `history.loss[epoch]`, `history.val_acc[epoch]`, ..., and `epoch`, `params`. */
-export type FitHistory = HistoryLike;
 
 /** Where an epoch's batches come from, and what to validate on after it. */
 interface EpochSource {
