@@ -42,4 +42,5 @@ export { LearningRateSchedule } from './optimizer/schedules/learning-rate-schedu
 export { registerKernels, kernelSet } from './kernels/index.js';
 export type { KernelName, BuiltinKernelName } from './kernels/index.js';
 export type { Kernels, KernelSet } from './kernels/types.js';
-export type { GroupViews, SharedMemory } from './memory/arena.js';
+export type { FieldViews, GroupViews, SharedMemory } from './memory/arena.js';
+export type { AlwaysField, Field } from './memory/slots.js';

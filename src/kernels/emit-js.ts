@@ -7,7 +7,7 @@
  */
 import { isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
-import type { Field } from '../memory/layout.js';
+import type { Field } from '../memory/slots.js';
 import { flagsOf, Float32Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 import type { Kernel } from './run.js';

@@ -13,7 +13,8 @@ import type { Kernels, KernelSet } from './types.js';
 import { kernelModule, wasmKernels } from './wasm/index.js';
 
 export type { Kernels, KernelSet } from './types.js';
-export type { GroupViews, SharedMemory } from '../memory/arena.js';
+export type { FieldViews, GroupViews, SharedMemory } from '../memory/arena.js';
+export type { AlwaysField, Field } from '../memory/slots.js';
 
 /** The built-in kernel sets: 'wasm' (WebAssembly SIMD, the default) and 'js' (generated JavaScript, the same bytes). */
 export type BuiltinKernelName = 'wasm' | 'js';

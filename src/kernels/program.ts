@@ -5,7 +5,7 @@
  * write WebAssembly text or JavaScript; `signature.ts` derives the program's parameters.
  */
 import type { GroupViews } from '../memory/arena.js';
-import type { Field } from '../memory/layout.js';
+import type { Field } from '../memory/slots.js';
 import type { StepWord, VariableWord } from './rmsprop-words.js';
 
 /** An expression in the emitter's language. */

@@ -3,7 +3,7 @@
  * arrays it touches and the words it reads, in storage order. The WebAssembly signatures and
  * the loader's argument order both come from here, so they cannot disagree.
  */
-import type { Field } from '../memory/layout.js';
+import { FIELD_ORDER, type Field } from '../memory/slots.js';
 import { flagsOf, variantCount, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 
@@ -19,17 +19,6 @@ export interface Signature {
   /** Per variant: whether it writes anything (a kernel that would do nothing is not called). */
   readonly writes: readonly boolean[];
 }
-
-/** Arrays in storage order. */
-export const FIELD_ORDER: readonly Field[] = [
-  'value',
-  'grad',
-  'velocity',
-  'momentum',
-  'averageGradient',
-  'average',
-  'accumulator',
-];
 
 const signatures = new WeakMap<Program, Signature>();
 

@@ -1,6 +1,6 @@
 /**
  * Named float64 words in shared memory, with typed accessors: the step's scalars and the
- * per-variable parameters are declared as lists of names (in `rmsprop.ts`), and their indices,
+ * per-variable parameters are declared as lists of names (in `rmsprop-words.ts`), and their indices,
  * block lengths and accessors all follow from those lists, so no index is written by hand.
  */
 

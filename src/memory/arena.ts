@@ -5,7 +5,8 @@
  * SIMD kernels. The descriptor is what a worker receives: shared memory, nothing is copied.
  */
 import { bytesPerElement, DTYPES, viewOf, type DType, type FloatArray } from './dtype.js';
-import { chunkCount, SEGMENT_GRANULE_BYTES, type Field, type GroupPlan } from './layout.js';
+import { chunkCount, SEGMENT_GRANULE_BYTES, type GroupPlan } from './layout.js';
+import { SLOTS, type AlwaysField, type Field } from './slots.js';
 
 /**
  * A shared `WebAssembly.Memory`, typed by what this library reads of it: TypeScript declares
@@ -39,33 +40,26 @@ export interface ArenaDescriptor {
 }
 
 /**
- * Typed-array views of one group (one dtype, one shared memory segment): what the kernels
- * operate on. Absent slots are null. Every field is a view of the same segment, element `i` at
- * index `i` in each.
+ * One view per field of the slot table (`slots.ts`), keyed by its name: `value` (the variables'
+ * values), `grad` (their gradients, shard 0 when there are several), `velocity`, and the slots
+ * the options need (`momentum`, `averageGradient`, `average`, `accumulator`); null for a slot the
+ * options do not need.
  */
-export interface GroupViews {
+export type FieldViews = { readonly [F in Field]: F extends AlwaysField ? FloatArray : FloatArray | null };
+
+/**
+ * Typed-array views of one group (one dtype, one shared memory segment): what the kernels
+ * operate on. Every field is a view of the same segment, element `i` at index `i` in each.
+ */
+export interface GroupViews extends FieldViews {
   readonly dtype: DType;
-  /** The shared segment every view below is over: a `WebAssembly.Memory`, the wasm kernels' memory. */
+  /** The shared segment every view is over: a `WebAssembly.Memory`, the wasm kernels' memory. */
   readonly memory: SharedMemory;
-  /** The variables' values. */
-  readonly value: FloatArray;
-  /** The gradients (`.grad` of each variable): shard 0 when there are several. */
-  readonly grad: FloatArray;
   /** Every gradient shard, back to back: shard j of element i at `i + j * shardStride` (one shard: `grad`). */
   readonly gradShards: FloatArray;
   readonly shardCount: number;
   /** Elements from one shard to the next: a field's length. */
   readonly shardStride: number;
-  /** Keras's `velocities`: the moving average of squared gradients. */
-  readonly velocity: FloatArray;
-  /** Keras's `momentums` (with `momentum > 0`). */
-  readonly momentum: FloatArray | null;
-  /** Keras's `average_gradients` (with `centered`). */
-  readonly averageGradient: FloatArray | null;
-  /** The EMA of the values (with `useEma`). */
-  readonly average: FloatArray | null;
-  /** The summed gradients (with `gradientAccumulationSteps`). */
-  readonly accumulator: FloatArray | null;
   /** The chunk table: per chunk [start, end) of its elements and its variable's index, flat. */
   readonly chunks: Int32Array;
   /** One float64 sum of squares per chunk, written by the Norm phase. */
@@ -145,21 +139,14 @@ function groupField(group: GroupDescriptor, buffer: SharedArrayBuffer, field: Fi
 
 export function groupViews(group: GroupDescriptor): GroupViews {
   const buffer = group.memory.buffer as unknown as SharedArrayBuffer;
-  const slot = (field: Field): FloatArray | null => groupField(group, buffer, field);
-  const must = (field: Field): FloatArray => slot(field)!;
+  const fields = Object.fromEntries(SLOTS.map(({ field }) => [field, groupField(group, buffer, field)]));
   return {
+    ...(fields as FieldViews),
     dtype: group.dtype,
     memory: group.memory,
-    value: must('value'),
-    grad: must('grad'),
     gradShards: groupField(group, buffer, 'grad', group.gradShards)!,
     shardCount: group.gradShards,
     shardStride: group.fieldLength,
-    velocity: must('velocity'),
-    momentum: slot('momentum'),
-    averageGradient: slot('averageGradient'),
-    average: slot('average'),
-    accumulator: slot('accumulator'),
     chunks: group.chunks,
     partials: group.partials,
     laneRanges: group.laneRanges,

@@ -35,25 +35,6 @@ export const Chunk = {
 /** How many chunks a chunk table holds. */
 export const chunkCount = (chunks: Int32Array): number => chunks.length / CHUNK_STRIDE;
 
-/** Arrays of the arena, in storage order. Slots exist only when the options need them. */
-export type Field = 'value' | 'grad' | 'velocity' | 'momentum' | 'averageGradient' | 'average' | 'accumulator';
-
-export interface SlotNeeds {
-  momentum: boolean;
-  centered: boolean;
-  ema: boolean;
-  accumulation: boolean;
-}
-
-export function fieldsFor(needs: SlotNeeds): Field[] {
-  const fields: Field[] = ['value', 'grad', 'velocity'];
-  if (needs.momentum) fields.push('momentum');
-  if (needs.centered) fields.push('averageGradient');
-  if (needs.ema) fields.push('average');
-  if (needs.accumulation) fields.push('accumulator');
-  return fields;
-}
-
 export interface GroupPlan {
   readonly dtype: DType;
   /** Global indices of the group's variables, in build order. */

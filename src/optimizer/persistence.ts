@@ -8,13 +8,13 @@ import { checkCheckpoint, writeCheckpointFile } from '../checkpoint/write.js';
 import { camelToSnake } from '../common/keras-names.js';
 import { quote } from '../common/quote.js';
 import type { FloatArray } from '../memory/dtype.js';
+import { fieldsFor } from '../memory/slots.js';
 import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
 import type { SerializedSchedule } from './schedules/learning-rate-schedule.js';
 import {
   checkBuildable,
   checkState,
   counterNames,
-  fieldsNeeded,
   slotSpecs,
   stateLayout,
   variableView,
@@ -152,7 +152,7 @@ async function restoreCheckpoint(
   target: Persisted,
 ): Promise<void> {
   if (variables !== undefined) checkBuildable(variables, target.optimizer, 'load');
-  const slots = slotSpecs(fieldsNeeded(target.options), variables ?? []);
+  const slots = slotSpecs(fieldsFor(target.options), variables ?? []);
   const counterList = countersOf(target);
   const counterCount = counterList.length;
   checkCheckpoint(reader, reader.path, {

@@ -13,7 +13,8 @@ import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmspro
 import { VariableWords } from '../kernels/words.js';
 import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
 import { promotedDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
-import { fieldsFor, planGroups, type Field } from '../memory/layout.js';
+import { planGroups } from '../memory/layout.js';
+import { fieldsFor, KERAS_SLOTS, type Field } from '../memory/slots.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { PoolExecutor } from '../pool/pool.js';
 import { controlLength } from '../pool/protocol.js';
@@ -32,16 +33,6 @@ export interface ExcludeFromWeightDecay {
 }
 
 // ---- where the state lives: build ----------------------------------------------------
-
-/** The arrays the options need: value, grad, velocity, then the optional slots. */
-export function fieldsNeeded(o: ResolvedOptions): Field[] {
-  return fieldsFor({
-    momentum: o.momentum > 0,
-    centered: o.centered,
-    ema: o.useEma,
-    accumulation: Boolean(o.gradientAccumulationSteps),
-  });
-}
 
 /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern. */
 export interface WeightDecayExclusions {
@@ -160,7 +151,7 @@ export function buildState(
     variables.reduce((n, v) => n + v.size, 0),
     options.kernels,
   );
-  const fields = fieldsNeeded(options);
+  const fields = fieldsFor(options);
   const shards = options.microBatches;
   const plans = planGroups(variables, Math.max(1, lanes), regionCount(fields, shards), options.maxSegmentBytes);
   const arena = allocateArena(plans, fields, shards, {
@@ -257,15 +248,6 @@ export interface StateVariable {
   readonly value: FloatArray;
 }
 
-/** Keras's slot names, in the order `optimizer.variables` lists them. */
-export const SLOT_ORDER: ReadonlyArray<readonly [Field, string]> = [
-  ['average', 'average'],
-  ['accumulator', 'gradient_accumulator'],
-  ['velocity', 'velocity'],
-  ['momentum', 'momentum'],
-  ['averageGradient', 'average_gradient'],
-];
-
 /** A slot array: its name, shape and dtype (from its variable's), and where it lives. */
 export interface SlotSpec extends ArraySpec {
   readonly field: Field;
@@ -284,7 +266,7 @@ export function slotPrefix(path: string): string {
  * Keras 3.16 keeps ':'). Releases before 0.2 kept the '/': `formerName`, still read.
  */
 export function slotSpecs(fields: readonly Field[], variables: readonly ArraySpec[]): SlotSpec[] {
-  return SLOT_ORDER.filter(([field]) => fields.includes(field)).flatMap(([field, suffix]) =>
+  return KERAS_SLOTS.filter(({ field }) => fields.includes(field)).flatMap(({ field, suffix }) =>
     variables.map((v, index) => ({
       field,
       index,

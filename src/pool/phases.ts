@@ -1,6 +1,7 @@
 import type { KernelSet } from '../kernels/types.js';
 import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import { Chunk, CHUNK_STRIDE, chunkCount } from '../memory/layout.js';
+import { FIELD_ORDER } from '../memory/slots.js';
 import { Phase } from './protocol.js';
 
 /** Every lane, for the calling-thread executor. */
@@ -42,15 +43,11 @@ const PAGE_BYTES = 4096;
 function commitPages(view: GroupViews, begin: number, end: number): void {
   const bytes = new Uint8Array(view.memory.buffer);
   const width = view.value.BYTES_PER_ELEMENT;
-  const fields = [
-    view.value,
-    ...Array.from({ length: view.shardCount }, (_, j) => view.gradShards.subarray(j * view.shardStride)),
-    view.velocity,
-    view.momentum,
-    view.averageGradient,
-    view.average,
-    view.accumulator,
-  ];
+  const fields = FIELD_ORDER.flatMap((field) =>
+    field === 'grad'
+      ? Array.from({ length: view.shardCount }, (_, j) => view.gradShards.subarray(j * view.shardStride))
+      : [view[field]],
+  );
   for (let c = begin; c < end; c++) {
     const first = view.chunks[c * CHUNK_STRIDE + Chunk.Start]! * width;
     const last = view.chunks[c * CHUNK_STRIDE + Chunk.End]! * width - 1;

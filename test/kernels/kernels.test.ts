@@ -18,10 +18,10 @@ import {
   Chunk,
   CHUNK_STRIDE,
   chunkCount,
-  fieldsFor,
   planGroups,
   MAX_SEGMENT_BYTES,
 } from '../../dist/src/memory/layout.js';
+import { fieldsFor } from '../../dist/src/memory/slots.js';
 import { AccumulationMode, ClipMode, STEP_WORDS, VARIABLE_WORDS } from '../../dist/src/kernels/rmsprop-words.js';
 import { controlLength } from '../../dist/src/pool/protocol.js';
 
@@ -50,8 +50,8 @@ interface Setup {
   ema: boolean;
 }
 
-function arena(dtype: DType, setup: Setup) {
-  const fields = fieldsFor({ ...setup, accumulation: true });
+function arena(dtype: DType, { momentum, centered, ema }: Setup) {
+  const fields = fieldsFor({ momentum: momentum ? 0.9 : 0, centered, useEma: ema, gradientAccumulationSteps: 2 });
   const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
   const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
   const built = allocateArena(plans, fields, 1, {
@@ -320,7 +320,7 @@ describe('update calls', () => {
     );
     const built = allocateArena(
       plans,
-      fieldsFor({ momentum: false, centered: false, ema: false, accumulation: false }),
+      fieldsFor({ momentum: 0, centered: false, useEma: false, gradientAccumulationSteps: null }),
       1,
       {
         control: controlLength(1),

@@ -12,7 +12,7 @@
  * on one element's lanes, so both forms are one computation.
  */
 import type { DType, HalfDType } from '../../memory/dtype.js';
-import type { Field } from '../../memory/layout.js';
+import type { Field } from '../../memory/slots.js';
 import { flagsOf, Float32Scopes, variantCount, type Expr, type Ops, type Program } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
