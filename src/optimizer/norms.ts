@@ -11,7 +11,7 @@ import type { VariableWords } from '../kernels/words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
 import { hyperparameterCast, isHalf, promotedDType, roundingFor, type DType } from '../memory/dtype.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
-import type { NormPlan, StepBlock } from './step-plan.js';
+import type { NormPlan } from './step-plan.js';
 
 export interface NormInputs {
   /** Their chunk tables and the partial sums the norm phase wrote. */
@@ -21,18 +21,20 @@ export interface NormInputs {
   readonly sums: Float64Array;
   /** The dtype the global norm is computed in: the variables' dtypes promoted as Keras does. */
   readonly globalDType: DType;
-  /** The global scale goes to every block's `clip` word. */
-  readonly steps: readonly StepBlock[];
   /** Read: `hasGradient`; written: `clipDivisor`. */
   readonly variables: VariableWords<VariableWord>;
 }
 
+/**
+ * Reduces the norm phase's sums: per-variable clipping writes each variable's divisor into its
+ * words and returns 0; global norm clipping returns its scale, a double (the step's words cast it).
+ */
 export function reduceNorms(
-  { groups, dtypes, sums, globalDType, steps, variables }: NormInputs,
+  { groups, dtypes, sums, globalDType, variables }: NormInputs,
   { mode, limit }: NormPlan,
   /** Loss scaling: half gradients are float32 (see loss-scaling.ts). */
   wide = false,
-): void {
+): number {
   const gradientDType = (d: DType): DType => (wide && isHalf(d) ? 'float32' : d);
   sums.fill(0);
   for (const { chunks, partials } of groups) {
@@ -47,7 +49,7 @@ export function reduceNorms(
       const l2norm = l2sum > 0 ? r(Math.sqrt(l2sum)) : l2sum;
       variables.set(i, 'clipDivisor', Math.max(l2norm, clipnorm)); // Math.max propagates NaN like numpy
     }
-    return;
+    return 0;
   }
   const R = roundingFor(wide ? promotedDType(dtypes.map(gradientDType)) : globalDType);
   let squared = 0;
@@ -55,10 +57,7 @@ export function reduceNorms(
     if (variables.get(i, 'hasGradient') !== 0) squared = R(squared + roundingFor(gradientDType(dtypes[i]!))(sums[i]!));
   }
   const norm = R(Math.sqrt(squared));
-  // numpy 1.24 promotes `1.0 / use_norm` (a numpy scalar) to float64, so the scale is a double ...
+  // numpy 1.24 promotes `1.0 / use_norm` (a numpy scalar) to float64, so the scale is a double
   const scaleForFinite = limit * Math.min(1 / norm, 1 / limit);
-  const scale = scaleForFinite + (norm - norm); // NaN unless the norm is finite
-  // ... which `g * scale` casts to the gradient's dtype
-  for (const { dtype, words, cast } of steps)
-    words.clip = dtype === 'float64' ? scale : wide && isHalf(dtype) ? Math.fround(scale) : cast(scale);
+  return scaleForFinite + (norm - norm); // NaN unless the norm is finite
 }

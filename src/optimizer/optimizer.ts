@@ -17,7 +17,7 @@ import {
   reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
-import { gradientsFinite, writeLossScale, type LossScaling } from './loss-scaling.js';
+import { gradientsFinite, type LossScaling } from './loss-scaling.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
@@ -53,7 +53,7 @@ import {
   writeInitialValues,
   type ExcludeFromWeightDecay,
 } from './state.js';
-import { appliedIterations, planStep, writeClipping, writeStep } from './step-plan.js';
+import { appliedIterations, planStep, writeStepWords } from './step-plan.js';
 import { isVariableArray, Variable } from './variable.js';
 
 /**
@@ -329,23 +329,26 @@ export class RMSprop {
 
   /**
    * One Keras apply() after gradients are in place: (the first time, commit the arena's pages)
-   * plan, write, norm phase and reduction (when norm clipping or loss scaling applies), update
-   * phase, count. It yields each phase for the caller to run (awaited, or synchronously), so both
-   * drivers follow the same pipeline; a phase that fails ends it before the count.
+   * plan; the norm phase and its reduction, when norm clipping or loss scaling applies; the
+   * step's words; the update phase; count. It yields each phase for the caller to run (awaited,
+   * or synchronously), so both drivers follow the same pipeline; a phase that fails ends it
+   * before the count.
    */
   *#applyStep(built: Built): Generator<Phase, void, void> {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
-    const plan = planStep(this.#options, this.#steps, this.learningRate);
-    writeStep(built.words.steps, plan);
+    const options = this.#options;
+    const plan = planStep(options, this.#steps, this.learningRate);
     const scaling = this.#lossScaling;
-    if (scaling !== null) writeLossScale(built.words.steps, scaling.scale, this.#options);
+    const lossScale = scaling === null ? null : scaling.scale;
+    let globalScale = 0;
     if (plan.norm !== null || scaling !== null) {
+      writeStepWords(built.words.steps, { options, plan, lossScale, phase: 'norm', globalScale });
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
       if (scaling !== null && !gradientsFinite(built.arena.groups)) return scaling.skipped();
-      if (plan.norm !== null) reduceNorms(built.norms, plan.norm, scaling !== null);
+      if (plan.norm !== null) globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
     }
-    writeClipping(built.words.steps, plan);
+    writeStepWords(built.words.steps, { options, plan, lossScale, phase: 'update', globalScale });
     yield Phase.Update;
     this.#steps++;
     scaling?.applied();

@@ -21,7 +21,7 @@ import { controlLength } from '../pool/protocol.js';
 import type { LearningRateSource } from './learning-rate.js';
 import type { NormInputs } from './norms.js';
 import { resolveLanes, type ResolvedOptions } from './options.js';
-import { stepBlocks, writeConstants, type StepBlock } from './step-plan.js';
+import { stepBlocks, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
 /** What `excludeFromWeightDecay` excludes: these variables, and those whose names match any of these patterns. */
@@ -165,7 +165,6 @@ export function buildState(
     steps: stepBlocks(arena.scalars),
     variables: new VariableWords(VARIABLE_WORDS, arena.varParams),
   };
-  writeConstants(words.steps, options);
   variables.forEach((v, i) => words.variables.set(i, 'decay', usesWeightDecay(v, excluded) ? 1 : 0));
   const views = arena.groups.map(groupViews);
   return {
@@ -185,7 +184,6 @@ export function buildState(
       dtypes: variables.map((v) => v.dtype),
       sums: new Float64Array(variables.length),
       globalDType: promotedDType(variables.map((v) => v.dtype)),
-      steps: words.steps,
       variables: words.variables,
     },
     committed: false,

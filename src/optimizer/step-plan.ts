@@ -1,12 +1,12 @@
 /**
  * What one step does, decided as Keras's `apply` decides it: from the options, the calls counted
  * so far and the learning rate, the values the step writes into its shared words and the phases
- * it runs. `planStep` is pure; the writers put a plan (or the words fixed for the optimizer's
- * life) into the words through their typed view, so no word is addressed by index here.
+ * it runs. `planStep` and `stepWords` are pure; `writeStepWords` is the one writer of the step's
+ * words, through their typed view, so no word is addressed by index here.
  */
 import { AccumulationMode, ClipMode, STEP_WORDS, type StepWord } from '../kernels/rmsprop-words.js';
 import type { WordView } from '../kernels/words.js';
-import { DTYPES, hyperparameterCast, type DType } from '../memory/dtype.js';
+import { DTYPES, hyperparameterCast, isHalf, type DType } from '../memory/dtype.js';
 import type { ResolvedOptions } from './options.js';
 
 /** The step's scalar words, by name (`STEP_WORDS.view(...)`, made once at build). */
@@ -14,23 +14,16 @@ export type StepWords = WordView<StepWord>;
 
 /**
  * One dtype's step words: each dtype's kernels read their own block, because Keras casts a
- * hyperparameter to each variable's dtype (`cast`: float32 for float32 and float64 variables,
- * straight from the double for half precision), and derived values (the EMA's `1 - momentum`)
- * are computed in that dtype.
+ * hyperparameter to each variable's dtype (see `stepWords`).
  */
 export interface StepBlock {
   readonly dtype: DType;
   readonly words: StepWords;
-  readonly cast: (x: number) => number;
 }
 
 /** The step blocks over `scalars` (DTYPES.length blocks of STEP_WORDS, in DTYPES order). */
 export function stepBlocks(scalars: Float64Array): StepBlock[] {
-  return DTYPES.map((dtype, i) => ({
-    dtype,
-    words: STEP_WORDS.view(scalars, i * STEP_WORDS.length),
-    cast: hyperparameterCast(dtype),
-  }));
+  return DTYPES.map((dtype, i) => ({ dtype, words: STEP_WORDS.view(scalars, i * STEP_WORDS.length) }));
 }
 
 export type AccumulationModeValue = (typeof AccumulationMode)[keyof typeof AccumulationMode];
@@ -114,44 +107,73 @@ export function planStep(options: StepOptions, steps: number, learningRate: numb
   };
 }
 
+/** What a step's words depend on: the options, the plan, a loss scale, the phase and the norms' outcome. */
+export interface StepWordsInput {
+  /** The words fixed for the optimizer's life come from them. */
+  readonly options: ResolvedOptions;
+  readonly plan: StepPlan;
+  /** A LossScaleOptimizer's current scale, or null without one. */
+  readonly lossScale: number | null;
+  /** 'norm': the norm phase, which sums the unclipped gradients; 'update': the update phase. */
+  readonly phase: 'norm' | 'update';
+  /** The global norm's clip scale (`reduceNorms`'s result), read by a global-norm update only. */
+  readonly globalScale: number;
+}
+
 /**
- * Writes a plan into each dtype's step words. The clip mode stays Off: the norm phase sums the
- * unclipped gradients, and `writeClipping` sets it before the update phase.
+ * Every step word of one dtype's block, as Keras computes it for a variable of that dtype: a pure
+ * function of its inputs, stored into `into` (each word set, none read), so a step allocates
+ * nothing. Keras casts a hyperparameter to the variable's dtype (`cast`), and computes derived
+ * values (`1 - rho`, the EMA's `1 - momentum`) in it. A LossScaleOptimizer divides by a float32
+ * variable, which makes a half gradient float32: its unscaling, accumulation and clipping run in
+ * float32 (`wideGradient`), with float32 limits, and only `update_step` casts it back.
  */
-export function writeStep(blocks: readonly StepBlock[], plan: StepPlan): void {
-  for (const { words, cast } of blocks) {
-    words.learningRate = cast(plan.learningRate);
-    words.accumulation = plan.accumulation;
-    const momentum = cast(plan.emaMomentum);
-    words.emaMomentum = momentum;
-    words.emaOneMinusMomentum = cast(1 - momentum); // Keras: `1 - momentum` in the variable's dtype
-    words.overwrite = plan.overwrite;
-    words.clipMode = ClipMode.Off;
+export function stepWords(into: StepWords, dtype: DType, input: StepWordsInput): void {
+  const { options: o, plan, lossScale, phase, globalScale } = input;
+  const cast = hyperparameterCast(dtype);
+  const wide = lossScale !== null && isHalf(dtype);
+  const gradientCast = wide ? Math.fround : cast;
+  into.learningRate = cast(plan.learningRate);
+  into.rho = cast(o.rho);
+  into.oneMinusRho = cast(1 - o.rho);
+  into.epsilon = cast(o.epsilon);
+  into.momentum = o.momentum > 0 ? cast(o.momentum) : 0;
+  into.lossScale =
+    lossScale !== null ? Math.fround(lossScale) : o.lossScaleFactor === null ? 0 : cast(o.lossScaleFactor);
+  into.unscale = lossScale !== null || o.lossScaleFactor !== null ? 1 : 0;
+  into.wideGradient = wide ? 1 : 0;
+  into.accumulationSteps = cast(o.gradientAccumulationSteps ?? 0);
+  into.accumulation = plan.accumulation;
+  into.clip = clipWord(o, dtype, gradientCast, phase === 'update' ? globalScale : 0);
+  // the norm phase, if any, sums the unclipped gradients
+  into.clipMode = phase === 'norm' ? ClipMode.Off : plan.clipMode;
+  into.weightDecay = o.weightDecay === null ? 0 : cast(o.weightDecay);
+  into.weightDecayOn = o.weightDecay === null ? 0 : 1;
+  into.ema = o.useEma ? 1 : 0;
+  const emaMomentum = cast(plan.emaMomentum);
+  into.emaMomentum = emaMomentum;
+  into.emaOneMinusMomentum = cast(1 - emaMomentum);
+  into.overwrite = plan.overwrite;
+}
+
+/**
+ * The `clip` word: clipnorm, clipvalue, or the global scale. numpy 1.24 makes the global scale a
+ * double (`1.0 / use_norm` of a numpy scalar), which `g * scale` casts to the gradient's dtype.
+ */
+function clipWord(o: ResolvedOptions, dtype: DType, gradientCast: (x: number) => number, globalScale: number): number {
+  switch (clipModeOf(o)) {
+    case ClipMode.Norm:
+      return gradientCast(o.clipnorm!);
+    case ClipMode.Value:
+      return gradientCast(o.clipvalue!);
+    case ClipMode.GlobalNorm:
+      return dtype === 'float64' ? globalScale : gradientCast(globalScale);
+    default:
+      return 0;
   }
 }
 
-/** The update phase clips as planned (after the norms, if any, are reduced). */
-export function writeClipping(blocks: readonly StepBlock[], plan: StepPlan): void {
-  for (const { words } of blocks) words.clipMode = plan.clipMode;
-}
-
-/** Writes the words fixed for the optimizer's life, as Keras casts them to each dtype. */
-export function writeConstants(blocks: readonly StepBlock[], o: ResolvedOptions): void {
-  for (const block of blocks) writeConstantsOf(block, o);
-}
-
-function writeConstantsOf({ words, cast: f }: StepBlock, o: ResolvedOptions): void {
-  words.rho = f(o.rho);
-  words.oneMinusRho = f(1 - o.rho);
-  words.epsilon = f(o.epsilon);
-  words.momentum = o.momentum > 0 ? f(o.momentum) : 0;
-  words.lossScale = o.lossScaleFactor === null ? 0 : f(o.lossScaleFactor);
-  words.unscale = o.lossScaleFactor === null ? 0 : 1;
-  words.accumulationSteps = f(o.gradientAccumulationSteps ?? 0);
-  const clip = clipModeOf(o);
-  // global norm clipping writes its scale here each step (norms.ts)
-  words.clip = clip === ClipMode.Norm ? f(o.clipnorm!) : clip === ClipMode.Value ? f(o.clipvalue!) : 0;
-  words.weightDecay = o.weightDecay === null ? 0 : f(o.weightDecay);
-  words.weightDecayOn = o.weightDecay === null ? 0 : 1;
-  words.ema = o.useEma ? 1 : 0;
+/** The one writer of the step's words: `stepWords` into each dtype's block. */
+export function writeStepWords(blocks: readonly StepBlock[], input: StepWordsInput): void {
+  for (const { dtype, words } of blocks) stepWords(words, dtype, input);
 }

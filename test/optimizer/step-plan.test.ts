@@ -12,12 +12,13 @@ import {
   appliedIterations,
   planStep,
   stepBlocks,
-  writeClipping,
-  writeConstants,
-  writeStep,
+  stepWords,
+  writeStepWords,
   type StepOptions,
+  type StepWordsInput,
 } from '../../dist/src/optimizer/step-plan.js';
-import { DTYPES } from '../../dist/src/memory/dtype.js';
+import { DTYPES, type DType } from '../../dist/src/memory/dtype.js';
+import { resolveOptions } from '../../dist/src/optimizer/options.js';
 
 const { Off, Accumulate, ApplyAccumulated } = AccumulationMode;
 
@@ -128,37 +129,123 @@ describe('planStep', () => {
   });
 });
 
-describe('writing a plan', () => {
-  it('puts the plan into the named words, the clip mode only once writeClipping runs', () => {
-    const blocks = stepBlocks(new Float64Array(STEP_WORDS.length * DTYPES.length));
-    const words = blocks[DTYPES.indexOf('float32')]!.words;
-    const plan = planStep(options({ useEma: true, emaOverwriteFrequency: 2, clipvalue: 0.5 }), 1, 0.125);
-    writeStep(blocks, plan);
-    expect(words.learningRate).toBe(0.125);
-    expect(words.accumulation).toBe(Off);
-    expect(words.emaMomentum).toBe(0.9900000095367432);
-    expect(words.emaOneMinusMomentum).toBe(0.009999990463256836);
-    expect(words.overwrite).toBe(1);
-    expect(words.clipMode).toBe(ClipMode.Off); // the norm phase, if any, sums unclipped gradients
-    writeClipping(blocks, plan);
-    expect(words.clipMode).toBe(ClipMode.Value);
+describe('stepWords: every word of a step, as Keras computes it for a dtype', () => {
+  /** Rounding of a normal double to `bits` significant bits, half to even, by hand (float16: 11, bfloat16: 8). */
+  const round = (bits: number) => (x: number) => {
+    const ulp = 2 ** (Math.floor(Math.log2(Math.abs(x))) - (bits - 1));
+    const q = x / ulp;
+    const r = Math.round(q);
+    return (Math.abs(q - Math.trunc(q)) === 0.5 && r % 2 !== 0 ? r - 1 : r) * ulp;
+  };
+  /** The words of one dtype's block for a step. */
+  function words(dtype: DType, input: Partial<StepWordsInput> & { options: StepWordsInput['options'] }) {
+    const into = {} as Record<string, number>;
+    const plan = input.plan ?? planStep(input.options, 1, Math.fround(0.01));
+    stepWords(into as never, dtype, { lossScale: null, phase: 'update', globalScale: 0, ...input, plan });
+    return into;
+  }
+
+  it('sets every word of the block and reads none', () => {
+    const written: Record<string, number> = {};
+    const into = new Proxy(written, {
+      get: (_t, name) => expect.unreachable(`read ${String(name)}`),
+      set: (t, name, value: number) => ((t[name as string] = value), true),
+    });
+    const options = resolveOptions({ momentum: 0.9, centered: true, useEma: true, clipnorm: 1, weightDecay: 0.1 });
+    stepWords(into as never, 'float32', {
+      options,
+      plan: planStep(options, 3, 0.001),
+      lossScale: null,
+      phase: 'update',
+      globalScale: 0,
+    });
+    expect(Object.keys(written).sort()).toEqual([...STEP_WORDS.names].sort());
   });
 
-  it("casts each dtype's words as Keras casts a Python float: float32 for float32 and float64, straight to float16", () => {
-    const blocks = stepBlocks(new Float64Array(STEP_WORDS.length * DTYPES.length));
-    const o = options({ useEma: true, emaMomentum: 0.99 });
-    const constants = { ...o, rho: 0.9, epsilon: 1e-7, momentum: 0, lossScaleFactor: null, weightDecay: null };
-    writeConstants(blocks, constants as Parameters<typeof writeConstants>[1]);
-    writeStep(blocks, planStep(o, 1, Math.fround(0.01)));
-    const of = (dtype: string) => blocks[DTYPES.indexOf(dtype as never)]!.words;
-    expect(of('float64').rho).toBe(Math.fround(0.9));
-    expect(of('float16').rho).toBe(0.89990234375);
-    expect(of('float16').oneMinusRho).toBe(0.0999755859375); // 1 - 0.9 in Python, then float16
-    expect(of('float16').epsilon).toBe(2 * 2 ** -24); // 1e-7: a float16 subnormal
-    expect(of('float16').learningRate).toBe(0.01000213623046875);
+  it('the constants: each hyperparameter cast to float32 for float32 and float64, straight to float16 or bfloat16', () => {
+    const options = resolveOptions({ useEma: true, emaMomentum: 0.99, epsilon: 1e-7 });
+    expect(words('float64', { options }).rho).toBe(Math.fround(0.9));
+    const half = words('float16', { options });
+    expect(half.rho).toBe(0.89990234375);
+    expect(half.oneMinusRho).toBe(0.0999755859375); // 1 - 0.9 in Python, then float16
+    expect(half.epsilon).toBe(2 * 2 ** -24); // 1e-7: a float16 subnormal
+    expect(half.learningRate).toBe(0.01000213623046875);
     // the EMA's 1 - momentum is computed in float16 from the float16 momentum, not cast from 0.01
-    expect(of('float16').emaMomentum).toBe(0.990234375);
-    expect(of('float16').emaOneMinusMomentum).toBe(0.009765625);
-    expect(of('bfloat16').emaOneMinusMomentum).toBe(0.01171875);
+    expect(half.emaMomentum).toBe(0.990234375);
+    expect(half.emaOneMinusMomentum).toBe(0.009765625);
+    expect(words('bfloat16', { options }).emaOneMinusMomentum).toBe(0.01171875);
+    expect(half.momentum).toBe(0); // no momentum slot
+    expect([half.weightDecayOn, half.weightDecay, half.unscale, half.lossScale]).toEqual([0, 0, 0, 0]);
+  });
+
+  it('the plan: learning rate, accumulation, EMA and its overwrite', () => {
+    const options = resolveOptions({ useEma: true, emaOverwriteFrequency: 2, clipvalue: 0.5 });
+    const w = words('float32', { options, plan: planStep(options, 1, 0.125) });
+    expect(w).toMatchObject({ learningRate: 0.125, accumulation: Off, ema: 1, overwrite: 1 });
+    expect(w.emaMomentum).toBe(0.9900000095367432);
+    expect(w.emaOneMinusMomentum).toBe(0.009999990463256836);
+    const accumulating = resolveOptions({ gradientAccumulationSteps: 3 });
+    const first = words('float32', { options: accumulating, plan: planStep(accumulating, 0, 0.1) });
+    expect(first).toMatchObject({ accumulation: Accumulate, accumulationSteps: 3 });
+    expect(words('float32', { options: accumulating, plan: planStep(accumulating, 2, 0.1) }).accumulation).toBe(
+      ApplyAccumulated,
+    );
+  });
+
+  // option x dtype x loss scale x phase: the clip mode, the clip word, the gradient stage's precision
+  const clippings = [
+    ['clipnorm', { clipnorm: 0.3 }, ClipMode.Norm],
+    ['clipvalue', { clipvalue: 0.3 }, ClipMode.Value],
+    ['globalClipnorm', { globalClipnorm: 0.3 }, ClipMode.GlobalNorm],
+    ['no clipping', {}, ClipMode.Off],
+  ] as const;
+  const table = clippings.flatMap(([name, clip, mode]) =>
+    DTYPES.flatMap((dtype) =>
+      [null, 1024].flatMap((lossScale) =>
+        (['norm', 'update'] as const).map((phase) => [name, dtype, lossScale, phase, clip, mode] as const),
+      ),
+    ),
+  );
+  it.each(table)('%s, %s, loss scale %s, %s phase', (_name, dtype, lossScale, phase, clip, mode) => {
+    const options = resolveOptions(clip);
+    const globalScale = 0.1234567890123;
+    const w = words(dtype, { options, lossScale, phase, globalScale });
+    const half = dtype === 'float16' || dtype === 'bfloat16';
+    const wide = lossScale !== null && half;
+    // Keras's float32 loss scale makes a half gradient float32: clipped in float32, with float32 limits
+    const cast = wide || !half ? Math.fround : round(dtype === 'float16' ? 11 : 8);
+    expect(w.clipMode).toBe(phase === 'norm' ? ClipMode.Off : mode); // the norm phase sums unclipped gradients
+    expect(w.wideGradient).toBe(wide ? 1 : 0);
+    expect([w.unscale, w.lossScale]).toEqual(lossScale === null ? [0, 0] : [1, 1024]);
+    const expected =
+      mode === ClipMode.GlobalNorm
+        ? phase === 'norm'
+          ? 0
+          : dtype === 'float64'
+            ? globalScale // numpy's double scale, not rounded for a float64 gradient
+            : cast(globalScale)
+        : mode === ClipMode.Off
+          ? 0
+          : cast(0.3);
+    expect(w.clip).toBe(expected);
+    if (half && !wide && mode !== ClipMode.Off && !(mode === ClipMode.GlobalNorm && phase === 'norm')) {
+      expect(w.clip).not.toBe(Math.fround(mode === ClipMode.GlobalNorm ? globalScale : 0.3)); // not float32's cast
+    }
+  });
+
+  it('writeStepWords: each dtype block gets its own words', () => {
+    const blocks = stepBlocks(new Float64Array(STEP_WORDS.length * DTYPES.length));
+    const options = resolveOptions({ rho: 0.9 });
+    writeStepWords(blocks, {
+      options,
+      plan: planStep(options, 0, 0.01),
+      lossScale: null,
+      phase: 'update',
+      globalScale: 0,
+    });
+    const of = (dtype: DType) => blocks[DTYPES.indexOf(dtype)]!.words;
+    expect(of('float32').rho).toBe(Math.fround(0.9));
+    expect(of('float16').rho).toBe(0.89990234375);
+    expect(of('bfloat16').rho).toBe(0.8984375);
   });
 });
