@@ -4,13 +4,13 @@
  * as the config spells it; a serialized schedule becomes a schedule.
  */
 import { camelToSnake, snakeToCamel } from '../common/keras-names.js';
-import { quote, shown } from '../common/quote.js';
+import { refuseUnknownKeys } from '../common/option-keys.js';
+import { quote } from '../common/quote.js';
 import type { OptionNaming } from './option-checks.js';
-import { isRuntimeOption, OPTION_SPECS, resolveOptions, type KerasConfig, type RMSpropOptions } from './options.js';
+import { isRuntimeOption, OPTION_NAMES, resolveOptions, type KerasConfig, type RMSpropOptions } from './options.js';
 import { deserializeSchedule } from './schedules/learning-rate-schedule.js';
 
 const CONFIG_NAMING: OptionNaming = { caller: 'fromConfig', key: camelToSnake };
-const OPTION_NAMES = new Set<string>(OPTION_SPECS.map(([name]) => name));
 
 /**
  * `keras.optimizers.serialize(optimizer)`'s form, `{module, class_name: 'RMSprop', config,
@@ -29,7 +29,7 @@ function unwrapSerialized(config: KerasConfig): KerasConfig {
 }
 
 /** Every option's config key (camelToSnake of its name): Keras's arguments, and the runtime options a config may not set. */
-const CONFIG_KEYS = new Set(OPTION_SPECS.map(([name]) => camelToSnake(name)));
+const CONFIG_KEYS = OPTION_NAMES.map(camelToSnake);
 
 /**
  * Keras's snake_case config as camelCase options (a serialized schedule becomes a schedule): a
@@ -51,17 +51,8 @@ export function optionsFromConfig(config: KerasConfig): RMSpropOptions {
     }
     config = rest;
   }
-  const unknown = Object.keys(config).filter((key) => !CONFIG_KEYS.has(key));
-  if (unknown.length > 0) {
-    const listed = unknown.map((k) => `'${k}': ${shown(config[k])}`).join(', ');
-    // an option's camelCase name in a config: say how Keras spells it
-    const camel = unknown.filter((k) => OPTION_NAMES.has(k) && camelToSnake(k) !== k);
-    const hint =
-      camel.length === 0
-        ? ''
-        : `; a Keras config's keys are snake_case (${camel.map((k) => `'${camelToSnake(k)}'`).join(', ')})`;
-    throw new TypeError(`fromConfig: Argument(s) not recognized: {${listed}}${hint}`);
-  }
+  // an option's camelCase name in a config: the hint says how Keras spells it
+  refuseUnknownKeys(config, { caller: 'fromConfig', known: CONFIG_KEYS, spelling: 'snake_case', kerasForm: true });
   const runtime = Object.keys(config).filter((key) => isRuntimeOption(snakeToCamel(key)));
   if (runtime.length > 0) {
     const named = runtime.map((k) => `'${k}'`).join(', ');

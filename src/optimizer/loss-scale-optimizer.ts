@@ -6,7 +6,7 @@
  * double it. The test for a non-finite gradient is fused into the inner optimizer's pass that
  * sums squares (loss-scaling.ts), so it costs no separate pass over the model.
  */
-import { snakeToCamel } from '../common/keras-names.js';
+import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
 import type { Gradient } from './gradients.js';
 import type { LossScaling } from './loss-scaling.js';
@@ -72,17 +72,12 @@ export class LossScaleOptimizer {
       throw new TypeError(`${what}: \`innerOptimizer\` must be an RMSprop, got ${quote(innerOptimizer)}`);
     if (options === null || typeof options !== 'object')
       throw new TypeError(`${what}: \`options\` must be an object, got ${quote(options)}`);
-    const known = ['initialScale', 'dynamicGrowthSteps', 'name'];
-    const unknown = Object.keys(options).filter((k) => !known.includes(k));
-    if (unknown.length > 0) {
-      const keras = unknown.filter((k) => known.includes(snakeToCamel(k)));
-      const hint =
-        keras.length > 0 ? `; options are camelCase (${keras.map((k) => `'${snakeToCamel(k)}'`).join(', ')})` : '';
-      throw new TypeError(
-        `${what}: unknown option(s) ${unknown.map((k) => `'${k}'`).join(', ')}${hint}; it takes ${known.join(', ')}, ` +
-          'and the inner optimizer takes the rest (as in Keras)',
-      );
-    }
+    refuseUnknownKeys(options, {
+      caller: what,
+      known: ['initialScale', 'dynamicGrowthSteps', 'name'],
+      spelling: 'camelCase',
+      tail: ', and the inner optimizer takes the rest (as in Keras)',
+    });
     const { initialScale = 2 ** 15, dynamicGrowthSteps = 2000, name = uniqueName('loss_scale_optimizer') } = options;
     if (typeof initialScale !== 'number' || !(initialScale > 0) || !Number.isFinite(Math.fround(initialScale)))
       throw new RangeError(`${what}: \`initialScale\` must be a positive, finite float32, got ${quote(initialScale)}`);

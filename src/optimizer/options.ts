@@ -4,8 +4,8 @@
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
 import { availableParallelism } from 'node:os';
-import { snakeToCamel } from '../common/keras-names.js';
-import { quote, shown } from '../common/quote.js';
+import { refuseUnknownKeys } from '../common/option-keys.js';
+import { quote } from '../common/quote.js';
 import {
   hasKernels,
   isBuiltinKernels,
@@ -250,6 +250,8 @@ const OPTIONS = {
 type OptionName = keyof RMSpropOptions;
 /** The table's rows, in its order, each with its spec seen through the common interface. */
 export const OPTION_SPECS = Object.entries(OPTIONS) as ReadonlyArray<[OptionName, OptionSpec<unknown>]>;
+/** Every option's name, in the table's order. */
+export const OPTION_NAMES: readonly OptionName[] = OPTION_SPECS.map(([name]) => name);
 
 export const RUNTIME_OPTIONS = OPTION_SPECS.filter(([, spec]) => spec.runtime).map(
   ([name]) => name as keyof RuntimeOptions,
@@ -313,18 +315,14 @@ export function resolveOptions(
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`${naming.caller}: options must be an object`);
   }
-  const unknown = Object.entries(options).filter(([k]) => !Object.hasOwn(OPTIONS, k));
-  if (unknown.length > 0) {
-    const listed = unknown.map(([k, v]) => `'${k}': ${shown(v)}`).join(', ');
+  refuseUnknownKeys(options, {
+    caller: 'RMSprop',
+    known: OPTION_NAMES,
+    spelling: 'camelCase',
+    kerasForm: true,
     // a Keras (snake_case) name passed as an option: say where it belongs
-    const keras = unknown.map(([k]) => k).filter((k) => k.includes('_') && Object.hasOwn(OPTIONS, snakeToCamel(k)));
-    const hint =
-      keras.length === 0
-        ? ''
-        : `; options are camelCase (${keras.map((k) => `'${snakeToCamel(k)}'`).join(', ')}): ` +
-          'for a Keras config (snake_case keys), use RMSprop.fromConfig(config)';
-    throw new TypeError(`RMSprop: Argument(s) not recognized: {${listed}}${hint}`);
-  }
+    hintTail: ': for a Keras config (snake_case keys), use RMSprop.fromConfig(config)',
+  });
   const resolved: Record<string, unknown> = {};
   for (const [name, spec] of OPTION_SPECS) {
     // only undefined means the default: null is a value ("off" where the option allows it)

@@ -7,6 +7,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isInstalled } from '../common/installed.js';
 import { snakeToCamel } from '../common/keras-names.js';
+import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
 import { isTfjsLoss, TFJS_LOSSES, type TfjsLoss } from './losses.js';
 import type { TfjsKernels } from './wasm/index.js';
@@ -77,12 +78,7 @@ export function checkTfjsReplicaOptions(options: unknown): CheckedTfjsReplicaOpt
       `tfjsReplica: \`replicaOptions\` must be an object { factory or topology, loss?, metrics?, backend?, kernels? }, got ${quote(options)}`,
     );
   }
-  const unknown = Object.keys(options).filter((key) => !KEYS.includes(key));
-  if (unknown.length > 0) {
-    throw new TypeError(
-      `tfjsReplica: unknown \`replicaOptions\` ${unknown.map((k) => `'${k}'`).join(', ')}; it takes ${KEYS.join(', ')}`,
-    );
-  }
+  refuseUnknownKeys(options, { caller: 'tfjsReplica', known: KEYS, spelling: 'camelCase', noun: '`replicaOptions`' });
   const { factory, topology, loss, metrics, backend, kernels = 'fast' } = options as Partial<Record<string, unknown>>;
   if (topology !== undefined && (topology === null || typeof topology !== 'object' || factory !== undefined)) {
     throw refuse('topology', "the model's JSON, `model.toJSON(null, false)`, and no `factory` with it");

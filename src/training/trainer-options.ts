@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
 import { isHalf } from '../memory/dtype.js';
 import { RMSprop } from '../optimizer/optimizer.js';
@@ -39,6 +40,17 @@ export interface TrainerOptions {
   readonly seed?: number;
 }
 
+/** Every key of `TrainerOptions` (the compiler holds the record to it: none missing, none extra). */
+const TRAINER_KEYS = Object.keys({
+  optimizer: true,
+  variables: true,
+  replica: true,
+  replicaOptions: true,
+  replicas: true,
+  stepTimeoutMs: true,
+  seed: true,
+} satisfies Record<keyof TrainerOptions, true>);
+
 /** The options, checked, with the defaults filled in. */
 export interface CheckedTrainerOptions {
   readonly optimizer: RMSprop;
@@ -56,6 +68,10 @@ export interface CheckedTrainerOptions {
 
 /** Checks a trainer's options; throws naming the first bad one. Builds nothing. */
 export function checkTrainerOptions(options: TrainerOptions): CheckedTrainerOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`DataParallelTrainer: options must be an object, got ${quote(options)}`);
+  }
+  refuseUnknownKeys(options, { caller: 'DataParallelTrainer', known: TRAINER_KEYS, spelling: 'camelCase' });
   const { optimizer, variables } = options;
   if (!(optimizer instanceof RMSprop)) {
     const scaler = optimizer !== null && typeof optimizer === 'object' && 'innerOptimizer' in optimizer;

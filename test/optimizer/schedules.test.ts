@@ -97,7 +97,13 @@ describe('schedule objects', () => {
     expect(
       () =>
         new schedules.InverseTimeDecay({ initialLearningRate: 1, decaySteps: 2, decayRate: 1, stairs: true } as never),
-    ).toThrow(/unrecognized option\(s\) `stairs`/);
+    ).toThrow(/unknown option\(s\) 'stairs'; it takes initialLearningRate, decaySteps, decayRate, staircase, name/);
+    // Keras's snake_case spelling: the hint names the camelCase option
+    expect(
+      () => new schedules.ExponentialDecay({ initial_learning_rate: 1, decaySteps: 2, decayRate: 1 } as never),
+    ).toThrow(
+      "ExponentialDecay: unknown option(s) 'initial_learning_rate'; options are camelCase ('initialLearningRate')",
+    );
     const s = new schedules.PiecewiseConstantDecay({ boundaries: [1], values: [1, 2] });
     expect(() => s(NaN)).toThrow(/step must be a number/);
   });

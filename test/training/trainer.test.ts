@@ -303,6 +303,11 @@ describe('data-parallel trainer', () => {
     expect(() => new DataParallelTrainer({ optimizer, variables, replica: 'linear-replica.mjs' })).toThrow(
       '`replica` must be the module\'s URL or absolute path, got "linear-replica.mjs" (string)',
     );
+    const typo = { optimizer, variables, replica: REPLICA, step_timeout_ms: 10, replicaOption: {} };
+    expect(() => new DataParallelTrainer(typo as never)).toThrow(
+      "DataParallelTrainer: unknown option(s) 'step_timeout_ms', 'replicaOption'; options are camelCase ('stepTimeoutMs'); " +
+        'it takes optimizer, variables, replica, replicaOptions, replicas, stepTimeoutMs, seed',
+    );
     // refused before anything was built: the variables are free, the optimizer holds no threads
     expect(variables.map((v) => v.owner)).toEqual([null, null]);
     expect(optimizer.workers).toBeNull();

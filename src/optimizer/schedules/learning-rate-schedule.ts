@@ -6,6 +6,7 @@
  */
 
 import { snakeToCamel } from '../../common/keras-names.js';
+import { refuseUnknownKeys } from '../../common/option-keys.js';
 import { quote } from '../../common/quote.js';
 import type {
   CosineDecayOptions,
@@ -83,11 +84,11 @@ export abstract class LearningRateSchedule {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(`${className}: options must be an object`);
     }
-    const known = new Set([...fields.map((x) => x.option), 'name']);
-    const unknown = Object.keys(options).filter((k) => !known.has(k));
-    if (unknown.length > 0) {
-      throw new TypeError(`${className}: unrecognized option(s) ${unknown.map((k) => `\`${k}\``).join(', ')}`);
-    }
+    refuseUnknownKeys(options, {
+      caller: className,
+      known: [...fields.map((x) => x.option), 'name'],
+      spelling: 'camelCase',
+    });
     const resolved: Record<string, unknown> = {};
     for (const field of fields) {
       resolved[field.option] = validateField(className, field, options[field.option]);

@@ -4,6 +4,7 @@
  * on the calling thread before anything starts; whatever is not supported is refused by name.
  */
 import type * as TF from '@tensorflow/tfjs-core';
+import { refuseUnknownKeys } from '../../common/option-keys.js';
 import { quote } from '../../common/quote.js';
 import { RMSprop } from '../../optimizer/optimizer.js';
 import type { RMSpropOptions } from '../../optimizer/options.js';
@@ -167,10 +168,8 @@ export class ArgsCheck {
 
   /** Throws unless every key is one of `known`, naming the unknown ones (and why, for those tfjs has). */
   keys(known: readonly string[]): void {
-    const unknown = Object.keys(this.args).filter((key) => !known.includes(key) && this.args[key] !== undefined);
-    if (unknown.length === 0) return;
-    const why = unknown.map((key) => (REFUSED[key] ? `'${key}' (${REFUSED[key]})` : `'${key}'`)).join(', ');
-    throw new TypeError(`${this.caller}: unknown or unsupported \`args\` ${why}; it takes ${known.join(', ')}`);
+    const noun = 'or unsupported `args`';
+    refuseUnknownKeys(this.args, { caller: this.caller, known, spelling: 'camelCase', noun, why: REFUSED });
   }
 
   /** An integer from `min` (default 1) up, or `fallback` when absent. */
