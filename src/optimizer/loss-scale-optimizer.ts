@@ -13,7 +13,7 @@ import type { LossScaling } from './loss-scaling.js';
 import { loadCheckpoint, type Persisted, type SaveOptions } from './persistence.js';
 import { checkRuntimeOptions, type KerasConfig, type LearningRate, type RuntimeOptions } from './options.js';
 import { RMSprop } from './optimizer.js';
-import type { StateVariable } from './state.js';
+import type { StateVariable } from './state-listing.js';
 import { uniqueName, type Variable } from './variable.js';
 
 /** How to make a `LossScaleOptimizer` (Keras's arguments, camelCase). */

@@ -43,16 +43,13 @@ import {
   checkBuildable,
   indexOfVariable,
   isBuiltWith,
-  NO_EXCLUSIONS,
-  stateCounters,
   stateVariables,
   type Built,
-  type StateVariable,
   takeAverages,
-  weightDecayExclusions,
   writeInitialValues,
-  type ExcludeFromWeightDecay,
 } from './state.js';
+import { stateCounters, type StateVariable } from './state-listing.js';
+import { NO_EXCLUSIONS, weightDecayExclusions, type ExcludeFromWeightDecay } from './weight-decay.js';
 import { appliedIterations, planStep, writeStepWords } from './step-plan.js';
 import { isVariableArray, Variable } from './variable.js';
 

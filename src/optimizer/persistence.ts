@@ -11,19 +11,16 @@ import type { FloatArray } from '../memory/dtype.js';
 import { fieldsFor } from '../memory/slots.js';
 import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
 import type { SerializedSchedule } from './schedules/learning-rate-schedule.js';
+import { checkBuildable, variableView, writeInitialValues, type Built } from './state.js';
 import {
-  checkBuildable,
   checkState,
   counterNames,
   slotSpecs,
   stateLayout,
-  variableView,
-  writeInitialValues,
-  type Built,
   type StateArray,
   type StateCounters,
   type StateVariable,
-} from './state.js';
+} from './state-listing.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 
 /** How `save` writes a checkpoint. */

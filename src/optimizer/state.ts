@@ -1,77 +1,26 @@
 /**
- * The optimizer's state: where it lives and how Keras lists it. `buildState` allocates the arena
- * for a list of variables and makes, once, all that works on it — placement, views, typed views
- * of the shared words, the words fixed for the optimizer's life, the executor — as the `Built`
- * record. `optimizer.variables` lists the counters, then one slot array per variable and slot,
- * in Keras's order and names; that layout and its checks are shared by the state getter,
- * checkpoints and state dicts, so a refused file or dict changes nothing.
+ * Where the optimizer's state lives. `buildState` allocates the arena for a list of variables
+ * and makes, once, all that works on it — placement, views, typed views of the shared words,
+ * each variable's weight-decay flag, the executor — as the `Built` record; the variables are
+ * bound to its views, and `stateVariables` lists them as Keras does (state-listing.ts).
  */
-import type { ArraySpec } from '../checkpoint/write.js';
 import { quote } from '../common/quote.js';
 import { prepareKernels } from '../kernels/index.js';
 import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmsprop-words.js';
 import { VariableWords } from '../kernels/words.js';
 import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
-import { promotedDType, shapeSize, type DType, type FloatArray } from '../memory/dtype.js';
+import { promotedDType, type FloatArray } from '../memory/dtype.js';
 import { planGroups } from '../memory/layout.js';
-import { fieldsFor, KERAS_SLOTS, type Field } from '../memory/slots.js';
+import { fieldsFor, type Field } from '../memory/slots.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { PoolExecutor } from '../pool/pool.js';
 import { controlLength } from '../pool/protocol.js';
-import type { LearningRateSource } from './learning-rate.js';
 import type { NormInputs } from './norms.js';
 import { resolveLanes, type ResolvedOptions } from './options.js';
+import { slotPrefix, slotSpecs, type StateCounters, type StateVariable } from './state-listing.js';
 import { stepBlocks, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
-
-/** What `excludeFromWeightDecay` excludes: these variables, and those whose names match any of these patterns. */
-export interface ExcludeFromWeightDecay {
-  /** These variables (by identity). */
-  readonly varList?: readonly Variable[];
-  /** Regular expressions, searched in each variable's name (as Keras does). */
-  readonly varNames?: readonly string[];
-}
-
-// ---- where the state lives: build ----------------------------------------------------
-
-/** Keras's `exclude_from_weight_decay`: by variable, or by name pattern. */
-export interface WeightDecayExclusions {
-  readonly variables: ReadonlySet<Variable>;
-  readonly pattern: RegExp | null;
-}
-
-export const NO_EXCLUSIONS: WeightDecayExclusions = { variables: new Set(), pattern: null };
-
-/**
- * Keras's `exclude_from_weight_decay(var_list, var_names)`, checked: the names form one pattern
- * (alternatives, searched in each variable's name).
- */
-export function weightDecayExclusions(exclusions: ExcludeFromWeightDecay): WeightDecayExclusions {
-  if (exclusions === null || typeof exclusions !== 'object') {
-    throw new TypeError(`excludeFromWeightDecay: expected { varList?, varNames? }, got ${quote(exclusions)}`);
-  }
-  const { varList, varNames } = exclusions;
-  if (varList !== undefined && !isVariableArray(varList)) {
-    throw new TypeError('excludeFromWeightDecay: `varList` must be an array of Variables');
-  }
-  if (varNames !== undefined && !(Array.isArray(varNames) && varNames.every((n) => typeof n === 'string'))) {
-    throw new TypeError('excludeFromWeightDecay: `varNames` must be an array of strings');
-  }
-  let pattern: RegExp | null = null;
-  if (varNames !== undefined && varNames.length > 0) {
-    try {
-      pattern = new RegExp([...new Set(varNames)].join('|'));
-    } catch (cause) {
-      throw new SyntaxError(`excludeFromWeightDecay: \`varNames\` do not form a valid pattern`, { cause });
-    }
-  }
-  return { variables: new Set(varList ?? []), pattern };
-}
-
-/** Keras's `_use_weight_decay`: unless excluded by identity or by a pattern search of its name. */
-export function usesWeightDecay(v: Variable, excluded: WeightDecayExclusions): boolean {
-  return !(excluded.variables.has(v) || (excluded.pattern?.test(v.name) ?? false));
-}
+import { usesWeightDecay, type WeightDecayExclusions } from './weight-decay.js';
 
 /** What `build` made: the arena over the variables, its views and words, and the executor that runs phases on it. */
 export interface Built {
@@ -231,116 +180,6 @@ export function variableView(built: Built, i: number, field: Field): FloatArray 
   const [group, offset] = built.placement[i]!;
   const whole = built.views[group]![field];
   return whole === null ? null : whole.subarray(offset, offset + built.variables[i]!.size);
-}
-
-// ---- how Keras lists it: names, order, checks ------------------------------------------
-
-/** One entry of `optimizer.variables`, Keras's optimizer state. */
-export interface StateVariable {
-  /** Keras's name: 'iteration', 'learning_rate', or the variable's name with '/' as '_' and the slot, e.g. 'dense_kernel_velocity'. */
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** Keras's dtype: `iteration` is int64, `learning_rate` float32, a slot its variable's. */
-  readonly dtype: DType | 'int64';
-  /** Slots are live views into the arena (half precision: its bits); `iteration` and `learning_rate` are snapshots. */
-  readonly value: FloatArray;
-}
-
-/** A slot array: its name, shape and dtype (from its variable's), and where it lives. */
-export interface SlotSpec extends ArraySpec {
-  readonly field: Field;
-  /** The position of its variable in the list it was derived from. */
-  readonly index: number;
-}
-
-/** What Keras puts before a slot's name: the variable's path with '/' made '_' (':' kept). */
-export function slotPrefix(path: string): string {
-  return path.replaceAll('/', '_');
-}
-
-/**
- * Every slot array `fields` give `variables`, in Keras's order, named as Keras names them: the
- * variable's path with '/' made '_', then the slot (`dense/kernel` -> `dense_kernel_velocity`;
- * Keras 3.16 keeps ':'). Releases before 0.2 kept the '/': `formerName`, still read.
- */
-export function slotSpecs(fields: readonly Field[], variables: readonly ArraySpec[]): SlotSpec[] {
-  return KERAS_SLOTS.filter(({ field }) => fields.includes(field)).flatMap(({ field, suffix }) =>
-    variables.map((v, index) => ({
-      field,
-      index,
-      name: `${slotPrefix(v.name)}_${suffix}`,
-      formerName: `${v.name}_${suffix}`,
-      shape: v.shape,
-      dtype: v.dtype,
-    })),
-  );
-}
-
-/** One entry of the state as a checkpoint or a state dict holds it. */
-export type StateArray = ArrayLike<number | bigint>;
-
-export interface StateEntry {
-  readonly name: string;
-  readonly length: number;
-}
-
-export interface StateCounters {
-  readonly steps: number;
-  /** The learning_rate entry, when the state has one. */
-  readonly learningRate: number | null;
-}
-
-/** The counters of an optimizer `steps` calls in, whose learning rate comes from `source`. */
-export function stateCounters(steps: number, source: LearningRateSource): StateCounters {
-  return { steps, learningRate: source.kind === 'variable' ? source.value : null };
-}
-
-/** The counters: iteration, and learning_rate when the learning rate is a number (Keras keeps it in a variable). */
-export function counterNames(learningRateVariable: boolean): string[] {
-  return learningRateVariable ? ['iteration', 'learning_rate'] : ['iteration'];
-}
-
-/** Name and length of every state entry: the counters, then the slots. */
-export function stateLayout(counters: readonly string[], slots: readonly ArraySpec[]): StateEntry[] {
-  return [
-    ...counters.map((name) => ({ name, length: 1 })),
-    ...slots.map(({ name, shape }) => ({ name, length: shapeSize(shape) })),
-  ];
-}
-
-/**
- * Checks arrays meant for the first entries of a state laid out as `layout` (their count and
- * lengths, the iteration counter's range, a finite learning rate) and returns the counters.
- * Changes nothing.
- */
-export function checkState(
-  arrays: ReadonlyArray<StateArray | null | undefined>,
-  layout: readonly StateEntry[],
-  what: string,
-): StateCounters {
-  if (arrays.length > layout.length)
-    throw new RangeError(`${what}: ${arrays.length} state arrays, the optimizer has ${layout.length}`);
-  arrays.forEach((data, i) => {
-    const { name, length } = layout[i]!;
-    if (data === undefined || data === null || typeof data.length !== 'number')
-      throw new TypeError(`${what}: no array for '${name}'`);
-    if (data.length !== length)
-      throw new RangeError(`${what}: '${name}' has ${data.length} values, expected ${length}`);
-  });
-  const iteration = arrays[0]?.[0];
-  const steps = Number(iteration);
-  if (!Number.isSafeInteger(steps) || steps < 0) {
-    throw new RangeError(`${what}: 'iteration' must be an integer from 0 to 2^53 - 1, got ${quote(iteration)}`);
-  }
-  let learningRate: number | null = null;
-  if (layout[1]?.name === 'learning_rate' && arrays.length > 1) {
-    const raw = arrays[1]![0];
-    learningRate = Number(raw);
-    if (typeof raw !== 'number' || !Number.isFinite(Math.fround(learningRate))) {
-      throw new RangeError(`${what}: 'learning_rate' must be a finite float32, got ${quote(raw)}`);
-    }
-  }
-  return { steps, learningRate };
 }
 
 /** Keras's `optimizer.variables`: iteration, learning_rate (when a number), then the slots once built. */
