@@ -18,7 +18,7 @@ export {
   fromBfloat16Bits,
 } from './memory/half.js';
 export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './optimizer/options.js';
-export { maxWorkers } from './optimizer/options.js';
+export { maxWorkers } from './pool/threads.js';
 export { StepError } from './pool/step-error.js';
 export { DataParallelTrainer } from './training/trainer.js';
 export type { Batch, BatchArray, Evaluation, TrainerOptions } from './training/trainer.js';

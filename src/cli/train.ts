@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { RMSprop } from '../optimizer/optimizer.js';
-import { isAutoName } from '../optimizer/options.js';
+import { isAutoName } from '../optimizer/auto-name.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
 import {

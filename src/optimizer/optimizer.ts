@@ -9,6 +9,7 @@ import type { FloatArray } from '../memory/dtype.js';
 import { Phase } from '../pool/protocol.js';
 import { phaseFailure, type StepError } from '../pool/step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
+import { resolveNamedOptions } from './auto-name.js';
 import { optionsFromConfig } from './keras-config.js';
 import {
   currentLearningRate,
@@ -21,7 +22,6 @@ import { gradientsFinite, type LossScaling } from './loss-scaling.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
-  resolveNamedOptions,
   type KerasConfig,
   type LearningRate,
   type ResolvedOptions,

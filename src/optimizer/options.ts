@@ -3,17 +3,11 @@
  * command-line flag, so validation, defaults, `getConfig()` and the CLI cannot drift apart.
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
-import { availableParallelism } from 'node:os';
 import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
-import {
-  hasKernels,
-  isBuiltinKernels,
-  kernelNames,
-  type BuiltinKernelName,
-  type KernelName,
-} from '../kernels/index.js';
+import { hasKernels, kernelNames, type BuiltinKernelName, type KernelName } from '../kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
+import { maxWorkers } from '../pool/threads.js';
 import { checkCount, checkKerasRules, checkKind, type Kind, type OptionNaming } from './option-checks.js';
 import { LearningRateSchedule } from './schedules/learning-rate-schedule.js';
 
@@ -269,43 +263,12 @@ export const KERAS_OPTIONS = OPTION_SPECS.filter(([name, spec]) => !spec.runtime
 /** Options after validation and defaults: what the optimizer runs with. */
 export type ResolvedOptions = { readonly [K in OptionName]-?: Value<K> };
 
-/**
- * The most worker threads an optimizer may start: 4 per core, at least 16. More threads than
- * cores only add switching, and a typo such as `workers: 100000` must not start thousands.
- */
-export function maxWorkers(): number {
-  return Math.max(16, 4 * availableParallelism());
-}
-
 /** A finite number, a schedule or a function (a LearningRateSchedule is a function too). */
 export function isLearningRate(x: unknown): x is LearningRate {
   return (typeof x === 'number' && Number.isFinite(Math.fround(x))) || typeof x === 'function';
 }
 
 const CONSTRUCTOR_NAMING: OptionNaming = { caller: 'RMSprop', key: (option) => option };
-
-let unnamed = 0;
-const AUTO_NAME = 'rm_sprop';
-
-/**
- * Keras's `auto_name('RMSprop')` for an optimizer given no name: 'rm_sprop', then 'rm_sprop_1',
- * 'rm_sprop_2', ... (one count per process, taken before the other checks, as Keras takes it).
- */
-function withAutoName(options: RMSpropOptions): RMSpropOptions {
-  if (options === null || typeof options !== 'object' || options.name !== undefined) return options;
-  const uid = unnamed++;
-  return { ...options, name: uid === 0 ? AUTO_NAME : `${AUTO_NAME}_${uid}` };
-}
-
-/** Whether `name` is one `withAutoName` gives: the default, not the caller's choice. */
-export function isAutoName(name: string): boolean {
-  return name === AUTO_NAME || (name.startsWith(`${AUTO_NAME}_`) && /^\d+$/.test(name.slice(AUTO_NAME.length + 1)));
-}
-
-/** The constructor's options: named as Keras names an optimizer, then resolved. */
-export function resolveNamedOptions(options: RMSpropOptions = {}): ResolvedOptions {
-  return resolveOptions(withAutoName(options));
-}
 
 /** Validates every option (naming the culprit) and fills in the defaults. Throws; never partial. */
 export function resolveOptions(
@@ -336,17 +299,6 @@ export function resolveOptions(
   return Object.freeze(resolved as ResolvedOptions);
 }
 
-/**
- * 'auto' uses threads only when each would get at least this many elements. Waking the pool
- * costs tens of microseconds a phase (bench/step.ts measures it); on a 2-core machine
- * two lanes of SIMD kernels overtake the calling thread at about 500k parameters, the JS
- * kernels (8-10 times slower on one thread) much sooner. A custom kernel set counts as 'js' (its speed is unknown).
- */
-export const MIN_ELEMENTS_PER_WORKER: Readonly<Record<BuiltinKernelName, number>> = Object.freeze({
-  wasm: 1 << 18,
-  js: 1 << 15,
-});
-
 /** The runtime argument of fromConfig/load: runtime options only. */
 export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): RuntimeOptions {
   if (runtime === null || typeof runtime !== 'object')
@@ -357,16 +309,4 @@ export function checkRuntimeOptions(runtime: RuntimeOptions, what: string): Runt
     throw new TypeError(`${what}: \`runtime\` takes only ${RUNTIME_OPTIONS.join(', ')}; got ${got}`);
   }
   return runtime;
-}
-
-/** 'auto': every core, but only when each thread gets enough elements to pay for itself. */
-export function resolveLanes(
-  workers: number | 'auto',
-  totalElements: number,
-  kernels: KernelName = OPTIONS.kernels.fallback,
-): number {
-  if (workers !== 'auto') return workers;
-  const perWorker = MIN_ELEMENTS_PER_WORKER[isBuiltinKernels(kernels) ? kernels : 'js'];
-  const lanes = Math.min(availableParallelism(), Math.floor(totalElements / perWorker));
-  return lanes >= 2 ? lanes : 0;
 }

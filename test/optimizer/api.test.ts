@@ -334,7 +334,7 @@ describe('Keras-style state and settings', () => {
 
 describe('workers', () => {
   it("'auto' runs small models on the calling thread and large ones on every core", async () => {
-    const { resolveLanes, MIN_ELEMENTS_PER_WORKER } = await import('../../dist/src/optimizer/options.js');
+    const { resolveLanes, MIN_ELEMENTS_PER_WORKER } = await import('../../dist/src/pool/threads.js');
     const { availableParallelism } = await import('node:os');
     expect(resolveLanes('auto', 4096)).toBe(0);
     for (const kernels of ['wasm', 'js'] as const) {

@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { writeCheckpointFile } from '../../dist/src/checkpoint/write.js';
 import { readCheckpointFile } from '../../dist/src/checkpoint/read.js';
 import { RMSprop, Variable, type KerasConfig } from '../../dist/src/index.js';
-import { isAutoName } from '../../dist/src/optimizer/options.js';
+import { isAutoName } from '../../dist/src/optimizer/auto-name.js';
 import { checkpointDirectory } from '../helpers/files.js';
 
 interface KerasForms {
