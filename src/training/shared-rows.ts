@@ -5,6 +5,7 @@
  * so a run of equal batches allocates nothing.
  */
 import { quote } from '../common/quote.js';
+import type { RowShape } from './replica.js';
 
 /** What a batch's rows may be: integers (token ids, class indices) reach the replicas as float32, exact up to 2^24. */
 export type BatchArray = Float32Array | Int32Array;
@@ -68,6 +69,28 @@ export class SharedRows {
     this.#targets.set(targets);
     if (sampleWeights) this.#weights.set(sampleWeights);
     return this.#parts;
+  }
+}
+
+/** Throws, naming both shapes, unless the batch's rows are what the replicas' model takes (`rowShape`, where known). */
+export function checkRowShape(
+  { inputs, targets, rows }: Batch<BatchArray, BatchArray>,
+  rowShape: RowShape | null,
+): void {
+  if (rowShape === null) return;
+  const parts = [
+    ['input', inputs.length / rows, rowShape.inputs],
+    ['target', targets.length / rows, rowShape.targets],
+  ] as const;
+  for (const [what, width, shape] of parts) {
+    if (shape === undefined) continue;
+    const expected = shape.reduce((n, d) => n * d, 1);
+    if (width !== expected) {
+      throw new RangeError(
+        `DataParallelTrainer.step: each of the batch's ${rows} rows holds ${width} ${what} values; ` +
+          `the replicas' model takes ${what}s of shape [${shape.join(', ')}], ${expected} values a row`,
+      );
+    }
   }
 }
 

@@ -19,8 +19,10 @@ import { microBatchSeed } from './randomness.js';
 import { ReplicaThread } from './replica-thread.js';
 import type { ReplicaStart, ReplicaTraits, RowShape } from './replica.js';
 import { checkTrainerOptions, placement, type TrainerOptions } from './trainer-options.js';
+import { meanOverParts, weighShards } from './micro-batch-means.js';
 import {
   checkBatch,
+  checkRowShape,
   chunksOf,
   evenParts,
   SharedRows,
@@ -161,8 +163,8 @@ export class DataParallelTrainer {
     if (this.#closed) throw new Error('DataParallelTrainer: step() after close()');
     const started = performance.now();
     checkBatch(batch, 'DataParallelTrainer.step');
-    this.#checkRows(batch); // where the shape is known already: before any thread starts
-    if (await this.#ready()) this.#checkRows(batch); // as the replicas' model says
+    checkRowShape(batch, this.#rowShape); // where the shape is known already: before any thread starts
+    if (await this.#ready()) checkRowShape(batch, this.#rowShape); // as the replicas' model says
     const parts = this.#batch.stage(batch, (rows) => evenParts(rows, this.microBatches));
     await this.#onReplicas(
       parts.length,
@@ -171,13 +173,13 @@ export class DataParallelTrainer {
       (r, j) => `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}`,
     );
     const even = parts.every((p) => p.rows === parts[0]!.rows);
-    if (!even) this.#weighShards(parts, batch.rows);
+    if (!even) weighShards(this.#variables, parts, batch.rows);
     const updating = performance.now();
     await this.optimizer.step();
     this.timings.gradientsMs = updating - started;
     this.timings.updateMs = performance.now() - updating;
     this.#steps++;
-    return this.#meanOverParts(parts, batch.rows, even);
+    return meanOverParts(this.#values, this.#metrics, parts, batch.rows, even);
   }
 
   /** Micro-batch `j` on `thread`: its gradients into shard j, its values into the step's; an empty one has a zero gradient. */
@@ -194,41 +196,12 @@ export class DataParallelTrainer {
     this.#values.set(values, j * width);
   }
 
-  /**
-   * Uneven micro-batches: shard j times rows_j · M / rows, so the optimizer's mean of the shards
-   * is the gradient of the whole batch's mean loss (each shard holds its micro-batch's mean).
-   */
-  #weighShards(parts: readonly RowPart[], rows: number): void {
-    parts.forEach((part, j) => {
-      const weight = (part.rows * this.microBatches) / rows;
-      if (part.rows === 0 || weight === 1) return;
-      for (const v of this.#variables) {
-        const shard = v.gradShards[j]!;
-        for (let i = 0; i < shard.length; i++) shard[i] = shard[i]! * weight;
-      }
-    });
-  }
-
-  /** The step's loss (returned) and metrics (into `metrics`): the micro-batches' means, weighted by rows. */
-  #meanOverParts(parts: readonly RowPart[], rows: number, even: boolean): number {
-    const width = 1 + this.#metricNames.length;
-    const mean = (k: number) => {
-      let sum = 0;
-      parts.forEach(
-        (part, j) => (sum += even ? this.#values[j * width + k]! : part.rows * this.#values[j * width + k]!),
-      );
-      return even ? sum / parts.length : sum / rows;
-    };
-    for (let k = 1; k < width; k++) this.#metrics[k - 1] = mean(k);
-    return mean(0);
-  }
-
   async #evaluate(batch: Batch<BatchArray, BatchArray>, chunkRows: number): Promise<Evaluation> {
     if (this.#closed) throw new Error('DataParallelTrainer: evaluate() after close()');
     checkBatch(batch, 'DataParallelTrainer.evaluate');
     checkCount(chunkRows, 'DataParallelTrainer.evaluate: `chunkRows`', 1, 2 ** 31 - 1);
-    this.#checkRows(batch);
-    if (await this.#ready()) this.#checkRows(batch);
+    checkRowShape(batch, this.#rowShape);
+    if (await this.#ready()) checkRowShape(batch, this.#rowShape);
     if (!this.#evaluates)
       throw new Error('DataParallelTrainer.evaluate: the replica module does not implement evaluate()');
     const parts = this.#evaluated.stage(batch, (rows) => chunksOf(rows, chunkRows));
@@ -284,25 +257,6 @@ export class DataParallelTrainer {
     } finally {
       clearTimeout(timer);
       for (const t of this.#threads) t?.hold(false); // idle replicas do not keep it alive
-    }
-  }
-
-  /** Throws, naming both shapes, unless the batch's rows are what the replicas' model takes. */
-  #checkRows({ inputs, targets, rows }: Batch<BatchArray, BatchArray>): void {
-    if (this.#rowShape === null) return;
-    const parts = [
-      ['input', inputs.length / rows, this.#rowShape.inputs],
-      ['target', targets.length / rows, this.#rowShape.targets],
-    ] as const;
-    for (const [what, width, shape] of parts) {
-      if (shape === undefined) continue;
-      const expected = shape.reduce((n, d) => n * d, 1);
-      if (width !== expected) {
-        throw new RangeError(
-          `DataParallelTrainer.step: each of the batch's ${rows} rows holds ${width} ${what} values; ` +
-            `the replicas' model takes ${what}s of shape [${shape.join(', ')}], ${expected} values a row`,
-        );
-      }
     }
   }
 
