@@ -7,7 +7,12 @@
  */
 
 import { snakeToCamel } from '../../common/keras-names.js';
-import { LearningRateSchedule, type ConfigField, type SerializedSchedule } from './schedule-base.js';
+import {
+  LearningRateSchedule,
+  type ConfigField,
+  type ScheduleFields,
+  type SerializedSchedule,
+} from './schedule-base.js';
 import type {
   CosineDecayOptions,
   CosineDecayRestartsOptions,
@@ -27,14 +32,16 @@ export {
 
 const f = Math.fround;
 
-const initialLearningRate: ConfigField = {
-  option: 'initialLearningRate',
-  key: 'initial_learning_rate',
-  kind: 'number',
-};
-const decaySteps: ConfigField = { option: 'decaySteps', key: 'decay_steps', kind: 'positive' };
-const decayRate: ConfigField = { option: 'decayRate', key: 'decay_rate', kind: 'number' };
-const staircase: ConfigField = { option: 'staircase', key: 'staircase', fallback: false, kind: 'boolean' };
+const NUMBER: ConfigField = { kind: 'number' };
+const POSITIVE: ConfigField = { kind: 'positive' };
+const STAIRCASE: ConfigField = { fallback: false, kind: 'boolean' };
+/** ExponentialDecay's and InverseTimeDecay's arguments, in Keras's config order. */
+const DECAY_FIELDS = {
+  initialLearningRate: NUMBER,
+  decaySteps: POSITIVE,
+  decayRate: NUMBER,
+  staircase: STAIRCASE,
+} satisfies ScheduleFields<ExponentialDecayOptions>;
 
 /** step / decaySteps in float32, floored with `staircase`. */
 function decayProgress(o: Required<ExponentialDecayOptions>, step: number): number {
@@ -45,7 +52,7 @@ function decayProgress(o: Required<ExponentialDecayOptions>, step: number): numb
 /** `initialLearningRate * decayRate ^ (step / decaySteps)` (exponent floored with `staircase`). */
 export class ExponentialDecay extends LearningRateSchedule {
   constructor(options: ExponentialDecayOptions) {
-    super([initialLearningRate, decaySteps, decayRate, staircase], 'ExponentialDecay', { ...options });
+    super(DECAY_FIELDS, 'ExponentialDecay', { ...options });
   }
   protected evaluate(step: number): number {
     const o = this.options as Required<ExponentialDecayOptions>;
@@ -57,10 +64,10 @@ export class ExponentialDecay extends LearningRateSchedule {
 export class PiecewiseConstantDecay extends LearningRateSchedule {
   constructor(options: PiecewiseConstantDecayOptions) {
     super(
-      [
-        { option: 'boundaries', key: 'boundaries', kind: 'numbers' },
-        { option: 'values', key: 'values', kind: 'numbers' },
-      ],
+      {
+        boundaries: { kind: 'numbers' },
+        values: { kind: 'numbers' },
+      } satisfies ScheduleFields<PiecewiseConstantDecayOptions>,
       'PiecewiseConstant',
       { ...options },
     );
@@ -85,13 +92,13 @@ export class PiecewiseConstantDecay extends LearningRateSchedule {
 export class PolynomialDecay extends LearningRateSchedule {
   constructor(options: PolynomialDecayOptions) {
     super(
-      [
-        initialLearningRate,
-        decaySteps,
-        { option: 'endLearningRate', key: 'end_learning_rate', fallback: 0.0001, kind: 'number' },
-        { option: 'power', key: 'power', fallback: 1.0, kind: 'number' },
-        { option: 'cycle', key: 'cycle', fallback: false, kind: 'boolean' },
-      ],
+      {
+        initialLearningRate: NUMBER,
+        decaySteps: POSITIVE,
+        endLearningRate: { fallback: 0.0001, kind: 'number' },
+        power: { fallback: 1.0, kind: 'number' },
+        cycle: { fallback: false, kind: 'boolean' },
+      } satisfies ScheduleFields<PolynomialDecayOptions>,
       'PolynomialDecay',
       { ...options },
     );
@@ -116,7 +123,7 @@ export class PolynomialDecay extends LearningRateSchedule {
 /** `initial / (1 + decayRate * step / decaySteps)` (quotient floored with `staircase`). */
 export class InverseTimeDecay extends LearningRateSchedule {
   constructor(options: InverseTimeDecayOptions) {
-    super([initialLearningRate, decaySteps, decayRate, staircase], 'InverseTimeDecay', { ...options });
+    super(DECAY_FIELDS satisfies ScheduleFields<InverseTimeDecayOptions>, 'InverseTimeDecay', { ...options });
   }
   protected evaluate(step: number): number {
     const o = this.options as Required<InverseTimeDecayOptions>;
@@ -132,13 +139,13 @@ export class CosineDecay extends LearningRateSchedule {
   static nameIndex = 3;
   constructor(options: CosineDecayOptions) {
     super(
-      [
-        initialLearningRate,
-        decaySteps,
-        { option: 'alpha', key: 'alpha', fallback: 0.0, kind: 'number' },
-        { option: 'warmupTarget', key: 'warmup_target', fallback: null, kind: 'nullable-number' },
-        { option: 'warmupSteps', key: 'warmup_steps', fallback: 0, kind: 'nonnegative' },
-      ],
+      {
+        initialLearningRate: NUMBER,
+        decaySteps: POSITIVE,
+        alpha: { fallback: 0.0, kind: 'number' },
+        warmupTarget: { fallback: null, kind: 'nullable-number' },
+        warmupSteps: { fallback: 0, kind: 'nonnegative' },
+      } satisfies ScheduleFields<CosineDecayOptions>,
       'CosineDecay',
       { ...options },
     );
@@ -170,13 +177,13 @@ export class CosineDecay extends LearningRateSchedule {
 export class CosineDecayRestarts extends LearningRateSchedule {
   constructor(options: CosineDecayRestartsOptions) {
     super(
-      [
-        initialLearningRate,
-        { option: 'firstDecaySteps', key: 'first_decay_steps', kind: 'positive' },
-        { option: 'tMul', key: 't_mul', fallback: 2.0, kind: 'number' },
-        { option: 'mMul', key: 'm_mul', fallback: 1.0, kind: 'number' },
-        { option: 'alpha', key: 'alpha', fallback: 0.0, kind: 'number' },
-      ],
+      {
+        initialLearningRate: NUMBER,
+        firstDecaySteps: POSITIVE,
+        tMul: { fallback: 2.0, kind: 'number' },
+        mMul: { fallback: 1.0, kind: 'number' },
+        alpha: { fallback: 0.0, kind: 'number' },
+      } satisfies ScheduleFields<CosineDecayRestartsOptions>,
       'SGDRDecay',
       { ...options },
     );

@@ -3,23 +3,24 @@
  * step), its options checked against its fields (kinds, defaults, Keras's config keys) and its
  * Keras config. The six formulas are in learning-rate-schedule.ts.
  */
+import { camelToSnake } from '../../common/keras-names.js';
 import { refuseUnknownKeys } from '../../common/option-keys.js';
 import { quote } from '../../common/quote.js';
 
 /**
- * @internal One argument of a schedule: its option name, its Keras config key, its default and
- * its kind (how it is checked).
+ * @internal One argument of a schedule: its kind (how it is checked) and its default. A
+ * schedule's arguments are a record of these keyed by the camelCase option, in Keras's config
+ * order; each config key is the option's name in snake_case.
  */
 export interface ConfigField {
-  /** The camelCase option. */
-  readonly option: string;
-  /** The snake_case key in Keras's config. */
-  readonly key: string;
   /** undefined = required */
   readonly fallback?: unknown;
   /** How the value is checked. */
   readonly kind: 'number' | 'positive' | 'nonnegative' | 'boolean' | 'numbers' | 'nullable-number';
 }
+
+/** @internal A schedule's arguments: one field per option of `O` but `name` (the compiler holds the record to `O`). */
+export type ScheduleFields<O> = { readonly [K in Exclude<keyof O, 'name'>]-?: ConfigField };
 
 /** A schedule's Keras config: snake_case keys. */
 export type ScheduleConfig = Record<string, unknown>;
@@ -62,7 +63,11 @@ export abstract class LearningRateSchedule {
   declare protected readonly options: Readonly<Record<string, unknown>>;
 
   /** @internal Each subclass passes its fields, its Keras class name's default `name`, and the options given. */
-  protected constructor(fields: readonly ConfigField[], defaultName: string, options: Record<string, unknown>) {
+  protected constructor(
+    fields: Readonly<Record<string, ConfigField>>,
+    defaultName: string,
+    options: Record<string, unknown>,
+  ) {
     const fn = ((step: number) => (fn as unknown as LearningRateSchedule).evaluate(checkStep(step))) as unknown as this;
     Object.setPrototypeOf(fn, new.target.prototype);
     const className = new.target.name;
@@ -71,12 +76,12 @@ export abstract class LearningRateSchedule {
     }
     refuseUnknownKeys(options, {
       caller: className,
-      known: [...fields.map((x) => x.option), 'name'],
+      known: [...Object.keys(fields), 'name'],
       spelling: 'camelCase',
     });
     const resolved: Record<string, unknown> = {};
-    for (const field of fields) {
-      resolved[field.option] = validateField(className, field, options[field.option]);
+    for (const [option, field] of Object.entries(fields)) {
+      resolved[option] = validateField(`${className}: \`${option}\``, field, options[option]);
     }
     const name = options.name ?? defaultName;
     if (typeof name !== 'string') throw new TypeError(`${className}: \`name\` must be a string`);
@@ -91,11 +96,11 @@ export abstract class LearningRateSchedule {
 
   /** Keras's `get_config()`: snake_case keys in Keras's order, including `name`. */
   getConfig(): ScheduleConfig {
-    const fields = (this as unknown as { fields: readonly ConfigField[] }).fields;
+    const options = Object.keys((this as unknown as { fields: Readonly<Record<string, ConfigField>> }).fields);
     const config: ScheduleConfig = {};
-    for (const field of fields) config[field.key] = copy(this.options[field.option]);
+    for (const option of options) config[camelToSnake(option)] = copy(this.options[option]);
     const order = (this.constructor as typeof LearningRateSchedule & { nameIndex?: number }).nameIndex;
-    return insertAt(config, 'name', this.name, order ?? fields.length);
+    return insertAt(config, 'name', this.name, order ?? options.length);
   }
 }
 
@@ -116,9 +121,8 @@ function checkStep(step: number): number {
   return step;
 }
 
-function validateField(className: string, field: ConfigField, raw: unknown): unknown {
+function validateField(where: string, field: ConfigField, raw: unknown): unknown {
   const value = raw === undefined ? field.fallback : raw;
-  const where = `${className}: \`${field.option}\``;
   if (value === undefined) throw new TypeError(`${where} is required`);
   const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
   switch (field.kind) {
