@@ -92,7 +92,11 @@ function flagOf(name: string, spec: (typeof OPTION_SPECS)[number][1], help: stri
       return new Option(`${flag} <n>`, description).argParser((raw) => (raw === 'auto' ? 'auto' : integer(flag)(raw)));
     case 'number':
     case 'nullable-number':
+    case 'positive':
+    case 'nonnegative':
       return new Option(`${flag} <n>`, description).argParser(number(flag));
+    case 'numbers':
+      throw new Error(`${name}: an option of numbers has no flag`);
   }
 }
 

@@ -8,7 +8,8 @@ import { quote } from '../common/quote.js';
 import { hasKernels, kernelNames, type BuiltinKernelName, type KernelName } from '../kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
 import { maxWorkers } from '../pool/threads.js';
-import { checkCount, checkKerasRules, checkKind, type Kind, type OptionNaming } from './option-checks.js';
+import { checkCount, checkKind, MAX_TIMER_MS, type Kind } from '../common/option-rules.js';
+import { checkKerasRules, type OptionNaming } from './option-checks.js';
 import { LearningRateSchedule } from './schedules/learning-rate-schedule.js';
 
 /** Keras's `learning_rate`: a number, a schedule (called with the iteration count), or a function of no arguments called every step. */
@@ -116,8 +117,6 @@ export type RuntimeOptions = Pick<
 
 /** Most gradient shards (each is a full gradient array in the arena). */
 export const MAX_MICRO_BATCHES = 1024;
-/** The longest delay Node's timers take (2^31 - 1 ms); a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Every option, in `get_config()` order (Keras's arguments) and then this library's runtime

@@ -9,7 +9,7 @@ import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
 import { isHalf } from '../memory/dtype.js';
 import { RMSprop } from '../optimizer/optimizer.js';
-import { checkCount } from '../optimizer/option-checks.js';
+import { checkCount, MAX_TIMER_MS } from '../common/option-rules.js';
 import type { Variable } from '../optimizer/variable.js';
 import { checkedReplicaOptions } from './replica-options.js';
 import type { RowShape, VariablePlacement } from './replica.js';
@@ -90,7 +90,7 @@ export function checkTrainerOptions(options: TrainerOptions): CheckedTrainerOpti
   const checked = checkedReplicaOptions(module, options.replicaOptions, variables);
   const replicas = options.replicas ?? 'auto';
   const timeoutMs = options.stepTimeoutMs ?? 60_000;
-  checkCount(timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, 2 ** 31 - 1);
+  checkCount(timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, MAX_TIMER_MS);
   const seed = options.seed ?? 0;
   checkCount(seed, 'DataParallelTrainer: `seed`', 0, 2 ** 32 - 1);
   const { microBatches } = optimizer;

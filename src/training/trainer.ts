@@ -12,7 +12,7 @@
  */
 import { CallQueue } from '../common/call-queue.js';
 import type { RMSprop } from '../optimizer/optimizer.js';
-import { checkCount } from '../optimizer/option-checks.js';
+import { checkCount } from '../common/option-rules.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
 import { microBatchSeed } from './randomness.js';

@@ -94,6 +94,13 @@ describe('schedule objects', () => {
     expect(() => new schedules.CosineDecay({ initialLearningRate: 1, decaySteps: 2, warmupSteps: -1 })).toThrow(
       /`warmupSteps` must be >= 0/,
     );
+    // RMSprop's kinds: a config cannot hold an infinity (JSON has none)
+    expect(
+      () => new schedules.ExponentialDecay({ initialLearningRate: Infinity, decaySteps: 2, decayRate: 1 }),
+    ).toThrow('ExponentialDecay: `initialLearningRate` must be a finite number, got Infinity (number)');
+    expect(() => new schedules.PiecewiseConstantDecay({ boundaries: [1], values: [1, NaN] })).toThrow(
+      '`values` must be an array of finite numbers',
+    );
     expect(
       () =>
         new schedules.InverseTimeDecay({ initialLearningRate: 1, decaySteps: 2, decayRate: 1, stairs: true } as never),

@@ -5,7 +5,7 @@
  */
 import { camelToSnake } from '../../common/keras-names.js';
 import { refuseUnknownKeys } from '../../common/option-keys.js';
-import { quote } from '../../common/quote.js';
+import { checkKind, type Kind } from '../../common/option-rules.js';
 
 /**
  * @internal One argument of a schedule: its kind (how it is checked) and its default. A
@@ -16,7 +16,7 @@ export interface ConfigField {
   /** undefined = required */
   readonly fallback?: unknown;
   /** How the value is checked. */
-  readonly kind: 'number' | 'positive' | 'nonnegative' | 'boolean' | 'numbers' | 'nullable-number';
+  readonly kind: Extract<Kind, 'number' | 'positive' | 'nonnegative' | 'boolean' | 'numbers' | 'nullable-number'>;
 }
 
 /** @internal A schedule's arguments: one field per option of `O` but `name` (the compiler holds the record to `O`). */
@@ -124,25 +124,6 @@ function checkStep(step: number): number {
 function validateField(where: string, field: ConfigField, raw: unknown): unknown {
   const value = raw === undefined ? field.fallback : raw;
   if (value === undefined) throw new TypeError(`${where} is required`);
-  const isNum = (x: unknown): x is number => typeof x === 'number' && !Number.isNaN(x);
-  switch (field.kind) {
-    case 'boolean':
-      if (typeof value !== 'boolean') throw new TypeError(`${where} must be a boolean, got ${quote(value)}`);
-      return value;
-    case 'numbers':
-      if (!Array.isArray(value) || !value.every(isNum)) {
-        throw new TypeError(`${where} must be an array of numbers`);
-      }
-      return Object.freeze([...value]);
-    case 'nullable-number':
-      if (value === null) return null;
-      if (!isNum(value)) throw new TypeError(`${where} must be a number or null, got ${quote(value)}`);
-      return value;
-    default:
-      if (!isNum(value)) throw new TypeError(`${where} must be a number, got ${quote(value)}`);
-      if (field.kind === 'positive' && !(value > 0)) throw new RangeError(`${where} must be > 0, received: ${value}`);
-      if (field.kind === 'nonnegative' && !(value >= 0))
-        throw new RangeError(`${where} must be >= 0, received: ${value}`);
-      return value;
-  }
+  checkKind(field.kind, value, where);
+  return Array.isArray(value) ? Object.freeze([...(value as number[])]) : value;
 }
