@@ -23,12 +23,8 @@ import type {
 } from './schedule-options.js';
 
 export type * from './schedule-options.js';
-export {
-  LearningRateSchedule,
-  type ConfigField,
-  type ScheduleConfig,
-  type SerializedSchedule,
-} from './schedule-base.js';
+// ConfigField and ScheduleFields are internal: the declarations leave them out (stripInternal)
+export { LearningRateSchedule, type ScheduleConfig, type SerializedSchedule } from './schedule-base.js';
 
 const f = Math.fround;
 
