@@ -2,9 +2,9 @@
  * The safetensors layout (https://github.com/huggingface/safetensors): an 8-byte little-endian
  * header length, a JSON header (`__metadata__` of strings, then per tensor its dtype, shape and
  * byte range), then the raw little-endian tensors back to back. Pure: the header's encoding,
- * length check and parsing are separate functions so that the streamed checkpoint reader and
- * writer (src/checkpoint/write.ts) share them with the in-memory codec, and every promise a header
- * makes is checked before anything is allocated for or read from it.
+ * length check and parsing are separate functions so that the streamed checkpoint reader
+ * (read.ts) and writer (write.ts) share them, and every promise a header makes is checked before
+ * anything is allocated for or read from it.
  */
 import { shapeSize } from '../memory/dtype.js';
 
@@ -91,25 +91,6 @@ export function encodeHeader(
   return out;
 }
 
-/** The file's bytes: header padded with spaces so the data starts 8-byte aligned. */
-export function encodeSafetensors(file: SafetensorsFile): Uint8Array {
-  for (const t of file.tensors) {
-    if (shapeSize(t.shape) !== t.data.length)
-      throw new SafetensorsError(
-        `tensor '${t.name}': shape [${t.shape.join(', ')}] does not hold ${t.data.length} values`,
-      );
-  }
-  const header = encodeHeader(file.metadata, file.tensors);
-  const out = new Uint8Array(header.length + file.tensors.reduce((n, t) => n + t.data.byteLength, 0));
-  out.set(header);
-  let cursor = header.length;
-  for (const t of file.tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), cursor);
-    cursor += t.data.byteLength;
-  }
-  return out;
-}
-
 /**
  * The header's length from the file's first bytes (at least 8 of them, when the file has 8),
  * checked against the file's size and MAX_HEADER_BYTES before anyone allocates for it: a
@@ -168,21 +149,6 @@ export function tensorData(dtype: SafetensorsDType, bytes: Uint8Array): TensorDa
   if (dtype === 'F32') return new Float32Array(buffer, byteOffset, n);
   if (dtype === 'F16' || dtype === 'BF16') return new Uint16Array(buffer, byteOffset, n);
   return dtype === 'F64' ? new Float64Array(buffer, byteOffset, n) : new BigInt64Array(buffer, byteOffset, n);
-}
-
-/**
- * Parses and checks a whole file in memory; tensors are fresh, aligned copies. Throws
- * SafetensorsError saying what is wrong.
- */
-export function decodeSafetensors(bytes: Uint8Array, what = 'safetensors file'): SafetensorsFile {
-  const headerLength = headerLengthOf(bytes, bytes.length, what);
-  const dataStart = 8 + headerLength;
-  const { metadata, entries } = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, what);
-  const tensors = entries.map((t): Tensor => {
-    const copy = new Uint8Array(bytes.subarray(dataStart + t.begin, dataStart + t.end)); // own, aligned buffer
-    return { name: t.name, dtype: t.dtype, shape: t.shape, data: tensorData(t.dtype, copy) };
-  });
-  return { metadata, tensors };
 }
 
 function checkEntry(what: string, name: string, entry: unknown, dataLength: number): TensorEntry {

@@ -15,7 +15,7 @@ import {
   Variable,
   type RMSpropOptions,
 } from '../../dist/src/index.js';
-import { decodeSafetensors, encodeSafetensors } from '../../dist/src/checkpoint/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../helpers/safetensors-codec.js';
 import { bytesOf, expectExact } from '../helpers/compare.js';
 import { loadCase, setUp } from '../helpers/keras-cases.js';
 import { randomValues, snapshot } from '../helpers/state.js';
