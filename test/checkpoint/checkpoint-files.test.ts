@@ -181,7 +181,7 @@ describe('files of any size', () => {
     const child = (...args: string[]) => {
       const run = spawnSync(
         process.execPath,
-        [fileURLToPath(new URL('../helpers/load-peak.mjs', import.meta.url)), ...args],
+        [fileURLToPath(new URL('../modules/load-peak.mjs', import.meta.url)), ...args],
         {
           encoding: 'utf8',
           timeout: 120_000,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { kernelSet, registerKernels, RMSprop, StepError, Variable } from '../../dist/src/index.js';
-import { countingKernels, kernelCalls, resetKernelCalls } from '../helpers/counting-kernels.mjs';
+import { countingKernels, kernelCalls, resetKernelCalls } from '../modules/counting-kernels.mjs';
 import { randomValues, snapshot } from '../helpers/state.js';
 
 const SIZES = [6000, 1234]; // several chunks, so both lanes have work
@@ -22,7 +22,7 @@ async function reference(steps: number) {
 
 describe('a kernel set registered by its module URL', () => {
   it('is named by that URL', () => {
-    expect(countingKernels).toBe(new URL('../helpers/counting-kernels.mjs', import.meta.url).href);
+    expect(countingKernels).toBe(new URL('../modules/counting-kernels.mjs', import.meta.url).href);
     expect(new RMSprop({ kernels: countingKernels }).kernels).toBe(countingKernels);
   });
 
@@ -52,7 +52,7 @@ describe('a kernel set registered by its module URL', () => {
 
 describe('names and sets that are refused', () => {
   it('a name nobody registered on this thread, at construction', () => {
-    const url = new URL('../helpers/never-imported.mjs', import.meta.url).href;
+    const url = new URL('../modules/never-imported.mjs', import.meta.url).href;
     expect(() => new RMSprop({ kernels: url })).toThrow(
       new RegExp(`\`kernels\` must be one of 'wasm', 'js', .*got "${url}" \\(string\\); .*registerKernels`),
     );
@@ -85,7 +85,7 @@ describe('a kernel module the worker threads cannot use', () => {
   }
 
   it('one that fails to import fails the step, naming the module and the cause', async () => {
-    const missing = new URL('../helpers/no-such-kernels.mjs', import.meta.url);
+    const missing = new URL('../modules/no-such-kernels.mjs', import.meta.url);
     const name = registerKernels(missing, kernelSet('js')); // on this thread only
     expect((await failure(name)).message).toMatch(
       /commit phase: worker lane \d failed: the kernel module file:.*no-such-kernels\.mjs failed to import on a worker thread: .*no-such-kernels\.mjs/,

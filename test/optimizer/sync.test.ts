@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable, type RMSpropOptions } from '../../dist/src/index.js';
 import { randomValues, snapshot } from '../helpers/state.js';
-import { failNext, faultyKernels } from '../helpers/faulty-kernels.mjs';
+import { failNext, faultyKernels } from '../modules/faulty-kernels.mjs';
 
 const SIZES = [5000, 1234, 3];
 const model = () => SIZES.map((n, i) => new Variable(randomValues(n, 10 + i), { name: `v${i}` }));

@@ -12,7 +12,7 @@ import { RMSprop, Variable, type StepError } from '../../dist/src/index.js';
 import { writeCheckpointFile } from '../../dist/src/checkpoint/write.js';
 import { randomValues, snapshot } from '../helpers/state.js';
 import { checkpointDirectory } from '../helpers/files.js';
-import { failNext, faultyKernels } from '../helpers/faulty-kernels.mjs';
+import { failNext, faultyKernels } from '../modules/faulty-kernels.mjs';
 
 const { fresh } = checkpointDirectory('reliability');
 
@@ -39,7 +39,7 @@ function leftBehind(baseline: Record<string, number>): Record<string, number> {
 }
 
 const dist = fileURLToPath(new URL('../../dist/src/index.js', import.meta.url));
-const faultsModule = new URL('../helpers/faulty-kernels.mjs', import.meta.url).href;
+const faultsModule = new URL('../modules/faulty-kernels.mjs', import.meta.url).href;
 /**
  * Runs an ES module script in a fresh Node process with the built library as `lib` and the
  * test's failing kernels (`failNext`, `faultyKernels`).

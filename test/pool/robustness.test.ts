@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, StepError, Variable } from '../../dist/src/index.js';
 import { randomValues, snapshot } from '../helpers/state.js';
-import { failNext, faultyKernels } from '../helpers/faulty-kernels.mjs';
+import { failNext, faultyKernels } from '../modules/faulty-kernels.mjs';
 
 const SIZE = 6000; // several chunks, so both lanes have work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];

@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop, Variable } from '../../dist/src/index.js';
 import { modelVariables, tfjsReplica, useChainedOps } from '../../dist/src/tfjs.js';
-import { createModel } from '../helpers/tfjs-recurrent.mjs';
+import { createModel } from '../modules/tfjs-recurrent.mjs';
 import { randomValues } from '../helpers/state.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -137,7 +137,7 @@ describe('a recurrent model through tfjsReplica', () => {
         variables,
         replica: tfjsReplica,
         replicaOptions: {
-          factory: new URL('../helpers/tfjs-recurrent.mjs', import.meta.url),
+          factory: new URL('../modules/tfjs-recurrent.mjs', import.meta.url),
           loss: 'meanSquaredError',
           backend: 'wasm',
         },

@@ -115,7 +115,7 @@ describe('byKernel', () => {
 describe('profileTrainingStep', () => {
   it('profiles a CNN on wasm as a replica computes it: every gradient kernel, its FLOPs, the time outside kernels', async () => {
     const p = await profileTrainingStep({
-      factory: new URL('../helpers/tfjs-cnn.mjs', import.meta.url),
+      factory: new URL('../modules/tfjs-cnn.mjs', import.meta.url),
       loss: 'meanSquaredError',
       backend: 'wasm',
       batch: 8,
@@ -147,7 +147,7 @@ describe('profileTrainingStep', () => {
     await import('@tensorflow/tfjs-backend-cpu');
     await import('@tensorflow/tfjs-backend-wasm');
     await tf.setBackend('cpu');
-    const factory = new URL('../helpers/tfjs-cnn.mjs', import.meta.url);
+    const factory = new URL('../modules/tfjs-cnn.mjs', import.meta.url);
     const options = { factory, loss: 'meanSquaredError', backend: 'wasm', batch: 2, steps: 1 } as const;
     // tfjs-wasm's own kernels cannot train a CNN: a 'tfjs' profile fails even with ours on this thread
     const restore = useWasmTrainingKernels(tf);
@@ -166,7 +166,7 @@ describe('profileTrainingStep', () => {
 
   it('refuses a bad batch, naming it', async () => {
     await expect(
-      profileTrainingStep({ factory: new URL('../helpers/tfjs-cnn.mjs', import.meta.url), batch: 0 }),
+      profileTrainingStep({ factory: new URL('../modules/tfjs-cnn.mjs', import.meta.url), batch: 0 }),
     ).rejects.toThrow('profile: `batch` must be a positive integer, got 0 (number)');
   });
 });
@@ -180,7 +180,7 @@ describe('rmsprop-pool profile', () => {
         CLI,
         'profile',
         '--factory',
-        'test/helpers/tfjs-cnn.mjs',
+        'test/modules/tfjs-cnn.mjs',
         '--batch',
         '4',
         '--steps',

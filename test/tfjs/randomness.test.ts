@@ -115,7 +115,7 @@ describe("Dropout through tfjsReplica: the mnist-node CNN's two Dropout layers",
 });
 
 describe("tfjs-layers' other random layers, and a layer with its own seed", () => {
-  const NOISE = new URL('../helpers/tfjs-noise.mjs', import.meta.url);
+  const NOISE = new URL('../modules/tfjs-noise.mjs', import.meta.url);
   const noiseBatch = { inputs: randomValues(8 * 24, 41), targets: randomValues(8 * 2, 42), rows: 8 };
 
   async function noiseRun(): Promise<Run> {
@@ -158,10 +158,10 @@ describe("tfjs-layers' other random layers, and a layer with its own seed", () =
       import '@tensorflow/tfjs-backend-cpu';
       import { DataParallelTrainer, RMSprop } from '${new URL('../../dist/src/index.js', import.meta.url).href}';
       import { modelVariables, tfjsReplica } from '${new URL('../../dist/src/tfjs.js', import.meta.url).href}';
-      import { createModel } from '${new URL('../helpers/tfjs-seeded-dropout.mjs', import.meta.url).href}';
+      import { createModel } from '${new URL('../modules/tfjs-seeded-dropout.mjs', import.meta.url).href}';
       const variables = modelVariables(createModel());
       const optimizer = new RMSprop({ microBatches: 2, workers: 0 });
-      const factory = new URL('${new URL('../helpers/tfjs-seeded-dropout.mjs', import.meta.url).href}');
+      const factory = new URL('${new URL('../modules/tfjs-seeded-dropout.mjs', import.meta.url).href}');
       const trainer = new DataParallelTrainer({ optimizer, variables, replica: tfjsReplica, replicas: 2,
         replicaOptions: { factory, loss: 'meanSquaredError', backend: 'cpu' } });
       await trainer.step({ inputs: new Float32Array(12), targets: new Float32Array(4), rows: 4 });

@@ -14,12 +14,13 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop } from '../../dist/src/index.js';
 import { chooseLoss, totalLoss, TFJS_LOSSES } from '../../dist/src/tfjs/losses.js';
 import { modelVariables, tfjsReplica } from '../../dist/src/tfjs.js';
-import { classifier, squaredError } from '../helpers/tfjs-classifier.mjs';
+import { classifier, squaredError } from '../modules/tfjs-classifier.mjs';
 import { randomValues } from '../helpers/state.js';
 
 /** tfjs-core's losses that tfjs-layers does not name (trainOnBatch cannot compile them). */
 const CORE = ['absoluteDifference', 'huberLoss', 'logLoss', 'sigmoidCrossEntropy', 'softmaxCrossEntropy'];
-const helper = (name: string) => new URL(`../helpers/${name}`, import.meta.url);
+/** A module of test/modules, which replica and pool threads load by URL. */
+const helper = (name: string) => new URL(`../modules/${name}`, import.meta.url);
 const ROWS = 8;
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {

@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop, StepError, Variable, type RMSpropOptions } from '../../dist/src/index.js';
 import { randomValues, snapshot } from '../helpers/state.js';
-import { createReplica } from '../helpers/linear-replica.mjs';
+import { createReplica } from '../modules/linear-replica.mjs';
 
-const REPLICA = new URL('../helpers/linear-replica.mjs', import.meta.url);
+const REPLICA = new URL('../modules/linear-replica.mjs', import.meta.url);
 
 interface Model {
   inputs: number;
@@ -347,7 +347,7 @@ describe('data-parallel trainer', () => {
     const t = new DataParallelTrainer({
       optimizer,
       variables: [new Variable([1], { name: 'w' })],
-      replica: new URL('../helpers/not-a-replica.mjs', import.meta.url),
+      replica: new URL('../modules/not-a-replica.mjs', import.meta.url),
       replicas: 1,
     });
     open.push(t, optimizer);
@@ -374,10 +374,10 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
     await tf.setBackend(backend);
     const restore = backend === 'wasm' ? useWasmTrainingKernels(tf) : () => {};
     try {
-      const { createModel } = (await import(`../helpers/${helper}`)) as {
+      const { createModel } = (await import(`../modules/${helper}`)) as {
         createModel: () => import('@tensorflow/tfjs-layers').LayersModel;
       };
-      const factory = new URL(`../helpers/${helper}`, import.meta.url).href;
+      const factory = new URL(`../modules/${helper}`, import.meta.url).href;
       const model = createModel();
       const rows = 8;
       const M = 4;
@@ -463,7 +463,7 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
       variables,
       replica: tfjsReplica,
       replicaOptions: {
-        factory: new URL('../helpers/tfjs-cnn.mjs', import.meta.url).href,
+        factory: new URL('../modules/tfjs-cnn.mjs', import.meta.url).href,
         loss: 'meanSquaredError',
         backend: 'wasm',
         kernels: 'tfjs',
