@@ -10,22 +10,13 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { Bench } from 'tinybench';
-import { RMSprop, Variable, type DType, type RMSpropOptions } from '../src/index.js';
+import { RMSprop, Variable, type DType } from '../src/index.js';
 import { fileURLToPath } from 'node:url';
 import { copyBandwidth } from './roofline.js';
-import { median as medianOf } from '../src/cli/figures.js';
+import { log, median as medianOf, VARIANTS, WRITE_ALLOCATE, type BenchArgs } from './lib.js';
 
-const log = (line: string) => process.stderr.write(`${line}\n`);
 const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
-const VARIANTS: Record<'basic' | 'full', { options: RMSpropOptions; arrays: number }> = {
-  // reads value, grad, velocity; writes value, velocity: 5 arrays moved
-  basic: { options: {}, arrays: 5 },
-  // the norm pass reads grad; the update reads grad and 5 arrays, writes those 5
-  full: { options: { centered: true, momentum: 0.9, useEma: true, globalClipnorm: 1 }, arrays: 12 },
-};
 const bytesOf = (dtype: DType) => (dtype === 'float32' ? 4 : 2);
-/** DRAM bytes per counted byte of a copy (it reads each destination line before writing it); a step writes only lines it has read (as step.ts). */
-const WRITE_ALLOCATE = 1.5;
 
 /** Variables of `size` parameters in pieces (a shared segment holds at most 4 GiB). */
 function model(size: number, dtype: DType): Variable[] {
@@ -67,7 +58,8 @@ async function medians(steps: ReadonlyArray<() => Promise<void>>, quick: boolean
   return samples.map((s) => medianOf(s));
 }
 
-export async function halfBench(quick: boolean, large: boolean): Promise<void> {
+/** float32 against float16 and bfloat16, basic and full, against the roofline: bench/results/half.md. */
+export async function run({ quick, large }: BenchArgs): Promise<void> {
   const size = quick ? 1e7 : 5e7;
   const workers = availableParallelism();
   // first, while this process holds little memory: each run there needs most of the machine's

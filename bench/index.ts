@@ -1,11 +1,13 @@
 /**
  * `npm run bench [-- --quick] [-- --large] [-- --train] [-- --half]`: the optimizer step by size
  * (step.ts), with `--train` the whole data-parallel training step against replicas (train.ts),
- * with `--half` float32 against float16 and bfloat16 (half.ts).
+ * with `--half` float32 against float16 and bfloat16 (half.ts). The flags are parsed here, once;
+ * each bench's `run(args)` takes them.
  */
 import { parseArgs } from 'node:util';
+import type { BenchArgs } from './lib.js';
 
-const { values: args } = parseArgs({
+const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     large: { type: 'boolean', default: false },
@@ -13,12 +15,10 @@ const { values: args } = parseArgs({
     half: { type: 'boolean', default: false },
   },
 });
-if (args.half) {
-  const { halfBench } = await import('./half.js');
-  await halfBench(args.quick, args.large);
-} else if (args.train) {
-  const { trainBench } = await import('./train.js');
-  await trainBench(args.quick);
-} else {
-  await import('./step.js');
-}
+const args: BenchArgs = { quick: values.quick, large: values.large };
+const bench = values.half
+  ? await import('./half.js')
+  : values.train
+    ? await import('./train.js')
+    : await import('./step.js');
+await bench.run(args);

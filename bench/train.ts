@@ -9,11 +9,11 @@
  * bench/results/train.md and train.svg. Reports only; no thresholds.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { log, median, type BenchArgs } from './lib.js';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
 import { lineChartSvg } from '../src/cli/charts.js';
-import { median } from '../src/cli/figures.js';
 import { startTfjs, type MlpReplicaOptions } from '../src/cli/mlp-replica.js';
 import { uniform } from '../src/cli/random.js';
 import { DataParallelTrainer, RMSprop, Variable, type Batch } from '../src/index.js';
@@ -180,10 +180,9 @@ function profileLines(p: StepProfile, microBatches: number, row: TrainerRow, con
   ];
 }
 
-export async function trainBench(quick: boolean): Promise<void> {
+export async function run({ quick }: BenchArgs): Promise<void> {
   const cores = availableParallelism();
   const microBatches = cores;
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   // tfjs-wasm's own kernels on this thread; the rows that use ours register them for themselves
   const tf = await startTfjs('wasm', 'npm run bench -- --train', 'tfjs');
   await import('@tensorflow/tfjs-backend-cpu');

@@ -4,10 +4,20 @@
  * straight into the arrays given (a variable's `.grad`, or a replica's shard). Also the spiral
  * data set the examples classify.
  */
-import type { FloatArray } from '../src/index.js';
-import { uniform } from '../src/cli/random.js';
+import type { FloatArray } from 'rmsprop-pool';
 
 export const CLASSES = 3;
+
+/** A seeded generator on [0, 1) (mulberry32), so every run of the examples is the same. */
+export function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** One dense layer: views of its kernel (inputs x outputs, row-major) and bias. */
 export interface Layer {
@@ -25,7 +35,7 @@ export interface LayerGradients {
 
 /** 2-D points on the three interleaved arms of a spiral, class = arm. */
 export function spiral(perClass: number, seed: number): { x: Float32Array; y: Int32Array } {
-  const random = uniform(seed);
+  const random = seeded(seed);
   const x = new Float32Array(perClass * CLASSES * 2);
   const y = new Int32Array(perClass * CLASSES);
   for (let c = 0; c < CLASSES; c++) {
@@ -43,7 +53,7 @@ export function spiral(perClass: number, seed: number): { x: Float32Array; y: In
 
 /** He-normal kernel values for a layer of `inputs` x `outputs`, seeded. */
 export function heNormal(inputs: number, outputs: number, seed: number): Float32Array {
-  const random = uniform(seed);
+  const random = seeded(seed);
   const scale = Math.sqrt(2 / inputs);
   // Box-Muller; 1 - random() is in (0, 1], so the log is finite
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());

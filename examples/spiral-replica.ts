@@ -3,7 +3,7 @@
  * and backward pass in plain JS over the optimizer's shared weights, each micro-batch's
  * gradients written straight into the shard views it is handed. Targets are class indices.
  */
-import type { CreateReplica } from '../src/index.js';
+import type { CreateReplica } from 'rmsprop-pool';
 import { lossAndGradients, Scratch, type Layer } from './mlp.js';
 
 export const createReplica: CreateReplica = ({ variables }) => {

@@ -6,9 +6,8 @@
  * faster.
  */
 import { availableParallelism } from 'node:os';
-import { uniform } from '../src/cli/random.js';
-import { DataParallelTrainer, RMSprop, Variable } from '../src/index.js';
-import { CLASSES, heNormal, spiral } from './mlp.js';
+import { DataParallelTrainer, RMSprop, Variable } from 'rmsprop-pool';
+import { CLASSES, heNormal, seeded, spiral } from './mlp.js';
 
 const SIZES = [2, 512, 512, CLASSES];
 const BATCH = 256;
@@ -28,7 +27,7 @@ async function train(replicas: number): Promise<{ values: Buffer; msPerStep: num
     replicas,
   });
   const data = spiral(400, 7);
-  const random = uniform(11);
+  const random = seeded(11);
   const inputs = new Float32Array(BATCH * 2);
   const targets = new Float32Array(BATCH);
   let loss = NaN;

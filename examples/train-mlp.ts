@@ -4,9 +4,8 @@
  * writes straight into each variable's shared `.grad`, then `step()`), printing the falling
  * loss; then times the optimizer step of a 10M-parameter model for workers 0 and 'auto'.
  */
-import { shuffle, uniform } from '../src/cli/random.js';
-import { RMSprop, Variable } from '../src/index.js';
-import { CLASSES, heNormal, lossAndGradients, Scratch, spiral, type Layer } from './mlp.js';
+import { RMSprop, Variable } from 'rmsprop-pool';
+import { CLASSES, heNormal, lossAndGradients, Scratch, seeded, spiral, type Layer } from './mlp.js';
 
 const HIDDEN = 512;
 const BATCH = 96;
@@ -43,7 +42,7 @@ async function train(): Promise<void> {
   const labels = new Int32Array(BATCH);
   const order = Int32Array.from({ length: data.y.length }, (_, i) => i);
   let cursor = order.length;
-  const shuffleRandom = uniform(11);
+  const shuffleRandom = seeded(11);
   let optimizerMs = 0;
   let window = 0;
   let correct = 0;
@@ -51,7 +50,11 @@ async function train(): Promise<void> {
   for (let step = 1; step <= STEPS; step++) {
     for (let n = 0; n < BATCH; n++) {
       if (cursor === order.length) {
-        shuffle(order, shuffleRandom);
+        // a new seeded order each pass over the data (Fisher-Yates)
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = Math.floor(shuffleRandom() * (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
         cursor = 0;
       }
       const k = order[cursor++]!;
