@@ -89,3 +89,30 @@ it('the README and the docs pages link only to files that exist', () => {
   );
   expect(broken).toEqual([]);
 });
+
+describe('the figures users read come from a benchmark run', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const results = readdirSync(join(root, 'bench/results'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => readFileSync(join(root, 'bench/results', f), 'utf8'))
+    .join('\n');
+  /** A measured figure: a number with a unit of time, rate, size or ratio. */
+  const FIGURE = /(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(ms|s|µs|GB\/s|GiB|Gparam\/s|GFLOP\/s|x|%)(?![\w/])/g;
+
+  it.each(['docs/performance.md', 'README.md'])('%s quotes only figures that bench/results/ holds', (page) => {
+    const text = readFileSync(join(root, page), 'utf8');
+    const figures = [...text.matchAll(FIGURE)];
+    expect(figures.length).toBeGreaterThan(5);
+    const missing = figures
+      .map((m) => m[0])
+      .filter((figure) => !results.includes(figure.match(/[\d,.]+/)![0].replaceAll(',', '')));
+    expect(missing).toEqual([]);
+  });
+
+  it("docs/performance.md's optimizer-step rows are the results file's rows, as measured", () => {
+    const page = readFileSync(join(root, 'docs/performance.md'), 'utf8');
+    const rows = page.split('\n').filter((line) => line.startsWith('| 5e+7 |'));
+    expect(rows.length).toBeGreaterThan(5);
+    for (const row of rows) expect(results, row).toContain(row);
+  });
+});
