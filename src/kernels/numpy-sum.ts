@@ -1,0 +1,70 @@
+/**
+ * numpy's order of a sum, as Keras's numpy backend runs `ops.sum` (numpy 1.24's `np.add.reduce`
+ * over a contiguous array), stated once so that norm clipping, and later a reduction across
+ * processes, can reproduce its bits. The order depends on the array's length alone:
+ *
+ * - the array is cut into buffers of `NUMPY_BUFFER` (8192) elements, summed one after another
+ *   into the result, which is rounded to the array's dtype after each buffer;
+ * - within a buffer, numpy's `pairwise_sum`: fewer than 8 terms in order; up to
+ *   `PAIRWISE_LEAF` (128) with 8 accumulators, combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+ *   then the terms past the last multiple of 8 in order; above that, split at half the length
+ *   rounded down to a multiple of 8 and recurse.
+ *
+ * The accumulators are float32 for float16 and float32 arrays and float64 for float64 (the checks
+ * against numpy: test/fixtures/numpy-sum). So the tree is fixed before anyone sums: its leaves
+ * can be summed anywhere, and the top of the tree finished in order.
+ */
+import { roundFloat32ToFloat16, roundFloat32ToBfloat16 } from '../memory/half.js';
+import type { DType } from '../memory/dtype.js';
+
+/** The elements numpy's reduction hands its inner loop at a time (its buffer size). */
+export const NUMPY_BUFFER = 8192;
+/** The largest run `pairwise_sum` sums with its 8 accumulators instead of splitting. */
+export const PAIRWISE_LEAF = 128;
+
+/** An addition rounded in the accumulator's precision. */
+export type Add = (a: number, b: number) => number;
+
+const addFloat32: Add = (a, b) => Math.fround(a + b);
+const addFloat64: Add = (a, b) => a + b;
+
+/** numpy's `pairwise_sum` of `terms[from, from + n)`, each addition rounded by `add`. */
+export function pairwiseSum(terms: ArrayLike<number>, from: number, n: number, add: Add): number {
+  if (n < 8) {
+    let sum = 0;
+    for (let i = from; i < from + n; i++) sum = add(sum, terms[i]!);
+    return sum;
+  }
+  if (n <= PAIRWISE_LEAF) {
+    const r = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => terms[from + j]!);
+    const whole = n - (n % 8);
+    for (let i = 8; i < whole; i += 8) for (let j = 0; j < 8; j++) r[j] = add(r[j]!, terms[from + i + j]!);
+    let sum = add(add(add(r[0]!, r[1]!), add(r[2]!, r[3]!)), add(add(r[4]!, r[5]!), add(r[6]!, r[7]!)));
+    for (let i = whole; i < n; i++) sum = add(sum, terms[from + i]!);
+    return sum;
+  }
+  const half = Math.floor(n / 2);
+  const split = half - (half % 8);
+  return add(pairwiseSum(terms, from, split, add), pairwiseSum(terms, from + split, n - split, add));
+}
+
+/** How an array of `dtype` is summed: its accumulators' addition and the result's rounding. */
+function summing(dtype: DType): { add: Add; round: (x: number) => number } {
+  if (dtype === 'float64') return { add: addFloat64, round: (x) => x };
+  const round =
+    dtype === 'float16' ? roundFloat32ToFloat16 : dtype === 'bfloat16' ? roundFloat32ToBfloat16 : Math.fround;
+  return { add: addFloat32, round };
+}
+
+/**
+ * `np.sum(terms)` for an array of `dtype` whose values are `terms` (as numbers): buffer by buffer
+ * of `NUMPY_BUFFER`, each a pairwise sum, the result rounded to the dtype after each buffer.
+ */
+export function numpySum(terms: ArrayLike<number>, dtype: DType): number {
+  const { add, round } = summing(dtype);
+  let sum = 0;
+  for (let from = 0; from < terms.length; from += NUMPY_BUFFER) {
+    sum = round(add(sum, pairwiseSum(terms, from, Math.min(NUMPY_BUFFER, terms.length - from), add)));
+  }
+  return sum;
+}
