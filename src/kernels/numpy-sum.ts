@@ -11,7 +11,8 @@
  *   rounded down to a multiple of 8 and recurse.
  *
  * The accumulators are float32 for float16 and float32 arrays and float64 for float64 (the checks
- * against numpy: test/fixtures/numpy-sum). So the tree is fixed before anyone sums: its leaves
+ * against numpy: test/fixtures/numpy-sum). bfloat16 is summed as float16 is, which is not
+ * checked: numpy has no bfloat16 of its own, and the Keras kit here lacks `ml_dtypes`. So the tree is fixed before anyone sums: its leaves
  * can be summed anywhere, and the top of the tree finished in order.
  */
 import { roundFloat32ToFloat16, roundFloat32ToBfloat16 } from '../memory/half.js';

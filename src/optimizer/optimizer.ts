@@ -50,7 +50,7 @@ import {
 } from './state.js';
 import { stateCounters, type StateVariable } from './state-listing.js';
 import { NO_EXCLUSIONS, weightDecayExclusions, type ExcludeFromWeightDecay } from './weight-decay.js';
-import { appliedIterations, planStep, writeStepWords } from './step-plan.js';
+import { appliedIterations, planStep } from './step-plan.js';
 import { isVariableArray, Variable } from './variable.js';
 
 /**
@@ -334,18 +334,17 @@ export class RMSprop {
   *#applyStep(built: Built): Generator<Phase, void, void> {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
-    const options = this.#options;
-    const plan = planStep(options, this.#steps, this.learningRate);
+    const plan = planStep(this.#options, this.#steps, this.learningRate);
     const scaling = this.#lossScaling;
     const lossScale = scaling === null ? null : scaling.scale;
     let globalScale = 0;
     if (plan.norm !== null || scaling !== null) {
-      writeStepWords(built.words.steps, { options, plan, lossScale, phase: 'norm', globalScale });
+      built.words.writer.write(plan, lossScale, 'norm', globalScale);
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
       if (scaling !== null && !gradientsFinite(built.arena.groups)) return scaling.skipped();
       if (plan.norm !== null) globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
     }
-    writeStepWords(built.words.steps, { options, plan, lossScale, phase: 'update', globalScale });
+    built.words.writer.write(plan, lossScale, 'update', globalScale);
     yield Phase.Update;
     this.#steps++;
     scaling?.applied();

@@ -19,7 +19,7 @@ import { resolveLanes } from '../pool/threads.js';
 import type { NormInputs } from './norms.js';
 import type { ResolvedOptions } from './options.js';
 import { slotPrefix, slotSpecs, type StateCounters, type StateVariable } from './state-listing.js';
-import { stepBlocks, type StepBlock } from './step-plan.js';
+import { stepBlocks, StepWordsWriter, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 import { usesWeightDecay, type WeightDecayExclusions } from './weight-decay.js';
 
@@ -35,7 +35,12 @@ export interface Built {
   /** Typed-array views of every field, made once at build. */
   readonly views: readonly GroupViews[];
   /** Typed views of the shared words, made once at build: the step's scalars and the per-variable words. */
-  readonly words: { readonly steps: readonly StepBlock[]; readonly variables: VariableWords<VariableWord> };
+  readonly words: {
+    readonly steps: readonly StepBlock[];
+    /** The step's words' one writer (their inputs refilled in place each step). */
+    readonly writer: StepWordsWriter;
+    readonly variables: VariableWords<VariableWord>;
+  };
   readonly executor: Executor;
   /** What norm clipping's reduction reads and writes (its scratch sized once). */
   readonly norms: NormInputs;
@@ -111,8 +116,10 @@ export function buildState(
   });
   const placement = new Array<readonly [number, number]>(variables.length);
   plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
+  const steps = stepBlocks(arena.scalars);
   const words = {
-    steps: stepBlocks(arena.scalars),
+    steps,
+    writer: new StepWordsWriter(steps, options),
     variables: new VariableWords(VARIABLE_WORDS, arena.varParams),
   };
   variables.forEach((v, i) => words.variables.set(i, 'decay', usesWeightDecay(v, excluded) ? 1 : 0));

@@ -177,3 +177,23 @@ function clipWord(o: ResolvedOptions, dtype: DType, gradientCast: (x: number) =>
 export function writeStepWords(blocks: readonly StepBlock[], input: StepWordsInput): void {
   for (const { dtype, words } of blocks) stepWords(words, dtype, input);
 }
+
+/** `writeStepWords` for one optimizer's blocks, from one input record refilled each call: a step allocates none. */
+export class StepWordsWriter {
+  readonly #input: { -readonly [K in keyof StepWordsInput]: StepWordsInput[K] };
+  constructor(
+    readonly blocks: readonly StepBlock[],
+    options: ResolvedOptions,
+  ) {
+    this.#input = { options, plan: null!, lossScale: null, phase: 'norm', globalScale: 0 };
+  }
+
+  write(plan: StepPlan, lossScale: number | null, phase: 'norm' | 'update', globalScale: number): void {
+    const input = this.#input;
+    input.plan = plan;
+    input.lossScale = lossScale;
+    input.phase = phase;
+    input.globalScale = globalScale;
+    writeStepWords(this.blocks, input);
+  }
+}

@@ -13,6 +13,7 @@ import {
   planStep,
   stepBlocks,
   stepWords,
+  StepWordsWriter,
   writeStepWords,
   type StepOptions,
   type StepWordsInput,
@@ -230,6 +231,24 @@ describe('stepWords: every word of a step, as Keras computes it for a dtype', ()
     expect(w.clip).toBe(expected);
     if (half && !wide && mode !== ClipMode.Off && !(mode === ClipMode.GlobalNorm && phase === 'norm')) {
       expect(w.clip).not.toBe(Math.fround(mode === ClipMode.GlobalNorm ? globalScale : 0.3)); // not float32's cast
+    }
+  });
+
+  it('StepWordsWriter: the words of writeStepWords, its one input record refilled at each call', () => {
+    const options = resolveOptions({ globalClipnorm: 1, useEma: true });
+    const [mine, reference] = [0, 1].map(() => new Float64Array(STEP_WORDS.length * DTYPES.length));
+    const [ours, theirs] = [stepBlocks(mine!), stepBlocks(reference!)];
+    const writer = new StepWordsWriter(ours, options);
+    for (const [steps, phase, globalScale] of [
+      [0, 'norm', 0],
+      [0, 'update', 0.25],
+      [1, 'update', 0.5],
+    ] as const) {
+      const plan = planStep(options, steps, 0.01);
+      writer.write(plan, null, phase, globalScale);
+      writeStepWords(theirs, { options, plan, lossScale: null, phase, globalScale });
+      expect(mine).toEqual(reference);
+      expect(ours[0]!.words.clipMode).toBe(phase === 'norm' ? ClipMode.Off : ClipMode.GlobalNorm);
     }
   });
 
