@@ -303,6 +303,9 @@ describe('data-parallel trainer', () => {
     expect(() => new DataParallelTrainer({ optimizer, variables, replica: 'linear-replica.mjs' })).toThrow(
       '`replica` must be the module\'s URL or absolute path, got "linear-replica.mjs" (string)',
     );
+    expect(() => new DataParallelTrainer(null as never)).toThrow(
+      'DataParallelTrainer: options must be an object, got null',
+    );
     const typo = { optimizer, variables, replica: REPLICA, step_timeout_ms: 10, replicaOption: {} };
     expect(() => new DataParallelTrainer(typo as never)).toThrow(
       "DataParallelTrainer: unknown option(s) 'step_timeout_ms', 'replicaOption'; options are camelCase ('stepTimeoutMs'); " +
