@@ -7,6 +7,7 @@
  */
 import { isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
+import { accumulatorDType, PAIRWISE_LEAF } from '../memory/numpy-sum.js';
 import type { Field } from '../memory/slots.js';
 import { flagsOf, Float32Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
@@ -105,6 +106,7 @@ class JsOps implements Ops {
 /** The JavaScript source of one specialisation (exported for inspection and tests). */
 export function jsSource(program: Program, variant: number, dtype: DType): string {
   const W32 = (e: string): string => (dtype === 'float32' ? `R(${e})` : e);
+  const name = `${program.name}_${dtype}_${variant}`;
   const flags = flagsOf(program, variant);
   const sig = signatureOf(program);
   const prologue = [
@@ -124,24 +126,32 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     program.body(ops, flags);
     body = ['for (let i = first; i < end; i++) {', ...ops.statements.map((s) => `  ${s}`), '}'];
   } else {
-    // element k of the run to accumulator k mod 8 (see sumOfSquares in program.ts)
-    const term = (offset: number, accumulator: number): string => {
+    // numpy's pairwise_sum of the n squares (memory/numpy-sum.ts): above PAIRWISE_LEAF, this
+    // function on each half (cut at a multiple of 8); else element k to accumulator k mod 8,
+    // combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), then the rest in order
+    // (eight zero accumulators and no whole eight: n < 8 is summed in order from 0, as numpy does)
+    const add = (a: string, b: string): string => (accumulatorDType(dtype) === 'float64' ? `(${a} + ${b})` : `F(${a} + ${b})`);
+    const term = (offset: number, into: string): string => {
       const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, dtype);
       const term = program.body(ops, flags) as Expr;
-      return `{ ${[...ops.statements, `s${accumulator} += ${term};`].join(' ')} }`;
+      return `{ ${[...ops.statements, `${into} = ${add(into, term)};`].join(' ')} }`;
     };
     const eight = [0, 1, 2, 3, 4, 5, 6, 7];
     body = [
+      `if (n > ${PAIRWISE_LEAF}) {`,
+      '  const split = (n >> 1) & ~7;',
+      `  return ${add(`${name}(views, first, split, step, words, base)`, `${name}(views, first + split, n - split, step, words, base)`)};`,
+      '}',
       'let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;',
       'let i = first;',
       'for (const whole = first + (n & ~7); i < whole; i += 8) {',
-      ...eight.map((k) => `  ${term(k, k)}`),
+      ...eight.map((k) => `  ${term(k, `s${k}`)}`),
       '}',
-      ...eight.slice(0, 7).map((k) => `if (i + ${k} < end) ${term(k, k)}`),
-      'return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));',
+      `let s = ${add(add(add('s0', 's1'), add('s2', 's3')), add(add('s4', 's5'), add('s6', 's7')))};`,
+      `for (; i < end; i++) ${term(0, 's')}`,
+      'return s;',
     ];
   }
-  const name = `${program.name}_${dtype}_${variant}`;
   return [
     `return function ${name}(views, first, n, step, words, base) {`,
     ...[...prologue, ...body].map((line) => `  ${line}`),

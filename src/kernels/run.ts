@@ -13,7 +13,7 @@ import type { Kernels } from './types.js';
 
 /**
  * One specialisation over `n` elements from `first`: the step's words, the variable's words at
- * `base`. A sum of squares returns its sum.
+ * `base`. A sum of squares returns numpy's pairwise sum of the `n` squares (n at most one buffer).
  */
 export type Kernel = (
   views: GroupViews,
@@ -62,22 +62,24 @@ function runEnd(chunks: Int32Array, c: number, end: number, variable: number): n
 
 /** The Kernels of a set whose functions for a group come from `tableOf`. */
 export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kernels {
-  /** One sum per chunk; the specialisation is looked up once per run of a variable's chunks. */
+  /**
+   * One sum per numpy buffer, written at the buffer's first chunk (0 at the others): the lanes
+   * hold whole buffers (see `Chunk.SumLength`). The specialisation is looked up once per run of
+   * a variable's chunks.
+   */
   function sumSquares(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
     const table = tableOf(views);
     const { chunks, partials } = views;
+    partials.fill(0, begin, end);
     for (let c = begin; c < end;) {
       const variable = chunks[c * CHUNK_STRIDE + Chunk.Variable]!;
       const next = runEnd(chunks, c, end, variable);
       const base = variable * VARIABLE_WORDS.length;
-      if (words[base + V.hasGradient] === 0) {
-        partials.fill(0, c, next);
-      } else {
+      if (words[base + V.hasGradient] !== 0) {
         const kernel = table.get(SUM_SQUARES, variantOf(SUM_SQUARES, step, words, base, views))!;
         for (; c < next; c++) {
-          const first = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
-          const n = chunks[c * CHUNK_STRIDE + Chunk.End]! - first;
-          partials[c] = kernel(views, first, n, step, words, base) as number;
+          const n = chunks[c * CHUNK_STRIDE + Chunk.SumLength]!;
+          if (n > 0) partials[c] = kernel(views, chunks[c * CHUNK_STRIDE + Chunk.Start]!, n, step, words, base) as number;
         }
       }
       c = next;

@@ -3,12 +3,14 @@
  * flat space is cut into reduction chunks and how chunks are dealt to lanes. Pure arithmetic,
  * no memory: `arena.ts` allocates what this plans.
  */
+import { NUMPY_BUFFER } from './numpy-sum.js';
 import { bytesPerElement, type DType } from './dtype.js';
 
 /**
- * Reduction block and slice granularity. Sums of squares are taken per chunk — the piece of a
- * variable inside one block — and chunks never straddle a lane boundary, so a norm is the same
- * sum in the same order whatever the number of workers.
+ * Slice granularity: a chunk is the piece of a variable inside one block. A norm's sums follow
+ * numpy's buffers of `NUMPY_BUFFER` elements instead (a whole number of blocks, since variables
+ * start on a block), and lanes are cut only where a buffer begins, so each buffer's sum is taken
+ * whole by one lane, in numpy's order, whatever the number of workers.
  */
 export const BLOCK_BYTES = 4096;
 /**
@@ -22,7 +24,7 @@ export const VARIABLE_ALIGN_BYTES = BLOCK_BYTES;
  * The chunk table is flat Int32 records (shared with every thread, so no objects): chunk c's
  * field f is `chunks[c * CHUNK_STRIDE + f]`, f one of `Chunk`.
  */
-export const CHUNK_STRIDE = 3;
+export const CHUNK_STRIDE = 4;
 export const Chunk = {
   /** First element, as an offset into every field of the group. */
   Start: 0,
@@ -30,6 +32,11 @@ export const Chunk = {
   End: 1,
   /** Global index of the variable the chunk belongs to. */
   Variable: 2,
+  /**
+   * The length of the numpy buffer of its variable that begins at this chunk (numpy sums a
+   * buffer at a time: see kernels/numpy-sum.ts), or 0 where none begins.
+   */
+  SumLength: 3,
 } as const;
 
 /** How many chunks a chunk table holds. */
@@ -135,6 +142,7 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
       table[at + Chunk.Start] = s;
       table[at + Chunk.End] = Math.min(end, roundDown(s, block) + block);
       table[at + Chunk.Variable] = variable;
+      table[at + Chunk.SumLength] = (s - start) % NUMPY_BUFFER === 0 ? Math.min(NUMPY_BUFFER, end - s) : 0;
     }
   });
   const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, table.length) * 4));
@@ -146,32 +154,28 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
     offsets,
     fieldLength,
     chunks: chunks.subarray(0, table.length),
-    laneRanges: dealChunks(chunks.subarray(0, table.length), total, block, lanes),
+    laneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes),
   };
 }
 
 /**
  * Cuts the chunk list into `lanes` contiguous ranges of about equal element count, cutting
- * only where a new block begins (so a block's chunks, and their sums, stay in one lane).
+ * only where a numpy buffer begins (so a buffer's chunks, summed as one, stay in one lane).
  */
-function dealChunks(chunks: Int32Array, total: number, block: number, lanes: number): Int32Array {
+function dealChunks(chunks: Int32Array, total: number, lanes: number): Int32Array {
   const ranges = new Int32Array(2 * lanes);
   const count = chunkCount(chunks);
   let lane = 0;
   let seen = 0;
-  let previousBlock = -1;
   for (let c = 0; c < count; c++) {
-    const start = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
-    const blockIndex = Math.floor(start / block);
-    if (blockIndex !== previousBlock) {
+    if (chunks[c * CHUNK_STRIDE + Chunk.SumLength]! > 0) {
       while (lane < lanes - 1 && seen >= (total * (lane + 1)) / lanes) {
         ranges[2 * lane + 1] = c;
         lane++;
         ranges[2 * lane] = c;
       }
-      previousBlock = blockIndex;
     }
-    seen += chunks[c * CHUNK_STRIDE + Chunk.End]! - start;
+    seen += chunks[c * CHUNK_STRIDE + Chunk.End]! - chunks[c * CHUNK_STRIDE + Chunk.Start]!;
   }
   ranges[2 * lane + 1] = count;
   for (let rest = lane + 1; rest < lanes; rest++) {

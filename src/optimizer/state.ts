@@ -9,7 +9,7 @@ import { prepareKernels } from '../kernels/index.js';
 import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmsprop-words.js';
 import { VariableWords } from '../kernels/words.js';
 import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
-import { promotedDType, type FloatArray } from '../memory/dtype.js';
+import { isHalf, promotedDType, type FloatArray } from '../memory/dtype.js';
 import { planGroups } from '../memory/layout.js';
 import { fieldsFor, type Field } from '../memory/slots.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
@@ -140,7 +140,9 @@ export function buildState(
       groups: arena.groups,
       dtypes: variables.map((v) => v.dtype),
       sums: new Float64Array(variables.length),
+      stacked: new Float64Array(variables.length),
       globalDType: promotedDType(variables.map((v) => v.dtype)),
+      wideGlobalDType: promotedDType(variables.map((v) => (isHalf(v.dtype) ? 'float32' : v.dtype))),
       variables: words.variables,
     },
     committed: false,

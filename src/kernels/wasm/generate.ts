@@ -17,6 +17,7 @@ import { flagsOf, Float32Scopes, variantCount, type Expr, type Ops, type Program
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
+import { PAIRWISE_LEAF } from '../../memory/numpy-sum.js';
 import { narrowExactWat, roundToHalfWat, widenWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
@@ -274,11 +275,30 @@ function elementwiseFunction(shape: SimdShape, program: Program, variant: number
       (br $scalar))))`;
 }
 
+/** The arguments of a call to a function with `parameters(shape, program)`, its arrays `skip` elements on. */
+function forwarded(shape: SimdShape, program: Program, n: string, skip: string | null): string {
+  const sig = signatureOf(program);
+  const array = (a: Field): string =>
+    skip === null
+      ? `(local.get $a_${a})`
+      : `(i32.add (local.get $a_${a}) (i32.mul ${skip} (i32.const ${shape.bytes})))`;
+  return [
+    n,
+    ...sig.arrays.map(array),
+    ...sig.stepWords.map((w) => `(local.get $s_${w})`),
+    ...sig.variableWords.map((w) => `(local.get $w_${w})`),
+    ...sig.switches.map((w) => `(local.get $k_${w})`),
+    ...(sig.shards ? ['(local.get $shardCount) (local.get $shardStride)'] : []),
+  ].join(' ');
+}
+
 /**
- * A sum of squares (see `sumOfSquares` in program.ts): eight elements per iteration, element k
- * of the run to accumulator k mod 8 — accumulators 2j and 2j+1 in the float64 lanes of register
- * j of $A, $B, $C, $D (four independent sums in flight) — and ((s0 + s1) + (s2 + s3)) +
- * ((s4 + s5) + (s6 + s7)) at the end: the JS kernels' order.
+ * A sum of squares (see `sumOfSquares` in program.ts): numpy's pairwise_sum of the n squares, in
+ * its accumulators' precision (memory/numpy-sum.ts). An internal function recurses on the two
+ * halves above PAIRWISE_LEAF (cut at a multiple of 8); below, eight accumulators — element k to
+ * accumulator k mod 8, held in the lanes of registers $A, $B (f32x4) or $A..$D (f64x2) —
+ * combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in order. The
+ * export widens the result to f64.
  */
 function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: number): string {
   const flags = flagsOf(program, variant);
@@ -290,54 +310,34 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
     return e;
   };
   const b = shape.bytes;
-  const registers = ['A', 'B', 'C', 'D'] as const;
-  const add = (register: string, x: string) => `(local.set $${register} (f64x2.add (local.get $${register}) ${x}))`;
+  const acc = shape.t; // float32 accumulators for every f32-lane shape (float32 and the half formats)
+  const registers = shape.t === 'f32' ? ['A', 'B'] : ['A', 'B', 'C', 'D'];
   const eight: string[] = [];
-  if (shape.t === 'f32') {
-    // two f32x4 vectors: lanes 0,1 and 2,3 of each, widened, to two registers
-    for (const k of [0, 1]) {
-      const e = emitter(true, `_v${k}`, vectorBytes(shape) * k);
-      const sq = e.bind(square(e));
-      const high = `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${sq} ${sq})`;
-      eight.push(
-        ...e.statements,
-        add(registers[2 * k]!, `(f64x2.promote_low_f32x4 ${sq})`),
-        add(registers[2 * k + 1]!, `(f64x2.promote_low_f32x4 ${high})`),
-      );
-    }
-  } else {
-    // four f64x2 vectors, one per register
-    for (const k of [0, 1, 2, 3]) {
-      const e = emitter(true, `_v${k}`, 16 * k);
-      const sq = square(e);
-      eight.push(...e.statements, add(registers[k]!, sq));
-    }
-  }
-  const addToLane = (k: number): string => {
-    const e = emitter(false, `_s${k}`, k * b);
+  registers.forEach((register, k) => {
+    const e = emitter(true, `_v${k}`, vectorBytes(shape) * k);
     const sq = square(e);
-    const term =
-      shape.half !== null
-        ? `(f64.promote_f32 (f32x4.extract_lane 0 ${sq}))`
-        : shape.t === 'f32'
-          ? `(f64.promote_f32 ${sq})`
-          : sq;
-    const register = registers[k >> 1]!;
-    const sum = `(f64.add (f64x2.extract_lane ${k & 1} (local.get $${register})) ${term})`;
-    return [
-      ...e.statements,
-      `(local.set $${register} (f64x2.replace_lane ${k & 1} (local.get $${register}) ${sum}))`,
-    ].join(' ');
+    eight.push(...e.statements, `(local.set $${register} (${shape.v}.add (local.get $${register}) ${sq}))`);
+  });
+  const lane = (k: number): string => {
+    const perRegister = 16 / (acc === 'f32' ? 4 : 8);
+    return `(${shape.v}.extract_lane ${k % perRegister} (local.get $${registers[Math.floor(k / perRegister)]!}))`;
   };
-  const tail = [0, 1, 2, 3, 4, 5, 6].map(
-    (k) => `(if (i32.ge_u (local.get $rest) (i32.const ${k + 1})) (then ${addToLane(k)}))`,
-  );
-  const pair = (register: string) =>
-    `(f64.add (f64x2.extract_lane 0 (local.get $${register})) (f64x2.extract_lane 1 (local.get $${register})))`;
+  const pair = (i: number): string => `(${acc}.add ${lane(i)} ${lane(i + 1)})`;
+  const combined = `(${acc}.add (${acc}.add ${pair(0)} ${pair(2)}) (${acc}.add ${pair(4)} ${pair(6)}))`;
+  const tail = emitter(false, '_s', 0);
+  const tailSquare = square(tail);
+  const tailTerm = shape.half !== null ? `(f32x4.extract_lane 0 ${tailSquare})` : tailSquare;
   const { locals, setup } = prologue(emitters);
+  const name = exportName(shape.dtype, program, variant);
+  const widen = acc === 'f32' ? (x: string) => `(f64.promote_f32 ${x})` : (x: string) => x;
   return `
-  (func (export "${exportName(shape.dtype, program, variant)}") ${parameters(shape, program)} (result f64)
-    (local $o i32) (local $end i32) (local $rest i32) (local $A v128) (local $B v128) (local $C v128) (local $D v128) ${locals}
+  (func $${name} ${parameters(shape, program)} (result ${acc})
+    (local $o i32) (local $end i32) (local $split i32) (local $s ${acc}) ${registers.map((r) => `(local $${r} v128)`).join(' ')} ${locals}
+    (if (i32.gt_u (local.get $n) (i32.const ${PAIRWISE_LEAF})) (then
+      (local.set $split (i32.and (i32.shr_u (local.get $n) (i32.const 1)) (i32.const -8)))
+      (return (${acc}.add
+        (call $${name} ${forwarded(shape, program, '(local.get $split)', null)})
+        (call $${name} ${forwarded(shape, program, '(i32.sub (local.get $n) (local.get $split))', '(local.get $split)')})))))
     ${setup}
     (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -8)) (i32.const ${b})))
     (block $done (loop $eight
@@ -345,9 +345,17 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
       ${eight.join('\n      ')}
       (local.set $o (i32.add (local.get $o) (i32.const ${8 * b})))
       (br $eight)))
-    (local.set $rest (i32.and (local.get $n) (i32.const 7)))
-    ${tail.join('\n    ')}
-    (f64.add (f64.add ${pair('A')} ${pair('B')}) (f64.add ${pair('C')} ${pair('D')})))`;
+    (local.set $s ${combined})
+    (local.set $end (i32.mul (local.get $n) (i32.const ${b})))
+    (block $tail_done (loop $tail
+      (br_if $tail_done (i32.ge_u (local.get $o) (local.get $end)))
+      ${tail.statements.join('\n      ')}
+      (local.set $s (${acc}.add (local.get $s) ${tailTerm}))
+      (local.set $o (i32.add (local.get $o) (i32.const ${b})))
+      (br $tail)))
+    (local.get $s))
+  (func (export "${name}") ${parameters(shape, program)} (result f64)
+    ${widen(`(call $${name} ${forwarded(shape, program, '(local.get $n)', null)})`)})`;
 }
 
 /** The whole module: every specialisation that does something, of every program and dtype, over one shared memory. */

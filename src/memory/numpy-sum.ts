@@ -15,8 +15,8 @@
  * checked: numpy has no bfloat16 of its own, and the Keras kit here lacks `ml_dtypes`. So the tree is fixed before anyone sums: its leaves
  * can be summed anywhere, and the top of the tree finished in order.
  */
-import { roundFloat32ToFloat16, roundFloat32ToBfloat16 } from '../memory/half.js';
-import type { DType } from '../memory/dtype.js';
+import { roundFloat32ToFloat16, roundFloat32ToBfloat16 } from './half.js';
+import type { DType } from './dtype.js';
 
 /** The elements numpy's reduction hands its inner loop at a time (its buffer size). */
 export const NUMPY_BUFFER = 8192;
@@ -49,23 +49,43 @@ export function pairwiseSum(terms: ArrayLike<number>, from: number, n: number, a
   return add(pairwiseSum(terms, from, split, add), pairwiseSum(terms, from + split, n - split, add));
 }
 
-/** How an array of `dtype` is summed: its accumulators' addition and the result's rounding. */
-function summing(dtype: DType): { add: Add; round: (x: number) => number } {
-  if (dtype === 'float64') return { add: addFloat64, round: (x) => x };
-  const round =
-    dtype === 'float16' ? roundFloat32ToFloat16 : dtype === 'bfloat16' ? roundFloat32ToBfloat16 : Math.fround;
-  return { add: addFloat32, round };
+/** How numpy sums an array of one dtype: its accumulators' addition, the result's rounding. */
+export interface NumpySumming {
+  readonly add: Add;
+  readonly round: (x: number) => number;
+}
+
+/** The precision of numpy's accumulators for an array of `dtype`: float64 only for float64. */
+export function accumulatorDType(dtype: DType): 'float32' | 'float64' {
+  return dtype === 'float64' ? 'float64' : 'float32';
+}
+
+const ADD = { float32: addFloat32, float64: addFloat64 } as const;
+const ROUND: Readonly<Record<DType, (x: number) => number>> = {
+  float32: Math.fround,
+  float16: roundFloat32ToFloat16,
+  bfloat16: roundFloat32ToBfloat16,
+  float64: (x) => x,
+};
+const SUMMING = Object.fromEntries(
+  (Object.keys(ROUND) as DType[]).map((dtype) => [dtype, { add: ADD[accumulatorDType(dtype)], round: ROUND[dtype] }]),
+) as Readonly<Record<DType, NumpySumming>>;
+
+/** How numpy sums an array of `dtype` (a constant: nothing is made per call). */
+export function numpySumming(dtype: DType): NumpySumming {
+  return SUMMING[dtype];
 }
 
 /**
- * `np.sum(terms)` for an array of `dtype` whose values are `terms` (as numbers): buffer by buffer
- * of `NUMPY_BUFFER`, each a pairwise sum, the result rounded to the dtype after each buffer.
+ * `np.sum(terms[0, length))` for an array of `dtype` whose values are `terms` (as numbers):
+ * buffer by buffer of `NUMPY_BUFFER`, each a pairwise sum, the result rounded to the dtype after
+ * each buffer.
  */
-export function numpySum(terms: ArrayLike<number>, dtype: DType): number {
-  const { add, round } = summing(dtype);
+export function numpySum(terms: ArrayLike<number>, dtype: DType, length = terms.length): number {
+  const { add, round } = SUMMING[dtype];
   let sum = 0;
-  for (let from = 0; from < terms.length; from += NUMPY_BUFFER) {
-    sum = round(add(sum, pairwiseSum(terms, from, Math.min(NUMPY_BUFFER, terms.length - from), add)));
+  for (let from = 0; from < length; from += NUMPY_BUFFER) {
+    sum = round(add(sum, pairwiseSum(terms, from, Math.min(NUMPY_BUFFER, length - from), add)));
   }
   return sum;
 }

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { NUMPY_BUFFER, numpySum, pairwiseSum } from '../../dist/src/kernels/numpy-sum.js';
+import { NUMPY_BUFFER, numpySum, pairwiseSum } from '../../dist/src/memory/numpy-sum.js';
 import { roundToHalf } from '../../dist/src/memory/half.js';
 import type { DType } from '../../dist/src/memory/dtype.js';
 
