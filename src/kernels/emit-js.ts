@@ -5,11 +5,11 @@
  * float32) in the program's order — no fused or reassociated arithmetic.
  * Compiled on first use, per thread.
  */
-import { isHalf, roundingFor, type DType } from '../memory/dtype.js';
+import { computeDType, isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
 import { accumulatorDType, PAIRWISE_LEAF } from '../memory/numpy-sum.js';
 import type { Field } from '../memory/slots.js';
-import { flagsOf, Float32Scopes, type Expr, type Ops, type Program } from './program.js';
+import { flagsOf, Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
 import type { Kernel } from './run.js';
 import { signatureOf } from './signature.js';
@@ -20,18 +20,31 @@ class JsOps implements Ops {
   /** The locals made so far: binding one again would only copy. */
   readonly #bound = new Set<Expr>();
   /** Inside `inFloat32`: a half dtype's operations round to float32 (`F`). */
-  readonly #float32 = new Float32Scopes();
+  readonly #float32 = new Scopes();
+  /** Inside `inNumpy`: float64 operations are float64's. */
+  readonly #numpy = new Scopes();
   constructor(
     readonly index: string,
     readonly dtype: DType,
   ) {}
 
+  /** Whether operations are Keras ops on float64: float32 arithmetic on float32 operands (`computeDType`). */
+  get #narrowed(): boolean {
+    return this.dtype === 'float64' && !this.#numpy.active;
+  }
   #round(e: string): Expr {
-    if (this.dtype === 'float64') return `(${e})` as Expr;
+    if (this.dtype === 'float64') return (this.#narrowed ? `F(${e})` : `(${e})`) as Expr;
     return (this.#float32.active && isHalf(this.dtype) ? `F(${e})` : `R(${e})`) as Expr;
+  }
+  /** An operand: a Keras op first converts a float64 array to float32. */
+  #operand(a: Expr): string {
+    return this.#narrowed ? `F(${a})` : a;
   }
   inFloat32<T>(body: () => T): T {
     return this.#float32.run(body);
+  }
+  inNumpy<T>(body: () => T): T {
+    return this.#numpy.run(body);
   }
   cast(x: Expr): Expr {
     return isHalf(this.dtype) ? (`R(${x})` as Expr) : x;
@@ -44,13 +57,16 @@ class JsOps implements Ops {
     return this.bind(this.#element(`a_${array}[${this.index}]`) as Expr); // read where the program reads it, before later stores
   }
   shardMean(array: Field): Expr {
-    const sum = `m${this.statements.length}`;
-    this.statements.push(
-      `let ${sum} = ${this.#element(`a_${array}_shards[${this.index}]`)};`,
-      `for (let k = 1, j = ${this.index} + shardStride; k < shardCount; k++, j += shardStride) ` +
-        `${sum} = ${this.#round(`${sum} + ${this.#element(`a_${array}_shards[j]`)}`)};`,
-    );
-    return this.bind(this.#round(`${sum} / shardCount`));
+    // the mean the caller would have passed Keras: an array of the dtype, made with numpy's operators
+    return this.inNumpy(() => {
+      const sum = `m${this.statements.length}`;
+      this.statements.push(
+        `let ${sum} = ${this.#element(`a_${array}_shards[${this.index}]`)};`,
+        `for (let k = 1, j = ${this.index} + shardStride; k < shardCount; k++, j += shardStride) ` +
+          `${sum} = ${this.#round(`${sum} + ${this.#element(`a_${array}_shards[j]`)}`)};`,
+      );
+      return this.bind(this.#round(`${sum} / shardCount`));
+    });
   }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
@@ -65,28 +81,28 @@ class JsOps implements Ops {
     return `w_${word}` as Expr;
   }
   add(a: Expr, b: Expr): Expr {
-    return this.#round(`${a} + ${b}`);
+    return this.#round(`${this.#operand(a)} + ${this.#operand(b)}`);
   }
   sub(a: Expr, b: Expr): Expr {
-    return this.#round(`${a} - ${b}`);
+    return this.#round(`${this.#operand(a)} - ${this.#operand(b)}`);
   }
   mul(a: Expr, b: Expr): Expr {
-    return this.#round(`${a} * ${b}`);
+    return this.#round(`${this.#operand(a)} * ${this.#operand(b)}`);
   }
   div(a: Expr, b: Expr): Expr {
-    return this.#round(`${a} / ${b}`);
+    return this.#round(`${this.#operand(a)} / ${this.#operand(b)}`);
   }
   min(a: Expr, b: Expr): Expr {
-    return `Math.min(${a}, ${b})` as Expr; // exact, and NaN-propagating like the SIMD min
+    return `Math.min(${this.#operand(a)}, ${this.#operand(b)})` as Expr; // exact, and NaN-propagating like the SIMD min
   }
   max(a: Expr, b: Expr): Expr {
-    return `Math.max(${a}, ${b})` as Expr;
+    return `Math.max(${this.#operand(a)}, ${this.#operand(b)})` as Expr;
   }
   neg(a: Expr): Expr {
     return `(-${a})` as Expr;
   }
   sqrt(a: Expr): Expr {
-    return this.#round(`Math.sqrt(${a})`);
+    return this.#round(`Math.sqrt(${this.#operand(a)})`);
   }
   zero(): Expr {
     return '0' as Expr;
@@ -130,7 +146,7 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     // function on each half (cut at a multiple of 8); else element k to accumulator k mod 8,
     // combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), then the rest in order
     // (eight zero accumulators and no whole eight: n < 8 is summed in order from 0, as numpy does)
-    const add = (a: string, b: string): string => (accumulatorDType(dtype) === 'float64' ? `(${a} + ${b})` : `F(${a} + ${b})`);
+    const add = (a: string, b: string): string => (accumulatorDType(computeDType(dtype)) === 'float64' ? `(${a} + ${b})` : `F(${a} + ${b})`);
     const term = (offset: number, into: string): string => {
       const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, dtype);
       const term = program.body(ops, flags) as Expr;

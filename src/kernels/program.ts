@@ -43,12 +43,19 @@ export interface Ops {
    * half-precision gradient divided by Keras's float32 loss scale is a float32 gradient.
    */
   inFloat32<T>(body: () => T): T;
+  /**
+   * `body`'s operations are numpy's own operators on the arrays (Keras's `g / scale`,
+   * `g + accumulator`, `v * scale`), exact in the array's dtype. Outside, each operation is a
+   * Keras op, which Keras's numpy backend computes for a float64 array in float32 (see
+   * `computeDType`); for the other dtypes the two are the same.
+   */
+  inNumpy<T>(body: () => T): T;
   /** `x` rounded to the dtype: Keras's `ops.cast(gradient, variable.dtype)` (a no-op but for a float32 value in a half kernel). */
   cast(x: Expr): Expr;
 }
 
-/** An emitter's open `Ops.inFloat32` scopes: `run` enters one for `body`, `active` says whether any is open. */
-export class Float32Scopes {
+/** An emitter's open scopes of one kind (`Ops.inFloat32`, `Ops.inNumpy`): `run` enters one for `body`, `active` says whether any is open. */
+export class Scopes {
   #depth = 0;
   get active(): boolean {
     return this.#depth > 0;

@@ -42,13 +42,15 @@ function inGradientPrecision(x: Ops, f: Flags<'wide'>, { cast }: { cast: boolean
  * accumulated mean (resetting the accumulator).
  */
 function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, raw: Expr, { reset }: { reset: boolean }): Expr {
-  let g = raw;
-  if (f.unscale) g = x.div(g, x.step('lossScale'));
-  if (f.applyAccumulated) {
-    g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
-    if (reset) x.store('accumulator', x.zero());
-  }
-  return x.bind(g);
+  // Keras writes these with numpy's operators on the gradient arrays
+  const g = x.inNumpy(() => {
+    let g = raw;
+    if (f.unscale) g = x.div(g, x.step('lossScale'));
+    if (f.applyAccumulated) g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
+    return x.bind(g);
+  });
+  if (f.applyAccumulated && reset) x.store('accumulator', x.zero());
+  return g;
 }
 
 /** Keras's `_clip_gradients`: by this variable's norm, by the global norm, or elementwise. */
@@ -56,7 +58,7 @@ function clipped(x: Ops, g: Expr, mode: number): Expr {
   if (mode === ClipMode.Off) return g;
   const limit = x.step('clip');
   if (mode === ClipMode.Norm) return x.bind(x.div(x.mul(g, limit), x.variable('clipDivisor')));
-  if (mode === ClipMode.GlobalNorm) return x.bind(x.mul(g, limit));
+  if (mode === ClipMode.GlobalNorm) return x.bind(x.inNumpy(() => x.mul(g, limit))); // `v * scale`
   return x.bind(x.min(x.max(g, x.neg(limit)), limit)); // ClipMode.Value
 }
 
@@ -107,10 +109,12 @@ export const UPDATE = elementwise(
 /** A call that only accumulates (gradient accumulation, not the k-th call): the EMA still runs. */
 export const ACCUMULATE = elementwise('accumulate', { unscale, ema, sharded, wide }, (x, f) => {
   const raw = rawGradient(x, f);
-  const sum = inGradientPrecision(x, f, { cast: true }, () => {
-    const g = f.unscale ? x.div(raw, x.step('lossScale')) : raw;
-    return x.add(x.load('accumulator'), g);
-  });
+  const sum = inGradientPrecision(x, f, { cast: true }, () =>
+    x.inNumpy(() => {
+      const g = f.unscale ? x.div(raw, x.step('lossScale')) : raw;
+      return x.add(x.load('accumulator'), g);
+    }),
+  );
   x.store('accumulator', sum);
   if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });

@@ -52,6 +52,7 @@ export function signatureOf(program: Program): Signature {
         bind: () => e,
         pick: (w) => (switches.add(w), e),
         inFloat32: (body) => body(),
+        inNumpy: (body) => body(),
         cast: () => e,
       };
       const result = program.body(recorder, flagsOf(program, variant));

@@ -77,12 +77,21 @@ export function isDType(x: unknown): x is DType {
   return x === 'float32' || x === 'float64' || x === 'float16' || x === 'bfloat16';
 }
 
-/** The dtype Keras's arithmetic promotes a mix of dtypes to (jax's promotion: float16 with bfloat16 is float32). */
+/**
+ * The dtype Keras's ops compute a variable's arithmetic in on its numpy backend: the variable's
+ * own, but float64 is computed in float32 (Keras's `result_type` maps 64-bit dtypes to 32-bit on
+ * every backend but TensorFlow, as JAX does without x64) and stored back as float64. numpy's own
+ * operators (`g / scale`, `g + accumulator`, `v * scale`) still compute float64 in float64.
+ */
+export function computeDType(dtype: DType): DType {
+  return dtype === 'float64' ? 'float32' : dtype;
+}
+
+/** The dtype Keras's arithmetic promotes a mix of dtypes to (jax's promotion: float16 with bfloat16 is float32; float64 computes as float32). */
 export function promotedDType(dtypes: readonly DType[]): DType {
-  const has = new Set(dtypes);
-  if (has.has('float64')) return 'float64';
+  const has = new Set(dtypes.map(computeDType));
   if (has.has('float32') || has.size !== 1) return 'float32';
-  return dtypes[0] ?? 'float32';
+  return computeDType(dtypes[0] ?? 'float32');
 }
 
 /** A typed array of `dtype` over (shared) memory. */

@@ -10,7 +10,7 @@
 import { ClipMode, type VariableWord } from '../kernels/rmsprop-words.js';
 import type { VariableWords } from '../kernels/words.js';
 import type { GroupDescriptor } from '../memory/arena.js';
-import { hyperparameterCast, isHalf, roundingFor, type DType } from '../memory/dtype.js';
+import { computeDType, hyperparameterCast, isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
 import { numpySum, numpySumming } from '../memory/numpy-sum.js';
 import type { NormPlan } from './step-plan.js';
@@ -41,7 +41,8 @@ export function reduceNorms(
   /** Loss scaling: half gradients are float32 (see loss-scaling.ts). */
   wide = false,
 ): number {
-  const gradientDType = (d: DType): DType => (wide && isHalf(d) ? 'float32' : d);
+  // the dtype of the squares Keras sums: a loss-scaled half gradient is float32, float64 computes as float32
+  const gradientDType = (d: DType): DType => computeDType(wide && isHalf(d) ? 'float32' : d);
   sums.fill(0);
   for (const { chunks, partials } of groups) {
     for (let c = 0; c < partials.length; c++) {
@@ -66,7 +67,8 @@ export function reduceNorms(
   let count = 0;
   for (let i = 0; i < dtypes.length; i++) if (variables.get(i, 'hasGradient') !== 0) stacked[count++] = sums[i]!;
   const norm = roundingFor(stackDType)(Math.sqrt(numpySum(stacked, stackDType, count)));
-  // numpy 1.24 promotes `1.0 / use_norm` (a numpy scalar) to float64, so the scale is a double
-  const scaleForFinite = limit * Math.min(1 / norm, 1 / limit);
+  // `clip_norm * ops.minimum(1.0 / use_norm, 1.0 / clip_norm)`: the minimum is a Keras op, so
+  // float32; the Python float times that numpy scalar is a double in numpy 1.24, and so the scale
+  const scaleForFinite = limit * Math.fround(Math.min(1 / norm, 1 / limit));
   return scaleForFinite + (norm - norm); // NaN unless the norm is finite
 }

@@ -138,8 +138,16 @@ export function stepWords(into: StepWords, dtype: DType, input: StepWordsInput):
   into.oneMinusRho = cast(1 - o.rho);
   into.epsilon = cast(o.epsilon);
   into.momentum = o.momentum > 0 ? cast(o.momentum) : 0;
+  // Keras divides by a LossScaleOptimizer's float32 scale, and by `loss_scale_factor` with numpy's
+  // operator, which casts the Python float to the array's dtype (float64 keeps it whole)
   into.lossScale =
-    lossScale !== null ? Math.fround(lossScale) : o.lossScaleFactor === null ? 0 : cast(o.lossScaleFactor);
+    lossScale !== null
+      ? Math.fround(lossScale)
+      : o.lossScaleFactor === null
+        ? 0
+        : dtype === 'float64'
+          ? o.lossScaleFactor
+          : cast(o.lossScaleFactor);
   into.unscale = lossScale !== null || o.lossScaleFactor !== null ? 1 : 0;
   into.wideGradient = wide ? 1 : 0;
   into.accumulationSteps = cast(o.gradientAccumulationSteps ?? 0);

@@ -11,13 +11,13 @@
  * (`roundToHalfWat`), and stores narrow the bits back. Its scalar tail runs the same vector code
  * on one element's lanes, so both forms are one computation.
  */
-import type { DType, HalfDType } from '../../memory/dtype.js';
+import { computeDType, type DType, type HalfDType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/slots.js';
-import { flagsOf, Float32Scopes, variantCount, type Expr, type Ops, type Program } from '../program.js';
+import { flagsOf, Scopes, variantCount, type Expr, type Ops, type Program } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
 import { PROGRAMS } from '../rmsprop.js';
 import { signatureOf } from '../signature.js';
-import { PAIRWISE_LEAF } from '../../memory/numpy-sum.js';
+import { accumulatorDType, PAIRWISE_LEAF } from '../../memory/numpy-sum.js';
 import { narrowExactWat, roundToHalfWat, widenWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
@@ -69,7 +69,9 @@ class WatOps implements Ops {
   /** Whether values live in v128 lanes: the vector form, and every form of a half dtype. */
   readonly lanes: boolean;
   /** Inside `inFloat32`: a half dtype's operations are left in float32. */
-  readonly #float32 = new Float32Scopes();
+  readonly #float32 = new Scopes();
+  /** Inside `inNumpy`: float64 operations are float64's. */
+  readonly #numpy = new Scopes();
   constructor(
     readonly shape: SimdShape,
     /** Whether memory is accessed a whole vector at a time (else one element). */
@@ -123,12 +125,24 @@ class WatOps implements Ops {
     this.splats.set(`$${name}_v`, `(local.set $${name}_v (${this.shape.v}.splat (local.get $${name})))`);
     return `(local.get $${name}_v)` as Expr;
   }
+  /** Whether operations are Keras ops on float64: float32 arithmetic on float32 operands (`computeDType`). */
+  get #narrowed(): boolean {
+    return this.shape.dtype === 'float64' && !this.#numpy.active;
+  }
+  /** A float64 value rounded to float32 (and widened back, exactly). */
+  #toFloat32(x: string): Expr {
+    return (
+      this.lanes ? `(f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero ${x}))` : `(f64.promote_f32 (f32.demote_f64 ${x}))`
+    ) as Expr;
+  }
   #op(name: string, ...args: Expr[]): Expr {
+    if (this.#narrowed) return `(${this.#prefix}.${name} ${args.map((a) => this.#toFloat32(a)).join(' ')})` as Expr;
     return `(${this.#prefix}.${name} ${args.join(' ')})` as Expr;
   }
-  /** An arithmetic operation, rounded to the dtype (f32 and f64 operations are already). */
+  /** An arithmetic operation, rounded to the dtype (f32 and f64 operations are already; float64 as Keras's ops: to float32). */
   #rounded(name: string, ...args: Expr[]): Expr {
     const { half } = this.shape;
+    if (this.#narrowed) return this.#toFloat32(this.#op(name, ...args));
     if (half === null || this.#float32.active) return this.#op(name, ...args);
     const raw = this.bind(this.#op(name, ...args));
     return roundToHalfWat(half, raw.slice('(local.get '.length, -1), this.#scratch('a'), this.#constant) as Expr;
@@ -137,6 +151,10 @@ class WatOps implements Ops {
     return this.bind(this.#loadAt(this.#address(array)));
   }
   shardMean(array: Field): Expr {
+    // the mean the caller would have passed Keras: an array of the dtype, made with numpy's operators
+    return this.inNumpy(() => this.#shardMean(array));
+  }
+  #shardMean(array: Field): Expr {
     const type = this.#type;
     const id = `${this.locals.length}${this.suffix}`;
     const [sum, at, k] = [`$m${id}`, `$mp${id}`, `$mk${id}`];
@@ -207,6 +225,9 @@ class WatOps implements Ops {
   }
   inFloat32<T>(body: () => T): T {
     return this.#float32.run(body);
+  }
+  inNumpy<T>(body: () => T): T {
+    return this.#numpy.run(body);
   }
   cast(x: Expr): Expr {
     const { half } = this.shape;
@@ -310,20 +331,30 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
     return e;
   };
   const b = shape.bytes;
-  const acc = shape.t; // float32 accumulators for every f32-lane shape (float32 and the half formats)
+  const acc = shape.t; // float32 accumulators in the f32-lane shapes (float32 and the half formats)
+  // float64 squares are float32 (Keras computes them so), summed in float32 in the f64 lanes
+  const narrow = shape.t === 'f64' && accumulatorDType(computeDType(shape.dtype)) === 'float32';
+  const vectorAdd = (x: string, y: string): string => {
+    const sum = `(${shape.v}.add ${x} ${y})`;
+    return narrow ? `(f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero ${sum}))` : sum;
+  };
+  const scalarAdd = (x: string, y: string): string => {
+    const sum = `(${acc}.add ${x} ${y})`;
+    return narrow ? `(f64.promote_f32 (f32.demote_f64 ${sum}))` : sum;
+  };
   const registers = shape.t === 'f32' ? ['A', 'B'] : ['A', 'B', 'C', 'D'];
   const eight: string[] = [];
   registers.forEach((register, k) => {
     const e = emitter(true, `_v${k}`, vectorBytes(shape) * k);
     const sq = square(e);
-    eight.push(...e.statements, `(local.set $${register} (${shape.v}.add (local.get $${register}) ${sq}))`);
+    eight.push(...e.statements, `(local.set $${register} ${vectorAdd(`(local.get $${register})`, sq)})`);
   });
   const lane = (k: number): string => {
     const perRegister = 16 / (acc === 'f32' ? 4 : 8);
     return `(${shape.v}.extract_lane ${k % perRegister} (local.get $${registers[Math.floor(k / perRegister)]!}))`;
   };
-  const pair = (i: number): string => `(${acc}.add ${lane(i)} ${lane(i + 1)})`;
-  const combined = `(${acc}.add (${acc}.add ${pair(0)} ${pair(2)}) (${acc}.add ${pair(4)} ${pair(6)}))`;
+  const pair = (i: number): string => scalarAdd(lane(i), lane(i + 1));
+  const combined = scalarAdd(scalarAdd(pair(0), pair(2)), scalarAdd(pair(4), pair(6)));
   const tail = emitter(false, '_s', 0);
   const tailSquare = square(tail);
   const tailTerm = shape.half !== null ? `(f32x4.extract_lane 0 ${tailSquare})` : tailSquare;
@@ -335,9 +366,10 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
     (local $o i32) (local $end i32) (local $split i32) (local $s ${acc}) ${registers.map((r) => `(local $${r} v128)`).join(' ')} ${locals}
     (if (i32.gt_u (local.get $n) (i32.const ${PAIRWISE_LEAF})) (then
       (local.set $split (i32.and (i32.shr_u (local.get $n) (i32.const 1)) (i32.const -8)))
-      (return (${acc}.add
-        (call $${name} ${forwarded(shape, program, '(local.get $split)', null)})
-        (call $${name} ${forwarded(shape, program, '(i32.sub (local.get $n) (local.get $split))', '(local.get $split)')})))))
+      (return ${scalarAdd(
+        `(call $${name} ${forwarded(shape, program, '(local.get $split)', null)})`,
+        `(call $${name} ${forwarded(shape, program, '(i32.sub (local.get $n) (local.get $split))', '(local.get $split)')})`,
+      )})))
     ${setup}
     (local.set $end (i32.mul (i32.and (local.get $n) (i32.const -8)) (i32.const ${b})))
     (block $done (loop $eight
@@ -350,7 +382,7 @@ function sumOfSquaresFunction(shape: SimdShape, program: Program, variant: numbe
     (block $tail_done (loop $tail
       (br_if $tail_done (i32.ge_u (local.get $o) (local.get $end)))
       ${tail.statements.join('\n      ')}
-      (local.set $s (${acc}.add (local.get $s) ${tailTerm}))
+      (local.set $s ${scalarAdd('(local.get $s)', tailTerm)})
       (local.set $o (i32.add (local.get $o) (i32.const ${b})))
       (br $tail)))
     (local.get $s))
