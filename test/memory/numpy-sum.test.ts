@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NUMPY_BUFFER, numpySum, pairwiseSum } from '../../dist/src/memory/numpy-sum.js';
-import { roundToHalf } from '../../dist/src/memory/half.js';
+import { castTo, seededValues } from '../helpers/seeded-values.js';
 import type { DType } from '../../dist/src/memory/dtype.js';
 
 interface SumCase {
@@ -29,17 +29,9 @@ const fixture = JSON.parse(readFileSync(new URL('../fixtures/numpy-sum/sums.json
   stacks: StackCase[];
 };
 
-const castTo = (dtype: DType) => (x: number) =>
-  dtype === 'float64' ? x : dtype === 'float32' ? Math.fround(x) : roundToHalf(x, dtype);
-
-/** make.py's values: exact doubles (a 32-bit hash times a power of two), cast to the dtype. */
-function values(n: number, seed: number, dtype: SumCase['dtype']): number[] {
-  const low = dtype === 'float16' ? 12 : 6;
-  return Array.from({ length: n }, (_, i) => {
-    const u = ((i * 2654435761 + seed) % 2 ** 32) / 2 ** 32 - 0.5;
-    return castTo(dtype)(u * 2 ** (((i * 7 + seed) % 13) - low));
-  });
-}
+/** make.py's values: float16 from 2^-12, the others from 2^-6. */
+const values = (n: number, seed: number, dtype: SumCase['dtype']): number[] =>
+  seededValues(n, seed, dtype, dtype === 'float16' ? 12 : 6);
 
 /** np.square in the dtype: the exact product, rounded once (a half's product is exact in float32). */
 const squares = (x: number[], dtype: DType) => x.map((v) => castTo(dtype)(v * v));
