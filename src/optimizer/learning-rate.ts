@@ -1,6 +1,8 @@
 /**
  * Where the learning rate comes from: Keras keeps a number in a float32 variable, calls a
- * schedule with the raw step counter, or calls a function. The value is always float32.
+ * schedule with the raw step counter, or calls a function. A number or a schedule's value is
+ * float32; a function's is what it returned, as Keras's `learning_rate` reports it (each use
+ * casts it to the variable's dtype).
  */
 import { quote } from '../common/quote.js';
 import { isLearningRate, type LearningRate } from './options.js';
@@ -21,7 +23,7 @@ export function learningRateSource(lr: LearningRate): LearningRateSource {
   return { kind: 'variable', value: Math.fround(lr) };
 }
 
-/** The float32 learning rate at raw step `iterations`; refuses a function that returns garbage. */
+/** The learning rate at raw step `iterations`; refuses a function that returns garbage. */
 export function currentLearningRate(source: LearningRateSource, iterations: number): number {
   switch (source.kind) {
     case 'variable':
@@ -33,7 +35,7 @@ export function currentLearningRate(source: LearningRateSource, iterations: numb
       if (typeof value !== 'number' || Number.isNaN(value)) {
         throw new TypeError(`learningRate function returned ${String(value)}; it must return a number`);
       }
-      return Math.fround(value);
+      return value;
     }
   }
 }

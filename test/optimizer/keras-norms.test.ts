@@ -42,9 +42,9 @@ const cases = readCases<NormsCase>('keras-norms');
 
 /**
  * The cases whose learning rate is not Keras's at every step: `pow(1 - p, power)` in float32 is
- * numpy's `powf` (glibc's, not correctly rounded) against the correctly rounded power here
- * (docs/keras-fidelity.md). Their rates are one float32 ulp apart at those steps, and their bytes
- * are Keras's up to the first step that uses such a rate.
+ * numpy's SIMD power (not correctly rounded on the AVX-512 machine that made the fixtures)
+ * against the correctly rounded power here (docs/keras-fidelity.md). Their rates are one float32
+ * ulp apart at those steps, and their bytes are Keras's up to the first step that uses such a rate.
  */
 const LIBM_CASES = new Set(['f32_polynomial_cycle_true', 'f32_polynomial_cycle_false']);
 
@@ -171,7 +171,7 @@ describe("Keras's norms, schedules and float64, bit for bit (real Keras 3.16 run
     it.each(SETTINGS)(`${c.id}: Keras's bytes at every step (kernels $kernels, workers $workers)`, async (setting) => {
       const { exact, messages, ratesExactThrough } = await run(c, setting);
       if (LIBM_CASES.has(c.id)) {
-        expect(ratesExactThrough, 'a rate numpy’s powf rounds differently').toBeLessThan(exact.length);
+        expect(ratesExactThrough, 'a rate numpy’s power rounds differently').toBeLessThan(exact.length);
         expect(exact.slice(0, ratesExactThrough).flat().every(Boolean), messages.join('\n')).toBe(true);
       } else expect(messages).toEqual([]);
     });

@@ -24,10 +24,17 @@ const SETUPS: readonly Setup[] = [
   { label: 'wasm, workers=2, 128 KiB segments', workers: 2, options: { kernels: 'wasm', maxSegmentBytes: 2 * 65536 } },
 ];
 
-/** Cases held bit for bit: all of them. */
-function isElementwise(_c: KerasCase): boolean {
-  return true;
-}
+/**
+ * The cases whose schedule takes a float32 power or cosine: numpy computes them with its SIMD
+ * routines (on the AVX-512 machine that made the fixtures, not correctly rounded: one ulp off in
+ * about a fifth of inputs), ours are correctly rounded, so at some steps their learning rate is
+ * one float32 ulp from Keras's (docs/keras-fidelity.md). Every case is held bit for bit until
+ * the first step that uses such a rate, and close after it.
+ */
+const LIBM_CASES = new Set(['sched_polynomial', 'sched_cosine_warmup', 'sched_cosine_restarts', 'large_all_features']);
+
+/** One float32 ulp of `x`. */
+const ulpOf = (x: number): number => Math.abs(Math.fround(x * (1 + 2 ** -23)) - x) || 2 ** -149;
 
 /** Final state bytes by case and setup: the runs that check every step leave theirs here. */
 const finalBytes = new Map<string, Buffer>();
@@ -53,37 +60,39 @@ describe.each(caseIds)('Keras case %s', (id) => {
     const { label, workers, options } = setup;
     const run = setUp(c, workers, options);
     try {
+      let exact = true; // every rate used so far was Keras's
       for (let s = 0; s < c.steps.length; s++) {
         await runStep(c, run, s);
         const expected = c.expected[s]!;
         expect(run.optimizer.iterations, `step ${s}: iterations`).toBe(expected.iterations);
-        expectClose([run.optimizer.learningRate], [expected.learning_rate], 'float32', `step ${s}: learning_rate`);
         run.variables.forEach((v, i) => {
           const what = `step ${s}: ${v.name}`;
-          if (isElementwise(c)) expectExact(v.value, expected.variables[i]!, what);
+          if (exact) expectExact(v.value, expected.variables[i]!, what);
           else expectClose(v.value, expected.variables[i]!, c.dtype, what);
         });
+        const rate = run.optimizer.learningRate;
+        if (rate !== expected.learning_rate) {
+          expect(LIBM_CASES.has(c.id), `step ${s}: learning_rate ${rate}, Keras ${expected.learning_rate}`).toBe(true);
+          expect(Math.abs(rate - expected.learning_rate), `step ${s}: learning_rate`).toBeLessThanOrEqual(ulpOf(rate));
+          exact = false;
+        }
       }
+      if (LIBM_CASES.has(c.id))
+        expect(exact, 'a libm case whose rates are all Keras’s: take it off the list').toBe(false);
       const state = run.optimizer.variables;
       expect(state.map((x) => x.name)).toEqual(c.expected_state.map((x) => x.name));
       state.forEach((x, i) => {
         const want = c.expected_state[i]!;
         expect(x.shape, `${x.name}: shape`).toEqual(want.shape);
-        if (isElementwise(c)) expectExact(x.value, want.value, x.name);
-        else
-          expectClose(
-            x.value,
-            want.value,
-            x.name === 'iteration' || x.name === 'learning_rate' ? 'float32' : c.dtype,
-            x.name,
-          );
+        if (exact || x.name === 'iteration') expectExact(x.value, want.value, x.name);
+        else expectClose(x.value, want.value, x.name === 'learning_rate' ? 'float32' : c.dtype, x.name);
       });
       finalBytes.set(finalKey(c, setup), bytesOf(state.map((x) => x.value)));
       if (label === SETUPS[0]!.label) expectKerasConfig(run.optimizer.getConfig(), c.expected_config);
       if (c.expected_finalized !== null) {
         run.optimizer.finalizeVariableValues();
         run.variables.forEach((v, i) => {
-          if (isElementwise(c)) expectExact(v.value, c.expected_finalized![i]!, `finalized ${v.name}`);
+          if (exact) expectExact(v.value, c.expected_finalized![i]!, `finalized ${v.name}`);
           else expectClose(v.value, c.expected_finalized![i]!, c.dtype, `finalized ${v.name}`);
         });
       }
@@ -106,7 +115,7 @@ function expectKerasConfig(config: Record<string, unknown>, keras: Record<string
   const lr = theirs.learning_rate as { callable?: number };
   if (typeof lr === 'object' && lr.callable !== undefined) {
     // Keras serializes the Python callable itself; a JS function is recorded by its current value
-    expect(ours.learning_rate).toBe(Math.fround(lr.callable));
+    expect(ours.learning_rate).toBe(lr.callable);
     delete ours.learning_rate;
     delete theirs.learning_rate;
   }
