@@ -25,9 +25,10 @@ export interface GroupDescriptor {
   /** Gradient shards (micro-batches): the grad field is this many field regions, back to back. */
   readonly gradShards: number;
   readonly chunks: Int32Array;
-  /** One float64 sum of squares per chunk, written by the Norm phase. */
+  /** One sum of squares per numpy buffer, at its first chunk, written by the Norm phase. */
   readonly partials: Float64Array;
   readonly laneRanges: Int32Array;
+  readonly normLaneRanges: Int32Array;
   /** The step's scalars as this group's dtype reads them: its block of the arena's `scalars`. */
   readonly scalars: Float64Array;
 }
@@ -62,10 +63,12 @@ export interface GroupViews extends FieldViews {
   readonly shardStride: number;
   /** The chunk table: per chunk [start, end) of its elements and its variable's index, flat. */
   readonly chunks: Int32Array;
-  /** One float64 sum of squares per chunk, written by the Norm phase. */
+  /** One sum of squares per numpy buffer, at its first chunk (0 at the others), written by the Norm phase. */
   readonly partials: Float64Array;
   /** [first chunk, end chunk) per lane: what a kernel called with a lane's range can tell it by. */
   readonly laneRanges: Int32Array;
+  /** The same for the norm phase, whose lanes hold whole numpy buffers. */
+  readonly normLaneRanges: Int32Array;
 }
 
 function sharedFloat64(length: number): Float64Array {
@@ -106,6 +109,7 @@ export function allocateArena(
       chunks: plan.chunks,
       partials: sharedFloat64(chunkCount(plan.chunks)),
       laneRanges: plan.laneRanges,
+      normLaneRanges: plan.normLaneRanges,
       scalars: scalars.subarray(
         DTYPES.indexOf(plan.dtype) * lengths.scalars,
         (DTYPES.indexOf(plan.dtype) + 1) * lengths.scalars,
@@ -150,5 +154,6 @@ export function groupViews(group: GroupDescriptor): GroupViews {
     chunks: group.chunks,
     partials: group.partials,
     laneRanges: group.laneRanges,
+    normLaneRanges: group.normLaneRanges,
   };
 }

@@ -7,10 +7,11 @@ import { NUMPY_BUFFER } from './numpy-sum.js';
 import { bytesPerElement, type DType } from './dtype.js';
 
 /**
- * Slice granularity: a chunk is the piece of a variable inside one block. A norm's sums follow
- * numpy's buffers of `NUMPY_BUFFER` elements instead (a whole number of blocks, since variables
- * start on a block), and lanes are cut only where a buffer begins, so each buffer's sum is taken
- * whole by one lane, in numpy's order, whatever the number of workers.
+ * Slice granularity: a chunk is the piece of a variable inside one block, and an update's lanes
+ * are cut where a block begins. A norm's sums follow numpy's buffers of `NUMPY_BUFFER` elements
+ * instead (a whole number of blocks, since variables start on a block): the norm phase's lanes
+ * are cut only where a buffer begins, so each buffer's sum is taken whole by one lane, in numpy's
+ * order, whatever the number of workers.
  */
 export const BLOCK_BYTES = 4096;
 /**
@@ -52,8 +53,10 @@ export interface GroupPlan {
   readonly fieldLength: number;
   /** Chunk table: CHUNK_STRIDE words per chunk (see `Chunk`), in flat order. */
   readonly chunks: Int32Array;
-  /** [first chunk, end chunk) per lane. */
+  /** [first chunk, end chunk) per lane: cut where a block begins. */
   readonly laneRanges: Int32Array;
+  /** The same for the norm phase: cut only where a numpy buffer begins. */
+  readonly normLaneRanges: Int32Array;
 }
 
 export interface VariableShape {
@@ -154,21 +157,27 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
     offsets,
     fieldLength,
     chunks: chunks.subarray(0, table.length),
-    laneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes),
+    laneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes, (start) => start % block === 0),
+    normLaneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes, (_start, sumLength) => sumLength > 0),
   };
 }
 
 /**
- * Cuts the chunk list into `lanes` contiguous ranges of about equal element count, cutting
- * only where a numpy buffer begins (so a buffer's chunks, summed as one, stay in one lane).
+ * Cuts the chunk list into `lanes` contiguous ranges of about equal element count, cutting only
+ * before a chunk that `mayCut` allows (a block's start, or a numpy buffer's).
  */
-function dealChunks(chunks: Int32Array, total: number, lanes: number): Int32Array {
+function dealChunks(
+  chunks: Int32Array,
+  total: number,
+  lanes: number,
+  mayCut: (start: number, sumLength: number) => boolean,
+): Int32Array {
   const ranges = new Int32Array(2 * lanes);
   const count = chunkCount(chunks);
   let lane = 0;
   let seen = 0;
   for (let c = 0; c < count; c++) {
-    if (chunks[c * CHUNK_STRIDE + Chunk.SumLength]! > 0) {
+    if (mayCut(chunks[c * CHUNK_STRIDE + Chunk.Start]!, chunks[c * CHUNK_STRIDE + Chunk.SumLength]!)) {
       while (lane < lanes - 1 && seen >= (total * (lane + 1)) / lanes) {
         ranges[2 * lane + 1] = c;
         lane++;

@@ -21,8 +21,9 @@ export function runPhase(
   for (let g = 0; g < views.length; g++) {
     const group = arena.groups[g]!;
     const view = views[g]!;
-    const begin = lane === ALL_CHUNKS ? 0 : group.laneRanges[2 * lane]!;
-    const end = lane === ALL_CHUNKS ? chunkCount(group.chunks) : group.laneRanges[2 * lane + 1]!;
+    const ranges = phase === Phase.Norm ? group.normLaneRanges : group.laneRanges;
+    const begin = lane === ALL_CHUNKS ? 0 : ranges[2 * lane]!;
+    const end = lane === ALL_CHUNKS ? chunkCount(group.chunks) : ranges[2 * lane + 1]!;
     if (begin === end) continue;
     const kernel = kernels[view.dtype]!; // a set without this dtype was refused at build
     if (phase === Phase.Norm) kernel.sumSquares(view, begin, end, group.scalars, arena.varParams);

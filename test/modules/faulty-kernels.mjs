@@ -60,15 +60,16 @@ export function clearFault() {
 
 /**
  * Who is calling: CALLING_THREAD on the test's thread, else the pool lane whose chunk range of
- * this group is [begin, end) (a lane calls each kernel with its whole range), else null.
+ * this group in this phase is [begin, end) (a lane calls each kernel with its whole range), else null.
  *
+ * @param {number} phase
  * @param {import('../../dist/src/kernels/index.js').GroupViews} views
  * @param {number} begin
  * @param {number} end
  */
-function caller(views, begin, end) {
+function caller(phase, views, begin, end) {
   if (threadId === Atomics.load(plan, Word.Owner)) return CALLING_THREAD;
-  const ranges = views.laneRanges;
+  const ranges = phase === PHASES.norm ? views.normLaneRanges : views.laneRanges;
   for (let lane = 0; 2 * lane < ranges.length; lane++) {
     if (ranges[2 * lane] === begin && ranges[2 * lane + 1] === end) return lane;
   }
@@ -86,7 +87,7 @@ function caller(views, begin, end) {
 function maybeFail(phase, views, begin, end) {
   if (Atomics.load(plan, Word.Armed) !== 1 || Atomics.load(plan, Word.Phase) !== phase) return;
   const lane = Atomics.load(plan, Word.Lane);
-  if (caller(views, begin, end) !== lane) return;
+  if (caller(phase, views, begin, end) !== lane) return;
   if (Atomics.compareExchange(plan, Word.Armed, 1, 0) !== 1) return; // another call fired it
   const kind = Atomics.load(plan, Word.Kind);
   if (kind === KINDS.exit) process.exit(70); // a worker's process.exit ends its thread only

@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { RMSprop, Variable, type Gradient, type RMSpropOptions } from '../../dist/src/index.js';
 import { bytesPerElement } from '../../dist/src/memory/dtype.js';
 import { Chunk, CHUNK_STRIDE, chunkCount, planGroups, BLOCK_BYTES } from '../../dist/src/memory/layout.js';
+import { NUMPY_BUFFER } from '../../dist/src/memory/numpy-sum.js';
 import { randomValues, snapshot } from '../helpers/state.js';
 
 const variableArb = fc.record({
@@ -157,9 +158,16 @@ describe('gradient shards (micro-batches)', () => {
 });
 
 describe('layout', () => {
-  it('chunks tile each variable, lanes tile the chunks, cuts fall on blocks, segments hold whole variables', () => {
+  it('chunks tile each variable, lanes tile the chunks, cuts fall on blocks (norm lanes on numpy buffers), segments hold whole variables', () => {
     const layoutArb = fc.record({
-      vars: fc.array(variableArb, { minLength: 1, maxLength: 6 }),
+      // past numpy's buffer of 8192 elements too
+      vars: fc.array(
+        fc.oneof(
+          variableArb,
+          fc.record({ size: fc.integer({ min: 8000, max: 40000 }), dtype: variableArb.map((v) => v.dtype) }),
+        ),
+        { minLength: 1, maxLength: 6 },
+      ),
       lanes: fc.integer({ min: 1, max: 8 }),
       fieldCount: fc.integer({ min: 3, max: 7 }),
       pages: fc.constantFrom(1, 2, 5, 65536),
@@ -207,10 +215,32 @@ describe('layout', () => {
             expect(end).toBeGreaterThanOrEqual(begin);
             if (begin > 0 && begin < count) {
               // a lane starts where a new block starts
-              expect(Math.floor(plan.chunks[3 * begin]! / block)).not.toBe(
-                Math.floor(plan.chunks[3 * (begin - 1)]! / block),
+              expect(Math.floor(plan.chunks[CHUNK_STRIDE * begin]! / block)).not.toBe(
+                Math.floor(plan.chunks[CHUNK_STRIDE * (begin - 1)]! / block),
               );
             }
+            cursor = end;
+          }
+          expect(cursor).toBe(count);
+          // numpy's buffers: each variable's lengths at its buffers' first chunks, a norm lane starting on one
+          const buffered = new Map<number, number>();
+          for (let c = 0; c < count; c++) {
+            const [start, v, length] = [Chunk.Start, Chunk.Variable, Chunk.SumLength].map(
+              (f) => plan.chunks[c * CHUNK_STRIDE + f]!,
+            ) as [number, number, number];
+            const offset = start - plan.offsets[plan.variables.indexOf(v)]!;
+            expect(length, `chunk ${c}`).toBe(
+              offset % NUMPY_BUFFER === 0 ? Math.min(NUMPY_BUFFER, vars[v]!.size - offset) : 0,
+            );
+            buffered.set(v, (buffered.get(v) ?? 0) + length);
+          }
+          plan.variables.forEach((v) => expect(buffered.get(v)).toBe(vars[v]!.size));
+          cursor = 0;
+          for (let lane = 0; lane < lanes; lane++) {
+            const [begin, end] = [plan.normLaneRanges[2 * lane]!, plan.normLaneRanges[2 * lane + 1]!];
+            expect(begin).toBe(cursor);
+            expect(end).toBeGreaterThanOrEqual(begin);
+            if (begin < count) expect(plan.chunks[CHUNK_STRIDE * begin + Chunk.SumLength]).toBeGreaterThan(0);
             cursor = end;
           }
           expect(cursor).toBe(count);

@@ -16,7 +16,7 @@ import { failNext, faultyKernels } from '../modules/faulty-kernels.mjs';
 
 const { fresh } = checkpointDirectory('reliability');
 
-const SIZE = 6000; // several chunks, so both lanes have work
+const SIZE = 20000; // several numpy buffers (8192 elements), so both lanes have norm-phase and update work
 const model = (name = 'w') => [new Variable(randomValues(SIZE, 7), { name })];
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
 

@@ -9,7 +9,7 @@ import { RMSprop, StepError, Variable } from '../../dist/src/index.js';
 import { randomValues, snapshot } from '../helpers/state.js';
 import { failNext, faultyKernels } from '../modules/faulty-kernels.mjs';
 
-const SIZE = 6000; // several chunks, so both lanes have work
+const SIZE = 20000; // several numpy buffers (8192 elements), so both lanes have norm-phase and update work
 const gradient = (seed: number): Float32Array[] => [randomValues(SIZE, seed)];
 
 async function trained(options: ConstructorParameters<typeof RMSprop>[0]) {
