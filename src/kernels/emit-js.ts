@@ -146,7 +146,8 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     // function on each half (cut at a multiple of 8); else element k to accumulator k mod 8,
     // combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)), then the rest in order
     // (eight zero accumulators and no whole eight: n < 8 is summed in order from 0, as numpy does)
-    const add = (a: string, b: string): string => (accumulatorDType(computeDType(dtype)) === 'float64' ? `(${a} + ${b})` : `F(${a} + ${b})`);
+    const add = (a: string, b: string): string =>
+      accumulatorDType(computeDType(dtype)) === 'float64' ? `(${a} + ${b})` : `F(${a} + ${b})`;
     const term = (offset: number, into: string): string => {
       const ops = new JsOps(offset === 0 ? 'i' : `i + ${offset}`, dtype);
       const term = program.body(ops, flags) as Expr;

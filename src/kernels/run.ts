@@ -79,7 +79,8 @@ export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kerne
         const kernel = table.get(SUM_SQUARES, variantOf(SUM_SQUARES, step, words, base, views))!;
         for (; c < next; c++) {
           const n = chunks[c * CHUNK_STRIDE + Chunk.SumLength]!;
-          if (n > 0) partials[c] = kernel(views, chunks[c * CHUNK_STRIDE + Chunk.Start]!, n, step, words, base) as number;
+          if (n > 0)
+            partials[c] = kernel(views, chunks[c * CHUNK_STRIDE + Chunk.Start]!, n, step, words, base) as number;
         }
       }
       c = next;

@@ -47,7 +47,7 @@ export function f16(x: number): number {
 const f32 = Math.fround;
 
 /** numpy's pairwise sum of float32 values with float32 accumulators (numpy's `pairwise_sum`). */
-function pairwiseSum(a: readonly number[]): number {
+export function pairwiseSum(a: readonly number[]): number {
   const n = a.length;
   if (n < 8) {
     let sum = 0;

@@ -1,11 +1,13 @@
 /**
  * An independent oracle: one element of Keras 3's RMSprop `apply`, written straight from
  * keras/src/optimizers/base_optimizer.py (loss scaling, gradient accumulation, clipping, weight
- * decay, EMA) and rmsprop.py (`update_step`), each float32 operation rounded with Math.fround.
- * Hyperparameters enter as float32 (`h`), for every dtype, as the optimizer hands them over.
+ * decay, EMA) and rmsprop.py (`update_step`), each float32 operation rounded with Math.fround
+ * (float64 too: Keras's numpy backend computes it in float32, but for numpy's own operators).
+ * Hyperparameters enter as float32 (`h`), for every dtype, as the test hands them over.
  * It shares nothing with src/ (not the programs, not the words), so a slip in the generator
  * cannot hide in it.
  */
+import { pairwiseSum } from './keras-float16.js';
 
 export interface ReferenceSettings {
   readonly dtype: 'float32' | 'float64';
@@ -44,60 +46,69 @@ export interface ReferenceElement {
   accumulator?: number | undefined;
 }
 
-function rounding(dtype: ReferenceSettings['dtype']): (x: number) => number {
+/**
+ * A Keras op's rounding: float32 for both dtypes, since Keras's numpy backend computes a float64
+ * array in float32 (its `result_type` maps 64-bit dtypes to 32-bit); each operand is converted
+ * to float32 first (`k` again: a no-op on a float32 value).
+ */
+const k = Math.fround;
+
+/** numpy's own operators on the gradient arrays (`g / scale`, `g + accumulator`, `v * scale`): in the dtype. */
+function numpyRounding(dtype: ReferenceSettings['dtype']): (x: number) => number {
   return dtype === 'float32' ? Math.fround : (x) => x;
 }
 
 /** A hyperparameter as the kernels receive it. */
 const h = Math.fround;
 
-/** The gradient `apply` hands to the update, before clipping (loss scale, accumulation). */
+/** The gradient `apply` hands to the update, before clipping (loss scale, accumulation): numpy's operators. */
 function scaledGradient(e: ReferenceElement, s: ReferenceSettings): number {
-  const r = rounding(s.dtype);
+  const n = numpyRounding(s.dtype);
   let g = e.grad;
-  if (s.lossScaleFactor !== null) g = r(g / h(s.lossScaleFactor));
-  if (s.accumulation === 'apply') g = r(r(g + e.accumulator!) / s.accumulationSteps);
+  if (s.lossScaleFactor !== null) g = n(g / h(s.lossScaleFactor));
+  if (s.accumulation === 'apply') g = n(n(g + e.accumulator!) / s.accumulationSteps);
   return g;
 }
 
 /** The element after one `apply`; the input is not modified. */
 export function referenceApply(input: ReferenceElement, s: ReferenceSettings): ReferenceElement {
-  const r = rounding(s.dtype);
+  const n = numpyRounding(s.dtype);
   const e = { ...input };
   if (s.hasGradient && s.accumulation === 'accumulate') {
-    // _backend_update_accumulators: acc += g, no update this call
-    const g = s.lossScaleFactor === null ? e.grad : r(e.grad / h(s.lossScaleFactor));
-    e.accumulator = r(e.accumulator! + g);
+    // _backend_increment_gradient_accumulators: acc + g, no update this call
+    const g = s.lossScaleFactor === null ? e.grad : n(e.grad / h(s.lossScaleFactor));
+    e.accumulator = n(e.accumulator! + g);
   } else if (s.hasGradient) {
     let g = scaledGradient(e, s);
     if (s.accumulation === 'apply') e.accumulator = 0;
     // _clip_gradients
-    if (s.clip.kind === 'norm') g = r(r(g * h(s.clip.clipnorm)) / h(s.clip.divisor));
-    if (s.clip.kind === 'global') g = r(g * h(s.clip.scale));
+    if (s.clip.kind === 'norm') g = k(k(k(g) * h(s.clip.clipnorm)) / h(s.clip.divisor));
+    if (s.clip.kind === 'global') g = n(g * h(s.clip.scale));
     if (s.clip.kind === 'value') {
       const v = h(s.clip.clipvalue);
-      g = g < -v ? -v : g > v ? v : g;
+      g = k(g) < -v ? -v : k(g) > v ? v : k(g);
     }
+    g = k(g); // update_step's ops see it as float32
     // _apply_weight_decay: variable - variable * wd * lr
     const lr = h(s.learningRate);
-    if (s.weightDecay !== null && s.decays) e.value = r(e.value - r(r(e.value * h(s.weightDecay)) * lr));
+    if (s.weightDecay !== null && s.decays) e.value = k(k(e.value) - k(k(k(e.value) * h(s.weightDecay)) * lr));
     // RMSprop.update_step
     const rho = h(s.rho);
     const oneMinusRho = h(1 - s.rho);
-    e.velocity = r(r(rho * e.velocity) + r(oneMinusRho * r(g * g)));
+    e.velocity = k(k(rho * k(e.velocity)) + k(oneMinusRho * k(g * g)));
     let denominator: number;
     if (s.centered) {
-      e.averageGradient = r(r(rho * e.averageGradient!) + r(oneMinusRho * g));
-      denominator = r(r(e.velocity - r(e.averageGradient * e.averageGradient)) + h(s.epsilon));
+      e.averageGradient = k(k(rho * k(e.averageGradient!)) + k(oneMinusRho * g));
+      denominator = k(k(e.velocity - k(e.averageGradient * e.averageGradient)) + h(s.epsilon));
     } else {
-      denominator = r(e.velocity + h(s.epsilon));
+      denominator = k(e.velocity + h(s.epsilon));
     }
-    const increment = r(r(lr * g) / r(Math.sqrt(denominator)));
+    const increment = k(k(lr * g) / k(Math.sqrt(denominator)));
     if (s.momentum !== null) {
-      e.momentum = r(r(h(s.momentum) * e.momentum!) + increment);
-      e.value = r(e.value - e.momentum);
+      e.momentum = k(k(h(s.momentum) * k(e.momentum!)) + increment);
+      e.value = k(k(e.value) - e.momentum);
     } else {
-      e.value = r(e.value - increment);
+      e.value = k(k(e.value) - increment);
     }
   } else if (s.accumulation === 'apply') {
     e.accumulator = 0; // no gradient: the accumulator still starts over
@@ -105,24 +116,21 @@ export function referenceApply(input: ReferenceElement, s: ReferenceSettings): R
   if (s.ema !== null) {
     // _update_model_variables_moving_averages, then _overwrite_model_variables_with_average_value
     const m = h(s.ema.momentum);
-    e.average = r(r(m * e.average!) + r(h(1 - s.ema.momentum) * e.value));
+    e.average = k(k(m * k(e.average!)) + k(h(1 - s.ema.momentum) * k(e.value)));
     if (s.ema.overwrite) e.value = e.average;
   }
   return e;
 }
 
 /**
- * Norm clipping's partial sum over a chunk's elements: fround(g*g) of each gradient before
- * clipping, summed in float64 with element k to accumulator k mod 8, then
- * ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
+ * Norm clipping's sum over one numpy buffer's elements: `ops.square` of each gradient before
+ * clipping (a Keras op: float32), summed as numpy's pairwise_sum with float32 accumulators.
  */
 export function referenceSumOfSquares(elements: readonly ReferenceElement[], s: ReferenceSettings): number {
-  const r = rounding(s.dtype);
-  const sums = [0, 0, 0, 0, 0, 0, 0, 0];
-  elements.forEach((e, k) => {
-    const g = scaledGradient(e, s);
-    sums[k % 8]! += r(g * g);
-  });
-  const [s0, s1, s2, s3, s4, s5, s6, s7] = sums as [number, number, number, number, number, number, number, number];
-  return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));
+  return pairwiseSum(
+    elements.map((e) => {
+      const g = k(scaledGradient(e, s));
+      return k(g * g);
+    }),
+  );
 }

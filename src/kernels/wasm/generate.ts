@@ -132,7 +132,9 @@ class WatOps implements Ops {
   /** A float64 value rounded to float32 (and widened back, exactly). */
   #toFloat32(x: string): Expr {
     return (
-      this.lanes ? `(f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero ${x}))` : `(f64.promote_f32 (f32.demote_f64 ${x}))`
+      this.lanes
+        ? `(f64x2.promote_low_f32x4 (f32x4.demote_f64x2_zero ${x}))`
+        : `(f64.promote_f32 (f32.demote_f64 ${x}))`
     ) as Expr;
   }
   #op(name: string, ...args: Expr[]): Expr {
