@@ -182,7 +182,7 @@ describe("Keras's norms, schedules and float64, bit for bit (real Keras 3.16 run
 function mutated(sum: (squares: (i: number) => number, first: number, n: number) => number): Kernels {
   const js = kernelSet('js').float32;
   return {
-    update: js.update,
+    update: (...args) => js.update(...args),
     sumSquares(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array) {
       js.sumSquares(views, begin, end, step, words);
       const grad = views.grad as Float32Array;
