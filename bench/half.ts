@@ -9,11 +9,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { Bench } from 'tinybench';
 import { RMSprop, Variable, type DType } from '../src/index.js';
 import { fileURLToPath } from 'node:url';
 import { copyBandwidth } from './roofline.js';
-import { log, median as medianOf, VARIANTS, WRITE_ALLOCATE, type BenchArgs } from './lib.js';
+import { log, median as medianOf, medians, VARIANTS, WRITE_ALLOCATE, type BenchArgs } from './lib.js';
 
 const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
 const bytesOf = (dtype: DType) => (dtype === 'float32' ? 4 : 2);
@@ -29,33 +28,6 @@ function model(size: number, dtype: DType): Variable[] {
 
 function fillGradients(variables: readonly Variable[]): void {
   for (const v of variables) v.grad.fill(v.dtype === 'float32' ? 0.01 : v.dtype === 'float16' ? 0x211f : 0x3c24); // 0.01
-}
-
-/** Rounds of the three dtypes' steps, in turn: on this shared VM the speed drifts within a run. */
-const ROUNDS = 5;
-
-/**
- * The median step of each optimizer, measured in turn: each round is one tinybench run of every
- * task (a few steps each), so a slow stretch of the machine falls on all of them alike.
- */
-async function medians(steps: ReadonlyArray<() => Promise<void>>, quick: boolean): Promise<number[]> {
-  const samples: number[][] = steps.map(() => []);
-  for (let round = 0; round < (quick ? 2 : ROUNDS); round++) {
-    const bench = new Bench({
-      time: 0,
-      iterations: 3,
-      warmupIterations: 1, // the first round's commits the arena; later, idle lanes retired (250 ms) restart
-      warmupTime: 0,
-      retainSamples: true,
-    });
-    steps.forEach((step, i) => bench.add(String(i), step));
-    await bench.run();
-    bench.tasks.forEach((task, i) => {
-      if (task.result.state !== 'completed') throw new Error(`benchmark task failed: ${task.result.state}`);
-      samples[i]!.push(...task.result.latency.samples!);
-    });
-  }
-  return samples.map((s) => medianOf(s));
 }
 
 /** float32 against float16 and bfloat16, basic and full, against the roofline: bench/results/half.md. */

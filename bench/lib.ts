@@ -4,7 +4,10 @@
  */
 import type { RMSpropOptions } from '../src/index.js';
 
-export { median } from '../src/cli/figures.js';
+import { Bench } from 'tinybench';
+import { median } from '../src/cli/figures.js';
+
+export { median };
 
 /** `npm run bench`'s flags, parsed once by index.ts. */
 export interface BenchArgs {
@@ -31,3 +34,30 @@ export const WRITE_ALLOCATE = 1.5;
 
 /** A progress line on stderr (the results go to bench/results/). */
 export const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** Rounds of the steps compared, in turn: on this shared VM the speed drifts within a run. */
+const ROUNDS = 5;
+
+/**
+ * The median step of each optimizer, measured in turn: each round is one tinybench run of every
+ * task (a few steps each), so a slow stretch of the machine falls on all of them alike.
+ */
+export async function medians(steps: ReadonlyArray<() => Promise<void>>, quick: boolean): Promise<number[]> {
+  const samples: number[][] = steps.map(() => []);
+  for (let round = 0; round < (quick ? 2 : ROUNDS); round++) {
+    const bench = new Bench({
+      time: 0,
+      iterations: 3,
+      warmupIterations: 1, // the first round's commits the arena; later, idle lanes retired (250 ms) restart
+      warmupTime: 0,
+      retainSamples: true,
+    });
+    steps.forEach((step, i) => bench.add(String(i), step));
+    await bench.run();
+    bench.tasks.forEach((task, i) => {
+      if (task.result.state !== 'completed') throw new Error(`benchmark task failed: ${task.result.state}`);
+      samples[i]!.push(...task.result.latency.samples!);
+    });
+  }
+  return samples.map((s) => median(s));
+}

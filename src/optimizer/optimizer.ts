@@ -341,7 +341,7 @@ export class RMSprop {
     if (plan.norm !== null || scaling !== null) {
       built.words.writer.write(plan, lossScale, 'norm', globalScale);
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
-      if (scaling !== null && !gradientsFinite(built.arena.groups)) return scaling.skipped();
+      if (scaling !== null && !gradientsFinite(built.views)) return scaling.skipped();
       if (plan.norm !== null) globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
     }
     built.words.writer.write(plan, lossScale, 'update', globalScale);

@@ -27,6 +27,11 @@ export function expectClose(
   }
 }
 
+/** The spacing of float32 values at `x` (its unit in the last place). */
+export function float32Ulp(x: number): number {
+  return 2 ** (Math.max(Math.floor(Math.log2(Math.abs(x))), -126) - 23);
+}
+
 /** Exact equality, NaN == NaN (for the elementwise cases Keras and we must agree bit for bit). */
 export function expectExact(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   expect(actual.length, `${what}: length`).toBe(expected.length);

@@ -13,6 +13,7 @@ import { kernelSet, registerKernels, type GroupViews, type Kernels } from '../..
 import { Chunk, CHUNK_STRIDE } from '../../dist/src/memory/layout.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
 import type { DType } from '../../dist/src/memory/dtype.js';
+import { float32Ulp } from '../helpers/compare.js';
 import { readCases, valuesOf } from '../helpers/keras-cases.js';
 import { seededValues } from '../helpers/seeded-values.js';
 
@@ -43,8 +44,8 @@ const cases = readCases<NormsCase>('keras-norms');
 /**
  * The cases whose learning rate is not Keras's at every step: `pow(1 - p, power)` in float32 is
  * numpy's SIMD power (not correctly rounded on the AVX-512 machine that made the fixtures)
- * against the correctly rounded power here (docs/keras-fidelity.md). Their rates are one float32
- * ulp apart at those steps, and their bytes are Keras's up to the first step that uses such a rate.
+ * against the correctly rounded power here (docs/keras-fidelity.md). Their rates are one or two
+ * float32 ulps apart at those steps, and their bytes are Keras's up to the first step that uses such a rate.
  */
 const LIBM_CASES = new Set(['f32_polynomial_cycle_true', 'f32_polynomial_cycle_false']);
 
@@ -113,8 +114,8 @@ async function run(c: NormsCase, extra: RMSpropOptions): Promise<Outcome> {
     if (rate !== want.learning_rate) {
       ratesExactThrough = Math.min(ratesExactThrough, s + 1);
       expect(LIBM_CASES.has(c.id), `step ${s + 1}: learning rate ${rate}, Keras ${want.learning_rate}`).toBe(true);
-      expect(Math.abs(rate - want.learning_rate), 'one float32 ulp at most').toBeLessThanOrEqual(
-        Math.abs(Math.fround(rate * (1 + 2 ** -23)) - rate),
+      expect(Math.abs(rate - want.learning_rate), 'the power’s one ulp, at most two in the rate').toBeLessThanOrEqual(
+        2 * float32Ulp(rate),
       );
     }
     exact.push(

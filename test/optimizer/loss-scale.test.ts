@@ -237,3 +237,61 @@ describe('LossScaleOptimizer, against real Keras 3.16 runs', () => {
     expect(results[0]).toEqual([1, 2, 3, 4]);
   });
 });
+
+describe('the finiteness test is on the gradients, as Keras’s check_finite is, not on their squares', () => {
+  /** A LossScaleOptimizer and a plain RMSprop dividing by the same scale, over one float32 variable of `n`. */
+  function pair(n: number, microBatches?: number) {
+    const scaled = new LossScaleOptimizer(new RMSprop({ learningRate: 0.01, microBatches }), { initialScale: 2 ** 15 });
+    const plain = new RMSprop({ learningRate: 0.01, lossScaleFactor: 2 ** 15, microBatches });
+    const [a, b] = [0, 1].map(() => new Variable(new Float32Array(n).fill(1), { name: 'w' }));
+    scaled.build([a!]);
+    plain.build([b!]);
+    return { scaled, plain, a: a!, b: b! };
+  }
+
+  it('finite gradients whose squares sum past float32 (10,000 of 2e17) are applied, as Keras applies them', async () => {
+    const { scaled, plain, a, b } = pair(10000);
+    try {
+      a.grad.fill(2e17); // each square 4e34 is finite; their float32 sum is not
+      b.grad.fill(2e17);
+      await scaled.step();
+      await plain.step();
+      expect(scaled.iterations).toBe(1);
+      expect(scaled.dynamicScale).toBe(2 ** 15); // not halved: nothing was skipped
+      expect(
+        Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(
+          Buffer.from(b.value.buffer, b.value.byteOffset, b.value.byteLength),
+        ),
+      ).toBe(true);
+      expect(a.value[0]).not.toBe(1);
+      a.grad[9999] = Infinity; // one gradient not finite: skipped, the scale halved
+      await scaled.step();
+      expect(scaled.iterations).toBe(1);
+      expect(scaled.dynamicScale).toBe(2 ** 14);
+    } finally {
+      await Promise.all([scaled.close(), plain.close()]);
+    }
+  });
+
+  it('with micro-batches, the test is on their mean: finite shards whose mean overflows are not finite', async () => {
+    const { scaled, plain, a, b } = pair(10000, 2);
+    try {
+      for (const v of [a, b]) for (const shard of v.gradShards) shard.fill(2e17);
+      await scaled.step();
+      await plain.step();
+      expect(scaled.dynamicScale).toBe(2 ** 15);
+      expect(
+        Buffer.from(a.value.buffer, a.value.byteOffset, a.value.byteLength).equals(
+          Buffer.from(b.value.buffer, b.value.byteOffset, b.value.byteLength),
+        ),
+      ).toBe(true);
+      a.gradShards[0]![5] = 3e38;
+      a.gradShards[1]![5] = 3e38; // float32 sum 6e38: the mean the kernels take is infinite
+      await scaled.step();
+      expect(scaled.iterations).toBe(1);
+      expect(scaled.dynamicScale).toBe(2 ** 14);
+    } finally {
+      await Promise.all([scaled.close(), plain.close()]);
+    }
+  });
+});
