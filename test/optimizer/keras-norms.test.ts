@@ -63,6 +63,22 @@ function optionsOf(c: NormsCase): RMSpropOptions {
   return options;
 }
 
+/** make.py's inputs, made once per case and setting-independent: the initial values and every step's gradients. */
+const inputs = new Map<string, { init: number[][]; grads: number[][][] }>();
+function inputsOf(c: NormsCase): { init: number[][]; grads: number[][][] } {
+  let made = inputs.get(c.id);
+  if (made === undefined) {
+    made = {
+      init: c.variables.map((v) => seededValues(v.shape[0], v.init_seed, v.dtype, v.init_low)),
+      grads: c.grad_seeds.map((seeds) =>
+        c.variables.map((v, j) => seededValues(v.shape[0], seeds[j]!, v.dtype, v.grad_low)),
+      ),
+    };
+    inputs.set(c.id, made);
+  }
+  return made;
+}
+
 const sha256 = (a: ArrayBufferView): string =>
   createHash('sha256')
     .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
@@ -88,8 +104,8 @@ async function run(c: NormsCase, extra: RMSpropOptions): Promise<Outcome> {
   const optimizer =
     c.loss_scale === null ? inner : new LossScaleOptimizer(inner, { initialScale: c.loss_scale.initial_scale });
   const variables = c.variables.map(
-    (v) =>
-      new Variable(seededValues(v.shape[0], v.init_seed, v.dtype, v.init_low), {
+    (v, j) =>
+      new Variable(inputsOf(c).init[j]!, {
         shape: v.shape,
         name: v.name,
         dtype: v.dtype,
@@ -106,7 +122,7 @@ async function run(c: NormsCase, extra: RMSpropOptions): Promise<Outcome> {
   const exact: boolean[][] = [];
   let ratesExactThrough = c.grad_seeds.length;
   for (let s = 0; s < c.grad_seeds.length; s++) {
-    const grads = c.variables.map((v, j) => seededValues(v.shape[0], c.grad_seeds[s]![j]!, v.dtype, v.grad_low));
+    const grads = inputsOf(c).grads[s]!;
     await optimizer.apply(grads, variables);
     const want = c.expected[s]!;
     expect(optimizer.iterations, `step ${s + 1}: iterations`).toBe(want.iterations);
