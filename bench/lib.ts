@@ -42,9 +42,13 @@ const ROUNDS = 5;
  * The median step of each optimizer, measured in turn: each round is one tinybench run of every
  * task (a few steps each), so a slow stretch of the machine falls on all of them alike.
  */
-export async function medians(steps: ReadonlyArray<() => Promise<void>>, quick: boolean): Promise<number[]> {
+export async function medians(
+  steps: ReadonlyArray<() => Promise<void>>,
+  quick: boolean,
+  rounds = ROUNDS,
+): Promise<number[]> {
   const samples: number[][] = steps.map(() => []);
-  for (let round = 0; round < (quick ? 2 : ROUNDS); round++) {
+  for (let round = 0; round < (quick ? 2 : rounds); round++) {
     const bench = new Bench({
       time: 0,
       iterations: 3,

@@ -12,7 +12,10 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as current from '../src/index.js';
-import { log, medians, VARIANTS, type BenchArgs } from './lib.js';
+import { log, median, medians, VARIANTS, type BenchArgs } from './lib.js';
+
+/** Rounds of each pair of steps, in turn: single rows on this shared VM scatter by tens of percent. */
+const ROUNDS = 15;
 
 /** The commit before the norm pass followed numpy's order (issue 31). */
 export const BEFORE_NUMPY_ORDER = 'ef60ba5';
@@ -61,6 +64,7 @@ export async function run({ quick }: BenchArgs, against = BEFORE_NUMPY_ORDER): P
   const sizes = quick ? [1e6] : [1e5, 1e6, 1e7, 5e7];
   const dir = buildAt(against);
   const rows: string[] = [];
+  const ratios: Record<string, number[]> = { full: [], clipnorm: [] };
   try {
     const before = (await import(pathToFileURL(join(dir, 'dist/src/index.js')).href)) as Library;
     for (const size of sizes) {
@@ -74,7 +78,9 @@ export async function run({ quick }: BenchArgs, against = BEFORE_NUMPY_ORDER): P
               const [then, now] = await medians(
                 steppers.map((s) => s.step),
                 quick,
+                ROUNDS,
               );
+              ratios[variant]!.push(then! / now!);
               const line = `| ${size.toExponential(0)} | ${model.label} | ${variant} | ${workers} | ${then!.toFixed(3)} | ${now!.toFixed(3)} | ${(then! / now!).toFixed(2)}x |`;
               rows.push(line);
               log(line);
@@ -95,10 +101,15 @@ export async function run({ quick }: BenchArgs, against = BEFORE_NUMPY_ORDER): P
       '# The norm pass in numpy’s order, against the one before',
       '',
       `${cpus()[0]?.model.trim() ?? 'CPU'}, ${cores} cores, Node ${process.version}; \`npm run bench -- --norms${quick ? ' --quick' : ''}\` at ${commit} against ${against}, float32, ` +
-        'medians of steps measured in turn (5 rounds of 3), every figure from this one run. ' +
+        `medians of steps measured in turn (${quick ? 2 : ROUNDS} rounds of 3), every figure from this one run. ` +
         'Speed ratio: the earlier commit’s step time over this one’s (1.00x = as fast, above = faster now).',
       '',
       `\`full\`: ${JSON.stringify(SETUPS.full)}; \`clipnorm\`: ${JSON.stringify(SETUPS.clipnorm)}.`,
+      '',
+      ...Object.entries(ratios).map(
+        ([variant, r]) =>
+          `- ${variant}: median speed ratio ${median(r).toFixed(2)}x over its ${r.length} rows (lowest ${Math.min(...r).toFixed(2)}x, highest ${Math.max(...r).toFixed(2)}x)`,
+      ),
       '',
       '| parameters | model | variant | workers | before ms | now ms | speed ratio |',
       '|---:|---|---|---:|---:|---:|---:|',
