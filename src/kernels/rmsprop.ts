@@ -28,7 +28,8 @@ function rawGradient(x: Ops, f: Flags<'sharded'>): Expr {
 
 /**
  * The gradient stage in the precision Keras computes it: the dtype's, or float32 when a
- * LossScaleOptimizer's float32 scale has made a half gradient float32 (`wide`); `cast`: the
+ * LossScaleOptimizer's float32 scale has made a half gradient float32 (`wide`; a float64 one is
+ * float32 too, which its ops compute in anyway); `cast`: the
  * result goes back to the dtype, as Keras's `update_step` or an `assign` casts it.
  */
 function inGradientPrecision(x: Ops, f: Flags<'wide'>, { cast }: { cast: boolean }, stage: () => Expr): Expr {
@@ -38,27 +39,44 @@ function inGradientPrecision(x: Ops, f: Flags<'wide'>, { cast }: { cast: boolean
 }
 
 /**
- * The gradient the update sees: the micro-batches' mean, unscaled (loss scaling), then the
- * accumulated mean (resetting the accumulator).
+ * The gradient divided by the loss scale: a LossScaleOptimizer's `ops.divide(g, scale)` is a
+ * Keras op (`wide`: its float32 scale makes the gradient float32), `loss_scale_factor`'s
+ * `g / scale` numpy's operator.
  */
-function gradient(x: Ops, f: Flags<'unscale' | 'applyAccumulated'>, raw: Expr, { reset }: { reset: boolean }): Expr {
-  // Keras writes these with numpy's operators on the gradient arrays
-  const g = x.inNumpy(() => {
-    let g = raw;
-    if (f.unscale) g = x.div(g, x.step('lossScale'));
-    if (f.applyAccumulated) g = x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps'));
-    return x.bind(g);
-  });
-  if (f.applyAccumulated && reset) x.store('accumulator', x.zero());
-  return g;
+function unscaled(x: Ops, f: Flags<'wide'>, g: Expr): Expr {
+  const divide = () => x.div(g, x.step('lossScale'));
+  return f.wide ? divide() : x.inNumpy(divide);
+}
+
+/**
+ * The gradient the update sees: the micro-batches' mean, unscaled (loss scaling), then the
+ * accumulated mean (resetting the accumulator), with numpy's operators as Keras writes them.
+ */
+function gradient(
+  x: Ops,
+  f: Flags<'unscale' | 'applyAccumulated' | 'wide'>,
+  raw: Expr,
+  { reset }: { reset: boolean },
+): Expr {
+  let g = f.unscale ? unscaled(x, f, raw) : raw;
+  if (f.applyAccumulated) {
+    g = x.inNumpy(() => x.div(x.add(g, x.load('accumulator')), x.step('accumulationSteps')));
+    if (reset) x.store('accumulator', x.zero());
+  }
+  return x.bind(g);
 }
 
 /** Keras's `_clip_gradients`: by this variable's norm, by the global norm, or elementwise. */
-function clipped(x: Ops, g: Expr, mode: number): Expr {
-  if (mode === ClipMode.Off) return g;
+function clipped(x: Ops, f: Flags<'clip' | 'wide' | 'applyAccumulated'>, g: Expr): Expr {
+  if (f.clip === ClipMode.Off) return g;
   const limit = x.step('clip');
-  if (mode === ClipMode.Norm) return x.bind(x.div(x.mul(g, limit), x.variable('clipDivisor')));
-  if (mode === ClipMode.GlobalNorm) return x.bind(x.inNumpy(() => x.mul(g, limit))); // `v * scale`
+  if (f.clip === ClipMode.Norm) return x.bind(x.div(x.mul(g, limit), x.variable('clipDivisor')));
+  if (f.clip === ClipMode.GlobalNorm) {
+    // numpy's `v * scale` in v's dtype: a loss-scaled gradient is float32 until accumulation's
+    // numpy operators meet the variable's accumulator
+    const multiply = () => x.mul(g, limit);
+    return x.bind(f.wide && !f.applyAccumulated ? multiply() : x.inNumpy(multiply));
+  }
   return x.bind(x.min(x.max(g, x.neg(limit)), limit)); // ClipMode.Value
 }
 
@@ -79,7 +97,7 @@ export const UPDATE = elementwise(
   (x, f) => {
     const raw = rawGradient(x, f);
     const g = x.bind(
-      inGradientPrecision(x, f, { cast: true }, () => clipped(x, gradient(x, f, raw, { reset: true }), f.clip)),
+      inGradientPrecision(x, f, { cast: true }, () => clipped(x, f, gradient(x, f, raw, { reset: true }))),
     );
     const lr = x.step('learningRate');
     const rho = x.step('rho');
@@ -109,12 +127,10 @@ export const UPDATE = elementwise(
 /** A call that only accumulates (gradient accumulation, not the k-th call): the EMA still runs. */
 export const ACCUMULATE = elementwise('accumulate', { unscale, ema, sharded, wide }, (x, f) => {
   const raw = rawGradient(x, f);
-  const sum = inGradientPrecision(x, f, { cast: true }, () =>
-    x.inNumpy(() => {
-      const g = f.unscale ? x.div(raw, x.step('lossScale')) : raw;
-      return x.add(x.load('accumulator'), g);
-    }),
-  );
+  const sum = inGradientPrecision(x, f, { cast: true }, () => {
+    const g = f.unscale ? unscaled(x, f, raw) : raw;
+    return x.inNumpy(() => x.add(x.load('accumulator'), g));
+  });
   x.store('accumulator', sum);
   if (f.ema) x.store('value', movingAverage(x, x.load('value')));
 });

@@ -125,13 +125,16 @@ export interface StepWordsInput {
  * function of its inputs, stored into `into` (each word set, none read), so a step allocates
  * nothing. Keras casts a hyperparameter to the variable's dtype (`cast`), and computes derived
  * values (`1 - rho`, the EMA's `1 - momentum`) in it. A LossScaleOptimizer divides by a float32
- * variable, which makes a half gradient float32: its unscaling, accumulation and clipping run in
- * float32 (`wideGradient`), with float32 limits, and only `update_step` casts it back.
+ * variable, which makes a half or float64 gradient float32 (`wideGradient`): a half gradient's
+ * unscaling, accumulation and clipping run in float32, with float32 limits, and only
+ * `update_step` casts it back; a float64 gradient is float32 until accumulation's numpy operators
+ * meet its float64 accumulator.
  */
 export function stepWords(into: StepWords, dtype: DType, input: StepWordsInput): void {
   const { options: o, plan, lossScale, phase, globalScale } = input;
   const cast = hyperparameterCast(dtype);
-  const wide = lossScale !== null && isHalf(dtype);
+  // a LossScaleOptimizer's float32 scale makes a half or float64 gradient float32
+  const wide = lossScale !== null && (isHalf(dtype) || dtype === 'float64');
   const gradientCast = wide ? Math.fround : cast;
   into.learningRate = cast(plan.learningRate);
   into.rho = cast(o.rho);
@@ -152,7 +155,9 @@ export function stepWords(into: StepWords, dtype: DType, input: StepWordsInput):
   into.wideGradient = wide ? 1 : 0;
   into.accumulationSteps = cast(o.gradientAccumulationSteps ?? 0);
   into.accumulation = plan.accumulation;
-  into.clip = clipWord(o, dtype, gradientCast, phase === 'update' ? globalScale : 0);
+  // numpy's `v * scale` keeps the double scale for a float64 array: not for one a float32 loss scale made
+  const float64Gradient = dtype === 'float64' && !(wide && plan.accumulation !== AccumulationMode.ApplyAccumulated);
+  into.clip = clipWord(o, float64Gradient, gradientCast, phase === 'update' ? globalScale : 0);
   // the norm phase, if any, sums the unclipped gradients
   into.clipMode = phase === 'norm' ? ClipMode.Off : plan.clipMode;
   into.weightDecay = o.weightDecay === null ? 0 : cast(o.weightDecay);
@@ -168,14 +173,19 @@ export function stepWords(into: StepWords, dtype: DType, input: StepWordsInput):
  * The `clip` word: clipnorm, clipvalue, or the global scale. numpy 1.24 makes the global scale a
  * double (`1.0 / use_norm` of a numpy scalar), which `g * scale` casts to the gradient's dtype.
  */
-function clipWord(o: ResolvedOptions, dtype: DType, gradientCast: (x: number) => number, globalScale: number): number {
+function clipWord(
+  o: ResolvedOptions,
+  float64Gradient: boolean,
+  gradientCast: (x: number) => number,
+  globalScale: number,
+): number {
   switch (clipModeOf(o)) {
     case ClipMode.Norm:
       return gradientCast(o.clipnorm!);
     case ClipMode.Value:
       return gradientCast(o.clipvalue!);
     case ClipMode.GlobalNorm:
-      return dtype === 'float64' ? globalScale : gradientCast(globalScale);
+      return float64Gradient ? globalScale : gradientCast(globalScale);
     default:
       return 0;
   }

@@ -212,8 +212,8 @@ describe('stepWords: every word of a step, as Keras computes it for a dtype', ()
     const globalScale = 0.1234567890123;
     const w = words(dtype, { options, lossScale, phase, globalScale });
     const half = dtype === 'float16' || dtype === 'bfloat16';
-    const wide = lossScale !== null && half;
-    // Keras's float32 loss scale makes a half gradient float32: clipped in float32, with float32 limits
+    const wide = lossScale !== null && (half || dtype === 'float64');
+    // Keras's float32 loss scale makes a half or float64 gradient float32: clipped in float32, with float32 limits
     const cast = wide || !half ? Math.fround : round(dtype === 'float16' ? 11 : 8);
     expect(w.clipMode).toBe(phase === 'norm' ? ClipMode.Off : mode); // the norm phase sums unclipped gradients
     expect(w.wideGradient).toBe(wide ? 1 : 0);
@@ -222,7 +222,7 @@ describe('stepWords: every word of a step, as Keras computes it for a dtype', ()
       mode === ClipMode.GlobalNorm
         ? phase === 'norm'
           ? 0
-          : dtype === 'float64'
+          : dtype === 'float64' && !wide
             ? globalScale // numpy's double scale, not rounded for a float64 gradient
             : cast(globalScale)
         : mode === ClipMode.Off
@@ -232,6 +232,17 @@ describe('stepWords: every word of a step, as Keras computes it for a dtype', ()
     if (half && !wide && mode !== ClipMode.Off && !(mode === ClipMode.GlobalNorm && phase === 'norm')) {
       expect(w.clip).not.toBe(Math.fround(mode === ClipMode.GlobalNorm ? globalScale : 0.3)); // not float32's cast
     }
+  });
+
+  it('a float64 gradient a loss scale made float32 is float64 again once accumulation meets its accumulator', () => {
+    const options = resolveOptions({ globalClipnorm: 0.3, gradientAccumulationSteps: 2 });
+    const globalScale = 0.1234567890123;
+    const at = (steps: number) =>
+      words('float64', { options, lossScale: 1024, globalScale, plan: planStep(options, steps, 0.01) });
+    expect(at(1).accumulation).toBe(AccumulationMode.ApplyAccumulated);
+    expect(at(1).clip).toBe(globalScale); // `(g + acc) / steps` is float64: numpy keeps the double scale
+    const plain = resolveOptions({ globalClipnorm: 0.3 });
+    expect(words('float64', { options: plain, lossScale: 1024, globalScale }).clip).toBe(Math.fround(globalScale));
   });
 
   it('StepWordsWriter: the words of writeStepWords, its one input record refilled at each call', () => {

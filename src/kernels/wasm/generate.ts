@@ -190,8 +190,8 @@ export function generateKernelsWat(): string {
       const { writes } = signatureOf(program);
       for (let variant = 0; variant < variantCount(program); variant++) {
         if (!writes[variant]) continue;
-        // the float32 gradient stage is the same arithmetic unless the dtype is half
-        if (shape.half === null && (flagsOf(program, variant) as Record<string, number>).wide) continue;
+        // a float32 variable's loss-scaled gradient is float32 already: nothing is wide
+        if (shape.dtype === 'float32' && (flagsOf(program, variant) as Record<string, number>).wide) continue;
         functions.push(
           program.kind === 'elementwise'
             ? elementwiseFunction(shape, program, variant)
