@@ -8,6 +8,7 @@
 import { computeDType, isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
 import { accumulatorDType, PAIRWISE_LEAF } from '../memory/numpy-sum.js';
+import { SHARD_TREE_LEVELS } from '../memory/shard-tree.js';
 import type { Field } from '../memory/slots.js';
 import { flagsOf, Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
@@ -58,12 +59,19 @@ class JsOps implements Ops {
   }
   shardMean(array: Field): Expr {
     // the mean the caller would have passed Keras: an array of the dtype, made with numpy's operators
+    // summed in the shards' tree (memory/shard-tree.ts), its subtrees' sums in the scratch `S`
     return this.inNumpy(() => {
       const sum = `m${this.statements.length}`;
       this.statements.push(
-        `let ${sum} = ${this.#element(`a_${array}_shards[${this.index}]`)};`,
-        `for (let k = 1, j = ${this.index} + shardStride; k < shardCount; k++, j += shardStride) ` +
-          `${sum} = ${this.#round(`${sum} + ${this.#element(`a_${array}_shards[j]`)}`)};`,
+        `for (let k = 0, j = ${this.index}; k < shardCount; k++, j += shardStride) {`,
+        `  let v = ${this.#element(`a_${array}_shards[j]`)}, l = 0;`,
+        `  for (let n = k + 1; (n & 1) === 0; n >>= 1, l++) v = ${this.#round('S[l] + v')};`,
+        '  S[l] = v;',
+        '}',
+        `let ${sum} = NaN;`,
+        `for (let l = ${SHARD_TREE_LEVELS - 1}, first = true; l >= 0; l--) {`,
+        `  if ((shardCount >> l) & 1) (${sum} = first ? S[l] : ${this.#round(`${sum} + S[l]`)}), (first = false);`,
+        '}',
       );
       return this.bind(this.#round(`${sum} / shardCount`));
     });
@@ -170,6 +178,8 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     ];
   }
   return [
+    // the shards' tree's scratch: made once per compiled kernel, on its thread
+    ...(sig.shards ? [`const S = new Float64Array(${SHARD_TREE_LEVELS});`] : []),
     `return function ${name}(views, first, n, step, words, base) {`,
     ...[...prologue, ...body].map((line) => `  ${line}`),
     '};',

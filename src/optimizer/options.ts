@@ -7,6 +7,7 @@ import { refuseUnknownKeys } from '../common/option-keys.js';
 import { quote } from '../common/quote.js';
 import { hasKernels, kernelNames, type BuiltinKernelName, type KernelName } from '../kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
+import { MAX_SHARDS } from '../memory/shard-tree.js';
 import { maxWorkers } from '../pool/threads.js';
 import { checkCount, checkKind, MAX_TIMER_MS, type Kind } from '../common/option-rules.js';
 import { checkKerasRules, type OptionNaming } from './option-checks.js';
@@ -79,8 +80,9 @@ export interface RMSpropOptions {
   threadIdleMs?: number;
   /**
    * Gradient shards, one per micro-batch: each variable's `gradShards` holds this many gradient
-   * arrays, and `step()` applies their mean (summed in shard order, then divided, inside the
-   * update's one pass over memory). Default 1; see {@link DataParallelTrainer}.
+   * arrays, and `step()` applies their mean (summed in a fixed binary tree, the perfect tree for a
+   * power-of-two count, then divided, inside the update's one pass over memory). Default 1; see
+   * {@link DataParallelTrainer}.
    */
   microBatches?: number;
 }
@@ -115,8 +117,8 @@ export type RuntimeOptions = Pick<
   'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs' | 'microBatches'
 >;
 
-/** Most gradient shards (each is a full gradient array in the arena). */
-export const MAX_MICRO_BATCHES = 1024;
+/** Most gradient shards (each is a full gradient array in the arena; their sum's tree holds as many). */
+export const MAX_MICRO_BATCHES = MAX_SHARDS;
 
 /**
  * Every option, in `get_config()` order (Keras's arguments) and then this library's runtime

@@ -2,7 +2,8 @@
  * Data-parallel training on every core: replicas (long-lived worker threads, each holding the
  * model through a replica module, see replica.ts) compute the gradients of the batch's M
  * micro-batches, each into its own gradient shard of the optimizer's arena; then the
- * optimizer's `step()` applies their mean, summed in shard order inside its one fused pass.
+ * optimizer's `step()` applies their mean, summed in the shards' tree (memory/shard-tree.ts) inside
+ * its one fused pass.
  * Micro-batch j's gradient depends only on the values and its rows, never on which replica
  * computed it, so the bytes after a step are the same for any number of replicas and lanes.
  *

@@ -22,6 +22,7 @@ import {
 } from '../../dist/src/index.js';
 import { snakeToCamel } from '../../dist/src/common/keras-names.js';
 import { readCases, valuesOf } from '../helpers/keras-cases.js';
+import { shardTree } from '../helpers/shard-tree.js';
 import { bf16, kerasFloat16, type Float16Options } from '../helpers/keras-float16.js';
 
 interface HalfCase {
@@ -108,6 +109,46 @@ describe('float16 variables, against real Keras 3.16 float16 runs', () => {
       if (c.expected_finalized !== null) expect(finalized).toEqual(c.expected_finalized);
     });
   }
+});
+
+describe('micro-batches over half-precision variables', () => {
+  // the wasm kernels once summed half shards with a rounding bound outside their loop
+  it.each(['float16', 'bfloat16'] as const)(
+    "%s: step() applies the shards' mean, summed in their tree and rounded to the format, on both kernel sets",
+    async (dtype) => {
+      const shards = 5;
+      const n = 37;
+      // numpy's half arithmetic: the float32 result, rounded to the format
+      const round = (x: number) => fromHalfBits(toHalfBits([Math.fround(x)], dtype), dtype)[0]!;
+      const grads = Array.from({ length: shards }, (_, j) =>
+        Array.from({ length: n }, (_, i) => round(Math.sin(i * 3.7 + j) * (j + 1))),
+      );
+      const mean = Array.from({ length: n }, (_, i) =>
+        round(
+          shardTree(
+            grads.map((g) => g[i]!),
+            (a, b) => round(a + b),
+          ) / shards,
+        ),
+      );
+      const init = Array.from({ length: n }, (_, i) => i / 7);
+      const reference = new RMSprop({ kernels: 'js', workers: 0 });
+      open.push(reference);
+      const expected = new Variable(init, { dtype, name: 'w' });
+      await reference.apply([mean], [expected]);
+      for (const kernels of ['js', 'wasm'] as const) {
+        for (const workers of [0, 2]) {
+          const optimizer = new RMSprop({ kernels, workers, microBatches: shards });
+          open.push(optimizer);
+          const v = new Variable(init, { dtype, name: 'w' });
+          optimizer.build([v]);
+          v.gradShards.forEach((g, j) => g.set(toHalfBits(grads[j]!, dtype)));
+          await optimizer.step();
+          expect(Array.from(v.value), `${kernels}, workers ${workers}`).toEqual(Array.from(expected.value));
+        }
+      }
+    },
+  );
 });
 
 describe('bfloat16 variables, against the independent oracle', () => {

@@ -9,6 +9,7 @@ import type * as TF from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataParallelTrainer, RMSprop, StepError, Variable, type RMSpropOptions } from '../../dist/src/index.js';
+import { shardTree } from '../helpers/shard-tree.js';
 import { randomValues, snapshot } from '../helpers/state.js';
 import { createReplica } from '../modules/linear-replica.mjs';
 
@@ -69,7 +70,7 @@ async function reference(m: Model, options: RMSpropOptions, steps: number): Prom
     const batch = batchOf(m, step);
     // micro-batch j: rows as even as can be, the first ones a row larger; its gradient weighed by its rows
     const sizes = Array.from({ length: M }, (_, j) => Math.floor(m.rows / M) + (j < m.rows % M ? 1 : 0));
-    const sums = variables.map((v) => new Float32Array(v.size));
+    const weighted: Float32Array[][] = [];
     let from = 0;
     for (let j = 0; j < M; j++) {
       const rows = sizes[j]!;
@@ -90,8 +91,17 @@ async function reference(m: Model, options: RMSpropOptions, steps: number): Prom
       from += rows;
       const weight = (rows * M) / m.rows;
       if (weight !== 1) for (const g of grads) g.forEach((x, e) => (g[e] = x * weight));
-      sums.forEach((s, k) => (j === 0 ? s.set(grads[k]!) : s.forEach((x, e) => (s[e] = x + grads[k]![e]!))));
+      weighted.push(grads);
     }
+    // the micro-batches summed in their tree (src/memory/shard-tree.ts), in float32
+    const sums = variables.map((v, k) =>
+      Float32Array.from({ length: v.size }, (_, e) =>
+        shardTree(
+          weighted.map((grads) => grads[k]![e]!),
+          (a, b) => Math.fround(a + b),
+        ),
+      ),
+    );
     await optimizer.apply(
       sums.map((s) => s.map((x) => x / M)),
       variables,
@@ -400,7 +410,7 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
       const weights = model.trainableWeights.map((w) => w.read() as TF.Variable);
       for (const batch of batches) {
         assignToModel(model, local);
-        const sums = local.map((v) => new Float32Array(v.size));
+        const each: Float32Array[][] = []; // micro-batch j's gradients
         for (let j = 0; j < M; j++) {
           const r = rows / M;
           tf.tidy(() => {
@@ -411,12 +421,18 @@ describe('the tfjs replica (rmsprop-pool/tfjs)', () => {
                 tf.losses.meanSquaredError<TF.Tensor, TF.Scalar>(y, model.apply(x, { training: true }) as TF.Tensor),
               weights,
             );
-            weights.forEach((w, k) => {
-              const g = grads[w.name]!.dataSync();
-              sums[k]!.forEach((s, e) => (sums[k]![e] = j === 0 ? g[e]! : s + g[e]!));
-            });
+            each.push(weights.map((w) => Float32Array.from(grads[w.name]!.dataSync())));
           });
         }
+        // summed in the micro-batches' tree (src/memory/shard-tree.ts), in float32
+        const sums = local.map((v, k) =>
+          Float32Array.from({ length: v.size }, (_, e) =>
+            shardTree(
+              each.map((grads) => grads[k]![e]!),
+              (a, b) => Math.fround(a + b),
+            ),
+          ),
+        );
         await reference.apply(
           sums.map((s) => s.map((x) => x / M)),
           local,

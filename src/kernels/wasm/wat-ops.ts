@@ -8,6 +8,7 @@ import type { DType, HalfDType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/slots.js';
 import { Scopes, type Expr, type Ops } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
+import { SHARD_TREE_LEVELS } from '../../memory/shard-tree.js';
 import { narrowExactWat, roundToHalfWat, widenWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
@@ -127,27 +128,78 @@ export class WatOps implements Ops {
     // the mean the caller would have passed Keras: an array of the dtype, made with numpy's operators
     return this.inNumpy(() => this.#shardMean(array));
   }
+  /**
+   * The shards' sum in their tree (memory/shard-tree.ts): the subtrees' sums by size in locals
+   * `L0..`, read and written through a br_table on the level; each shard merges with the
+   * subtrees it completes, then the subtrees left, largest first, are added left to right.
+   * Statements are pushed in order, so that a rounding's bound locals land inside its loop.
+   */
   #shardMean(array: Field): Expr {
     const type = this.#type;
     const id = `${this.locals.length}${this.suffix}`;
-    const [sum, at, k] = [`$m${id}`, `$mp${id}`, `$mk${id}`];
-    this.locals.push(`(local ${sum} ${type})`, `(local ${at} i32)`, `(local ${k} i32)`);
+    const local = (name: string) => `$m${name}${id}`;
+    const [value, left, sum] = ['v', 'x', 's'].map(local) as [string, string, string];
+    const [at, k, n, level, has] = ['p', 'k', 'n', 'l', 'h'].map(local) as [string, string, string, string, string];
+    const levels = Array.from({ length: SHARD_TREE_LEVELS }, (_, l) => local(`L${l}_`));
+    this.locals.push(
+      ...[value, left, sum, ...levels].map((name) => `(local ${name} ${type})`),
+      ...[at, k, n, level, has].map((name) => `(local ${name} i32)`),
+    );
+    const get = (name: string) => `(local.get ${name})` as Expr;
     const asFloat = `(${this.shape.t}.convert_i32_u (local.get $shardCount))`;
     let count = asFloat as Expr;
     if (this.lanes) {
       this.splats.set('$shardCount_v', `(local.set $shardCount_v (${this.shape.v}.splat ${asFloat}))`);
       count = '(local.get $shardCount_v)' as Expr;
     }
-    this.statements.push(
-      `(local.set ${sum} ${this.#loadAt(this.#address(array))})`,
-      `(local.set ${at} (i32.add ${this.#address(array)} (local.get $shardStride)))`,
-      `(local.set ${k} (i32.const 1))`,
+    const push = (...lines: string[]) => this.statements.push(...lines);
+    /** `action(l)` for the level in `$level`: a br_table into one of nested blocks. */
+    const onLevel = (label: string, action: (l: number) => string) => {
+      push(`(block $${label}${id}`);
+      for (let l = SHARD_TREE_LEVELS - 1; l >= 0; l--) push(`(block $${label}${l}_${id}`);
+      push(`(br_table ${levels.map((_, l) => `$${label}${l}_${id}`).join(' ')} ${get(level)}))`);
+      // each line closes the next level's block; the last closes the outer one
+      levels.forEach((_, l) => push(`${action(l)} (br $${label}${id}))`));
+    };
+    push(
+      `(local.set ${at} ${this.#address(array)})`,
+      `(local.set ${k} (i32.const 0))`,
       `(loop $shards${id}`,
-      `  (local.set ${sum} ${this.#rounded('add', `(local.get ${sum})` as Expr, this.#loadAt(`(local.get ${at})`))})`,
-      `  (local.set ${at} (i32.add (local.get ${at}) (local.get $shardStride)))`,
-      `  (br_if $shards${id} (i32.lt_u (local.tee ${k} (i32.add (local.get ${k}) (i32.const 1))) (local.get $shardCount))))`,
+      `(local.set ${value} ${this.#loadAt(get(at))})`,
+      `(local.set ${n} (i32.add ${get(k)} (i32.const 1)))`,
+      `(local.set ${level} (i32.const 0))`,
+      `(block $merged${id} (loop $merge${id}`,
+      `(br_if $merged${id} (i32.and ${get(n)} (i32.const 1)))`,
     );
-    return this.bind(this.div(`(local.get ${sum})` as Expr, count));
+    onLevel('read', (l) => `(local.set ${left} ${get(levels[l]!)})`);
+    const merged = this.#rounded('add', get(left), get(value));
+    push(
+      `(local.set ${value} ${merged})`,
+      `(local.set ${n} (i32.shr_u ${get(n)} (i32.const 1)))`,
+      `(local.set ${level} (i32.add ${get(level)} (i32.const 1)))`,
+      `(br $merge${id})))`,
+    );
+    onLevel('write', (l) => `(local.set ${levels[l]!} ${get(value)})`);
+    push(
+      `(local.set ${at} (i32.add ${get(at)} (local.get $shardStride)))`,
+      // (closes the loop)
+      `(br_if $shards${id} (i32.lt_u (local.tee ${k} (i32.add ${get(k)} (i32.const 1))) (local.get $shardCount))))`,
+      `(local.set ${has} (i32.const 0))`,
+      `(local.set ${level} (i32.const ${SHARD_TREE_LEVELS}))`,
+      `(block $summed${id} (loop $sum${id}`,
+      `(br_if $summed${id} (i32.eqz ${get(level)}))`,
+      `(local.set ${level} (i32.sub ${get(level)} (i32.const 1)))`,
+      `(br_if $sum${id} (i32.eqz (i32.and (i32.shr_u (local.get $shardCount) ${get(level)}) (i32.const 1))))`,
+    );
+    onLevel('last', (l) => `(local.set ${left} ${get(levels[l]!)})`);
+    push(`(if ${get(has)} (then`);
+    const added = this.#rounded('add', get(sum), get(left));
+    push(
+      `(local.set ${sum} ${added}))`,
+      `(else (local.set ${sum} ${get(left)}) (local.set ${has} (i32.const 1))))`,
+      `(br $sum${id})))`,
+    );
+    return this.bind(this.div(get(sum), count));
   }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);
