@@ -1,0 +1,344 @@
+/*
+ * rmsprop-pool's binding to MPI: it moves bytes and nothing else (every floating-point sum stays
+ * in the library's kernels, in a fixed order). All MPI calls run on one dedicated thread, started
+ * by open() (MPI_THREAD_FUNNELED); JavaScript queues a job and gets a promise, which the MPI
+ * thread settles through a thread-safe function, so the event loop never blocks. Buffers are the
+ * caller's typed arrays (shared memory included), held by references until their job settles;
+ * counts are bytes below 2^31 (the JavaScript side cuts larger ones). MPI_ERRORS_RETURN turns a
+ * failure into a rejection carrying MPI's own text.
+ */
+#include <mpi.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum Op { OP_OPEN, OP_BARRIER, OP_BCAST, OP_ALLGATHERV, OP_ALLTOALLV, OP_ALLREDUCE_INT, OP_CLOSE };
+enum { MAX_VIEWS = 2 };
+
+typedef struct Job {
+  enum Op op;
+  napi_deferred deferred;
+  napi_ref refs[MAX_VIEWS];
+  void *data[MAX_VIEWS];
+  int *counts; /* allgatherv: recv counts, displs; alltoallv: send counts, displs, recv counts, displs */
+  int count;   /* bcast: bytes; allgatherv: send bytes; allreduce: elements */
+  int root;    /* bcast: root; allreduce: the MPI_Op index */
+  int rc;
+  char error[MPI_MAX_ERROR_STRING];
+  int rank, size, provided;
+  struct Job *next;
+} Job;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static Job *head = NULL, *tail = NULL;
+static pthread_t thread;
+static int started = 0, opened = 0, closing = 0;
+/* The world's size: written by the MPI thread before it settles open(), read on the JavaScript
+ * thread only once open() has settled (`opened`). */
+static int world_size = 0;
+static napi_threadsafe_function settle;
+
+static void enqueue(Job *job) {
+  pthread_mutex_lock(&lock);
+  job->next = NULL;
+  if (tail) tail->next = job; else head = job;
+  tail = job;
+  pthread_cond_signal(&wake);
+  pthread_mutex_unlock(&lock);
+}
+
+static Job *dequeue(void) {
+  pthread_mutex_lock(&lock);
+  while (!head) pthread_cond_wait(&wake, &lock);
+  Job *job = head;
+  head = job->next;
+  if (!head) tail = NULL;
+  pthread_mutex_unlock(&lock);
+  return job;
+}
+
+static MPI_Op reduction(int index) {
+  switch (index) {
+    case 0: return MPI_SUM;
+    case 1: return MPI_MAX;
+    case 2: return MPI_MIN;
+    default: return MPI_BOR;
+  }
+}
+
+static void run(Job *job) {
+  MPI_Comm world = MPI_COMM_WORLD;
+  switch (job->op) {
+    case OP_OPEN:
+      job->rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &job->provided);
+      if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
+      if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_rank(world, &job->rank);
+      if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_size(world, &job->size);
+      world_size = job->size;
+      break;
+    case OP_BARRIER: job->rc = MPI_Barrier(world); break;
+    case OP_BCAST: job->rc = MPI_Bcast(job->data[0], job->count, MPI_BYTE, job->root, world); break;
+    case OP_ALLGATHERV: {
+      int n = world_size;
+      job->rc = MPI_Allgatherv(job->data[0], job->count, MPI_BYTE, job->data[1], job->counts, job->counts + n, MPI_BYTE, world);
+      break;
+    }
+    case OP_ALLTOALLV: {
+      int n = world_size;
+      int *c = job->counts;
+      job->rc = MPI_Alltoallv(job->data[0], c, c + n, MPI_BYTE, job->data[1], c + 2 * n, c + 3 * n, MPI_BYTE, world);
+      break;
+    }
+    case OP_ALLREDUCE_INT:
+      job->rc = MPI_Allreduce(MPI_IN_PLACE, job->data[0], job->count, MPI_INT64_T, reduction(job->root), world);
+      break;
+    case OP_CLOSE: job->rc = MPI_Finalize(); break;
+  }
+}
+
+static void *main_loop(void *unused) {
+  (void)unused;
+  for (;;) {
+    Job *job = dequeue();
+    run(job);
+    if (job->rc != MPI_SUCCESS) {
+      int length = 0;
+      if (job->op == OP_OPEN) snprintf(job->error, sizeof job->error, "MPI_Init_thread failed (error %d)", job->rc);
+      else MPI_Error_string(job->rc, job->error, &length); /* here: only this thread calls MPI */
+    }
+    enum Op op = job->op;
+    napi_call_threadsafe_function(settle, job, napi_tsfn_blocking);
+    if (op == OP_CLOSE || (op == OP_OPEN && job->rc != MPI_SUCCESS)) break;
+  }
+  napi_release_threadsafe_function(settle, napi_tsfn_release);
+  return NULL;
+}
+
+/* On the JavaScript thread: settle the job's promise, drop its references. */
+static void settle_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  Job *job = data;
+  if (env) {
+    if (job->rc != MPI_SUCCESS) {
+      napi_value message, error;
+      napi_create_string_utf8(env, job->error, NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &error);
+      napi_reject_deferred(env, job->deferred, error);
+    } else if (job->op == OP_OPEN) {
+      opened = 1;
+      napi_value result, v;
+      napi_create_object(env, &result);
+      napi_create_int32(env, job->rank, &v);
+      napi_set_named_property(env, result, "rank", v);
+      napi_create_int32(env, job->size, &v);
+      napi_set_named_property(env, result, "size", v);
+      napi_create_int32(env, job->provided, &v);
+      napi_set_named_property(env, result, "threadLevel", v);
+      napi_resolve_deferred(env, job->deferred, result);
+    } else {
+      napi_value undefined;
+      napi_get_undefined(env, &undefined);
+      napi_resolve_deferred(env, job->deferred, undefined);
+    }
+    for (int i = 0; i < MAX_VIEWS; i++) if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  }
+  free(job->counts);
+  free(job);
+}
+
+static napi_value throw_type(napi_env env, const char *message) {
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
+/* A typed array's bytes, referenced until the job settles. */
+static int view(napi_env env, napi_value value, Job *job, int slot, size_t *bytes) {
+  bool is;
+  napi_is_typedarray(env, value, &is);
+  if (!is) return 0;
+  napi_typedarray_type type;
+  size_t length, offset;
+  napi_value buffer;
+  void *data;
+  napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset);
+  size_t width = type == napi_int8_array || type == napi_uint8_array || type == napi_uint8_clamped_array ? 1
+                 : type == napi_int16_array || type == napi_uint16_array                                 ? 2
+                 : type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array   ? 4
+                                                                                                          : 8;
+  job->data[slot] = data;
+  *bytes = length * width;
+  napi_create_reference(env, value, 1, &job->refs[slot]);
+  return 1;
+}
+
+/* Int32 values of an Int32Array argument, copied. */
+static int *ints(napi_env env, napi_value value, size_t expected) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  napi_value buffer;
+  void *data;
+  bool is;
+  napi_is_typedarray(env, value, &is);
+  if (!is) return NULL;
+  napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset);
+  if (type != napi_int32_array || length != expected) return NULL;
+  int *copy = malloc(length * sizeof(int));
+  memcpy(copy, data, length * sizeof(int));
+  return copy;
+}
+
+static napi_value submit(napi_env env, Job *job) {
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  enqueue(job);
+  return promise;
+}
+
+static Job *job_of(enum Op op) {
+  Job *job = calloc(1, sizeof(Job));
+  job->op = op;
+  return job;
+}
+
+static napi_value open_world(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (started) return throw_type(env, "MPI is open already in this process");
+  napi_value name;
+  napi_create_string_utf8(env, "rmsprop-pool MPI", NAPI_AUTO_LENGTH, &name);
+  napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle_js, &settle);
+  Job *job = job_of(OP_OPEN);
+  napi_value promise = submit(env, job);
+  pthread_create(&thread, NULL, main_loop, NULL);
+  started = 1;
+  return promise;
+}
+
+static int ready(napi_env env) {
+  if (!opened || closing) {
+    throw_type(env, closing ? "the MPI world is closed" : "the MPI world is not open: await open() first");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value barrier(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (!ready(env)) return NULL;
+  return submit(env, job_of(OP_BARRIER));
+}
+
+static napi_value bcast(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!ready(env)) return NULL;
+  Job *job = job_of(OP_BCAST);
+  size_t bytes;
+  if (argc < 2 || !view(env, argv[0], job, 0, &bytes) || napi_get_value_int32(env, argv[1], &job->root) != napi_ok) {
+    free(job);
+    return throw_type(env, "bcast(view, root): a typed array and a rank");
+  }
+  job->count = (int)bytes;
+  return submit(env, job);
+}
+
+static napi_value allgatherv(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!ready(env)) return NULL;
+  int n = world_size;
+  Job *job = job_of(OP_ALLGATHERV);
+  size_t sent, received;
+  int *counts = argc == 4 ? ints(env, argv[2], (size_t)n) : NULL;
+  int *displs = argc == 4 ? ints(env, argv[3], (size_t)n) : NULL;
+  if (argc < 4 || !view(env, argv[0], job, 0, &sent) || !view(env, argv[1], job, 1, &received) || !counts || !displs) {
+    free(counts);
+    free(displs);
+    free(job);
+    return throw_type(env, "allgatherv(send, receive, counts, displacements): typed arrays, and Int32Arrays of bytes per rank");
+  }
+  job->counts = malloc(2 * n * sizeof(int));
+  memcpy(job->counts, counts, n * sizeof(int));
+  memcpy(job->counts + n, displs, n * sizeof(int));
+  free(counts);
+  free(displs);
+  job->count = (int)sent;
+  return submit(env, job);
+}
+
+static napi_value alltoallv(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!ready(env)) return NULL;
+  int n = world_size;
+  Job *job = job_of(OP_ALLTOALLV);
+  size_t sent, received;
+  int *parts[4] = {NULL, NULL, NULL, NULL};
+  int ok = argc == 6 && view(env, argv[0], job, 0, &sent) && view(env, argv[3], job, 1, &received);
+  const int at[4] = {1, 2, 4, 5};
+  for (int i = 0; ok && i < 4; i++) ok = (parts[i] = ints(env, argv[at[i]], (size_t)n)) != NULL;
+  if (!ok) {
+    for (int i = 0; i < 4; i++) free(parts[i]);
+    free(job);
+    return throw_type(env, "alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements): bytes per rank");
+  }
+  job->counts = malloc(4 * n * sizeof(int));
+  for (int i = 0; i < 4; i++) {
+    memcpy(job->counts + i * n, parts[i], n * sizeof(int));
+    free(parts[i]);
+  }
+  return submit(env, job);
+}
+
+static napi_value allreduce_int(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (!ready(env)) return NULL;
+  Job *job = job_of(OP_ALLREDUCE_INT);
+  size_t bytes;
+  napi_typedarray_type type = napi_int8_array;
+  bool is = false;
+  if (argc == 2) napi_is_typedarray(env, argv[0], &is);
+  if (is) {
+    size_t length, offset;
+    napi_value buffer;
+    void *data;
+    napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset);
+  }
+  if (!is || type != napi_bigint64_array || !view(env, argv[0], job, 0, &bytes) ||
+      napi_get_value_int32(env, argv[1], &job->root) != napi_ok) {
+    free(job);
+    return throw_type(env, "allreduceInt(values, op): a BigInt64Array, reduced in place, and an operation index");
+  }
+  job->count = (int)(bytes / 8);
+  return submit(env, job);
+}
+
+static napi_value close_world(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (!ready(env)) return NULL;
+  closing = 1;
+  return submit(env, job_of(OP_CLOSE));
+}
+
+NAPI_MODULE_INIT() {
+  const struct { const char *name; napi_callback fn; } entries[] = {
+    {"open", open_world},         {"barrier", barrier},           {"bcast", bcast},
+    {"allgatherv", allgatherv},   {"alltoallv", alltoallv},       {"allreduceInt", allreduce_int},
+    {"close", close_world},
+  };
+  for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, entries[i].name, NAPI_AUTO_LENGTH, entries[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, entries[i].name, fn);
+  }
+  return exports;
+}

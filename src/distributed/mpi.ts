@@ -1,0 +1,71 @@
+/**
+ * The binding to MPI (native/mpi/mpi-binding.c, built by `npm run build` where Open MPI is
+ * installed), loaded only when asked for. It moves bytes and nothing else: every floating-point
+ * sum stays in this library's kernels, in a fixed order, where MPI's own reductions change their
+ * tree with the number of ranks. All its MPI calls run on one thread of its own
+ * (`MPI_THREAD_FUNNELED`), each call a promise, so the event loop never blocks; buffers are the
+ * caller's typed arrays, shared memory included, never copied.
+ *
+ * @internal The world built on it (ranks in a trainer and an optimizer) comes next.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** How to get MPI, for the error that says it is missing. */
+export const MPI_INSTALL_HINT = 'apt-get install openmpi-bin libopenmpi-dev, then npm run build';
+
+/** The largest count of bytes one MPI call moves (its counts are C ints); larger moves are cut. */
+export const MAX_MPI_BYTES = 2 ** 31 - 1;
+
+/** MPI's integer reductions, for flags and hashes (never for floating-point values). */
+export const IntReduction = { Sum: 0, Max: 1, Min: 2, BitOr: 3 } as const;
+
+/** The binding's functions, as native/mpi/mpi-binding.c exports them. Counts and displacements are bytes. */
+export interface MpiBinding {
+  /** Starts the MPI thread and `MPI_Init_thread`; once per process. */
+  open(): Promise<{ rank: number; size: number; threadLevel: number }>;
+  barrier(): Promise<void>;
+  bcast(view: ArrayBufferView, root: number): Promise<void>;
+  allgatherv(
+    send: ArrayBufferView,
+    receive: ArrayBufferView,
+    counts: Int32Array,
+    displacements: Int32Array,
+  ): Promise<void>;
+  alltoallv(
+    send: ArrayBufferView,
+    sendCounts: Int32Array,
+    sendDisplacements: Int32Array,
+    receive: ArrayBufferView,
+    receiveCounts: Int32Array,
+    receiveDisplacements: Int32Array,
+  ): Promise<void>;
+  /** Reduces `values` in place across the ranks. */
+  allreduceInt(values: BigInt64Array, op: (typeof IntReduction)[keyof typeof IntReduction]): Promise<void>;
+  /** `MPI_Finalize` on the MPI thread, which then ends. */
+  close(): Promise<void>;
+}
+
+/** Where `npm run build` puts the binding: dist/native/mpi.node. */
+export const MPI_BINDING_PATH = fileURLToPath(new URL('../../native/mpi.node', import.meta.url));
+
+let loaded: MpiBinding | null = null;
+
+/** The MPI binding, loaded on first use; a clear error naming how to get it when it was not built. */
+export function mpiBinding(path = MPI_BINDING_PATH): MpiBinding {
+  if (loaded !== null && path === MPI_BINDING_PATH) return loaded;
+  if (!existsSync(path)) {
+    throw new Error(
+      `MPI is not available: the binding ${path} was not built (no Open MPI at build time): ${MPI_INSTALL_HINT}`,
+    );
+  }
+  let binding: MpiBinding;
+  try {
+    binding = createRequire(import.meta.url)(path) as MpiBinding;
+  } catch (cause) {
+    throw new Error(`MPI is not available: loading ${path} failed (${String(cause)}): ${MPI_INSTALL_HINT}`, { cause });
+  }
+  if (path === MPI_BINDING_PATH) loaded = binding;
+  return binding;
+}
