@@ -41,6 +41,10 @@ static int started = 0, opened = 0, closing = 0;
  * thread only once open() has settled (`opened`). */
 static int world_size = 0;
 static napi_threadsafe_function settle;
+/* Jobs queued and not yet settled (JavaScript thread only): while there are some, the
+ * thread-safe function holds the event loop open; with none, an open world does not keep the
+ * process alive. */
+static int pending = 0;
 
 static void enqueue(Job *job) {
   pthread_mutex_lock(&lock);
@@ -124,6 +128,7 @@ static void settle_js(napi_env env, napi_value js_cb, void *context, void *data)
   (void)context;
   Job *job = data;
   if (env) {
+    if (--pending == 0 && job->op != OP_CLOSE) napi_unref_threadsafe_function(env, settle);
     if (job->rc != MPI_SUCCESS) {
       napi_value message, error;
       napi_create_string_utf8(env, job->error, NAPI_AUTO_LENGTH, &message);
@@ -195,6 +200,7 @@ static int *ints(napi_env env, napi_value value, size_t expected) {
 static napi_value submit(napi_env env, Job *job) {
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
+  if (pending++ == 0) napi_ref_threadsafe_function(env, settle);
   enqueue(job);
   return promise;
 }

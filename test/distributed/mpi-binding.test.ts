@@ -34,16 +34,21 @@ interface Seen {
   trap: string | null;
 }
 
-function launch(ranks: number, transport: string[]): Seen[] {
-  const run = spawnSync(
+/** `mpirun` of a test module on `ranks` ranks (as root too), bounded by a timeout. */
+function mpirunOf(module: string, ranks: number, transport: readonly string[] = []) {
+  return spawnSync(
     'mpirun',
-    ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', ...transport, process.execPath, script],
+    ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', ...transport, process.execPath, module],
     {
       encoding: 'utf8',
       timeout: 60_000,
       env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
     },
   );
+}
+
+function launch(ranks: number, transport: readonly string[]): Seen[] {
+  const run = mpirunOf(script, ranks, transport);
   expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
   return run.stdout
     .split('\n')
@@ -59,6 +64,17 @@ describe('the MPI binding', () => {
     );
   });
 
+  it.skipIf(!available)(
+    'a rank that never closes its world does not keep its process alive: mpirun ends, non-zero',
+    () => {
+      const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-no-close.mjs', import.meta.url)), 2);
+      expect(run.error, 'no timeout').toBeUndefined();
+      expect(run.stdout).toContain('rank 0: done, without close()');
+      expect(run.stdout).toContain('rank 1: done, without close()');
+      expect(run.status).not.toBe(0); // MPI was not finalized: mpirun says so
+    },
+  );
+
   const transports = [
     ['shared memory', ['--mca', 'btl', 'self,vader']],
     ['TCP on loopback', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],
@@ -66,7 +82,7 @@ describe('the MPI binding', () => {
   for (const ranks of [2, 3]) {
     for (const [label, transport] of transports) {
       it.skipIf(!available)(`${ranks} ranks over ${label}: every collective, on the MPI thread`, () => {
-        const seen = launch(ranks, [...transport]);
+        const seen = launch(ranks, transport);
         expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
         const expectedGathered = Array.from({ length: ranks }, (_, r) =>
           Array.from({ length: r + 1 }, (_, i) => r * 10 + i),
