@@ -64,7 +64,18 @@ describe('the MPI binding', () => {
     );
   });
 
-  it.skipIf(!available)(
+  /** Whether Open MPI itself starts 2 ranks over `transport` here (without the binding): a machine that cannot is said, not failed. */
+  const runs = (label: string, transport: readonly string[]): boolean => {
+    if (!available) return false;
+    const probe = mpirunOf(fileURLToPath(new URL('../modules/mpi-probe.mjs', import.meta.url)), 2, transport);
+    if (probe.status === 0) return true;
+    console.log(
+      `MPI over ${label} skipped: Open MPI cannot start 2 ranks here (${probe.stderr.trim().split('\n')[0]})`,
+    );
+    return false;
+  };
+
+  it.skipIf(!runs('its default transports', []))(
     'a rank that never closes its world does not keep its process alive: mpirun ends, non-zero',
     () => {
       const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-no-close.mjs', import.meta.url)), 2);
@@ -79,9 +90,10 @@ describe('the MPI binding', () => {
     ['shared memory', ['--mca', 'btl', 'self,vader']],
     ['TCP on loopback', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],
   ] as const;
-  for (const ranks of [2, 3]) {
-    for (const [label, transport] of transports) {
-      it.skipIf(!available)(`${ranks} ranks over ${label}: every collective, on the MPI thread`, () => {
+  for (const [label, transport] of transports) {
+    const works = runs(label, transport);
+    for (const ranks of [2, 3]) {
+      it.skipIf(!works)(`${ranks} ranks over ${label}: every collective, on the MPI thread`, () => {
         const seen = launch(ranks, transport);
         expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
         const expectedGathered = Array.from({ length: ranks }, (_, r) =>
