@@ -79,6 +79,11 @@ static void run(Job *job) {
   switch (job->op) {
     case OP_OPEN:
       job->rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &job->provided);
+      if (job->rc == MPI_SUCCESS && job->provided < MPI_THREAD_FUNNELED) {
+        snprintf(job->error, sizeof job->error, "this MPI gives thread level %d, below MPI_THREAD_FUNNELED", job->provided);
+        job->rc = MPI_ERR_OTHER;
+        break;
+      }
       if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_set_errhandler(world, MPI_ERRORS_RETURN);
       if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_rank(world, &job->rank);
       if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_size(world, &job->size);
@@ -111,8 +116,10 @@ static void *main_loop(void *unused) {
     run(job);
     if (job->rc != MPI_SUCCESS) {
       int length = 0;
-      if (job->op == OP_OPEN) snprintf(job->error, sizeof job->error, "MPI_Init_thread failed (error %d)", job->rc);
-      else MPI_Error_string(job->rc, job->error, &length); /* here: only this thread calls MPI */
+      if (job->op == OP_OPEN && !job->error[0])
+        snprintf(job->error, sizeof job->error, "MPI_Init_thread failed (error %d)", job->rc);
+      else if (job->op != OP_OPEN)
+        MPI_Error_string(job->rc, job->error, &length); /* here: only this thread calls MPI */
     }
     enum Op op = job->op;
     napi_call_threadsafe_function(settle, job, napi_tsfn_blocking);

@@ -6,7 +6,7 @@
  * (`MPI_THREAD_FUNNELED`), each call a promise, so the event loop never blocks; buffers are the
  * caller's typed arrays, shared memory included, never copied.
  *
- * @internal The world built on it (ranks in a trainer and an optimizer) comes next.
+ * Not a package entry yet: the world built on it (ranks in a trainer and an optimizer) comes next.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

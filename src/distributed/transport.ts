@@ -1,0 +1,155 @@
+/**
+ * What moves bytes between the processes of a world: MPI's collectives as the library uses them,
+ * behind one interface, so that the slicing and the fixed trees above it can be tested in one
+ * process (`localWorld`) as well as under `mpirun` (`mpiTransport`). A transport only moves
+ * bytes: every floating-point sum stays in the library's kernels, in a fixed order.
+ *
+ * Counts and displacements are bytes, one per rank, in Int32Arrays the caller makes once: a part
+ * is below 2^31 bytes (MPI's counts are C ints), and a caller that moves more cuts it into rounds.
+ *
+ * Not a package entry yet: the world that trains on it comes next.
+ */
+import { IntReduction, mpiBinding, type MpiBinding } from './mpi.js';
+
+export type IntReductionOp = (typeof IntReduction)[keyof typeof IntReduction];
+export { IntReduction };
+
+export interface Transport {
+  readonly rank: number;
+  readonly size: number;
+  barrier(): Promise<void>;
+  /** `view` of rank `root` into every rank's `view`. */
+  bcast(view: ArrayBufferView, root: number): Promise<void>;
+  /** Each rank's `send` into every rank's `receive`, rank r's at `displacements[r]` (`counts[r]` bytes). */
+  allgatherv(
+    send: ArrayBufferView,
+    receive: ArrayBufferView,
+    counts: Int32Array,
+    displacements: Int32Array,
+  ): Promise<void>;
+  /** Rank r's bytes for rank s (`sendCounts[s]` at `sendDisplacements[s]`) into rank s's `receive` at `receiveDisplacements[r]`. */
+  alltoallv(
+    send: ArrayBufferView,
+    sendCounts: Int32Array,
+    sendDisplacements: Int32Array,
+    receive: ArrayBufferView,
+    receiveCounts: Int32Array,
+    receiveDisplacements: Int32Array,
+  ): Promise<void>;
+  /** Integers reduced in place across the ranks (flags, counts, hashes; never floating point). */
+  allreduceInt(values: BigInt64Array, op: IntReductionOp): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The bytes of a view, as a Uint8Array over the same memory. */
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/** This process's rank of the MPI world `mpirun` started (MPI_Init on the binding's own thread). */
+export async function mpiTransport(binding: MpiBinding = mpiBinding()): Promise<Transport> {
+  const { rank, size } = await binding.open();
+  return {
+    rank,
+    size,
+    barrier: () => binding.barrier(),
+    bcast: (view, root) => binding.bcast(view, root),
+    allgatherv: (send, receive, counts, displacements) => binding.allgatherv(send, receive, counts, displacements),
+    alltoallv: (...args) => binding.alltoallv(...args),
+    allreduceInt: (values, op) => binding.allreduceInt(values, op),
+    close: () => binding.close(),
+  };
+}
+
+/** One collective in flight on a local world: what each rank called, with what, and how to settle it. */
+interface Call {
+  readonly ops: string[];
+  readonly args: unknown[][];
+  readonly settle: Array<{ resolve: () => void; reject: (error: Error) => void }>;
+  arrived: number;
+}
+
+/**
+ * A world of `size` ranks in this process, for tests: each collective waits until every rank has
+ * called it, then moves the bytes as MPI would and settles every rank's promise. Ranks that call
+ * different collectives at the same point are all refused, naming each rank's call.
+ */
+export function localWorld(size: number): Transport[] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`localWorld: size must be a positive integer, got ${size}`);
+  const calls = new Map<number, Call>();
+  const next = new Array<number>(size).fill(0);
+  let closed = false;
+
+  function perform(op: string, args: unknown[][]): void {
+    const bytes = (r: number, k: number) => bytesOf(args[r]![k] as ArrayBufferView);
+    if (op === 'bcast') {
+      const root = args[0]![1] as number;
+      if (!(root >= 0 && root < size)) throw new Error(`bcast: root ${root} is not a rank of ${size}`);
+      for (let r = 0; r < size; r++) if (r !== root) bytes(r, 0).set(bytes(root, 0).subarray(0, bytes(r, 0).length));
+    } else if (op === 'allgatherv') {
+      for (let r = 0; r < size; r++) {
+        const [counts, displacements] = [args[r]![2] as Int32Array, args[r]![3] as Int32Array];
+        for (let s = 0; s < size; s++) bytes(r, 1).set(bytes(s, 0).subarray(0, counts[s]), displacements[s]);
+      }
+    } else if (op === 'alltoallv') {
+      for (let r = 0; r < size; r++) {
+        const [sendCounts, sendAt] = [args[r]![1] as Int32Array, args[r]![2] as Int32Array];
+        for (let s = 0; s < size; s++) {
+          const part = bytes(r, 0).subarray(sendAt[s], sendAt[s]! + sendCounts[s]!);
+          bytes(s, 3).set(part, (args[s]![5] as Int32Array)[r]);
+        }
+      }
+    } else if (op === 'allreduceInt') {
+      const reduce = [
+        (a: bigint, b: bigint) => a + b,
+        (a: bigint, b: bigint) => (a > b ? a : b),
+        (a: bigint, b: bigint) => (a < b ? a : b),
+        (a: bigint, b: bigint) => a | b,
+      ][args[0]![1] as number]!;
+      const values = args.map((a) => a[0] as BigInt64Array);
+      for (let i = 0; i < values[0]!.length; i++) {
+        const result = values.map((v) => v[i]!).reduce(reduce);
+        for (const v of values) v[i] = result;
+      }
+    }
+  }
+
+  function arrive(rank: number, op: string, args: unknown[]): Promise<void> {
+    if (closed) return Promise.reject(new Error(`rank ${rank}: the local world is closed`));
+    const index = next[rank]!++;
+    let call = calls.get(index);
+    if (call === undefined) calls.set(index, (call = { ops: [], args: [], settle: [], arrived: 0 }));
+    call.ops[rank] = op;
+    call.args[rank] = args;
+    const waiting = call;
+    const settled = new Promise<void>((resolve, reject) => (waiting.settle[rank] = { resolve, reject }));
+    if (++call.arrived === size) {
+      calls.delete(index);
+      try {
+        if (call.ops.some((other) => other !== op)) {
+          throw new Error(
+            `the ranks called different collectives: ${call.ops.map((o, r) => `rank ${r} ${o}`).join(', ')}`,
+          );
+        }
+        perform(op, call.args);
+        if (op === 'close') closed = true;
+        for (const s of call.settle) s.resolve();
+      } catch (error) {
+        for (const s of call.settle) s.reject(error as Error);
+      }
+    }
+    return settled;
+  }
+
+  return Array.from({ length: size }, (_, rank) => ({
+    rank,
+    size,
+    barrier: () => arrive(rank, 'barrier', []),
+    bcast: (view, root) => arrive(rank, 'bcast', [view, root]),
+    allgatherv: (...args) => arrive(rank, 'allgatherv', args),
+    alltoallv: (...args) => arrive(rank, 'alltoallv', args),
+    allreduceInt: (...args) => arrive(rank, 'allreduceInt', args),
+    close: () => arrive(rank, 'close', []),
+  }));
+}
