@@ -168,6 +168,19 @@ static napi_value throw_type(napi_env env, const char *message) {
   return NULL;
 }
 
+/* A view too large for one call's C int count: refused, never truncated (the caller cuts rounds). */
+static int too_large(napi_env env, Job *job, size_t bytes, const char *what) {
+  if (bytes <= INT32_MAX) return 0;
+  char message[160];
+  snprintf(message, sizeof message, "%s: %zu bytes, more than one MPI call moves (%d): cut it into rounds", what, bytes,
+           INT32_MAX);
+  napi_throw_range_error(env, NULL, message);
+  for (int i = 0; i < MAX_VIEWS; i++) if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  free(job->counts);
+  free(job);
+  return 1;
+}
+
 /* A typed array's bytes, referenced until the job settles. */
 static int view(napi_env env, napi_value value, Job *job, int slot, size_t *bytes) {
   bool is;
@@ -256,6 +269,7 @@ static napi_value bcast(napi_env env, napi_callback_info info) {
     free(job);
     return throw_type(env, "bcast(view, root): a typed array and a rank");
   }
+  if (too_large(env, job, bytes, "bcast")) return NULL;
   job->count = (int)bytes;
   return submit(env, job);
 }
@@ -281,6 +295,7 @@ static napi_value allgatherv(napi_env env, napi_callback_info info) {
   memcpy(job->counts + n, displs, n * sizeof(int));
   free(counts);
   free(displs);
+  if (too_large(env, job, sent, "allgatherv")) return NULL;
   job->count = (int)sent;
   return submit(env, job);
 }
@@ -331,6 +346,7 @@ static napi_value allreduce_int(napi_env env, napi_callback_info info) {
     free(job);
     return throw_type(env, "allreduceInt(values, op): a BigInt64Array, reduced in place, and an operation index");
   }
+  if (too_large(env, job, bytes, "allreduceInt")) return NULL;
   job->count = (int)(bytes / 8);
   return submit(env, job);
 }

@@ -9,7 +9,7 @@
  *
  * Not a package entry yet: the world that trains on it comes next.
  */
-import { IntReduction, mpiBinding, type MpiBinding } from './mpi.js';
+import { IntReduction, MAX_MPI_BYTES, mpiBinding, type MpiBinding } from './mpi.js';
 
 export type IntReductionOp = (typeof IntReduction)[keyof typeof IntReduction];
 export { IntReduction };
@@ -46,14 +46,27 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-/** This process's rank of the MPI world `mpirun` started (MPI_Init on the binding's own thread). */
-export async function mpiTransport(binding: MpiBinding = mpiBinding()): Promise<Transport> {
+/**
+ * This process's rank of the MPI world `mpirun` started (MPI_Init on the binding's own thread).
+ * A broadcast larger than `maxBytes` (one MPI call's most) goes in rounds; the other collectives
+ * take parts below it, and the binding refuses a larger view rather than truncate its count.
+ */
+export async function mpiTransport(
+  binding: MpiBinding = mpiBinding(),
+  { maxBytes = MAX_MPI_BYTES }: { maxBytes?: number } = {},
+): Promise<Transport> {
   const { rank, size } = await binding.open();
   return {
     rank,
     size,
     barrier: () => binding.barrier(),
-    bcast: (view, root) => binding.bcast(view, root),
+    async bcast(view, root) {
+      if (view.byteLength <= maxBytes) return binding.bcast(view, root);
+      const bytes = bytesOf(view);
+      for (let from = 0; from < bytes.length; from += maxBytes) {
+        await binding.bcast(bytes.subarray(from, Math.min(bytes.length, from + maxBytes)), root);
+      }
+    },
     allgatherv: (send, receive, counts, displacements) => binding.allgatherv(send, receive, counts, displacements),
     alltoallv: (...args) => binding.alltoallv(...args),
     allreduceInt: (values, op) => binding.allreduceInt(values, op),

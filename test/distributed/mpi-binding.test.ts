@@ -79,6 +79,24 @@ describe('the MPI binding', () => {
     },
   );
 
+  it.skipIf(!runs('its default transports', []))(
+    'a broadcast past one call’s limit goes in rounds; a view of 2^31 bytes is refused, not truncated',
+    () => {
+      const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-rounds.mjs', import.meta.url)), 2);
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const seen = run.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { rank: number; same: boolean; calls: number; refused: string | null });
+      expect(seen).toHaveLength(2);
+      for (const s of seen) {
+        expect(s.same, `rank ${s.rank}`).toBe(true);
+        expect(s.calls, '4,500 bytes in rounds of 1,000').toBe(5);
+        expect(s.refused).toMatch(/^RangeError: bcast: 2147483648 bytes, more than one MPI call moves \(2147483647\)/);
+      }
+    },
+  );
+
   const transports = [
     ['shared memory', ['--mca', 'btl', 'self,vader']],
     ['TCP on loopback', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],

@@ -1,0 +1,28 @@
+/**
+ * Run under `mpirun` by test/distributed/mpi-binding.test.ts: a broadcast larger than one MPI
+ * call moves goes in rounds (here a call's limit lowered to 1,000 bytes), and the binding
+ * refuses a view of 2^31 bytes rather than truncate its count. One JSON line per rank.
+ */
+import { mpiBinding } from '../../dist/src/distributed/mpi.js';
+import { mpiTransport } from '../../dist/src/distributed/transport.js';
+
+const binding = mpiBinding();
+let calls = 0; // the binding's broadcasts, counted
+const counting = {
+  ...binding,
+  bcast: (/** @type {ArrayBufferView} */ view, /** @type {number} */ root) => (calls++, binding.bcast(view, root)),
+};
+const transport = await mpiTransport(counting, { maxBytes: 1000 });
+const data = new Uint8Array(4500);
+if (transport.rank === 1) data.forEach((_, i) => (data[i] = (i * 7) % 251));
+await transport.bcast(data, 1);
+const same = data.every((x, i) => x === (i * 7) % 251);
+
+let refused = null;
+try {
+  await binding.bcast(new Uint8Array(2 ** 31), 0);
+} catch (error) {
+  refused = `${/** @type {Error} */ (error).name}: ${/** @type {Error} */ (error).message}`;
+}
+await transport.close();
+console.log(JSON.stringify({ rank: transport.rank, same, calls, refused }));
