@@ -11,40 +11,15 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Collectives } from './collectives.js';
 
 /** How to get MPI, for the error that says it is missing. */
 export const MPI_INSTALL_HINT = 'apt-get install openmpi-bin libopenmpi-dev, then npm run build';
 
-/** The largest count of bytes one MPI call moves (its counts are C ints); larger moves are cut. */
-export const MAX_MPI_BYTES = 2 ** 31 - 1;
-
-/** MPI's integer reductions, for flags and hashes (never for floating-point values). */
-export const IntReduction = { Sum: 0, Max: 1, Min: 2, BitOr: 3 } as const;
-
-/** The binding's functions, as native/mpi/mpi-binding.c exports them. Counts and displacements are bytes. */
-export interface MpiBinding {
+/** The binding's functions, as native/mpi/mpi-binding.c exports them: the collectives, and opening the world. */
+export interface MpiBinding extends Collectives {
   /** Starts the MPI thread and `MPI_Init_thread`; once per process. */
   open(): Promise<{ rank: number; size: number; threadLevel: number }>;
-  barrier(): Promise<void>;
-  bcast(view: ArrayBufferView, root: number): Promise<void>;
-  allgatherv(
-    send: ArrayBufferView,
-    receive: ArrayBufferView,
-    counts: Int32Array,
-    displacements: Int32Array,
-  ): Promise<void>;
-  alltoallv(
-    send: ArrayBufferView,
-    sendCounts: Int32Array,
-    sendDisplacements: Int32Array,
-    receive: ArrayBufferView,
-    receiveCounts: Int32Array,
-    receiveDisplacements: Int32Array,
-  ): Promise<void>;
-  /** Reduces `values` in place across the ranks. */
-  allreduceInt(values: BigInt64Array, op: (typeof IntReduction)[keyof typeof IntReduction]): Promise<void>;
-  /** `MPI_Finalize` on the MPI thread, which then ends. */
-  close(): Promise<void>;
 }
 
 /** Where `npm run build` puts the binding: dist/native/mpi.node. */

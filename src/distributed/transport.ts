@@ -2,43 +2,19 @@
  * What moves bytes between the processes of a world: MPI's collectives as the library uses them,
  * behind one interface, so that the slicing and the fixed trees above it can be tested in one
  * process (`localWorld`) as well as under `mpirun` (`mpiTransport`). A transport only moves
- * bytes: every floating-point sum stays in the library's kernels, in a fixed order.
- *
- * Counts and displacements are bytes, one per rank, in Int32Arrays the caller makes once: a part
- * is below 2^31 bytes (MPI's counts are C ints), and a caller that moves more cuts it into rounds.
+ * bytes (collectives.ts).
  *
  * Not a package entry yet: the world that trains on it comes next.
  */
-import { IntReduction, MAX_MPI_BYTES, mpiBinding, type MpiBinding } from './mpi.js';
+import { IntReduction, MAX_MPI_BYTES, type Collectives, type IntReductionOp } from './collectives.js';
+import { mpiBinding, type MpiBinding } from './mpi.js';
 
-export type IntReductionOp = (typeof IntReduction)[keyof typeof IntReduction];
-export { IntReduction };
+export { IntReduction, type IntReductionOp };
 
-export interface Transport {
+/** One rank of a world: the collectives, and where it stands. */
+export interface Transport extends Collectives {
   readonly rank: number;
   readonly size: number;
-  barrier(): Promise<void>;
-  /** `view` of rank `root` into every rank's `view`. */
-  bcast(view: ArrayBufferView, root: number): Promise<void>;
-  /** Each rank's `send` into every rank's `receive`, rank r's at `displacements[r]` (`counts[r]` bytes). */
-  allgatherv(
-    send: ArrayBufferView,
-    receive: ArrayBufferView,
-    counts: Int32Array,
-    displacements: Int32Array,
-  ): Promise<void>;
-  /** Rank r's bytes for rank s (`sendCounts[s]` at `sendDisplacements[s]`) into rank s's `receive` at `receiveDisplacements[r]`. */
-  alltoallv(
-    send: ArrayBufferView,
-    sendCounts: Int32Array,
-    sendDisplacements: Int32Array,
-    receive: ArrayBufferView,
-    receiveCounts: Int32Array,
-    receiveDisplacements: Int32Array,
-  ): Promise<void>;
-  /** Integers reduced in place across the ranks (flags, counts, hashes; never floating point). */
-  allreduceInt(values: BigInt64Array, op: IntReductionOp): Promise<void>;
-  close(): Promise<void>;
 }
 
 /** The bytes of a view, as a Uint8Array over the same memory. */
