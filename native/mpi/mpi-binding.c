@@ -168,18 +168,6 @@ static napi_value throw_type(napi_env env, const char *message) {
   return NULL;
 }
 
-/* A view too large for one call's C int count: refused, never truncated (the caller cuts rounds). */
-static int too_large(napi_env env, Job *job, size_t bytes, const char *what) {
-  if (bytes <= INT32_MAX) return 0;
-  char message[160];
-  snprintf(message, sizeof message, "%s: %zu bytes, more than one MPI call moves (%d): cut it into rounds", what, bytes,
-           INT32_MAX);
-  napi_throw_range_error(env, NULL, message);
-  for (int i = 0; i < MAX_VIEWS; i++) if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
-  free(job->counts);
-  free(job);
-  return 1;
-}
 
 /* A typed array's bytes, referenced until the job settles. */
 static int view(napi_env env, napi_value value, Job *job, int slot, size_t *bytes) {
@@ -201,20 +189,43 @@ static int view(napi_env env, napi_value value, Job *job, int slot, size_t *byte
   return 1;
 }
 
-/* Int32 values of an Int32Array argument, copied. */
-static int *ints(napi_env env, napi_value value, size_t expected) {
+/* The `n` values of an Int32Array argument copied into `into`; 0 when it is not one of that length. */
+static int ints_into(napi_env env, napi_value value, int n, int *into) {
   napi_typedarray_type type;
   size_t length, offset;
   napi_value buffer;
   void *data;
   bool is;
   napi_is_typedarray(env, value, &is);
-  if (!is) return NULL;
+  if (!is) return 0;
   napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset);
-  if (type != napi_int32_array || length != expected) return NULL;
-  int *copy = malloc(length * sizeof(int));
-  memcpy(copy, data, length * sizeof(int));
-  return copy;
+  if (type != napi_int32_array || length != (size_t)n) return 0;
+  memcpy(into, data, (size_t)n * sizeof(int));
+  return 1;
+}
+
+/* A job that will not run: its views' references dropped, its memory freed. */
+static void discard(napi_env env, Job *job) {
+  for (int i = 0; i < MAX_VIEWS; i++) if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  free(job->counts);
+  free(job);
+}
+
+/* Refuses a call's arguments: nothing queued, nothing kept. */
+static napi_value refuse(napi_env env, Job *job, const char *message) {
+  discard(env, job);
+  return throw_type(env, message);
+}
+
+/* A view too large for one call's C int count: refused, never truncated (the caller cuts rounds). */
+static int too_large(napi_env env, Job *job, size_t bytes, const char *what) {
+  if (bytes <= INT32_MAX) return 0;
+  char message[160];
+  snprintf(message, sizeof message, "%s: %zu bytes, more than one MPI call moves (%d): cut it into rounds", what, bytes,
+           INT32_MAX);
+  discard(env, job);
+  napi_throw_range_error(env, NULL, message);
+  return 1;
 }
 
 static napi_value submit(napi_env env, Job *job) {
@@ -265,10 +276,8 @@ static napi_value bcast(napi_env env, napi_callback_info info) {
   if (!ready(env)) return NULL;
   Job *job = job_of(OP_BCAST);
   size_t bytes;
-  if (argc < 2 || !view(env, argv[0], job, 0, &bytes) || napi_get_value_int32(env, argv[1], &job->root) != napi_ok) {
-    free(job);
-    return throw_type(env, "bcast(view, root): a typed array and a rank");
-  }
+  if (argc < 2 || !view(env, argv[0], job, 0, &bytes) || napi_get_value_int32(env, argv[1], &job->root) != napi_ok)
+    return refuse(env, job, "bcast(view, root): a typed array and a rank");
   if (too_large(env, job, bytes, "bcast")) return NULL;
   job->count = (int)bytes;
   return submit(env, job);
@@ -281,20 +290,12 @@ static napi_value allgatherv(napi_env env, napi_callback_info info) {
   if (!ready(env)) return NULL;
   int n = world_size;
   Job *job = job_of(OP_ALLGATHERV);
+  job->counts = malloc(2 * (size_t)n * sizeof(int)); /* receive counts, then displacements */
   size_t sent, received;
-  int *counts = argc == 4 ? ints(env, argv[2], (size_t)n) : NULL;
-  int *displs = argc == 4 ? ints(env, argv[3], (size_t)n) : NULL;
-  if (argc < 4 || !view(env, argv[0], job, 0, &sent) || !view(env, argv[1], job, 1, &received) || !counts || !displs) {
-    free(counts);
-    free(displs);
-    free(job);
-    return throw_type(env, "allgatherv(send, receive, counts, displacements): typed arrays, and Int32Arrays of bytes per rank");
-  }
-  job->counts = malloc(2 * n * sizeof(int));
-  memcpy(job->counts, counts, n * sizeof(int));
-  memcpy(job->counts + n, displs, n * sizeof(int));
-  free(counts);
-  free(displs);
+  if (argc < 4 || !view(env, argv[0], job, 0, &sent) || !view(env, argv[1], job, 1, &received) ||
+      !ints_into(env, argv[2], n, job->counts) || !ints_into(env, argv[3], n, job->counts + n))
+    return refuse(env, job,
+                  "allgatherv(send, receive, counts, displacements): typed arrays, and Int32Arrays of bytes per rank");
   if (too_large(env, job, sent, "allgatherv")) return NULL;
   job->count = (int)sent;
   return submit(env, job);
@@ -307,21 +308,14 @@ static napi_value alltoallv(napi_env env, napi_callback_info info) {
   if (!ready(env)) return NULL;
   int n = world_size;
   Job *job = job_of(OP_ALLTOALLV);
+  job->counts = malloc(4 * (size_t)n * sizeof(int)); /* send counts, displacements, receive counts, displacements */
   size_t sent, received;
-  int *parts[4] = {NULL, NULL, NULL, NULL};
   int ok = argc == 6 && view(env, argv[0], job, 0, &sent) && view(env, argv[3], job, 1, &received);
   const int at[4] = {1, 2, 4, 5};
-  for (int i = 0; ok && i < 4; i++) ok = (parts[i] = ints(env, argv[at[i]], (size_t)n)) != NULL;
-  if (!ok) {
-    for (int i = 0; i < 4; i++) free(parts[i]);
-    free(job);
-    return throw_type(env, "alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements): bytes per rank");
-  }
-  job->counts = malloc(4 * n * sizeof(int));
-  for (int i = 0; i < 4; i++) {
-    memcpy(job->counts + i * n, parts[i], n * sizeof(int));
-    free(parts[i]);
-  }
+  for (int i = 0; ok && i < 4; i++) ok = ints_into(env, argv[at[i]], n, job->counts + i * n);
+  if (!ok)
+    return refuse(env, job, "alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, "
+                            "receiveDisplacements): typed arrays, and Int32Arrays of bytes per rank");
   return submit(env, job);
 }
 
@@ -342,10 +336,8 @@ static napi_value allreduce_int(napi_env env, napi_callback_info info) {
     napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset);
   }
   if (!is || type != napi_bigint64_array || !view(env, argv[0], job, 0, &bytes) ||
-      napi_get_value_int32(env, argv[1], &job->root) != napi_ok) {
-    free(job);
-    return throw_type(env, "allreduceInt(values, op): a BigInt64Array, reduced in place, and an operation index");
-  }
+      napi_get_value_int32(env, argv[1], &job->root) != napi_ok)
+    return refuse(env, job, "allreduceInt(values, op): a BigInt64Array, reduced in place, and an operation index");
   if (too_large(env, job, bytes, "allreduceInt")) return NULL;
   job->count = (int)(bytes / 8);
   return submit(env, job);

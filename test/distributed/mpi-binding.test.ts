@@ -80,18 +80,32 @@ describe('the MPI binding', () => {
   );
 
   it.skipIf(!runs('its default transports', []))(
-    'a broadcast past one call’s limit goes in rounds; a view of 2^31 bytes is refused, not truncated',
+    'a broadcast past one call’s limit goes in rounds; a view of 2^31 bytes is refused, not truncated; wrong arguments are refused by name',
     () => {
       const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-rounds.mjs', import.meta.url)), 2);
       expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
       const seen = run.stdout
         .split('\n')
         .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { rank: number; same: boolean; calls: number; refused: string | null });
+        .map(
+          (line) =>
+            JSON.parse(line) as {
+              rank: number;
+              same: boolean;
+              calls: number;
+              refused: string | null;
+              wrongArguments: string[];
+            },
+        );
       expect(seen).toHaveLength(2);
       for (const s of seen) {
         expect(s.same, `rank ${s.rank}`).toBe(true);
         expect(s.calls, '4,500 bytes in rounds of 1,000').toBe(5);
+        expect(s.wrongArguments).toEqual([
+          expect.stringMatching(/^TypeError: allgatherv\(send, receive, counts, displacements\)/),
+          expect.stringMatching(/^TypeError: alltoallv\(send, sendCounts/),
+          expect.stringMatching(/^TypeError: bcast\(view, root\): a typed array and a rank/),
+        ]);
         expect(s.refused).toMatch(/^RangeError: bcast: 2147483648 bytes, more than one MPI call moves \(2147483647\)/);
       }
     },

@@ -24,5 +24,23 @@ try {
 } catch (error) {
   refused = `${/** @type {Error} */ (error).name}: ${/** @type {Error} */ (error).message}`;
 }
+/** The error a call throws before anything is queued. */
+const thrown = (/** @type {() => unknown} */ call) => {
+  try {
+    call();
+    return null;
+  } catch (error) {
+    return `${/** @type {Error} */ (error).name}: ${/** @type {Error} */ (error).message}`;
+  }
+};
+const two = new Int32Array(2);
+const wrongArguments = [
+  thrown(() =>
+    binding.allgatherv(new Uint8Array(4), new Uint8Array(8), /** @type {never} */ (new Float32Array(2)), two),
+  ),
+  thrown(() => binding.alltoallv(new Uint8Array(8), two, two, new Uint8Array(8), new Int32Array(3), two)),
+  thrown(() => binding.bcast(/** @type {never} */ ([1, 2]), 0)),
+];
+await transport.barrier(); // the world still works after them
 await transport.close();
-console.log(JSON.stringify({ rank: transport.rank, same, calls, refused }));
+console.log(JSON.stringify({ rank: transport.rank, same, calls, refused, wrongArguments }));
