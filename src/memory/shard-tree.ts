@@ -1,6 +1,7 @@
 /**
- * The order the micro-batches' gradients are summed in, stated once: a binary tree built left to
- * right, as a binary counter counts. Shard k joins as a leaf; while the two last subtrees have
+ * The order the micro-batches' gradients are summed in, stated once (the kernels' emitters write
+ * it: `shardMean` in emit-js.ts and wasm/wat-ops.ts): a binary tree built left to right, as a
+ * binary counter counts. Shard k joins as a leaf; while the two last subtrees have
  * the same size they merge, left + right; when every shard is in, the subtrees left (one per set
  * bit of the count, largest first) are added left to right. For a power-of-two count it is the
  * perfect tree.
@@ -15,29 +16,3 @@
 export const MAX_SHARDS = 1024;
 /** The subtrees a sum of up to MAX_SHARDS shards holds at once: one per bit of the count. */
 export const SHARD_TREE_LEVELS = Math.log2(MAX_SHARDS) + 1;
-
-/**
- * The sum of `count` shards in the tree's order: `leaf(k)` is shard k, `add` one rounded
- * addition; `levels` is scratch of SHARD_TREE_LEVELS entries (the subtrees' sums by size).
- */
-export function shardTreeSum(
-  count: number,
-  leaf: (k: number) => number,
-  add: (left: number, right: number) => number,
-  levels: Float64Array = new Float64Array(SHARD_TREE_LEVELS),
-): number {
-  for (let k = 0; k < count; k++) {
-    let value = leaf(k);
-    let level = 0;
-    for (let n = k + 1; (n & 1) === 0; n >>= 1, level++) value = add(levels[level]!, value);
-    levels[level] = value;
-  }
-  let sum = NaN;
-  let first = true;
-  for (let level = SHARD_TREE_LEVELS - 1; level >= 0; level--) {
-    if (((count >> level) & 1) === 0) continue;
-    sum = first ? levels[level]! : add(sum, levels[level]!);
-    first = false;
-  }
-  return sum;
-}
