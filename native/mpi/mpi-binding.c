@@ -3,9 +3,11 @@
  * in the library's kernels, in a fixed order). All MPI calls run on one dedicated thread, started
  * by open() (MPI_THREAD_FUNNELED); JavaScript queues a job and gets a promise, which the MPI
  * thread settles through a thread-safe function, so the event loop never blocks. Buffers are the
- * caller's typed arrays (shared memory included), held by references until their job settles;
- * counts are bytes below 2^31 (the JavaScript side cuts larger ones). MPI_ERRORS_RETURN turns a
- * failure into a rejection carrying MPI's own text.
+ * caller's typed arrays (shared memory included), held by references until their job settles.
+ * allgatherv and alltoallv count in units of a given number of bytes (an MPI contiguous type), so
+ * a part past 2^31 bytes needs no rounds when its sizes are multiples of a unit; every count and
+ * displacement is checked against its view before MPI sees it, so a wrong one is refused, never
+ * a write past a buffer. MPI_ERRORS_RETURN turns a failure into a rejection carrying MPI's text.
  */
 #include <mpi.h>
 #include <node_api.h>
@@ -24,7 +26,9 @@ typedef struct Job {
   napi_ref refs[MAX_VIEWS];
   void *data[MAX_VIEWS];
   int *counts; /* allgatherv: recv counts, displs; alltoallv: send counts, displs, recv counts, displs */
-  int count;   /* bcast: bytes; allgatherv: send bytes; allreduce: elements */
+  int count;   /* bcast: bytes; allgatherv: send units; allreduce: elements */
+  int unit;    /* allgatherv, alltoallv: bytes per counted unit */
+  int in_place; /* allgatherv: this rank's part is in the receive view already */
   int root;    /* bcast: root; allreduce: the MPI_Op index */
   int rc;
   char error[MPI_MAX_ERROR_STRING];
@@ -39,7 +43,7 @@ static pthread_t thread;
 static int started = 0, opened = 0, closing = 0;
 /* The world's size: written by the MPI thread before it settles open(), read on the JavaScript
  * thread only once open() has settled (`opened`). */
-static int world_size = 0;
+static int world_size = 0, world_rank = 0;
 static napi_threadsafe_function settle;
 /* Jobs queued and not yet settled (JavaScript thread only): while there are some, the
  * thread-safe function holds the event loop open; with none, an open world does not keep the
@@ -74,6 +78,12 @@ static MPI_Op reduction(int index) {
   }
 }
 
+/* `bytes` contiguous bytes as one MPI datatype, committed (the caller frees it). */
+static int unit_type(int bytes, MPI_Datatype *type) {
+  int rc = MPI_Type_contiguous(bytes, MPI_BYTE, type);
+  return rc == MPI_SUCCESS ? MPI_Type_commit(type) : rc;
+}
+
 static void run(Job *job) {
   MPI_Comm world = MPI_COMM_WORLD;
   switch (job->op) {
@@ -88,18 +98,26 @@ static void run(Job *job) {
       if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_rank(world, &job->rank);
       if (job->rc == MPI_SUCCESS) job->rc = MPI_Comm_size(world, &job->size);
       world_size = job->size;
+      world_rank = job->rank;
       break;
     case OP_BARRIER: job->rc = MPI_Barrier(world); break;
     case OP_BCAST: job->rc = MPI_Bcast(job->data[0], job->count, MPI_BYTE, job->root, world); break;
     case OP_ALLGATHERV: {
       int n = world_size;
-      job->rc = MPI_Allgatherv(job->data[0], job->count, MPI_BYTE, job->data[1], job->counts, job->counts + n, MPI_BYTE, world);
+      MPI_Datatype unit;
+      if ((job->rc = unit_type(job->unit, &unit)) != MPI_SUCCESS) break;
+      const void *send = job->in_place ? MPI_IN_PLACE : job->data[0];
+      job->rc = MPI_Allgatherv(send, job->count, unit, job->data[1], job->counts, job->counts + n, unit, world);
+      MPI_Type_free(&unit);
       break;
     }
     case OP_ALLTOALLV: {
       int n = world_size;
       int *c = job->counts;
-      job->rc = MPI_Alltoallv(job->data[0], c, c + n, MPI_BYTE, job->data[1], c + 2 * n, c + 3 * n, MPI_BYTE, world);
+      MPI_Datatype unit;
+      if ((job->rc = unit_type(job->unit, &unit)) != MPI_SUCCESS) break;
+      job->rc = MPI_Alltoallv(job->data[0], c, c + n, unit, job->data[1], c + 2 * n, c + 3 * n, unit, world);
+      MPI_Type_free(&unit);
       break;
     }
     case OP_ALLREDUCE_INT:
@@ -217,6 +235,13 @@ static napi_value refuse(napi_env env, Job *job, const char *message) {
   return throw_type(env, message);
 }
 
+/* Refuses counts that would reach outside a view: nothing queued, nothing kept. */
+static napi_value refuse_range(napi_env env, Job *job, const char *message) {
+  discard(env, job);
+  napi_throw_range_error(env, NULL, message);
+  return NULL;
+}
+
 /* A view too large for one call's C int count: refused, never truncated (the caller cuts rounds). */
 static int too_large(napi_env env, Job *job, size_t bytes, const char *what) {
   if (bytes <= INT32_MAX) return 0;
@@ -283,39 +308,69 @@ static napi_value bcast(napi_env env, napi_callback_info info) {
   return submit(env, job);
 }
 
+/* The optional last argument: bytes per counted unit (default 1), a positive int32. */
+static int unit_of(napi_env env, napi_value *argv, size_t argc, size_t at, int *unit) {
+  *unit = 1;
+  if (argc <= at) return 1;
+  napi_valuetype type;
+  napi_typeof(env, argv[at], &type);
+  if (type == napi_undefined) return 1;
+  return napi_get_value_int32(env, argv[at], unit) == napi_ok && *unit > 0;
+}
+
+/* Whether parts of `count` units at `displacement` lie inside a view of `bytes` bytes, for each of n ranks. */
+static int parts_fit(const int *counts, const int *displacements, int n, int unit, size_t bytes) {
+  for (int r = 0; r < n; r++) {
+    if (counts[r] < 0 || displacements[r] < 0) return 0;
+    if (((int64_t)displacements[r] + counts[r]) * unit > (int64_t)bytes) return 0;
+  }
+  return 1;
+}
+
 static napi_value allgatherv(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!ready(env)) return NULL;
   int n = world_size;
   Job *job = job_of(OP_ALLGATHERV);
   job->counts = malloc(2 * (size_t)n * sizeof(int)); /* receive counts, then displacements */
-  size_t sent, received;
-  if (argc < 4 || !view(env, argv[0], job, 0, &sent) || !view(env, argv[1], job, 1, &received) ||
-      !ints_into(env, argv[2], n, job->counts) || !ints_into(env, argv[3], n, job->counts + n))
+  size_t sent = 0, received;
+  napi_valuetype send_type = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &send_type);
+  job->in_place = send_type == napi_null;
+  if (argc < 4 || !(job->in_place || view(env, argv[0], job, 0, &sent)) || !view(env, argv[1], job, 1, &received) ||
+      !ints_into(env, argv[2], n, job->counts) || !ints_into(env, argv[3], n, job->counts + n) ||
+      !unit_of(env, argv, argc, 4, &job->unit))
     return refuse(env, job,
-                  "allgatherv(send, receive, counts, displacements): typed arrays, and Int32Arrays of bytes per rank");
-  if (too_large(env, job, sent, "allgatherv")) return NULL;
-  job->count = (int)sent;
+                  "allgatherv(send or null, receive, counts, displacements, unit?): typed arrays (null: in place), "
+                  "Int32Arrays of units per rank, and the bytes of a unit");
+  if (!parts_fit(job->counts, job->counts + n, n, job->unit, received))
+    return refuse_range(env, job, "allgatherv: a rank's part lies outside the receive view");
+  if (!job->in_place && sent != (size_t)job->counts[world_rank] * (size_t)job->unit)
+    return refuse_range(env, job, "allgatherv: the send view is not this rank's count of units");
+  job->count = job->counts[world_rank];
   return submit(env, job);
 }
 
 static napi_value alltoallv(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!ready(env)) return NULL;
   int n = world_size;
   Job *job = job_of(OP_ALLTOALLV);
   job->counts = malloc(4 * (size_t)n * sizeof(int)); /* send counts, displacements, receive counts, displacements */
   size_t sent, received;
-  int ok = argc == 6 && view(env, argv[0], job, 0, &sent) && view(env, argv[3], job, 1, &received);
+  int ok = argc >= 6 && view(env, argv[0], job, 0, &sent) && view(env, argv[3], job, 1, &received);
   const int at[4] = {1, 2, 4, 5};
   for (int i = 0; ok && i < 4; i++) ok = ints_into(env, argv[at[i]], n, job->counts + i * n);
-  if (!ok)
+  if (!ok || !unit_of(env, argv, argc, 6, &job->unit))
     return refuse(env, job, "alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, "
-                            "receiveDisplacements): typed arrays, and Int32Arrays of bytes per rank");
+                            "receiveDisplacements, unit?): typed arrays, Int32Arrays of units per rank, and the bytes of a unit");
+  int *c = job->counts;
+  if (!parts_fit(c, c + n, n, job->unit, sent) || !parts_fit(c + 2 * n, c + 3 * n, n, job->unit, received))
+    return refuse_range(env, job, "alltoallv: a rank's part lies outside its view");
   return submit(env, job);
 }
 

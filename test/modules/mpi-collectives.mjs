@@ -1,13 +1,13 @@
 /**
- * Run by test/distributed/mpi-binding.test.ts under `mpirun`: the transport checks every
- * collective once (transport-checks.mjs) over MPI, then a wasm access out of bounds, which must
+ * Run by test/distributed/mpi-binding.test.ts under `mpirun`: the world checks every
+ * collective once (world-checks.mjs) over MPI, then a wasm access out of bounds, which must
  * still trap under mpirun (Node's trap handler and MPI's signals); one JSON line per rank.
  */
-import { mpiTransport } from '../../dist/src/distributed/transport.js';
-import { exercise } from './transport-checks.mjs';
+import { mpiWorld } from '../../dist/src/distributed/world.js';
+import { exercise } from './world-checks.mjs';
 
-const transport = await mpiTransport();
-const seen = await exercise(transport);
+const world = await mpiWorld();
+const seen = await exercise(world);
 
 let trap = null;
 try {
@@ -22,5 +22,5 @@ try {
 } catch (error) {
   trap = String(error);
 }
-await transport.close();
+await world.close();
 console.log(JSON.stringify({ ...seen, trap }));

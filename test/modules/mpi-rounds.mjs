@@ -4,7 +4,7 @@
  * refuses a view of 2^31 bytes rather than truncate its count. One JSON line per rank.
  */
 import { mpiBinding } from '../../dist/src/distributed/mpi.js';
-import { mpiTransport } from '../../dist/src/distributed/transport.js';
+import { mpiWorld } from '../../dist/src/distributed/world.js';
 
 const binding = mpiBinding();
 let calls = 0; // the binding's broadcasts, counted
@@ -12,10 +12,10 @@ const counting = {
   ...binding,
   bcast: (/** @type {ArrayBufferView} */ view, /** @type {number} */ root) => (calls++, binding.bcast(view, root)),
 };
-const transport = await mpiTransport(counting, { maxBytes: 1000 });
+const world = await mpiWorld(counting, { maxBytes: 1000 });
 const data = new Uint8Array(4500);
-if (transport.rank === 1) data.forEach((_, i) => (data[i] = (i * 7) % 251));
-await transport.bcast(data, 1);
+if (world.rank === 1) data.forEach((_, i) => (data[i] = (i * 7) % 251));
+await world.bcast(data, 1);
 const same = data.every((x, i) => x === (i * 7) % 251);
 
 let refused = null;
@@ -41,6 +41,6 @@ const wrongArguments = [
   thrown(() => binding.alltoallv(new Uint8Array(8), two, two, new Uint8Array(8), new Int32Array(3), two)),
   thrown(() => binding.bcast(/** @type {never} */ ([1, 2]), 0)),
 ];
-await transport.barrier(); // the world still works after them
-await transport.close();
-console.log(JSON.stringify({ rank: transport.rank, same, calls, refused, wrongArguments }));
+await world.barrier(); // the world still works after them
+await world.close();
+console.log(JSON.stringify({ rank: world.rank, same, calls, refused, wrongArguments }));

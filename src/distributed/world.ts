@@ -1,7 +1,7 @@
 /**
  * What moves bytes between the processes of a world: MPI's collectives as the library uses them,
  * behind one interface, so that the slicing and the fixed trees above it can be tested in one
- * process (`localWorld`) as well as under `mpirun` (`mpiTransport`). A transport only moves
+ * process (`localWorld`) as well as under `mpirun` (`mpiWorld`). A world only moves
  * bytes (collectives.ts).
  *
  * Not a package entry yet: the world that trains on it comes next.
@@ -12,7 +12,7 @@ import { mpiBinding, type MpiBinding } from './mpi.js';
 export { IntReduction, type IntReductionOp };
 
 /** One rank of a world: the collectives, and where it stands. */
-export interface Transport extends Collectives {
+export interface World extends Collectives {
   readonly rank: number;
   readonly size: number;
 }
@@ -27,10 +27,10 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
  * A broadcast larger than `maxBytes` (one MPI call's most) goes in rounds; the other collectives
  * take parts below it, and the binding refuses a larger view rather than truncate its count.
  */
-export async function mpiTransport(
+export async function mpiWorld(
   binding: MpiBinding = mpiBinding(),
   { maxBytes = MAX_MPI_BYTES }: { maxBytes?: number } = {},
-): Promise<Transport> {
+): Promise<World> {
   const { rank, size } = await binding.open();
   return {
     rank,
@@ -43,7 +43,7 @@ export async function mpiTransport(
         await binding.bcast(bytes.subarray(from, Math.min(bytes.length, from + maxBytes)), root);
       }
     },
-    allgatherv: (send, receive, counts, displacements) => binding.allgatherv(send, receive, counts, displacements),
+    allgatherv: (...args) => binding.allgatherv(...args),
     alltoallv: (...args) => binding.alltoallv(...args),
     allreduceInt: (values, op) => binding.allreduceInt(values, op),
     close: () => binding.close(),
@@ -58,12 +58,19 @@ interface Call {
   arrived: number;
 }
 
+/** `length` bytes of `bytes` from `from`, refused (as MPI's binding refuses them) when they reach outside it. */
+function within(bytes: Uint8Array, from: number, length: number, what: string): Uint8Array {
+  if (!(from >= 0 && length >= 0 && from + length <= bytes.length))
+    throw new RangeError(`${what}: a rank's part lies outside its view`);
+  return bytes.subarray(from, from + length);
+}
+
 /**
  * A world of `size` ranks in this process, for tests: each collective waits until every rank has
  * called it, then moves the bytes as MPI would and settles every rank's promise. Ranks that call
  * different collectives at the same point are all refused, naming each rank's call.
  */
-export function localWorld(size: number): Transport[] {
+export function localWorld(size: number): World[] {
   if (!Number.isInteger(size) || size < 1)
     throw new RangeError(`localWorld: size must be a positive integer, got ${size}`);
   const calls = new Map<number, Call>();
@@ -77,16 +84,27 @@ export function localWorld(size: number): Transport[] {
       if (!(root >= 0 && root < size)) throw new Error(`bcast: root ${root} is not a rank of ${size}`);
       for (let r = 0; r < size; r++) if (r !== root) bytes(r, 0).set(bytes(root, 0).subarray(0, bytes(r, 0).length));
     } else if (op === 'allgatherv') {
+      const unit = (args[0]![4] as number | undefined) ?? 1;
+      const partOf = (s: number) => {
+        const [counts, at] = [args[s]![2] as Int32Array, args[s]![3] as Int32Array];
+        const inPlace = args[s]![0] === null;
+        const part = within(bytes(s, inPlace ? 1 : 0), inPlace ? at[s]! * unit : 0, counts[s]! * unit, 'allgatherv');
+        if (!inPlace && part.length !== bytes(s, 0).length)
+          throw new RangeError("allgatherv: the send view is not this rank's count of units");
+        return part.slice();
+      };
+      const parts = Array.from({ length: size }, (_, s) => partOf(s));
       for (let r = 0; r < size; r++) {
-        const [counts, displacements] = [args[r]![2] as Int32Array, args[r]![3] as Int32Array];
-        for (let s = 0; s < size; s++) bytes(r, 1).set(bytes(s, 0).subarray(0, counts[s]), displacements[s]);
+        const at = args[r]![3] as Int32Array;
+        parts.forEach((part, s) => within(bytes(r, 1), at[s]! * unit, part.length, 'allgatherv').set(part));
       }
     } else if (op === 'alltoallv') {
+      const unit = (args[0]![6] as number | undefined) ?? 1;
       for (let r = 0; r < size; r++) {
         const [sendCounts, sendAt] = [args[r]![1] as Int32Array, args[r]![2] as Int32Array];
         for (let s = 0; s < size; s++) {
-          const part = bytes(r, 0).subarray(sendAt[s], sendAt[s]! + sendCounts[s]!);
-          bytes(s, 3).set(part, (args[s]![5] as Int32Array)[r]);
+          const part = within(bytes(r, 0), sendAt[s]! * unit, sendCounts[s]! * unit, 'alltoallv');
+          within(bytes(s, 3), (args[s]![5] as Int32Array)[r]! * unit, part.length, 'alltoallv').set(part);
         }
       }
     } else if (op === 'allreduceInt') {

@@ -1,15 +1,15 @@
 /**
- * The in-process world (`localWorld`), the transport the slicing and the fixed trees above MPI
- * will be tested with: held to the same checks as MPI under mpirun (transport-checks.mjs), and
+ * The in-process world (`localWorld`), the world the slicing and the fixed trees above MPI
+ * will be tested with: held to the same checks as MPI under mpirun (world-checks.mjs), and
  * refusing ranks that disagree on the collective.
  */
 import { describe, expect, it } from 'vitest';
-import { IntReduction, localWorld } from '../../dist/src/distributed/transport.js';
-import { exercise, expectedOf } from '../modules/transport-checks.mjs';
+import { IntReduction, localWorld } from '../../dist/src/distributed/world.js';
+import { exercise, expectedOf } from '../modules/world-checks.mjs';
 
 describe('a world of ranks in this process', () => {
   it.each([1, 2, 3, 4])('%i ranks: every collective moves the bytes MPI moves', async (size) => {
-    const seen = await Promise.all(localWorld(size).map((transport) => exercise(transport)));
+    const seen = await Promise.all(localWorld(size).map((world) => exercise(world)));
     seen.forEach((s, rank) => {
       const { ticks, refused, ...moved } = s;
       expect(moved).toEqual(expectedOf(rank, size));
