@@ -96,7 +96,8 @@ function flagOf(name: string, spec: (typeof OPTION_SPECS)[number][1], help: stri
     case 'nonnegative':
       return new Option(`${flag} <n>`, description).argParser(number(flag));
     case 'numbers':
-      throw new Error(`${name}: an option of numbers has no flag`);
+    case 'nullable-object':
+      throw new Error(`${name}: an option of ${spec.kind === 'numbers' ? 'numbers' : 'objects'} has no flag`);
   }
 }
 

@@ -22,7 +22,8 @@ export type Kind =
   | 'auto-or-count' // 'auto' or an integer >= 0
   | 'positive' // a finite number > 0 (a schedule's; Keras's wording)
   | 'nonnegative' // a finite number >= 0 (a schedule's; Keras's wording)
-  | 'numbers'; // an array of numbers (a schedule's boundaries and values)
+  | 'numbers' // an array of numbers (a schedule's boundaries and values)
+  | 'nullable-object'; // an object or null (the option's own check says which)
 
 /** Throws a TypeError naming the option (`what`) unless `value` is of the kind. */
 export function checkKind(kind: Kind, value: unknown, what: string, choices: readonly string[] = []): void {
@@ -62,6 +63,9 @@ export function checkKind(kind: Kind, value: unknown, what: string, choices: rea
       if (!Array.isArray(value) || !value.every((x) => typeof x === 'number' && Number.isFinite(x))) {
         throw fail('an array of finite numbers');
       }
+      return;
+    case 'nullable-object':
+      if (typeof value !== 'object') throw fail('an object or null');
       return;
     default:
       kind satisfies never; // a new kind needs its check here

@@ -17,6 +17,22 @@ export interface World extends Collectives {
   readonly size: number;
 }
 
+const COLLECTIVES = ['barrier', 'bcast', 'allgatherv', 'alltoallv', 'allreduceInt', 'close'] as const;
+
+/** Whether `x` is a World: a rank below the size, and every collective. */
+export function isWorld(x: unknown): x is World {
+  if (x === null || typeof x !== 'object') return false;
+  const { rank, size } = x as Partial<World>;
+  return (
+    Number.isInteger(size) &&
+    size! >= 1 &&
+    Number.isInteger(rank) &&
+    rank! >= 0 &&
+    rank! < size! &&
+    COLLECTIVES.every((name) => typeof (x as Record<string, unknown>)[name] === 'function')
+  );
+}
+
 /** The bytes of a view, as a Uint8Array over the same memory. */
 function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);

@@ -73,7 +73,7 @@ class JsOps implements Ops {
         `  if ((shardCount >> l) & 1) (${sum} = first ? S[l] : ${this.#round(`${sum} + S[l]`)}), (first = false);`,
         '}',
       );
-      return this.bind(this.#round(`${sum} / shardCount`));
+      return this.bind(this.#round(`${sum} / shardDivisor`));
     });
   }
   store(array: Field, x: Expr): Expr {
@@ -140,7 +140,10 @@ export function jsSource(program: Program, variant: number, dtype: DType): strin
     ...sig.variableWords.map((w) => `const w_${w} = ${W32(`words[base + ${VARIABLE_WORDS.index[w]}]`)};`),
     ...sig.switches.map((w) => `const k_${w} = step[${STEP_WORDS.index[w]}] !== 0;`),
     ...(sig.shards
-      ? ['const a_grad_shards = views.gradShards, shardCount = views.shardCount, shardStride = views.shardStride;']
+      ? [
+          'const a_grad_shards = views.gradShards, shardCount = views.shardCount, shardStride = views.shardStride;',
+          'const shardDivisor = views.shardDivisor;',
+        ]
       : []),
     'const end = first + n;',
   ];

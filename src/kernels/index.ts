@@ -91,7 +91,7 @@ export function registerKernels(moduleUrl: string | URL, set: KernelSet): string
   for (const dtype of [...DTYPES, ...OPTIONAL_DTYPES]) {
     const kernels: unknown = set[dtype];
     if (kernels === undefined && (OPTIONAL_DTYPES as readonly string[]).includes(dtype)) continue;
-    for (const entry of ['sumSquares', 'update'] as const) {
+    for (const entry of ['sumSquares', 'update', 'sumShards'] as const) {
       const fn: unknown = kernels !== null && typeof kernels === 'object' ? Reflect.get(kernels, entry) : undefined;
       if (typeof fn !== 'function') {
         throw new TypeError(`${what}: \`set.${dtype}.${entry}\` must be a function, got ${quote(fn)}`);

@@ -15,8 +15,9 @@ export interface Ops {
   /** This element of an array, read here (before any later store). */
   load(array: Field): Expr;
   /**
-   * The mean of this element over the array's shards (micro-batch gradients): summed in shard
-   * order, ((s0 + s1) + s2) + ..., then divided by the shard count. Only with two or more shards.
+   * The mean of this element over the array's shards (micro-batch gradients): summed in the
+   * shards' tree (memory/shard-tree.ts), then divided by the views' `shardDivisor` (the world's
+   * micro-batches; 1 for a rank's partial sum). Only with two or more shards.
    */
   shardMean(array: Field): Expr;
   /** Writes this element of an array; returns the value, bound (usable again). */

@@ -150,5 +150,13 @@ export const SUM_SQUARES = sumOfSquares('sumSquares', { unscale, applyAccumulate
   });
 });
 
+/**
+ * A rank of a world sums its own micro-batches' gradients into its first shard: their tree's
+ * subtree over this rank's block, divided by 1 (exact), which the owner of each slice finishes.
+ */
+export const SUM_SHARDS = elementwise('sumShards', {}, (x) => {
+  x.store('grad', x.shardMean('grad'));
+});
+
 /** Every program, in the order the module lists them. */
-export const PROGRAMS: readonly Program[] = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES];
+export const PROGRAMS: readonly Program[] = [UPDATE, ACCUMULATE, NO_GRADIENT, SUM_SQUARES, SUM_SHARDS];

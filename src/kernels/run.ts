@@ -7,7 +7,7 @@ import type { GroupViews } from '../memory/arena.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
 import { variantOf, type Program } from './program.js';
 import { AccumulationMode, STEP_WORDS, VARIABLE_WORDS } from './rmsprop-words.js';
-import { ACCUMULATE, NO_GRADIENT, PROGRAMS, SUM_SQUARES, UPDATE } from './rmsprop.js';
+import { ACCUMULATE, NO_GRADIENT, PROGRAMS, SUM_SHARDS, SUM_SQUARES, UPDATE } from './rmsprop.js';
 import { signatureOf } from './signature.js';
 import type { Kernels } from './types.js';
 
@@ -88,24 +88,41 @@ export function chunkKernels(tableOf: (views: GroupViews) => KernelTable): Kerne
   }
 
   /**
-   * One call per run (consecutive chunks of the same variable are contiguous elements), cut
-   * every MAX_CHUNKS_PER_CALL chunks.
+   * `programOf` over chunks [begin, end): one call per run (consecutive chunks of the same
+   * variable are contiguous elements), cut every MAX_CHUNKS_PER_CALL chunks.
    */
-  function update(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
+  function elementwise(
+    views: GroupViews,
+    begin: number,
+    end: number,
+    step: Float64Array,
+    words: Float64Array,
+    programOf: (base: number) => Program,
+  ): void {
     const table = tableOf(views);
     const { chunks } = views;
-    const accumulating = step[S.accumulation] === AccumulationMode.Accumulate;
     for (let c = begin; c < end;) {
       const variable = chunks[c * CHUNK_STRIDE + Chunk.Variable]!;
       const next = runEnd(chunks, c, Math.min(end, c + MAX_CHUNKS_PER_CALL), variable);
       const first = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
       const n = chunks[(next - 1) * CHUNK_STRIDE + Chunk.End]! - first;
       const base = variable * VARIABLE_WORDS.length;
-      const program = words[base + V.hasGradient] === 0 ? NO_GRADIENT : accumulating ? ACCUMULATE : UPDATE;
+      const program = programOf(base);
       table.get(program, variantOf(program, step, words, base, views))?.(views, first, n, step, words, base);
       c = next;
     }
   }
 
-  return { sumSquares, update };
+  function update(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
+    const accumulating = step[S.accumulation] === AccumulationMode.Accumulate;
+    elementwise(views, begin, end, step, words, (base) =>
+      words[base + V.hasGradient] === 0 ? NO_GRADIENT : accumulating ? ACCUMULATE : UPDATE,
+    );
+  }
+
+  function sumShards(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array): void {
+    elementwise(views, begin, end, step, words, () => SUM_SHARDS);
+  }
+
+  return { sumSquares, update, sumShards };
 }

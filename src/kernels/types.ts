@@ -12,6 +12,8 @@ export interface Kernels {
   sumSquares(views: GroupViews, begin: number, end: number, scalars: Float64Array, varParams: Float64Array): void;
   /** Update phase: the whole per-element pipeline of one Keras `apply`, fused into one pass. */
   update(views: GroupViews, begin: number, end: number, scalars: Float64Array, varParams: Float64Array): void;
+  /** Shard-sum phase (a rank of a world): the views' shards summed in their tree into the first. */
+  sumShards(views: GroupViews, begin: number, end: number, scalars: Float64Array, varParams: Float64Array): void;
 }
 
 /**

@@ -53,11 +53,29 @@ export interface GroupPlan {
   readonly fieldLength: number;
   /** Chunk table: CHUNK_STRIDE words per chunk (see `Chunk`), in flat order. */
   readonly chunks: Int32Array;
-  /** [first chunk, end chunk) per lane: cut where a block begins. */
+  /** [first chunk, end chunk) of each rank's slice of a world: cut only where a numpy buffer begins. */
+  readonly rankChunks: Int32Array;
+  /** Where each rank's slice begins in every field, then the field's length: ranks + 1 element offsets. */
+  readonly rankElements: Int32Array;
+  /** This rank's slice: [first chunk, end chunk) per lane, cut where a block begins. */
   readonly laneRanges: Int32Array;
   /** The same for the norm phase: cut only where a numpy buffer begins. */
   readonly normLaneRanges: Int32Array;
+  /** Every chunk (the whole group, not only this rank's slice) per lane: a rank's sum of its micro-batches. */
+  readonly sumLaneRanges: Int32Array;
 }
+
+/**
+ * Which part of a world this plan is for: `ranks` processes split every group into contiguous
+ * slices, one each, cut where a numpy buffer begins (so a norm's buffers stay whole), and rank
+ * `rank` updates its own. One process is a world of one rank, whose slice is everything.
+ */
+export interface RankOf {
+  readonly rank: number;
+  readonly ranks: number;
+}
+
+export const ONE_PROCESS: RankOf = { rank: 0, ranks: 1 };
 
 export interface VariableShape {
   readonly name: string;
@@ -80,6 +98,7 @@ export function planGroups(
   lanes: number,
   fieldCount: number,
   maxSegmentBytes: number,
+  world: RankOf = ONE_PROCESS,
 ): GroupPlan[] {
   const dtypes = [...new Set(variables.map((v) => v.dtype))];
   const plans: GroupPlan[] = [];
@@ -95,6 +114,7 @@ export function planGroups(
             members,
             members.map((i) => variables[i]!.size),
             lanes,
+            world,
           ),
         );
       members = [];
@@ -124,7 +144,7 @@ function fieldSpan(cursor: number, size: number, dtype: DType): number {
   return Math.max(block, roundUp(cursor + size, block));
 }
 
-function planGroup(dtype: DType, members: number[], sizes: number[], lanes: number): GroupPlan {
+function planGroup(dtype: DType, members: number[], sizes: number[], lanes: number, world: RankOf): GroupPlan {
   const bpe = bytesPerElement(dtype);
   const align = VARIABLE_ALIGN_BYTES / bpe;
   const block = BLOCK_BYTES / bpe;
@@ -148,35 +168,51 @@ function planGroup(dtype: DType, members: number[], sizes: number[], lanes: numb
       table[at + Chunk.SumLength] = (s - start) % NUMPY_BUFFER === 0 ? Math.min(NUMPY_BUFFER, end - s) : 0;
     }
   });
-  const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, table.length) * 4));
+  const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, table.length) * 4)).subarray(0, table.length);
   chunks.set(table);
-  const total = sizes.reduce((a, b) => a + b, 0);
+  const count = chunkCount(chunks);
+  const atBlock = (start: number): boolean => start % block === 0;
+  const atBuffer = (_start: number, sumLength: number): boolean => sumLength > 0;
+  const rankChunks = dealChunks(chunks, 0, count, world.ranks, atBuffer);
+  const rankElements = Int32Array.from({ length: world.ranks + 1 }, (_, r) => {
+    const first = rankChunks[2 * r];
+    if (r === 0) return 0;
+    return first === undefined || first >= count ? fieldLength : chunks[first * CHUNK_STRIDE + Chunk.Start]!;
+  });
+  const [from, to] = [rankChunks[2 * world.rank]!, rankChunks[2 * world.rank + 1]!];
   return {
     dtype,
     variables: members,
     offsets,
     fieldLength,
-    chunks: chunks.subarray(0, table.length),
-    laneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes, (start) => start % block === 0),
-    normLaneRanges: dealChunks(chunks.subarray(0, table.length), total, lanes, (_start, sumLength) => sumLength > 0),
+    chunks,
+    rankChunks,
+    rankElements,
+    laneRanges: dealChunks(chunks, from, to, lanes, atBlock),
+    normLaneRanges: dealChunks(chunks, from, to, lanes, atBuffer),
+    sumLaneRanges: dealChunks(chunks, 0, count, lanes, atBlock),
   };
 }
 
 /**
- * Cuts the chunk list into `lanes` contiguous ranges of about equal element count, cutting only
+ * Cuts chunks [from, to) into `lanes` contiguous ranges of about equal element count, cutting only
  * before a chunk that `mayCut` allows (a block's start, or a numpy buffer's).
  */
 function dealChunks(
   chunks: Int32Array,
-  total: number,
+  from: number,
+  to: number,
   lanes: number,
   mayCut: (start: number, sumLength: number) => boolean,
 ): Int32Array {
+  const length = (c: number) => chunks[c * CHUNK_STRIDE + Chunk.End]! - chunks[c * CHUNK_STRIDE + Chunk.Start]!;
+  let total = 0;
+  for (let c = from; c < to; c++) total += length(c);
   const ranges = new Int32Array(2 * lanes);
-  const count = chunkCount(chunks);
   let lane = 0;
   let seen = 0;
-  for (let c = 0; c < count; c++) {
+  ranges[0] = from;
+  for (let c = from; c < to; c++) {
     if (mayCut(chunks[c * CHUNK_STRIDE + Chunk.Start]!, chunks[c * CHUNK_STRIDE + Chunk.SumLength]!)) {
       while (lane < lanes - 1 && seen >= (total * (lane + 1)) / lanes) {
         ranges[2 * lane + 1] = c;
@@ -184,12 +220,12 @@ function dealChunks(
         ranges[2 * lane] = c;
       }
     }
-    seen += chunks[c * CHUNK_STRIDE + Chunk.End]! - chunks[c * CHUNK_STRIDE + Chunk.Start]!;
+    seen += length(c);
   }
-  ranges[2 * lane + 1] = count;
+  ranges[2 * lane + 1] = to;
   for (let rest = lane + 1; rest < lanes; rest++) {
-    ranges[2 * rest] = count;
-    ranges[2 * rest + 1] = count;
+    ranges[2 * rest] = to;
+    ranges[2 * rest + 1] = to;
   }
   return ranges;
 }

@@ -16,3 +16,30 @@
 export const MAX_SHARDS = 1024;
 /** The subtrees a sum of up to MAX_SHARDS shards holds at once: one per bit of the count. */
 export const SHARD_TREE_LEVELS = Math.log2(MAX_SHARDS) + 1;
+
+/**
+ * The shards' sum in their tree, for the coordinator (the kernels' emitters write the same
+ * loop): `leaf(k)` is shard k's value, `add` one sum rounded as the kernels round it, `scratch`
+ * SHARD_TREE_LEVELS subtrees' sums.
+ */
+export function shardTreeSum(
+  count: number,
+  leaf: (k: number) => number,
+  add: (left: number, right: number) => number,
+  scratch: Float64Array,
+): number {
+  for (let k = 0; k < count; k++) {
+    let value = leaf(k);
+    let level = 0;
+    for (let n = k + 1; (n & 1) === 0; n >>= 1, level++) value = add(scratch[level]!, value);
+    scratch[level] = value;
+  }
+  let sum = NaN;
+  let first = true;
+  for (let level = SHARD_TREE_LEVELS - 1; level >= 0; level--) {
+    if (((count >> level) & 1) === 0) continue;
+    sum = first ? scratch[level]! : add(sum, scratch[level]!);
+    first = false;
+  }
+  return sum;
+}

@@ -8,6 +8,7 @@ import type { GroupViews } from '../memory/arena.js';
 import { isHalf, roundingFor } from '../memory/dtype.js';
 import { widenTable } from '../memory/half.js';
 import { Chunk, CHUNK_STRIDE } from '../memory/layout.js';
+import { SHARD_TREE_LEVELS, shardTreeSum } from '../memory/shard-tree.js';
 import type { Persisted } from './persistence.js';
 
 /** What the pipeline asks of a loss scaler at each step. */
@@ -30,8 +31,9 @@ export interface LossScaling {
  */
 export function gradientsFinite(views: readonly GroupViews[]): boolean {
   for (const view of views) {
-    const { chunks, partials } = view;
-    for (let c = 0; c < partials.length; c++) {
+    const { chunks, partials, normLaneRanges } = view;
+    // this rank's slice: the norm phase wrote the partials of its chunks
+    for (let c = normLaneRanges[0]!; c < normLaneRanges[normLaneRanges.length - 1]!; c++) {
       if (Number.isFinite(partials[c]!)) continue;
       const start = chunks[c * CHUNK_STRIDE + Chunk.Start]!;
       if (!bufferFinite(view, start, start + chunks[c * CHUNK_STRIDE + Chunk.SumLength]!)) return false;
@@ -40,15 +42,22 @@ export function gradientsFinite(views: readonly GroupViews[]): boolean {
   return true;
 }
 
-/** Whether the gradients of elements [from, to) are finite: their shards' mean, rounded as the kernels round it. */
-function bufferFinite({ dtype, gradShards, shardCount, shardStride }: GroupViews, from: number, to: number): boolean {
+const subtrees = new Float64Array(SHARD_TREE_LEVELS);
+
+/** Whether the gradients of elements [from, to) are finite: their shards' mean, summed and rounded as the kernels do. */
+function bufferFinite(
+  { dtype, gradShards, shardCount, shardStride, shardDivisor }: GroupViews,
+  from: number,
+  to: number,
+): boolean {
   const round = roundingFor(dtype);
   const table = isHalf(dtype) ? widenTable(dtype) : null;
   const at = (i: number): number => (table === null ? gradShards[i]! : table[gradShards[i]!]!);
+  const add = (a: number, b: number): number => round(a + b);
   for (let i = from; i < to; i++) {
-    let sum = at(i);
-    for (let k = 1; k < shardCount; k++) sum = round(sum + at(i + k * shardStride));
-    if (!Number.isFinite(shardCount > 1 ? round(sum / shardCount) : sum)) return false;
+    const mean =
+      shardCount > 1 ? round(shardTreeSum(shardCount, (k) => at(i + k * shardStride), add, subtrees) / shardDivisor) : at(i);
+    if (!Number.isFinite(mean)) return false;
   }
   return true;
 }

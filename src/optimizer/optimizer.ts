@@ -7,7 +7,8 @@ import { quote } from '../common/quote.js';
 import type { KernelName } from '../kernels/index.js';
 import type { FloatArray } from '../memory/dtype.js';
 import { Phase } from '../pool/protocol.js';
-import { phaseFailure, type StepError } from '../pool/step-error.js';
+import { AccumulationMode } from '../kernels/rmsprop-words.js';
+import { phaseFailure, StepError } from '../pool/step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
 import { resolveNamedOptions } from './auto-name.js';
 import { optionsFromConfig } from './keras-config.js';
@@ -27,6 +28,7 @@ import {
   type ResolvedOptions,
   type RMSpropOptions,
   type RuntimeOptions,
+  localMicroBatches,
 } from './options.js';
 import {
   kerasConfig,
@@ -41,6 +43,7 @@ import {
   bindVariables,
   buildState,
   checkBuildable,
+  gatheredStateVariables,
   indexOfVariable,
   isBuiltWith,
   stateVariables,
@@ -51,7 +54,11 @@ import {
 import { stateCounters, type StateVariable } from './state-listing.js';
 import { NO_EXCLUSIONS, weightDecayExclusions, type ExcludeFromWeightDecay } from './weight-decay.js';
 import { appliedIterations, planStep } from './step-plan.js';
+import { RankFailure } from './world-exchanges.js';
 import { isVariableArray, Variable } from './variable.js';
+
+/** A step's exchange between the ranks of a world: a collective call, awaited by the step. */
+type Exchange = () => Promise<void>;
 
 /**
  * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared memory. Every
@@ -79,6 +86,7 @@ export class RMSprop {
   #broken: Error | null = null;
   readonly #warnedMissing = new Set<string>();
   #lossScaling: LossScaling | null = null;
+  #gathered: StateVariable[] = [];
 
   constructor(options: RMSpropOptions = {}) {
     this.#options = resolveNamedOptions(options);
@@ -139,6 +147,16 @@ export class RMSprop {
     return stateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
   }
 
+  /**
+   * `variables` with every slot whole, on every rank of a world (a collective: every rank calls
+   * it, after the same steps); copies. One process: `variables`.
+   */
+  gatheredVariables(): Promise<StateVariable[]> {
+    return this.#serialized(async () => {
+      this.#gathered = await gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
+    }).then(() => this.#gathered);
+  }
+
   /** @internal A `LossScaleOptimizer` takes over this optimizer's loss scaling (once: `scaling` null asks whether it may). */
   attachLossScaling(scaling: LossScaling | null): void {
     if (this.#lossScaling !== null) throw new Error(`optimizer '${this.name}' is already inside a LossScaleOptimizer`);
@@ -186,12 +204,14 @@ export class RMSprop {
   /** `step()` that returns when done, blocking this thread (for callers that cannot await, as a tfjs optimizer); throws if calls are pending. */
   stepSync(): void {
     this.#assertNothingPending();
+    this.#assertSynchronous();
     this.#runStepSync(this.#stageAll('stepSync()'));
   }
 
   /** `apply()` that returns when the update is done; see `stepSync()`. */
   applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
     this.#assertNothingPending();
+    this.#assertSynchronous();
     const built = this.#stageApply(grads, variables);
     if (built !== null) this.#runStepSync(built);
   }
@@ -293,7 +313,7 @@ export class RMSprop {
   #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#assertUsable();
     if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;
-    const missing = checkGradients(grads, variables, this.#options.microBatches);
+    const missing = checkGradients(grads, variables, localMicroBatches(this.#options));
     if (missing === null) return null;
     // the gradients fit their variables; now the variables must belong to this optimizer
     if (this.#built === null) this.build(variables);
@@ -311,17 +331,31 @@ export class RMSprop {
   }
 
   async #runStep(built: Built): Promise<void> {
-    for (const phase of this.#applyStep(built))
-      await built.executor.run(phase).catch((cause: unknown) => Promise.reject(this.#failed(phase, cause)));
+    for (const action of this.#applyStep(built)) {
+      if (typeof action === 'function') {
+        await action().catch((cause: unknown) => Promise.reject(this.#failedExchange(cause)));
+        continue;
+      }
+      const failed = await built.executor.run(action).then(
+        () => null,
+        (cause: unknown) => this.#failed(action, cause),
+      );
+      if (failed === null) continue;
+      // the other ranks learn of it in their next exchange, instead of waiting for this rank
+      await built.world?.agree(true).catch(() => undefined);
+      throw failed;
+    }
   }
 
   #runStepSync(built: Built): void {
-    for (const phase of this.#applyStep(built))
+    for (const action of this.#applyStep(built)) {
+      if (typeof action === 'function') throw new Error('unreachable: an exchange without a world');
       try {
-        built.executor.runSync(phase);
+        built.executor.runSync(action);
       } catch (cause) {
-        throw this.#failed(phase, cause);
+        throw this.#failed(action, cause);
       }
+    }
   }
 
   /**
@@ -329,25 +363,63 @@ export class RMSprop {
    * plan; the norm phase and its reduction, when norm clipping or loss scaling applies; the
    * step's words; the update phase; count. It yields each phase for the caller to run (awaited,
    * or synchronously), so both drivers follow the same pipeline; a phase that fails ends it
-   * before the count.
+   * before the count. A rank of a world also yields its exchanges (world-exchanges.ts): its
+   * micro-batches' sum to the slices' owners before the norm phase, the norms' sums after it,
+   * the new values after the update.
    */
-  *#applyStep(built: Built): Generator<Phase, void, void> {
+  *#applyStep(built: Built): Generator<Phase | Exchange, void, void> {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
+    const { world } = built;
+    if (world !== null) {
+      if (localMicroBatches(this.#options) > 1) yield Phase.ShardSum;
+      yield world.reduceScatter;
+    }
     const scaling = this.#lossScaling;
     const lossScale = scaling === null ? null : scaling.scale;
     let globalScale = 0;
     if (plan.norm !== null || scaling !== null) {
       built.words.writer.write(plan, lossScale, 'norm', globalScale);
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
-      if (scaling !== null && !gradientsFinite(built.views)) return scaling.skipped();
-      if (plan.norm !== null) globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
+      if (scaling !== null) {
+        let finite = gradientsFinite(built.views);
+        if (world !== null) {
+          world.finite = finite;
+          yield world.agreeFinite;
+          finite = world.finite;
+        }
+        if (!finite) return scaling.skipped();
+      }
+      if (plan.norm !== null) {
+        if (world !== null) yield world.gatherPartials;
+        globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
+      }
     }
     built.words.writer.write(plan, lossScale, 'update', globalScale);
     yield Phase.Update;
+    if (world !== null) {
+      // an accumulating call leaves the values as they were, unless the EMA overwrites them
+      const valuesChanged = plan.accumulation !== AccumulationMode.Accumulate || plan.overwrite === 1;
+      yield valuesChanged ? world.gatherValues : world.agree;
+    }
     this.#steps++;
     scaling?.applied();
+  }
+
+  /** A failed exchange: the step may have left this rank's slice updated and the others' values not. */
+  #failedExchange(cause: unknown): StepError {
+    if (cause instanceof StepError) {
+      this.#broken = cause;
+      return cause;
+    }
+    const error = new StepError(
+      `step ${this.#steps + 1} of optimizer '${this.name}' failed: ${cause instanceof Error ? cause.message : String(cause)}` +
+        '; the ranks may now disagree: rebuild the world and the optimizer from a checkpoint',
+      { cause, stateCorrupted: true, rank: cause instanceof RankFailure ? cause.rank : undefined },
+    );
+    this.#broken = error;
+    return error;
   }
 
   /** The error a failed phase becomes; one that may have left the state half updated breaks the optimizer. */
@@ -380,6 +452,15 @@ export class RMSprop {
       `optimizer '${this.name}'`,
       'a synchronous step cannot overtake pending apply()/step() calls; await them first',
     );
+  }
+
+  /** A rank of a world steps with its world's collectives, which settle asynchronously. */
+  #assertSynchronous(): void {
+    const { world } = this.#options;
+    if (world !== null && world.size > 1)
+      throw new Error(
+        `optimizer '${this.name}' is rank ${world.rank} of a world of ${world.size}: its steps exchange data; await step() or apply() instead`,
+      );
   }
 
   #assertUsable(): void {

@@ -4,6 +4,7 @@
  * Validation happens up front and mirrors what Keras refuses, plus non-numbers and NaN.
  */
 import { refuseUnknownKeys } from '../common/option-keys.js';
+import { isWorld, type World } from '../distributed/world.js';
 import { quote } from '../common/quote.js';
 import { hasKernels, kernelNames, type BuiltinKernelName, type KernelName } from '../kernels/index.js';
 import { MAX_SEGMENT_BYTES, SEGMENT_GRANULE_BYTES } from '../memory/layout.js';
@@ -82,9 +83,17 @@ export interface RMSpropOptions {
    * Gradient shards, one per micro-batch: each variable's `gradShards` holds this many gradient
    * arrays, and `step()` applies their mean (summed in a fixed binary tree, the perfect tree for a
    * power-of-two count, then divided, inside the update's one pass over memory). Default 1; see
-   * {@link DataParallelTrainer}.
+   * {@link DataParallelTrainer}. With a `world`, the world's micro-batches: each rank holds its
+   * own block of `microBatches / world.size` (a power of two) of them.
    */
   microBatches?: number;
+  /**
+   * The world of processes this optimizer is one rank of (`await mpiWorld()` under `mpirun`, or
+   * `localWorld(n)[rank]` in one process); null (default): this process alone. With a world
+   * of N ranks, each rank updates and keeps slots for 1/N of the parameters, and every step
+   * leaves the bytes one process would.
+   */
+  world?: World | null;
 }
 
 /** The value an option holds once resolved (null stays: it means "off" for the nullable ones). */
@@ -114,7 +123,7 @@ interface OptionSpec<T> {
  */
 export type RuntimeOptions = Pick<
   RMSpropOptions,
-  'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs' | 'microBatches'
+  'workers' | 'stepTimeoutMs' | 'kernels' | 'maxSegmentBytes' | 'threadIdleMs' | 'microBatches' | 'world'
 >;
 
 /** Most gradient shards (each is a full gradient array in the arena; their sum's tree holds as many). */
@@ -237,6 +246,18 @@ const OPTIONS = {
     help: null, // the train command has its own --micro-batches
     check: (value, what) => checkCount(value, what, 1, MAX_MICRO_BATCHES),
   },
+  world: {
+    kind: 'nullable-object',
+    fallback: null,
+    runtime: true,
+    help: null, // the train command has its own --world
+    check(value, what) {
+      if (value !== null && !isWorld(value))
+        throw new TypeError(
+          `${what} must be a World (await mpiWorld(), or localWorld(size)[rank]) or null, got ${quote(value)}`,
+        );
+    },
+  },
 } as const satisfies {
   readonly [K in keyof RMSpropOptions]-?: OptionSpec<Value<K>> &
     (K extends keyof RuntimeOptions ? { readonly runtime: true } : { readonly runtime?: never });
@@ -297,7 +318,27 @@ export function resolveOptions(
     resolved[name] = value;
   }
   checkKerasRules(resolved as ResolvedOptions, naming);
+  checkWorldShards(resolved as ResolvedOptions, naming);
   return Object.freeze(resolved as ResolvedOptions);
+}
+
+/**
+ * A world of N ranks deals the micro-batches in blocks of M/N, and a block must be a subtree of
+ * their sum's tree (memory/shard-tree.ts) for the bytes to be one process's: M/N a power of two.
+ */
+function checkWorldShards({ world, microBatches }: ResolvedOptions, naming: OptionNaming): void {
+  if (world === null || world.size === 1) return;
+  const block = microBatches / world.size;
+  if (!Number.isInteger(block) || (block & (block - 1)) !== 0)
+    throw new RangeError(
+      `${naming.caller}: \`${naming.key('microBatches')}\` must be the world's size (${world.size}) times a power of ` +
+        `two (each rank's block of micro-batches a subtree of their sum's fixed tree), got ${quote(microBatches)}`,
+    );
+}
+
+/** Micro-batches of this process: its block of the world's. */
+export function localMicroBatches({ world, microBatches }: Pick<ResolvedOptions, 'world' | 'microBatches'>): number {
+  return microBatches / (world?.size ?? 1);
 }
 
 /** The runtime argument of fromConfig/load: runtime options only. */

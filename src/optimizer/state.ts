@@ -10,18 +10,19 @@ import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmspro
 import { VariableWords } from '../kernels/words.js';
 import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
 import { isHalf, promotedDType, type FloatArray } from '../memory/dtype.js';
-import { planGroups } from '../memory/layout.js';
+import { ONE_PROCESS, planGroups } from '../memory/layout.js';
 import { fieldsFor, type Field } from '../memory/slots.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
 import { PoolExecutor } from '../pool/pool.js';
 import { controlLength } from '../pool/protocol.js';
 import { resolveLanes } from '../pool/threads.js';
 import type { NormInputs } from './norms.js';
-import type { ResolvedOptions } from './options.js';
+import { localMicroBatches, type ResolvedOptions } from './options.js';
 import { slotPrefix, slotSpecs, type StateCounters, type StateVariable } from './state-listing.js';
 import { stepBlocks, StepWordsWriter, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 import { usesWeightDecay, type WeightDecayExclusions } from './weight-decay.js';
+import { WorldExchanges } from './world-exchanges.js';
 
 /** What `build` made: the arena over the variables, its views and words, and the executor that runs phases on it. */
 export interface Built {
@@ -46,6 +47,8 @@ export interface Built {
   readonly norms: NormInputs;
   /** Whether the arena's pages are committed (the first step's commit phase ran). */
   committed: boolean;
+  /** A world of several ranks: a step's exchanges between them; null for one process (or a world of one). */
+  readonly world: WorldExchanges | null;
 }
 
 /**
@@ -107,13 +110,17 @@ export function buildState(
     options.kernels,
   );
   const fields = fieldsFor(options);
-  const shards = options.microBatches;
-  const plans = planGroups(variables, Math.max(1, lanes), regionCount(fields, shards), options.maxSegmentBytes);
-  const arena = allocateArena(plans, fields, shards, {
+  const shards = localMicroBatches(options);
+  const rankOf = options.world === null ? ONE_PROCESS : { rank: options.world.rank, ranks: options.world.size };
+  // a world's rank also holds the ranks' partial sums of its slice: about one field more
+  const regions = regionCount(fields, shards) + (rankOf.ranks > 1 ? 1 : 0);
+  const plans = planGroups(variables, Math.max(1, lanes), regions, options.maxSegmentBytes, rankOf);
+  const lengths = {
     control: controlLength(Math.max(1, lanes)),
     scalars: STEP_WORDS.length,
     varParams: variables.length * VARIABLE_WORDS.length,
-  });
+  };
+  const arena = allocateArena(plans, fields, shards, lengths, rankOf);
   const placement = new Array<readonly [number, number]>(variables.length);
   plans.forEach((plan, g) => plan.variables.forEach((v, k) => (placement[v] = [g, plan.offsets[k]!])));
   const steps = stepBlocks(arena.scalars);
@@ -146,6 +153,10 @@ export function buildState(
       variables: words.variables,
     },
     committed: false,
+    world:
+      options.world !== null && options.world.size > 1
+        ? new WorldExchanges(options.world, arena, views, options.stepTimeoutMs)
+        : null,
   };
 }
 
@@ -162,10 +173,10 @@ export function bindVariables(built: Built, owner: VariableOwner): void {
 /** Variable `i`'s gradient shards (one per micro-batch; the first is its `grad`), as live views. */
 export function gradientShards(built: Built, i: number): FloatArray[] {
   const [group, offset] = built.placement[i]!;
-  const { gradShards, shardCount, shardStride } = built.views[group]!;
+  const { localShards, localShardCount, value } = built.views[group]!;
   const size = built.variables[i]!.size;
-  return Array.from({ length: shardCount }, (_, j) =>
-    gradShards.subarray(j * shardStride + offset, j * shardStride + offset + size),
+  return Array.from({ length: localShardCount }, (_, j) =>
+    localShards.subarray(j * value.length + offset, j * value.length + offset + size),
   );
 }
 
@@ -193,14 +204,44 @@ export function variableView(built: Built, i: number, field: Field): FloatArray 
 }
 
 /** Keras's `optimizer.variables`: iteration, learning_rate (when a number), then the slots once built. */
-export function stateVariables({ steps, learningRate }: StateCounters, built: Built | null): StateVariable[] {
+export function stateVariables(
+  { steps, learningRate }: StateCounters,
+  built: Built | null,
+  slotView: (i: number, field: Field) => FloatArray = (i, field) => wholeSlotView(built!, i, field),
+): StateVariable[] {
   const state: StateVariable[] = [{ name: 'iteration', shape: [], dtype: 'int64', value: Float64Array.of(steps) }];
   if (learningRate !== null)
     state.push({ name: 'learning_rate', shape: [], dtype: 'float32', value: Float32Array.of(learningRate) });
   if (built === null) return state;
   for (const slot of slotSpecs(built.fields, built.variables)) {
-    const value = variableView(built, slot.index, slot.field)!;
-    state.push({ name: slot.name, shape: slot.shape, dtype: slot.dtype, value });
+    state.push({ name: slot.name, shape: slot.shape, dtype: slot.dtype, value: slotView(slot.index, slot.field) });
   }
   return state;
+}
+
+/** Variable `i`'s slot, whole: a rank of a world holds only its slice of it, and says so. */
+function wholeSlotView(built: Built, i: number, field: Field): FloatArray {
+  if (built.world !== null)
+    throw new Error(
+      `the optimizer is one rank of a world: each rank holds the slots of its slice only; ` +
+        'await gatheredVariables() for them whole (a collective: every rank calls it)',
+    );
+  return variableView(built, i, field)!;
+}
+
+/**
+ * Keras's `optimizer.variables` with every slot whole, on every rank of a world: each slot field
+ * gathered from its owners into a new array (a collective). Copies, made for the call.
+ */
+export async function gatheredStateVariables(counters: StateCounters, built: Built | null): Promise<StateVariable[]> {
+  if (built?.world == null) return stateVariables(counters, built);
+  const wholes = new Map<string, FloatArray>();
+  for (let g = 0; g < built.views.length; g++)
+    for (const field of built.fields)
+      if (field !== 'value' && field !== 'grad')
+        wholes.set(`${g}:${field}`, await built.world.gatherField(g, built.views[g]![field]!));
+  return stateVariables(counters, built, (i, field) => {
+    const [group, offset] = built.placement[i]!;
+    return wholes.get(`${group}:${field}`)!.subarray(offset, offset + built.variables[i]!.size);
+  });
 }

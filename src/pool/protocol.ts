@@ -20,6 +20,8 @@ export const Phase = {
    * unchanged, so the OS commits the arena in parallel, each page on the thread that updates it.
    */
   Commit: 5,
+  /** A rank of a world: its micro-batches' gradients summed in their tree into its first shard, over every chunk. */
+  ShardSum: 6,
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
@@ -29,6 +31,7 @@ const PHASE_NAMES: Record<number, string> = {
   [Phase.Exit]: 'exit',
   [Phase.Warm]: 'warm-up',
   [Phase.Commit]: 'commit',
+  [Phase.ShardSum]: 'shard sum',
 };
 
 export const phaseName = (phase: Phase): string => PHASE_NAMES[phase] ?? `phase ${phase}`;

@@ -4,10 +4,13 @@ import { Phase, phaseName } from './protocol.js';
 export class StepError extends Error {
   /** True when the optimizer's state may be half-updated and it must be rebuilt. */
   readonly stateCorrupted: boolean;
-  constructor(message: string, options: { cause?: unknown; stateCorrupted: boolean }) {
+  /** In a world: the rank whose failure failed the step on this one, when another rank's. */
+  readonly rank: number | undefined;
+  constructor(message: string, options: { cause?: unknown; stateCorrupted: boolean; rank?: number | undefined }) {
     super(message, { cause: options.cause });
     this.name = 'StepError';
     this.stateCorrupted = options.stateCorrupted;
+    this.rank = options.rank;
   }
 }
 

@@ -44,6 +44,10 @@ function counting(inner) {
       count();
       inner.update(views, begin, end, scalars, varParams);
     },
+    sumShards(views, begin, end, scalars, varParams) {
+      count();
+      inner.sumShards(views, begin, end, scalars, varParams);
+    },
   };
 }
 

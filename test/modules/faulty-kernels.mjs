@@ -109,6 +109,9 @@ function faulty(inner) {
       maybeFail(PHASES.update, views, begin, end);
       inner.update(views, begin, end, scalars, varParams);
     },
+    sumShards(views, begin, end, scalars, varParams) {
+      inner.sumShards(views, begin, end, scalars, varParams);
+    },
   };
 }
 

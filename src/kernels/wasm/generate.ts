@@ -47,7 +47,7 @@ function parameters(shape: SimdShape, program: Program): string {
     ...sig.stepWords.map((w) => `(param $s_${w} ${shape.t})`),
     ...sig.variableWords.map((w) => `(param $w_${w} ${shape.t})`),
     ...sig.switches.map((w) => `(param $k_${w} i32)`),
-    ...(sig.shards ? ['(param $shardCount i32) (param $shardStride i32)'] : []),
+    ...(sig.shards ? ['(param $shardCount i32) (param $shardStride i32) (param $shardDivisor i32)'] : []),
   ].join(' ');
 }
 
@@ -101,7 +101,7 @@ function forwarded(shape: SimdShape, program: Program, n: string, skip: string |
     ...sig.stepWords.map((w) => `(local.get $s_${w})`),
     ...sig.variableWords.map((w) => `(local.get $w_${w})`),
     ...sig.switches.map((w) => `(local.get $k_${w})`),
-    ...(sig.shards ? ['(local.get $shardCount) (local.get $shardStride)'] : []),
+    ...(sig.shards ? ['(local.get $shardCount) (local.get $shardStride) (local.get $shardDivisor)'] : []),
   ].join(' ');
 }
 

@@ -41,8 +41,8 @@ export function kernelModule(): WebAssembly.Module {
 
 /**
  * A Kernel calling export `fn`: byte addresses of the program's arrays at `first` (0 for an
- * absent slot), its step and variable words, its switches, the shard count and stride in
- * bytes — in the signature's order.
+ * absent slot), its step and variable words, its switches, the shard count, stride in bytes
+ * and divisor — in the signature's order.
  */
 export function callerSource(program: Program, bytes: number): string {
   const sig = signatureOf(program);
@@ -52,7 +52,7 @@ export function callerSource(program: Program, bytes: number): string {
     ...sig.stepWords.map((w) => `step[${STEP_WORDS.index[w]}]`),
     ...sig.variableWords.map((w) => `words[base + ${VARIABLE_WORDS.index[w]}]`),
     ...sig.switches.map((w) => `step[${STEP_WORDS.index[w]}] !== 0 ? 1 : 0`),
-    ...(sig.shards ? ['views.shardCount', `views.shardStride * ${bytes}`] : []),
+    ...(sig.shards ? ['views.shardCount', `views.shardStride * ${bytes}`, 'views.shardDivisor'] : []),
   ];
   return `return (views, first, n, step, words, base) => fn(${args.join(', ')});`;
 }

@@ -146,11 +146,11 @@ export class WatOps implements Ops {
       ...[at, k, n, level, has].map((name) => `(local ${name} i32)`),
     );
     const get = (name: string) => `(local.get ${name})` as Expr;
-    const asFloat = `(${this.shape.t}.convert_i32_u (local.get $shardCount))`;
-    let count = asFloat as Expr;
+    const asFloat = `(${this.shape.t}.convert_i32_u (local.get $shardDivisor))`;
+    let divisor = asFloat as Expr;
     if (this.lanes) {
-      this.splats.set('$shardCount_v', `(local.set $shardCount_v (${this.shape.v}.splat ${asFloat}))`);
-      count = '(local.get $shardCount_v)' as Expr;
+      this.splats.set('$shardDivisor_v', `(local.set $shardDivisor_v (${this.shape.v}.splat ${asFloat}))`);
+      divisor = '(local.get $shardDivisor_v)' as Expr;
     }
     const push = (...lines: string[]) => this.statements.push(...lines);
     /** `action(l)` for the level in `$level`: a br_table into one of nested blocks. */
@@ -199,7 +199,7 @@ export class WatOps implements Ops {
       `(else (local.set ${sum} ${get(left)}) (local.set ${has} (i32.const 1))))`,
       `(br $sum${id})))`,
     );
-    return this.bind(this.div(get(sum), count));
+    return this.bind(this.div(get(sum), divisor));
   }
   store(array: Field, x: Expr): Expr {
     const bound = this.bind(x);

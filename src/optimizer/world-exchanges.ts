@@ -1,0 +1,181 @@
+/**
+ * A step's exchanges between the ranks of a world, as ZeRO-1 makes them: each rank owns a slice
+ * of every group (memory/layout.ts) and keeps the slots of that slice only.
+ *
+ * - `reduceScatter`: each rank's partial sum of its micro-batches (a subtree of their fixed tree)
+ *   goes to the owner of each slice, who then holds one partial per rank: the update's shards.
+ * - `gatherPartials`: the norm phase's sums of the owners' buffers, to every rank, which then
+ *   finishes each norm in numpy's order, the same everywhere.
+ * - `agreeFinite`: loss scaling's finiteness, every rank's own slice's.
+ * - `gatherValues`: the owners' new values, to every rank.
+ *
+ * Every exchange begins with every rank's word on how its part of the step went (`agree`): a rank
+ * that failed says so in its next collective instead of leaving the others waiting, and the
+ * others fail the step naming it. Every wait is bounded by `stepTimeoutMs`.
+ *
+ * Counts are in blocks (the slices start and end on one) for the fields, so one call moves a
+ * part past 2^31 bytes, and in float64s for the norm's sums. Everything a step passes to MPI is
+ * made here once, at build.
+ */
+import { IntReduction, type World } from '../distributed/world.js';
+import { sliceOf, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
+import { bytesPerElement, type FloatArray } from '../memory/dtype.js';
+import { BLOCK_BYTES } from '../memory/layout.js';
+import { StepError } from '../pool/step-error.js';
+
+/** What one group's exchanges pass to MPI, made once. */
+interface GroupExchange {
+  /** This rank's partial sum of its micro-batches: its first gradient shard, every element. */
+  readonly partialSum: FloatArray;
+  /** The ranks' partials of this rank's slice, one after another. */
+  readonly received: FloatArray;
+  readonly values: FloatArray;
+  readonly partials: Float64Array;
+  /** Each rank's slice: its length and where it starts, in blocks. */
+  readonly sliceBlocks: Int32Array;
+  readonly sliceAt: Int32Array;
+  /** This rank's slice's length, once per rank, and where each rank's partial of it lands, in blocks. */
+  readonly ownBlocks: Int32Array;
+  readonly ownAt: Int32Array;
+  /** Each rank's chunks: how many, and the first. */
+  readonly chunkCounts: Int32Array;
+  readonly chunkAt: Int32Array;
+  /** Bytes of this rank's slice, and of the whole field. */
+  readonly sliceBytes: number;
+  readonly fieldBytes: number;
+}
+
+/** A rank's failure, as the ranks that did not fail see it. */
+export class RankFailure extends Error {
+  constructor(
+    readonly rank: number,
+    what: string,
+  ) {
+    super(`rank ${rank} of the world failed its part of the step (before ${what}); see that rank's error`);
+    this.name = 'RankFailure';
+  }
+}
+
+export class WorldExchanges {
+  readonly #world: World;
+  readonly #groups: readonly GroupExchange[];
+  readonly #timeoutMs: number;
+  readonly #word = new BigInt64Array(1);
+  /** Bytes this rank has sent, all steps: what its parts of the collectives hold for other ranks. */
+  bytesSent = 0;
+  /** This rank's slice's gradients were all finite (set before `agreeFinite`, which makes it the world's). */
+  finite = true;
+
+  constructor(world: World, arena: ArenaDescriptor, views: readonly GroupViews[], timeoutMs: number) {
+    this.#world = world;
+    this.#timeoutMs = timeoutMs;
+    this.#groups = arena.groups.map((group, g) => {
+      const view = views[g]!;
+      const bpe = bytesPerElement(group.dtype);
+      const blocks = (elements: number) => (elements * bpe) / BLOCK_BYTES;
+      const ranks = Array.from({ length: world.size }, (_, r) => r);
+      const edges = group.rankElements;
+      const [first, end] = sliceOf(group);
+      return {
+        partialSum: view.localShards.subarray(0, group.fieldLength),
+        received: view.gradShards.subarray(first, first + world.size * (end - first)),
+        values: view.value,
+        partials: group.partials,
+        sliceBlocks: Int32Array.from(ranks, (r) => blocks(edges[r + 1]! - edges[r]!)),
+        sliceAt: Int32Array.from(ranks, (r) => blocks(edges[r]!)),
+        ownBlocks: Int32Array.from(ranks, () => blocks(end - first)),
+        ownAt: Int32Array.from(ranks, (r) => r * blocks(end - first)),
+        chunkCounts: Int32Array.from(ranks, (r) => group.rankChunks[2 * r + 1]! - group.rankChunks[2 * r]!),
+        chunkAt: Int32Array.from(ranks, (r) => group.rankChunks[2 * r]!),
+        sliceBytes: (end - first) * bpe,
+        fieldBytes: group.fieldLength * bpe,
+      };
+    });
+  }
+
+  get rank(): number {
+    return this.#world.rank;
+  }
+
+  /**
+   * Every rank's word on its part of the step so far (`failed`: this rank's failed): the lowest
+   * failed rank, or none. A rank that did not fail throws when another did.
+   */
+  readonly agree = async (failed = false, what = 'the end of the step'): Promise<void> => {
+    const { rank, size } = this.#world;
+    this.#word[0] = BigInt(failed ? rank : size);
+    await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the ranks’ word on the step');
+    const failedRank = Number(this.#word[0]);
+    if (failedRank < size && !failed) throw new RankFailure(failedRank, what);
+  };
+
+  readonly reduceScatter = async (): Promise<void> => {
+    await this.agree(false, 'the reduce-scatter of the gradients');
+    for (const group of this.#groups) {
+      const { partialSum, sliceBlocks, sliceAt, received, ownBlocks, ownAt } = group;
+      const exchanged = this.#world.alltoallv(partialSum, sliceBlocks, sliceAt, received, ownBlocks, ownAt, BLOCK_BYTES);
+      await this.#bounded(exchanged, 'the reduce-scatter of the gradients');
+      this.bytesSent += group.fieldBytes - group.sliceBytes;
+    }
+  };
+
+  readonly gatherPartials = async (): Promise<void> => {
+    await this.agree(false, "the gathering of the norms' sums");
+    for (const { partials, chunkCounts, chunkAt } of this.#groups) {
+      await this.#bounded(this.#world.allgatherv(null, partials, chunkCounts, chunkAt, 8), "the norms' sums");
+      this.bytesSent += (this.#world.size - 1) * chunkCounts[this.#world.rank]! * 8;
+    }
+  };
+
+  readonly agreeFinite = async (): Promise<void> => {
+    await this.agree(false, 'the finiteness test');
+    this.#word[0] = this.finite ? 1n : 0n;
+    await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the finiteness test');
+    this.finite = this.#word[0] === 1n;
+  };
+
+  readonly gatherValues = async (): Promise<void> => {
+    await this.agree(false, 'the all-gather of the values');
+    for (const group of this.#groups) {
+      const { values, sliceBlocks, sliceAt } = group;
+      await this.#bounded(
+        this.#world.allgatherv(null, values, sliceBlocks, sliceAt, BLOCK_BYTES),
+        'the all-gather of the values',
+      );
+      this.bytesSent += (this.#world.size - 1) * group.sliceBytes;
+    }
+  };
+
+  /** Group `g`'s field `view` (a slot: this rank holds its slice), whole, in a new array: gathered from every rank. */
+  async gatherField(g: number, view: FloatArray): Promise<FloatArray> {
+    const group = this.#groups[g]!;
+    const whole = new (view.constructor as new (length: number) => FloatArray)(group.values.length);
+    const at = group.sliceAt[this.#world.rank]! * (BLOCK_BYTES / view.BYTES_PER_ELEMENT);
+    whole.set(view.subarray(at, at + group.sliceBytes / view.BYTES_PER_ELEMENT), at);
+    await this.#bounded(this.#world.allgatherv(null, whole, group.sliceBlocks, group.sliceAt, BLOCK_BYTES), 'a slot');
+    return whole;
+  }
+
+  /** `exchange`, or a StepError naming it once `stepTimeoutMs` has passed; the timer is cleared either way. */
+  async #bounded(exchange: Promise<void>, what: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new StepError(
+              `rank ${this.#world.rank}: ${what} did not complete within stepTimeoutMs (${this.#timeoutMs} ms): ` +
+                'another rank stopped answering',
+              { stateCorrupted: true },
+            ),
+          ),
+        this.#timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([exchange, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
