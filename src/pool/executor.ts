@@ -2,7 +2,7 @@ import { kernelSet, type KernelName } from '../kernels/index.js';
 import type { KernelSet } from '../kernels/types.js';
 import type { ArenaDescriptor, GroupViews } from '../memory/arena.js';
 import { ALL_CHUNKS, runPhase } from './phases.js';
-import { Phase } from './protocol.js';
+import { runsOverChunks, type Phase } from './protocol.js';
 
 /** Runs a phase over every chunk and resolves once all of it is done (a step barrier). */
 export interface Executor {
@@ -41,7 +41,7 @@ export class InlineExecutor implements Executor {
 
   /** One lane's share of a phase, on the calling thread (for a pool lane that never began it). */
   runShare(phase: Phase, lane: number): void {
-    if (phase === Phase.Norm || phase === Phase.Update || phase === Phase.Commit)
+    if (runsOverChunks(phase))
       runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
   }
 

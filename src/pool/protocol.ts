@@ -25,6 +25,10 @@ export const Phase = {
 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
 
+/** The phases that run over the lanes' chunks (the others only steer the lanes). */
+export const runsOverChunks = (phase: Phase): boolean =>
+  phase === Phase.Norm || phase === Phase.Update || phase === Phase.Commit || phase === Phase.ShardSum;
+
 const PHASE_NAMES: Record<number, string> = {
   [Phase.Norm]: 'norm',
   [Phase.Update]: 'update',

@@ -5,17 +5,14 @@
  * as a rejection with MPI's text; a wasm access out of bounds still traps. Without Open MPI the
  * suite says it was skipped and how to install it; asking for MPI then fails by name.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MPI_BINDING_PATH, mpiBinding } from '../../dist/src/distributed/mpi.js';
+import { mpiBinding } from '../../dist/src/distributed/mpi.js';
+import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
 import { expectedOf } from '../modules/world-checks.mjs';
 
 const script = fileURLToPath(new URL('../modules/mpi-collectives.mjs', import.meta.url));
-const mpirun = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
-const available = mpirun.error === undefined && existsSync(MPI_BINDING_PATH);
-if (!available) {
+if (!mpiAvailable) {
   console.log(
     'MPI suite skipped: no mpirun or no MPI binding (apt-get install openmpi-bin libopenmpi-dev, then npm run build)',
   );
@@ -27,27 +24,10 @@ interface Seen extends ReturnType<typeof expectedOf> {
   trap: string | null;
 }
 
-/** `mpirun` of a test module on `ranks` ranks (as root too), bounded by a timeout. */
-function mpirunOf(module: string, ranks: number, transport: readonly string[] = []) {
-  return spawnSync(
-    'mpirun',
-    ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', ...transport, process.execPath, module],
-    {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
-    },
-  );
-}
-
 function launch(ranks: number, transport: readonly string[]): Seen[] {
   const run = mpirunOf(script, ranks, transport);
   expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
-  return run.stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Seen)
-    .sort((a, b) => a.rank - b.rank);
+  return jsonLines<Seen>(run.stdout);
 }
 
 describe('the MPI binding', () => {
@@ -57,18 +37,7 @@ describe('the MPI binding', () => {
     );
   });
 
-  /** Whether Open MPI itself starts 2 ranks over `transport` here (without the binding): a machine that cannot is said, not failed. */
-  const runs = (label: string, transport: readonly string[]): boolean => {
-    if (!available) return false;
-    const probe = mpirunOf(fileURLToPath(new URL('../modules/mpi-probe.mjs', import.meta.url)), 2, transport);
-    if (probe.status === 0) return true;
-    console.log(
-      `MPI over ${label} skipped: Open MPI cannot start 2 ranks here (${probe.stderr.trim().split('\n')[0]})`,
-    );
-    return false;
-  };
-
-  it.skipIf(!runs('its default transports', []))(
+  it.skipIf(!mpiRuns('its default transports', []))(
     'a rank that never closes its world does not keep its process alive: mpirun ends, non-zero',
     () => {
       const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-no-close.mjs', import.meta.url)), 2);
@@ -79,7 +48,7 @@ describe('the MPI binding', () => {
     },
   );
 
-  it.skipIf(!runs('its default transports', []))(
+  it.skipIf(!mpiRuns('its default transports', []))(
     'a broadcast past one call’s limit goes in rounds; a view of 2^31 bytes is refused, not truncated; wrong arguments are refused by name',
     () => {
       const run = mpirunOf(fileURLToPath(new URL('../modules/mpi-rounds.mjs', import.meta.url)), 2);
@@ -111,12 +80,8 @@ describe('the MPI binding', () => {
     },
   );
 
-  const transports = [
-    ['shared memory', ['--mca', 'btl', 'self,vader']],
-    ['TCP on loopback', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],
-  ] as const;
-  for (const [label, transport] of transports) {
-    const works = runs(label, transport);
+  for (const [label, transport] of MPI_TRANSPORTS) {
+    const works = mpiRuns(label, transport);
     for (const ranks of [2, 3]) {
       it.skipIf(!works)(`${ranks} ranks over ${label}: every collective, on the MPI thread`, () => {
         const seen = launch(ranks, transport);

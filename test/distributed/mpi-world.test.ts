@@ -1,0 +1,46 @@
+/**
+ * The sharded update under real `mpirun`: 1, 2, 3 and 4 ranks, over shared memory and over TCP
+ * on loopback, leave the bytes of one process without MPI (values and every slot, hashed), as
+ * the in-process world does (sharded-step.test.ts), through the same runs (world-run.mjs).
+ */
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
+import { runRank } from '../modules/world-run.mjs';
+
+const script = fileURLToPath(new URL('../modules/mpi-world-run.mjs', import.meta.url));
+const SETTINGS = ['clipnorm', 'half'] as const;
+
+/** One process's hashes, without MPI. */
+async function alone(microBatches: number): Promise<Record<string, string>> {
+  const hashes: Record<string, string> = {};
+  for (const setting of SETTINGS) {
+    const { hash, iterations } = await runRank(null, { setting, microBatches });
+    hashes[setting] = `${hash} after ${iterations} iterations`;
+  }
+  return hashes;
+}
+
+describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
+  for (const [label, transport] of MPI_TRANSPORTS) {
+    const works = mpiRuns(label, transport);
+    for (const [ranks, microBatches] of [
+      [1, 4],
+      [2, 4],
+      [3, 6],
+      [4, 4],
+    ] as const) {
+      it.skipIf(!works)(
+        `${ranks} ranks over ${label}: one process's bytes (${microBatches} micro-batches)`,
+        async () => {
+          const expected = await alone(microBatches);
+          const run = mpirunOf(script, ranks, transport, [String(microBatches), ...SETTINGS], 120_000);
+          expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+          const seen = jsonLines<{ rank: number; hashes: Record<string, string> }>(run.stdout);
+          expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
+          for (const s of seen) expect(s.hashes).toEqual(expected);
+        },
+      );
+    }
+  }
+});
