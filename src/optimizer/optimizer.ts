@@ -2,13 +2,12 @@
  * The RMSprop optimizer: Keras's API over modules that each do one job, laid out like Keras's
  * `base_optimizer.py`; ARCHITECTURE.md maps them. `#applyStep` is Keras's pipeline, top to bottom.
  */
-import { CallQueue } from '../common/call-queue.js';
 import { quote } from '../common/quote.js';
 import type { KernelName } from '../kernels/index.js';
 import type { FloatArray } from '../memory/dtype.js';
 import { Phase } from '../pool/protocol.js';
 import { AccumulationMode } from '../kernels/rmsprop-words.js';
-import { phaseFailure, StepError } from '../pool/step-error.js';
+import { phaseFailure, type StepError } from '../pool/step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
 import { resolveNamedOptions } from './auto-name.js';
 import { optionsFromConfig } from './keras-config.js';
@@ -54,11 +53,9 @@ import {
 import { stateCounters, type StateVariable } from './state-listing.js';
 import { NO_EXCLUSIONS, weightDecayExclusions, type ExcludeFromWeightDecay } from './weight-decay.js';
 import { appliedIterations, planStep } from './step-plan.js';
-import { RankFailure } from './world-exchanges.js';
+import { CallDiscipline } from './call-discipline.js';
+import { exchangeFailure, runAwaited, runBlocking, type StepAction } from './step-drivers.js';
 import { isVariableArray, Variable } from './variable.js';
-
-/** A step's exchange between the ranks of a world: a collective call, awaited by the step. */
-type Exchange = () => Promise<void>;
 
 /**
  * Keras 3's `keras.optimizers.RMSprop`, its update run by a pool of worker threads over shared memory. Every
@@ -81,15 +78,14 @@ export class RMSprop {
   #steps = 0;
   #built: Built | null = null;
   #excluded = NO_EXCLUSIONS;
-  readonly #calls = new CallQueue();
-  #closed = false;
-  #broken: Error | null = null;
+  readonly #calls: CallDiscipline;
   readonly #warnedMissing = new Set<string>();
   #lossScaling: LossScaling | null = null;
   #gathered: StateVariable[] = [];
 
   constructor(options: RMSpropOptions = {}) {
     this.#options = resolveNamedOptions(options);
+    this.#calls = new CallDiscipline(this.#options.name);
     this.#learningRate = learningRateSource(this.#options.learningRate);
   }
 
@@ -100,7 +96,7 @@ export class RMSprop {
 
   /** After `close()`: its threads have ended and its variables may be built into another optimizer. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#calls.closed;
   }
 
   /** Keras's `optimizer.iterations`: applied updates (calls / gradientAccumulationSteps). */
@@ -152,7 +148,7 @@ export class RMSprop {
    * it, after the same steps); copies. One process: `variables`.
    */
   gatheredVariables(): Promise<StateVariable[]> {
-    return this.#serialized(async () => {
+    return this.#calls.serialized(async () => {
       this.#gathered = await gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
     }).then(() => this.#gathered);
   }
@@ -165,7 +161,7 @@ export class RMSprop {
 
   /** Keras's `exclude_from_weight_decay`: by variable, or by name pattern (regex search). Before build only. */
   excludeFromWeightDecay(exclusions: ExcludeFromWeightDecay = {}): void {
-    this.#assertUsable();
+    this.#calls.assertUsable();
     if (this.#built !== null) {
       throw new Error('`excludeFromWeightDecay()` can only be configured before the optimizer is built.');
     }
@@ -174,7 +170,7 @@ export class RMSprop {
 
   /** Allocates the arena and the pool for these variables and moves their values into shared memory. */
   build(variables: readonly Variable[]): void {
-    this.#assertUsable();
+    this.#calls.assertUsable();
     if (isBuiltWith(this.#built, variables, this.name)) return;
     checkBuildable(variables, this, 'build');
     const built = buildState(variables, this.#options, this.#excluded);
@@ -185,7 +181,7 @@ export class RMSprop {
 
   /** Keras's `apply(grads, trainable_variables)`. `grads[i]` is for `variables[i]`; null = no gradient. */
   apply(grads: readonly Gradient[], variables?: readonly Variable[]): Promise<void> {
-    return this.#serialized(async () => {
+    return this.#calls.serialized(async () => {
       const built = this.#stageApply(grads, variables);
       if (built !== null) await this.#runStep(built);
     });
@@ -198,27 +194,24 @@ export class RMSprop {
 
   /** The zero-copy step: every built variable's `.grad` is its gradient. */
   step(): Promise<void> {
-    return this.#serialized(() => this.#runStep(this.#stageAll('step()')));
+    return this.#calls.serialized(() => this.#runStep(this.#stageAll('step()')));
   }
 
   /** `step()` that returns when done, blocking this thread (for callers that cannot await, as a tfjs optimizer); throws if calls are pending. */
   stepSync(): void {
-    this.#assertNothingPending();
-    this.#assertSynchronous();
+    this.#calls.assertSynchronous(this.#options.world);
     this.#runStepSync(this.#stageAll('stepSync()'));
   }
 
   /** `apply()` that returns when the update is done; see `stepSync()`. */
   applySync(grads: readonly Gradient[], variables?: readonly Variable[]): void {
-    this.#assertNothingPending();
-    this.#assertSynchronous();
+    this.#calls.assertSynchronous(this.#options.world);
     const built = this.#stageApply(grads, variables);
     if (built !== null) this.#runStepSync(built);
   }
 
   /** Keras's `finalize_variable_values`: with EMA, variables take their moving averages. */
   finalizeVariableValues(variables?: readonly Variable[]): void {
-    this.#assertUsable();
     this.#calls.assertIdle('finalizeVariableValues');
     if (variables !== undefined && !isVariableArray(variables))
       throw new TypeError(
@@ -242,21 +235,19 @@ export class RMSprop {
 
   /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
   saveOwnVariables(): Record<string, FloatArray> {
-    this.#assertUsable();
     this.#calls.assertIdle('saveOwnVariables');
     return saveStore(this.variables);
   }
 
   /** Keras's `load_own_variables`; unlike Keras (which warns and skips), a store that does not fit is refused, nothing assigned. */
   loadOwnVariables(store: Readonly<Record<string, ArrayLike<number>>>): void {
-    this.#assertUsable();
     this.#calls.assertIdle('loadOwnVariables');
     loadStore(store, this.persisted());
   }
 
   /** Checkpoints config, counters and state (`variables: true`: and the variables) to `path`, atomically, after pending steps. */
   save(path: string, options: SaveOptions = {}): Promise<void> {
-    return this.#serialized(() => saveCheckpoint(path, options, this.persisted()));
+    return this.#calls.serialized(() => saveCheckpoint(path, options, this.persisted()));
   }
 
   /**
@@ -295,12 +286,7 @@ export class RMSprop {
 
   /** After the calls already queued (each bounded by `stepTimeoutMs`), stops every worker thread; variables keep their values. */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return this.#calls.run(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      await this.#built?.executor.close();
-    });
+    return this.#calls.close(async () => await this.#built?.executor.close());
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -311,7 +297,7 @@ export class RMSprop {
 
   /** Checks an apply() call completely (throwing before any change), then stages its gradients; null: nothing to apply. */
   #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
-    this.#assertUsable();
+    this.#calls.assertUsable();
     if (variables === undefined) variables = this.#requireBuilt('apply(grads) without variables').variables;
     const missing = checkGradients(grads, variables, localMicroBatches(this.#options));
     if (missing === null) return null;
@@ -330,32 +316,15 @@ export class RMSprop {
     return built;
   }
 
-  async #runStep(built: Built): Promise<void> {
-    for (const action of this.#applyStep(built)) {
-      if (typeof action === 'function') {
-        await action().catch((cause: unknown) => Promise.reject(this.#failedExchange(cause)));
-        continue;
-      }
-      const failed = await built.executor.run(action).then(
-        () => null,
-        (cause: unknown) => this.#failed(action, cause),
-      );
-      if (failed === null) continue;
-      // the other ranks learn of it in their next exchange, instead of waiting for this rank
-      await built.world?.agree(true).catch(() => undefined);
-      throw failed;
-    }
+  #runStep(built: Built): Promise<void> {
+    return runAwaited(this.#applyStep(built), built, {
+      phase: (phase, cause) => this.#failed(phase, cause),
+      exchange: (cause) => this.#calls.failed(exchangeFailure(this.name, this.#steps + 1, cause)),
+    });
   }
 
   #runStepSync(built: Built): void {
-    for (const action of this.#applyStep(built)) {
-      if (typeof action === 'function') throw new Error('unreachable: an exchange without a world');
-      try {
-        built.executor.runSync(action);
-      } catch (cause) {
-        throw this.#failed(action, cause);
-      }
-    }
+    runBlocking(this.#applyStep(built), built, (phase, cause) => this.#failed(phase, cause));
   }
 
   /**
@@ -367,7 +336,7 @@ export class RMSprop {
    * micro-batches' sum to the slices' owners before the norm phase, the norms' sums after it,
    * the new values after the update.
    */
-  *#applyStep(built: Built): Generator<Phase | Exchange, void, void> {
+  *#applyStep(built: Built): Generator<StepAction, void, void> {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
@@ -407,67 +376,18 @@ export class RMSprop {
     scaling?.applied();
   }
 
-  /** A failed exchange: the step may have left this rank's slice updated and the others' values not. */
-  #failedExchange(cause: unknown): StepError {
-    if (cause instanceof StepError) {
-      this.#broken = cause;
-      return cause;
-    }
-    const error = new StepError(
-      `step ${this.#steps + 1} of optimizer '${this.name}' failed: ${cause instanceof Error ? cause.message : String(cause)}` +
-        '; the ranks may now disagree: rebuild the world and the optimizer from a checkpoint',
-      { cause, stateCorrupted: true, rank: cause instanceof RankFailure ? cause.rank : undefined },
-    );
-    this.#broken = error;
-    return error;
-  }
-
   /** The error a failed phase becomes; one that may have left the state half updated breaks the optimizer. */
   #failed(phase: Phase, cause: unknown): StepError {
-    const error = phaseFailure(this.name, this.#steps + 1, phase, cause);
-    if (error.stateCorrupted) this.#broken = error;
-    return error;
-  }
-
-  /** Queues `work`, checking when it starts that the optimizer is still usable (a step queued before may have broken it). */
-  #serialized(work: () => Promise<void>): Promise<void> {
-    return this.#calls.run(() => {
-      this.#assertUsable();
-      return work();
-    });
+    return this.#calls.failed(phaseFailure(this.name, this.#steps + 1, phase, cause));
   }
 
   #requireBuilt(what: string): Built {
-    this.#assertUsable();
+    this.#calls.assertUsable();
     if (this.#built === null)
       throw new Error(
         `${what}: optimizer '${this.name}' is not built yet; call build(variables) or apply(grads, variables) first`,
       );
     return this.#built;
-  }
-
-  /** A synchronous step must not touch gradients or state that a queued call is about to use. */
-  #assertNothingPending(): void {
-    this.#calls.assertIdle(
-      `optimizer '${this.name}'`,
-      'a synchronous step cannot overtake pending apply()/step() calls; await them first',
-    );
-  }
-
-  /** A rank of a world steps with its world's collectives, which settle asynchronously. */
-  #assertSynchronous(): void {
-    const { world } = this.#options;
-    if (world !== null && world.size > 1)
-      throw new Error(
-        `optimizer '${this.name}' is rank ${world.rank} of a world of ${world.size}: its steps exchange data; await step() or apply() instead`,
-      );
-  }
-
-  #assertUsable(): void {
-    if (this.#closed) throw new Error(`optimizer '${this.name}' is closed`);
-    const broken = this.#broken;
-    if (broken !== null)
-      throw new Error(`optimizer '${this.name}' must be rebuilt: ${broken.message}`, { cause: broken });
   }
 }
 

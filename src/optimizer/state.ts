@@ -192,6 +192,11 @@ export function indexOfVariable(built: Built, v: Variable, optimizer: string): n
  * takes its moving average; all are looked up before any is assigned.
  */
 export function takeAverages(built: Built, variables: readonly Variable[] | undefined, optimizer: string): void {
+  if (built.world !== null)
+    throw new Error(
+      `finalizeVariableValues: optimizer '${optimizer}' is one rank of a world, which holds its slice of the ` +
+        'averages only; set emaOverwriteFrequency to have every step that overwrites gather them',
+    );
   const indices = (variables ?? built.variables).map((v) => indexOfVariable(built, v, optimizer));
   indices.forEach((i) => built.variables[i]!.value.set(variableView(built, i, 'average')!));
 }

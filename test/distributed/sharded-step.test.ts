@@ -85,7 +85,7 @@ describe('a failing rank', () => {
     optimizers.forEach((o) => o.build(model()));
     failNext({ phase: 'update', kind: 'throw' }); // the first rank to update: rank 0
     const [failed, other] = await Promise.allSettled(optimizers.map((o) => o.step()));
-    expect(failed.status).toBe('rejected');
+    expect(failed!.status).toBe('rejected');
     expect(String((failed as PromiseRejectedResult).reason)).toMatch(/failed in the update phase/);
     const error = (other as PromiseRejectedResult).reason as StepError;
     expect(error).toBeInstanceOf(StepError);

@@ -8,8 +8,11 @@
 import { mpiWorld } from '../../dist/src/distributed/world.js';
 import { runRank } from './world-run.mjs';
 
-const [microBatches, ...settings] = process.argv.slice(2);
+const [microBatches, ...settings] = /** @type {[string, ...Array<keyof typeof import('./world-run.mjs').SETTINGS>]} */ (
+  process.argv.slice(2)
+);
 const world = await mpiWorld();
+/** @type {Record<string, string>} */
 const hashes = {};
 for (const setting of settings) {
   const { hash, iterations } = await runRank(world, { setting, microBatches: Number(microBatches), workers: 1 });

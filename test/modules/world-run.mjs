@@ -10,6 +10,7 @@ import { LossScaleOptimizer, RMSprop, toHalfBits, Variable } from '../../dist/sr
  * Settings that reach every exchange: norms per variable and global, loss scaling (a skipped step
  * whose one non-finite gradient lies in the last rank's slice), accumulation, EMA, half precision.
  */
+/** @type {Record<'clipnorm' | 'global' | 'accumulate' | 'half', { dtype: import('../../dist/src/memory/dtype.js').DType, options: import('../../dist/src/index.js').RMSpropOptions, lossScale?: boolean }>} */
 export const SETTINGS = {
   clipnorm: { dtype: 'float32', options: { learningRate: 0.01, momentum: 0.9, centered: true, clipnorm: 0.5 } },
   global: {
@@ -23,7 +24,11 @@ export const SETTINGS = {
 /** One element, a numpy buffer and one more, many buffers, a few: slices cut inside variables, and some ranks own none of some. */
 export const SIZES = [1, 8193, 100_003, 300];
 
-/** Micro-batch k's gradient of element i of variable v at step s (an exact double, cast by the array). */
+/**
+ * Micro-batch k's gradient of element i of variable v at step s (a double, cast by the array).
+ *
+ * @type {(v: number, k: number, s: number, i: number) => number}
+ */
 const gradientOf = (v, k, s, i) => Math.sin(1 + v * 7.1 + k * 3.3 + s * 0.7 + i * 0.37) * (k + 1) * 2 ** (v - 2);
 
 /**
@@ -55,7 +60,7 @@ export async function runRank(
         const values = Array.from({ length: shard.length }, (_, i) => gradientOf(v, k, s, i));
         // step 1's last micro-batch: one gradient not finite, at the end of the largest variable
         if (lossScale && s === 1 && k === microBatches - 1 && v === 2) values[values.length - 1] = Infinity;
-        if (shard instanceof Uint16Array) toHalfBits(values, dtype, shard);
+        if (shard instanceof Uint16Array) toHalfBits(values, /** @type {'float16' | 'bfloat16'} */ (dtype), shard);
         else shard.set(values);
       }),
     );

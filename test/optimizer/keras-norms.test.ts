@@ -200,6 +200,7 @@ function mutated(sum: (squares: (i: number) => number, first: number, n: number)
   const js = kernelSet('js').float32;
   return {
     update: (...args) => js.update(...args),
+    sumShards: (...args) => js.sumShards(...args),
     sumSquares(views: GroupViews, begin: number, end: number, step: Float64Array, words: Float64Array) {
       js.sumSquares(views, begin, end, step, words);
       const grad = views.grad as Float32Array;

@@ -1,0 +1,62 @@
+/**
+ * The two drivers of the one step pipeline (`RMSprop`'s `#applyStep` yields its phases, and a
+ * rank of a world its exchanges): awaited, or blocking this thread. A phase that fails on a rank
+ * of a world is said to the other ranks in its next exchange (`agree`), so that they fail the
+ * step naming it instead of waiting for it.
+ */
+import type { Phase } from '../pool/protocol.js';
+import { StepError } from '../pool/step-error.js';
+import type { Built } from './state.js';
+import { RankFailure } from './world-exchanges.js';
+
+/** A step's exchange between the ranks of a world: a collective call, awaited by the step. */
+export type Exchange = () => Promise<void>;
+export type StepAction = Phase | Exchange;
+
+/** What a failed phase or exchange becomes (and does to the optimizer). */
+export interface Failures {
+  phase(phase: Phase, cause: unknown): StepError;
+  exchange(cause: unknown): StepError;
+}
+
+export async function runAwaited(actions: Iterable<StepAction>, built: Built, failures: Failures): Promise<void> {
+  for (const action of actions) {
+    if (typeof action === 'function') {
+      await action().catch((cause: unknown) => Promise.reject(failures.exchange(cause)));
+      continue;
+    }
+    const failed = await built.executor.run(action).then(
+      () => null,
+      (cause: unknown) => failures.phase(action, cause),
+    );
+    if (failed === null) continue;
+    // the other ranks learn of it in their next exchange, instead of waiting for this rank
+    await built.world?.agree(true).catch(() => undefined);
+    throw failed;
+  }
+}
+
+export function runBlocking(
+  actions: Iterable<StepAction>,
+  built: Built,
+  failedPhase: (phase: Phase, cause: unknown) => StepError,
+): void {
+  for (const action of actions) {
+    if (typeof action === 'function') throw new Error('a blocking step cannot exchange with a world'); // refused before
+    try {
+      built.executor.runSync(action);
+    } catch (cause) {
+      throw failedPhase(action, cause);
+    }
+  }
+}
+
+/** A failed exchange: this rank's slice may be updated and the others' values not. */
+export function exchangeFailure(optimizer: string, step: number, cause: unknown): StepError {
+  if (cause instanceof StepError) return cause;
+  return new StepError(
+    `step ${step} of optimizer '${optimizer}' failed: ${cause instanceof Error ? cause.message : String(cause)}` +
+      '; the ranks may now disagree: rebuild the world and the optimizer from a checkpoint',
+    { cause, stateCorrupted: true, rank: cause instanceof RankFailure ? cause.rank : undefined },
+  );
+}
