@@ -56,7 +56,9 @@ function bufferFinite(
   const add = (a: number, b: number): number => round(a + b);
   for (let i = from; i < to; i++) {
     const mean =
-      shardCount > 1 ? round(shardTreeSum(shardCount, (k) => at(i + k * shardStride), add, subtrees) / shardDivisor) : at(i);
+      shardCount > 1
+        ? round(shardTreeSum(shardCount, (k) => at(i + k * shardStride), add, subtrees) / shardDivisor)
+        : at(i);
     if (!Number.isFinite(mean)) return false;
   }
   return true;

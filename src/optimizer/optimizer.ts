@@ -148,9 +148,11 @@ export class RMSprop {
    * it, after the same steps); copies. One process: `variables`.
    */
   gatheredVariables(): Promise<StateVariable[]> {
-    return this.#calls.serialized(async () => {
-      this.#gathered = await gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
-    }).then(() => this.#gathered);
+    return this.#calls
+      .serialized(async () => {
+        this.#gathered = await gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
+      })
+      .then(() => this.#gathered);
   }
 
   /** @internal A `LossScaleOptimizer` takes over this optimizer's loss scaling (once: `scaling` null asks whether it may). */

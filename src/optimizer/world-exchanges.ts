@@ -113,7 +113,15 @@ export class WorldExchanges {
     await this.agree(false, 'the reduce-scatter of the gradients');
     for (const group of this.#groups) {
       const { partialSum, sliceBlocks, sliceAt, received, ownBlocks, ownAt } = group;
-      const exchanged = this.#world.alltoallv(partialSum, sliceBlocks, sliceAt, received, ownBlocks, ownAt, BLOCK_BYTES);
+      const exchanged = this.#world.alltoallv(
+        partialSum,
+        sliceBlocks,
+        sliceAt,
+        received,
+        ownBlocks,
+        ownAt,
+        BLOCK_BYTES,
+      );
       await this.#bounded(exchanged, 'the reduce-scatter of the gradients');
       this.bytesSent += group.fieldBytes - group.sliceBytes;
     }

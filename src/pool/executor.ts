@@ -41,8 +41,7 @@ export class InlineExecutor implements Executor {
 
   /** One lane's share of a phase, on the calling thread (for a pool lane that never began it). */
   runShare(phase: Phase, lane: number): void {
-    if (runsOverChunks(phase))
-      runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
+    if (runsOverChunks(phase)) runPhase(this.#kernels, phase, this.#arena, this.#views, lane);
   }
 
   close(): Promise<void> {
