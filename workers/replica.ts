@@ -24,6 +24,8 @@ class ReplicaThreadHost implements ReplicaHost {
   #shards: FloatArray[][] = [];
   /** How many metrics the replica returns after its loss. */
   #metrics = 0;
+  /** The micro-batch the first shard holds. */
+  #first = 0;
 
   async start(start: ReplicaStart): Promise<ReplicaTraits> {
     const module = (await import(start.module)) as { createReplica?: CreateReplica };
@@ -31,6 +33,7 @@ class ReplicaThreadHost implements ReplicaHost {
       throw new TypeError(`replica module ${start.module} does not export a function createReplica(context)`);
     }
     const microBatches = start.variables[0]?.shardOffsets.length ?? 0;
+    this.#first = start.firstMicroBatch;
     this.#shards = Array.from({ length: microBatches }, (_, j) =>
       start.variables.map((v) => viewOf(v.dtype, v.buffer, v.shardOffsets[j]!, v.size)),
     );
@@ -67,7 +70,7 @@ class ReplicaThreadHost implements ReplicaHost {
   ): Promise<readonly number[]> {
     const replica = this.#started();
     const batch = { index, step, seed, rows, inputs, targets, ...(sampleWeights && { sampleWeights }) };
-    return this.#values(await replica.gradients(batch, this.#shards[index]!), 'gradients()');
+    return this.#values(await replica.gradients(batch, this.#shards[index - this.#first]!), 'gradients()');
   }
 
   async evaluate(step: number, rows: number, inputs: Float32Array, targets: Float32Array): Promise<readonly number[]> {

@@ -21,7 +21,7 @@ export class CallQueue {
    * Runs `work` after every earlier call has settled. The returned promise is the caller's
    * alone: the queue waits on a separate one, so a failure nobody awaits is an unhandled rejection.
    */
-  run(work: () => Promise<void>): Promise<void> {
+  run<T>(work: () => Promise<T>): Promise<T> {
     this.#pending++;
     const previous = this.#last;
     let release!: () => void;
@@ -29,7 +29,7 @@ export class CallQueue {
     return (async () => {
       await previous; // never rejects
       try {
-        await work();
+        return await work();
       } finally {
         this.#pending--;
         release();

@@ -22,7 +22,7 @@ export class CallDiscipline {
   }
 
   /** Queues `work`, checking when it starts that the optimizer is still usable (a step queued before may have broken it). */
-  serialized(work: () => Promise<void>): Promise<void> {
+  serialized<T>(work: () => Promise<T>): Promise<T> {
     return this.#queue.run(() => {
       this.assertUsable();
       return work();

@@ -3,10 +3,10 @@
  * `base_optimizer.py`; ARCHITECTURE.md maps them. `#applyStep` is Keras's pipeline, top to bottom.
  */
 import { quote } from '../common/quote.js';
+import type { World } from '../distributed/world.js';
 import type { KernelName } from '../kernels/index.js';
 import type { FloatArray } from '../memory/dtype.js';
 import { Phase } from '../pool/protocol.js';
-import { AccumulationMode } from '../kernels/rmsprop-words.js';
 import { phaseFailure, type StepError } from '../pool/step-error.js';
 import { checkGradients, splitPairs, stageGradients, warnMissingGradients, type Gradient } from './gradients.js';
 import { resolveNamedOptions } from './auto-name.js';
@@ -18,7 +18,7 @@ import {
   reassignedLearningRate,
   type LearningRateSource,
 } from './learning-rate.js';
-import { gradientsFinite, type LossScaling } from './loss-scaling.js';
+import type { LossScaling } from './loss-scaling.js';
 import { reduceNorms } from './norms.js';
 import {
   checkRuntimeOptions,
@@ -54,7 +54,16 @@ import { stateCounters, type StateVariable } from './state-listing.js';
 import { NO_EXCLUSIONS, weightDecayExclusions, type ExcludeFromWeightDecay } from './weight-decay.js';
 import { appliedIterations, planStep } from './step-plan.js';
 import { CallDiscipline } from './call-discipline.js';
-import { exchangeFailure, runAwaited, runBlocking, type StepAction } from './step-drivers.js';
+import {
+  exchangeFailure,
+  gradientsFiniteEverywhere,
+  gradientsToOwners,
+  normSumsToAll,
+  runAwaited,
+  runBlocking,
+  valuesToAll,
+  type StepAction,
+} from './step-drivers.js';
 import { isVariableArray, Variable } from './variable.js';
 
 /**
@@ -81,7 +90,6 @@ export class RMSprop {
   readonly #calls: CallDiscipline;
   readonly #warnedMissing = new Set<string>();
   #lossScaling: LossScaling | null = null;
-  #gathered: StateVariable[] = [];
 
   constructor(options: RMSpropOptions = {}) {
     this.#options = resolveNamedOptions(options);
@@ -124,6 +132,11 @@ export class RMSprop {
     return this.#options.microBatches;
   }
 
+  /** The world this optimizer is one rank of (the `world` option); null: this process alone. */
+  get world(): World | null {
+    return this.#options.world;
+  }
+
   /** Worker threads in use (0 = the calling thread); null before build. */
   get workers(): number | null {
     return this.#built?.executor.lanes ?? null;
@@ -148,11 +161,9 @@ export class RMSprop {
    * it, after the same steps); copies. One process: `variables`.
    */
   gatheredVariables(): Promise<StateVariable[]> {
-    return this.#calls
-      .serialized(async () => {
-        this.#gathered = await gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built);
-      })
-      .then(() => this.#gathered);
+    return this.#calls.serialized(() =>
+      gatheredStateVariables(stateCounters(this.#steps, this.#learningRate), this.#built),
+    );
   }
 
   /** @internal A `LossScaleOptimizer` takes over this optimizer's loss scaling (once: `scaling` null asks whether it may). */
@@ -199,6 +210,15 @@ export class RMSprop {
     return this.#calls.serialized(() => this.#runStep(this.#stageAll('step()')));
   }
 
+  /**
+   * This rank will not take the step the other ranks of its world are taking (its gradients
+   * failed): they fail theirs, naming this rank, instead of waiting for it. Nothing is changed on
+   * any rank. One process: nothing to do.
+   */
+  abandonStep(): Promise<void> {
+    return this.#calls.serialized(async () => await this.#built?.world?.agree(true));
+  }
+
   /** `step()` that returns when done, blocking this thread (for callers that cannot await, as a tfjs optimizer); throws if calls are pending. */
   stepSync(): void {
     this.#calls.assertSynchronous(this.#options.world);
@@ -232,8 +252,6 @@ export class RMSprop {
   getConfig(): KerasConfig {
     return kerasConfig(this.#options, learningRateConfig(this.#learningRate, this.#steps));
   }
-
-  // ---- persistence ------------------------------------------------------------------------
 
   /** Keras's `save_own_variables`: copies of `variables`, keyed '0', '1', ... in Keras's order. */
   saveOwnVariables(): Record<string, FloatArray> {
@@ -295,8 +313,6 @@ export class RMSprop {
     return this.close();
   }
 
-  // ---- the apply pipeline, then its plumbing ---------------------------------------------
-
   /** Checks an apply() call completely (throwing before any change), then stages its gradients; null: nothing to apply. */
   #stageApply(grads: readonly Gradient[], variables?: readonly Variable[]): Built | null {
     this.#calls.assertUsable();
@@ -342,38 +358,22 @@ export class RMSprop {
     if (!built.committed) yield Phase.Commit; // the threads that will update the arena commit its pages first
     built.committed = true;
     const plan = planStep(this.#options, this.#steps, this.learningRate);
-    const { world } = built;
-    if (world !== null) {
-      if (localMicroBatches(this.#options) > 1) yield Phase.ShardSum;
-      yield world.reduceScatter;
-    }
+    yield* gradientsToOwners(built, localMicroBatches(this.#options));
     const scaling = this.#lossScaling;
     const lossScale = scaling === null ? null : scaling.scale;
     let globalScale = 0;
     if (plan.norm !== null || scaling !== null) {
       built.words.writer.write(plan, lossScale, 'norm', globalScale);
       yield Phase.Norm; // with loss scaling, also the test for a non-finite gradient
-      if (scaling !== null) {
-        let finite = gradientsFinite(built.views);
-        if (world !== null) {
-          world.finite = finite;
-          yield world.agreeFinite;
-          finite = world.finite;
-        }
-        if (!finite) return scaling.skipped();
-      }
+      if (scaling !== null && !(yield* gradientsFiniteEverywhere(built))) return scaling.skipped();
       if (plan.norm !== null) {
-        if (world !== null) yield world.gatherPartials;
+        yield* normSumsToAll(built);
         globalScale = reduceNorms(built.norms, plan.norm, scaling !== null);
       }
     }
     built.words.writer.write(plan, lossScale, 'update', globalScale);
     yield Phase.Update;
-    if (world !== null) {
-      // an accumulating call leaves the values as they were, unless the EMA overwrites them
-      const valuesChanged = plan.accumulation !== AccumulationMode.Accumulate || plan.overwrite === 1;
-      yield valuesChanged ? world.gatherValues : world.agree;
-    }
+    yield* valuesToAll(built, plan);
     this.#steps++;
     scaling?.applied();
   }

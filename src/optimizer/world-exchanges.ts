@@ -17,6 +17,7 @@
  * part past 2^31 bytes, and in float64s for the norm's sums. Everything a step passes to MPI is
  * made here once, at build.
  */
+import { bounded } from '../common/bounded.js';
 import { IntReduction, type World } from '../distributed/world.js';
 import { sliceOf, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
 import { bytesPerElement, type FloatArray } from '../memory/dtype.js';
@@ -50,8 +51,13 @@ export class RankFailure extends Error {
   constructor(
     readonly rank: number,
     what: string,
+    /** Whether this rank had changed its state (its slice updated) when it learned of it. */
+    readonly changed: boolean,
   ) {
-    super(`rank ${rank} of the world failed its part of the step (before ${what}); see that rank's error`);
+    super(
+      `rank ${rank} of the world failed its part of the step (before ${what}); see that rank's error` +
+        (changed ? '' : '; nothing was changed'),
+    );
     this.name = 'RankFailure';
   }
 }
@@ -101,16 +107,16 @@ export class WorldExchanges {
    * Every rank's word on its part of the step so far (`failed`: this rank's failed): the lowest
    * failed rank, or none. A rank that did not fail throws when another did.
    */
-  readonly agree = async (failed = false, what = 'the end of the step'): Promise<void> => {
+  readonly agree = async (failed = false, what = 'the end of the step', changed = true): Promise<void> => {
     const { rank, size } = this.#world;
     this.#word[0] = BigInt(failed ? rank : size);
     await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the ranks’ word on the step');
     const failedRank = Number(this.#word[0]);
-    if (failedRank < size && !failed) throw new RankFailure(failedRank, what);
+    if (failedRank < size && !failed) throw new RankFailure(failedRank, what, changed);
   };
 
   readonly reduceScatter = async (): Promise<void> => {
-    await this.agree(false, 'the reduce-scatter of the gradients');
+    await this.agree(false, 'the reduce-scatter of the gradients', false);
     for (const group of this.#groups) {
       const { partialSum, sliceBlocks, sliceAt, received, ownBlocks, ownAt } = group;
       const exchanged = this.#world.alltoallv(
@@ -128,7 +134,7 @@ export class WorldExchanges {
   };
 
   readonly gatherPartials = async (): Promise<void> => {
-    await this.agree(false, "the gathering of the norms' sums");
+    await this.agree(false, "the gathering of the norms' sums", false);
     for (const { partials, chunkCounts, chunkAt } of this.#groups) {
       await this.#bounded(this.#world.allgatherv(null, partials, chunkCounts, chunkAt, 8), "the norms' sums");
       this.bytesSent += (this.#world.size - 1) * chunkCounts[this.#world.rank]! * 8;
@@ -136,7 +142,7 @@ export class WorldExchanges {
   };
 
   readonly agreeFinite = async (): Promise<void> => {
-    await this.agree(false, 'the finiteness test');
+    await this.agree(false, 'the finiteness test', false);
     this.#word[0] = this.finite ? 1n : 0n;
     await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the finiteness test');
     this.finite = this.#word[0] === 1n;
@@ -164,26 +170,17 @@ export class WorldExchanges {
     return whole;
   }
 
-  /** `exchange`, or a StepError naming it once `stepTimeoutMs` has passed; the timer is cleared either way. */
-  async #bounded(exchange: Promise<void>, what: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new StepError(
-              `rank ${this.#world.rank}: ${what} did not complete within stepTimeoutMs (${this.#timeoutMs} ms): ` +
-                'another rank stopped answering',
-              { stateCorrupted: true },
-            ),
-          ),
-        this.#timeoutMs,
-      );
-    });
-    try {
-      await Promise.race([exchange, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** `exchange`, or a StepError naming it once `stepTimeoutMs` has passed. */
+  #bounded(exchange: Promise<void>, what: string): Promise<void> {
+    return bounded(
+      exchange,
+      this.#timeoutMs,
+      () =>
+        new StepError(
+          `rank ${this.#world.rank}: ${what} did not complete within stepTimeoutMs (${this.#timeoutMs} ms): ` +
+            'another rank stopped answering',
+          { stateCorrupted: true },
+        ),
+    );
   }
 }

@@ -8,14 +8,21 @@ import type { RowPart } from './shared-rows.js';
 
 /**
  * Uneven micro-batches: shard j times rows_j · M / rows, so the optimizer's mean of the M shards
- * is the gradient of the whole batch's mean loss (each shard holds its micro-batch's mean).
+ * is the gradient of the whole batch's mean loss (each shard holds its micro-batch's mean). This
+ * process's shards hold micro-batches `first`, `first + 1`, ... (a rank of a world: its block).
  */
-export function weighShards(variables: readonly Variable[], parts: readonly RowPart[], rows: number): void {
+export function weighShards(
+  variables: readonly Variable[],
+  parts: readonly RowPart[],
+  rows: number,
+  first = 0,
+): void {
   parts.forEach((part, j) => {
     const weight = (part.rows * parts.length) / rows;
-    if (part.rows === 0 || weight === 1) return;
+    const own = j - first;
+    if (part.rows === 0 || weight === 1 || own < 0 || own >= variables[0]!.gradShards.length) return;
     for (const v of variables) {
-      const shard = v.gradShards[j]!;
+      const shard = v.gradShards[own]!;
       for (let i = 0; i < shard.length; i++) shard[i] = shard[i]! * weight;
     }
   });

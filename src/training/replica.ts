@@ -116,6 +116,8 @@ export interface ReplicaStart {
   readonly options: unknown;
   readonly replica: number;
   readonly variables: readonly VariablePlacement[];
+  /** The micro-batch this process's first gradient shard holds (a rank of a world holds a block of them). */
+  readonly firstMicroBatch: number;
 }
 
 /** What a started replica says of itself. */

@@ -23,7 +23,7 @@ export interface TrainerOptions {
   readonly replica: string | URL;
   /** Passed to `createReplica` (structured-cloned to each thread). */
   readonly replicaOptions?: unknown;
-  /** Replica threads: a number (at most M), or 'auto' (default): one per core, at most M. */
+  /** Replica threads: a number (at most M; a rank of a world: its M/N), or 'auto' (default): one per core, at most that. */
   readonly replicas?: number | 'auto';
   /**
    * Bound on one step's gradients, in milliseconds: past it the replicas are ended. Default 60000.
@@ -93,7 +93,8 @@ export function checkTrainerOptions(options: TrainerOptions): CheckedTrainerOpti
   checkCount(timeoutMs, 'DataParallelTrainer: `stepTimeoutMs`', 1, MAX_TIMER_MS);
   const seed = options.seed ?? 0;
   checkCount(seed, 'DataParallelTrainer: `seed`', 0, 2 ** 32 - 1);
-  const { microBatches } = optimizer;
+  // a rank of a world computes its block of the micro-batches
+  const microBatches = optimizer.microBatches / (optimizer.world?.size ?? 1);
   if (replicas !== 'auto') checkCount(replicas, 'DataParallelTrainer: `replicas`', 1, microBatches);
   return {
     optimizer,

@@ -10,7 +10,14 @@
  * A step: the batch is copied once into shared memory; each replica computes its micro-batches
  * (j, j + R, ...) in turn; when all are in, the optimizer steps. A replica that throws, dies or
  * overruns `stepTimeoutMs` fails the step before the optimizer runs: nothing has changed.
+ *
+ * With an optimizer over a world of N ranks, each rank runs a trainer over the same batches and
+ * computes its own block of M/N micro-batches (rank r: r·M/N, ...); the optimizer's step takes
+ * the mean over every rank's, and the micro-batches' losses and metrics are gathered, so every
+ * rank returns the same loss. A rank whose replicas fail says so to the others, which fail the
+ * step naming it.
  */
+import { bounded } from '../common/bounded.js';
 import { CallQueue } from '../common/call-queue.js';
 import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../common/option-rules.js';
@@ -86,6 +93,12 @@ export class DataParallelTrainer {
   #metrics = new Float64Array(0);
   #steps = 0;
   #closed = false;
+  /** This process's micro-batches: `#own` of them from `#first` (a rank of a world: its block; else all). */
+  readonly #first: number;
+  readonly #own: number;
+  /** A world's ranks' parts of `#values`, and where each goes, in float64s: sized when the metrics are known. */
+  #valueCounts = new Int32Array(0);
+  #valueAt = new Int32Array(0);
 
   constructor(options: TrainerOptions) {
     const { optimizer, variables, module, replicaOptions, rowShape, timeoutMs, seed, replicas } =
@@ -95,13 +108,20 @@ export class DataParallelTrainer {
     this.#timeoutMs = timeoutMs;
     this.#seed = seed;
     this.microBatches = optimizer.microBatches;
+    this.#own = this.microBatches / (optimizer.world?.size ?? 1);
+    this.#first = (optimizer.world?.rank ?? 0) * this.#own;
     this.replicas = replicas;
     optimizer.build([...variables]);
     this.optimizer = optimizer;
     this.#variables = [...variables];
-    this.#start = { module, options: this.replicaOptions, variables: variables.map(placement) };
+    this.#start = {
+      module,
+      options: this.replicaOptions,
+      variables: variables.map(placement),
+      firstMicroBatch: this.#first,
+    };
     this.#threads = Array.from({ length: this.replicas }, () => null);
-    this.#values = new Float64Array(this.microBatches);
+    this.#sizeValues(1);
   }
 
   /** Steps taken. */
@@ -167,18 +187,23 @@ export class DataParallelTrainer {
     checkRowShape(batch, this.#rowShape); // where the shape is known already: before any thread starts
     if (await this.#ready()) checkRowShape(batch, this.#rowShape); // as the replicas' model says
     const parts = this.#batch.stage(batch, (rows) => evenParts(rows, this.microBatches));
+    const first = this.#first;
     await this.#onReplicas(
-      parts.length,
+      this.#own,
       this.#timeoutMs,
-      (thread, j) => this.#microBatch(thread, j, parts[j]!),
-      (r, j) => `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${j}`,
-    );
+      (thread, k) => this.#microBatch(thread, first + k, parts[first + k]!),
+      (r, k) => `step ${this.#steps + 1} of the trainer failed: replica ${r} on micro-batch ${first + k}`,
+    ).catch(async (error: unknown) => {
+      await this.optimizer.abandonStep().catch(() => undefined); // the world's other ranks fail, naming this one
+      throw error;
+    });
     const even = parts.every((p) => p.rows === parts[0]!.rows);
-    if (!even) weighShards(this.#variables, parts, batch.rows);
+    if (!even) weighShards(this.#variables, parts, batch.rows, first);
     const updating = performance.now();
     await this.optimizer.step();
     this.timings.gradientsMs = updating - started;
     this.timings.updateMs = performance.now() - updating;
+    await this.#gatherValues();
     this.#steps++;
     return meanOverParts(this.#values, this.#metrics, parts, batch.rows, even);
   }
@@ -187,7 +212,7 @@ export class DataParallelTrainer {
   async #microBatch(thread: ReplicaThread, j: number, part: RowPart): Promise<void> {
     const width = 1 + this.#metricNames.length;
     if (part.rows === 0) {
-      for (const v of this.#variables) v.gradShards[j]!.fill(0);
+      for (const v of this.#variables) v.gradShards[j - this.#first]!.fill(0);
       this.#values.fill(0, j * width, (j + 1) * width);
       return;
     }
@@ -195,6 +220,23 @@ export class DataParallelTrainer {
     const { rows, inputs, targets, sampleWeights } = part;
     const values = await thread.gradients(this.#steps, j, seed, rows, inputs, targets, sampleWeights);
     this.#values.set(values, j * width);
+  }
+
+  /** A world's ranks' losses and metrics, each rank's micro-batches' to every rank (bounded). */
+  async #gatherValues(): Promise<void> {
+    const world = this.optimizer.world;
+    if (world === null || world.size === 1) return;
+    const gathered = world.allgatherv(null, this.#values, this.#valueCounts, this.#valueAt, 8);
+    await bounded(
+      gathered,
+      this.#timeoutMs,
+      () =>
+        new StepError(
+          `step ${this.#steps + 1} of the trainer: rank ${world.rank} waited more than ${this.#timeoutMs} ms for ` +
+            "the other ranks' losses",
+          { stateCorrupted: false },
+        ),
+    );
   }
 
   async #evaluate(batch: Batch<BatchArray, BatchArray>, chunkRows: number): Promise<Evaluation> {
@@ -308,9 +350,17 @@ export class DataParallelTrainer {
     this.#evaluates = traits.evaluates;
     if (traits.metricNames.join('\n') !== this.#metricNames.join('\n')) {
       this.#metricNames = Object.freeze([...traits.metricNames]);
-      this.#values = new Float64Array(this.microBatches * (1 + this.#metricNames.length));
-      this.#metrics = new Float64Array(this.#metricNames.length);
+      this.#sizeValues(1 + this.#metricNames.length);
     }
+  }
+
+  /** The step's values: a loss and the metrics per micro-batch, `width` in all; a world's ranks' parts of them. */
+  #sizeValues(width: number): void {
+    this.#values = new Float64Array(this.microBatches * width);
+    this.#metrics = new Float64Array(width - 1);
+    const ranks = this.optimizer.world?.size ?? 1;
+    this.#valueCounts = Int32Array.from({ length: ranks }, () => this.#own * width);
+    this.#valueAt = Int32Array.from({ length: ranks }, (_, r) => r * this.#own * width);
   }
 
   async #endAll(): Promise<void> {

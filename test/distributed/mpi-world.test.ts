@@ -1,12 +1,14 @@
 /**
  * The sharded update under real `mpirun`: 1, 2, 3 and 4 ranks, over shared memory and over TCP
  * on loopback, leave the bytes of one process without MPI (values and every slot, hashed), as
- * the in-process world does (sharded-step.test.ts), through the same runs (world-run.mjs).
+ * the in-process world does (sharded-step.test.ts), through the same runs (world-run.mjs); and
+ * so does training (world-train.mjs) at 1, 2 and 4 ranks × 1 and 2 replicas, losses included.
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
 import { runRank } from '../modules/world-run.mjs';
+import { trainRank } from '../modules/world-train.mjs';
 
 const script = fileURLToPath(new URL('../modules/mpi-world-run.mjs', import.meta.url));
 const SETTINGS = ['clipnorm', 'half'] as const;
@@ -34,7 +36,7 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
         `${ranks} ranks over ${label}: one process's bytes (${microBatches} micro-batches)`,
         async () => {
           const expected = await alone(microBatches);
-          const run = mpirunOf(script, ranks, transport, [String(microBatches), ...SETTINGS], 120_000);
+          const run = mpirunOf(script, ranks, transport, ['update', String(microBatches), ...SETTINGS], 120_000);
           expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
           const seen = jsonLines<{ rank: number; hashes: Record<string, string> }>(run.stdout);
           expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
@@ -43,4 +45,26 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
       );
     }
   }
+
+  describe('training', () => {
+    const works = mpiRuns('shared memory', MPI_TRANSPORTS[0][1]);
+    for (const [ranks, replicas] of [
+      [1, 2],
+      [2, 1],
+      [2, 2],
+      [4, 1],
+    ] as const) {
+      it.skipIf(!works)(`${ranks} ranks × ${replicas} replicas: one process's values, slots and losses`, async () => {
+        const expected = await trainRank(null, { microBatches: 4, replicas: 2 });
+        const run = mpirunOf(script, ranks, MPI_TRANSPORTS[0][1], ['train', '4', String(replicas)], 120_000);
+        expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+        const seen = jsonLines<{ rank: number; hash: string; losses: number[] }>(run.stdout);
+        expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
+        for (const s of seen) {
+          expect(s.hash).toBe(expected.hash);
+          expect(s.losses).toEqual(expected.losses);
+        }
+      });
+    }
+  });
 });

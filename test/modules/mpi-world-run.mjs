@@ -1,22 +1,26 @@
 /**
  * Run by test/distributed/mpi-world.test.ts under `mpirun`: this process is one rank of the MPI
- * world, and runs world-run.mjs's sharded run for each setting named on the command line, with
- * the micro-batches given first; one JSON line per rank with every setting's hash.
+ * world. One JSON line per rank.
  *
- *   mpirun -np 4 node mpi-world-run.mjs 4 clipnorm half
+ *   mpirun -np 4 node mpi-world-run.mjs update 4 clipnorm half   (world-run.mjs's runs: hashes by setting)
+ *   mpirun -np 2 node mpi-world-run.mjs train 4 2                (world-train.mjs: 4 micro-batches, 2 replicas)
  */
 import { mpiWorld } from '../../dist/src/distributed/world.js';
 import { runRank } from './world-run.mjs';
+import { trainRank } from './world-train.mjs';
 
-const [microBatches, ...settings] = /** @type {[string, ...Array<keyof typeof import('./world-run.mjs').SETTINGS>]} */ (
-  process.argv.slice(2)
-);
+const [mode, microBatches, ...rest] = process.argv.slice(2);
 const world = await mpiWorld();
-/** @type {Record<string, string>} */
-const hashes = {};
-for (const setting of settings) {
-  const { hash, iterations } = await runRank(world, { setting, microBatches: Number(microBatches), workers: 1 });
-  hashes[setting] = `${hash} after ${iterations} iterations`;
+if (mode === 'train') {
+  const { hash, losses } = await trainRank(world, { microBatches: Number(microBatches), replicas: Number(rest[0]) });
+  console.log(JSON.stringify({ rank: world.rank, hash, losses }));
+} else {
+  /** @type {Record<string, string>} */
+  const hashes = {};
+  for (const setting of /** @type {Array<keyof typeof import('./world-run.mjs').SETTINGS>} */ (rest)) {
+    const { hash, iterations } = await runRank(world, { setting, microBatches: Number(microBatches), workers: 1 });
+    hashes[setting] = `${hash} after ${iterations} iterations`;
+  }
+  console.log(JSON.stringify({ rank: world.rank, hashes }));
 }
 await world.close();
-console.log(JSON.stringify({ rank: world.rank, hashes }));

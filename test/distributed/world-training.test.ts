@@ -1,0 +1,62 @@
+/**
+ * Data-parallel training over a world of ranks in one process: each rank's trainer computes its
+ * block of the micro-batches on its own replica threads; the values, every slot, and every loss
+ * and metric are one process's, for any ranks × replicas with the same micro-batches. A rank
+ * whose replica fails fails the step on the others, naming it, and changes nothing: the run then
+ * goes on as if the step had not been tried. The MPI runs are in mpi-world.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { StepError } from '../../dist/src/index.js';
+import { localWorld, type World } from '../../dist/src/distributed/world.js';
+import { trainRank } from '../modules/world-train.mjs';
+
+type Run = Parameters<typeof trainRank>[1];
+
+async function ranksOf(ranks: number, run: Run) {
+  const worlds: Array<World | null> = ranks === 0 ? [null] : localWorld(ranks);
+  return await Promise.all(worlds.map((world) => trainRank(world, run)));
+}
+
+describe('training over a world of ranks', () => {
+  it('1, 2 and 4 ranks × 1 and 2 replicas: one process’s values, slots, losses and metrics', async () => {
+    const [alone] = await ranksOf(0, { microBatches: 4, replicas: 2 });
+    for (const [ranks, replicas] of [
+      [1, 2],
+      [2, 1],
+      [2, 2],
+      [4, 1],
+    ] as const) {
+      const seen = await ranksOf(ranks, { microBatches: 4, replicas });
+      for (const s of seen) {
+        expect(s.hash, `${ranks} ranks × ${replicas} replicas, rank ${s.rank}`).toBe(alone!.hash);
+        expect(s.losses).toEqual(alone!.losses);
+      }
+    }
+  });
+
+  it('a replica failing on rank 1: its error there, a StepError naming rank 1 on rank 0, nothing changed', async () => {
+    const fail = new Int32Array(new SharedArrayBuffer(4));
+    fail[0] = 4; // micro-batch 3: rank 1's of 2 ranks × 4 micro-batches
+    const seen = await Promise.allSettled(
+      localWorld(2).map((world) => trainRank(world, { microBatches: 4, replicas: 1, steps: 1, fail })),
+    );
+    const [zero, one] = seen.map((s) => (s as PromiseRejectedResult).reason as StepError);
+    expect(one!.message).toMatch(/replica 0 on micro-batch 3: micro-batch 3 refused on purpose; nothing was changed/);
+    expect(zero).toBeInstanceOf(StepError);
+    expect(zero!.rank).toBe(1);
+    expect(zero!.stateCorrupted).toBe(false);
+    expect(zero!.message).toMatch(/rank 1 of the world failed its part of the step .*nothing was changed/);
+  });
+
+  it('after such a failure, the step taken again leaves the bytes of a run that never failed', async () => {
+    const [alone] = await ranksOf(0, { microBatches: 4, replicas: 1 });
+    const fail = new Int32Array(new SharedArrayBuffer(4));
+    fail[0] = 4;
+    const seen = await ranksOf(2, { microBatches: 4, replicas: 1, fail, retry: true });
+    expect(seen.map((s) => s.failures.length)).toEqual([1, 1]);
+    for (const s of seen) {
+      expect(s.hash).toBe(alone!.hash);
+      expect(s.losses).toEqual(alone!.losses);
+    }
+  });
+});
