@@ -11,12 +11,7 @@ import type { RowPart } from './shared-rows.js';
  * is the gradient of the whole batch's mean loss (each shard holds its micro-batch's mean). This
  * process's shards hold micro-batches `first`, `first + 1`, ... (a rank of a world: its block).
  */
-export function weighShards(
-  variables: readonly Variable[],
-  parts: readonly RowPart[],
-  rows: number,
-  first = 0,
-): void {
+export function weighShards(variables: readonly Variable[], parts: readonly RowPart[], rows: number, first = 0): void {
   parts.forEach((part, j) => {
     const weight = (part.rows * parts.length) / rows;
     const own = j - first;
