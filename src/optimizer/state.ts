@@ -22,6 +22,7 @@ import { slotPrefix, slotSpecs, type StateCounters, type StateVariable } from '.
 import { stepBlocks, StepWordsWriter, type StepBlock } from './step-plan.js';
 import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
 import { usesWeightDecay, type WeightDecayExclusions } from './weight-decay.js';
+import { buildLines } from './world-agreement.js';
 import { WorldExchanges } from './world-exchanges.js';
 
 /** What `build` made: the arena over the variables, its views and words, and the executor that runs phases on it. */
@@ -129,7 +130,8 @@ export function buildState(
     writer: new StepWordsWriter(steps, options),
     variables: new VariableWords(VARIABLE_WORDS, arena.varParams),
   };
-  variables.forEach((v, i) => words.variables.set(i, 'decay', usesWeightDecay(v, excluded) ? 1 : 0));
+  const decays = variables.map((v) => usesWeightDecay(v, excluded));
+  decays.forEach((decay, i) => words.variables.set(i, 'decay', decay ? 1 : 0));
   const views = arena.groups.map(groupViews);
   return {
     variables: [...variables],
@@ -155,7 +157,7 @@ export function buildState(
     committed: false,
     world:
       options.world !== null && options.world.size > 1
-        ? new WorldExchanges(options.world, arena, views, options.stepTimeoutMs)
+        ? new WorldExchanges(options.world, arena, views, options.stepTimeoutMs, buildLines(variables, options, decays))
         : null,
   };
 }

@@ -11,6 +11,7 @@ import { StepError } from '../pool/step-error.js';
 import { gradientsFinite } from './loss-scaling.js';
 import type { Built } from './state.js';
 import type { StepPlan } from './step-plan.js';
+import { WorldDisagreement } from './world-agreement.js';
 import { RankFailure } from './world-exchanges.js';
 
 /** A step's exchange between the ranks of a world: a collective call, awaited by the step. */
@@ -59,7 +60,7 @@ export function runBlocking(
 export function exchangeFailure(optimizer: string, step: number, cause: unknown): StepError {
   if (cause instanceof StepError) return cause;
   const failure = cause instanceof RankFailure ? cause : null;
-  const changed = failure?.changed ?? true;
+  const changed = failure?.changed ?? !(cause instanceof WorldDisagreement);
   return new StepError(
     `step ${step} of optimizer '${optimizer}' failed: ${cause instanceof Error ? cause.message : String(cause)}` +
       (changed ? '; the ranks may now disagree: rebuild the world and the optimizer from a checkpoint' : ''),

@@ -23,6 +23,7 @@ import { sliceOf, type ArenaDescriptor, type GroupViews } from '../memory/arena.
 import { bytesPerElement, type FloatArray } from '../memory/dtype.js';
 import { BLOCK_BYTES } from '../memory/layout.js';
 import { StepError } from '../pool/step-error.js';
+import { agreeOnBuild } from './world-agreement.js';
 
 /** What one group's exchanges pass to MPI, made once. */
 interface GroupExchange {
@@ -71,10 +72,19 @@ export class WorldExchanges {
   bytesSent = 0;
   /** This rank's slice's gradients were all finite (set before `agreeFinite`, which makes it the world's). */
   finite = true;
+  /** What this rank built, to agree on before the first exchange (world-agreement.ts); null once agreed. */
+  #build: readonly string[] | null;
 
-  constructor(world: World, arena: ArenaDescriptor, views: readonly GroupViews[], timeoutMs: number) {
+  constructor(
+    world: World,
+    arena: ArenaDescriptor,
+    views: readonly GroupViews[],
+    timeoutMs: number,
+    build: readonly string[],
+  ) {
     this.#world = world;
     this.#timeoutMs = timeoutMs;
+    this.#build = build;
     this.#groups = arena.groups.map((group, g) => {
       const view = views[g]!;
       const bpe = bytesPerElement(group.dtype);
@@ -108,6 +118,7 @@ export class WorldExchanges {
    * failed rank, or none. A rank that did not fail throws when another did.
    */
   readonly agree = async (failed = false, what = 'the end of the step', changed = true): Promise<void> => {
+    await this.#agreeOnBuild();
     const { rank, size } = this.#world;
     this.#word[0] = BigInt(failed ? rank : size);
     await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the ranks’ word on the step');
@@ -162,12 +173,20 @@ export class WorldExchanges {
 
   /** Group `g`'s field `view` (a slot: this rank holds its slice), whole, in a new array: gathered from every rank. */
   async gatherField(g: number, view: FloatArray): Promise<FloatArray> {
+    await this.#agreeOnBuild();
     const group = this.#groups[g]!;
     const whole = new (view.constructor as new (length: number) => FloatArray)(group.values.length);
     const at = group.sliceAt[this.#world.rank]! * (BLOCK_BYTES / view.BYTES_PER_ELEMENT);
     whole.set(view.subarray(at, at + group.sliceBytes / view.BYTES_PER_ELEMENT), at);
     await this.#bounded(this.#world.allgatherv(null, whole, group.sliceBlocks, group.sliceAt, BLOCK_BYTES), 'a slot');
     return whole;
+  }
+
+  /** Before the first exchange: every rank built the same (or every rank throws, naming the first that differs). */
+  async #agreeOnBuild(): Promise<void> {
+    if (this.#build === null) return;
+    await agreeOnBuild(this.#world, this.#build, (exchange, what) => this.#bounded(exchange, what));
+    this.#build = null;
   }
 
   /** `exchange`, or a StepError naming it once `stepTimeoutMs` has passed. */

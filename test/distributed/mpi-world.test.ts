@@ -67,4 +67,18 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
       });
     }
   });
+
+  it.skipIf(!mpiRuns('shared memory', MPI_TRANSPORTS[0][1]))(
+    'ranks that built differently are refused on every rank, naming the rank and the difference',
+    () => {
+      const run = mpirunOf(script, 3, MPI_TRANSPORTS[0][1], ['disagree', '3']);
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const seen = jsonLines<{ rank: number; refused: string | null }>(run.stdout);
+      expect(seen).toHaveLength(3);
+      for (const s of seen)
+        expect(s.refused).toMatch(
+          /rank 2 differs from rank 0 in what they built: rank 0 has variable 0: 'v', shape \[10\], float32; rank 2 has variable 0: 'v', shape \[12\], float32/,
+        );
+    },
+  );
 });

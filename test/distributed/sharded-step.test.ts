@@ -66,6 +66,27 @@ describe('what a world refuses', () => {
     );
   });
 
+  it('ranks that built differently, at their first exchange, on every rank: the first rank and line that differ', async () => {
+    const shapes = [[10], [10], [12]];
+    const optimizers = localWorld(3).map((world, r) => {
+      const optimizer = new RMSprop({ world, microBatches: 3, workers: 0, rho: r === 2 ? 0.8 : 0.9 });
+      optimizer.build([new Variable(new Float32Array(shapes[r]![0]!), { name: 'v', shape: shapes[r] })]);
+      return optimizer;
+    });
+    const seen = await Promise.allSettled(optimizers.map((o) => o.step()));
+    for (const s of seen)
+      expect(String((s as PromiseRejectedResult).reason)).toMatch(
+        /the ranks of the world disagree: rank 2 differs from rank 0 in what they built: rank 0 has variable 0: 'v', shape \[10\], float32; rank 2 has variable 0: 'v', shape \[12\], float32/,
+      );
+    const rho = localWorld(2).map((world, r) => new RMSprop({ world, microBatches: 2, workers: 0, rho: 0.9 - r / 10 }));
+    rho.forEach((o) => o.build([new Variable(new Float32Array(10), { name: 'v' })]));
+    const refused = await Promise.allSettled(rho.map((o) => o.gatheredVariables()));
+    for (const s of refused)
+      expect(String((s as PromiseRejectedResult).reason)).toMatch(
+        /rank 1 differs from rank 0 .*rank 0 has option rho: 0.9; rank 1 has option rho: 0.8/,
+      );
+  });
+
   it('synchronous steps, and slots listed whole on one rank', () => {
     const optimizer = new RMSprop({ world, microBatches: 4, workers: 0 });
     const v = new Variable(new Float32Array(10), { name: 'v' });

@@ -4,14 +4,25 @@
  *
  *   mpirun -np 4 node mpi-world-run.mjs update 4 clipnorm half   (world-run.mjs's runs: hashes by setting)
  *   mpirun -np 2 node mpi-world-run.mjs train 4 2                (world-train.mjs: 4 micro-batches, 2 replicas)
+ *   mpirun -np 3 node mpi-world-run.mjs disagree 3               (the last rank's variable is larger: its refusal)
  */
+import { RMSprop, Variable } from '../../dist/src/index.js';
 import { mpiWorld } from '../../dist/src/distributed/world.js';
 import { runRank } from './world-run.mjs';
 import { trainRank } from './world-train.mjs';
 
 const [mode, microBatches, ...rest] = process.argv.slice(2);
 const world = await mpiWorld();
-if (mode === 'train') {
+if (mode === 'disagree') {
+  const optimizer = new RMSprop({ world, microBatches: Number(microBatches), workers: 0 });
+  const size = world.rank === world.size - 1 ? 12 : 10;
+  optimizer.build([new Variable(new Float32Array(size), { name: 'v' })]);
+  const refused = await optimizer.step().then(
+    () => null,
+    (/** @type {Error} */ error) => error.message,
+  );
+  console.log(JSON.stringify({ rank: world.rank, refused }));
+} else if (mode === 'train') {
   const { hash, losses } = await trainRank(world, { microBatches: Number(microBatches), replicas: Number(rest[0]) });
   console.log(JSON.stringify({ rank: world.rank, hash, losses }));
 } else {
