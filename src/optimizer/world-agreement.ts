@@ -7,6 +7,7 @@
  */
 import { IntReduction, type World } from '../distributed/world.js';
 import { OPTION_SPECS, type ResolvedOptions } from './options.js';
+import { LearningRateSchedule } from './schedules/learning-rate-schedule.js';
 import type { Variable } from './variable.js';
 
 /** Ranks that built differently: nothing was exchanged, nothing changed. */
@@ -29,11 +30,11 @@ export function buildLines(
     if (spec.runtime || name === 'name') continue; // a name changes no byte (and in one process, auto names differ)
     const value: unknown = options[name];
     const shown =
-      typeof value === 'function'
-        ? 'getConfig' in value && typeof value.getConfig === 'function'
-          ? JSON.stringify(value.getConfig()) // a schedule: its config
-          : 'a function' // a function's results cannot be compared before they are taken
-        : JSON.stringify(value);
+      value instanceof LearningRateSchedule
+        ? JSON.stringify(value.getConfig()) // a schedule: its config
+        : typeof value === 'function'
+          ? 'a function' // a function's results cannot be compared before they are taken
+          : JSON.stringify(value);
     lines.push(`option ${name}: ${shown}`);
   }
   return lines;
