@@ -3,6 +3,7 @@
  * `save_own_variables`/`load_own_variables` stores. Everything a checkpoint or a store promises
  * is checked against the options and the variables before anything is built or assigned.
  */
+import { stat } from 'node:fs/promises';
 import { openCheckpoint, type CheckpointReader } from '../checkpoint/read.js';
 import { checkCheckpoint, writeCheckpointFile } from '../checkpoint/write.js';
 import { camelToSnake } from '../common/keras-names.js';
@@ -11,23 +12,28 @@ import type { FloatArray } from '../memory/dtype.js';
 import { fieldsFor } from '../memory/slots.js';
 import { KERAS_OPTIONS, type KerasConfig, type ResolvedOptions } from './options.js';
 import type { SerializedSchedule } from './schedules/learning-rate-schedule.js';
-import { checkBuildable, variableView, writeInitialValues, type Built } from './state.js';
+import {
+  asTensor,
+  countersOf,
+  learningRateIsVariable,
+  readCounters,
+  type Persisted,
+  type PersistedOptimizer,
+  type SaveOptions,
+} from './persisted.js';
+import { loadShardedCheckpoint, saveShardedCheckpoint } from './sharded-checkpoint.js';
+import { checkBuildable, variableView, writeInitialValues } from './state.js';
 import {
   checkState,
   counterNames,
   slotSpecs,
-  stateLayout,
   type StateArray,
   type StateCounters,
   type StateVariable,
 } from './state-listing.js';
-import { isVariableArray, type Variable, type VariableOwner } from './variable.js';
+import { isVariableArray, type Variable } from './variable.js';
 
-/** How `save` writes a checkpoint. */
-export interface SaveOptions {
-  /** Also write the built variables' values (default false: the optimizer's state only). */
-  readonly variables?: boolean;
-}
+export type { Persisted, PersistedOptimizer, SaveOptions };
 
 /** Keras's `get_config()`: snake_case keys and values as Keras writes them, `learning_rate` after `name`. */
 export function kerasConfig(options: ResolvedOptions, learningRate: number | SerializedSchedule): KerasConfig {
@@ -37,40 +43,6 @@ export function kerasConfig(options: ResolvedOptions, learningRate: number | Ser
     if (spec.option === 'name') config.learning_rate = learningRate;
   }
   return config;
-}
-
-/** What persistence uses of an optimizer's public side. */
-export interface PersistedOptimizer extends VariableOwner {
-  /** Keras's `optimizer.variables`: the counters (snapshots), then the slots (live views). */
-  readonly variables: StateVariable[];
-  getConfig(): KerasConfig;
-  build(variables: readonly Variable[]): void;
-  close(): Promise<void>;
-}
-
-/**
- * Scalars a wrapper keeps beside its optimizer's counters (a LossScaleOptimizer's step counter
- * and scale), saved right after them.
- */
-export interface ExtraCounters {
-  /** Their values now, named, as a checkpoint holds them. */
-  readonly state: readonly StateVariable[];
-  /** Checks saved values (in `state`'s order), throwing on one out of range; returns what assigns them. */
-  check(values: readonly number[], what: string): () => void;
-}
-
-/** An optimizer as persistence sees it when the call runs: its public side and its private state. */
-export interface Persisted<T extends PersistedOptimizer = PersistedOptimizer> {
-  /** A wrapper's counters, saved and restored with the optimizer's. */
-  readonly extra?: ExtraCounters;
-  readonly optimizer: T;
-  readonly options: ResolvedOptions;
-  /** `learningRate` is null when the learning rate is not a number: the state has no 'learning_rate' then. */
-  readonly counters: StateCounters;
-  readonly built: Built | null;
-  /** Builds over `variables` with `fill` writing the arena (values and slots); binds them only if it succeeds. */
-  buildFrom(variables: readonly Variable[], fill: (built: Built) => Promise<void>): Promise<void>;
-  setCounters(counters: StateCounters): void;
 }
 
 /** `save()`: the config, the counters and the state arrays (and the built variables' values) to `path`. */
@@ -84,14 +56,10 @@ export async function saveCheckpoint(path: string, options: SaveOptions, target:
     throw new TypeError(`save: \`variables\` must be a boolean, got ${quote(withVariables)}`);
   const { built } = target;
   if (withVariables && built === null) throw new Error('save: `variables: true` needs a built optimizer');
+  if (built?.world != null) return await saveShardedCheckpoint(path, withVariables, target); // a directory, a shard per rank
   await writeCheckpointFile(path, {
     config: target.optimizer.getConfig(),
-    state: checkpointState(target).map((v) => ({
-      name: v.name,
-      shape: v.shape,
-      dtype: v.dtype,
-      data: v.dtype === 'int64' ? BigInt64Array.of(BigInt(v.value[0]!)) : v.value,
-    })),
+    state: checkpointState(target).map(asTensor),
     variables:
       withVariables && built !== null
         ? built.variables.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype, data: v.value }))
@@ -111,6 +79,8 @@ export async function loadCheckpoint<T extends PersistedOptimizer>(
   if (variables !== undefined && !isVariableArray(variables)) {
     throw new TypeError(`load: \`variables\` must be an array of Variable, got ${quote(variables)}`);
   }
+  if (typeof path === 'string' && (await stat(path).catch(() => null))?.isDirectory())
+    return await loadShardedCheckpoint(path, variables, create); // what a world of ranks saved
   const reader = await openCheckpoint(path);
   try {
     const target = inFile(path, () => create(reader.config));
@@ -157,15 +127,7 @@ async function restoreCheckpoint(
     variables: variables?.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
     slots: variables === undefined ? undefined : slots,
   });
-  const counterArrays: StateArray[] = [];
-  for (const saved of reader.state.slice(0, counterCount)) counterArrays.push(await reader.read(saved));
-  const what = `checkpoint '${reader.path}'`;
-  const counters = checkState(counterArrays, stateLayout(counterList, slots), what);
-  const ownCount = counterNames(learningRateIsVariable(target)).length;
-  const setExtra = target.extra?.check(
-    counterArrays.slice(ownCount).map((a) => Number(a[0])),
-    what,
-  );
+  const { counters, setExtra } = await readCounters(reader, target, slots);
   if (variables !== undefined) {
     await target.buildFrom(variables, async (built) => {
       if (reader.variables === null) writeInitialValues(built);
@@ -180,11 +142,6 @@ async function restoreCheckpoint(
   }
   target.setCounters(counters);
   setExtra?.();
-}
-
-/** The optimizer's counters, a wrapper's after them: the first state arrays of a checkpoint. */
-function countersOf(target: Persisted): string[] {
-  return [...counterNames(learningRateIsVariable(target)), ...(target.extra?.state ?? []).map((v) => v.name)];
 }
 
 /** What a checkpoint's state holds: the optimizer's `variables` with a wrapper's counters after its own. */
@@ -224,9 +181,4 @@ function assignState(target: Persisted, arrays: ReadonlyArray<StateArray>, count
   arrays.forEach((data, i) => {
     if (i >= counterCount) state[i]!.value.set(data as ArrayLike<number>);
   });
-}
-
-/** The state holds the learning rate ('learning_rate', after 'iteration') when it is a number. */
-function learningRateIsVariable(target: Persisted): boolean {
-  return target.counters.learningRate !== null;
 }

@@ -8,7 +8,14 @@ import { quote } from '../common/quote.js';
 import { prepareKernels } from '../kernels/index.js';
 import { STEP_WORDS, VARIABLE_WORDS, type VariableWord } from '../kernels/rmsprop-words.js';
 import { VariableWords } from '../kernels/words.js';
-import { allocateArena, groupViews, regionCount, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
+import {
+  allocateArena,
+  groupViews,
+  regionCount,
+  sliceOf,
+  type ArenaDescriptor,
+  type GroupViews,
+} from '../memory/arena.js';
 import { isHalf, promotedDType, type FloatArray } from '../memory/dtype.js';
 import { ONE_PROCESS, planGroups } from '../memory/layout.js';
 import { fieldsFor, type Field } from '../memory/slots.js';
@@ -180,6 +187,15 @@ export function gradientShards(built: Built, i: number): FloatArray[] {
   return Array.from({ length: localShardCount }, (_, j) =>
     localShards.subarray(j * value.length + offset, j * value.length + offset + size),
   );
+}
+
+/** The part of variable `i` this rank updates and keeps slots for, [from, to) within it (one process: all of it). */
+export function ownedRange(built: Built, i: number): readonly [number, number] {
+  const [group, offset] = built.placement[i]!;
+  const [first, end] = sliceOf(built.arena.groups[group]!);
+  const size = built.variables[i]!.size;
+  const from = Math.min(size, Math.max(0, first - offset));
+  return [from, Math.max(from, Math.min(size, end - offset))];
 }
 
 /** Where `v` is in `built`; throws when the optimizer was built without it. */

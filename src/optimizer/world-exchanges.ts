@@ -182,6 +182,15 @@ export class WorldExchanges {
     return whole;
   }
 
+  /** A name for a collective save, rank 0's (its time and a random number), the same on every rank. */
+  async saveName(): Promise<string> {
+    await this.#agreeOnBuild();
+    const stamp = BigInt(Date.now()) * 4096n + BigInt(Math.floor(Math.random() * 4096));
+    const name = BigInt64Array.of(this.#world.rank === 0 ? stamp : 0n);
+    await this.#bounded(this.#world.bcast(name, 0), 'the name of the save');
+    return name[0]!.toString(36);
+  }
+
   /** Before the first exchange: every rank built the same (or every rank throws, naming the first that differs). */
   async #agreeOnBuild(): Promise<void> {
     if (this.#build === null) return;

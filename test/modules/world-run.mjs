@@ -33,11 +33,15 @@ const gradientOf = (v, k, s, i) => Math.sin(1 + v * 7.1 + k * 3.3 + s * 0.7 + i 
 
 /**
  * @param {import('../../dist/src/distributed/world.js').World | null} world
- * @param {{ setting: keyof typeof SETTINGS, microBatches: number, kernels?: string, workers?: number, steps?: number, sizes?: number[] }} run
+ * `saveTo`: a sharded checkpoint (with the values) written there after step `at`; `loadFrom`: the
+ * run starts from one, at step `at` (the values and the state from it).
+ *
+ * @param {{ setting: keyof typeof SETTINGS, microBatches: number, kernels?: string, workers?: number, steps?: number,
+ *   sizes?: number[], saveTo?: string, loadFrom?: string, at?: number }} run
  */
 export async function runRank(
   world,
-  { setting, microBatches, kernels = 'wasm', workers = 0, steps = 4, sizes = SIZES },
+  { setting, microBatches, kernels = 'wasm', workers = 0, steps = 4, sizes = SIZES, saveTo, loadFrom, at = 0 },
 ) {
   const { dtype, options, lossScale } = SETTINGS[setting];
   const variables = sizes.map(
@@ -47,13 +51,21 @@ export async function runRank(
         { name: `v${v}`, dtype },
       ),
   );
-  const inner = new RMSprop({ ...options, microBatches, world, kernels, workers });
-  const optimizer = lossScale ? new LossScaleOptimizer(inner, { initialScale: 2 ** 10, dynamicGrowthSteps: 2 }) : inner;
-  optimizer.build(variables);
+  const runtime = { microBatches, world, kernels, workers };
+  /** @type {LossScaleOptimizer | RMSprop} */
+  let optimizer;
+  if (loadFrom !== undefined)
+    optimizer = await (lossScale ? LossScaleOptimizer : RMSprop).load(loadFrom, variables, runtime);
+  else {
+    const made = new RMSprop({ ...options, ...runtime });
+    optimizer = lossScale ? new LossScaleOptimizer(made, { initialScale: 2 ** 10, dynamicGrowthSteps: 2 }) : made;
+    optimizer.build(variables);
+  }
+  const inner = optimizer instanceof LossScaleOptimizer ? optimizer.innerOptimizer : optimizer;
   const ranks = world?.size ?? 1;
   const block = microBatches / ranks;
   const rank = world?.rank ?? 0;
-  for (let s = 0; s < steps; s++) {
+  for (let s = loadFrom === undefined ? 0 : at; s < steps; s++) {
     variables.forEach((variable, v) =>
       variable.gradShards.forEach((shard, j) => {
         const k = rank * block + j;
@@ -65,6 +77,7 @@ export async function runRank(
       }),
     );
     await optimizer.step();
+    if (saveTo !== undefined && s + 1 === at) await optimizer.save(saveTo, { variables: true });
   }
   const state = await inner.gatheredVariables();
   const hash = createHash('sha256');
@@ -73,7 +86,6 @@ export async function runRank(
     hash.update(name);
     hash.update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
   }
-  await optimizer.close?.();
-  await inner.close();
+  await optimizer.close();
   return { rank, hash: hash.digest('hex'), iterations: inner.iterations };
 }
