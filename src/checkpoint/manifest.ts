@@ -24,7 +24,11 @@ export interface Manifest {
   /** Each rank's shard file, in rank order, relative to the directory. */
   readonly shards: readonly string[];
   /** The model's variables, in build order. */
-  readonly variables: ReadonlyArray<{ readonly name: string; readonly shape: readonly number[]; readonly dtype: DType }>;
+  readonly variables: ReadonlyArray<{
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly dtype: DType;
+  }>;
   /** Whether the shards hold the variables' values. */
   readonly values: boolean;
 }
@@ -78,7 +82,9 @@ export async function readManifest(directory: string): Promise<Manifest> {
   const manifest = rest as unknown as Manifest;
   const computed = hex(crc32(body(manifest)));
   if (computed !== stored)
-    fail(`${MANIFEST_FILE} fails its CRC-32 check (stored ${String(stored)}, computed ${computed}): the file is damaged`);
+    fail(
+      `${MANIFEST_FILE} fails its CRC-32 check (stored ${String(stored)}, computed ${computed}): the file is damaged`,
+    );
   return manifest;
 }
 

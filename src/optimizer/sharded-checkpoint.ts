@@ -49,7 +49,7 @@ export async function saveShardedCheckpoint(directory: string, withValues: boole
   const save = await world.saveName();
   const ranks = built.arena.groups[0]?.ranks ?? 1;
   const shards = Array.from({ length: ranks }, (_, r) => shardFile(save, r, ranks));
-  let failure: unknown = null;
+  let failure: Error | null = null;
   try {
     const slots = slotSpecs(built.fields, built.variables);
     await writeCheckpointFile(join(directory, shards[world.rank]!), {
@@ -61,7 +61,7 @@ export async function saveShardedCheckpoint(directory: string, withValues: boole
       variables: withValues ? built.variables.flatMap((v, i) => pieceOf(built, i, 'value', v.name)) : null,
     });
   } catch (error) {
-    failure = error;
+    failure = error as Error;
   }
   await world.agree(failure !== null, 'the manifest of the save', false); // another rank's failure throws here
   if (failure !== null) throw failure;
@@ -71,7 +71,7 @@ export async function saveShardedCheckpoint(directory: string, withValues: boole
     variables: built.variables.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
     values: withValues,
   };
-  if (world.rank === 0) await writeManifest(directory, manifest).catch((error: unknown) => (failure = error));
+  if (world.rank === 0) await writeManifest(directory, manifest).catch((error: unknown) => (failure = error as Error));
   await world.agree(failure !== null, 'the end of the save', false);
   if (failure !== null) throw failure;
   if (world.rank === 0) await removeOtherShards(directory, manifest);
@@ -203,6 +203,6 @@ async function readPieces(pieces: readonly Piece[], view: FloatArray, [first, en
     const whole = new Array(to - from) as unknown as FloatArray;
     await reader.readInto(tensor, whole);
     const [lo, hi] = [Math.max(first, from), Math.min(end, to)];
-    view.set(whole.subarray(lo - from, hi - from) as ArrayLike<number>, lo);
+    view.set(whole.subarray(lo - from, hi - from), lo);
   }
 }
