@@ -71,9 +71,15 @@ export async function saveShardedCheckpoint(directory: string, withValues: boole
     variables: built.variables.map((v) => ({ name: v.name, shape: v.shape, dtype: v.dtype })),
     values: withValues,
   };
-  if (world.rank === 0) await writeManifest(directory, manifest).catch((error: unknown) => (failure = error as Error));
-  await world.agree(failure !== null, 'the end of the save', false);
-  if (failure !== null) throw failure;
+  const unwritten =
+    world.rank === 0
+      ? await writeManifest(directory, manifest).then(
+          () => null,
+          (error: unknown) => error as Error,
+        )
+      : null;
+  await world.agree(unwritten !== null, 'the end of the save', false);
+  if (unwritten !== null) throw unwritten;
   if (world.rank === 0) await removeOtherShards(directory, manifest);
 }
 
