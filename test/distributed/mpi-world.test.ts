@@ -4,6 +4,9 @@
  * the in-process world does (sharded-step.test.ts), through the same runs (world-run.mjs); and
  * so does training (world-train.mjs) at 1, 2 and 4 ranks × 1 and 2 replicas, losses included.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
@@ -81,4 +84,42 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
         );
     },
   );
+
+  describe('checkpoints', () => {
+    const works = mpiRuns('shared memory', MPI_TRANSPORTS[0][1]);
+    const run = { setting: 'global' as const, microBatches: 4, steps: 5 };
+
+    it.skipIf(!works)('saved at 4 ranks, loaded at 2 and at 1 rank, continue bit for bit', async () => {
+      const directory = join(await mkdtemp(join(tmpdir(), 'rmsprop-pool-mpi-')), 'checkpoint');
+      const expected = (await runRank(null, run)).hash;
+      const saved = mpirunOf(script, 4, MPI_TRANSPORTS[0][1], ['save', '4', directory], 120_000);
+      expect(saved.status, `${saved.stdout}\n${saved.stderr}`).toBe(0);
+      for (const ranks of [2, 1]) {
+        const loaded = mpirunOf(script, ranks, MPI_TRANSPORTS[0][1], ['load', '4', directory], 120_000);
+        expect(loaded.status, `${loaded.stdout}\n${loaded.stderr}`).toBe(0);
+        const seen = jsonLines<{ rank: number; hash: string }>(loaded.stdout);
+        expect(seen).toHaveLength(ranks);
+        for (const s of seen) expect(s.hash).toBe(expected);
+      }
+      await rm(dirname(directory), { recursive: true, force: true });
+    });
+
+    it.skipIf(!works)(
+      'a rank SIGKILLed mid-step: every process ends, non-zero, without hanging; the last checkpoint is intact',
+      async () => {
+        const directory = join(await mkdtemp(join(tmpdir(), 'rmsprop-pool-mpi-')), 'checkpoint');
+        const started = Date.now();
+        const died = mpirunOf(script, 4, MPI_TRANSPORTS[0][1], ['die', '4', directory], 120_000);
+        expect(died.error, 'mpirun ended before its timeout').toBeUndefined();
+        expect(died.status).not.toBe(0);
+        expect(died.stdout).not.toContain('"hash"'); // no rank finished the run
+        expect(Date.now() - started).toBeLessThan(60_000);
+        // the checkpoint after step 2 loads, and the run from it ends as one that never failed
+        const expected = (await runRank(null, run)).hash;
+        const resumed = await runRank(null, { ...run, loadFrom: directory, at: 2 });
+        expect(resumed.hash).toBe(expected);
+        await rm(dirname(directory), { recursive: true, force: true });
+      },
+    );
+  });
 });

@@ -5,6 +5,9 @@
  *   mpirun -np 4 node mpi-world-run.mjs update 4 clipnorm half   (world-run.mjs's runs: hashes by setting)
  *   mpirun -np 2 node mpi-world-run.mjs train 4 2                (world-train.mjs: 4 micro-batches, 2 replicas)
  *   mpirun -np 3 node mpi-world-run.mjs disagree 3               (the last rank's variable is larger: its refusal)
+ *   mpirun -np 4 node mpi-world-run.mjs save 4 DIR               (5 steps, a sharded checkpoint after step 3)
+ *   mpirun -np 2 node mpi-world-run.mjs load 4 DIR               (from it, steps 4 and 5)
+ *   mpirun -np 4 node mpi-world-run.mjs die 4 DIR                (a checkpoint after step 2; rank 1 SIGKILLed in step 3)
  */
 import { RMSprop, Variable } from '../../dist/src/index.js';
 import { mpiWorld } from '../../dist/src/distributed/world.js';
@@ -22,6 +25,18 @@ if (mode === 'disagree') {
     (/** @type {Error} */ error) => error.message,
   );
   console.log(JSON.stringify({ rank: world.rank, refused }));
+} else if (mode === 'save' || mode === 'load' || mode === 'die') {
+  const [directory] = /** @type {[string]} */ (rest);
+  const run = { setting: /** @type {const} */ ('global'), microBatches: Number(microBatches), steps: 5, workers: 1 };
+  const { hash } = await runRank(
+    world,
+    mode === 'load'
+      ? { ...run, loadFrom: directory, at: 3 }
+      : mode === 'save'
+        ? { ...run, saveTo: directory, at: 3 }
+        : { ...run, saveTo: directory, at: 2, dieAt: { rank: 1, step: 3 } },
+  );
+  console.log(JSON.stringify({ rank: world.rank, hash }));
 } else if (mode === 'train') {
   const { hash, losses } = await trainRank(world, { microBatches: Number(microBatches), replicas: Number(rest[0]) });
   console.log(JSON.stringify({ rank: world.rank, hash, losses }));

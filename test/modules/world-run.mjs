@@ -37,11 +37,11 @@ const gradientOf = (v, k, s, i) => Math.sin(1 + v * 7.1 + k * 3.3 + s * 0.7 + i 
  * run starts from one, at step `at` (the values and the state from it).
  *
  * @param {{ setting: keyof typeof SETTINGS, microBatches: number, kernels?: string, workers?: number, steps?: number,
- *   sizes?: number[], saveTo?: string, loadFrom?: string, at?: number }} run
+ *   sizes?: number[], saveTo?: string, loadFrom?: string, at?: number, dieAt?: { rank: number, step: number } }} run
  */
 export async function runRank(
   world,
-  { setting, microBatches, kernels = 'wasm', workers = 0, steps = 4, sizes = SIZES, saveTo, loadFrom, at = 0 },
+  { setting, microBatches, kernels = 'wasm', workers = 0, steps = 4, sizes = SIZES, saveTo, loadFrom, at = 0, dieAt },
 ) {
   const { dtype, options, lossScale } = SETTINGS[setting];
   const variables = sizes.map(
@@ -76,6 +76,8 @@ export async function runRank(
         else shard.set(values);
       }),
     );
+    // a real fault: this process killed mid-step, its gradients written, the other ranks inside theirs
+    if (dieAt?.rank === rank && dieAt.step === s) process.kill(process.pid, 'SIGKILL');
     await optimizer.step();
     if (saveTo !== undefined && s + 1 === at) await optimizer.save(saveTo, { variables: true });
   }
