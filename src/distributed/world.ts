@@ -15,11 +15,57 @@ export { IntReduction, type IntReductionOp };
 export interface World extends Collectives {
   readonly rank: number;
   readonly size: number;
+  /**
+   * Bytes this rank has sent to the others, every collective so far: what each one's definition
+   * has it send (its part of an all-gather to each other rank, its parts of an all-to-all for the
+   * others, a broadcast's bytes from its root, an integer reduction's values once). MPI's own
+   * algorithms may relay more.
+   */
+  readonly sent: number;
+}
+
+/** `collectives` as rank `rank` of `size`, each call's bytes for the other ranks tallied in `sent`. */
+function tallied(rank: number, size: number, collectives: Collectives): World {
+  let sent = 0;
+  const others = size - 1;
+  return {
+    rank,
+    size,
+    get sent() {
+      return sent;
+    },
+    barrier: () => collectives.barrier(),
+    bcast(view, root) {
+      if (root === rank) sent += others * view.byteLength;
+      return collectives.bcast(view, root);
+    },
+    allgatherv(send, receive, counts, displacements, unit = 1) {
+      sent += others * (counts[rank] ?? 0) * unit;
+      return collectives.allgatherv(send, receive, counts, displacements, unit);
+    },
+    alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements, unit = 1) {
+      for (let r = 0; r < size; r++) if (r !== rank) sent += (sendCounts[r] ?? 0) * unit;
+      return collectives.alltoallv(
+        send,
+        sendCounts,
+        sendDisplacements,
+        receive,
+        receiveCounts,
+        receiveDisplacements,
+        unit,
+      );
+    },
+    allreduceInt(values, op) {
+      if (others > 0) sent += values.byteLength;
+      return collectives.allreduceInt(values, op);
+    },
+    close: () => collectives.close(),
+  };
 }
 
 const COLLECTIVES = ['barrier', 'bcast', 'allgatherv', 'alltoallv', 'allreduceInt', 'close'] as const;
 
-/** Whether `x` is a World: a rank below the size, and every collective. */
+/** Whether `x` is a World: a rank below the size, its tally, and every collective. */
 export function isWorld(x: unknown): x is World {
   if (x === null || typeof x !== 'object') return false;
   const { rank, size } = x as Partial<World>;
@@ -29,6 +75,7 @@ export function isWorld(x: unknown): x is World {
     Number.isInteger(rank) &&
     rank! >= 0 &&
     rank! < size! &&
+    typeof (x as Partial<World>).sent === 'number' &&
     COLLECTIVES.every((name) => typeof (x as Record<string, unknown>)[name] === 'function')
   );
 }
@@ -48,9 +95,7 @@ export async function mpiWorld(
   { maxBytes = MAX_MPI_BYTES }: { maxBytes?: number } = {},
 ): Promise<World> {
   const { rank, size } = await binding.open();
-  return {
-    rank,
-    size,
+  return tallied(rank, size, {
     barrier: () => binding.barrier(),
     async bcast(view, root) {
       if (view.byteLength <= maxBytes) return binding.bcast(view, root);
@@ -63,7 +108,7 @@ export async function mpiWorld(
     alltoallv: (...args) => binding.alltoallv(...args),
     allreduceInt: (values, op) => binding.allreduceInt(values, op),
     close: () => binding.close(),
-  };
+  });
 }
 
 /** One collective in flight on a local world: what each rank called, with what, and how to settle it. */
@@ -165,14 +210,14 @@ export function localWorld(size: number): World[] {
     return settled;
   }
 
-  return Array.from({ length: size }, (_, rank) => ({
-    rank,
-    size,
-    barrier: () => arrive(rank, 'barrier', []),
-    bcast: (view, root) => arrive(rank, 'bcast', [view, root]),
-    allgatherv: (...args) => arrive(rank, 'allgatherv', args),
-    alltoallv: (...args) => arrive(rank, 'alltoallv', args),
-    allreduceInt: (...args) => arrive(rank, 'allreduceInt', args),
-    close: () => arrive(rank, 'close', []),
-  }));
+  return Array.from({ length: size }, (_, rank) =>
+    tallied(rank, size, {
+      barrier: () => arrive(rank, 'barrier', []),
+      bcast: (view, root) => arrive(rank, 'bcast', [view, root]),
+      allgatherv: (...args) => arrive(rank, 'allgatherv', args),
+      alltoallv: (...args) => arrive(rank, 'alltoallv', args),
+      allreduceInt: (...args) => arrive(rank, 'allreduceInt', args),
+      close: () => arrive(rank, 'close', []),
+    }),
+  );
 }

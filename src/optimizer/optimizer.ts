@@ -45,6 +45,8 @@ import {
   gatheredStateVariables,
   indexOfVariable,
   isBuiltWith,
+  slotBytes,
+  stageAll,
   stateVariables,
   type Built,
   takeAverages,
@@ -120,6 +122,11 @@ export class RMSprop {
   /** Shared memory held, in bytes (values, gradients, the options' slots, alignment); 0 before build, fixed at build. */
   get memoryBytes(): number {
     return this.#built?.arena.groups.reduce((n, g) => n + g.memory.buffer.byteLength, 0) ?? 0;
+  }
+
+  /** Bytes of the optimizer's slots this process holds (a rank of a world: its slice's); 0 before build. */
+  get slotBytes(): number {
+    return this.#built === null ? 0 : slotBytes(this.#built);
   }
 
   /** The kernel implementation this optimizer runs: 'wasm' (SIMD, the default) or 'js'. */
@@ -207,7 +214,7 @@ export class RMSprop {
 
   /** The zero-copy step: every built variable's `.grad` is its gradient. */
   step(): Promise<void> {
-    return this.#calls.serialized(() => this.#runStep(this.#stageAll('step()')));
+    return this.#calls.serialized(() => this.#runStep(stageAll(this.#requireBuilt('step()'))));
   }
 
   /**
@@ -222,7 +229,7 @@ export class RMSprop {
   /** `step()` that returns when done, blocking this thread (for callers that cannot await, as a tfjs optimizer); throws if calls are pending. */
   stepSync(): void {
     this.#calls.assertSynchronous(this.#options.world);
-    this.#runStepSync(this.#stageAll('stepSync()'));
+    this.#runStepSync(stageAll(this.#requireBuilt('stepSync()')));
   }
 
   /** `apply()` that returns when the update is done; see `stepSync()`. */
@@ -325,13 +332,6 @@ export class RMSprop {
     warnMissingGradients(missing, this.#warnedMissing, this.name);
     stageGradients(this.#built!.words.variables, grads, variables, indices); // validated: the call takes effect
     return this.#built;
-  }
-
-  /** Every variable's `.grad` is its gradient (the zero-copy step). */
-  #stageAll(what: string): Built {
-    const built = this.#requireBuilt(what);
-    built.words.variables.fill('hasGradient', 1);
-    return built;
   }
 
   #runStep(built: Built): Promise<void> {

@@ -16,7 +16,7 @@ import {
   type ArenaDescriptor,
   type GroupViews,
 } from '../memory/arena.js';
-import { isHalf, promotedDType, type FloatArray } from '../memory/dtype.js';
+import { bytesPerElement, isHalf, promotedDType, type FloatArray } from '../memory/dtype.js';
 import { ONE_PROCESS, planGroups } from '../memory/layout.js';
 import { fieldsFor, type Field } from '../memory/slots.js';
 import { InlineExecutor, type Executor } from '../pool/executor.js';
@@ -196,6 +196,21 @@ export function ownedRange(built: Built, i: number): readonly [number, number] {
   const size = built.variables[i]!.size;
   const from = Math.min(size, Math.max(0, first - offset));
   return [from, Math.max(from, Math.min(size, end - offset))];
+}
+
+/** A step's gradients are every variable's `.grad` (the zero-copy step). */
+export function stageAll(built: Built): Built {
+  built.words.variables.fill('hasGradient', 1);
+  return built;
+}
+
+/** Bytes of the slots `built` holds: each group's slots, this rank's slice of each. */
+export function slotBytes(built: Built): number {
+  return built.arena.groups.reduce((bytes, group) => {
+    const [first, end] = sliceOf(group);
+    const slots = group.fields.filter((f) => f !== 'value' && f !== 'grad').length;
+    return bytes + slots * (end - first) * bytesPerElement(group.dtype);
+  }, 0);
 }
 
 /** Where `v` is in `built`; throws when the optimizer was built without it. */

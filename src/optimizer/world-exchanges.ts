@@ -42,9 +42,8 @@ interface GroupExchange {
   /** Each rank's chunks: how many, and the first. */
   readonly chunkCounts: Int32Array;
   readonly chunkAt: Int32Array;
-  /** Bytes of this rank's slice, and of the whole field. */
+  /** Bytes of this rank's slice of a field. */
   readonly sliceBytes: number;
-  readonly fieldBytes: number;
 }
 
 /** A rank's failure, as the ranks that did not fail see it. */
@@ -68,8 +67,6 @@ export class WorldExchanges {
   readonly #groups: readonly GroupExchange[];
   readonly #timeoutMs: number;
   readonly #word = new BigInt64Array(1);
-  /** Bytes this rank has sent, all steps: what its parts of the collectives hold for other ranks. */
-  bytesSent = 0;
   /** This rank's slice's gradients were all finite (set before `agreeFinite`, which makes it the world's). */
   finite = true;
   /** What this rank built, to agree on before the first exchange (world-agreement.ts); null once agreed. */
@@ -104,7 +101,6 @@ export class WorldExchanges {
         chunkCounts: Int32Array.from(ranks, (r) => group.rankChunks[2 * r + 1]! - group.rankChunks[2 * r]!),
         chunkAt: Int32Array.from(ranks, (r) => group.rankChunks[2 * r]!),
         sliceBytes: (end - first) * bpe,
-        fieldBytes: group.fieldLength * bpe,
       };
     });
   }
@@ -140,7 +136,6 @@ export class WorldExchanges {
         BLOCK_BYTES,
       );
       await this.#bounded(exchanged, 'the reduce-scatter of the gradients');
-      this.bytesSent += group.fieldBytes - group.sliceBytes;
     }
   };
 
@@ -148,7 +143,6 @@ export class WorldExchanges {
     await this.agree(false, "the gathering of the norms' sums", false);
     for (const { partials, chunkCounts, chunkAt } of this.#groups) {
       await this.#bounded(this.#world.allgatherv(null, partials, chunkCounts, chunkAt, 8), "the norms' sums");
-      this.bytesSent += (this.#world.size - 1) * chunkCounts[this.#world.rank]! * 8;
     }
   };
 
@@ -167,7 +161,6 @@ export class WorldExchanges {
         this.#world.allgatherv(null, values, sliceBlocks, sliceAt, BLOCK_BYTES),
         'the all-gather of the values',
       );
-      this.bytesSent += (this.#world.size - 1) * group.sliceBytes;
     }
   };
 

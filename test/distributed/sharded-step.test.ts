@@ -49,6 +49,37 @@ describe('a sharded step over a world of ranks', () => {
   });
 });
 
+describe('what a rank sends and holds', () => {
+  it('a step sends about 2(N-1)/N of the gradient’s bytes, and each rank holds its slice of the slots', async () => {
+    const sizes = [300_000, 5, 200_001];
+    const model = () => sizes.map((n, i) => new Variable(new Float32Array(n).fill(1), { name: `v${i}` }));
+    const gradientBytes = sizes.reduce((a, n) => a + 4 * n, 0);
+    const alone = new RMSprop({ microBatches: 4, workers: 0, momentum: 0.9, clipnorm: 1 });
+    alone.build(model());
+    for (const ranks of [2, 4]) {
+      const worlds = localWorld(ranks);
+      const optimizers = worlds.map(
+        (world) => new RMSprop({ world, microBatches: 4, workers: 0, momentum: 0.9, clipnorm: 1 }),
+      );
+      optimizers.forEach((o) => o.build(model()));
+      await Promise.all(optimizers.map((o) => o.step())); // the first step also agrees on the build
+      const before = worlds.map((w) => w.sent);
+      await Promise.all(optimizers.map((o) => o.step()));
+      const bound = ((2 * (ranks - 1)) / ranks) * gradientBytes;
+      worlds.forEach((w, r) => {
+        const sent = w.sent - before[r]!;
+        expect(sent, `rank ${r} of ${ranks}`).toBeGreaterThan(0.9 * bound);
+        expect(sent, `rank ${r} of ${ranks}`).toBeLessThan(1.05 * bound + 4096);
+      });
+      const slots = optimizers.map((o) => o.slotBytes);
+      expect(slots.reduce((a, b) => a + b, 0)).toBe(alone.slotBytes); // the slices tile the slots
+      for (const held of slots) expect(Math.abs(held - alone.slotBytes / ranks)).toBeLessThan(0.05 * alone.slotBytes);
+      await Promise.all(optimizers.map((o) => o.close()));
+    }
+    await alone.close();
+  });
+});
+
 describe('what a world refuses', () => {
   const [world] = localWorld(4) as [World];
 
