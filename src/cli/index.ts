@@ -11,9 +11,18 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RMSpropOptions } from '../optimizer/options.js';
+import type { RMSprop } from '../optimizer/optimizer.js';
 import { DEFAULT_BATCH } from './run.js';
 import { addOptimizerFlags, integer, optimizerFromFlags } from './optimizer-flags.js';
 import { train, type Job } from './train.js';
+import {
+  launchedByMpirun,
+  onRankZero,
+  openWorld,
+  rankReport,
+  worldMicroBatches,
+  type WorldChoice,
+} from './world-train.js';
 
 const program = new Command('rmsprop-pool')
   .description("Keras's RMSprop on a worker-thread pool: train a model, or benchmark the step")
@@ -101,32 +110,63 @@ addOptimizerFlags(
     .option(
       '--json',
       'end with a JSON summary line: per job steps, final loss, ms per training step, optimizer ms per step, Gparam/s',
+    )
+    .addOption(
+      new Option(
+        '--world <kind>',
+        "the processes training together: 'mpi' (this process is one rank of the world mpirun started: " +
+          "the synthetic job, its update and slots sharded across the ranks), 'none', or 'auto' (mpi when mpirun started it)",
+      )
+        .choices(['auto', 'mpi', 'none'])
+        .default('auto'),
     ),
 ).action(async (flags: Record<string, unknown>, command: Command) => {
-  const makeOptimizer = (overrides?: RMSpropOptions, defaults?: RMSpropOptions) =>
-    optimizerFromFlags(command, overrides, defaults);
+  const job = flags.job as Job | 'all';
+  if (flags.world === 'mpi' || (flags.world === 'auto' && launchedByMpirun())) {
+    if (job !== 'all' && job !== 'synthetic')
+      throw new InvalidArgumentError(
+        `--world mpi trains the synthetic job across the ranks; the ${job} job runs in one process (--world none)`,
+      );
+  }
+  const world = await openWorld(flags.world as WorldChoice);
+  const made: RMSprop[] = [];
+  const makeOptimizer = (overrides?: RMSpropOptions, defaults?: RMSpropOptions) => {
+    const inWorld = world === null ? {} : { world, microBatches: world.size }; // the job sets its micro-batches
+    const optimizer = optimizerFromFlags(command, { ...inWorld, ...overrides }, defaults);
+    made.push(optimizer);
+    return optimizer;
+  };
   makeOptimizer(); // refuse bad optimizer flags before any work
-  await train(makeOptimizer, {
-    jobs: flags.job === 'all' ? ['iris', 'synthetic', 'mnist'] : [flags.job as Job],
-    backend: flags.backend as 'cpu' | 'wasm',
-    kernels: flags.tfjsKernels as 'fast' | 'tfjs',
-    replicas: flags.replicas as number | 'auto',
-    microBatches:
-      (flags.microBatches as number | undefined) ??
-      perCore((flags.batchSize as number | undefined) ?? DEFAULT_BATCH.synthetic),
-    epochs: flags.epochs as number,
-    steps: flags.steps as number,
-    mnistEpochs: flags.mnistEpochs as number,
-    mnistDigits: flags.mnistDigits as number,
-    batchSize: (flags.batchSize as number | undefined) ?? null,
-    hidden: flags.hidden as number[],
-    seed: flags.seed as number,
-    dtype: flags.dtype as 'float32' | 'float16' | 'bfloat16',
-    outDir: flags.svg === false ? null : (flags.outDir as string),
-    chart: flags.chart !== false,
-    json: flags.json === true,
-    save: typeof flags.save === 'string' ? flags.save : null,
-  });
+  const batchSize = (flags.batchSize as number | undefined) ?? DEFAULT_BATCH.synthetic;
+  const sentBefore = world?.sent ?? 0;
+  const results = await onRankZero(world, () =>
+    train(makeOptimizer, {
+      jobs: world !== null ? ['synthetic'] : job === 'all' ? ['iris', 'synthetic', 'mnist'] : [job],
+      backend: flags.backend as 'cpu' | 'wasm',
+      kernels: flags.tfjsKernels as 'fast' | 'tfjs',
+      replicas: flags.replicas as number | 'auto',
+      microBatches:
+        (flags.microBatches as number | undefined) ??
+        (world === null ? perCore(batchSize) : worldMicroBatches(world.size, batchSize, availableParallelism())),
+      epochs: flags.epochs as number,
+      steps: flags.steps as number,
+      mnistEpochs: flags.mnistEpochs as number,
+      mnistDigits: flags.mnistDigits as number,
+      batchSize: (flags.batchSize as number | undefined) ?? null,
+      hidden: flags.hidden as number[],
+      seed: flags.seed as number,
+      dtype: flags.dtype as 'float32' | 'float16' | 'bfloat16',
+      outDir: flags.svg === false || (world?.rank ?? 0) !== 0 ? null : (flags.outDir as string),
+      chart: flags.chart !== false,
+      json: flags.json === true,
+      save: typeof flags.save === 'string' ? flags.save : null,
+    }),
+  );
+  if (world === null) return;
+  const trained = made.find((o) => o.slotBytes > 0)!; // the job's (the first made only described the flags)
+  const lines = await rankReport(world, results[0]!, trained, sentBefore);
+  if (world.rank === 0) console.log(`\n${lines.join('\n')}`);
+  await world.close();
 });
 
 addOptimizerFlags(

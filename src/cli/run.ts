@@ -221,7 +221,8 @@ export class Run {
 
 /**
  * Median ms of a training step on one replica, from where `run` is (the first step, which
- * starts the thread, not counted); null when the run had one replica.
+ * starts the thread, not counted); null when the run had one replica, or ran across a world (its
+ * figures are the ranks', and its tally of bytes sent is the run's alone).
  */
 export async function oneReplicaStep(
   run: Run,
@@ -229,7 +230,7 @@ export async function oneReplicaStep(
   replicas: ReplicaSetup,
   batch: Batch,
 ): Promise<number | null> {
-  if (run.trainer!.replicas === 1) return null;
+  if (run.trainer!.replicas === 1 || run.trainer!.optimizer.world !== null) return null;
   const variables = run.variables.map((v) => new Variable(v.value.slice(), { name: v.name, shape: v.shape }));
   const optimizer = makeOptimizer({ microBatches: run.trainer!.microBatches });
   const trainer = new DataParallelTrainer({

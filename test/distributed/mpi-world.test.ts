@@ -122,4 +122,31 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
       },
     );
   });
+
+  it.skipIf(!mpiRuns('shared memory', MPI_TRANSPORTS[0][1]))(
+    '`mpirun -np 2 rmsprop-pool train`: the synthetic job across the ranks, rank 0 reporting every rank',
+    () => {
+      const cli = fileURLToPath(new URL('../../dist/src/cli/index.js', import.meta.url));
+      const run = mpirunOf(
+        cli,
+        2,
+        MPI_TRANSPORTS[0][1],
+        ['train', '--steps', '3', '--hidden', '512,256', '--no-svg', '--no-chart', '--json'],
+        180_000,
+      );
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(run.stdout.match(/^settings: /gm)).toHaveLength(1); // rank 1 prints nothing
+      expect(run.stdout).toMatch(/^world: 2 ranks \(MPI\), 4 micro-batches \(2 per rank\)/m);
+      // bytes sent within 5% of 2(N-1)/N of the gradient's; slots about half of one process's each
+      for (const rank of [0, 1]) {
+        const line = new RegExp(
+          `^rank ${rank}: [\\d.]+ steps/s, sent [\\d.]+ MiB per step \\(([\\d.]+) of the bound\\), slots [\\d.]+ MiB \\(([\\d.]+)% of one process's\\)`,
+          'm',
+        ).exec(run.stdout);
+        expect(line, run.stdout).not.toBeNull();
+        expect(Number(line![1])).toBeLessThanOrEqual(1.05);
+        expect(Math.abs(Number(line![2]) - 50)).toBeLessThan(5);
+      }
+    },
+  );
 });
