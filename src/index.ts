@@ -20,6 +20,9 @@ export {
 export type { RMSpropOptions, RuntimeOptions, LearningRate, KerasConfig } from './optimizer/options.js';
 export { maxWorkers } from './pool/threads.js';
 export { StepError } from './pool/step-error.js';
+export { mpiWorld, localWorld, isWorld, IntReduction } from './distributed/world.js';
+export type { World, IntReductionOp } from './distributed/world.js';
+export type { Collectives } from './distributed/collectives.js';
 export { DataParallelTrainer } from './training/trainer.js';
 export type { Batch, BatchArray, Evaluation, TrainerOptions } from './training/trainer.js';
 export type {

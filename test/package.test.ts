@@ -5,7 +5,7 @@
  * against the published declarations (skipLibCheck off). The tests run what was built (dist/).
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { guideExamples } from './helpers/guide.js';
@@ -126,6 +126,36 @@ trainer.step(batch).then(async (loss) => {
 `,
     );
     expect(run('parallel.cjs', ['--no-warnings'])).toBe('1 2 true\n');
+  });
+
+  it('compiles its MPI binding at install where Open MPI is (npm runs native/mpi/install.cjs), and mpiWorld opens a world of one', () => {
+    const packaged = join(app, 'node_modules/rmsprop-pool');
+    const install = spawnSync(process.execPath, [join(packaged, 'native/mpi/install.cjs')], {
+      cwd: packaged,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(install.status, install.stderr).toBe(0);
+    writeFileSync(
+      join(app, 'world.mjs'),
+      `import { mpiWorld } from 'rmsprop-pool';
+const world = await mpiWorld().catch((error) => error);
+if (world instanceof Error) console.log('refused:', world.message);
+else {
+  console.log('rank', world.rank, 'of', world.size);
+  await world.close();
+}
+`,
+    );
+    const built = existsSync(join(packaged, 'dist/native/mpi.node'));
+    if (!built) {
+      // without Open MPI the install said it skipped, and asking for MPI names how to get it
+      expect(install.stdout).toMatch(/mpi binding: skipped/);
+      expect(run('world.mjs')).toMatch(/refused: MPI is not available: .*apt-get install openmpi-bin libopenmpi-dev/);
+      return;
+    }
+    expect(install.stdout).toMatch(/mpi binding: .*mpi\.node/);
+    expect(run('world.mjs')).toBe('rank 0 of 1\n'); // a singleton world: no mpirun needed
   });
 
   it('type-checks from strict TypeScript without lib.dom, as an ES module (node16) and as CommonJS (node20, nodenext, node10)', () => {

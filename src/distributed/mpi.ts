@@ -5,8 +5,6 @@
  * tree with the number of ranks. All its MPI calls run on one thread of its own
  * (`MPI_THREAD_FUNNELED`), each call a promise, so the event loop never blocks; buffers are the
  * caller's typed arrays, shared memory included, never copied.
- *
- * Not a package entry yet: the world built on it (ranks in a trainer and an optimizer) comes next.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -3,8 +3,6 @@
  * behind one interface, so that the slicing and the fixed trees above it can be tested in one
  * process (`localWorld`) as well as under `mpirun` (`mpiWorld`). A world only moves
  * bytes (collectives.ts).
- *
- * Not a package entry yet: the world that trains on it comes next.
  */
 import { IntReduction, MAX_MPI_BYTES, type Collectives, type IntReductionOp } from './collectives.js';
 import { mpiBinding, type MpiBinding } from './mpi.js';
