@@ -8,7 +8,7 @@
 import { computeDType, isHalf, roundingFor, type DType } from '../memory/dtype.js';
 import { exactHalfBits, widenTable } from '../memory/half.js';
 import { accumulatorDType, PAIRWISE_LEAF } from '../memory/numpy-sum.js';
-import { SHARD_TREE_LEVELS } from '../memory/shard-tree.js';
+import { SHARD_TREE_LEVELS, SPELLED_OUT_SHARDS, shardTreeSum } from '../memory/shard-tree.js';
 import type { Field } from '../memory/slots.js';
 import { flagsOf, Scopes, type Expr, type Ops, type Program } from './program.js';
 import { STEP_WORDS, VARIABLE_WORDS, type StepWord, type VariableWord } from './rmsprop-words.js';
@@ -59,18 +59,24 @@ class JsOps implements Ops {
   }
   shardMean(array: Field): Expr {
     // the mean the caller would have passed Keras: an array of the dtype, made with numpy's operators
-    // summed in the shards' tree (memory/shard-tree.ts), its subtrees' sums in the scratch `S`
+    // summed in the shards' tree (memory/shard-tree.ts): spelled out for the common counts (no
+    // loop's bookkeeping per element), else its subtrees' sums in the scratch `S`
     return this.inNumpy(() => {
       const sum = `m${this.statements.length}`;
+      const shard = (k: number) => this.#element(`a_${array}_shards[${this.index} + ${k} * shardStride]`);
+      const spelled = (count: number) => shardTreeSum(count, shard, (a, b) => this.#round(`${a} + ${b}`) as string, []);
       this.statements.push(
-        `for (let k = 0, j = ${this.index}; k < shardCount; k++, j += shardStride) {`,
-        `  let v = ${this.#element(`a_${array}_shards[j]`)}, l = 0;`,
-        `  for (let n = k + 1; (n & 1) === 0; n >>= 1, l++) v = ${this.#round('S[l] + v')};`,
-        '  S[l] = v;',
-        '}',
         `let ${sum} = NaN;`,
-        `for (let l = ${SHARD_TREE_LEVELS - 1}, first = true; l >= 0; l--) {`,
-        `  if ((shardCount >> l) & 1) (${sum} = first ? S[l] : ${this.#round(`${sum} + S[l]`)}), (first = false);`,
+        ...SPELLED_OUT_SHARDS.map((count) => `if (shardCount === ${count}) ${sum} = ${spelled(count)}; else`),
+        '{',
+        `  for (let k = 0, j = ${this.index}; k < shardCount; k++, j += shardStride) {`,
+        `    let v = ${this.#element(`a_${array}_shards[j]`)}, l = 0;`,
+        `    for (let n = k + 1; (n & 1) === 0; n >>= 1, l++) v = ${this.#round('S[l] + v')};`,
+        '    S[l] = v;',
+        '  }',
+        `  for (let l = ${SHARD_TREE_LEVELS - 1}, first = true; l >= 0; l--) {`,
+        `    if ((shardCount >> l) & 1) (${sum} = first ? S[l] : ${this.#round(`${sum} + S[l]`)}), (first = false);`,
+        '  }',
         '}',
       );
       return this.bind(this.#round(`${sum} / shardDivisor`));

@@ -18,28 +18,32 @@ export const MAX_SHARDS = 1024;
 export const SHARD_TREE_LEVELS = Math.log2(MAX_SHARDS) + 1;
 
 /**
- * The shards' sum in their tree, for the coordinator (the kernels' emitters write the same
- * loop): `leaf(k)` is shard k's value, `add` one sum rounded as the kernels round it, `scratch`
- * SHARD_TREE_LEVELS subtrees' sums.
+ * The shards' sum in their tree, over any values: `leaf(k)` is shard k's, `add` one sum rounded
+ * as the kernels round it (numbers on the coordinator; expressions, where the emitters spell the
+ * tree out for a count known when they write it), `scratch` SHARD_TREE_LEVELS subtrees' sums.
  */
-export function shardTreeSum(
+export function shardTreeSum<T>(
   count: number,
-  leaf: (k: number) => number,
-  add: (left: number, right: number) => number,
-  scratch: Float64Array,
-): number {
+  leaf: (k: number) => T,
+  add: (left: T, right: T) => T,
+  scratch: { [level: number]: T },
+): T {
   for (let k = 0; k < count; k++) {
     let value = leaf(k);
     let level = 0;
     for (let n = k + 1; (n & 1) === 0; n >>= 1, level++) value = add(scratch[level]!, value);
     scratch[level] = value;
   }
-  let sum = NaN;
-  let first = true;
+  let sum: T | undefined;
   for (let level = SHARD_TREE_LEVELS - 1; level >= 0; level--) {
     if (((count >> level) & 1) === 0) continue;
-    sum = first ? scratch[level]! : add(sum, scratch[level]!);
-    first = false;
+    sum = sum === undefined ? scratch[level]! : add(sum, scratch[level]!);
   }
-  return sum;
+  return sum!;
 }
+
+/**
+ * Shard counts the kernels sum by a tree spelled out when they are written (no per-element
+ * loop): the counts data-parallel training runs most (one micro-batch per core, powers of two).
+ */
+export const SPELLED_OUT_SHARDS = [2, 3, 4, 8] as const;

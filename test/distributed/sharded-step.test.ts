@@ -153,7 +153,7 @@ describe('a failing rank', () => {
     optimizer.build(model());
     const started = Date.now();
     await expect(optimizer.step()).rejects.toThrow(
-      /rank 0: the ranks’ word on the step did not complete within stepTimeoutMs \(200 ms\)/,
+      /rank 0: the ranks' builds did not complete within stepTimeoutMs \(200 ms\): another rank stopped answering/,
     );
     expect(Date.now() - started).toBeLessThan(10_000);
   });

@@ -8,7 +8,7 @@ import type { DType, HalfDType } from '../../memory/dtype.js';
 import type { Field } from '../../memory/slots.js';
 import { Scopes, type Expr, type Ops } from '../program.js';
 import type { StepWord, VariableWord } from '../rmsprop-words.js';
-import { SHARD_TREE_LEVELS } from '../../memory/shard-tree.js';
+import { SHARD_TREE_LEVELS, SPELLED_OUT_SHARDS, shardTreeSum } from '../../memory/shard-tree.js';
 import { narrowExactWat, roundToHalfWat, widenWat } from './half-wat.js';
 
 /** How one dtype maps onto WebAssembly SIMD. */
@@ -161,8 +161,25 @@ export class WatOps implements Ops {
       // each line closes the next level's block; the last closes the outer one
       levels.forEach((_, l) => push(`${action(l)} (br $${label}${id}))`));
     };
+    push(`(local.set ${at} ${this.#address(array)})`);
+    // the common counts: the tree spelled out, each leaf and sum in a local of its own
+    let fresh = 0;
+    const bound = (expression: string): Expr => {
+      const name = local(`t${fresh++}_`);
+      this.locals.push(`(local ${name} ${type})`);
+      push(`(local.set ${name} ${expression})`);
+      return get(name);
+    };
+    // (not for half precision: its widening and rounding per leaf would double the module for a rare case)
+    const spelledOut = this.shape.half === null ? SPELLED_OUT_SHARDS : [];
+    for (const count of spelledOut) {
+      push(`(if (i32.eq (local.get $shardCount) (i32.const ${count})) (then`);
+      const shard = (j: number) =>
+        bound(this.#loadAt(`(i32.add ${get(at)} (i32.mul (local.get $shardStride) (i32.const ${j})))`));
+      const tree = shardTreeSum(count, shard, (a, b) => bound(this.#rounded('add', a, b)), []);
+      push(`(local.set ${sum} ${tree})) (else`);
+    }
     push(
-      `(local.set ${at} ${this.#address(array)})`,
       `(local.set ${k} (i32.const 0))`,
       `(loop $shards${id}`,
       `(local.set ${value} ${this.#loadAt(get(at))})`,
@@ -198,6 +215,7 @@ export class WatOps implements Ops {
       `(local.set ${sum} ${added}))`,
       `(else (local.set ${sum} ${get(left)}) (local.set ${has} (i32.const 1))))`,
       `(br $sum${id})))`,
+      ')'.repeat(2 * spelledOut.length), // the spelled-out counts' (else and (if
     );
     return this.bind(this.div(get(sum), divisor));
   }
