@@ -23,6 +23,7 @@ export { StepError } from './pool/step-error.js';
 export { mpiWorld, localWorld, isWorld, IntReduction } from './distributed/world.js';
 export type { World, IntReductionOp } from './distributed/world.js';
 export type { Collectives } from './distributed/collectives.js';
+export type { MpiBinding } from './distributed/mpi.js';
 export { DataParallelTrainer } from './training/trainer.js';
 export type { Batch, BatchArray, Evaluation, TrainerOptions } from './training/trainer.js';
 export type {

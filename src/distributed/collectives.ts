@@ -11,11 +11,13 @@
 
 /** MPI's integer reductions, for flags and hashes (never for floating-point values). */
 export const IntReduction = { Sum: 0, Max: 1, Min: 2, BitOr: 3 } as const;
+/** One of {@link IntReduction}'s operations. */
 export type IntReductionOp = (typeof IntReduction)[keyof typeof IntReduction];
 
 /** The largest count of bytes one MPI call moves (its counts are C ints). */
 export const MAX_MPI_BYTES = 2 ** 31 - 1;
 
+/** The collectives a {@link World} runs: byte movers and integer reductions, each a promise. */
 export interface Collectives {
   barrier(): Promise<void>;
   /** `view` of rank `root` into every rank's `view`. */

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { Collectives } from './collectives.js';
 
 /** How to get MPI, for the error that says it is missing. */
-export const MPI_INSTALL_HINT = 'apt-get install openmpi-bin libopenmpi-dev, then npm run build';
+export const MPI_INSTALL_HINT =
+  'apt-get install openmpi-bin libopenmpi-dev, then npm rebuild rmsprop-pool (in its own repository: npm run build)';
 
 /** The binding's functions, as native/mpi/mpi-binding.c exports them: the collectives, and opening the world. */
 export interface MpiBinding extends Collectives {

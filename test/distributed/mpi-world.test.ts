@@ -4,11 +4,13 @@
  * the in-process world does (sharded-step.test.ts), through the same runs (world-run.mjs); and
  * so does training (world-train.mjs) at 1, 2 and 4 ranks × 1 and 2 replicas, losses included.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { RMSprop, Variable } from '../../dist/src/index.js';
 import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
 import { runRank } from '../modules/world-run.mjs';
 import { trainRank } from '../modules/world-train.mjs';
@@ -147,6 +149,36 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
         expect(Number(line![1])).toBeLessThanOrEqual(1.05);
         expect(Math.abs(Number(line![2]) - 50)).toBeLessThan(5);
       }
+    },
+  );
+
+  it.skipIf(!mpiRuns('shared memory', MPI_TRANSPORTS[0][1]))(
+    "docs/distributed.md's program runs as written under mpirun -np 2, and its checkpoint loads in one process",
+    async () => {
+      const page = await readFile(fileURLToPath(new URL('../../docs/distributed.md', import.meta.url)), 'utf8');
+      const program = /```js\n([\s\S]*?)```/.exec(page)![1]!;
+      // inside the package, so that `import 'rmsprop-pool'` resolves to it (a self-reference)
+      const file = fileURLToPath(new URL('../.readme/docs-distributed.mjs', import.meta.url));
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, program);
+      const cwd = await mkdtemp(join(tmpdir(), 'rmsprop-pool-docs-'));
+      const run = spawnSync(
+        'mpirun',
+        ['-np', '2', '--oversubscribe', '--bind-to', 'none', ...MPI_TRANSPORTS[0][1], process.execPath, file],
+        {
+          cwd,
+          encoding: 'utf8',
+          timeout: 120_000,
+          env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
+        },
+      );
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const w = new Variable('zeros', { name: 'w', shape: [1000, 1000] });
+      const optimizer = await RMSprop.load(join(cwd, 'checkpoint'), [w]);
+      expect(optimizer.iterations).toBe(100);
+      expect(w.value[0]).toBeLessThan(0); // moved against the positive gradients
+      await optimizer.close();
+      await rm(cwd, { recursive: true, force: true });
     },
   );
 });

@@ -433,7 +433,7 @@ describe('runtime options belong to the caller', () => {
     const config = new RMSprop({ workers: 0 }).getConfig();
     expect(RMSprop.fromConfig(config, { workers: 0, kernels: 'js' }).kernels).toBe('js');
     expect(() => RMSprop.fromConfig(config, { rho: 0.5 } as never)).toThrow(
-      /`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs, microBatches; got 'rho'/,
+      /`runtime` takes only workers, stepTimeoutMs, kernels, maxSegmentBytes, threadIdleMs, microBatches, world; got 'rho'/,
     );
   });
 });
