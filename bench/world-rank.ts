@@ -2,7 +2,7 @@
  * One rank of the `--world` bench's update (world.ts starts it under `mpirun`, or alone for one
  * process without MPI): the large-parameter batch update, plain RMSprop with a world, each rank
  * writing its own gradient (one micro-batch per rank, so `microBatches` is the world's size).
- * Prints one JSON line: the median step, the bytes sent per step, the slot memory and the SHA-256
+ * Prints one JSON line: the median step, the bytes and collectives per step, the slot memory and the SHA-256
  * of the values and every slot after the last step.
  *
  *   mpirun -np 4 node dist/bench/world-rank.js PARAMETERS STEPS [MICRO_BATCHES]
@@ -40,12 +40,14 @@ for (const v of variables)
 const times: number[] = [];
 await optimizer.step(); // commits the arena, agrees on the build
 const sentBefore = world?.sent ?? 0;
+const callsBefore = world?.calls ?? 0;
 for (let s = 0; s < steps; s++) {
   const started = performance.now();
   await optimizer.step();
   times.push(performance.now() - started);
 }
 const sentPerStep = ((world?.sent ?? 0) - sentBefore) / steps;
+const collectivesPerStep = ((world?.calls ?? 0) - callsBefore) / steps;
 const hash = createHash('sha256');
 for (const { value } of variables) hash.update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
 for (const { name, value } of await optimizer.gatheredVariables()) {
@@ -59,6 +61,7 @@ console.log(
     microBatches,
     msPerStep: median(times),
     sentPerStep,
+    collectivesPerStep,
     slotBytes: optimizer.slotBytes,
     gradientBytes: 4 * parameters,
     workers: optimizer.workers,

@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { costTable } from './cost-model.js';
 import { log, type BenchArgs } from './lib.js';
 
 const RANK = fileURLToPath(new URL('./world-rank.js', import.meta.url));
@@ -29,6 +30,7 @@ interface RankLine {
   microBatches: number;
   msPerStep: number;
   sentPerStep: number;
+  collectivesPerStep: number;
   slotBytes: number;
   gradientBytes: number;
   workers: number;
@@ -61,6 +63,8 @@ export async function run({ quick }: BenchArgs): Promise<void> {
   const rows: string[] = [];
   const checks: string[] = [];
   let slotsAlone = 0;
+  const aloneMs: number[] = [];
+  let collectivesPerStep = 0;
   for (const ranks of [1, 2, 4]) {
     log(`update: ${parameters} parameters, ${ranks} ranks`);
     const seen = lines<RankLine>(launch(ranks, [RANK, String(parameters), String(steps)])).sort(
@@ -68,6 +72,8 @@ export async function run({ quick }: BenchArgs): Promise<void> {
     );
     const [alone] = lines<RankLine>(launch(null, [RANK, String(parameters), String(steps), String(ranks)]));
     if (ranks === 1) slotsAlone = alone!.slotBytes;
+    aloneMs.push(alone!.msPerStep);
+    if (ranks > 1) collectivesPerStep = seen[0]!.collectivesPerStep;
     const bound = ((2 * (ranks - 1)) / ranks) * seen[0]!.gradientBytes;
     const same = seen.every((s) => s.hash === alone!.hash);
     checks.push(
@@ -91,11 +97,36 @@ export async function run({ quick }: BenchArgs): Promise<void> {
   const mlp = ['train', '--job', 'synthetic', '--steps', quick ? '6' : '30', '--micro-batches', '2'];
   const flags = ['--no-svg', '--no-chart', '--json'];
   const msOf = (stdout: string) =>
-    lines<{ jobs: Array<{ msPerTrainingStep: number; optimizerMsPerStep: number }> }>(stdout).at(-1)!.jobs[0]!;
+    lines<{ jobs: Array<{ msPerTrainingStep: number; optimizerMsPerStep: number; parameters: number }> }>(stdout).at(
+      -1,
+    )!.jobs[0]!;
   const oneProcess = msOf(launch(null, [CLI, ...mlp, '--world', 'none', '--replicas', '2', ...flags]));
   const twoRanksOut = launch(2, [CLI, ...mlp, '--world', 'mpi', '--replicas', '1', ...flags]);
   const twoRanks = msOf(twoRanksOut);
   const report = twoRanksOut.split('\n').filter((l) => /^(world|rank \d+):/.test(l));
+
+  // the cost model's inputs, measured above: one process's update per parameter, and what each
+  // further shard in the sum adds (1 against 4 micro-batches)
+  const updateNs = (aloneMs[0]! * 1e6) / parameters;
+  const shardSumNs = ((aloneMs[2]! - aloneMs[0]!) * 1e6) / (3 * parameters);
+  const BILLION = 1e9;
+  const updateModel = costTable({
+    parameters: BILLION,
+    gradientBytes: 4 * BILLION,
+    computeMs: 0,
+    updateMs: (updateNs * BILLION) / 1e6,
+    shardSumNs,
+    collectivesPerStep,
+  });
+  const mlpCollectives = Number(/in ([\d.]+) collectives/.exec(report[1] ?? '')?.[1]);
+  const mlpModel = costTable({
+    parameters: oneProcess.parameters,
+    gradientBytes: 4 * oneProcess.parameters,
+    computeMs: oneProcess.msPerTrainingStep - oneProcess.optimizerMsPerStep,
+    updateMs: oneProcess.optimizerMsPerStep,
+    shardSumNs,
+    collectivesPerStep: mlpCollectives,
+  });
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const text = [
@@ -133,6 +164,24 @@ export async function run({ quick }: BenchArgs): Promise<void> {
     '```',
     ...report,
     '```',
+    '',
+    '## A cost model for hosts like this one',
+    '',
+    'From the figures above (bench/cost-model.ts): the update takes ' +
+      `${updateNs.toFixed(3)} ns per parameter on this machine's ${cpus().length} cores (one process, 1 micro-batch), ` +
+      `each further shard in the sum ${shardSumNs.toFixed(3)} ns per parameter (1 against 4 micro-batches), a step ` +
+      `of the update takes ${collectivesPerStep} collectives and one of the MLP job ${mlpCollectives}. The links ` +
+      'are assumed: 10 Gb/s Ethernet over TCP with 30 µs a message, 100 Gb/s with RDMA and 5 µs; latency counts ' +
+      '(N-1) messages a collective, an upper bound. The forward and backward passes of the batch divide evenly ' +
+      'over the hosts (the same global batch), which flatters many hosts with small micro-batches.',
+    '',
+    `### The large-parameter update: 1,000,000,000 float32 parameters, each host writing its gradient`,
+    '',
+    ...updateModel,
+    '',
+    `### The MLP job: ${oneProcess.parameters.toLocaleString('en-US')} parameters, the batch dealt to the hosts`,
+    '',
+    ...mlpModel,
     '',
   ].join('\n');
   const out = fileURLToPath(new URL(`../../bench/results/world${quick ? '-quick' : ''}.md`, import.meta.url));

@@ -138,7 +138,7 @@ addOptimizerFlags(
   };
   makeOptimizer(); // refuse bad optimizer flags before any work
   const batchSize = (flags.batchSize as number | undefined) ?? DEFAULT_BATCH.synthetic;
-  const sentBefore = world?.sent ?? 0;
+  const before = { sent: world?.sent ?? 0, calls: world?.calls ?? 0 };
   const results = await onRankZero(world, () =>
     train(makeOptimizer, {
       jobs: world !== null ? ['synthetic'] : job === 'all' ? ['iris', 'synthetic', 'mnist'] : [job],
@@ -164,7 +164,7 @@ addOptimizerFlags(
   );
   if (world === null) return;
   const trained = made.find((o) => o.slotBytes > 0)!; // the job's (the first made only described the flags)
-  const lines = await rankReport(world, results[0]!, trained, sentBefore);
+  const lines = await rankReport(world, results[0]!, trained, before);
   if (world.rank === 0) console.log(`\n${lines.join('\n')}`);
   await world.close();
 });

@@ -3,7 +3,7 @@
  * (or `--world mpi`). Every rank runs the synthetic MLP job over the same batches and computes
  * its block of the micro-batches; the optimizer shards its update and slots across the ranks.
  * Rank 0 prints the report, with each rank's figures (gathered: steps per second, bytes sent per
- * step against the 2(N-1)/N bound, slot memory); the other ranks print nothing but errors.
+ * step against the 2(N-1)/N bound and the collectives they took, slot memory); the other ranks print nothing but errors.
  */
 import type { World } from '../distributed/world.js';
 import type { RMSprop } from '../optimizer/optimizer.js';
@@ -45,23 +45,28 @@ export async function onRankZero<T>(world: World | null, work: () => Promise<T>)
   }
 }
 
-/** Figures gathered per rank: steps per second, bytes sent per step, slot bytes. */
-const PER_RANK = 3;
+/** Figures gathered per rank: steps per second, bytes sent per step, collectives per step, slot bytes. */
+const PER_RANK = 4;
 
 /**
  * Every rank's figures for the job it trained (`optimizer` its built optimizer), gathered to
- * every rank; the lines rank 0 prints. `sentBefore`: the world's tally when the job started.
+ * every rank; the lines rank 0 prints. `before`: the world's tallies when the job started.
  */
 export async function rankReport(
   world: World,
   result: JobResult,
   optimizer: RMSprop,
-  sentBefore: number,
+  before: { readonly sent: number; readonly calls: number },
 ): Promise<string[]> {
   const figures = jobFigures(result);
   const all = new Float64Array(PER_RANK * world.size);
   all.set(
-    [1000 / figures.msPerTrainingStep, (world.sent - sentBefore) / figures.steps, optimizer.slotBytes],
+    [
+      1000 / figures.msPerTrainingStep,
+      (world.sent - before.sent) / figures.steps,
+      (world.calls - before.calls) / figures.steps,
+      optimizer.slotBytes,
+    ],
     PER_RANK * world.rank,
   );
   const counts = Int32Array.from({ length: world.size }, () => PER_RANK);
@@ -69,15 +74,15 @@ export async function rankReport(
   await world.allgatherv(null, all, counts, at, 8);
   const gradientBytes = 4 * result.parameters;
   const bound = ((2 * (world.size - 1)) / world.size) * gradientBytes;
-  const slotsAlone = Array.from({ length: world.size }, (_, r) => all[PER_RANK * r + 2]!).reduce((a, b) => a + b, 0);
+  const slotsAlone = Array.from({ length: world.size }, (_, r) => all[PER_RANK * r + 3]!).reduce((a, b) => a + b, 0);
   const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   return [
     `world: ${world.size} ranks (MPI), ${result.microBatches} micro-batches (${result.microBatches / world.size} per rank); ` +
       `gradient ${mb(gradientBytes)}, the 2(N-1)/N bound ${mb(bound)} per step`,
     ...Array.from({ length: world.size }, (_, r) => {
-      const [stepsPerSecond, sent, slots] = all.subarray(PER_RANK * r, PER_RANK * (r + 1));
+      const [stepsPerSecond, sent, calls, slots] = all.subarray(PER_RANK * r, PER_RANK * (r + 1));
       return (
-        `rank ${r}: ${stepsPerSecond!.toFixed(2)} steps/s, sent ${mb(sent!)} per step ` +
+        `rank ${r}: ${stepsPerSecond!.toFixed(2)} steps/s, sent ${mb(sent!)} per step in ${calls!.toFixed(1)} collectives ` +
         `(${bound > 0 ? (sent! / bound).toFixed(3) : '-'} of the bound), slots ${mb(slots!)} ` +
         `(${((100 * slots!) / slotsAlone).toFixed(1)}% of one process's)`
       );

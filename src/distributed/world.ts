@@ -20,11 +20,14 @@ export interface World extends Collectives {
    * algorithms may relay more.
    */
   readonly sent: number;
+  /** Collectives this rank has taken part in (its latency cost: each waits for every rank). */
+  readonly calls: number;
 }
 
 /** `collectives` as rank `rank` of `size`, each call's bytes for the other ranks tallied in `sent`. */
 function tallied(rank: number, size: number, collectives: Collectives): World {
   let sent = 0;
+  let calls = 0;
   const others = size - 1;
   return {
     rank,
@@ -32,16 +35,25 @@ function tallied(rank: number, size: number, collectives: Collectives): World {
     get sent() {
       return sent;
     },
-    barrier: () => collectives.barrier(),
+    get calls() {
+      return calls;
+    },
+    barrier() {
+      calls++;
+      return collectives.barrier();
+    },
     bcast(view, root) {
+      calls++;
       if (root === rank) sent += others * view.byteLength;
       return collectives.bcast(view, root);
     },
     allgatherv(send, receive, counts, displacements, unit = 1) {
+      calls++;
       sent += others * (counts[rank] ?? 0) * unit;
       return collectives.allgatherv(send, receive, counts, displacements, unit);
     },
     alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements, unit = 1) {
+      calls++;
       for (let r = 0; r < size; r++) if (r !== rank) sent += (sendCounts[r] ?? 0) * unit;
       return collectives.alltoallv(
         send,
@@ -54,6 +66,7 @@ function tallied(rank: number, size: number, collectives: Collectives): World {
       );
     },
     allreduceInt(values, op) {
+      calls++;
       if (others > 0) sent += values.byteLength;
       return collectives.allreduceInt(values, op);
     },
@@ -63,7 +76,7 @@ function tallied(rank: number, size: number, collectives: Collectives): World {
 
 const COLLECTIVES = ['barrier', 'bcast', 'allgatherv', 'alltoallv', 'allreduceInt', 'close'] as const;
 
-/** Whether `x` is a World: a rank below the size, its tally, and every collective. */
+/** Whether `x` is a World: a rank below the size, its tallies, and every collective. */
 export function isWorld(x: unknown): x is World {
   if (x === null || typeof x !== 'object') return false;
   const { rank, size } = x as Partial<World>;
@@ -74,6 +87,7 @@ export function isWorld(x: unknown): x is World {
     rank! >= 0 &&
     rank! < size! &&
     typeof (x as Partial<World>).sent === 'number' &&
+    typeof (x as Partial<World>).calls === 'number' &&
     COLLECTIVES.every((name) => typeof (x as Record<string, unknown>)[name] === 'function')
   );
 }

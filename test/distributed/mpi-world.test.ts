@@ -142,7 +142,7 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
       // bytes sent within 5% of 2(N-1)/N of the gradient's; slots about half of one process's each
       for (const rank of [0, 1]) {
         const line = new RegExp(
-          `^rank ${rank}: [\\d.]+ steps/s, sent [\\d.]+ MiB per step \\(([\\d.]+) of the bound\\), slots [\\d.]+ MiB \\(([\\d.]+)% of one process's\\)`,
+          `^rank ${rank}: [\\d.]+ steps/s, sent [\\d.]+ MiB per step in [\\d.]+ collectives \\(([\\d.]+) of the bound\\), slots [\\d.]+ MiB \\(([\\d.]+)% of one process's\\)`,
           'm',
         ).exec(run.stdout);
         expect(line, run.stdout).not.toBeNull();

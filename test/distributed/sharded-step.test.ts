@@ -64,12 +64,16 @@ describe('what a rank sends and holds', () => {
       optimizers.forEach((o) => o.build(model()));
       await Promise.all(optimizers.map((o) => o.step())); // the first step also agrees on the build
       const before = worlds.map((w) => w.sent);
+      const callsBefore = worlds.map((w) => w.calls);
       await Promise.all(optimizers.map((o) => o.step()));
       const bound = ((2 * (ranks - 1)) / ranks) * gradientBytes;
       worlds.forEach((w, r) => {
         const sent = w.sent - before[r]!;
         expect(sent, `rank ${r} of ${ranks}`).toBeGreaterThan(0.9 * bound);
         expect(sent, `rank ${r} of ${ranks}`).toBeLessThan(1.05 * bound + 4096);
+        // the gradients to their owners, the norms' partial sums to all, the new values to all:
+        // each after the ranks' word on the step so far (an integer reduction)
+        expect(w.calls - callsBefore[r]!, `rank ${r} of ${ranks}`).toBe(6);
       });
       const slots = optimizers.map((o) => o.slotBytes);
       expect(slots.reduce((a, b) => a + b, 0)).toBe(alone.slotBytes); // the slices tile the slots
