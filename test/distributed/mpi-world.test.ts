@@ -14,6 +14,7 @@ import { RMSprop, Variable } from '../../dist/src/index.js';
 import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
 import { runRank } from '../modules/world-run.mjs';
 import { trainRank } from '../modules/world-train.mjs';
+import { fitRank } from '../modules/world-fit.mjs';
 
 const script = fileURLToPath(new URL('../modules/mpi-world-run.mjs', import.meta.url));
 const SETTINGS = ['clipnorm', 'half'] as const;
@@ -72,6 +73,22 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
       });
     }
   });
+
+  it.skipIf(!mpiRuns('shared memory', MPI_TRANSPORTS[0][1]))(
+    "fitDataParallel over a world, 2 ranks × 1 replica: one process's weights and History (Dropout, shuffled, validated)",
+    async () => {
+      const expected = await fitRank(null, { replicas: 2 });
+      const run = mpirunOf(script, 2, MPI_TRANSPORTS[0][1], ['fit', '4', '1'], 120_000);
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const seen = jsonLines<{ rank: number; hash: string; history: Record<string, number[]> }>(run.stdout);
+      expect(seen.map((s) => s.rank)).toEqual([0, 1]);
+      expect(Object.keys(expected.history).sort()).toEqual(['acc', 'loss', 'val_acc', 'val_loss']);
+      for (const s of seen) {
+        expect(s.hash).toBe(expected.hash);
+        expect(s.history).toEqual(expected.history);
+      }
+    },
+  );
 
   it.skipIf(!mpiRuns('shared memory', MPI_TRANSPORTS[0][1]))(
     'ranks that built differently are refused on every rank, naming the rank and the difference',

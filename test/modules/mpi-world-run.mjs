@@ -4,6 +4,7 @@
  *
  *   mpirun -np 4 node mpi-world-run.mjs update 4 clipnorm half   (world-run.mjs's runs: hashes by setting)
  *   mpirun -np 2 node mpi-world-run.mjs train 4 2                (world-train.mjs: 4 micro-batches, 2 replicas)
+ *   mpirun -np 2 node mpi-world-run.mjs fit 4 1                  (world-fit.mjs: fitDataParallel, 1 replica a rank)
  *   mpirun -np 3 node mpi-world-run.mjs disagree 3               (the last rank's variable is larger: its refusal)
  *   mpirun -np 4 node mpi-world-run.mjs save 4 DIR               (5 steps, a sharded checkpoint after step 3)
  *   mpirun -np 2 node mpi-world-run.mjs load 4 DIR               (from it, steps 4 and 5)
@@ -13,6 +14,7 @@ import { RMSprop, Variable } from '../../dist/src/index.js';
 import { mpiWorld } from '../../dist/src/distributed/world.js';
 import { runRank } from './world-run.mjs';
 import { trainRank } from './world-train.mjs';
+import { fitRank } from './world-fit.mjs';
 
 const [mode, microBatches, ...rest] = process.argv.slice(2);
 const world = await mpiWorld();
@@ -37,6 +39,9 @@ if (mode === 'disagree') {
         : { ...run, saveTo: directory, at: 2, dieAt: { rank: 1, step: 3 } },
   );
   console.log(JSON.stringify({ rank: world.rank, hash }));
+} else if (mode === 'fit') {
+  const { hash, history } = await fitRank(world, { replicas: Number(rest[0]) });
+  console.log(JSON.stringify({ rank: world.rank, hash, history }));
 } else if (mode === 'train') {
   const { hash, losses } = await trainRank(world, { microBatches: Number(microBatches), replicas: Number(rest[0]) });
   console.log(JSON.stringify({ rank: world.rank, hash, losses }));

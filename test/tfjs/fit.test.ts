@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RMSprop } from '../../dist/src/index.js';
+import { localWorld, RMSprop } from '../../dist/src/index.js';
 
 type Logs = tfl.Logs;
 import {
@@ -230,6 +230,13 @@ describe('fitDataParallel', () => {
     await expect(fit({ stepsPerEpoch: 5, batchSize: 8 })).rejects.toThrow("at most the data's 3 batches of 8");
     await expect(fit({ optimizer: new RMSprop({ microBatches: 2 }), microBatches: 4 })).rejects.toThrow(
       "`args.microBatches` must be the optimizer's own (2), or left out",
+    );
+    const [world] = localWorld(1);
+    await expect(fit({ optimizer: { useEma: true, world } })).rejects.toThrow(
+      '`args.optimizer` is one rank of a world with useEma: a fit ends by writing the moving averages into the model',
+    );
+    await expect(fit({ optimizer: new RMSprop({ useEma: true, world }) })).rejects.toThrow(
+      'one rank of a world with useEma',
     );
     await expect(fit({}, model, new Float32Array(7))).rejects.toThrow(
       "holds 7 values: not whole rows of the model's 5",

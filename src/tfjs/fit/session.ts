@@ -173,6 +173,17 @@ function optimizerFor(
   caller: string,
 ): { optimizer: RMSprop; owns: boolean; variables: Variable[] } {
   const given = checked.optimizer ?? (model.optimizer instanceof TfjsRMSprop ? model.optimizer.optimizer : undefined);
+  const emaOverWorld =
+    given instanceof RMSprop
+      ? given.world !== null && given.getConfig().use_ema === true
+      : given?.world != null && given.useEma === true;
+  if (emaOverWorld) {
+    throw new Error(
+      `${caller}: \`args.optimizer\` is one rank of a world with useEma: a fit ends by writing the moving averages ` +
+        'into the model, and a rank holds only its slice of them; train with a DataParallelTrainer and gather ' +
+        'them with optimizer.gatheredVariables()',
+    );
+  }
   if (given === undefined) {
     const compiled =
       (model.optimizer as { getClassName?: () => string } | undefined)?.getClassName?.() ?? 'another optimizer';
