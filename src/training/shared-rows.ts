@@ -39,6 +39,8 @@ export class SharedRows {
   #parts: RowPart[] = [];
   /** The shape the parts were cut for: rows, values per input and target row, weighted or not. */
   #cut = [0, 0, 0, 0];
+  /** The staged values' bits, for `digest`: views remade only when the shape changes. */
+  #words: Uint32Array[] = [];
 
   /**
    * Copies the batch into the shared buffers and returns its parts: part k holds `sizes(rows)[k]`
@@ -64,11 +66,35 @@ export class SharedRows {
         return part;
       });
       this.#cut = [rows, inputWidth, targetWidth, weighted];
+      const bits = (view: Float32Array, length: number) => new Uint32Array(view.buffer, view.byteOffset, length);
+      this.#words = [
+        bits(this.#inputs, inputs.length),
+        bits(this.#targets, targets.length),
+        ...(sampleWeights ? [bits(this.#weights, rows)] : []),
+      ];
     }
     this.#inputs.set(inputs);
     this.#targets.set(targets);
     if (sampleWeights) this.#weights.set(sampleWeights);
     return this.#parts;
+  }
+
+  /**
+   * A 64-bit digest of the staged batch (its shape and every value's bits), as two int32 halves
+   * into `into[at]` (low) and `into[at + 1]`: ranks compare theirs to find one given other rows.
+   */
+  digest(into: Int32Array, at: number): void {
+    let [low, high] = [0x811c9dc5 ^ this.#cut[0]!, 0x2545f491 ^ this.#words.length];
+    for (const words of this.#words) {
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i]!;
+        low = Math.imul(low ^ w, 0x01000193);
+        high = Math.imul(high ^ w, 0x5bd1e995) ^ (high >>> 15);
+      }
+      low = Math.imul(low ^ words.length, 0x01000193);
+    }
+    into[at] = low;
+    into[at + 1] = high;
   }
 }
 

@@ -23,6 +23,7 @@ import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../common/option-rules.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
+import { SameBatchCheck } from './same-batch.js';
 import { microBatchSeed } from './randomness.js';
 import { ReplicaThread } from './replica-thread.js';
 import type { ReplicaStart, ReplicaTraits, RowShape } from './replica.js';
@@ -99,6 +100,8 @@ export class DataParallelTrainer {
   /** A world's ranks' parts of `#values`, and where each goes, in float64s: sized when the metrics are known. */
   #valueCounts = new Int32Array(0);
   #valueAt = new Int32Array(0);
+  /** A rank of several: each step's batch compared with the other ranks' first. */
+  readonly #sameBatch: SameBatchCheck | null;
 
   constructor(options: TrainerOptions) {
     const { optimizer, variables, module, replicaOptions, rowShape, timeoutMs, seed, replicas } =
@@ -110,6 +113,8 @@ export class DataParallelTrainer {
     this.microBatches = optimizer.microBatches;
     this.#own = this.microBatches / (optimizer.world?.size ?? 1);
     this.#first = (optimizer.world?.rank ?? 0) * this.#own;
+    const world = optimizer.world;
+    this.#sameBatch = world !== null && world.size > 1 ? new SameBatchCheck(world, timeoutMs) : null;
     this.replicas = replicas;
     optimizer.build([...variables]);
     this.optimizer = optimizer;
@@ -187,6 +192,7 @@ export class DataParallelTrainer {
     checkRowShape(batch, this.#rowShape); // where the shape is known already: before any thread starts
     if (await this.#ready()) checkRowShape(batch, this.#rowShape); // as the replicas' model says
     const parts = this.#batch.stage(batch, (rows) => evenParts(rows, this.microBatches));
+    await this.#sameBatch?.check(this.#batch, this.#steps + 1);
     const first = this.#first;
     await this.#onReplicas(
       this.#own,

@@ -3,7 +3,8 @@
  * block of the micro-batches on its own replica threads; the values, every slot, and every loss
  * and metric are one process's, for any ranks × replicas with the same micro-batches. A rank
  * whose replica fails fails the step on the others, naming it, and changes nothing: the run then
- * goes on as if the step had not been tried. The MPI runs are in mpi-world.test.ts.
+ * goes on as if the step had not been tried; so does a step whose batch differs on one rank. The
+ * MPI runs are in mpi-world.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { StepError } from '../../dist/src/index.js';
@@ -56,6 +57,19 @@ describe('training over a world of ranks', () => {
     expect(seen.map((s) => s.failures.length)).toEqual([1, 1]);
     for (const s of seen) {
       expect(s.hash).toBe(alone!.hash);
+      expect(s.losses).toEqual(alone!.losses);
+    }
+  });
+
+  it('a rank given another batch: every rank refuses the step, naming it, before any gradient; nothing changed', async () => {
+    const [alone] = await ranksOf(0, { microBatches: 4, replicas: 1 });
+    const seen = await ranksOf(4, { microBatches: 4, replicas: 1, otherBatch: { rank: 2, step: 1 }, retry: true });
+    for (const s of seen) {
+      expect(s.failures).toEqual([
+        "step 2 of the trainer: rank 2's batch differs from rank 0's; every rank of a world passes the same whole " +
+          'batch, and each computes its own micro-batches of it (nothing changed)',
+      ]);
+      expect(s.hash).toBe(alone!.hash); // the step taken again with the same batch: as if never refused
       expect(s.losses).toEqual(alone!.losses);
     }
   });

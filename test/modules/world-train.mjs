@@ -31,12 +31,14 @@ const batchOf = (s, last) => {
 
 /**
  * @param {import('../../dist/src/distributed/world.js').World | null} world
- * `fail` makes micro-batch fail[0] - 1 throw; with `retry`, a failed step is taken again once the
- * fault is cleared, and each failure's message is kept.
+ * `fail` makes micro-batch fail[0] - 1 throw; `otherBatch` gives that rank another batch at that
+ * step; with `retry`, a failed step is taken again once the fault is cleared (with the step's own
+ * batch), and each failure's message is kept.
  *
- * @param {{ microBatches: number, replicas: number, steps?: number, fail?: Int32Array, retry?: boolean }} run
+ * @param {{ microBatches: number, replicas: number, steps?: number, fail?: Int32Array, retry?: boolean,
+ *   otherBatch?: { rank: number, step: number } }} run
  */
-export async function trainRank(world, { microBatches, replicas, steps = 3, fail, retry = false }) {
+export async function trainRank(world, { microBatches, replicas, steps = 3, fail, retry = false, otherBatch }) {
   const variables = [
     new Variable(values(INPUTS * OUTPUTS, 1), { name: 'w', shape: [INPUTS, OUTPUTS] }),
     new Variable(values(OUTPUTS, 2), { name: 'b', shape: [OUTPUTS] }),
@@ -62,10 +64,11 @@ export async function trainRank(world, { microBatches, replicas, steps = 3, fail
   try {
     for (let s = 0; s < steps; s++) {
       const batch = batchOf(s, s === steps - 1);
-      const loss = await trainer.step(batch).catch(async (/** @type {Error} */ error) => {
-        if (!retry || !fail) throw error;
+      const given = otherBatch?.rank === world?.rank && otherBatch?.step === s ? batchOf(s + 10, false) : batch;
+      const loss = await trainer.step(given).catch(async (/** @type {Error} */ error) => {
+        if (!retry) throw error;
         failures.push(error.message);
-        fail[0] = 0;
+        if (fail) fail[0] = 0;
         return await trainer.step(batch);
       });
       losses.push(loss, ...trainer.metrics);
