@@ -50,7 +50,14 @@ interface Setup {
   ema: boolean;
 }
 
-function arena(dtype: DType, { momentum, centered, ema }: Setup) {
+/**
+ * One arena per dtype and setup, filled once and restored from that fill by each `arena` call: a
+ * new WebAssembly.Memory has the wasm kernels instantiate their 10 MB module again, and filling
+ * half precision's fields converts every element, which together took most of this file's time.
+ */
+const arenas = new Map<string, ReturnType<typeof allocate>>();
+
+function allocate(dtype: DType, { momentum, centered, ema }: Setup) {
   const fields = fieldsFor({ momentum: momentum ? 0.9 : 0, centered, useEma: ema, gradientAccumulationSteps: 2 });
   const shapes = SIZES.map((size, i) => ({ name: `v${i}`, size, dtype }));
   const plans = planGroups(shapes, 1, fields.length, MAX_SEGMENT_BYTES);
@@ -63,7 +70,7 @@ function arena(dtype: DType, { momentum, centered, ema }: Setup) {
   const seedBase = 1000 * fields.length;
   const half = dtype === 'float16' || dtype === 'bfloat16' ? dtype : null;
   const stored = (values: ArrayLike<number>) => (half === null ? values : toHalfBits(values, half));
-  fields.forEach((field, f) => {
+  const filled = fields.map((field, f) => {
     const view = views[field]!;
     view.set(stored(randomValues(view.length, seedBase + f)));
     if (field === 'velocity') {
@@ -71,7 +78,17 @@ function arena(dtype: DType, { momentum, centered, ema }: Setup) {
       for (let i = 0; i < view.length; i++) view[i] = half === null ? Math.abs(view[i]!) : view[i]! & 0x7fff;
     }
     if (field === 'grad' || field === 'value') SPECIALS.forEach((x, k) => (view[17 + 97 * k] = stored([x])[0]!));
+    return [view, view.slice()] as const;
   });
+  return { plans, built, views, filled };
+}
+
+/** The arena for `dtype` and `setup`, every field, word and partial as a new one's would be after its fill. */
+function arena(dtype: DType, setup: Setup) {
+  const key = `${dtype} ${setup.momentum} ${setup.centered} ${setup.ema}`;
+  const { plans, built, views, filled } = arenas.get(key) ?? arenas.set(key, allocate(dtype, setup)).get(key)!;
+  for (const words of [built.scalars, built.varParams, views.partials]) words.fill(0);
+  for (const [view, contents] of filled) view.set(contents);
   const vp = built.varParams;
   SIZES.forEach((_, i) => {
     vp[i * V_STRIDE + V.hasGradient] = i === NO_GRAD ? 0 : 1;
