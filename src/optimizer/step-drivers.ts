@@ -71,6 +71,10 @@ export function exchangeFailure(optimizer: string, step: number, cause: unknown)
 /** A rank's micro-batches summed in their tree (when it has several), then every slice's partial sums to its owner. */
 export function* gradientsToOwners(built: Built, localShards: number): Generator<StepAction, void, void> {
   if (built.world === null) return;
+  let digest = 0x811c9dc5; // FNV-1a over which variables have a gradient
+  const words = built.words.variables;
+  for (let i = 0; i < built.variables.length; i++) digest = Math.imul(digest ^ words.get(i, 'hasGradient'), 0x01000193);
+  built.world.gradients = digest;
   if (localShards > 1) yield Phase.ShardSum;
   yield built.world.reduceScatter;
 }

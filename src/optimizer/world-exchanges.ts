@@ -23,7 +23,7 @@ import { sliceOf, type ArenaDescriptor, type GroupViews } from '../memory/arena.
 import { bytesPerElement, type FloatArray } from '../memory/dtype.js';
 import { BLOCK_BYTES } from '../memory/layout.js';
 import { StepError } from '../pool/step-error.js';
-import { agreeOnBuild } from './world-agreement.js';
+import { agreeOnBuild, WorldDisagreement } from './world-agreement.js';
 
 /** What one group's exchanges pass to MPI, made once. */
 interface GroupExchange {
@@ -66,7 +66,20 @@ export class WorldExchanges {
   readonly #world: World;
   readonly #groups: readonly GroupExchange[];
   readonly #timeoutMs: number;
-  readonly #word = new BigInt64Array(1);
+  /**
+   * The ranks' word (the lowest failed rank), then the step's gradient digest and its complement
+   * (their minima are the least digest and the complement of the greatest), as int64s; the same
+   * bits as int32 halves, so that a step writes them without allocating.
+   */
+  readonly #word = new BigInt64Array(3);
+  readonly #halves = new Int32Array(this.#word.buffer);
+  /** Every rank's gradient digest, gathered only when they differ. */
+  readonly #digests: Int32Array;
+  /**
+   * Which variables have a gradient this step, as a 32-bit digest (set before the step's first
+   * exchange): ranks whose digests differ are refused, since each sends its gradients of all.
+   */
+  gradients = 0;
   /** This rank's slice's gradients were all finite (set before `agreeFinite`, which makes it the world's). */
   finite = true;
   /** What this rank built, to agree on before the first exchange (world-agreement.ts); null once agreed. */
@@ -82,6 +95,7 @@ export class WorldExchanges {
     this.#world = world;
     this.#timeoutMs = timeoutMs;
     this.#build = build;
+    this.#digests = new Int32Array(world.size);
     this.#groups = arena.groups.map((group, g) => {
       const view = views[g]!;
       const bpe = bytesPerElement(group.dtype);
@@ -116,11 +130,35 @@ export class WorldExchanges {
   readonly agree = async (failed = false, what = 'the end of the step', changed = true): Promise<void> => {
     await this.#agreeOnBuild();
     const { rank, size } = this.#world;
-    this.#word[0] = BigInt(failed ? rank : size);
+    const halves = this.#halves;
+    halves[0] = failed ? rank : size;
+    halves[1] = 0;
+    halves[2] = this.gradients;
+    halves[3] = 0;
+    halves[4] = ~this.gradients;
+    halves[5] = -1;
     await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the ranks’ word on the step');
-    const failedRank = Number(this.#word[0]);
-    if (failedRank < size && !failed) throw new RankFailure(failedRank, what, changed);
+    const failedRank = halves[0];
+    if (failedRank < size) {
+      if (!failed) throw new RankFailure(failedRank, what, changed);
+      return; // every rank knows: none goes on to compare the gradients
+    }
+    if (halves[2] !== ~halves[4] || halves[3] !== ~halves[5]) await this.#gradientsDiffer();
   };
+
+  /** Throws on every rank, naming the first rank whose gradients are for other variables than rank 0's. */
+  async #gradientsDiffer(): Promise<never> {
+    const { rank, size } = this.#world;
+    this.#digests[rank] = this.gradients;
+    const ones = new Int32Array(size).fill(1);
+    const at = Int32Array.from({ length: size }, (_, r) => r);
+    await this.#bounded(this.#world.allgatherv(null, this.#digests, ones, at, 4), 'the ranks’ gradients');
+    const differs = this.#digests.findIndex((d) => d !== this.#digests[0]);
+    throw new WorldDisagreement(
+      `rank ${differs} has gradients for other variables than rank 0: every rank gives a gradient for the same ` +
+        'variables (null for the same ones); nothing was changed',
+    );
+  }
 
   readonly reduceScatter = async (): Promise<void> => {
     await this.agree(false, 'the reduce-scatter of the gradients', false);

@@ -122,6 +122,41 @@ describe('what a world refuses', () => {
       );
   });
 
+  it('apply() with a gradient on some ranks only: refused on every rank, naming it, nothing changed; then applied', async () => {
+    const sizes = [3000, 5000];
+    const model = () => sizes.map((n, i) => new Variable(new Float32Array(n).fill(1), { name: `v${i}` }));
+    const grads = () => sizes.map((n, i) => Float32Array.from({ length: n }, (_, k) => Math.sin(k + i)));
+    const alone = new RMSprop({ microBatches: 2, workers: 0, momentum: 0.9 });
+    const aloneVariables = model();
+    alone.build(aloneVariables);
+    const fill = (variables: Variable[]) =>
+      variables.forEach((v, i) => v.gradShards.forEach((shard) => shard.set(grads()[i]!)));
+    fill(aloneVariables);
+    await alone.step();
+    const worlds = localWorld(2);
+    const ranks = worlds.map((world) => ({
+      optimizer: new RMSprop({ world, microBatches: 2, workers: 0, momentum: 0.9 }),
+      variables: model(),
+    }));
+    ranks.forEach(({ optimizer, variables }) => optimizer.build(variables));
+    const before = ranks.map(({ variables }) => variables.map((v) => v.value.slice()));
+    const refused = await Promise.allSettled(
+      ranks.map(({ optimizer, variables }, r) => optimizer.apply(r === 1 ? [grads()[0]!, null] : grads(), variables)),
+    );
+    for (const s of refused) {
+      const error = (s as PromiseRejectedResult).reason as StepError;
+      expect(error.message).toMatch(
+        /rank 1 has gradients for other variables than rank 0: every rank gives a gradient for the same variables/,
+      );
+      expect(error.stateCorrupted).toBe(false);
+    }
+    ranks.forEach(({ variables }, r) => variables.forEach((v, i) => expect(v.value).toEqual(before[r]![i])));
+    expect(ranks.map(({ optimizer }) => optimizer.iterations)).toEqual([0, 0]);
+    await Promise.all(ranks.map(({ optimizer, variables }) => optimizer.apply(grads(), variables)));
+    for (const { variables } of ranks) variables.forEach((v, i) => expect(v.value).toEqual(aloneVariables[i]!.value));
+    await Promise.all([alone, ...ranks.map((r) => r.optimizer)].map((o) => o.close()));
+  });
+
   it('synchronous steps, and slots listed whole on one rank', () => {
     const optimizer = new RMSprop({ world, microBatches: 4, workers: 0 });
     const v = new Variable(new Float32Array(10), { name: 'v' });
