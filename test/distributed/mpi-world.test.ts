@@ -5,14 +5,15 @@
  * so does training (world-train.mjs) at 1, 2 and 4 ranks × 1 and 2 replicas, losses included.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RMSprop, Variable } from '../../dist/src/index.js';
-import { jsonLines, mpiAvailable, mpirunOf, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
-import { runRank } from '../modules/world-run.mjs';
+import { jsonLines, mpiAvailable, mpirunOf, mpirunStarted, mpiRuns, MPI_TRANSPORTS } from '../helpers/mpi.js';
+import { RESAVE, runRank } from '../modules/world-run.mjs';
 import { trainRank } from '../modules/world-train.mjs';
 import { fitRank } from '../modules/world-fit.mjs';
 
@@ -137,6 +138,46 @@ describe.skipIf(!mpiAvailable)('the sharded update under mpirun', () => {
         const expected = (await runRank(null, run)).hash;
         const resumed = await runRank(null, { ...run, loadFrom: directory, at: 2 });
         expect(resumed.hash).toBe(expected);
+        await rm(dirname(directory), { recursive: true, force: true });
+      },
+    );
+    it.skipIf(!works)(
+      'a rank SIGKILLed from outside while it writes its shard of a second save: non-zero, no hang; the first save loads',
+      async () => {
+        const directory = join(await mkdtemp(join(tmpdir(), 'rmsprop-pool-mpi-')), 'checkpoint');
+        await mkdir(directory);
+        const started = Date.now();
+        const job = mpirunStarted(script, 4, MPI_TRANSPORTS[0][1], ['resave', '4', directory]);
+        let stdout = '';
+        let stderr = '';
+        job.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        job.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const ended = new Promise<number | null>((resolve) => job.on('exit', (code) => resolve(code)));
+        const bound = setTimeout(() => job.kill('SIGKILL'), 120_000);
+        // rank 1's temporary shard of a save after the first save's manifest landed: kill rank 1 there
+        let killed: string | null = null;
+        const watcher = watch(directory, (_, name) => {
+          const manifest = join(directory, 'manifest.json');
+          if (killed !== null || name === null || !existsSync(manifest)) return;
+          const first = (JSON.parse(readFileSync(manifest, 'utf8')) as { shards: string[] }).shards[0]!.split('-')[1]!;
+          const pid = jsonLines<{ rank: number; pid?: number }>(stdout).find((l) => l.rank === 1)?.pid;
+          if (!/^\.shard-[^-]+-00001-of-00004\.safetensors\..*\.tmp$/.test(name) || name.includes(first)) return;
+          if (pid === undefined) return;
+          process.kill(pid, 'SIGKILL');
+          killed = name;
+        });
+        const status = await ended;
+        clearTimeout(bound);
+        watcher.close();
+        expect(killed, `rank 1 was never seen writing a second save:\n${stdout}\n${stderr}`).not.toBeNull();
+        expect(status).not.toBe(0);
+        expect(stdout).not.toContain('"hash"'); // no rank finished the run
+        expect(Date.now() - started).toBeLessThan(90_000);
+        // the first save (after step 1) loads, and the run from it ends as one that never failed
+        const run = { ...RESAVE, microBatches: 4 };
+        const resumed = await runRank(null, { ...run, loadFrom: directory });
+        const expected = await runRank(null, run);
+        expect(resumed.hash).toBe(expected.hash);
         await rm(dirname(directory), { recursive: true, force: true });
       },
     );

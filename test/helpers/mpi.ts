@@ -3,7 +3,7 @@
  * one core starves its threads), as root too, each run bounded. Without Open MPI or the binding,
  * `mpiAvailable` is false and the suites say once that they were skipped and how to install it.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MPI_BINDING_PATH } from '../../dist/src/distributed/mpi.js';
@@ -17,6 +17,14 @@ export const MPI_TRANSPORTS = [
   ['TCP on loopback', ['--mca', 'btl', 'self,tcp', '--mca', 'btl_tcp_if_include', 'lo']],
 ] as const;
 
+/** `mpirun`'s arguments and options for test module `module` (a path) on `ranks` ranks, with `args` after it. */
+function mpirunCommand(module: string, ranks: number, transport: readonly string[], args: readonly string[]) {
+  return [
+    ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', ...transport, process.execPath, module, ...args],
+    { env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } },
+  ] as const;
+}
+
 /** `mpirun` of test module `module` (a path) on `ranks` ranks, with `args` after it. */
 export function mpirunOf(
   module: string,
@@ -25,15 +33,14 @@ export function mpirunOf(
   args: readonly string[] = [],
   timeout = 60_000,
 ) {
-  return spawnSync(
-    'mpirun',
-    ['-np', String(ranks), '--oversubscribe', '--bind-to', 'none', ...transport, process.execPath, module, ...args],
-    {
-      encoding: 'utf8',
-      timeout,
-      env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
-    },
-  );
+  const [all, options] = mpirunCommand(module, ranks, transport, args);
+  return spawnSync('mpirun', all, { ...options, encoding: 'utf8', timeout });
+}
+
+/** The same, started: the caller watches it (and bounds it). */
+export function mpirunStarted(module: string, ranks: number, transport: readonly string[], args: readonly string[]) {
+  const [all, options] = mpirunCommand(module, ranks, transport, args);
+  return spawn('mpirun', all, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Whether Open MPI itself starts 2 ranks over `transport` here (without the binding): a machine that cannot is said, not failed. */

@@ -9,10 +9,12 @@
  *   mpirun -np 4 node mpi-world-run.mjs save 4 DIR               (5 steps, a sharded checkpoint after step 3)
  *   mpirun -np 2 node mpi-world-run.mjs load 4 DIR               (from it, steps 4 and 5)
  *   mpirun -np 4 node mpi-world-run.mjs die 4 DIR                (a checkpoint after step 2; rank 1 SIGKILLed in step 3)
+ *   mpirun -np 4 node mpi-world-run.mjs resave 4 DIR             (saves after steps 1 and 2 of 3, of 2.5e6 parameters;
+ *                                                                each rank's pid first, for the test to kill one mid-save)
  */
 import { RMSprop, Variable } from '../../dist/src/index.js';
 import { mpiWorld } from '../../dist/src/distributed/world.js';
-import { runRank } from './world-run.mjs';
+import { RESAVE, runRank } from './world-run.mjs';
 import { trainRank } from './world-train.mjs';
 import { fitRank } from './world-fit.mjs';
 
@@ -27,6 +29,14 @@ if (mode === 'disagree') {
     (/** @type {Error} */ error) => error.message,
   );
   console.log(JSON.stringify({ rank: world.rank, refused }));
+} else if (mode === 'resave') {
+  console.log(JSON.stringify({ rank: world.rank, pid: process.pid }));
+  const { hash } = await runRank(world, {
+    ...RESAVE,
+    microBatches: Number(microBatches),
+    saveTo: /** @type {string} */ (rest[0]),
+  });
+  console.log(JSON.stringify({ rank: world.rank, hash }));
 } else if (mode === 'save' || mode === 'load' || mode === 'die') {
   const [directory] = /** @type {[string]} */ (rest);
   const run = { setting: /** @type {const} */ ('global'), microBatches: Number(microBatches), steps: 5, workers: 1 };

@@ -31,17 +31,41 @@ export const SIZES = [1, 8193, 100_003, 300];
  */
 const gradientOf = (v, k, s, i) => Math.sin(1 + v * 7.1 + k * 3.3 + s * 0.7 + i * 0.37) * (k + 1) * 2 ** (v - 2);
 
+/** A run whose shards take a few milliseconds to write (7.5 MB a rank of 4): saved after steps 1 and 2 of 3. */
+export const RESAVE = {
+  setting: /** @type {const} */ ('global'),
+  steps: 3,
+  workers: 1,
+  sizes: [1_500_000, 1_000_000],
+  at: 1,
+  saveAgainAt: 2,
+};
+
 /**
  * @param {import('../../dist/src/distributed/world.js').World | null} world
- * `saveTo`: a sharded checkpoint (with the values) written there after step `at`; `loadFrom`: the
- * run starts from one, at step `at` (the values and the state from it).
+ * `saveTo`: a sharded checkpoint (with the values) written there after step `at`, and again after
+ * step `saveAgainAt` when given; `loadFrom`: the run starts from one, at step `at` (the values and
+ * the state from it).
  *
  * @param {{ setting: keyof typeof SETTINGS, microBatches: number, kernels?: string, workers?: number, steps?: number,
- *   sizes?: number[], saveTo?: string, loadFrom?: string, at?: number, dieAt?: { rank: number, step: number } }} run
+ *   sizes?: number[], saveTo?: string, loadFrom?: string, at?: number, saveAgainAt?: number,
+ *   dieAt?: { rank: number, step: number } }} run
  */
 export async function runRank(
   world,
-  { setting, microBatches, kernels = 'wasm', workers = 0, steps = 4, sizes = SIZES, saveTo, loadFrom, at = 0, dieAt },
+  {
+    setting,
+    microBatches,
+    kernels = 'wasm',
+    workers = 0,
+    steps = 4,
+    sizes = SIZES,
+    saveTo,
+    loadFrom,
+    at = 0,
+    saveAgainAt,
+    dieAt,
+  },
 ) {
   const { dtype, options, lossScale } = SETTINGS[setting];
   const variables = sizes.map(
@@ -69,17 +93,18 @@ export async function runRank(
     variables.forEach((variable, v) =>
       variable.gradShards.forEach((shard, j) => {
         const k = rank * block + j;
-        const values = Array.from({ length: shard.length }, (_, i) => gradientOf(v, k, s, i));
+        const values = shard instanceof Uint16Array ? new Float64Array(shard.length) : shard;
+        for (let i = 0; i < values.length; i++) values[i] = gradientOf(v, k, s, i);
         // step 1's last micro-batch: one gradient not finite, at the end of the largest variable
         if (lossScale && s === 1 && k === microBatches - 1 && v === 2) values[values.length - 1] = Infinity;
         if (shard instanceof Uint16Array) toHalfBits(values, /** @type {'float16' | 'bfloat16'} */ (dtype), shard);
-        else shard.set(values);
       }),
     );
     // a real fault: this process killed mid-step, its gradients written, the other ranks inside theirs
     if (dieAt?.rank === rank && dieAt.step === s) process.kill(process.pid, 'SIGKILL');
     await optimizer.step();
-    if (saveTo !== undefined && s + 1 === at) await optimizer.save(saveTo, { variables: true });
+    if (saveTo !== undefined && (s + 1 === at || s + 1 === saveAgainAt))
+      await optimizer.save(saveTo, { variables: true });
   }
   const state = await inner.gatheredVariables();
   const hash = createHash('sha256');
