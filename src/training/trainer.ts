@@ -24,6 +24,7 @@ import { checkCount } from '../common/option-rules.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
 import { SameBatchCheck } from './same-batch.js';
+import { chunkShare, settleEvaluation } from './world-evaluation.js';
 import { microBatchSeed } from './randomness.js';
 import { ReplicaThread } from './replica-thread.js';
 import type { ReplicaStart, ReplicaTraits, RowShape } from './replica.js';
@@ -175,7 +176,8 @@ export class DataParallelTrainer {
    * The loss and the metrics of `batch`'s rows at the current values, without gradients (a
    * validation pass): the rows cut into chunks of `chunkRows` (the last one smaller), each
    * evaluated by one replica, chunk k by replica k mod R. Resolves to each chunk's rows and values,
-   * in order: what they depend on is fixed, whatever the number of replicas.
+   * in order: what they depend on is fixed, whatever the number of replicas. Over a world, every
+   * rank calls it with the same batch, evaluates its share of the chunks, and gets every chunk's.
    */
   evaluate(batch: Batch<BatchArray, BatchArray>, chunkRows: number): Promise<Evaluation> {
     let evaluation: Evaluation | null = null;
@@ -255,15 +257,19 @@ export class DataParallelTrainer {
       throw new Error('DataParallelTrainer.evaluate: the replica module does not implement evaluate()');
     const parts = this.#evaluated.stage(batch, (rows) => chunksOf(rows, chunkRows));
     const values: Array<readonly number[]> = parts.map(() => []);
-    await this.#onReplicas(
-      parts.length,
-      this.#timeoutMs * Math.ceil(parts.length / this.replicas),
+    const world = this.optimizer.world;
+    const [first, end] = chunkShare(parts.length, world?.rank ?? 0, world?.size ?? 1); // this rank's share
+    const rowsOf = (j: number) => `${j * chunkRows} to ${j * chunkRows + parts[j]!.rows}`;
+    const evaluated = this.#onReplicas(
+      end - first,
+      this.#timeoutMs * Math.ceil((end - first) / this.replicas),
       async (thread, k) => {
-        const { rows, inputs, targets } = parts[k]!;
-        values[k] = await thread.evaluate(this.#steps, rows, inputs, targets);
+        const { rows, inputs, targets } = parts[first + k]!;
+        values[first + k] = await thread.evaluate(this.#steps, rows, inputs, targets);
       },
-      (r, k) => `evaluate() failed: replica ${r} on rows ${k * chunkRows} to ${k * chunkRows + parts[k]!.rows}`,
+      (r, k) => `evaluate() failed: replica ${r} on rows ${rowsOf(first + k)}`,
     );
+    await settleEvaluation(world, evaluated, values, 1 + this.#metricNames.length, this.#timeoutMs);
     return { rows: parts.map((p) => p.rows), values };
   }
 

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { StepError } from '../../dist/src/index.js';
 import { localWorld, type World } from '../../dist/src/distributed/world.js';
-import { trainRank } from '../modules/world-train.mjs';
+import { evaluateRank, trainRank } from '../modules/world-train.mjs';
 
 type Run = Parameters<typeof trainRank>[1];
 
@@ -72,5 +72,20 @@ describe('training over a world of ranks', () => {
       expect(s.hash).toBe(alone!.hash); // the step taken again with the same batch: as if never refused
       expect(s.losses).toEqual(alone!.losses);
     }
+  });
+
+  it("evaluate(): each rank its share of the chunks, every rank one process's values; a failed chunk named by rank", async () => {
+    const run = { replicas: 1, chunkRows: 9 }; // 61 rows: 7 chunks, shares of 3 ranks 2, 2 and 3
+    const alone = await evaluateRank(null, run);
+    expect(alone.rows).toEqual([9, 9, 9, 9, 9, 9, 7]);
+    for (const ranks of [2, 3]) {
+      const seen = await Promise.all(localWorld(ranks).map((world) => evaluateRank(world, run)));
+      for (const s of seen) expect(s).toEqual(alone);
+    }
+    // chunk 5 (rows 45 to 54) is rank 2's of 3: it fails there, and names rank 2 on the others
+    const failed = await Promise.allSettled(localWorld(3).map((world) => evaluateRank(world, { ...run, failOn: 45 })));
+    const reasons = failed.map((f) => String((f as PromiseRejectedResult).reason));
+    expect(reasons[2]).toMatch(/evaluate\(\) failed: replica 0 on rows 45 to 54: rows from 12345 refused on purpose/);
+    for (const r of [0, 1]) expect(reasons[r]).toMatch(/evaluate\(\): rank 2 of the world failed its chunks/);
   });
 });

@@ -7,7 +7,8 @@
  * `options.slowMs` makes every micro-batch take that long (a replica that overruns);
  * `options.startMs` makes creating the replica take that long (a model slow to build).
  * `options.metrics` adds the mean absolute error as a metric ('mae') after the loss;
- * `options.noEvaluate` leaves `evaluate` out.
+ * `options.noEvaluate` leaves `evaluate` out; `options.failEvaluateOn` makes `evaluate` throw on a
+ * chunk whose first input is that value.
  */
 const R = Math.fround;
 
@@ -41,7 +42,13 @@ export function createReplica({ variables, options }) {
   };
   return {
     ...(options?.metrics && { metricNames: ['mae'] }),
-    ...(!options?.noEvaluate && { evaluate: (batch) => errors(batch).slice(0, options?.metrics ? 2 : 1) }),
+    ...(!options?.noEvaluate && {
+      evaluate(batch) {
+        if (options?.failEvaluateOn !== undefined && batch.inputs[0] === options.failEvaluateOn)
+          throw new Error(`rows from ${options.failEvaluateOn} refused on purpose`);
+        return errors(batch).slice(0, options?.metrics ? 2 : 1);
+      },
+    }),
     gradients(batch, [gw, gb]) {
       if (options?.fail && options.fail[0] === batch.index + 1) {
         throw new Error(`micro-batch ${batch.index} refused on purpose`);

@@ -86,3 +86,36 @@ export async function trainRank(world, { microBatches, replicas, steps = 3, fail
     await optimizer.close();
   }
 }
+
+/**
+ * One rank's `trainer.evaluate` of a 61-row batch in chunks of `chunkRows` (one micro-batch a
+ * rank); with `failOn`, the chunk from row `failOn` (a chunk's first row) fails. The chunks'
+ * values, or the error.
+ *
+ * @param {import('../../dist/src/distributed/world.js').World | null} world
+ * @param {{ replicas: number, chunkRows: number, failOn?: number }} run
+ */
+export async function evaluateRank(world, { replicas, chunkRows, failOn }) {
+  const microBatches = world?.size ?? 1;
+  const variables = [
+    new Variable(values(INPUTS * OUTPUTS, 1), { name: 'w', shape: [INPUTS, OUTPUTS] }),
+    new Variable(values(OUTPUTS, 2), { name: 'b', shape: [OUTPUTS] }),
+  ];
+  const optimizer = new RMSprop({ learningRate: 0.01, microBatches, world, workers: 1 });
+  const SENTINEL = 12345;
+  const trainer = new DataParallelTrainer({
+    optimizer,
+    variables,
+    replica: REPLICA,
+    replicas,
+    replicaOptions: { metrics: true, failEvaluateOn: SENTINEL },
+  });
+  try {
+    const batch = batchOf(1, true);
+    if (failOn !== undefined) batch.inputs[failOn * INPUTS] = SENTINEL;
+    return await trainer.evaluate(batch, chunkRows);
+  } finally {
+    await trainer.close();
+    await optimizer.close();
+  }
+}
