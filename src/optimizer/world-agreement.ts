@@ -1,11 +1,12 @@
 /**
  * What the ranks of a world must agree on before their first exchange: the variables (names,
  * shapes, dtypes, weight-decay exclusions, order), the micro-batches, the world's size and every
- * Keras option but the name. Each rank states it as lines; a 64-bit hash of them is exchanged first (two
- * integers), and only when the hashes differ are the lines themselves gathered, so the refusal
+ * Keras option but the name. Each rank states it as lines; the ranks' word carries a 64-bit hash of them
+ * (distributed/ranks-word.ts), and only when the hashes differ are the lines themselves gathered, so the refusal
  * can name the first rank that differs from rank 0 and the first line in which it does.
  */
-import { IntReduction, type World } from '../distributed/world.js';
+import type { RanksWord } from '../distributed/ranks-word.js';
+import type { World } from '../distributed/world.js';
 import { OPTION_SPECS, type ResolvedOptions } from './options.js';
 import { LearningRateSchedule } from './schedules/learning-rate-schedule.js';
 import type { Variable } from './variable.js';
@@ -40,29 +41,31 @@ export function buildLines(
   return lines;
 }
 
-/** FNV-1a, 64 bits, of the lines (as signed, for an int64 exchange). */
-function hashOf(lines: readonly string[]): bigint {
+/** FNV-1a, 64 bits, of the lines, into `digest`'s two int32 halves (low, high). */
+function hashInto(lines: readonly string[], digest: Int32Array): void {
   let hash = 0xcbf29ce484222325n;
   for (const byte of new TextEncoder().encode(lines.join('\n'))) {
     hash ^= BigInt(byte);
     hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
   }
-  return BigInt.asIntN(64, hash);
+  digest[0] = Number(BigInt.asIntN(32, hash));
+  digest[1] = Number(BigInt.asIntN(32, hash >> 32n));
 }
 
 /**
- * Throws, on every rank, unless every rank's `lines` are the same: the message names the first
- * rank that differs from rank 0 and the first line in which it does, as each of them states it.
+ * Throws, on every rank, unless every rank's `lines` are the same: the ranks' word carries their
+ * hash, and only when the hashes differ are the lines gathered, so that the message names the
+ * first rank that differs from rank 0 and the first line in which it does, as each of them states it.
  */
 export async function agreeOnBuild(
   world: World,
+  word: RanksWord,
   lines: readonly string[],
   bounded: (exchange: Promise<void>, what: string) => Promise<void>,
 ): Promise<void> {
-  const hash = hashOf(lines);
-  const extremes = BigInt64Array.of(hash, -hash);
-  await bounded(world.allreduceInt(extremes, IntReduction.Min), "the ranks' builds");
-  if (extremes[0] === -extremes[1]!) return; // the least hash is the greatest: all the same
+  hashInto(lines, word.digest);
+  await bounded(word.exchange(false), "the ranks' builds");
+  if (word.differingRank < 0) return;
   // they differ: gather every rank's lines, to say where
   const text = new TextEncoder().encode(lines.join('\n'));
   const lengths = new Int32Array(world.size);

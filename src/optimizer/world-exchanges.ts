@@ -18,6 +18,7 @@
  * made here once, at build.
  */
 import { bounded } from '../common/bounded.js';
+import { RanksWord } from '../distributed/ranks-word.js';
 import { IntReduction, type World } from '../distributed/world.js';
 import { sliceOf, type ArenaDescriptor, type GroupViews } from '../memory/arena.js';
 import { bytesPerElement, type FloatArray } from '../memory/dtype.js';
@@ -66,15 +67,8 @@ export class WorldExchanges {
   readonly #world: World;
   readonly #groups: readonly GroupExchange[];
   readonly #timeoutMs: number;
-  /**
-   * The ranks' word (the lowest failed rank), then the step's gradient digest and its complement
-   * (their minima are the least digest and the complement of the greatest), as int64s; the same
-   * bits as int32 halves, so that a step writes them without allocating.
-   */
-  readonly #word = new BigInt64Array(3);
-  readonly #halves = new Int32Array(this.#word.buffer);
-  /** Every rank's gradient digest, gathered only when they differ. */
-  readonly #digests: Int32Array;
+  /** The ranks' word on the step, carrying the step's gradient digest. */
+  readonly #word: RanksWord;
   /**
    * Which variables have a gradient this step, as a 32-bit digest (set before the step's first
    * exchange): ranks whose digests differ are refused, since each sends its gradients of all.
@@ -82,6 +76,7 @@ export class WorldExchanges {
   gradients = 0;
   /** This rank's slice's gradients were all finite (set before `agreeFinite`, which makes it the world's). */
   finite = true;
+  readonly #finite = new BigInt64Array(1);
   /** What this rank built, to agree on before the first exchange (world-agreement.ts); null once agreed. */
   #build: readonly string[] | null;
 
@@ -95,7 +90,7 @@ export class WorldExchanges {
     this.#world = world;
     this.#timeoutMs = timeoutMs;
     this.#build = build;
-    this.#digests = new Int32Array(world.size);
+    this.#word = new RanksWord(world);
     this.#groups = arena.groups.map((group, g) => {
       const view = views[g]!;
       const bpe = bytesPerElement(group.dtype);
@@ -129,36 +124,21 @@ export class WorldExchanges {
    */
   readonly agree = async (failed = false, what = 'the end of the step', changed = true): Promise<void> => {
     await this.#agreeOnBuild();
-    const { rank, size } = this.#world;
-    const halves = this.#halves;
-    halves[0] = failed ? rank : size;
-    halves[1] = 0;
-    halves[2] = this.gradients;
-    halves[3] = 0;
-    halves[4] = ~this.gradients;
-    halves[5] = -1;
-    await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the ranks’ word on the step');
-    const failedRank = halves[0];
-    if (failedRank < size) {
-      if (!failed) throw new RankFailure(failedRank, what, changed);
-      return; // every rank knows: none goes on to compare the gradients
+    const { size } = this.#world;
+    const word = this.#word;
+    word.digest[0] = this.gradients;
+    word.digest[1] = 0;
+    await this.#bounded(word.exchange(failed), 'the ranks’ word on the step');
+    if (word.failedRank < size) {
+      if (!failed) throw new RankFailure(word.failedRank, what, changed);
+      return;
     }
-    if (halves[2] !== ~halves[4] || halves[3] !== ~halves[5]) await this.#gradientsDiffer();
+    if (word.differingRank >= 0)
+      throw new WorldDisagreement(
+        `rank ${word.differingRank} has gradients for other variables than rank 0: every rank gives a gradient ` +
+          'for the same variables (null for the same ones); nothing was changed',
+      );
   };
-
-  /** Throws on every rank, naming the first rank whose gradients are for other variables than rank 0's. */
-  async #gradientsDiffer(): Promise<never> {
-    const { rank, size } = this.#world;
-    this.#digests[rank] = this.gradients;
-    const ones = new Int32Array(size).fill(1);
-    const at = Int32Array.from({ length: size }, (_, r) => r);
-    await this.#bounded(this.#world.allgatherv(null, this.#digests, ones, at, 4), 'the ranks’ gradients');
-    const differs = this.#digests.findIndex((d) => d !== this.#digests[0]);
-    throw new WorldDisagreement(
-      `rank ${differs} has gradients for other variables than rank 0: every rank gives a gradient for the same ` +
-        'variables (null for the same ones); nothing was changed',
-    );
-  }
 
   readonly reduceScatter = async (): Promise<void> => {
     await this.agree(false, 'the reduce-scatter of the gradients', false);
@@ -186,9 +166,9 @@ export class WorldExchanges {
 
   readonly agreeFinite = async (): Promise<void> => {
     await this.agree(false, 'the finiteness test', false);
-    this.#word[0] = this.finite ? 1n : 0n;
-    await this.#bounded(this.#world.allreduceInt(this.#word, IntReduction.Min), 'the finiteness test');
-    this.finite = this.#word[0] === 1n;
+    this.#finite[0] = this.finite ? 1n : 0n;
+    await this.#bounded(this.#world.allreduceInt(this.#finite, IntReduction.Min), 'the finiteness test');
+    this.finite = this.#finite[0] === 1n;
   };
 
   readonly gatherValues = async (): Promise<void> => {
@@ -225,7 +205,7 @@ export class WorldExchanges {
   /** Before the first exchange: every rank built the same (or every rank throws, naming the first that differs). */
   async #agreeOnBuild(): Promise<void> {
     if (this.#build === null) return;
-    await agreeOnBuild(this.#world, this.#build, (exchange, what) => this.#bounded(exchange, what));
+    await agreeOnBuild(this.#world, this.#word, this.#build, (exchange, what) => this.#bounded(exchange, what));
     this.#build = null;
   }
 

@@ -23,7 +23,8 @@ import type { RMSprop } from '../optimizer/optimizer.js';
 import { checkCount } from '../common/option-rules.js';
 import type { Variable } from '../optimizer/variable.js';
 import { StepError } from '../pool/step-error.js';
-import { SameBatchCheck } from './same-batch.js';
+import { checkSameBatch, waitedTooLong } from './same-batch.js';
+import { RanksWord } from '../distributed/ranks-word.js';
 import { chunkShare, settleEvaluation } from './world-evaluation.js';
 import { microBatchSeed } from './randomness.js';
 import { ReplicaThread } from './replica-thread.js';
@@ -101,8 +102,8 @@ export class DataParallelTrainer {
   /** A world's ranks' parts of `#values`, and where each goes, in float64s: sized when the metrics are known. */
   #valueCounts = new Int32Array(0);
   #valueAt = new Int32Array(0);
-  /** A rank of several: each step's batch compared with the other ranks' first. */
-  readonly #sameBatch: SameBatchCheck | null;
+  /** A rank of several: the ranks' word, on each step's batch and on an evaluation's shares. */
+  readonly #word: RanksWord | null;
 
   constructor(options: TrainerOptions) {
     const { optimizer, variables, module, replicaOptions, rowShape, timeoutMs, seed, replicas } =
@@ -114,8 +115,7 @@ export class DataParallelTrainer {
     this.microBatches = optimizer.microBatches;
     this.#own = this.microBatches / (optimizer.world?.size ?? 1);
     this.#first = (optimizer.world?.rank ?? 0) * this.#own;
-    const world = optimizer.world;
-    this.#sameBatch = world !== null && world.size > 1 ? new SameBatchCheck(world, timeoutMs) : null;
+    this.#word = optimizer.world !== null && optimizer.world.size > 1 ? new RanksWord(optimizer.world) : null;
     this.replicas = replicas;
     optimizer.build([...variables]);
     this.optimizer = optimizer;
@@ -194,7 +194,7 @@ export class DataParallelTrainer {
     checkRowShape(batch, this.#rowShape); // where the shape is known already: before any thread starts
     if (await this.#ready()) checkRowShape(batch, this.#rowShape); // as the replicas' model says
     const parts = this.#batch.stage(batch, (rows) => evenParts(rows, this.microBatches));
-    await this.#sameBatch?.check(this.#batch, this.#steps + 1);
+    if (this.#word !== null) await checkSameBatch(this.#word, this.#batch, this.#steps + 1, this.#timeoutMs);
     const first = this.#first;
     await this.#onReplicas(
       this.#own,
@@ -235,15 +235,9 @@ export class DataParallelTrainer {
     const world = this.optimizer.world;
     if (world === null || world.size === 1) return;
     const gathered = world.allgatherv(null, this.#values, this.#valueCounts, this.#valueAt, 8);
-    await bounded(
-      gathered,
-      this.#timeoutMs,
-      () =>
-        new StepError(
-          `step ${this.#steps + 1} of the trainer: rank ${world.rank} waited more than ${this.#timeoutMs} ms for ` +
-            "the other ranks' losses",
-          { stateCorrupted: false },
-        ),
+    const call = `step ${this.#steps + 1} of the trainer`;
+    await bounded(gathered, this.#timeoutMs, () =>
+      waitedTooLong(world.rank, call, "the other ranks' losses", this.#timeoutMs),
     );
   }
 
@@ -269,7 +263,7 @@ export class DataParallelTrainer {
       },
       (r, k) => `evaluate() failed: replica ${r} on rows ${rowsOf(first + k)}`,
     );
-    await settleEvaluation(world, evaluated, values, 1 + this.#metricNames.length, this.#timeoutMs);
+    await settleEvaluation(world, this.#word, evaluated, values, 1 + this.#metricNames.length, this.#timeoutMs);
     return { rows: parts.map((p) => p.rows), values };
   }
 
