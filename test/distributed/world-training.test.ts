@@ -74,6 +74,17 @@ describe('training over a world of ranks', () => {
     }
   });
 
+  it('a run many times longer than stepTimeoutMs: every bound is per wait, none fires, the bytes are one process’s', async () => {
+    // 30 steps of micro-batches that take 20 ms each: at least 600 ms, four times the 150 ms bound
+    const run = { microBatches: 2, replicas: 1, steps: 30 };
+    const [alone] = await ranksOf(0, run);
+    const seen = await ranksOf(2, { ...run, stepTimeoutMs: 150, slowMs: 20 });
+    for (const s of seen) {
+      expect(s.hash).toBe(alone!.hash);
+      expect(s.losses).toEqual(alone!.losses);
+    }
+  });
+
   it("evaluate(): each rank its share of the chunks, every rank one process's values; a failed chunk named by rank", async () => {
     const run = { replicas: 1, chunkRows: 9 }; // 61 rows: 7 chunks, shares of 3 ranks 2, 2 and 3
     const alone = await evaluateRank(null, run);

@@ -33,12 +33,16 @@ const batchOf = (s, last) => {
  * @param {import('../../dist/src/distributed/world.js').World | null} world
  * `fail` makes micro-batch fail[0] - 1 throw; `otherBatch` gives that rank another batch at that
  * step; with `retry`, a failed step is taken again once the fault is cleared (with the step's own
- * batch), and each failure's message is kept.
+ * batch), and each failure's message is kept. `stepTimeoutMs` bounds the optimizer's and the
+ * trainer's waits; `slowMs` makes every micro-batch take at least that long.
  *
  * @param {{ microBatches: number, replicas: number, steps?: number, fail?: Int32Array, retry?: boolean,
- *   otherBatch?: { rank: number, step: number } }} run
+ *   otherBatch?: { rank: number, step: number }, stepTimeoutMs?: number, slowMs?: number }} run
  */
-export async function trainRank(world, { microBatches, replicas, steps = 3, fail, retry = false, otherBatch }) {
+export async function trainRank(
+  world,
+  { microBatches, replicas, steps = 3, fail, retry = false, otherBatch, stepTimeoutMs = 60_000, slowMs },
+) {
   const variables = [
     new Variable(values(INPUTS * OUTPUTS, 1), { name: 'w', shape: [INPUTS, OUTPUTS] }),
     new Variable(values(OUTPUTS, 2), { name: 'b', shape: [OUTPUTS] }),
@@ -50,13 +54,15 @@ export async function trainRank(world, { microBatches, replicas, steps = 3, fail
     microBatches,
     world,
     workers: 1,
+    stepTimeoutMs,
   });
   const trainer = new DataParallelTrainer({
     optimizer,
     variables,
     replica: REPLICA,
     replicas,
-    replicaOptions: { metrics: true, fail },
+    replicaOptions: { metrics: true, fail, slowMs },
+    stepTimeoutMs,
   });
   const losses = [];
   /** @type {string[]} */
