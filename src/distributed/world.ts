@@ -24,11 +24,26 @@ export interface World extends Collectives {
   readonly calls: number;
 }
 
-/** `collectives` as rank `rank` of `size`, each call's bytes for the other ranks tallied in `sent`. */
+/**
+ * `collectives` as rank `rank` of `size`, each call's bytes for the other ranks tallied in `sent`
+ * and the call in `calls`. A call refused before it starts (a closed world, a count outside its
+ * view: the MPI binding throws) rejects its promise as any failure does, and tallies nothing.
+ */
 function tallied(rank: number, size: number, collectives: Collectives): World {
   let sent = 0;
   let calls = 0;
   const others = size - 1;
+  const rejected = (error: unknown) => Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  const counted = (bytes: number, start: () => Promise<void>): Promise<void> => {
+    try {
+      const call = start();
+      calls++;
+      sent += bytes;
+      return call;
+    } catch (error) {
+      return rejected(error);
+    }
+  };
   return {
     rank,
     size,
@@ -38,39 +53,28 @@ function tallied(rank: number, size: number, collectives: Collectives): World {
     get calls() {
       return calls;
     },
-    barrier() {
-      calls++;
-      return collectives.barrier();
-    },
-    bcast(view, root) {
-      calls++;
-      if (root === rank) sent += others * view.byteLength;
-      return collectives.bcast(view, root);
-    },
-    allgatherv(send, receive, counts, displacements, unit = 1) {
-      calls++;
-      sent += others * (counts[rank] ?? 0) * unit;
-      return collectives.allgatherv(send, receive, counts, displacements, unit);
-    },
+    barrier: () => counted(0, () => collectives.barrier()),
+    bcast: (view, root) => counted(root === rank ? others * view.byteLength : 0, () => collectives.bcast(view, root)),
+    allgatherv: (send, receive, counts, displacements, unit = 1) =>
+      counted(others * (counts[rank] ?? 0) * unit, () =>
+        collectives.allgatherv(send, receive, counts, displacements, unit),
+      ),
     alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements, unit = 1) {
-      calls++;
-      for (let r = 0; r < size; r++) if (r !== rank) sent += (sendCounts[r] ?? 0) * unit;
-      return collectives.alltoallv(
-        send,
-        sendCounts,
-        sendDisplacements,
-        receive,
-        receiveCounts,
-        receiveDisplacements,
-        unit,
+      let bytes = 0;
+      for (let r = 0; r < size; r++) if (r !== rank) bytes += (sendCounts[r] ?? 0) * unit;
+      return counted(bytes, () =>
+        collectives.alltoallv(send, sendCounts, sendDisplacements, receive, receiveCounts, receiveDisplacements, unit),
       );
     },
-    allreduceInt(values, op) {
-      calls++;
-      if (others > 0) sent += values.byteLength;
-      return collectives.allreduceInt(values, op);
+    allreduceInt: (values, op) =>
+      counted(others > 0 ? values.byteLength : 0, () => collectives.allreduceInt(values, op)),
+    close() {
+      try {
+        return collectives.close();
+      } catch (error) {
+        return rejected(error);
+      }
     },
-    close: () => collectives.close(),
   };
 }
 

@@ -22,6 +22,7 @@ interface Seen extends ReturnType<typeof expectedOf> {
   ticks: number;
   refused: string | null;
   trap: string | null;
+  closed: string | null;
 }
 
 function launch(ranks: number, transport: readonly string[]): Seen[] {
@@ -87,11 +88,12 @@ describe('the MPI binding', () => {
         const seen = launch(ranks, transport);
         expect(seen.map((s) => s.rank)).toEqual(Array.from({ length: ranks }, (_, r) => r));
         for (const s of seen) {
-          const { ticks, refused: _refused, trap: _trap, ...moved } = s;
+          const { ticks, refused: _refused, trap: _trap, closed: _closed, ...moved } = s;
           expect(moved).toEqual(expectedOf(s.rank, ranks));
           if (s.rank !== 0) expect(ticks, 'timers ran while waiting in the barrier').toBeGreaterThan(5);
           expect(s.refused).toMatch(/MPI_ERR_ROOT/);
           expect(s.trap).toMatch(/RuntimeError: memory access out of bounds/);
+          expect(s.closed).toBe('the MPI world is closed');
         }
       });
     }

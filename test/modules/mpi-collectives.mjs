@@ -1,7 +1,8 @@
 /**
  * Run by test/distributed/mpi-binding.test.ts under `mpirun`: the world checks every
  * collective once (world-checks.mjs) over MPI, then a wasm access out of bounds, which must
- * still trap under mpirun (Node's trap handler and MPI's signals); one JSON line per rank.
+ * still trap under mpirun (Node's trap handler and MPI's signals), and a call after close() rejects;
+ * one JSON line per rank.
  */
 import { mpiWorld } from '../../dist/src/distributed/world.js';
 import { exercise } from './world-checks.mjs';
@@ -23,4 +24,9 @@ try {
   trap = String(error);
 }
 await world.close();
-console.log(JSON.stringify({ ...seen, trap }));
+// a closed world's calls reject (the binding refuses them before MPI)
+const closed = await world.barrier().then(
+  () => null,
+  (/** @type {Error} */ error) => error.message,
+);
+console.log(JSON.stringify({ ...seen, trap, closed }));
